@@ -1,0 +1,137 @@
+// Module entry point, plus the ops that are about the runtime rather than tensors:
+// seeds, threads, CUDA presence, live memory, and the optimizer steps.
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/version.h>
+
+#include "binding/args.h"
+#include "binding/ops.h"
+#include "native/optim.h"
+
+namespace trl {
+
+namespace {
+
+using V = Napi::Value;
+
+V manualSeed(Args& a) {
+  const double s = a.number(0);
+  TORCH_CHECK(s >= 0 && s == static_cast<double>(static_cast<uint64_t>(s)), "manualSeed: seed must be a non-negative integer");
+  at::manual_seed(static_cast<uint64_t>(s));
+  return a.env().Undefined();
+}
+V setNumThreads(Args& a) {
+  const int64_t n = a.int64(0);
+  TORCH_CHECK(n >= 1, "setNumThreads: the number of threads must be at least 1, got ", n);
+  at::set_num_threads(static_cast<int>(n));
+  return a.env().Undefined();
+}
+V getNumThreads(Args& a) { return Napi::Number::New(a.env(), at::get_num_threads()); }
+V cudaIsAvailable(Args& a) { return Napi::Boolean::New(a.env(), at::hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0); }
+V cudaDeviceCount(Args& a) {
+  return Napi::Number::New(a.env(), at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0);
+}
+V memory(Args& a) {
+  const auto mem = liveMemory();
+  Napi::Array out = Napi::Array::New(a.env(), mem.size());
+  for (size_t i = 0; i < mem.size(); ++i) {
+    Napi::Object o = Napi::Object::New(a.env());
+    o.Set("device", mem[i].device);
+    o.Set("tensors", static_cast<double>(mem[i].tensors));
+    o.Set("bytes", static_cast<double>(mem[i].bytes));
+    out.Set(i, o);
+  }
+  return out;
+}
+V version(Args& a) {
+  Napi::Object o = Napi::Object::New(a.env());
+  o.Set("libtorch", TORCH_VERSION);
+  o.Set("cuda", at::hasCUDA());
+  o.Set("parallel", at::get_parallel_info());
+  return o;
+}
+
+std::vector<double> numbers(const Args& a, size_t i) {
+  if (!a[i].IsArray()) a.fail(i, "an array of numbers");
+  Napi::Array arr = a[i].As<Napi::Array>();
+  std::vector<double> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) out[k] = arr.Get(k).As<Napi::Number>().DoubleValue();
+  return out;
+}
+
+// adamwStep(params, expAvg, expAvgSq, maxExpAvgSq, steps, lr, beta1, beta2, eps, weightDecay,
+//           amsgrad, maximize) → the updated steps
+V adamwStep(Args& a) {
+  const auto params = a.tensors(0);
+  const auto m = a.tensors(1), v = a.tensors(2);
+  const auto vmax = a.boolean(10, false) ? a.tensors(3) : std::vector<at::Tensor>{};
+  auto steps = numbers(a, 4);
+  AdamWOptions o;
+  o.lr = a.number(5);
+  o.beta1 = a.number(6);
+  o.beta2 = a.number(7);
+  o.eps = a.number(8);
+  o.weight_decay = a.number(9);
+  o.amsgrad = a.boolean(10, false);
+  o.maximize = a.boolean(11, false);
+  adamwStep(params, m, v, vmax, steps, o);
+  Napi::Array out = Napi::Array::New(a.env(), steps.size());
+  for (size_t k = 0; k < steps.size(); ++k) out.Set(k, steps[k]);
+  return out;
+}
+
+// sgdStep(params, momentumBuffers (Tensor|null)[], lr, momentum, dampening, weightDecay,
+//         nesterov, maximize) → for each parameter, its new momentum buffer or null (unchanged)
+V sgdStep(Args& a) {
+  const auto params = a.tensors(0);
+  const auto bufList = a.optTensorList(1);
+  std::vector<at::Tensor> bufs;
+  for (size_t k = 0; k < bufList.size(); ++k) {
+    c10::optional<at::Tensor> b = bufList.get(k);
+    bufs.push_back(b.has_value() ? *b : at::Tensor());
+  }
+  std::vector<bool> had(bufs.size());
+  for (size_t k = 0; k < bufs.size(); ++k) had[k] = bufs[k].defined();
+  SGDOptions o;
+  o.lr = a.number(2);
+  o.momentum = a.number(3, 0);
+  o.dampening = a.number(4, 0);
+  o.weight_decay = a.number(5, 0);
+  o.nesterov = a.boolean(6, false);
+  o.maximize = a.boolean(7, false);
+  sgdStep(params, bufs, o);
+  Napi::Array out = Napi::Array::New(a.env(), bufs.size());
+  for (size_t k = 0; k < bufs.size(); ++k)
+    out.Set(k, !had[k] && bufs[k].defined() ? wrap(a.env(), bufs[k]) : a.env().Null());
+  return out;
+}
+
+// clipGradNorm(params, maxNorm, normType, errorIfNonfinite) → total norm before clipping
+V clipGradNorm(Args& a) {
+  return Napi::Number::New(a.env(), trl::clipGradNorm(a.tensors(0), a.number(1), a.number(2, 2.0), a.boolean(3, false)));
+}
+
+const OpEntry kOps[] = {
+    {"manualSeed", manualSeed}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
+    {"cudaIsAvailable", cudaIsAvailable}, {"cudaDeviceCount", cudaDeviceCount}, {"memory", memory},
+    {"version", version}, {"adamwStep", adamwStep}, {"sgdStep", sgdStep}, {"clipGradNorm", clipGradNorm},
+};
+
+}  // namespace
+
+void registerSystemOps(Napi::Env env, Napi::Object exports) {
+  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TensorHandle::Init(env, exports);
+  registerTensorOps(env, exports);
+  registerMathOps(env, exports);
+  registerSystemOps(env, exports);
+  return exports;
+}
+
+}  // namespace trl
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return trl::Init(env, exports); }
+NODE_API_MODULE(torch_rlhf, InitAddon)
