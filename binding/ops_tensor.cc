@@ -273,6 +273,14 @@ V backward(Args& a) {  // backward(t, grad?, retainGraph?, createGraph?)
   return a.env().Undefined();
 }
 V grad(Args& a) { return wrap(a.env(), a.tensor(0).grad()); }
+// The grad as a new handle, unless `cached` already refers to it (→ undefined). Lets the JS
+// Tensor keep one owned handle for .grad instead of a new one per access.
+V gradIfChanged(Args& a) {
+  const at::Tensor& g = a.tensor(0).grad();
+  if (!g.defined()) return a.env().Null();
+  if (a.isTensor(1) && a.tensor(1).unsafeGetTensorImpl() == g.unsafeGetTensorImpl()) return a.env().Undefined();
+  return wrap(a.env(), g);
+}
 V setGrad(Args& a) {
   const at::Tensor& t = a.tensor(0);
   t.mutable_grad() = a.missing(1) ? at::Tensor() : a.tensor(1);
@@ -305,7 +313,7 @@ const OpEntry kOps[] = {
     {"copy_", copy_}, {"zero_", zero_}, {"fill_", fill_}, {"add_", add_}, {"sub_", sub_},
     {"mul_", mul_}, {"div_", div_}, {"pow_", pow_}, {"clamp_", clamp_}, {"maskedFill_", maskedFill_},
     {"uniform_", uniform_}, {"normal_", normal_},
-    {"backward", backward}, {"grad", grad}, {"setGrad", setGrad}, {"setRequiresGrad", setRequiresGrad},
+    {"backward", backward}, {"grad", grad}, {"gradIfChanged", gradIfChanged}, {"setGrad", setGrad}, {"setRequiresGrad", setRequiresGrad},
     {"retainGrad", retainGrad}, {"setGradEnabled", setGradEnabled}, {"isGradEnabled", isGradEnabled},
 };
 

@@ -1,0 +1,9 @@
+// torch-rlhf: RLHF for TypeScript on libtorch.
+export { torch } from './torch.js';
+export { Tensor, type TensorOrScalar, type BackwardOptions } from './tensor/tensor.js';
+export type { DType, Device, Scalar, TensorOptions, NestedArray } from './tensor/types.js';
+export type { MemoryInfo } from './tensor/runtime.js';
+export * as F from './nn/functional.js';
+export { AdamW, type AdamWOptions } from './optim/adamw.js';
+export { SGD, type SGDOptions } from './optim/sgd.js';
+export { Optimizer, type OptimizerStateDict } from './optim/optimizer.js';

@@ -1,0 +1,82 @@
+// torch.nn.functional: the layers' math, each one native call.
+import { N } from '../native.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+const h = (op: string, t: unknown): ReturnType<() => Tensor['handle']> => {
+  if (t instanceof Tensor) return t.handle;
+  throw new TypeError(`${op}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+};
+const optH = (op: string, t: Tensor | null | undefined) => (t === null || t === undefined ? null : h(op, t));
+
+/** y = x Wᵀ + b, with W of shape (out, in). */
+export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return new Tensor(N.linear(h('linear', input), h('linear', weight), optH('linear', bias)));
+}
+
+/** Rows of `weight` picked by integer `indices`; rows at `paddingIdx` get no gradient. */
+export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx?: number } = {}): Tensor {
+  return new Tensor(N.embedding(h('embedding', weight), h('embedding', indices), options.paddingIdx ?? -1));
+}
+
+export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, optH('layerNorm', weight), optH('layerNorm', bias), eps));
+}
+
+/** Zeroes elements with probability p and scales the rest by 1/(1-p), when training. */
+export function dropout(input: Tensor, p = 0.5, training = true): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: probability must be in [0, 1], got ${p}`);
+  return new Tensor(N.dropout(h('dropout', input), p, training));
+}
+
+export interface CrossEntropyOptions {
+  weight?: Tensor | null;
+  ignoreIndex?: number;
+  reduction?: Reduction;
+  labelSmoothing?: number;
+}
+/** Cross entropy from logits (N, C) or (N, C, d…) and class indices; targets equal to ignoreIndex (-100) are skipped. */
+export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  return new Tensor(
+    N.crossEntropy(h('crossEntropy', input), h('crossEntropy', target), optH('crossEntropy', options.weight), options.reduction ?? 'mean', options.ignoreIndex ?? -100, options.labelSmoothing ?? 0),
+  );
+}
+
+export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return new Tensor(N.mseLoss(h('mseLoss', input), h('mseLoss', target), reduction));
+}
+
+export const relu = (x: Tensor): Tensor => x.relu();
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => x.gelu(approximate);
+export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
+export const logsigmoid = (x: Tensor): Tensor => x.logSigmoid();
+export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
+export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
+
+export interface AttentionOptions {
+  /** bool (true = may attend) or float (added to the scores), broadcastable to (…, L, S). */
+  attnMask?: Tensor | null;
+  dropoutP?: number;
+  /** Query i attends to keys 0..i (top-left aligned, as PyTorch). */
+  isCausal?: boolean;
+  /** Defaults to 1/√E. */
+  scale?: number;
+  /** Dropout applies only when training (default true, as the functional form in PyTorch). */
+  training?: boolean;
+}
+/**
+ * softmax(q kᵀ · scale + mask) v, fused natively: PyTorch's own kernel where the libtorch
+ * version has it (≥ 2.1), an equivalent composition of ATen ops otherwise.
+ */
+export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
+  return new Tensor(
+    N.scaledDotProductAttention(h('scaledDotProductAttention', query), h('scaledDotProductAttention', key), h('scaledDotProductAttention', value), optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true),
+  );
+}
+/** @internal The op-by-op composition, for the parity test. */
+export function scaledDotProductAttentionReference(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
+  return new Tensor(
+    N.scaledDotProductAttention(query.handle, key.handle, value.handle, optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, true),
+  );
+}

@@ -1,0 +1,41 @@
+// torch.optim.AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's exact
+// update, all parameters of a group in one native call.
+import { N } from '../native.js';
+import { zerosLike } from '../tensor/creation.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Optimizer, type ParamGroup } from './optimizer.js';
+
+export interface AdamWOptions {
+  [k: string]: number | boolean | number[];
+  lr: number;
+  betas: number[];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+export class AdamW extends Optimizer<AdamWOptions> {
+  /** Defaults as PyTorch: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0.01. */
+  constructor(params: ConstructorParameters<typeof Optimizer<AdamWOptions>>[0], options: Partial<AdamWOptions> = {}) {
+    const o: AdamWOptions = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, ...options };
+    if (!(o.lr >= 0)) throw new RangeError(`AdamW: invalid learning rate ${o.lr}`);
+    if (!(o.eps >= 0)) throw new RangeError(`AdamW: invalid epsilon ${o.eps}`);
+    if (o.betas.length !== 2 || !o.betas.every((b) => b >= 0 && b < 1)) throw new RangeError(`AdamW: invalid betas [${o.betas}]`);
+    if (!(o.weightDecay >= 0)) throw new RangeError(`AdamW: invalid weight decay ${o.weightDecay}`);
+    super(params, o);
+  }
+
+  protected stepGroup(group: ParamGroup<AdamWOptions>): void {
+    const o = group.options;
+    const states = group.params.map((p) =>
+      this.stateOf(p, () => ({ step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), maxExpAvgSq: o.amsgrad ? zerosLike(p) : null })),
+    );
+    const handles = (k: 'expAvg' | 'expAvgSq' | 'maxExpAvgSq') => states.map((s) => (s[k] as Tensor).handle);
+    const steps = N.adamwStep(
+      group.params.map((p) => p.handle), handles('expAvg'), handles('expAvgSq'), o.amsgrad ? handles('maxExpAvgSq') : [],
+      states.map((s) => s.step as number), o.lr, o.betas[0]!, o.betas[1]!, o.eps, o.weightDecay, o.amsgrad, o.maximize,
+    );
+    states.forEach((s, i) => (s.step = steps[i]!));
+  }
+}

@@ -1,0 +1,60 @@
+// Process-wide settings: autograd mode, seeds, threads, CUDA presence, live memory.
+import { N } from '../native.js';
+
+/** Runs fn with autograd recording off and returns its result (PyTorch's `with torch.no_grad()`). */
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn);
+}
+/** Runs fn with autograd recording on, e.g. inside a noGrad region. */
+export function enableGrad<T>(fn: () => T): T {
+  return withGradMode(true, fn);
+}
+function withGradMode<T>(enabled: boolean, fn: () => T): T {
+  const prev = N.setGradEnabled(enabled);
+  try {
+    const result = fn();
+    if (result instanceof Promise)
+      throw new TypeError('noGrad/enableGrad: fn must be synchronous (the mode is per thread and would leak across awaits)');
+    return result;
+  } finally {
+    N.setGradEnabled(prev);
+  }
+}
+export const isGradEnabled = (): boolean => N.isGradEnabled();
+export const setGradEnabled = (enabled: boolean): void => void N.setGradEnabled(enabled);
+
+/** Seeds every generator (CPU and CUDA), as torch.manual_seed. */
+export function manualSeed(seed: number): void {
+  N.manualSeed(seed);
+}
+export const setNumThreads = (n: number): void => N.setNumThreads(n);
+export const getNumThreads = (): number => N.getNumThreads();
+
+export const cuda = {
+  isAvailable: (): boolean => N.cudaIsAvailable(),
+  deviceCount: (): number => N.cudaDeviceCount(),
+};
+
+export interface MemoryInfo {
+  /** Live tensor handles, all devices. */
+  tensors: number;
+  /** Bytes of storage those handles hold, all devices (a view counts its whole storage). */
+  bytes: number;
+  devices: Record<string, { tensors: number; bytes: number }>;
+}
+/** Live tensors and bytes, per device. Tests compare it against a baseline. */
+export function memory(): MemoryInfo {
+  const out: MemoryInfo = { tensors: 0, bytes: 0, devices: {} };
+  for (const d of N.memory()) {
+    out.tensors += d.tensors;
+    out.bytes += d.bytes;
+    out.devices[d.device] = { tensors: d.tensors, bytes: d.bytes };
+  }
+  return out;
+}
+
+/** The libtorch this addon runs on. */
+export const version = (): { libtorch: string; cuda: boolean } => {
+  const v = N.version();
+  return { libtorch: v.libtorch, cuda: v.cuda };
+};
