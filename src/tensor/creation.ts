@@ -133,3 +133,12 @@ export const emptyLike = (t: Tensor, o: TensorOptions = {}): Tensor => empty(t.s
 export const fullLike = (t: Tensor, value: Scalar, o: TensorOptions = {}): Tensor => full(t.shape, value, likeOpts(t, o));
 export const randLike = (t: Tensor, o: TensorOptions = {}): Tensor => rand(t.shape, likeOpts(t, o));
 export const randnLike = (t: Tensor, o: TensorOptions = {}): Tensor => randn(t.shape, likeOpts(t, o));
+
+/** `steps` evenly spaced values from start to end inclusive (float32 unless told). */
+export function linspace(start: number, end: number, steps: number, o: TensorOptions = {}): Tensor {
+  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`linspace: steps must be a non-negative integer, got ${steps}`);
+  const idx = arange(0, steps, 1, { dtype: o.dtype ?? 'float32', device: o.device });
+  const out = idx.mul(steps > 1 ? (end - start) / (steps - 1) : 0).add_(start);
+  idx.dispose();
+  return finish(out, o);
+}
