@@ -16,7 +16,7 @@ using V = Napi::Value;
 
 V manualSeed(Args& a) {
   const double s = a.number(0);
-  TORCH_CHECK(s >= 0 && s == static_cast<double>(static_cast<uint64_t>(s)), "manualSeed: seed must be a non-negative integer");
+  TORCH_CHECK(Args::isInt(s) && s >= 0, "manualSeed: seed must be a non-negative integer, got ", s);
   at::manual_seed(static_cast<uint64_t>(s));
   return a.env().Undefined();
 }
@@ -55,7 +55,11 @@ std::vector<double> numbers(const Args& a, size_t i) {
   if (!a[i].IsArray()) a.fail(i, "an array of numbers");
   Napi::Array arr = a[i].As<Napi::Array>();
   std::vector<double> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) out[k] = arr.Get(k).As<Napi::Number>().DoubleValue();
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) a.fail(i, "an array of numbers");
+    out[k] = v.As<Napi::Number>().DoubleValue();
+  }
   return out;
 }
 

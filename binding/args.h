@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <napi.h>
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,9 +46,11 @@ class Args {
 
   int64_t int64(size_t i) const {
     const double v = number(i);
-    if (v != static_cast<double>(static_cast<int64_t>(v))) fail(i, "an integer");
+    if (!isInt(v)) fail(i, "an integer");
     return static_cast<int64_t>(v);
   }
+  // Exactly representable integers only (also keeps the double → int64 cast defined).
+  static bool isInt(double v) { return std::isfinite(v) && std::abs(v) <= 9.007199254740992e15 && v == std::trunc(v); }
   int64_t int64(size_t i, int64_t dflt) const { return missing(i) ? dflt : int64(i); }
   std::optional<int64_t> optInt(size_t i) const {
     if (missing(i)) return std::nullopt;
@@ -70,7 +73,7 @@ class Args {
   at::Scalar scalar(size_t i) const {
     if (i < info_.Length() && info_[i].IsBoolean()) return at::Scalar(info_[i].As<Napi::Boolean>().Value());
     const double v = number(i);
-    if (std::isfinite(v) && v == static_cast<double>(static_cast<int64_t>(v)) && std::abs(v) < 9.007199254740992e15)
+    if (isInt(v))
       return at::Scalar(static_cast<int64_t>(v));
     return at::Scalar(v);
   }
@@ -89,7 +92,7 @@ class Args {
       Napi::Value v = a.Get(k);
       if (!v.IsNumber()) fail(i, "an array of integers");
       const double d = v.As<Napi::Number>().DoubleValue();
-      if (d != static_cast<double>(static_cast<int64_t>(d))) fail(i, "an array of integers");
+      if (!isInt(d)) fail(i, "an array of integers");
       out[k] = static_cast<int64_t>(d);
     }
     return out;

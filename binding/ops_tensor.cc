@@ -283,7 +283,17 @@ V gradIfChanged(Args& a) {
 }
 V setGrad(Args& a) {
   const at::Tensor& t = a.tensor(0);
-  t.mutable_grad() = a.missing(1) ? at::Tensor() : a.tensor(1);
+  if (a.missing(1)) {
+    t.mutable_grad() = at::Tensor();
+    return a.env().Undefined();
+  }
+  const at::Tensor& g = a.tensor(1);
+  // The checks PyTorch's `.grad =` setter makes: a mismatched grad would corrupt later steps.
+  TORCH_CHECK(g.sizes() == t.sizes(), "assigned grad has data of a different size: ", g.sizes(), " vs ", t.sizes());
+  TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has data of a different type: ", g.scalar_type(),
+              " vs ", t.scalar_type());
+  TORCH_CHECK(g.device() == t.device(), "assigned grad has data located on a different device");
+  t.mutable_grad() = g;
   return a.env().Undefined();
 }
 V setRequiresGrad(Args& a) { a.tensor(0).requires_grad_(a.boolean(1, true)); return a[0]; }

@@ -43,6 +43,7 @@ export class Tensor {
 
   /** @internal Use the factory functions (`torch.tensor`, `torch.zeros`, …). */
   constructor(handle: Handle) {
+    if (typeof handle !== 'object' || handle === null) throw new TypeError('Tensor: expected a native tensor handle');
     this.#handle = handle;
     track(this);
   }
@@ -329,7 +330,7 @@ export class Tensor {
   max(other: Tensor): Tensor;
   max(dim?: number | Tensor, keepdim = false): Tensor | [Tensor, Tensor] {
     if (dim instanceof Tensor) return this.maximum(dim);
-    if (dim === undefined) return new Tensor(N.max(this.handle));
+    if (dim === undefined || dim === null) return new Tensor(N.max(this.handle));
     return pair(N.max(this.handle, dim, keepdim));
   }
   min(): Tensor;
@@ -337,7 +338,7 @@ export class Tensor {
   min(other: Tensor): Tensor;
   min(dim?: number | Tensor, keepdim = false): Tensor | [Tensor, Tensor] {
     if (dim instanceof Tensor) return this.minimum(dim);
-    if (dim === undefined) return new Tensor(N.min(this.handle));
+    if (dim === undefined || dim === null) return new Tensor(N.min(this.handle));
     return pair(N.min(this.handle, dim, keepdim));
   }
   amax(dim?: Dims | null, keepdim = false): Tensor {

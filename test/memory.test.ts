@@ -1,0 +1,156 @@
+// Memory discipline: dispose, tidy, keep, Symbol.dispose, owned grads, and the finalizer
+// safety net, all measured with torch.memory()'s live-tensor counter.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { torch, F } from '../src/index.js';
+
+const live = () => torch.memory().tensors;
+
+describe('memory', () => {
+  it('10,000 create/compute/dispose iterations return to the baseline', () => {
+    const base = torch.memory();
+    for (let i = 0; i < 10_000; i++) {
+      const a = torch.randn([8, 8]);
+      const m = a.matmul(a);
+      const b = m.relu();
+      const c = b.sum(1);
+      c.dispose();
+      b.dispose();
+      m.dispose();
+      a.dispose();
+    }
+    expect(torch.memory()).toEqual(base);
+  });
+
+  it('counts bytes per device and drops them on dispose', () => {
+    const base = torch.memory();
+    const t = torch.zeros([100], { dtype: 'float64' });
+    const m = torch.memory();
+    expect(m.tensors - base.tensors).toBe(1);
+    expect(m.bytes - base.bytes).toBe(800);
+    expect(m.devices.cpu!.bytes - (base.devices.cpu?.bytes ?? 0)).toBe(800);
+    t.dispose();
+    t.dispose(); // twice is a no-op
+    expect(torch.memory()).toEqual(base);
+  });
+
+  it('tidy disposes everything but what fn returns or keeps, also on throw', () => {
+    const base = live();
+    const kept: unknown[] = [];
+    const [x, obj] = torch.tidy(() => {
+      const a = torch.ones([3]);
+      const b = a.add(1);
+      kept.push(torch.keep(b.mul(2)));
+      return [a.exp(), { y: b.neg(), n: 3 }] as const;
+    });
+    expect(live() - base).toBe(3);
+    expect(x.tolist()).toEqual([Math.E, Math.E, Math.E].map((v) => Math.fround(v)));
+    expect(obj.y.tolist()).toEqual([-2, -2, -2]);
+    torch.dispose([x, obj, kept]);
+    expect(live()).toBe(base);
+    expect(() =>
+      torch.tidy(() => {
+        torch.ones([2]).add(1);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(live()).toBe(base);
+  });
+
+  it('nested tidy hands returned tensors to the outer scope', () => {
+    const base = live();
+    const out = torch.tidy(() => {
+      const inner = torch.tidy(() => torch.ones([2]).add(1));
+      expect(inner.isDisposed).toBe(false);
+      return inner.mul(3);
+    });
+    expect(out.tolist()).toEqual([6, 6]);
+    out.dispose();
+    expect(live()).toBe(base);
+  });
+
+  it('tidy refuses async functions', () => {
+    const base = live();
+    expect(() => torch.tidy((async () => torch.ones([1])) as unknown as () => number)).toThrow(/synchronous/);
+    expect(live()).toBe(base);
+  });
+
+  it('`using` disposes at the end of the block', () => {
+    const base = live();
+    {
+      using t = torch.ones([4]);
+      using s = t.sum();
+      expect(s.item()).toBe(4);
+      expect(live() - base).toBe(2);
+    }
+    expect(live()).toBe(base);
+  });
+
+  it('a training loop under tidy keeps memory flat for thousands of steps, and .grad reads never leak', () => {
+    torch.manualSeed(1);
+    const w = torch.randn([16, 8], { requiresGrad: true });
+    const b = torch.zeros([16], { requiresGrad: true });
+    const opt = new torch.optim.AdamW([w, b], { lr: 1e-2 });
+    const x = torch.randn([32, 8]);
+    const y = torch.randint(0, 16, [32]);
+    const step = () =>
+      torch.tidy(() => {
+        opt.zeroGrad();
+        const loss = F.crossEntropy(F.linear(x, w, b), y);
+        loss.backward();
+        void w.grad!.abs().max().item(); // reading .grad inside the loop
+        torch.nn.utils.clipGradNorm([w, b], 1.0);
+        opt.step();
+        return loss.item();
+      });
+    step(); // creates the optimizer state
+    const base = torch.memory();
+    let first = 0, last = 0;
+    for (let i = 0; i < 2000; i++) {
+      const l = step();
+      if (i === 0) first = l;
+      last = l;
+      if (i % 500 === 0) expect(torch.memory()).toEqual(base);
+    }
+    expect(torch.memory()).toEqual(base);
+    expect(last).toBeLessThan(first);
+    for (let i = 0; i < 1000; i++) void w.grad;
+    expect(torch.memory()).toEqual(base);
+    opt.dispose();
+    torch.dispose([w, b, x, y]);
+  });
+
+  it('the grad handle is owned by its tensor and freed with it', () => {
+    const base = live();
+    const p = torch.ones([3], { requiresGrad: true });
+    torch.tidy(() => p.mul(2).sum().backward());
+    const g1 = p.grad;
+    expect(g1).toBe(p.grad);
+    expect(g1!.tolist()).toEqual([2, 2, 2]);
+    torch.tidy(() => p.mul(3).sum().backward()); // accumulates in place: same handle
+    expect(p.grad).toBe(g1);
+    expect(p.grad!.tolist()).toEqual([5, 5, 5]);
+    p.grad = null;
+    expect(p.grad).toBeNull();
+    p.dispose();
+    expect(live()).toBe(base);
+  });
+
+  it('the finalizer frees tensors that were never disposed (safety net)', () => {
+    const dist = new URL('../dist/index.js', import.meta.url);
+    if (!existsSync(dist)) throw new Error('dist/ is missing: run npm run build:ts');
+    const script = `
+      const { torch } = await import(${JSON.stringify(dist.href)});
+      const base = torch.memory().tensors;
+      for (let i = 0; i < 2000; i++) torch.ones([1000]).add(1);
+      const before = torch.memory().tensors - base;
+      for (let i = 0; i < 10; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 5)); }
+      console.log(JSON.stringify({ before, after: torch.memory().tensors - base }));`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { before, after } = JSON.parse(r.stdout.trim());
+    expect(before).toBeGreaterThan(100);
+    expect(after).toBeLessThan(before / 10);
+  });
+});
