@@ -1,7 +1,7 @@
 // Module entry point, plus the ops that are about the runtime rather than tensors:
 // seeds, threads, CUDA presence, live memory, and the optimizer steps.
 #include <ATen/Parallel.h>
-#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include "binding/args.h"
@@ -27,9 +27,10 @@ V setNumThreads(Args& a) {
   return a.env().Undefined();
 }
 V getNumThreads(Args& a) { return Napi::Number::New(a.env(), at::get_num_threads()); }
-V cudaIsAvailable(Args& a) { return Napi::Boolean::New(a.env(), at::hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0); }
+// torch/cuda.h is the stable public API for these in both libtorch 1.13 and 2.x.
+V cudaIsAvailable(Args& a) { return Napi::Boolean::New(a.env(), torch::cuda::is_available()); }
 V cudaDeviceCount(Args& a) {
-  return Napi::Number::New(a.env(), at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0);
+  return Napi::Number::New(a.env(), static_cast<double>(torch::cuda::device_count()));
 }
 V memory(Args& a) {
   const auto mem = liveMemory();

@@ -21,6 +21,15 @@ function fn<K extends MethodName>(name: K) {
     return (t[name] as (...a: unknown[]) => ReturnType<Tensor[K]>)(...args);
   };
 }
+/** torch.max / torch.min keep the method's overloads (a generic wrapper would see only the last). */
+interface MaxLike {
+  (t: Tensor): Tensor;
+  (t: Tensor, dim: number, keepdim?: boolean): [Tensor, Tensor];
+  (t: Tensor, other: Tensor): Tensor;
+}
+function maxFn(name: 'max' | 'min'): MaxLike {
+  return fn(name) as unknown as MaxLike;
+}
 const handles = (op: string, ts: Tensor[]) => {
   if (!Array.isArray(ts)) throw new TypeError(`torch.${op}: expected an array of Tensors`);
   return ts.map((t, i) => {
@@ -69,7 +78,7 @@ export const torch = {
   sin: fn('sin'), cos: fn('cos'), floor: fn('floor'), ceil: fn('ceil'), round: fn('round'), square: fn('square'),
   reciprocal: fn('reciprocal'), erf: fn('erf'), isnan: fn('isnan'), isinf: fn('isinf'), isfinite: fn('isfinite'),
   gelu: fn('gelu'), clamp: fn('clamp'),
-  sum: fn('sum'), mean: fn('mean'), prod: fn('prod'), var: fn('var'), std: fn('std'), max: fn('max'), min: fn('min'),
+  sum: fn('sum'), mean: fn('mean'), prod: fn('prod'), var: fn('var'), std: fn('std'), max: maxFn('max'), min: maxFn('min'),
   amax: fn('amax'), amin: fn('amin'), argmax: fn('argmax'), argmin: fn('argmin'), logsumexp: fn('logsumexp'),
   norm: fn('norm'), all: fn('all'), any: fn('any'), cumsum: fn('cumsum'), softmax: fn('softmax'), logSoftmax: fn('logSoftmax'),
   matmul: fn('matmul'), bmm: fn('bmm'), mm: fn('mm'), outer: fn('outer'),

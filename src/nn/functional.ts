@@ -17,7 +17,15 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
 
 /** Rows of `weight` picked by integer `indices`; rows at `paddingIdx` get no gradient. */
 export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx?: number } = {}): Tensor {
-  return new Tensor(N.embedding(h('embedding', weight), h('embedding', indices), options.paddingIdx ?? -1));
+  let pad = options.paddingIdx;
+  if (pad !== undefined) {
+    // As PyTorch: a negative index counts from the end; natively -1 means "no padding row".
+    const rows = weight.shape[0] ?? 0;
+    if (!Number.isInteger(pad) || pad >= rows || pad < -rows)
+      throw new RangeError(`embedding: paddingIdx ${pad} must be within the ${rows} embeddings`);
+    if (pad < 0) pad += rows;
+  }
+  return new Tensor(N.embedding(h('embedding', weight), h('embedding', indices), pad ?? -1));
 }
 
 export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
