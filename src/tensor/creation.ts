@@ -142,3 +142,8 @@ export function linspace(start: number, end: number, steps: number, o: TensorOpt
   idx.dispose();
   return finish(out, o);
 }
+
+/** @internal The raw little-endian bytes of a tensor in its own dtype (C order, copied to the CPU). */
+export function toBytes(t: Tensor): Uint8Array {
+  return N.toBuffer(t.handle, true) as Uint8Array;
+}
