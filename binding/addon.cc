@@ -133,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerTensorOps(env, exports);
   registerMathOps(env, exports);
   registerSystemOps(env, exports);
+  registerModelOps(env, exports);
   return exports;
 }
 

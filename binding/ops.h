@@ -6,4 +6,5 @@ namespace trl {
 void registerTensorOps(Napi::Env env, Napi::Object exports);
 void registerMathOps(Napi::Env env, Napi::Object exports);
 void registerSystemOps(Napi::Env env, Napi::Object exports);
+void registerModelOps(Napi::Env env, Napi::Object exports);
 }  // namespace trl

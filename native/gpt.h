@@ -1,0 +1,68 @@
+// The GPT-2 decoder's forward pass and the whole autoregressive generation loop, natively.
+// The TypeScript GPT (src/models/gpt.ts) describes the model and trains it; this is the same
+// math for inference without a JS round trip per op or per token. A parity test keeps them equal.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace trl {
+
+struct GPTBlockWeights {
+  at::Tensor ln1_w, ln1_b, attn_w, attn_b, attn_proj_w, attn_proj_b;
+  at::Tensor ln2_w, ln2_b, fc_w, fc_b, mlp_proj_w, mlp_proj_b;  // biases undefined when bias=false
+};
+
+// Hugging Face GPT-2 layout: Conv1D weights are (in, out); the LM head is tied to wte.
+struct GPTWeights {
+  at::Tensor wte, wpe;
+  std::vector<GPTBlockWeights> blocks;
+  at::Tensor lnf_w, lnf_b;
+  int64_t n_head = 1;
+  double eps = 1e-5;
+};
+
+// Keys and values of every layer, preallocated for `capacity` positions.
+struct KVCache {
+  std::vector<at::Tensor> k, v;  // (B, H, capacity, D)
+  int64_t length = 0;
+};
+
+struct ForwardOutput {
+  at::Tensor logits;  // (B, L, V), or (B, 1, V) when last_only
+  at::Tensor hidden;  // (B, L, C) after ln_f
+};
+
+// input_ids (B, L) int64; position_ids (B, L); key_valid (B, S) bool over all keys so far
+// (cache + these L); cache may be null (then S == L). Causal within the sequence.
+ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
+                         const at::Tensor& key_valid, KVCache* cache, bool last_only);
+
+// Left-padded prompts' position ids: cumsum(mask) - 1, clamped at 0.
+at::Tensor positionsFromMask(const at::Tensor& mask);
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  double temperature = 1.0;
+  int64_t top_k = 0;      // 0: off
+  double top_p = 1.0;     // 1: off
+  bool greedy = false;
+  int64_t eos_token_id = -1;  // -1: none
+  int64_t pad_token_id = 0;
+  std::optional<uint64_t> seed;
+  bool use_cache = true;
+};
+
+struct GenerateOutput {
+  at::Tensor tokens;         // (B, N) int64, pad after a sequence's EOS
+  at::Tensor response_mask;  // (B, N) bool: true up to and including EOS
+  at::Tensor logprobs;       // (B, N) float32: log p(token) under softmax(logits / temperature), 0 where masked
+};
+
+// prompt_ids (B, T) left-padded with prompt_mask (B, T) (true = real token).
+GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
+                        const GenerateOptions& o);
+
+}  // namespace trl

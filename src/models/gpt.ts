@@ -1,0 +1,344 @@
+// GPT-2, described in TypeScript (after nanoGPT's model.py): pre-LayerNorm blocks, causal
+// multi-head self-attention, tanh-GELU MLP, learned positions, LM head tied to the token
+// embedding. Parameter names are Hugging Face GPT-2's, so its checkpoints load as they are.
+import * as F from '../nn/functional.js';
+import { Dropout, Embedding, LayerNorm } from '../nn/layers.js';
+import { Module, ModuleList } from '../nn/module.js';
+import { N, type Handle } from '../native.js';
+import { empty, ones, zeros } from '../tensor/creation.js';
+import { noGrad } from '../tensor/runtime.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { DType, Device } from '../tensor/types.js';
+
+export interface GPTConfig {
+  vocabSize: number;
+  /** Maximum sequence length (n_positions). */
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  /** Dropout on embeddings, attention weights and residual branches (0 = off). */
+  dropout: number;
+  /** Biases in the linear layers and LayerNorms (GPT-2: true). */
+  bias: boolean;
+  layerNormEpsilon: number;
+}
+
+export const defaultGPTConfig: Omit<GPTConfig, 'vocabSize'> = {
+  blockSize: 1024,
+  nLayer: 12,
+  nHead: 12,
+  nEmbd: 768,
+  dropout: 0.0,
+  bias: true,
+  layerNormEpsilon: 1e-5,
+};
+
+/** Checks a config and fills defaults, with errors that name the field. */
+export function resolveGPTConfig(c: Partial<GPTConfig> & { vocabSize: number }): GPTConfig {
+  const cfg = { ...defaultGPTConfig, ...c } as GPTConfig;
+  const posInt = (k: keyof GPTConfig) => {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new RangeError(`GPT config: ${k} must be a positive integer, got ${String(v)}`);
+  };
+  (['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const).forEach(posInt);
+  if (cfg.nEmbd % cfg.nHead !== 0) throw new RangeError(`GPT config: nEmbd (${cfg.nEmbd}) must be divisible by nHead (${cfg.nHead})`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new RangeError(`GPT config: dropout must be in [0, 1), got ${cfg.dropout}`);
+  if (typeof cfg.bias !== 'boolean') throw new TypeError('GPT config: bias must be a boolean');
+  if (!(cfg.layerNormEpsilon > 0)) throw new RangeError('GPT config: layerNormEpsilon must be > 0');
+  return cfg;
+}
+
+interface Placement {
+  dtype?: DType;
+  device?: Device;
+}
+const normal = (shape: number[], std: number, o: Placement): Tensor => noGrad(() => empty(shape, o).normal_(0, std));
+
+/** GPT-2's Conv1D: a linear layer whose weight is stored (in, out). */
+export class Conv1D extends Module {
+  constructor(nIn: number, nOut: number, bias: boolean, std: number, o: Placement) {
+    super();
+    this.registerParameter('weight', normal([nIn, nOut], std, o));
+    if (bias) this.registerParameter('bias', zeros([nOut], o));
+  }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this.optParam('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => F.linear(x, this.weight.t(), this.bias));
+  }
+}
+
+/** Keys and values of one layer, (B, H, S, D) each. */
+export type LayerKV = [Tensor, Tensor];
+
+export class CausalSelfAttention extends Module {
+  readonly c_attn: Conv1D;
+  readonly c_proj: Conv1D;
+  readonly resid_dropout: Dropout;
+  constructor(readonly config: GPTConfig, o: Placement) {
+    super();
+    const { nEmbd, bias, nLayer } = config;
+    this.c_attn = this.registerModule('c_attn', new Conv1D(nEmbd, 3 * nEmbd, bias, 0.02, o));
+    // GPT-2's scaled init of the residual projections: std 0.02/√(2·nLayer).
+    this.c_proj = this.registerModule('c_proj', new Conv1D(nEmbd, nEmbd, bias, 0.02 / Math.sqrt(2 * nLayer), o));
+    this.resid_dropout = new Dropout(config.dropout);
+  }
+  /** x (B, T, C); mask (B, 1, T, S) bool; past keys/values of earlier positions. */
+  forward(x: Tensor, mask: Tensor, past?: LayerKV): { y: Tensor; present: LayerKV } {
+    const [B, T, C] = x.shape as [number, number, number];
+    const H = this.config.nHead;
+    const heads = (t: Tensor) => t.view(B, T, H, C / H).transpose(1, 2);
+    const [q, k0, v0] = this.c_attn.forward(x).split(C, 2).map(heads) as [Tensor, Tensor, Tensor];
+    const k = past ? catSeq(past[0], k0) : k0;
+    const v = past ? catSeq(past[1], v0) : v0;
+    const y = F.scaledDotProductAttention(q, k, v, { attnMask: mask, dropoutP: this.config.dropout, training: this.training });
+    const out = this.resid_dropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(B, T, C)));
+    return { y: out, present: [k, v] };
+  }
+}
+/** Appends new keys/values after the cached ones along the sequence axis. */
+const catSeq = (a: Tensor, b: Tensor): Tensor => new Tensor(N.cat([a.handle, b.handle], 2));
+
+export class MLP extends Module {
+  readonly c_fc: Conv1D;
+  readonly c_proj: Conv1D;
+  readonly dropout: Dropout;
+  constructor(config: GPTConfig, o: Placement) {
+    super();
+    this.c_fc = this.registerModule('c_fc', new Conv1D(config.nEmbd, 4 * config.nEmbd, config.bias, 0.02, o));
+    this.c_proj = this.registerModule('c_proj', new Conv1D(4 * config.nEmbd, config.nEmbd, config.bias, 0.02 / Math.sqrt(2 * config.nLayer), o));
+    this.dropout = new Dropout(config.dropout);
+  }
+  forward(x: Tensor): Tensor {
+    return this.dropout.forward(this.c_proj.forward(this.c_fc.forward(x).gelu('tanh')));
+  }
+}
+
+export class Block extends Module {
+  readonly ln_1: LayerNorm;
+  readonly attn: CausalSelfAttention;
+  readonly ln_2: LayerNorm;
+  readonly mlp: MLP;
+  constructor(config: GPTConfig, o: Placement) {
+    super();
+    const ln = () => new LayerNorm(config.nEmbd, { eps: config.layerNormEpsilon, bias: config.bias, ...o });
+    this.ln_1 = this.registerModule('ln_1', ln());
+    this.attn = this.registerModule('attn', new CausalSelfAttention(config, o));
+    this.ln_2 = this.registerModule('ln_2', ln());
+    this.mlp = this.registerModule('mlp', new MLP(config, o));
+  }
+  forward(x: Tensor, mask: Tensor, past?: LayerKV): { x: Tensor; present: LayerKV } {
+    const { y, present } = this.attn.forward(this.ln_1.forward(x), mask, past);
+    const h = x.add(y);
+    return { x: h.add(this.mlp.forward(this.ln_2.forward(h))), present };
+  }
+}
+
+/** The container named `transformer` in GPT-2 checkpoints. */
+export class GPTTransformer extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly drop: Dropout;
+  readonly h: ModuleList<Block>;
+  readonly ln_f: LayerNorm;
+  constructor(config: GPTConfig, o: Placement) {
+    super();
+    this.wte = this.registerModule('wte', new Embedding(config.vocabSize, config.nEmbd, o));
+    this.wpe = this.registerModule('wpe', new Embedding(config.blockSize, config.nEmbd, o));
+    noGrad(() => {
+      this.wte.weight.normal_(0, 0.02);
+      this.wpe.weight.normal_(0, 0.01);
+    });
+    this.drop = new Dropout(config.dropout);
+    this.h = this.registerModule('h', new ModuleList(Array.from({ length: config.nLayer }, () => new Block(config, o))));
+    this.ln_f = this.registerModule('ln_f', new LayerNorm(config.nEmbd, { eps: config.layerNormEpsilon, bias: config.bias, ...o }));
+  }
+}
+
+export interface GPTForwardOptions {
+  /** (B, T) 1 for real tokens, 0 for padding (left or right). With pastKeyValues: (B, S) over all keys. */
+  attentionMask?: Tensor | null;
+  /** (B, T) positions; by default counted over the real tokens (left padding aware). */
+  positionIds?: Tensor | null;
+  /** Keys and values of the earlier positions, per layer (from a previous `presentKeyValues`). */
+  pastKeyValues?: LayerKV[] | null;
+  /** Return this call's keys and values for the next call. */
+  useCache?: boolean;
+}
+
+export interface GPTOutput {
+  /** (B, T, vocabSize) */
+  logits: Tensor;
+  /** (B, T, nEmbd): the final hidden states after ln_f, for the reward and value heads. */
+  hiddenStates: Tensor;
+  presentKeyValues?: LayerKV[];
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** Divides the logits before sampling and before the returned log-probs (default 1). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  greedy?: boolean;
+  eosTokenId?: number | null;
+  padTokenId?: number;
+  /** Seeds this call's own generator (the global one is untouched); unseeded calls draw from it. */
+  seed?: number;
+  /** The KV cache (default true); false recomputes every step from scratch. */
+  useCache?: boolean;
+}
+
+export interface GenerateOutput {
+  /** (B, N) generated ids, padTokenId after a sequence's EOS. */
+  tokens: Tensor;
+  /** (B, N) bool: the response tokens, up to and including EOS. */
+  responseMask: Tensor;
+  /** (B, N) float32: log p(token) under softmax(logits / temperature), 0 outside the mask. */
+  logprobs: Tensor;
+  /** (B, T) the left-padded prompts and their mask, as fed to the model. */
+  promptIds: Tensor;
+  promptMask: Tensor;
+  /** The generated ids per sequence, up to and including EOS. */
+  sequences: number[][];
+}
+
+export class GPT extends Module {
+  readonly config: GPTConfig;
+  readonly transformer: GPTTransformer;
+
+  constructor(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}) {
+    super();
+    this.config = resolveGPTConfig(config);
+    this.transformer = this.registerModule('transformer', new GPTTransformer(this.config, placement));
+    // Weight tying: the LM head is the token embedding.
+    const head = new (class LMHead extends Module {})();
+    this.registerModule('lm_head', head);
+    (head as unknown as { tieParameter(n: string, t: Tensor): void }).tieParameter('weight', this.transformer.wte.weight);
+  }
+
+  static create(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}): GPT {
+    return new GPT(config, placement);
+  }
+
+  get device(): Device {
+    return this.transformer.wte.weight.device;
+  }
+
+  /**
+   * Logits and final hidden states for `inputIds` (B, T). Handles left/right padding through
+   * `attentionMask` (padded keys are never attended; positions count real tokens) and
+   * incremental decoding through `pastKeyValues`.
+   */
+  forward(inputIds: Tensor, options: GPTForwardOptions = {}): GPTOutput {
+    if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2) throw new TypeError(`GPT.forward: inputIds must be a (batch, length) Tensor`);
+    const [B, T] = inputIds.shape as [number, number];
+    const past = options.pastKeyValues ?? null;
+    const pastLen = past?.[0]?.[0].shape[2] ?? 0;
+    if (past && past.length !== this.config.nLayer) throw new Error(`GPT.forward: pastKeyValues has ${past.length} layers, the model ${this.config.nLayer}`);
+    if (pastLen + T > this.config.blockSize) throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
+    const device = this.device;
+    return tidy(() => {
+      const keyMask = options.attentionMask
+        ? options.attentionMask.to({ dtype: 'bool', device })
+        : ones([B, pastLen + T], { dtype: 'bool', device });
+      if (keyMask.shape[0] !== B || keyMask.shape[1] !== pastLen + T)
+        throw new Error(`GPT.forward: attentionMask must be (${B}, ${pastLen + T}), got [${keyMask.shape}]`);
+      const pos = options.positionIds
+        ? options.positionIds.to({ dtype: 'int64', device })
+        : keyMask.long().cumsum(1).sub(1).clamp(0).slice(1, pastLen);
+      const mask = attentionMask(keyMask, T);
+      const ids = inputIds.to({ dtype: 'int64', device });
+      const tr = this.transformer;
+      let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(pos)));
+      const presents: LayerKV[] = [];
+      let i = 0;
+      for (const block of tr.h) {
+        const r = block.forward(x, mask, past?.[i++]);
+        x = r.x;
+        if (options.useCache) presents.push(r.present);
+      }
+      const hiddenStates = tr.ln_f.forward(x);
+      const logits = F.linear(hiddenStates, tr.wte.weight);
+      return { logits, hiddenStates, presentKeyValues: options.useCache ? presents : undefined };
+    });
+  }
+
+  /** The parameter handles in the order the native forward and generation expect. */
+  private nativeWeights(): (Handle | null)[] {
+    const tr = this.transformer;
+    const h = (t: Tensor | null) => (t ? t.handle : null);
+    const list = [h(tr.wte.weight), h(tr.wpe.weight), h(tr.ln_f.weight), h(tr.ln_f.bias)];
+    for (const b of tr.h)
+      list.push(h(b.ln_1.weight), h(b.ln_1.bias), h(b.attn.c_attn.weight), h(b.attn.c_attn.bias), h(b.attn.c_proj.weight), h(b.attn.c_proj.bias),
+        h(b.ln_2.weight), h(b.ln_2.bias), h(b.mlp.c_fc.weight), h(b.mlp.c_fc.bias), h(b.mlp.c_proj.weight), h(b.mlp.c_proj.bias));
+    return list;
+  }
+
+  /**
+   * Inference forward in one native call (no autograd, no dropout): the same math as
+   * `forward`, much faster for scoring. Returns logits (B, T, V) and hidden states (B, T, C).
+   */
+  forwardNative(inputIds: Tensor, options: { attentionMask?: Tensor | null; positionIds?: Tensor | null } = {}): { logits: Tensor; hiddenStates: Tensor } {
+    const [logits, hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null);
+    return { logits: new Tensor(logits), hiddenStates: new Tensor(hidden) };
+  }
+
+  /**
+   * Samples continuations of a batch of prompts (token id arrays of any lengths, left-padded
+   * here). The whole loop — KV cache, sampling, EOS handling, log-probs — runs natively on
+   * the libuv thread pool; the event loop stays free. Do not update the weights until it resolves.
+   */
+  async generate(prompts: number[][], options: GenerateOptions = {}): Promise<GenerateOutput> {
+    if (!Array.isArray(prompts) || prompts.length === 0 || !prompts.every((p) => Array.isArray(p) && p.length > 0))
+      throw new TypeError('generate: prompts must be a non-empty array of non-empty token id arrays');
+    const o = { maxNewTokens: 32, temperature: 1, topK: 0, topP: 1, greedy: false, eosTokenId: null, padTokenId: 0, useCache: true, ...options };
+    if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
+    if (!o.greedy && !(o.temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${o.temperature}`);
+    if (o.eosTokenId !== null && o.eosTokenId === o.padTokenId)
+      throw new Error('generate: padTokenId must differ from eosTokenId (a pad would read as the end of an answer)');
+    const T = Math.max(...prompts.map((p) => p.length));
+    const ids = new Float64Array(prompts.length * T).fill(o.padTokenId);
+    const mask = new Uint8Array(prompts.length * T);
+    prompts.forEach((p, b) => {
+      p.forEach((id, j) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new RangeError(`generate: prompt ${b} token ${j} (${id}) is not in [0, ${this.config.vocabSize})`);
+        ids[b * T + (T - p.length) + j] = id;
+        mask[b * T + (T - p.length) + j] = 1;
+      });
+    });
+    const promptIds = keep(new Tensor(N.fromBuffer(ids, [prompts.length, T], null, 'int64', this.device)));
+    const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
+    let r: { tokens: Handle; responseMask: Handle; logprobs: Handle };
+    try {
+      r = await N.generate(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, promptIds.handle, promptMask.handle, o.maxNewTokens, o.temperature, o.topK, o.topP, o.greedy, o.eosTokenId ?? -1, o.padTokenId, o.seed ?? null, o.useCache);
+    } catch (err) {
+      promptIds.dispose();
+      promptMask.dispose();
+      throw err;
+    }
+    const tokens = keep(new Tensor(r.tokens));
+    const responseMask = keep(new Tensor(r.responseMask));
+    const logprobs = keep(new Tensor(r.logprobs));
+    const tok = tokens.tolist() as number[][];
+    const msk = responseMask.tolist() as boolean[][];
+    const sequences = tok.map((row, b) => row.filter((_, j) => msk[b]![j]));
+    return { tokens, responseMask, logprobs, promptIds, promptMask, sequences };
+  }
+}
+
+/** (B, 1, T, S) bool: causal over the last T of S positions, padded keys hidden. */
+function attentionMask(keyMask: Tensor, T: number): Tensor {
+  const S = keyMask.shape[1]!;
+  const causal = ones([T, S], { dtype: 'bool', device: keyMask.device }).tril(S - T);
+  const m = causal.unsqueeze(0).logicalAnd(keyMask.unsqueeze(1));
+  // A query that sees no key (a left pad) would produce NaN, which leaks into gradients
+  // through 0·NaN; let it see everything instead. Its output is never used.
+  return m.logicalOr(m.any(-1, true).logicalNot()).unsqueeze(1);
+}

@@ -1,0 +1,88 @@
+// The basic layers, initialised as torch.nn initialises them.
+import * as F from './functional.js';
+import { Module } from './module.js';
+import { noGrad } from '../tensor/runtime.js';
+import { empty, ones, zeros } from '../tensor/creation.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Device } from '../tensor/types.js';
+
+interface Placement {
+  dtype?: DType;
+  device?: Device;
+}
+const uniform = (shape: number[], bound: number, o: Placement): Tensor => noGrad(() => empty(shape, o).uniform_(-bound, bound));
+
+/** y = x Wᵀ + b; W (out, in) and b ~ U(-1/√in, 1/√in) as torch.nn.Linear. */
+export class Linear extends Module {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } & Placement = {}) {
+    super();
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.registerParameter('weight', uniform([outFeatures, inFeatures], bound, options));
+    if (options.bias ?? true) this.registerParameter('bias', uniform([outFeatures], bound, options));
+  }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this.optParam('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.linear(x, this.weight, this.bias);
+  }
+}
+
+/** A lookup table of `num` vectors of size `dim`, N(0, 1) as torch.nn.Embedding. */
+export class Embedding extends Module {
+  readonly paddingIdx?: number;
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options: { paddingIdx?: number } & Placement = {}) {
+    super();
+    const w = noGrad(() => empty([numEmbeddings, embeddingDim], options).normal_(0, 1));
+    if (options.paddingIdx !== undefined) {
+      this.paddingIdx = options.paddingIdx < 0 ? options.paddingIdx + numEmbeddings : options.paddingIdx;
+      noGrad(() => w.select(0, this.paddingIdx!).zero_().dispose());
+    }
+    this.registerParameter('weight', w);
+  }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  forward(indices: Tensor): Tensor {
+    return F.embedding(indices, this.weight, { paddingIdx: this.paddingIdx });
+  }
+}
+
+/** Layer normalisation over the last dimensions; weight 1, bias 0. */
+export class LayerNorm extends Module {
+  readonly normalizedShape: number[];
+  constructor(normalizedShape: number | number[], readonly options: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } & Placement = {}) {
+    super();
+    this.normalizedShape = Array.isArray(normalizedShape) ? normalizedShape : [normalizedShape];
+    if (options.elementwiseAffine ?? true) {
+      this.registerParameter('weight', ones(this.normalizedShape, options));
+      if (options.bias ?? true) this.registerParameter('bias', zeros(this.normalizedShape, options));
+    }
+  }
+  get eps(): number {
+    return this.options.eps ?? 1e-5;
+  }
+  get weight(): Tensor | null {
+    return this.optParam('weight');
+  }
+  get bias(): Tensor | null {
+    return this.optParam('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+  }
+}
+
+/** Zeroes elements with probability p while training; the identity in eval mode. */
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`Dropout: probability must be in [0, 1], got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+}
