@@ -10,6 +10,7 @@ import { noGrad } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
+import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -87,7 +88,7 @@ export class CausalSelfAttention extends Module {
     this.c_attn = this.registerModule('c_attn', new Conv1D(nEmbd, 3 * nEmbd, bias, 0.02, o));
     // GPT-2's scaled init of the residual projections: std 0.02/√(2·nLayer).
     this.c_proj = this.registerModule('c_proj', new Conv1D(nEmbd, nEmbd, bias, 0.02 / Math.sqrt(2 * nLayer), o));
-    this.resid_dropout = new Dropout(config.dropout);
+    this.resid_dropout = this.registerModule('resid_dropout', new Dropout(config.dropout));
   }
   /** x (B, T, C); mask (B, 1, T, S) bool; past keys/values of earlier positions. */
   forward(x: Tensor, mask: Tensor, past?: LayerKV): { y: Tensor; present: LayerKV } {
@@ -113,7 +114,7 @@ export class MLP extends Module {
     super();
     this.c_fc = this.registerModule('c_fc', new Conv1D(config.nEmbd, 4 * config.nEmbd, config.bias, 0.02, o));
     this.c_proj = this.registerModule('c_proj', new Conv1D(4 * config.nEmbd, config.nEmbd, config.bias, 0.02 / Math.sqrt(2 * config.nLayer), o));
-    this.dropout = new Dropout(config.dropout);
+    this.dropout = this.registerModule('dropout', new Dropout(config.dropout));
   }
   forward(x: Tensor): Tensor {
     return this.dropout.forward(this.c_proj.forward(this.c_fc.forward(x).gelu('tanh')));
@@ -155,7 +156,7 @@ export class GPTTransformer extends Module {
       this.wte.weight.normal_(0, 0.02);
       this.wpe.weight.normal_(0, 0.01);
     });
-    this.drop = new Dropout(config.dropout);
+    this.drop = this.registerModule('drop', new Dropout(config.dropout));
     this.h = this.registerModule('h', new ModuleList(Array.from({ length: config.nLayer }, () => new Block(config, o))));
     this.ln_f = this.registerModule('ln_f', new LayerNorm(config.nEmbd, { eps: config.layerNormEpsilon, bias: config.bias, ...o }));
   }
@@ -225,6 +226,16 @@ export class GPT extends Module {
 
   static create(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}): GPT {
     return new GPT(config, placement);
+  }
+
+  /** Loads an HF GPT-2 directory (config.json + model.safetensors), ours or the hub's. */
+  static async load(dir: string, options: LoadGPTOptions = {}): Promise<GPT> {
+    return loadGPT(dir, options);
+  }
+
+  /** Writes config.json and model.safetensors in HF GPT-2's layout (atomically, file by file). */
+  async save(dir: string): Promise<void> {
+    return saveGPT(this, dir);
   }
 
   get device(): Device {
