@@ -7,3 +7,8 @@ export * as F from './nn/functional.js';
 export { AdamW, type AdamWOptions } from './optim/adamw.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Optimizer, type OptimizerStateDict } from './optim/optimizer.js';
+export {
+  saveSafetensors, saveSafetensorsSync, loadSafetensors, loadSafetensorsSync, readSafetensorsHeader, readSafetensorsHeaderSync,
+  type SafetensorsHeader, type SafetensorsTensorInfo, type LoadSafetensorsOptions, type LoadedSafetensors, type TensorDict,
+} from './io/safetensors.js';
+export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from './io/atomic.js';
