@@ -12,3 +12,4 @@ export {
   type SafetensorsHeader, type SafetensorsTensorInfo, type LoadSafetensorsOptions, type LoadedSafetensors, type TensorDict,
 } from './io/safetensors.js';
 export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from './io/atomic.js';
+export * from './tokenizers/index.js';
