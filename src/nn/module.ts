@@ -1,6 +1,6 @@
 // Module: the torch.nn.Module of torch-rlhf. Owns its parameters (until dispose()), knows its
 // children, names everything with PyTorch's dotted paths, and moves/loads/saves state.
-import { keep } from '../tensor/scope.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/runtime.js';
 import type { DType, Device } from '../tensor/types.js';
@@ -159,7 +159,7 @@ export abstract class Module {
         return t;
       }
       const requiresGrad = isParam && t.requiresGrad;
-      const n = keep(noGrad(() => t.detach().to({ device: spec.device, dtype })));
+      const n = keep(noGrad(() => tidy(() => t.detach().to({ device: spec.device, dtype }))));
       if (requiresGrad) n.requiresGrad_(true);
       moved.set(t, n);
       return n;

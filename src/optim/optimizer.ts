@@ -1,7 +1,7 @@
 // Optimizer base: parameter groups and state, the torch.optim way. Subclasses implement one
 // native step per group.
 import { N } from '../native.js';
-import { keep } from '../tensor/scope.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export type Hyper = Record<string, number | boolean | number[]>;
@@ -104,7 +104,7 @@ export abstract class Optimizer<H extends Hyper> {
         if (v instanceof Tensor) {
           if (v.shape.join() !== p.shape.join() && key !== 'step')
             throw new Error(`loadStateDict: state '${key}' of parameter ${id} has shape [${v.shape}], the parameter [${p.shape}]`);
-          copy[key] = v.detach().to({ dtype: p.dtype, device: p.device, copy: true });
+          copy[key] = tidy(() => v.detach().to({ dtype: p.dtype, device: p.device, copy: true }));
         } else copy[key] = v;
       }
       const old = this.state.get(p);
