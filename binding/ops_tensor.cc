@@ -52,6 +52,8 @@ V fromBuffer(Args& a) {
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(src));
   if (bytes > 0) {
     const auto* base = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+    if (src == at::kBool)  // any other byte is undefined behaviour for libtorch's bool kernels
+      for (size_t k = 0; k < bytes; ++k) TORCH_CHECK(base[k] <= 1, "tensor: bool data must be bytes 0 or 1, got ", int(base[k]));
     std::memcpy(t.data_ptr(), base, bytes);
   }
   const at::ScalarType dst = a.optDtype(3).value_or(src);

@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 namespace trl {
 
@@ -52,7 +53,17 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
   checkInputs(q, k, v);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
   auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
-  if (auto mask = combinedMask(q, k, attn_mask, is_causal)) scores = scores + *mask;
+  const bool has_mask = attn_mask.has_value() && attn_mask->defined();
+  if (has_mask && attn_mask->scalar_type() != at::kBool) {
+    TORCH_CHECK(attn_mask->is_floating_point(), "scaledDotProductAttention: attn_mask must be bool or floating point, got ",
+                attn_mask->scalar_type());
+    scores = scores + attn_mask->to(q.scalar_type());
+  }
+  // Bool masks (and the causal one) blank the scores directly: one masked_fill, no float mask.
+  at::Tensor keep;
+  if (is_causal) keep = at::ones({q.size(-2), k.size(-2)}, q.options().dtype(at::kBool)).tril();
+  if (has_mask && attn_mask->scalar_type() == at::kBool) keep = keep.defined() ? keep & *attn_mask : *attn_mask;
+  if (keep.defined()) scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());
   auto weights = at::softmax(scores, -1);
   if (dropout_p > 0 && train) weights = at::dropout(weights, dropout_p, true);
   return at::matmul(weights, v);

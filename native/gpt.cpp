@@ -164,7 +164,9 @@ GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const
     if (o.eos_token_id >= 0) finished = finished | next.eq(o.eos_token_id);
     if (step + 1 == o.max_new_tokens || finished.all().item<bool>()) break;
 
-    auto next_ids = next.unsqueeze(1);
+    // Finished rows keep decoding (their outputs are masked), but fed a real token: the pad
+    // id may lie outside the model's vocabulary (e.g. a pad added to GPT-2's tokenizer).
+    auto next_ids = next.masked_fill(finished, o.eos_token_id >= 0 ? o.eos_token_id : 0).unsqueeze(1);
     all_valid = at::cat({all_valid, at::ones({B, 1}, valid.options())}, 1);
     if (o.use_cache) {
       logits = gptForward(w, next_ids, next_pos, all_valid, &cache, true).logits.select(1, 0);

@@ -12,4 +12,7 @@ export {
   type SafetensorsHeader, type SafetensorsTensorInfo, type LoadSafetensorsOptions, type LoadedSafetensors, type TensorDict,
 } from './io/safetensors.js';
 export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from './io/atomic.js';
+export { Module, ModuleList, type StateDict } from './nn/module.js';
+export { Linear, Embedding, LayerNorm, Dropout } from './nn/layers.js';
+export { GPT, type GPTConfig, type GPTOutput, type GPTForwardOptions, type GenerateOptions, type GenerateOutput, type LayerKV, defaultGPTConfig, resolveGPTConfig } from './models/gpt.js';
 export * from './tokenizers/index.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { torch, F, GPT, loadSafetensors, saveSafetensors, type Tensor } from '../src/index.js';
+import { torch, F, GPT, loadSafetensors, saveSafetensors, loadTokenizer, type Tensor } from '../src/index.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
 let golden: Map<string, Tensor>;
@@ -70,6 +70,17 @@ describe('GPT against a PyTorch implementation of GPT-2 (golden fixtures)', () =
     expect(lp.tokens.tolist()).toEqual(out.tokens.tolist());
     (lp.logprobs.tolist() as number[][])[0]!.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
     torch.dispose([out, sampledT, lp]);
+  });
+});
+
+describe('GPT with its tokenizer', () => {
+  it('the fixture directory is a whole model: tokenizer files + weights, text in and text out', async () => {
+    const tok = await loadTokenizer(FIXTURE);
+    expect(tok.vocabSize).toBeLessThanOrEqual(model.config.vocabSize + 1);
+    const ids = tok.encode('Hello world, this is a test');
+    const out = await model.generate([ids], { greedy: true, maxNewTokens: 8, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId });
+    expect(typeof tok.decode(out.sequences[0]!)).toBe('string');
+    torch.dispose(out);
   });
 });
 
@@ -218,6 +229,10 @@ describe('generation', () => {
     });
     expect(toks[1]!.indexOf(eos)).toBeLessThanOrEqual(3);
     await expect(model.generate(prompts, { eosTokenId: 3, padTokenId: 3 })).rejects.toThrow(/padTokenId must differ from eosTokenId/);
+    // A pad id outside the model's vocabulary (GPT-2 + an added pad) is only written, never fed.
+    const outside = await model.generate(prompts, { greedy: true, maxNewTokens: 12, eosTokenId: eos, padTokenId: model.config.vocabSize });
+    expect(outside.sequences).toEqual(out.sequences);
+    torch.dispose(outside);
     torch.dispose([probe, out]);
   });
 

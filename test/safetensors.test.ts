@@ -9,13 +9,13 @@ import {
   saveSafetensors, saveSafetensorsSync, loadSafetensors, loadSafetensorsSync, readSafetensorsHeader,
   writeFileAtomic, writeFileAtomicSync, writeJsonAtomic,
 } from '../src/index.js';
-import { fromBytes, toBytes } from '../src/tensor/creation.js';
+import { fromBytes, toBytes } from '../src/tensor/bytes.js';
 
 // fromBytes, with a switch to make its n-th next call throw: tensor creation failing
 // midway through a file must dispose the tensors already created.
 const injectFailure = vi.hoisted(() => ({ countdown: -1 }));
-vi.mock('../src/tensor/creation.js', async (importOriginal) => {
-  const m = await importOriginal<typeof import('../src/tensor/creation.js')>();
+vi.mock('../src/tensor/bytes.js', async (importOriginal) => {
+  const m = await importOriginal<typeof import('../src/tensor/bytes.js')>();
   return {
     ...m,
     fromBytes: (...args: Parameters<typeof m.fromBytes>) => {

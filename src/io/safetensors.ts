@@ -6,7 +6,7 @@
 // against the file size before the data is read or a single tensor is created.
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { fromBytes, toBytes } from '../tensor/creation.js';
+import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';

@@ -7,7 +7,7 @@ import { Module, ModuleList } from '../nn/module.js';
 import { N, type Handle } from '../native.js';
 import { empty, ones, zeros } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
-import { keep, tidy } from '../tensor/scope.js';
+import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
@@ -271,9 +271,14 @@ export class GPT extends Module {
       const presents: LayerKV[] = [];
       let i = 0;
       for (const block of tr.h) {
-        const r = block.forward(x, mask, past?.[i++]);
+        // A scope per block frees its intermediates' handles as soon as it is done (autograd
+        // keeps what backward needs), so peak memory stays near one block's worth.
+        const prev = x;
+        const r = tidy(() => block.forward(prev, mask, past?.[i++]));
+        prev.dispose();
         x = r.x;
         if (options.useCache) presents.push(r.present);
+        else torch_dispose(r.present);
       }
       const hiddenStates = tr.ln_f.forward(x);
       const logits = F.linear(hiddenStates, tr.wte.weight);
@@ -315,7 +320,10 @@ export class GPT extends Module {
     if (o.eosTokenId !== null && o.eosTokenId === o.padTokenId)
       throw new Error('generate: padTokenId must differ from eosTokenId (a pad would read as the end of an answer)');
     const T = Math.max(...prompts.map((p) => p.length));
-    const ids = new Float64Array(prompts.length * T).fill(o.padTokenId);
+    // Left padding is masked out, but the model still embeds it: use a real token id, since
+    // the pad id may lie outside the model's vocabulary (a pad added to GPT-2's tokenizer).
+    const filler = o.padTokenId < this.config.vocabSize ? o.padTokenId : (o.eosTokenId ?? 0);
+    const ids = new Float64Array(prompts.length * T).fill(filler);
     const mask = new Uint8Array(prompts.length * T);
     prompts.forEach((p, b) => {
       p.forEach((id, j) => {

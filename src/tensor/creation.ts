@@ -69,11 +69,6 @@ export function tensor(data: NestedArray | ArrayBufferView, options: TensorOptio
   return finish(t, options);
 }
 
-/** @internal A tensor from raw bytes of the given dtype (e.g. read from a file). */
-export function fromBytes(bytes: Uint8Array, dtype: DType, shape: number[], device?: Device): Tensor {
-  return new Tensor(N.fromBuffer(bytes, shape, dtype, dtype, device ?? null));
-}
-
 export const zeros = (shape: ShapeLike, o: TensorOptions = {}): Tensor => finish(new Tensor(N.zeros(toShape(shape), o.dtype, o.device)), o);
 export const ones = (shape: ShapeLike, o: TensorOptions = {}): Tensor => finish(new Tensor(N.ones(toShape(shape), o.dtype, o.device)), o);
 /** Uninitialized memory, as torch.empty. */
@@ -143,7 +138,3 @@ export function linspace(start: number, end: number, steps: number, o: TensorOpt
   return finish(out, o);
 }
 
-/** @internal The raw little-endian bytes of a tensor in its own dtype (C order, copied to the CPU). */
-export function toBytes(t: Tensor): Uint8Array {
-  return N.toBuffer(t.handle, true) as Uint8Array;
-}
