@@ -16,3 +16,4 @@ export { Module, ModuleList, type StateDict } from './nn/module.js';
 export { Linear, Embedding, LayerNorm, Dropout } from './nn/layers.js';
 export { GPT, type GPTConfig, type GPTOutput, type GPTForwardOptions, type GenerateOptions, type GenerateOutput, type LayerKV, defaultGPTConfig, resolveGPTConfig } from './models/gpt.js';
 export * from './tokenizers/index.js';
+export * from './data/index.js';

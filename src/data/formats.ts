@@ -1,0 +1,132 @@
+// The records of the three RLHF stages, in TRL's JSONL formats, and their validators. Each
+// validator turns one parsed JSON value into a normalized example or throws an Error whose
+// message names the offending field; the dataset loaders prefix it with file:line. Extra fields
+// are ignored: TRL datasets carry ids, scores and the like.
+import type { ChatMessage } from '../tokenizers/index.js';
+
+/** An SFT example: a prompt and the completion to train on, or a conversation ending with the assistant's reply. */
+export type SFTExample =
+  | { kind: 'prompt-completion'; prompt: string; completion: string }
+  | { kind: 'messages'; messages: ChatMessage[] };
+
+/**
+ * A preference example: answers to one prompt ranked best to worst (at least two, all
+ * distinct). A pairwise record {prompt, chosen, rejected} becomes completions [chosen, rejected].
+ */
+export interface PreferenceExample {
+  prompt: string;
+  completions: string[];
+}
+
+/** A prompt for PPO rollouts. */
+export interface PromptExample {
+  prompt: string;
+}
+
+const ROLES: readonly string[] = ['system', 'user', 'assistant'];
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+function kindOf(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return typeof x;
+}
+
+/**
+ * A text field must be a string with some non-whitespace in it: an empty prompt, answer or turn
+ * is almost always a broken export, and an empty answer would train on nothing but EOS.
+ */
+function text(value: unknown, field: string): string {
+  const base = `field '${field}' must be a non-empty string`;
+  if (value === undefined) throw new Error(`${base} (missing)`);
+  if (typeof value !== 'string') {
+    // TRL's conversational prompt/completion and preference formats hold lists of messages.
+    const hint = Array.isArray(value) ? '; conversational lists are only supported in SFT\'s \'messages\'' : '';
+    throw new Error(`${base} (got ${kindOf(value)}${hint})`);
+  }
+  if (value === '') throw new Error(`${base} (got an empty string)`);
+  if (value.trim() === '') throw new Error(`${base} (got only whitespace)`);
+  return value;
+}
+
+function has(record: Record<string, unknown>, key: string): boolean {
+  return Object.hasOwn(record, key);
+}
+
+/** The record's own field (never one inherited from Object.prototype, e.g. 'constructor'). */
+function get(record: Record<string, unknown>, key: string): unknown {
+  return has(record, key) ? record[key] : undefined;
+}
+
+function parseMessages(value: unknown): ChatMessage[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new Error(`field 'messages' must be a non-empty array of {role, content} (got ${Array.isArray(value) ? 'an empty array' : kindOf(value)})`);
+  }
+  const messages = value.map((m: unknown, i): ChatMessage => {
+    if (!isObject(m)) throw new Error(`field 'messages[${i}]' must be an object {role, content} (got ${kindOf(m)})`);
+    const role = get(m, 'role');
+    if (typeof role !== 'string' || !ROLES.includes(role)) {
+      throw new Error(`field 'messages[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`);
+    }
+    if (role === 'system' && i !== 0) throw new Error(`field 'messages[${i}].role' is 'system', but only the first message may be a system message`);
+    return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `messages[${i}].content`) };
+  });
+  const last = messages[messages.length - 1] as ChatMessage;
+  if (last.role !== 'assistant') {
+    throw new Error(`field 'messages' must end with an assistant message, the reply to train on (the last one is '${last.role}')`);
+  }
+  return messages;
+}
+
+/**
+ * Validates an SFT record: {prompt, completion} or {messages}. When 'messages' is present it
+ * wins and a 'prompt' beside it is ignored (HF chat datasets such as ultrachat_200k carry both).
+ */
+export function parseSFTExample(value: unknown): SFTExample {
+  const expected = "expected an object with 'prompt' and 'completion' or 'messages'";
+  if (!isObject(value)) throw new Error(`${expected} (got ${kindOf(value)})`);
+  if (has(value, 'messages')) return { kind: 'messages', messages: parseMessages(get(value, 'messages')) };
+  if (!has(value, 'prompt') && !has(value, 'completion')) throw new Error(`${expected} (got neither)`);
+  return { kind: 'prompt-completion', prompt: text(get(value, 'prompt'), 'prompt'), completion: text(get(value, 'completion'), 'completion') };
+}
+
+/**
+ * Validates a preference record, pairwise {prompt, chosen, rejected} or ranked
+ * {prompt, completions: [best, …, worst]}, detected per record. Equal answers are rejected:
+ * a tie says nothing about which is better, and would train the reward model on noise.
+ */
+export function parsePreferenceExample(value: unknown): PreferenceExample {
+  const expected = "expected an object with 'prompt' and either 'chosen' and 'rejected', or 'completions'";
+  if (!isObject(value)) throw new Error(`${expected} (got ${kindOf(value)})`);
+  const ranked = has(value, 'completions');
+  const pairwise = has(value, 'chosen') || has(value, 'rejected');
+  if (ranked && pairwise) throw new Error(`${expected} (got both 'completions' and 'chosen'/'rejected'; which one is meant?)`);
+  if (!ranked && !pairwise) throw new Error(`${expected} (got neither)`);
+  const prompt = text(get(value, 'prompt'), 'prompt');
+  if (pairwise) {
+    const chosen = text(get(value, 'chosen'), 'chosen');
+    const rejected = text(get(value, 'rejected'), 'rejected');
+    if (chosen === rejected) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
+    return { prompt, completions: [chosen, rejected] };
+  }
+  const list = get(value, 'completions');
+  if (!Array.isArray(list)) throw new Error(`field 'completions' must be an array of answers ranked best to worst (got ${kindOf(list)})`);
+  if (list.length < 2) throw new Error(`field 'completions' must list at least 2 answers (got ${list.length})`);
+  const completions = list.map((c: unknown, i) => text(c, `completions[${i}]`));
+  const firstIndex = new Map<string, number>();
+  completions.forEach((c, i) => {
+    const first = firstIndex.get(c);
+    if (first !== undefined) throw new Error(`field 'completions[${i}]' is the same as 'completions[${first}]' (a tie says nothing)`);
+    firstIndex.set(c, i);
+  });
+  return { prompt, completions };
+}
+
+/** Validates a PPO prompt record {prompt}. */
+export function parsePromptExample(value: unknown): PromptExample {
+  if (!isObject(value)) throw new Error(`expected an object with 'prompt' (got ${kindOf(value)})`);
+  return { prompt: text(get(value, 'prompt'), 'prompt') };
+}

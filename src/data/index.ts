@@ -1,0 +1,21 @@
+// Datasets for the three RLHF stages in TRL's JSONL formats (SFT, preferences, PPO prompts),
+// streamed and validated with file:line errors, plus the seeded shuffle the trainers share.
+export { readJsonl, type JsonlLine, type ReadJsonlOptions } from './jsonl.js';
+export {
+  parseSFTExample,
+  parsePreferenceExample,
+  parsePromptExample,
+  type SFTExample,
+  type PreferenceExample,
+  type PromptExample,
+} from './formats.js';
+export {
+  loadSFTDataset,
+  loadPreferenceDataset,
+  loadPromptDataset,
+  splitDataset,
+  type LoadDatasetOptions,
+  type LoadedDataset,
+  type SkippedLine,
+} from './datasets.js';
+export { mulberry32, shuffle, type Rng } from './random.js';
