@@ -1,6 +1,8 @@
 // Module entry point, plus the ops that are about the runtime rather than tensors:
 // seeds, threads, CUDA presence, live memory, and the optimizer steps.
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <mutex>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -34,6 +36,21 @@ void setBlasThreads(int n) {
   using SetThreads = void (*)(int);
   static auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   if (fn) fn(n);
+}
+
+// The default CPU generator's state (a uint8 tensor), for exact resume of training runs.
+V getRngState(Args& a) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return wrap(a.env(), gen.get_state());
+}
+V setRngState(Args& a) {
+  const at::Tensor& state = a.tensor(0);
+  TORCH_CHECK(state.scalar_type() == at::kByte && state.device().is_cpu(), "setRngState: expected a uint8 CPU tensor from getRngState");
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+  return a.env().Undefined();
 }
 
 V setNumThreads(Args& a) {
@@ -134,7 +151,7 @@ V clipGradNorm(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"manualSeed", manualSeed}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
+    {"manualSeed", manualSeed}, {"getRngState", getRngState}, {"setRngState", setRngState}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
     {"cudaIsAvailable", cudaIsAvailable}, {"cudaDeviceCount", cudaDeviceCount}, {"memory", memory},
     {"version", version}, {"adamwStep", adamwStep}, {"sgdStep", sgdStep}, {"clipGradNorm", clipGradNorm},
 };

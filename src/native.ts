@@ -165,6 +165,8 @@ export interface NativeAddon {
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
   manualSeed(seed: number): void;
+  getRngState(): H;
+  setRngState(state: H): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaIsAvailable(): boolean;

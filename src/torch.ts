@@ -53,6 +53,8 @@ export const torch = {
   isGradEnabled: runtime.isGradEnabled,
   setGradEnabled: runtime.setGradEnabled,
   manualSeed: runtime.manualSeed,
+  getRngState: runtime.getRngState,
+  setRngState: runtime.setRngState,
   setNumThreads: runtime.setNumThreads,
   getNumThreads: runtime.getNumThreads,
   cuda: runtime.cuda,

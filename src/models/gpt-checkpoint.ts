@@ -113,10 +113,13 @@ function weightFiles(dir: string): string[] {
   throw new Error(`${dir}: no model.safetensors (or model.safetensors.index.json) found`);
 }
 
-/** HF GPT-2 checkpoints name tensors with or without `transformer.`; ours always with. */
-function canonicalName(name: string): string | null {
+/**
+ * HF GPT-2 checkpoints name tensors with or without `transformer.`; ours always with. Heads
+ * of the models built on the trunk (`score.*`, `v_head.*`) keep their names.
+ */
+function canonicalName(name: string, heads: string[]): string | null {
   if (/\.attn\.(bias|masked_bias)$/.test(name)) return null; // legacy causal-mask buffers
-  if (name === 'lm_head.weight' || name.startsWith('transformer.')) return name;
+  if (name === 'lm_head.weight' || name.startsWith('transformer.') || heads.some((h) => name.startsWith(`${h}.`))) return name;
   return `transformer.${name}`;
 }
 
@@ -146,32 +149,59 @@ export interface LoadGPTOptions {
   dtype?: DType;
 }
 
+/** A model built on the GPT trunk: how to make it from a config, and its heads' tensors. */
+export interface GPTFamily<T extends GPT> {
+  create(config: GPTConfig, hfConfig: Record<string, unknown>, device?: Device): T;
+  /** Head tensors beyond the trunk, by name, with their shapes. */
+  heads?(config: GPTConfig): Map<string, number[]>;
+  /** Heads may be absent (a fresh head on a pretrained trunk keeps its initialisation). */
+  headsOptional?: boolean;
+}
+
+const plainGPT: GPTFamily<GPT> = { create: (c, _hf, device) => GPT.create(c, { device }) };
+
 /** Loads a GPT from an HF GPT-2 directory (ours or the hub's). Nothing leaks on failure. */
 export async function loadGPT(dir: string, options: LoadGPTOptions = {}): Promise<GPT> {
+  return loadGPTFamily(dir, options, plainGPT);
+}
+
+/** Loads any model of the GPT family (GPT, RewardModel, ActorCritic) from a checkpoint directory. */
+export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
   const configPath = join(dir, 'config.json');
-  const config = gptConfigFromHF(readJsonFile(configPath), configPath);
+  const hf = readJsonFile(configPath);
+  const config = gptConfigFromHF(hf, configPath);
   const files = weightFiles(dir);
+  const heads = family.heads?.(config) ?? new Map<string, number[]>();
+  const headPrefixes = [...new Set([...heads.keys()].map((k) => k.split('.')[0]!))];
   // Check names and shapes from the headers before reading any data.
-  const expected = expectedShapes(config);
+  const expected = new Map([...expectedShapes(config), ...heads]);
+  const present = new Set<string>();
   for (const f of files) {
     const header = await readSafetensorsHeader(f);
     for (const [raw, info] of header.tensors) {
-      const name = canonicalName(raw);
+      const name = canonicalName(raw, headPrefixes);
       if (name === null) continue;
       const shape = expected.get(name);
-      if (!shape) throw new Error(`${f}: unexpected tensor '${raw}' for a GPT-2 with ${config.nLayer} layers`);
+      if (!shape) {
+        // A GPT's weights may carry heads of a richer model (an RM's score): not ours to load.
+        if (!name.startsWith('transformer.') && name !== 'lm_head.weight') continue;
+        throw new Error(`${f}: unexpected tensor '${raw}' for a GPT-2 with ${config.nLayer} layers`);
+      }
       if (shape.join(',') !== info.shape.join(','))
         throw new Error(`${f}: tensor '${raw}' has shape [${info.shape}], the config implies [${shape}]`);
+      present.add(name);
     }
   }
-  const model = GPT.create(config, { device: options.device });
+  const missingHeads = [...heads.keys()].filter((k) => !present.has(k));
+  if (missingHeads.length > 0 && !family.headsOptional) throw new Error(`${dir}: missing ${missingHeads.join(', ')} (is this the right kind of checkpoint?)`);
+  const model = family.create(config, hf, options.device);
   const loaded = new Map<string, Tensor>();
   try {
     for (const f of files) {
       const { tensors } = await loadSafetensors(f);
       for (const [raw, t] of tensors) {
-        const name = canonicalName(raw);
-        if (name === null || loaded.has(name)) t.dispose();
+        const name = canonicalName(raw, headPrefixes);
+        if (name === null || loaded.has(name) || !expected.has(name)) t.dispose();
         else loaded.set(name, t);
       }
     }
@@ -180,7 +210,9 @@ export async function loadGPT(dir: string, options: LoadGPTOptions = {}): Promis
     if (head && wte && !noGrad(() => head.equal(wte)))
       throw new Error(`${dir}: lm_head.weight differs from transformer.wte.weight; untied LM heads are not supported`);
     if (!head && wte) loaded.set('lm_head.weight', wte);
-    model.loadStateDict(loaded);
+    const { missingKeys } = model.loadStateDict(loaded, { strict: false });
+    const missing = missingKeys.filter((k) => !(family.headsOptional && heads.has(k)));
+    if (missing.length > 0) throw new Error(`missing keys: ${missing.join(', ')}`);
     if (options.dtype) model.to(options.dtype);
     return model;
   } catch (err) {

@@ -6,7 +6,6 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer, type ParamGroup } from './optimizer.js';
 
 export interface AdamWOptions {
-  [k: string]: number | boolean | number[];
   lr: number;
   betas: number[];
   eps: number;

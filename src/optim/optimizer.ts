@@ -4,8 +4,8 @@ import { N } from '../native.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
-export type Hyper = Record<string, number | boolean | number[]>;
-export interface ParamGroup<H extends Hyper> {
+export type Hyper = Record<string, unknown>;
+export interface ParamGroup<H extends object> {
   params: Tensor[];
   options: H;
 }
@@ -18,7 +18,7 @@ export interface OptimizerStateDict {
   paramGroups: (Hyper & { params: number[] })[];
 }
 
-export abstract class Optimizer<H extends Hyper> {
+export abstract class Optimizer<H extends object> {
   readonly paramGroups: ParamGroup<H>[];
   protected readonly state = new Map<Tensor, ParamState>();
 

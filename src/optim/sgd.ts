@@ -5,7 +5,6 @@ import { keep } from '../tensor/scope.js';
 import { Optimizer, type ParamGroup } from './optimizer.js';
 
 export interface SGDOptions {
-  [k: string]: number | boolean | number[];
   lr: number;
   momentum: number;
   dampening: number;

@@ -1,5 +1,6 @@
 // Process-wide settings: autograd mode, seeds, threads, CUDA presence, live memory.
 import { N } from '../native.js';
+import { Tensor } from './tensor.js';
 
 /** Runs fn with autograd recording off and returns its result (PyTorch's `with torch.no_grad()`). */
 export function noGrad<T>(fn: () => T): T {
@@ -27,6 +28,10 @@ export const setGradEnabled = (enabled: boolean): void => void N.setGradEnabled(
 export function manualSeed(seed: number): void {
   N.manualSeed(seed);
 }
+/** The CPU generator's state (a uint8 tensor), as torch.get_rng_state(). */
+export const getRngState = (): Tensor => new Tensor(N.getRngState());
+/** Restores a state from getRngState(), as torch.set_rng_state(). */
+export const setRngState = (state: Tensor): void => N.setRngState(state.handle);
 export const setNumThreads = (n: number): void => N.setNumThreads(n);
 export const getNumThreads = (): number => N.getNumThreads();
 

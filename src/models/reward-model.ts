@@ -1,0 +1,113 @@
+// The reward model: the GPT trunk with a scalar head (InstructGPT). The score of a sequence
+// is the head's output at its last real token. Saved as HF's GPT2ForSequenceClassification
+// (transformer.* + score.weight) plus score.bias, which carries the normalisation.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { Linear } from '../nn/layers.js';
+import { arange } from '../tensor/creation.js';
+import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/types.js';
+import { GPT, type GPTConfig } from './gpt.js';
+import { gptConfigToHF, loadGPTFamily, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
+
+/** How the reward was centred after training (stored in config.json). */
+export interface RewardNormalization {
+  /** Mean raw score of the reference answers, subtracted through the bias. */
+  mean: number;
+  count: number;
+  source: string;
+}
+
+/** Index of the last position whose mask is set, per row (works for left and right padding). */
+export function lastTokenIndex(mask: Tensor): Tensor {
+  return tidy(() => {
+    const T = mask.shape[1]!;
+    return arange(T, { device: mask.device }).unsqueeze(0).mul(mask.long()).argmax(1);
+  });
+}
+
+export class RewardModel extends GPT {
+  readonly score: Linear;
+  normalization: RewardNormalization | null = null;
+
+  constructor(config: Partial<GPTConfig> & { vocabSize: number }, placement: { device?: Device } = {}) {
+    super(config, placement);
+    this.score = this.registerModule('score', new Linear(this.config.nEmbd, 1, placement));
+    // InstructGPT / the N-implementation-details study: head ~ N(0, 1/√(d+1)), bias 0.
+    noGrad(() => {
+      this.score.weight.normal_(0, 1 / Math.sqrt(this.config.nEmbd + 1));
+      this.score.bias!.zero_();
+    });
+  }
+
+  /** A reward model on the trunk of a GPT checkpoint (e.g. the SFT model); the head is new. */
+  static async fromPretrained(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
+    return loadGPTFamily(dir, options, { ...rewardFamily, headsOptional: true });
+  }
+
+  /** Loads a trained reward model (its head must be there). */
+  static override async load(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
+    return loadGPTFamily(dir, options, rewardFamily);
+  }
+
+  /**
+   * Rewards (B,) of sequences (B, T): the head at each row's last real token. Differentiable;
+   * `attentionMask` marks real tokens (left or right padding).
+   */
+  rewards(inputIds: Tensor, attentionMask?: Tensor | null): Tensor {
+    return tidy(() => {
+      const mask = attentionMask ?? inputIds.ge(0);
+      const { hiddenStates } = this.forward(inputIds, { attentionMask: mask });
+      const last = lastTokenIndex(mask);
+      const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
+      return this.score.forward(h).squeeze(-1);
+    });
+  }
+
+  /** The same scores without autograd, through the native forward (for PPO's scoring). */
+  rewardsNative(inputIds: Tensor, attentionMask: Tensor): Tensor {
+    return noGrad(() =>
+      tidy(() => {
+        const { hiddenStates } = this.forwardNative(inputIds, { attentionMask });
+        const last = lastTokenIndex(attentionMask);
+        const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
+        return this.score.forward(h).squeeze(-1);
+      }),
+    );
+  }
+
+  /** Shifts the bias so that these reference scores (raw) have mean 0. */
+  normalize(rawScores: number[], source: string): void {
+    const mean = rawScores.reduce((a, b) => a + b, 0) / Math.max(rawScores.length, 1);
+    noGrad(() => this.score.bias!.sub_(mean));
+    const prev = this.normalization?.mean ?? 0;
+    this.normalization = { mean: prev + mean, count: rawScores.length, source };
+  }
+
+  override async save(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    await saveSafetensors(join(dir, 'model.safetensors'), new Map(this.namedParameters()), { format: 'pt' });
+    await writeJsonAtomic(
+      join(dir, 'config.json'),
+      gptConfigToHF(this.config, {
+        architectures: ['GPT2ForSequenceClassification'],
+        num_labels: 1,
+        torch_rlhf: { bias: this.config.bias, kind: 'reward-model', rewardNormalization: this.normalization },
+      }),
+    );
+  }
+}
+
+const rewardFamily: GPTFamily<RewardModel> = {
+  create: (c, hf, device) => {
+    const m = new RewardModel(c, { device });
+    const n = (hf.torch_rlhf as { rewardNormalization?: RewardNormalization } | undefined)?.rewardNormalization;
+    if (n) m.normalization = n;
+    return m;
+  },
+  heads: (c) => new Map([['score.weight', [1, c.nEmbd]], ['score.bias', [1]]]),
+};

@@ -1,0 +1,109 @@
+// Trainer checkpoints: checkpoint-<step>/ holding the model (its own save format), the
+// optimizer state (safetensors), and trainer_state.json (step, data position, RNG state,
+// metrics history). Written into a temporary folder and renamed, so a crash never leaves a
+// half-written checkpoint that resume would pick up.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimizer.js';
+import { noGrad } from '../tensor/runtime.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export interface SavableModel extends Module {
+  /** Writes the model's files (including model.safetensors named by namedParameters). */
+  save(dir: string): Promise<void>;
+}
+
+export interface TrainerState {
+  globalStep: number;
+  epoch: number;
+  /** Examples of the current epoch's order already consumed. */
+  epochOffset: number;
+  /** CPU generator state, base64. */
+  rngState: string;
+  /** Anything else a trainer needs to continue exactly (e.g. the adaptive KL coefficient). */
+  extra: Record<string, unknown>;
+  optimizer: { steps: Record<string, number>; paramGroups: unknown[] };
+  logHistory: Record<string, number>[];
+}
+
+const CHECKPOINT = /^checkpoint-(\d+)$/;
+
+export function listCheckpoints(outputDir: string): { step: number; dir: string }[] {
+  if (!existsSync(outputDir)) return [];
+  return readdirSync(outputDir)
+    .map((name) => ({ m: CHECKPOINT.exec(name), name }))
+    .filter((x) => x.m && existsSync(join(outputDir, x.name, 'trainer_state.json')))
+    .map((x) => ({ step: Number(x.m![1]), dir: join(outputDir, x.name) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+export async function saveCheckpoint(dir: string, model: SavableModel, optimizer: Optimizer<never>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    await model.save(tmp);
+    const sd = optimizer.stateDict() as OptimizerStateDict;
+    const tensors = new Map<string, Tensor>();
+    const steps: Record<string, number> = {};
+    for (const [id, s] of Object.entries(sd.state))
+      for (const [k, v] of Object.entries(s as ParamState)) {
+        if (v instanceof Tensor) tensors.set(`${id}.${k}`, v);
+        else if (typeof v === 'number') steps[`${id}.${k}`] = v;
+      }
+    await saveSafetensors(join(tmp, 'optimizer.safetensors'), tensors);
+    await writeJsonAtomic(join(tmp, 'trainer_state.json'), { ...state, optimizer: { steps, paramGroups: sd.paramGroups } });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  if (keepLast > 0) for (const old of listCheckpoints(parent).slice(0, -keepLast)) rmSync(old.dir, { recursive: true, force: true });
+}
+
+/** Restores model weights, optimizer state and returns the trainer state. */
+export async function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer<never>): Promise<TrainerState> {
+  const statePath = join(dir, 'trainer_state.json');
+  if (!existsSync(statePath)) throw new Error(`${dir}: not a checkpoint (no trainer_state.json)`);
+  let state: TrainerState;
+  try {
+    state = JSON.parse(readFileSync(statePath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${statePath}: not valid JSON (${(err as Error).message})`);
+  }
+  const weights = await loadSafetensors(join(dir, 'model.safetensors'));
+  try {
+    noGrad(() => {
+      for (const [name, p] of model.namedParameters()) {
+        const t = weights.tensors.get(name);
+        if (!t) throw new Error(`${dir}/model.safetensors: missing '${name}'`);
+        if (t.shape.join() !== p.shape.join()) throw new Error(`${dir}/model.safetensors: '${name}' has shape [${t.shape}], the model [${p.shape}]`);
+        p.copy_(t);
+      }
+    });
+  } finally {
+    for (const t of weights.tensors.values()) t.dispose();
+  }
+  const opt = await loadSafetensors(join(dir, 'optimizer.safetensors'));
+  try {
+    const sdState: Record<number, ParamState> = {};
+    for (const [key, t] of opt.tensors) {
+      const [id, k] = key.split('.') as [string, string];
+      (sdState[Number(id)] ??= {})[k] = t;
+    }
+    for (const [key, v] of Object.entries(state.optimizer.steps)) {
+      const [id, k] = key.split('.') as [string, string];
+      (sdState[Number(id)] ??= {})[k] = v;
+    }
+    optimizer.loadStateDict({ state: sdState, paramGroups: state.optimizer.paramGroups as OptimizerStateDict['paramGroups'] });
+  } finally {
+    for (const t of opt.tensors.values()) t.dispose();
+  }
+  return state;
+}

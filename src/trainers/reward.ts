@@ -1,0 +1,212 @@
+// Stage 2: the reward model, trained on human rankings (TRL's RewardTrainer, with
+// InstructGPT's K-wise loss): a ranking of K answers contributes all C(K,2) pairs as one
+// batch element, each pair weighted 1/C(K,2), so prompts with many answers do not dominate
+// and the pairs of one prompt are not treated as independent examples.
+import { splitDataset } from '../data/datasets.js';
+import type { PreferenceExample, SFTExample } from '../data/formats.js';
+import type { RewardModel } from '../models/reward-model.js';
+import { fromBytes } from '../tensor/bytes.js';
+import { noGrad } from '../tensor/runtime.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, type TrainingConfig } from './config.js';
+import { promptAndAnswer, rankedSequences, encodePromptAnswer, truncateKeepingAnswer } from './tokenize.js';
+import { pickDevice, Trainer } from './trainer.js';
+
+export interface RewardConfig extends TrainingConfig {
+  /** Longest sequence (prompt + answer) in tokens; defaults to the model's blockSize. */
+  maxLength: number;
+  /** Required score gap: loss −log σ(r_better − r_worse − margin). Default 0. */
+  margin: number;
+  /** After training, shift the head's bias so the reference answers score mean 0. Default true. */
+  normalizeRewards: boolean;
+}
+
+export const defaultRewardConfig: Omit<RewardConfig, 'outputDir' | 'maxLength'> = {
+  ...defaultTrainingConfig,
+  learningRate: 1e-5,
+  numTrainEpochs: 1,
+  margin: 0,
+  normalizeRewards: true,
+};
+
+export function resolveRewardConfig(c: Partial<RewardConfig> & { outputDir: string }, blockSize: number): RewardConfig {
+  const cfg = resolveConfig<RewardConfig>('RewardConfig', { ...defaultRewardConfig, maxLength: blockSize }, { ...trainingConfigRules, maxLength: checks.positiveInt, margin: checks.number, normalizeRewards: checks.boolean }, c);
+  if (cfg.maxLength > blockSize) throw new Error(`RewardConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  return cfg;
+}
+
+/** One ranking: its answers' sequences, best first. */
+export interface RankedExample {
+  sequences: number[][];
+}
+
+export interface RewardBatch {
+  inputIds: Tensor;
+  attentionMask: Tensor;
+  /** Rows of the better and worse answer of every pair, and each pair's weight. */
+  better: Tensor;
+  worse: Tensor;
+  pairWeight: Tensor;
+  examples: number;
+}
+
+/**
+ * The ranking loss: Σ over pairs of weight · −log σ(r_better − r_worse − margin), with
+ * weights 1/(C(K,2) · examples). For K = 2 this is TRL's pairwise loss averaged over examples.
+ */
+export function rankingLoss(rewards: Tensor, batch: Pick<RewardBatch, 'better' | 'worse' | 'pairWeight'>, margin = 0): { loss: Tensor; accuracy: Tensor; meanMargin: Tensor } {
+  return tidy(() => {
+    const diff = rewards.index([batch.better]).sub(rewards.index([batch.worse]));
+    const loss = diff.sub(margin).logSigmoid().neg().mul(batch.pairWeight).sum();
+    const accuracy = diff.gt(0).float().mul(batch.pairWeight).sum();
+    const meanMargin = diff.mul(batch.pairWeight).sum();
+    return { loss, accuracy, meanMargin };
+  });
+}
+
+export function collateRankings(examples: RankedExample[], padId: number, device: string): RewardBatch {
+  const seqs = examples.flatMap((e) => e.sequences);
+  const T = Math.max(...seqs.map((s) => s.length));
+  const ids = new Float64Array(seqs.length * T).fill(padId);
+  const mask = new Uint8Array(seqs.length * T);
+  seqs.forEach((s, b) => s.forEach((id, j) => ((ids[b * T + j] = id), (mask[b * T + j] = 1))));
+  const better: number[] = [];
+  const worse: number[] = [];
+  const weight: number[] = [];
+  let row = 0;
+  for (const e of examples) {
+    const K = e.sequences.length;
+    const w = 1 / ((K * (K - 1)) / 2) / examples.length;
+    for (let i = 0; i < K; i++)
+      for (let j = i + 1; j < K; j++) {
+        better.push(row + i);
+        worse.push(row + j);
+        weight.push(w);
+      }
+    row += K;
+  }
+  const dev = device as never;
+  const f64 = (xs: number[]) => new Uint8Array(Float64Array.from(xs).buffer);
+  return tidy(() => ({
+    inputIds: fromBytes(new Uint8Array(ids.buffer), 'float64', [seqs.length, T]).to({ dtype: 'int64', device: dev }),
+    attentionMask: fromBytes(mask, 'bool', [seqs.length, T]).to({ device: dev }),
+    better: fromBytes(f64(better), 'float64', [better.length]).to({ dtype: 'int64', device: dev }),
+    worse: fromBytes(f64(worse), 'float64', [worse.length]).to({ dtype: 'int64', device: dev }),
+    pairWeight: fromBytes(f64(weight), 'float64', [weight.length]).to({ dtype: 'float32', device: dev }),
+    examples: examples.length,
+  }));
+}
+
+export interface RewardTrainerOptions {
+  model: RewardModel;
+  tokenizer: Tokenizer;
+  config: Partial<RewardConfig> & { outputDir: string };
+  trainDataset: PreferenceExample[];
+  evalDataset?: PreferenceExample[];
+  /**
+   * Demonstrations whose mean score becomes 0 after training (InstructGPT normalises on the
+   * labelers' demonstrations). Default: the best answer of each training ranking.
+   */
+  normalizationDataset?: SFTExample[];
+}
+
+export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
+  declare readonly config: RewardConfig;
+  readonly tokenizer: Tokenizer;
+  readonly device: string;
+  private readonly normalizationSeqs: number[][];
+  private readonly normalizationSource: string;
+
+  constructor(o: RewardTrainerOptions) {
+    const config = resolveRewardConfig(o.config, o.model.config.blockSize);
+    if (o.tokenizer.vocabSize > o.model.config.vocabSize)
+      throw new Error(`RewardTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
+    const device = pickDevice(config.device);
+    o.model.to(device);
+    const split = o.evalDataset ? { train: o.trainDataset, eval: o.evalDataset } : splitDataset(o.trainDataset, config.evalFraction, config.seed);
+    const encode = (xs: PreferenceExample[]): RankedExample[] => xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
+    super(o.model, config, encode(split.train), encode(split.eval), 'reward');
+    this.tokenizer = o.tokenizer;
+    this.device = device;
+    if (o.normalizationDataset) {
+      this.normalizationSeqs = o.normalizationDataset.map((x) => {
+        const { prompt, answer, templated } = promptAndAnswer(x, o.tokenizer);
+        const t = truncateKeepingAnswer(encodePromptAnswer(prompt, answer, o.tokenizer, templated), config.maxLength);
+        return [...t.prompt, ...t.answer];
+      });
+      this.normalizationSource = 'demonstrations';
+    } else {
+      this.normalizationSeqs = this.trainData.map((e) => e.sequences[0]!);
+      this.normalizationSource = 'best answers of the training rankings';
+    }
+  }
+
+  get rewardModel(): RewardModel {
+    return this.model as RewardModel;
+  }
+
+  protected collate(examples: RankedExample[]): RewardBatch {
+    return collateRankings(examples, this.tokenizer.padTokenId, this.device);
+  }
+
+  protected computeLoss(batch: RewardBatch) {
+    const rewards = this.rewardModel.rewards(batch.inputIds, batch.attentionMask);
+    const { loss, accuracy, meanMargin } = rankingLoss(rewards, batch, this.config.margin);
+    return { loss, weight: batch.examples, metrics: { accuracy: accuracy.item(), margin: meanMargin.item() } };
+  }
+
+  /** Raw scores of sequences, in batches, without autograd. */
+  scoreSequences(seqs: number[][]): number[] {
+    const out: number[] = [];
+    noGrad(() => {
+      for (let i = 0; i < seqs.length; i += this.config.batchSize) {
+        const batch = collateRankings([{ sequences: seqs.slice(i, i + this.config.batchSize) }], this.tokenizer.padTokenId, this.device);
+        try {
+          out.push(...(tidy(() => this.rewardModel.rewards(batch.inputIds, batch.attentionMask).tolist()) as number[]));
+        } finally {
+          dispose(batch);
+        }
+      }
+    });
+    return out;
+  }
+
+  protected evaluate(): Record<string, number> {
+    let loss = 0, accuracy = 0, margin = 0, n = 0;
+    noGrad(() => {
+      for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
+        const examples = this.evalData.slice(i, i + this.config.batchSize);
+        const batch = this.collate(examples);
+        try {
+          tidy(() => {
+            const r = rankingLoss(this.rewardModel.rewards(batch.inputIds, batch.attentionMask), batch, this.config.margin);
+            loss += r.loss.item() * examples.length;
+            accuracy += r.accuracy.item() * examples.length;
+            margin += r.meanMargin.item() * examples.length;
+          });
+          n += examples.length;
+        } finally {
+          dispose(batch);
+        }
+      }
+    });
+    return { loss: loss / n, accuracy: accuracy / n, margin: margin / n };
+  }
+
+  protected override async onTrainEnd(): Promise<void> {
+    if (!this.config.normalizeRewards) return;
+    this.model.eval();
+    try {
+      this.rewardModel.normalize(this.scoreSequences(this.normalizationSeqs), this.normalizationSource);
+    } finally {
+      this.model.train();
+    }
+  }
+
+  protected override async saveFinal(dir: string): Promise<void> {
+    await this.model.save(dir);
+    await this.tokenizer.save(dir);
+  }
+}

@@ -1,0 +1,152 @@
+// Stage 1: supervised fine-tuning of the GPT decoder on demonstrations (TRL's SFTTrainer).
+import { splitDataset } from '../data/datasets.js';
+import type { SFTExample } from '../data/formats.js';
+import type { GPT } from '../models/gpt.js';
+import * as F from '../nn/functional.js';
+import { fromBytes } from '../tensor/bytes.js';
+import { noGrad } from '../tensor/runtime.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, type TrainingConfig } from './config.js';
+import { IGNORE_INDEX, pack, sftSequence, type LabeledSequence } from './tokenize.js';
+import { pickDevice, Trainer } from './trainer.js';
+
+export interface SFTConfig extends TrainingConfig {
+  /** Longest sequence (prompt + answer) in tokens; defaults to the model's blockSize. */
+  maxLength: number;
+  /** Loss on the answer tokens only (prompt tokens masked). Default true. */
+  completionOnlyLoss: boolean;
+  /** Concatenate examples into full maxLength blocks instead of padding. Default false. */
+  packing: boolean;
+}
+
+export const defaultSFTConfig: Omit<SFTConfig, 'outputDir' | 'maxLength'> = {
+  ...defaultTrainingConfig,
+  learningRate: 2e-5,
+  numTrainEpochs: 3,
+  completionOnlyLoss: true,
+  packing: false,
+};
+
+export function resolveSFTConfig(c: Partial<SFTConfig> & { outputDir: string }, blockSize: number): SFTConfig {
+  const cfg = resolveConfig<SFTConfig>('SFTConfig', { ...defaultSFTConfig, maxLength: blockSize }, { ...trainingConfigRules, maxLength: checks.positiveInt, completionOnlyLoss: checks.boolean, packing: checks.boolean }, c);
+  if (cfg.maxLength > blockSize) throw new Error(`SFTConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  return cfg;
+}
+
+export interface SFTBatch {
+  inputIds: Tensor;
+  attentionMask: Tensor;
+  labels: Tensor;
+  /** Tokens that carry a loss. */
+  count: number;
+}
+
+/** Right-padded tensors for a list of labeled sequences. */
+export function collateSequences(seqs: LabeledSequence[], padId: number, device: string): SFTBatch {
+  const T = Math.max(...seqs.map((s) => s.ids.length));
+  const B = seqs.length;
+  const ids = new Float64Array(B * T).fill(padId);
+  const mask = new Uint8Array(B * T);
+  const labels = new Float64Array(B * T).fill(IGNORE_INDEX);
+  let count = 0;
+  seqs.forEach((s, b) => {
+    s.ids.forEach((id, j) => {
+      ids[b * T + j] = id;
+      mask[b * T + j] = 1;
+    });
+    // Labels are shifted here once: position j predicts token j+1.
+    for (let j = 0; j + 1 < s.labels.length; j++) {
+      const l = s.labels[j + 1]!;
+      labels[b * T + j] = l;
+      if (l !== IGNORE_INDEX) count++;
+    }
+  });
+  const dev = device as never;
+  return tidy(() => ({
+    inputIds: fromBytes(new Uint8Array(ids.buffer), 'float64', [B, T]).to({ dtype: 'int64', device: dev }),
+    attentionMask: fromBytes(mask, 'bool', [B, T]).to({ device: dev }),
+    labels: fromBytes(new Uint8Array(labels.buffer), 'float64', [B, T]).to({ dtype: 'int64', device: dev }),
+    count,
+  }));
+}
+
+/** Next-token cross entropy of logits (B, T, V) against shifted labels (B, T), skipping IGNORE_INDEX. */
+export function lmLossFromLogits(logits: Tensor, labels: Tensor, reduction: 'mean' | 'sum' = 'mean'): Tensor {
+  return tidy(() => {
+    const V = logits.shape[2]!;
+    return F.crossEntropy(logits.view(-1, V), labels.view(-1), { ignoreIndex: IGNORE_INDEX, reduction });
+  });
+}
+
+/** Mean next-token cross entropy over the labeled tokens of a batch. */
+export function languageModelLoss(model: GPT, batch: SFTBatch, reduction: 'mean' | 'sum' = 'mean'): Tensor {
+  return tidy(() => lmLossFromLogits(model.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels, reduction));
+}
+
+export interface SFTTrainerOptions {
+  model: GPT;
+  tokenizer: Tokenizer;
+  config: Partial<SFTConfig> & { outputDir: string };
+  trainDataset: SFTExample[];
+  /** Held-out examples; by default `evalFraction` of trainDataset is held out. */
+  evalDataset?: SFTExample[];
+}
+
+export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
+  readonly tokenizer: Tokenizer;
+  declare readonly config: SFTConfig;
+  readonly device: string;
+
+  constructor(o: SFTTrainerOptions) {
+    const config = resolveSFTConfig(o.config, o.model.config.blockSize);
+    if (o.tokenizer.vocabSize > o.model.config.vocabSize)
+      throw new Error(`SFTTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
+    const device = pickDevice(config.device);
+    o.model.to(device);
+    const split = o.evalDataset ? { train: o.trainDataset, eval: o.evalDataset } : splitDataset(o.trainDataset, config.evalFraction, config.seed);
+    const encode = (xs: SFTExample[]) => {
+      const seqs = xs.map((x) => sftSequence(x, o.tokenizer, config.maxLength, config.completionOnlyLoss));
+      return config.packing ? pack(seqs, config.maxLength) : seqs;
+    };
+    super(o.model, config, encode(split.train), encode(split.eval), 'sft');
+    this.tokenizer = o.tokenizer;
+    this.device = device;
+  }
+
+  get gpt(): GPT {
+    return this.model as GPT;
+  }
+
+  protected collate(examples: LabeledSequence[]): SFTBatch {
+    return collateSequences(examples, this.tokenizer.padTokenId, this.device);
+  }
+
+  protected computeLoss(batch: SFTBatch) {
+    return { loss: languageModelLoss(this.gpt, batch), weight: batch.count, metrics: {} };
+  }
+
+  protected evaluate(): Record<string, number> {
+    let sum = 0;
+    let count = 0;
+    noGrad(() => {
+      for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
+        const batch = this.collate(this.evalData.slice(i, i + this.config.batchSize));
+        try {
+          if (batch.count > 0) sum += tidy(() => languageModelLoss(this.gpt, batch, 'sum').item());
+          count += batch.count;
+        } finally {
+          dispose(batch);
+        }
+      }
+    });
+    const loss = sum / Math.max(count, 1);
+    return { loss, perplexity: Math.exp(loss), tokens: count };
+  }
+
+  protected override async saveFinal(dir: string): Promise<void> {
+    await this.model.save(dir);
+    await this.tokenizer.save(dir);
+  }
+}

@@ -1,0 +1,247 @@
+// The one training loop every stage uses: data order, micro-batches and gradient
+// accumulation, AdamW with warmup and decay, clipping, held-out evaluation, metrics.jsonl,
+// a progress bar, checkpoints and exact resume. Stages (SFT, reward model) supply how a
+// batch is made and what its loss is.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../nn/utils.js';
+import { fromBytes, toBytes } from '../tensor/bytes.js';
+import { cuda, getRngState, manualSeed, setRngState } from '../tensor/runtime.js';
+import { tidy, dispose } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/types.js';
+import { mulberry32, shuffle } from '../data/random.js';
+import { listCheckpoints, loadCheckpoint, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import type { TrainingConfig } from './config.js';
+import { createProgress } from './progress.js';
+import { lrFactor } from './schedule.js';
+
+/** A micro-batch's loss and what to log; `weight` sets its share in the accumulated step. */
+export interface StepOutput {
+  loss: Tensor;
+  weight: number;
+  metrics: Record<string, number>;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(step: number, value: number, lastCheckpoint: string | null) {
+    super(
+      `training stopped: the loss became ${value} at step ${step}. ` +
+        (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint had been written yet.') +
+        ' Try a lower learning rate or a smaller maxGradNorm.',
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export interface TrainResult {
+  globalStep: number;
+  /** The last logged training metrics and the final evaluation (prefixed eval/). */
+  metrics: Record<string, number>;
+  outputDir: string;
+}
+
+export function pickDevice(d: Device | 'auto'): Device {
+  return d === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : d;
+}
+
+const isNoDecay = (name: string): boolean => name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
+
+export abstract class Trainer<Example, Batch> {
+  readonly optimizer: AdamW;
+  protected globalStep = 0;
+  protected epoch = 0;
+  protected epochOffset = 0;
+  protected logHistory: Record<string, number>[] = [];
+  protected extraState: Record<string, unknown> = {};
+  private lastCheckpoint: string | null = null;
+
+  constructor(
+    readonly model: SavableModel,
+    readonly config: TrainingConfig,
+    readonly trainData: Example[],
+    readonly evalData: Example[],
+    readonly label: string,
+  ) {
+    if (trainData.length === 0) throw new Error(`${label}: the training data is empty`);
+    const decay: Tensor[] = [];
+    const noDecay: Tensor[] = [];
+    for (const [name, p] of model.namedParameters()) if (p.requiresGrad) (isNoDecay(name) ? noDecay : decay).push(p);
+    const groups = [
+      { params: decay, weightDecay: config.weightDecay },
+      { params: noDecay, weightDecay: 0 },
+    ].filter((g) => g.params.length > 0);
+    this.optimizer = new AdamW(groups, { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+  }
+
+  /** Tensors for one micro-batch of examples. */
+  protected abstract collate(examples: Example[]): Batch;
+  /** The loss of a micro-batch (the model is in train mode). */
+  protected abstract computeLoss(batch: Batch): StepOutput;
+  /** Held-out metrics (called in eval mode, without autograd); names get an `eval/` prefix. */
+  protected abstract evaluate(): Promise<Record<string, number>> | Record<string, number>;
+  /** Frees a batch's tensors. */
+  protected disposeBatch(batch: Batch): void {
+    dispose(batch);
+  }
+  /** Called after the last step, before the final save (e.g. reward normalisation). */
+  protected async onTrainEnd(): Promise<void> {}
+  /** Writes the final model and its companions (tokenizer) into a directory. */
+  protected async saveFinal(dir: string): Promise<void> {
+    await this.model.save(dir);
+  }
+
+  get microBatchesPerEpoch(): number {
+    return Math.ceil(this.trainData.length / this.config.batchSize);
+  }
+  get totalSteps(): number {
+    const c = this.config;
+    if (c.maxSteps > 0) return c.maxSteps;
+    return Math.max(1, Math.ceil((this.microBatchesPerEpoch * c.numTrainEpochs) / c.gradientAccumulationSteps));
+  }
+  get warmupSteps(): number {
+    return this.config.warmupSteps > 0 ? this.config.warmupSteps : Math.ceil(this.config.warmupRatio * this.totalSteps);
+  }
+  currentLr(): number {
+    return this.config.learningRate * lrFactor(this.config.lrSchedulerType, this.globalStep, this.warmupSteps, this.totalSteps);
+  }
+
+  /** The examples of the next micro-batch, in a seeded order reshuffled every epoch. */
+  private nextExamples(): Example[] {
+    if (this.epochOffset >= this.trainData.length) {
+      this.epoch++;
+      this.epochOffset = 0;
+    }
+    const order = shuffle([...this.trainData.keys()], mulberry32(this.config.seed * 1000003 + this.epoch));
+    const ids = order.slice(this.epochOffset, this.epochOffset + this.config.batchSize);
+    this.epochOffset += ids.length;
+    return ids.map((i) => this.trainData[i]!);
+  }
+
+  private async resume(): Promise<void> {
+    const r = this.config.resumeFromCheckpoint;
+    if (r === false) return;
+    let dir: string;
+    if (r === true) {
+      const all = listCheckpoints(this.config.outputDir);
+      if (all.length === 0) return; // nothing to resume: start fresh
+      dir = all[all.length - 1]!.dir;
+    } else dir = r;
+    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    this.globalStep = state.globalStep;
+    this.epoch = state.epoch;
+    this.epochOffset = state.epochOffset;
+    this.logHistory = state.logHistory ?? [];
+    this.extraState = state.extra ?? {};
+    const rng = fromBytes(new Uint8Array(Buffer.from(state.rngState, 'base64')), 'uint8', [Buffer.from(state.rngState, 'base64').length]);
+    setRngState(rng);
+    rng.dispose();
+    this.lastCheckpoint = dir;
+    this.onResume(this.extraState);
+  }
+  /** Restores trainer-specific state saved in `extraState`. */
+  protected onResume(_extra: Record<string, unknown>): void {}
+
+  private async checkpoint(): Promise<void> {
+    const dir = join(this.config.outputDir, `checkpoint-${this.globalStep}`);
+    const rng = getRngState();
+    const rngState = Buffer.from(toBytes(rng)).toString('base64');
+    rng.dispose();
+    const state: Omit<TrainerState, 'optimizer'> = {
+      globalStep: this.globalStep, epoch: this.epoch, epochOffset: this.epochOffset, rngState, extra: this.extraState, logHistory: this.logHistory,
+    };
+    await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
+    this.lastCheckpoint = dir;
+  }
+
+  private log(record: Record<string, number>): void {
+    this.logHistory.push(record);
+    appendFileSync(join(this.config.outputDir, 'metrics.jsonl'), `${JSON.stringify({ ...record, time: Date.now() / 1000 })}\n`);
+  }
+
+  private async runEval(): Promise<Record<string, number>> {
+    if (this.evalData.length === 0) return {};
+    this.model.eval();
+    try {
+      const m = await this.evaluate();
+      return Object.fromEntries(Object.entries(m).map(([k, v]) => [`eval/${k}`, v]));
+    } finally {
+      this.model.train();
+    }
+  }
+
+  /** Runs the training to totalSteps (continuing a checkpoint when asked). */
+  async train(): Promise<TrainResult> {
+    const c = this.config;
+    mkdirSync(c.outputDir, { recursive: true });
+    await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
+    manualSeed(c.seed);
+    await this.resume();
+    this.model.train();
+    const progress = createProgress(this.label, this.totalSteps, c.progressBar);
+    progress.update(this.globalStep, {});
+    let window: Record<string, number[]> = {};
+    let last: Record<string, number> = {};
+    try {
+      while (this.globalStep < this.totalSteps) {
+        const micro = Array.from({ length: c.gradientAccumulationSteps }, () => this.collate(this.nextExamples()));
+        const lr = this.currentLr();
+        for (const g of this.optimizer.paramGroups) g.options.lr = lr;
+        let stepMetrics: Record<string, number> = {};
+        try {
+          const outs: { weight: number; metrics: Record<string, number> }[] = [];
+          let totalWeight = 0;
+          this.optimizer.zeroGrad();
+          // Weights are known only after the forward; scale by 1/accum now and re-weight the
+          // logged metrics. Losses are means within a micro-batch.
+          for (const batch of micro) {
+            const out = tidy(() => {
+              const o = this.computeLoss(batch);
+              const value = o.loss.item();
+              if (!Number.isFinite(value)) throw new NonFiniteLossError(this.globalStep + 1, value, this.lastCheckpoint);
+              o.loss.div(c.gradientAccumulationSteps).backward();
+              return { weight: o.weight, metrics: { loss: value, ...o.metrics } };
+            });
+            outs.push(out);
+            totalWeight += out.weight;
+          }
+          for (const o of outs)
+            for (const [k, v] of Object.entries(o.metrics)) stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
+          if (c.maxGradNorm > 0) stepMetrics.grad_norm = clipGradNorm(this.model.parameters(), c.maxGradNorm);
+          this.optimizer.step();
+        } finally {
+          for (const b of micro) this.disposeBatch(b);
+        }
+        this.globalStep++;
+        stepMetrics = { ...stepMetrics, lr };
+        for (const [k, v] of Object.entries(stepMetrics)) (window[k] ??= []).push(v);
+        progress.update(this.globalStep, stepMetrics);
+        const isLast = this.globalStep === this.totalSteps;
+        if (this.globalStep % c.loggingSteps === 0 || isLast) {
+          last = Object.fromEntries(Object.entries(window).map(([k, vs]) => [k, vs.reduce((a, b) => a + b, 0) / vs.length]));
+          window = {};
+          const evalNow = c.evalSteps > 0 && this.globalStep % c.evalSteps === 0 && !isLast;
+          this.log({ step: this.globalStep, epoch: this.epoch + this.epochOffset / this.trainData.length, ...last, ...(evalNow ? await this.runEval() : {}) });
+        } else if (c.evalSteps > 0 && this.globalStep % c.evalSteps === 0 && !isLast) {
+          this.log({ step: this.globalStep, ...(await this.runEval()) });
+        }
+        if (c.saveSteps > 0 && this.globalStep % c.saveSteps === 0 && !isLast) await this.checkpoint();
+      }
+    } finally {
+      progress.stop();
+    }
+    await this.onTrainEnd();
+    const finalEval = await this.runEval();
+    if (Object.keys(finalEval).length) this.log({ step: this.globalStep, ...finalEval });
+    await this.checkpoint();
+    await this.saveFinal(c.outputDir);
+    return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir };
+  }
+
+  /** Frees the optimizer state (the model stays the caller's). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
