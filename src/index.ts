@@ -26,3 +26,8 @@ export { SFTTrainer, defaultSFTConfig, resolveSFTConfig, collateSequences, langu
 export { RewardTrainer, defaultRewardConfig, resolveRewardConfig, rankingLoss, collateRankings, type RewardConfig, type RewardBatch, type RewardTrainerOptions, type RankedExample } from './trainers/reward.js';
 export { sftSequence, pack, truncateKeepingAnswer, encodePromptAnswer, rankedSequences, IGNORE_INDEX, type LabeledSequence } from './trainers/tokenize.js';
 export { listCheckpoints } from './trainers/checkpoint.js';
+export { ActorCritic, ValueHead, type PolicyValueOutput } from './models/actor-critic.js';
+export { PPOTrainer, defaultPPOConfig, resolvePPOConfig, type PPOConfig, type PPOTrainerOptions, type Rollout } from './trainers/ppo.js';
+export * from './trainers/ppo-math.js';
+export * from './demo/labeler.js';
+export { makeDemoTask } from './demo/task.js';

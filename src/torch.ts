@@ -4,6 +4,7 @@ import * as runtime from './tensor/runtime.js';
 import { dispose, keep, tidy } from './tensor/scope.js';
 import { Tensor, type TensorOrScalar } from './tensor/tensor.js';
 import { N } from './native.js';
+import { cat, einsum, stack } from './tensor/join.js';
 import * as functional from './nn/functional.js';
 import { clipGradNorm } from './nn/utils.js';
 import { AdamW } from './optim/adamw.js';
@@ -30,14 +31,6 @@ interface MaxLike {
 function maxFn(name: 'max' | 'min'): MaxLike {
   return fn(name) as unknown as MaxLike;
 }
-const handles = (op: string, ts: Tensor[]) => {
-  if (!Array.isArray(ts)) throw new TypeError(`torch.${op}: expected an array of Tensors`);
-  return ts.map((t, i) => {
-    if (!(t instanceof Tensor)) throw new TypeError(`torch.${op}: element ${i} is not a Tensor`);
-    return t.handle;
-  });
-};
-
 export const torch = {
   Tensor,
   // creation
@@ -60,9 +53,9 @@ export const torch = {
   cuda: runtime.cuda,
   version: runtime.version,
   // ops of several tensors
-  cat: (tensors: Tensor[], dim = 0): Tensor => new Tensor(N.cat(handles('cat', tensors), dim)),
-  stack: (tensors: Tensor[], dim = 0): Tensor => new Tensor(N.stack(handles('stack', tensors), dim)),
-  einsum: (equation: string, ...tensors: Tensor[]): Tensor => new Tensor(N.einsum(equation, handles('einsum', tensors))),
+  cat,
+  stack,
+  einsum,
   /** `condition ? input : other`, elementwise. */
   where: (condition: Tensor, input: TensorOrScalar, other: TensorOrScalar): Tensor => {
     if (input instanceof Tensor) return input.where(condition, other);

@@ -8,7 +8,8 @@ import { writeJsonAtomic } from '../io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimizer.js';
-import { noGrad } from '../tensor/runtime.js';
+import { getRngState, noGrad, setRngState } from '../tensor/runtime.js';
+import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export interface SavableModel extends Module {
@@ -77,18 +78,26 @@ export async function loadCheckpoint(dir: string, model: Module, optimizer: Opti
   } catch (err) {
     throw new Error(`${statePath}: not valid JSON (${(err as Error).message})`);
   }
-  const weights = await loadSafetensors(join(dir, 'model.safetensors'));
+  // A submodule may be saved in a folder of its own (e.g. the critic under critic/).
+  const files = new Map<string, Map<string, Tensor>>();
+  const weightsFor = async (name: string): Promise<[string, Tensor | undefined]> => {
+    const top = join(dir, 'model.safetensors');
+    if (!files.has(top)) files.set(top, (await loadSafetensors(top)).tensors);
+    const t = files.get(top)!.get(name);
+    const sub = join(dir, name.split('.')[0]!, 'model.safetensors');
+    if (t || !existsSync(sub)) return [top, t];
+    if (!files.has(sub)) files.set(sub, (await loadSafetensors(sub)).tensors);
+    return [sub, files.get(sub)!.get(name.slice(name.indexOf('.') + 1))];
+  };
   try {
-    noGrad(() => {
-      for (const [name, p] of model.namedParameters()) {
-        const t = weights.tensors.get(name);
-        if (!t) throw new Error(`${dir}/model.safetensors: missing '${name}'`);
-        if (t.shape.join() !== p.shape.join()) throw new Error(`${dir}/model.safetensors: '${name}' has shape [${t.shape}], the model [${p.shape}]`);
-        p.copy_(t);
-      }
-    });
+    for (const [name, p] of model.namedParameters()) {
+      const [file, t] = await weightsFor(name);
+      if (!t) throw new Error(`${file}: missing '${name}'`);
+      if (t.shape.join() !== p.shape.join()) throw new Error(`${file}: '${name}' has shape [${t.shape}], the model [${p.shape}]`);
+      noGrad(() => p.copy_(t));
+    }
   } finally {
-    for (const t of weights.tensors.values()) t.dispose();
+    for (const m of files.values()) for (const t of m.values()) t.dispose();
   }
   const opt = await loadSafetensors(join(dir, 'optimizer.safetensors'));
   try {
@@ -106,4 +115,24 @@ export async function loadCheckpoint(dir: string, model: Module, optimizer: Opti
     for (const t of opt.tensors.values()) t.dispose();
   }
   return state;
+}
+
+/** The CPU generator's state as base64 (for trainer_state.json). */
+export function captureRng(): string {
+  const rng = getRngState();
+  try {
+    return Buffer.from(toBytes(rng)).toString('base64');
+  } finally {
+    rng.dispose();
+  }
+}
+
+export function restoreRng(state: string): void {
+  const bytes = new Uint8Array(Buffer.from(state, 'base64'));
+  const rng = fromBytes(bytes, 'uint8', [bytes.length]);
+  try {
+    setRngState(rng);
+  } finally {
+    rng.dispose();
+  }
 }

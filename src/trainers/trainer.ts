@@ -7,13 +7,12 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../nn/utils.js';
-import { fromBytes, toBytes } from '../tensor/bytes.js';
-import { cuda, getRngState, manualSeed, setRngState } from '../tensor/runtime.js';
+import { cuda, manualSeed } from '../tensor/runtime.js';
 import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { listCheckpoints, loadCheckpoint, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import { captureRng, listCheckpoints, loadCheckpoint, restoreRng, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import type { TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
@@ -135,9 +134,7 @@ export abstract class Trainer<Example, Batch> {
     this.epochOffset = state.epochOffset;
     this.logHistory = state.logHistory ?? [];
     this.extraState = state.extra ?? {};
-    const rng = fromBytes(new Uint8Array(Buffer.from(state.rngState, 'base64')), 'uint8', [Buffer.from(state.rngState, 'base64').length]);
-    setRngState(rng);
-    rng.dispose();
+    restoreRng(state.rngState);
     this.lastCheckpoint = dir;
     this.onResume(this.extraState);
   }
@@ -146,9 +143,7 @@ export abstract class Trainer<Example, Batch> {
 
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.globalStep}`);
-    const rng = getRngState();
-    const rngState = Buffer.from(toBytes(rng)).toString('base64');
-    rng.dispose();
+    const rngState = captureRng();
     const state: Omit<TrainerState, 'optimizer'> = {
       globalStep: this.globalStep, epoch: this.epoch, epochOffset: this.epochOffset, rngState, extra: this.extraState, logHistory: this.logHistory,
     };

@@ -1,0 +1,121 @@
+// The PPO actor-critic: one GPT trunk with two heads — the LM head (the policy) and a value
+// head (a scalar per position) — or, with `separateCritic`, the policy plus a critic with its
+// own trunk initialised from the reward model (what OpenRLHF and DeepSpeed-Chat do).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { Linear } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/types.js';
+import { GPT, type GPTConfig } from './gpt.js';
+import { gptConfigToHF, loadGPTFamily, type GPTFamily } from './gpt-checkpoint.js';
+import { RewardModel } from './reward-model.js';
+
+/** TRL's ValueHead: v_head.summary is a Linear(nEmbd, 1). */
+export class ValueHead extends Module {
+  readonly summary: Linear;
+  constructor(nEmbd: number, placement: { device?: Device } = {}) {
+    super();
+    this.summary = this.registerModule('summary', new Linear(nEmbd, 1, placement));
+    noGrad(() => {
+      this.summary.weight.normal_(0, 1 / Math.sqrt(nEmbd + 1));
+      this.summary.bias!.zero_();
+    });
+  }
+  forward(hidden: Tensor): Tensor {
+    return tidy(() => this.summary.forward(hidden).squeeze(-1));
+  }
+}
+
+export interface PolicyValueOutput {
+  /** (B, T, V) */
+  logits: Tensor;
+  /** (B, T): the value of the state at each position (before the next token). */
+  values: Tensor;
+}
+
+export class ActorCritic extends GPT {
+  /** The value head on the shared trunk (null with a separate critic). */
+  readonly v_head: ValueHead | null;
+  /** The critic with its own trunk (null when the trunk is shared). */
+  readonly critic: RewardModel | null;
+
+  constructor(config: Partial<GPTConfig> & { vocabSize: number }, options: { device?: Device; critic?: RewardModel } = {}) {
+    super(config, { device: options.device });
+    if (options.critic) {
+      this.critic = this.registerModule('critic', options.critic);
+      this.v_head = null;
+    } else {
+      this.v_head = this.registerModule('v_head', new ValueHead(this.config.nEmbd, { device: options.device }));
+      this.critic = null;
+    }
+  }
+
+  get separateCritic(): boolean {
+    return this.critic !== null;
+  }
+
+  /**
+   * The actor-critic from an SFT checkpoint: a fresh value head on the policy's trunk, or
+   * (separateCritic) a critic loaded from the reward model, head included.
+   */
+  static async fromPretrained(policyDir: string, options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device } = {}): Promise<ActorCritic> {
+    let critic: RewardModel | undefined;
+    if (options.separateCritic) {
+      if (!options.rewardModelDir) throw new Error('ActorCritic: separateCritic needs rewardModelDir (the critic starts from the reward model)');
+      critic = await RewardModel.load(options.rewardModelDir, { device: options.device });
+    }
+    try {
+      return await loadGPTFamily(policyDir, { device: options.device }, actorCriticFamily(critic));
+    } catch (err) {
+      critic?.dispose();
+      throw err;
+    }
+  }
+
+  /** Logits and per-position values in one call (two trunks with a separate critic). Differentiable. */
+  policyAndValues(inputIds: Tensor, attentionMask: Tensor): PolicyValueOutput {
+    return tidy(() => {
+      const out = this.forward(inputIds, { attentionMask });
+      if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
+      const h = this.critic!.forward(inputIds, { attentionMask }).hiddenStates;
+      return { logits: out.logits, values: this.critic!.score.forward(h).squeeze(-1) };
+    });
+  }
+
+  /** The same without autograd, through the native forward (for rollouts). */
+  policyAndValuesNative(inputIds: Tensor, attentionMask: Tensor): PolicyValueOutput {
+    return noGrad(() =>
+      tidy(() => {
+        const out = this.forwardNative(inputIds, { attentionMask });
+        if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
+        const h = this.critic!.forwardNative(inputIds, { attentionMask }).hiddenStates;
+        return { logits: out.logits, values: this.critic!.score.forward(h).squeeze(-1) };
+      }),
+    );
+  }
+
+  /**
+   * Writes the policy in HF GPT-2 layout (GPT.load reads it; the value head rides along as
+   * v_head.*), and a separate critic under critic/ as a reward-model checkpoint.
+   */
+  override async save(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
+    await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
+    await writeJsonAtomic(join(dir, 'config.json'), gptConfigToHF(this.config, { torch_rlhf: { bias: this.config.bias, kind: 'policy', separateCritic: this.separateCritic } }));
+    if (this.critic) await this.critic.save(join(dir, 'critic'));
+  }
+}
+
+function actorCriticFamily(critic?: RewardModel): GPTFamily<ActorCritic> {
+  return {
+    create: (c, _hf, device) => new ActorCritic(c, { device, critic }),
+    heads: (c) => (critic ? new Map() : new Map([['v_head.summary.weight', [1, c.nEmbd]], ['v_head.summary.bias', [1]]])),
+    headsOptional: true,
+  };
+}

@@ -1,0 +1,525 @@
+// Stage 3: PPO against the reward model with a per-token KL penalty to the frozen SFT policy
+// (InstructGPT; TRL's PPO trainer; "The N Implementation Details of RLHF with PPO").
+// One iteration: rollout → score → advantages → several epochs of clipped updates → log.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PromptExample, SFTExample } from '../data/formats.js';
+import { mulberry32, shuffle } from '../data/random.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import type { ActorCritic } from '../models/actor-critic.js';
+import type { GPT } from '../models/gpt.js';
+import type { RewardModel } from '../models/reward-model.js';
+import { clipGradNorm } from '../nn/utils.js';
+import { AdamW } from '../optim/adamw.js';
+import { fromBytes } from '../tensor/bytes.js';
+import { cat } from '../tensor/join.js';
+import { manualSeed, noGrad } from '../tensor/runtime.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { captureRng, listCheckpoints, loadCheckpoint, restoreRng, saveCheckpoint } from './checkpoint.js';
+import { checks, resolveConfig } from './config.js';
+import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
+import { createProgress } from './progress.js';
+import { lrFactor, type LrSchedulerType } from './schedule.js';
+import { collateSequences, lmLossFromLogits } from './sft.js';
+import { sftSequence, type LabeledSequence } from './tokenize.js';
+import { NonFiniteLossError, pickDevice } from './trainer.js';
+import type { Device } from '../tensor/types.js';
+
+export interface PPOConfig {
+  outputDir: string;
+  /** PPO iterations (rollout + update) to run. Default 100. */
+  numIterations: number;
+  /** Prompts per rollout batch. Default 32. */
+  batchSize: number;
+  /** Rollouts per optimizer step. Default 8. */
+  miniBatchSize: number;
+  /** Rollouts per forward/backward (gradient accumulation within a minibatch). Default = miniBatchSize. */
+  microBatchSize: number;
+  /** Passes over each rollout batch, reshuffled each epoch. Default 4. */
+  ppoEpochs: number;
+  /** Default 3e-6 (TRL). */
+  learningRate: number;
+  lrSchedulerType: LrSchedulerType;
+  warmupSteps: number;
+  weightDecay: number;
+  adamEpsilon: number;
+  /** Gradient clipping by global norm (0 = off). Default 1. */
+  maxGradNorm: number;
+  /** Generation: new tokens per answer (default 53, TRL's response_length). */
+  maxNewTokens: number;
+  /** Prompts longer than this keep their last tokens. Default: blockSize − maxNewTokens. */
+  maxPromptLength: number;
+  /** Sampling temperature; log-probs use logits / temperature too. Default 0.7. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** β of the per-token KL penalty −β·KL(π‖π_ref). Default 0.05. */
+  klCoef: number;
+  /** 'k1' (log ratio) or 'k3' (Schulman's non-negative estimator). Default 'k1'. */
+  klEstimator: KLEstimator;
+  /** Adapt β to track targetKl (Ziegler et al.). Default false. */
+  adaptiveKl: boolean;
+  targetKl: number;
+  klHorizon: number;
+  /** PPO clip range of the policy ratio. Default 0.2. */
+  cliprange: number;
+  /** Clip range of the value predictions. Default 0.2. */
+  cliprangeValue: number;
+  /** Weight of the value loss. Default 0.1. */
+  vfCoef: number;
+  /** Discount. Default 1. */
+  gamma: number;
+  /** GAE λ. Default 0.95. */
+  lam: number;
+  /** Whiten the per-token rewards (keeping their mean) before GAE. Default false. */
+  whitenRewards: boolean;
+  /** Subtracted from the score of answers that never emit EOS (0 = off). Default 1. */
+  missingEosPenalty: number;
+  /** Entropy bonus coefficient. Default 0. */
+  entCoef: number;
+  /** Stop an iteration's epochs early when approximate KL exceeds this (0 = never). Default 0. */
+  earlyStopKl: number;
+  /** PPO-ptx: weight of the pretraining (SFT) loss mixed into each step (needs ptxDataset). Default 0. */
+  ptxCoef: number;
+  /** Log metrics every N iterations. Default 1. */
+  loggingSteps: number;
+  /** Write sample answers to samples.jsonl every N iterations (0 = never). Default 10. */
+  sampleEvery: number;
+  /** Samples written each time. Default 4. */
+  numSamples: number;
+  /** Checkpoint every N iterations (0 = only at the end). Default 0. */
+  saveSteps: number;
+  saveTotalLimit: number;
+  seed: number;
+  device: Device | 'auto';
+  resumeFromCheckpoint: string | boolean;
+  progressBar: boolean;
+}
+
+export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
+  numIterations: 100,
+  batchSize: 32,
+  miniBatchSize: 8,
+  ppoEpochs: 4,
+  learningRate: 3e-6,
+  lrSchedulerType: 'linear',
+  warmupSteps: 0,
+  weightDecay: 0,
+  adamEpsilon: 1e-5,
+  maxGradNorm: 1,
+  maxNewTokens: 53,
+  temperature: 0.7,
+  topK: 0,
+  topP: 1,
+  klCoef: 0.05,
+  klEstimator: 'k1',
+  adaptiveKl: false,
+  targetKl: 6,
+  klHorizon: 10000,
+  cliprange: 0.2,
+  cliprangeValue: 0.2,
+  vfCoef: 0.1,
+  gamma: 1,
+  lam: 0.95,
+  whitenRewards: false,
+  missingEosPenalty: 1,
+  entCoef: 0,
+  earlyStopKl: 0,
+  ptxCoef: 0,
+  loggingSteps: 1,
+  sampleEvery: 10,
+  numSamples: 4,
+  saveSteps: 0,
+  saveTotalLimit: 2,
+  seed: 42,
+  device: 'auto',
+  resumeFromCheckpoint: false,
+  progressBar: true,
+};
+
+const rules = {
+  outputDir: checks.string, numIterations: checks.positiveInt, batchSize: checks.positiveInt, miniBatchSize: checks.positiveInt,
+  microBatchSize: checks.positiveInt, ppoEpochs: checks.positiveInt, learningRate: checks.positive,
+  lrSchedulerType: [(v: unknown) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v as string), "'linear', 'cosine', 'constant' or 'constant_with_warmup'"],
+  warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative,
+  maxNewTokens: checks.positiveInt, maxPromptLength: checks.positiveInt, temperature: checks.positive, topK: checks.nonNegativeInt,
+  topP: [(v: unknown) => typeof v === 'number' && v > 0 && v <= 1, 'a number in (0, 1]'], klCoef: checks.nonNegative,
+  klEstimator: [(v: unknown) => v === 'k1' || v === 'k3', "'k1' or 'k3'"], adaptiveKl: checks.boolean, targetKl: checks.positive,
+  klHorizon: checks.positive, cliprange: checks.positive, cliprangeValue: checks.positive, vfCoef: checks.nonNegative,
+  gamma: checks.unit, lam: checks.unit, whitenRewards: checks.boolean, missingEosPenalty: checks.number, entCoef: checks.nonNegative,
+  earlyStopKl: checks.nonNegative, ptxCoef: checks.nonNegative, loggingSteps: checks.positiveInt, sampleEvery: checks.nonNegativeInt,
+  numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt, seed: checks.nonNegativeInt,
+  device: [(v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
+  resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
+  progressBar: checks.boolean,
+} as const;
+
+export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, blockSize: number): PPOConfig {
+  const maxNew = c.maxNewTokens ?? defaultPPOConfig.maxNewTokens;
+  const cfg = resolveConfig<PPOConfig>('PPOConfig', { ...defaultPPOConfig, maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.miniBatchSize ?? defaultPPOConfig.miniBatchSize }, rules, c);
+  if (cfg.maxPromptLength + cfg.maxNewTokens > blockSize)
+    throw new Error(`PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize (${blockSize})`);
+  if (cfg.batchSize % cfg.miniBatchSize !== 0) throw new Error(`PPOConfig: batchSize (${cfg.batchSize}) must be a multiple of miniBatchSize (${cfg.miniBatchSize})`);
+  if (cfg.miniBatchSize % cfg.microBatchSize !== 0) throw new Error(`PPOConfig: miniBatchSize (${cfg.miniBatchSize}) must be a multiple of microBatchSize (${cfg.microBatchSize})`);
+  return cfg;
+}
+
+export interface PPOTrainerOptions {
+  /** The trained actor-critic (from the SFT checkpoint). */
+  model: ActorCritic;
+  /** The frozen reference policy (the SFT model). */
+  refModel: GPT;
+  /** The frozen reward model (or give rewardFn). */
+  rewardModel?: RewardModel;
+  /**
+   * A programmatic reward instead of a reward model: scores for (prompt, answer) texts, the
+   * answers decoded without special tokens. Useful for tests and verifiable tasks.
+   */
+  rewardFn?: (prompts: string[], answers: string[]) => number[];
+  tokenizer: Tokenizer;
+  config: Partial<PPOConfig> & { outputDir: string };
+  prompts: PromptExample[];
+  /** Demonstrations for PPO-ptx (with ptxCoef > 0). */
+  ptxDataset?: SFTExample[];
+}
+
+/** One rollout batch with everything the update needs (B rollouts, P prompt + R response tokens). */
+export interface Rollout {
+  /** (B, P + R) prompt (left-padded) + response (right-padded) */
+  sequences: Tensor;
+  attentionMask: Tensor;
+  /** (B, R) */
+  responses: Tensor;
+  responseMask: Tensor;
+  /** Log-probs returned by the generation loop and recomputed by a forward pass (B, R). */
+  genLogprobs: Tensor;
+  logprobs: Tensor;
+  refLogprobs: Tensor;
+  values: Tensor;
+  /** (B,) reward-model scores, after the missing-EOS penalty. */
+  scores: Tensor;
+  rewards: Tensor;
+  kl: Tensor;
+  nonScoreReward: Tensor;
+  advantages: Tensor;
+  returns: Tensor;
+  promptLength: number;
+  prompts: string[];
+}
+
+export class PPOTrainer {
+  readonly config: PPOConfig;
+  readonly model: ActorCritic;
+  readonly refModel: GPT;
+  readonly rewardModel: RewardModel | null;
+  readonly rewardFn: ((prompts: string[], answers: string[]) => number[]) | null;
+  readonly tokenizer: Tokenizer;
+  readonly optimizer: AdamW;
+  readonly kl: FixedKLController | AdaptiveKLController;
+  readonly device: Device;
+  private readonly prompts: { text: string; ids: number[] }[];
+  private readonly ptx: LabeledSequence[];
+  iteration = 0;
+  private promptEpoch = 0;
+  private promptOffset = 0;
+  private optimizerSteps = 0;
+  private lastCheckpoint: string | null = null;
+  readonly history: Record<string, number>[] = [];
+
+  constructor(o: PPOTrainerOptions) {
+    this.config = resolvePPOConfig(o.config, o.model.config.blockSize);
+    const c = this.config;
+    if (o.prompts.length === 0) throw new Error('PPOTrainer: no prompts');
+    if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
+    if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`PPOTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
+    if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
+    for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
+      if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
+    this.model = o.model;
+    this.refModel = o.refModel;
+    this.rewardModel = o.rewardModel ?? null;
+    this.rewardFn = o.rewardFn ?? null;
+    this.tokenizer = o.tokenizer;
+    this.device = pickDevice(c.device);
+    const models = [o.model, o.refModel, ...(o.rewardModel ? [o.rewardModel] : [])];
+    for (const m of models) m.to(this.device);
+    // Dropout off in all four models: PPO's ratio and KL assume deterministic forwards.
+    for (const m of models) m.eval();
+    o.refModel.requiresGrad_(false);
+    o.rewardModel?.requiresGrad_(false);
+    this.prompts = o.prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
+    this.ptx = (o.ptxDataset ?? []).map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
+    this.optimizer = new AdamW(o.model.parameters(), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
+    this.kl = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
+  }
+
+  private get totalOptimizerSteps(): number {
+    const c = this.config;
+    return c.numIterations * c.ppoEpochs * (c.batchSize / c.miniBatchSize);
+  }
+
+  private nextPrompts(): { text: string; ids: number[] }[] {
+    const out: { text: string; ids: number[] }[] = [];
+    while (out.length < this.config.batchSize) {
+      if (this.promptOffset >= this.prompts.length) {
+        this.promptEpoch++;
+        this.promptOffset = 0;
+      }
+      const order = shuffle([...this.prompts.keys()], mulberry32(this.config.seed * 7919 + this.promptEpoch));
+      out.push(this.prompts[order[this.promptOffset++]!]!);
+    }
+    return out;
+  }
+
+  /** Log-probs of the response tokens under logits (B, P+R, V), temperature-scaled. */
+  private responseLogprobs(logits: Tensor, responses: Tensor, P: number): Tensor {
+    return tidy(() => {
+      const R = responses.shape[1]!;
+      return logits.narrow(1, P - 1, R).div(this.config.temperature).logSoftmax(-1).gather(2, responses.unsqueeze(-1)).squeeze(-1);
+    });
+  }
+
+  /** Steps 1–3: generate, score, and compute advantages. */
+  async rollout(): Promise<Rollout> {
+    const c = this.config;
+    const batch = this.nextPrompts();
+    const gen = await this.model.generate(batch.map((b) => b.ids), {
+      maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP,
+      eosTokenId: this.tokenizer.eosTokenId, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.iteration,
+    });
+    try {
+      return noGrad(() =>
+        tidy(() => {
+          const P = gen.promptIds.shape[1]!;
+          const sequences = cat([gen.promptIds, gen.tokens.where(gen.responseMask, this.safeFillId())], 1);
+          const attentionMask = cat([gen.promptMask, gen.responseMask], 1);
+          const parts = { logprobs: [] as Tensor[], values: [] as Tensor[], ref: [] as Tensor[], scores: [] as Tensor[] };
+          for (let i = 0; i < batch.length; i += c.microBatchSize) {
+            const n = Math.min(c.microBatchSize, batch.length - i);
+            const ids = sequences.narrow(0, i, n);
+            const mask = attentionMask.narrow(0, i, n);
+            const resp = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), this.safeFillId());
+            const pv = this.model.policyAndValuesNative(ids, mask);
+            parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
+            parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
+            parts.ref.push(this.responseLogprobs(this.refModel.forwardNative(ids, { attentionMask: mask }).logits, resp, P));
+            if (this.rewardModel) parts.scores.push(this.rewardModel.rewardsNative(ids, mask));
+          }
+          const responseMask = gen.responseMask.clone(); // gen is disposed after this scope
+          const m = responseMask.float();
+          const logprobs = cat(parts.logprobs).mul(m);
+          const refLogprobs = cat(parts.ref).mul(m);
+          const values = cat(parts.values).mul(m);
+          let scores = this.rewardModel ? cat(parts.scores) : this.programmaticScores(batch.map((b) => b.text), gen.tokens, responseMask);
+          if (c.missingEosPenalty !== 0) {
+            const hasEos = gen.tokens.eq(this.tokenizer.eosTokenId).logicalAnd(responseMask).any(1);
+            scores = scores.sub(hasEos.logicalNot().float().mul(c.missingEosPenalty));
+          }
+          const kl = klPerToken(logprobs, refLogprobs, c.klEstimator).mul(m);
+          const { rewards: raw, nonScoreReward } = tokenRewards(scores, kl, responseMask, this.kl.value);
+          const rewards = c.whitenRewards ? maskedWhiten(raw, responseMask, false).mul(m) : raw;
+          const { advantages: adv, returns } = gae(rewards, values, responseMask, c.gamma, c.lam);
+          const advantages = maskedWhiten(adv, responseMask).mul(m);
+          return {
+            sequences, attentionMask, responses: gen.tokens.where(responseMask, this.safeFillId()), responseMask, genLogprobs: gen.logprobs.clone(),
+            logprobs, refLogprobs, values, scores, rewards, kl, nonScoreReward, advantages, returns, promptLength: P, prompts: batch.map((b) => b.text),
+          };
+        }),
+      );
+    } finally {
+      dispose(gen);
+    }
+  }
+
+  private programmaticScores(prompts: string[], tokens: Tensor, mask: Tensor): Tensor {
+    const rows = tokens.tolist() as number[][];
+    const masks = mask.tolist() as boolean[][];
+    const answers = rows.map((row, i) => this.tokenizer.decode(row.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true }));
+    const scores = this.rewardFn!(prompts, answers);
+    if (!Array.isArray(scores) || scores.length !== prompts.length || !scores.every(Number.isFinite))
+      throw new Error(`PPOTrainer: rewardFn must return ${prompts.length} finite numbers`);
+    return fromBytes(new Uint8Array(Float64Array.from(scores).buffer), 'float64', [scores.length]).to({ dtype: 'float32', device: this.device });
+  }
+
+  /** A token id the models can embed, for masked response positions. */
+  private safeFillId(): number {
+    return this.tokenizer.padTokenId < this.model.config.vocabSize ? this.tokenizer.padTokenId : this.tokenizer.eosTokenId;
+  }
+
+  /** Step 4: ppoEpochs passes of clipped policy and value updates over shuffled minibatches. */
+  private update(r: Rollout): Record<string, number> {
+    const c = this.config;
+    const stats: Record<string, number[]> = {};
+    const add = (k: string, v: number) => (stats[k] ??= []).push(v);
+    const B = r.sequences.shape[0]!;
+    const P = r.promptLength;
+    const rng = mulberry32(c.seed * 31 + this.iteration);
+    let stop = false;
+    let ptxCursor = 0;
+    for (let epoch = 0; epoch < c.ppoEpochs && !stop; epoch++) {
+      const order = shuffle([...Array(B).keys()], rng);
+      for (let start = 0; start < B && !stop; start += c.miniBatchSize) {
+        const mb = order.slice(start, start + c.miniBatchSize);
+        const lr = c.learningRate * lrFactor(c.lrSchedulerType, this.optimizerSteps, c.warmupSteps, this.totalOptimizerSteps);
+        for (const g of this.optimizer.paramGroups) g.options.lr = lr;
+        this.optimizer.zeroGrad();
+        const micro = mb.length / c.microBatchSize;
+        let approxKl = 0;
+        for (let k = 0; k < mb.length; k += c.microBatchSize) {
+          tidy(() => {
+            const idx = fromBytes(new Uint8Array(Float64Array.from(mb.slice(k, k + c.microBatchSize)).buffer), 'float64', [Math.min(c.microBatchSize, mb.length - k)]).to({ dtype: 'int64', device: this.device });
+            const pick = (t: Tensor) => t.indexSelect(0, idx);
+            const mask = pick(r.responseMask);
+            const out = this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask));
+            const R = r.responses.shape[1]!;
+            const logits = out.logits.narrow(1, P - 1, R).div(c.temperature);
+            const newLogprobs = logits.logSoftmax(-1).gather(2, pick(r.responses).unsqueeze(-1)).squeeze(-1);
+            const vpred = out.values.narrow(1, P - 1, R);
+            const pl = policyLoss(newLogprobs, pick(r.logprobs), pick(r.advantages), mask, c.cliprange);
+            const vl = valueLoss(vpred, pick(r.values), pick(r.returns), mask, c.cliprangeValue);
+            const entropy = maskedMean(entropyFromLogits(logits), mask);
+            let loss = pl.loss.add(vl.loss.mul(c.vfCoef));
+            if (c.entCoef > 0) loss = loss.sub(entropy.mul(c.entCoef));
+            if (c.ptxCoef > 0) {
+              const seqs = Array.from({ length: c.microBatchSize }, () => this.ptx[ptxCursor++ % this.ptx.length]!);
+              const pb = collateSequences(seqs, this.tokenizer.padTokenId, this.device);
+              const ptxLoss = lmLossFromLogits(this.model.forward(pb.inputIds, { attentionMask: pb.attentionMask }).logits, pb.labels);
+              add('loss/ptx_avg', ptxLoss.item());
+              loss = loss.add(ptxLoss.mul(c.ptxCoef));
+            }
+            const value = loss.item();
+            if (!Number.isFinite(value)) throw new NonFiniteLossError(this.iteration + 1, value, this.lastCheckpoint);
+            loss.div(micro).backward();
+            const ak = pl.approxKl.item();
+            approxKl += ak / micro;
+            add('policy/approxkl_avg', ak);
+            add('policy/clipfrac_avg', pl.clipfrac.item());
+            add('loss/policy_avg', pl.loss.item());
+            add('loss/value_avg', vl.loss.item());
+            add('val/clipfrac_avg', vl.clipfrac.item());
+            add('policy/entropy_avg', entropy.item());
+            add('val/ratio', pl.ratio.item());
+          });
+        }
+        if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
+        this.optimizer.step();
+        this.optimizerSteps++;
+        add('lr', lr);
+        if (c.earlyStopKl > 0 && approxKl > c.earlyStopKl) {
+          stop = true;
+          add('policy/early_stop_epoch', epoch);
+        }
+      }
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const out = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, mean(v)]));
+    out['val/ratio_var'] = stats['val/ratio'] ? mean(stats['val/ratio'].map((x) => (x - out['val/ratio']!) ** 2)) : 0;
+    return out;
+  }
+
+  /** Rollout statistics under TRL's names. */
+  private rolloutStats(r: Rollout): Record<string, number> {
+    return noGrad(() =>
+      tidy(() => {
+        const m = r.responseMask.float();
+        const meanKl = r.kl.sum(1).mean().item();
+        const nonScore = r.nonScoreReward.sum(1).mean().item();
+        const scores = r.scores.mean().item();
+        return {
+          'objective/kl': meanKl,
+          'objective/entropy': r.logprobs.neg().mul(m).sum(1).mean().item(),
+          'objective/non_score_reward': nonScore,
+          'objective/rlhf_reward': scores + nonScore,
+          'objective/scores': scores,
+          'objective/kl_coef': this.kl.value,
+          'val/num_eos_tokens': r.responses.eq(this.tokenizer.eosTokenId).logicalAnd(r.responseMask).sum().item(),
+          'val/response_length': m.sum(1).mean().item(),
+          'val/explained_variance': explainedVariance(r.values, r.returns, r.responseMask),
+        };
+      }),
+    );
+  }
+
+  private writeSamples(r: Rollout): void {
+    const n = Math.min(this.config.numSamples, r.prompts.length);
+    const rows = (r.responses.tolist() as number[][]).slice(0, n);
+    const masks = (r.responseMask.tolist() as boolean[][]).slice(0, n);
+    const scores = (r.scores.tolist() as number[]).slice(0, n);
+    for (let i = 0; i < n; i++) {
+      const answer = this.tokenizer.decode(rows[i]!.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true });
+      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ iteration: this.iteration, prompt: r.prompts[i], answer, score: scores[i] })}\n`);
+    }
+  }
+
+  private async checkpoint(): Promise<void> {
+    const dir = join(this.config.outputDir, `checkpoint-${this.iteration}`);
+    await saveCheckpoint(dir, this.model, this.optimizer as never, {
+      globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(),
+      extra: { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps }, logHistory: this.history,
+    }, this.config.saveTotalLimit);
+    this.lastCheckpoint = dir;
+  }
+
+  private async resume(): Promise<void> {
+    const r = this.config.resumeFromCheckpoint;
+    if (r === false) return;
+    let dir: string;
+    if (r === true) {
+      const all = listCheckpoints(this.config.outputDir);
+      if (all.length === 0) return;
+      dir = all[all.length - 1]!.dir;
+    } else dir = r;
+    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    this.iteration = state.globalStep;
+    this.promptEpoch = state.epoch;
+    this.promptOffset = state.epochOffset;
+    this.kl.value = state.extra.klCoef as number;
+    this.optimizerSteps = state.extra.optimizerSteps as number;
+    this.history.push(...state.logHistory);
+    restoreRng(state.rngState);
+    this.lastCheckpoint = dir;
+  }
+
+  /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
+  async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string }> {
+    const c = this.config;
+    mkdirSync(c.outputDir, { recursive: true });
+    await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
+    manualSeed(c.seed);
+    await this.resume();
+    const progress = createProgress('ppo', c.numIterations, c.progressBar);
+    progress.update(this.iteration, {});
+    let last: Record<string, number> = {};
+    try {
+      while (this.iteration < c.numIterations) {
+        const r = await this.rollout();
+        try {
+          const stats = { ...this.rolloutStats(r), ...this.update(r) };
+          this.kl.update(stats['objective/kl']!, c.batchSize);
+          this.iteration++;
+          last = { iteration: this.iteration, episode: this.iteration * c.batchSize, ...stats };
+          this.history.push(last);
+          progress.update(this.iteration, { score: stats['objective/scores']!, kl: stats['objective/kl']! });
+          if (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations)
+            appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.iteration, ...stats, time: Date.now() / 1000 })}\n`);
+          if (c.sampleEvery > 0 && (this.iteration % c.sampleEvery === 0 || this.iteration === 1)) this.writeSamples(r);
+        } finally {
+          dispose(r);
+        }
+        if (c.saveSteps > 0 && this.iteration % c.saveSteps === 0 && this.iteration < c.numIterations) await this.checkpoint();
+      }
+    } finally {
+      progress.stop();
+    }
+    await this.checkpoint();
+    await this.model.save(c.outputDir);
+    await this.tokenizer.save(c.outputDir);
+    return { iterations: this.iteration, metrics: last, outputDir: c.outputDir };
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
