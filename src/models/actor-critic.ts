@@ -41,22 +41,22 @@ export interface PolicyValueOutput {
 export class ActorCritic extends GPT {
   /** The value head on the shared trunk (null with a separate critic). */
   readonly v_head: ValueHead | null;
-  /** The critic with its own trunk (null when the trunk is shared). */
-  readonly critic: RewardModel | null;
+  #critic: RewardModel | null = null;
 
-  constructor(config: Partial<GPTConfig> & { vocabSize: number }, options: { device?: Device; critic?: RewardModel } = {}) {
+  /** With `critic`, the values come from that model (its own trunk); else from v_head on the policy's trunk. */
+  constructor(config: Partial<GPTConfig> & { vocabSize: number }, options: { device?: Device; critic?: RewardModel | 'later' } = {}) {
     super(config, { device: options.device });
-    if (options.critic) {
-      this.critic = this.registerModule('critic', options.critic);
-      this.v_head = null;
-    } else {
-      this.v_head = this.registerModule('v_head', new ValueHead(this.config.nEmbd, { device: options.device }));
-      this.critic = null;
-    }
+    this.v_head = options.critic ? null : this.registerModule('v_head', new ValueHead(this.config.nEmbd, { device: options.device }));
+    if (options.critic && options.critic !== 'later') this.#critic = this.registerModule('critic', options.critic);
+  }
+
+  /** The critic with its own trunk (null when the trunk is shared). */
+  get critic(): RewardModel | null {
+    return this.#critic;
   }
 
   get separateCritic(): boolean {
-    return this.critic !== null;
+    return this.v_head === null;
   }
 
   /**
@@ -70,7 +70,9 @@ export class ActorCritic extends GPT {
       critic = await RewardModel.load(options.rewardModelDir, { device: options.device });
     }
     try {
-      return await loadGPTFamily(policyDir, { device: options.device }, actorCriticFamily(critic));
+      const model = await loadGPTFamily(policyDir, { device: options.device }, actorCriticFamily(!!critic));
+      if (critic) model.#critic = model.registerModule('critic', critic);
+      return model;
     } catch (err) {
       critic?.dispose();
       throw err;
@@ -82,8 +84,8 @@ export class ActorCritic extends GPT {
     return tidy(() => {
       const out = this.forward(inputIds, { attentionMask });
       if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-      const h = this.critic!.forward(inputIds, { attentionMask }).hiddenStates;
-      return { logits: out.logits, values: this.critic!.score.forward(h).squeeze(-1) };
+      const h = this.#critic!.forward(inputIds, { attentionMask }).hiddenStates;
+      return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
     });
   }
 
@@ -93,8 +95,8 @@ export class ActorCritic extends GPT {
       tidy(() => {
         const out = this.forwardNative(inputIds, { attentionMask });
         if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-        const h = this.critic!.forwardNative(inputIds, { attentionMask }).hiddenStates;
-        return { logits: out.logits, values: this.critic!.score.forward(h).squeeze(-1) };
+        const h = this.#critic!.forwardNative(inputIds, { attentionMask }).hiddenStates;
+        return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
       }),
     );
   }
@@ -108,14 +110,14 @@ export class ActorCritic extends GPT {
     const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
     await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
     await writeJsonAtomic(join(dir, 'config.json'), gptConfigToHF(this.config, { torch_rlhf: { bias: this.config.bias, kind: 'policy', separateCritic: this.separateCritic } }));
-    if (this.critic) await this.critic.save(join(dir, 'critic'));
+    if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }
 }
 
-function actorCriticFamily(critic?: RewardModel): GPTFamily<ActorCritic> {
+function actorCriticFamily(separateCritic: boolean): GPTFamily<ActorCritic> {
   return {
-    create: (c, _hf, device) => new ActorCritic(c, { device, critic }),
-    heads: (c) => (critic ? new Map() : new Map([['v_head.summary.weight', [1, c.nEmbd]], ['v_head.summary.bias', [1]]])),
+    create: (c, _hf, device) => new ActorCritic(c, { device, critic: separateCritic ? 'later' : undefined }),
+    heads: (c) => (separateCritic ? new Map() : new Map([['v_head.summary.weight', [1, c.nEmbd]], ['v_head.summary.bias', [1]]])),
     headsOptional: true,
   };
 }
