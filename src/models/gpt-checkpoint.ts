@@ -117,10 +117,10 @@ function weightFiles(dir: string): string[] {
  * HF GPT-2 checkpoints name tensors with or without `transformer.`; ours always with. Heads
  * of the models built on the trunk (`score.*`, `v_head.*`) keep their names.
  */
-function canonicalName(name: string, heads: string[]): string | null {
+function canonicalName(name: string): string | null {
   if (/\.attn\.(bias|masked_bias)$/.test(name)) return null; // legacy causal-mask buffers
-  if (name === 'lm_head.weight' || name.startsWith('transformer.') || heads.some((h) => name.startsWith(`${h}.`))) return name;
-  return `transformer.${name}`;
+  if (/^(h\.\d+|wte|wpe|ln_f)\./.test(name)) return `transformer.${name}`; // a bare GPT2Model checkpoint
+  return name;
 }
 
 /** Every tensor name of a GPT with this config and its shape (what a checkpoint must hold). */
@@ -172,14 +172,13 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   const config = gptConfigFromHF(hf, configPath);
   const files = weightFiles(dir);
   const heads = family.heads?.(config) ?? new Map<string, number[]>();
-  const headPrefixes = [...new Set([...heads.keys()].map((k) => k.split('.')[0]!))];
   // Check names and shapes from the headers before reading any data.
   const expected = new Map([...expectedShapes(config), ...heads]);
   const present = new Set<string>();
   for (const f of files) {
     const header = await readSafetensorsHeader(f);
     for (const [raw, info] of header.tensors) {
-      const name = canonicalName(raw, headPrefixes);
+      const name = canonicalName(raw);
       if (name === null) continue;
       const shape = expected.get(name);
       if (!shape) {
@@ -200,7 +199,7 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     for (const f of files) {
       const { tensors } = await loadSafetensors(f);
       for (const [raw, t] of tensors) {
-        const name = canonicalName(raw, headPrefixes);
+        const name = canonicalName(raw);
         if (name === null || loaded.has(name) || !expected.has(name)) t.dispose();
         else loaded.set(name, t);
       }

@@ -229,12 +229,12 @@ export class PPOTrainer {
   readonly history: Record<string, number>[] = [];
 
   constructor(o: PPOTrainerOptions) {
+    if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
     this.config = resolvePPOConfig(o.config, o.model.config.blockSize);
     const c = this.config;
     if (o.prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
     if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`PPOTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
-    if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
     for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
       if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
     this.model = o.model;
