@@ -31,3 +31,4 @@ export { PPOTrainer, defaultPPOConfig, resolvePPOConfig, type PPOConfig, type PP
 export * from './trainers/ppo-math.js';
 export * from './demo/labeler.js';
 export { makeDemoTask } from './demo/task.js';
+export { buildReport, writeReport } from './report/index.js';

@@ -1,0 +1,90 @@
+// Groups a run's metrics into charts: one chart per kind of quantity (losses, reward, KL, …)
+// so that series sharing a chart share a scale. Only groups with data become charts.
+import type { MetricRow } from './read.js';
+
+export interface Series {
+  label: string;
+  /** Opaque `#rrggbb`; the page looks for this colour inside the plot area to tell a chart drew. */
+  color: string;
+  /** [step, value]; value null leaves a gap. */
+  points: [number, number | null][];
+}
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  series: Series[];
+}
+
+interface Group {
+  title: string;
+  matches: (key: string) => boolean;
+}
+
+const last = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
+
+// First match wins, so the more specific groups come first: `val/clipfrac_avg` is a clip
+// fraction, not a value metric, and `policy/entropy_avg` is an entropy, not a policy loss.
+const GROUPS: Group[] = [
+  { title: 'Clip fraction', matches: (k) => k.includes('clipfrac') },
+  { title: 'Entropy', matches: (k) => k.includes('entropy') },
+  { title: 'KL divergence', matches: (k) => /kl/.test(last(k)) && !k.includes('coef') },
+  { title: 'Losses', matches: (k) => k === 'loss' || k.startsWith('loss/') || k.endsWith('/loss') || last(k).endsWith('_loss') },
+  { title: 'Perplexity', matches: (k) => k.includes('perplexity') },
+  { title: 'Accuracy', matches: (k) => last(k) === 'accuracy' },
+  { title: 'Reward / score', matches: (k) => /reward|score|margin/.test(k) },
+  { title: 'Response length', matches: (k) => k.includes('response_length') },
+  { title: 'Learning rate', matches: (k) => last(k) === 'lr' || last(k) === 'learning_rate' },
+  { title: 'Gradient norm', matches: (k) => last(k) === 'grad_norm' },
+  { title: 'Value function', matches: (k) => k.startsWith('val/') },
+];
+
+/** Logged alongside the metrics but not worth a chart: x-axis candidates and wall-clock stamps. */
+const NOT_PLOTTED = new Set(['epoch', 'time', 'iteration', 'episode']);
+
+// Tableau 10: distinct, opaque, and readable on white.
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+/** Thousands of points per line draw slowly and look no different; keep every k-th and the last. */
+const MAX_POINTS = 2000;
+function thin<T>(xs: T[]): T[] {
+  if (xs.length <= MAX_POINTS) return xs;
+  const stride = Math.ceil(xs.length / MAX_POINTS);
+  const kept = xs.filter((_, i) => i % stride === 0);
+  if ((xs.length - 1) % stride !== 0) kept.push(xs[xs.length - 1]!);
+  return kept;
+}
+
+/** Chart specs for one run's metrics; `idPrefix` keeps canvas ids unique across sections. */
+export function chartsFor(rows: MetricRow[], idPrefix: string): ChartSpec[] {
+  const byKey = new Map<string, [number, number | null][]>();
+  for (const row of rows) {
+    for (const [key, value] of Object.entries(row.values)) {
+      if (NOT_PLOTTED.has(key)) continue;
+      let points = byKey.get(key);
+      if (!points) byKey.set(key, (points = []));
+      points.push([row.step, value]);
+    }
+  }
+  const grouped = new Map<string, string[]>();
+  const order = [...GROUPS.map((g) => g.title), 'Other metrics'];
+  for (const key of byKey.keys()) {
+    // A series of only nulls would be an empty chart that can never draw.
+    if (byKey.get(key)!.every(([, v]) => v === null)) continue;
+    const title = GROUPS.find((g) => g.matches(key))?.title ?? 'Other metrics';
+    const keys = grouped.get(title) ?? [];
+    keys.push(key);
+    grouped.set(title, keys);
+  }
+  const specs: ChartSpec[] = [];
+  for (const title of order) {
+    const keys = grouped.get(title);
+    if (!keys) continue;
+    specs.push({
+      id: `${idPrefix}-chart-${specs.length}`,
+      title,
+      series: keys.map((label, i) => ({ label, color: PALETTE[i % PALETTE.length]!, points: thin(byKey.get(label)!) })),
+    });
+  }
+  return specs;
+}

@@ -1,0 +1,2 @@
+// HTML reports of training runs.
+export { buildReport, writeReport } from './report.js';

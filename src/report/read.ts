@@ -1,0 +1,166 @@
+// Reads what a training run leaves in its directory (metrics, samples, configs, the demo's
+// comparison and summary) into plain values. Errors name the file, and the line for JSONL,
+// because a report is usually built long after the run and the reader has to find the culprit.
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+
+/** One logged step: `step` plus its numeric metrics (null where the writer logged NaN/Infinity). */
+export interface MetricRow {
+  step: number;
+  values: Record<string, number | null>;
+}
+
+/** One line of a PPO run's samples.jsonl. */
+export interface Sample {
+  iteration: number;
+  prompt: string;
+  answer: string;
+  score: number | null;
+}
+
+/** One line of the demo's comparison.jsonl: the same held-out prompt answered before and after PPO. */
+export interface Comparison {
+  prompt: string;
+  sft: string;
+  ppo: string;
+  sftScore: number | null;
+  ppoScore: number | null;
+}
+
+export interface ConfigFile {
+  file: string;
+  /** `sft`, `reward`, `ppo`, … — the part of `<stage>_config.json` before `_config`. */
+  stage: string;
+  value: unknown;
+}
+
+/** Everything found in one run directory; only `dir` is always set. */
+export interface RunFiles {
+  dir: string;
+  metrics?: { file: string; rows: MetricRow[] };
+  samples?: { file: string; rows: Sample[] };
+  comparison?: { file: string; rows: Comparison[] };
+  summary?: { file: string; value: Record<string, unknown> };
+  configs: ConfigFile[];
+}
+
+async function readIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${file}: cannot be read (${(err as Error).message})`);
+  }
+}
+
+/** Parses every non-blank line as a JSON object and hands it to `convert`; errors say file:line. */
+function parseJsonl<T>(file: string, text: string, convert: (obj: Record<string, unknown>, where: string) => T): T[] {
+  const rows: T[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    const where = `${file}:${i + 1}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`${where}: malformed JSON line (${(err as Error).message})`);
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+      throw new Error(`${where}: expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
+    rows.push(convert(obj as Record<string, unknown>, where));
+  }
+  return rows;
+}
+
+function requireNumber(obj: Record<string, unknown>, key: string, where: string): number {
+  const v = obj[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+function requireString(obj: Record<string, unknown>, key: string, where: string): string {
+  const v = obj[key];
+  if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+// Scores may be missing or null: JSON has no NaN, so a NaN score arrives as null.
+function optionalNumber(obj: Record<string, unknown>, key: string, where: string): number | null {
+  const v = obj[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number') throw new Error(`${where}: "${key}" must be a number or null, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function metricRow(obj: Record<string, unknown>, where: string): MetricRow {
+  const step = requireNumber(obj, 'step', where);
+  const values: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (k === 'step') continue;
+    // Strings and nested values are not plottable; null is a NaN the writer could not encode.
+    if (typeof v === 'number') values[k] = Number.isFinite(v) ? v : null;
+    else if (v === null) values[k] = null;
+  }
+  return { step, values };
+}
+
+function sampleRow(obj: Record<string, unknown>, where: string): Sample {
+  return {
+    iteration: requireNumber(obj, 'iteration', where),
+    prompt: requireString(obj, 'prompt', where),
+    answer: requireString(obj, 'answer', where),
+    score: optionalNumber(obj, 'score', where),
+  };
+}
+
+function comparisonRow(obj: Record<string, unknown>, where: string): Comparison {
+  return {
+    prompt: requireString(obj, 'prompt', where),
+    sft: requireString(obj, 'sft', where),
+    ppo: requireString(obj, 'ppo', where),
+    sftScore: optionalNumber(obj, 'sftScore', where),
+    ppoScore: optionalNumber(obj, 'ppoScore', where),
+  };
+}
+
+async function readJsonFile(file: string): Promise<unknown> {
+  const text = await readIfPresent(file);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: malformed JSON (${(err as Error).message})`);
+  }
+}
+
+/** Reads one run directory. A missing metrics.jsonl is not an error here; the caller decides. */
+export async function readRunFiles(dir: string): Promise<RunFiles> {
+  const run: RunFiles = { dir, configs: [] };
+
+  const metricsFile = join(dir, 'metrics.jsonl');
+  const metricsText = await readIfPresent(metricsFile);
+  if (metricsText !== undefined) run.metrics = { file: metricsFile, rows: parseJsonl(metricsFile, metricsText, metricRow) };
+
+  const samplesFile = join(dir, 'samples.jsonl');
+  const samplesText = await readIfPresent(samplesFile);
+  if (samplesText !== undefined) run.samples = { file: samplesFile, rows: parseJsonl(samplesFile, samplesText, sampleRow) };
+
+  const comparisonFile = join(dir, 'comparison.jsonl');
+  const comparisonText = await readIfPresent(comparisonFile);
+  if (comparisonText !== undefined) run.comparison = { file: comparisonFile, rows: parseJsonl(comparisonFile, comparisonText, comparisonRow) };
+
+  const summaryFile = join(dir, 'summary.json');
+  const summary = await readJsonFile(summaryFile);
+  if (summary !== undefined) {
+    if (summary === null || typeof summary !== 'object' || Array.isArray(summary))
+      throw new Error(`${summaryFile}: expected a JSON object of name → value`);
+    run.summary = { file: summaryFile, value: summary as Record<string, unknown> };
+  }
+
+  const names = (await fsp.readdir(dir)).filter((n) => /^[A-Za-z0-9-]+_config\.json$/.test(n)).sort();
+  for (const name of names) {
+    const file = join(dir, name);
+    run.configs.push({ file, stage: name.slice(0, -'_config.json'.length), value: await readJsonFile(file) });
+  }
+  return run;
+}

@@ -1,0 +1,102 @@
+// `rlhf report RUN_DIR`: one self-contained HTML file with a run's training curves, samples,
+// comparison and config. Chart.js is inlined so the file opens anywhere, offline, years later.
+// After drawing, the page writes #report-status (data-charts, data-drawn) so a headless
+// browser can check that every chart really drew.
+import { promises as fsp } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { chartJsSource } from './chartjs.js';
+import { escapeHtml, jsonForScript } from './html.js';
+import { PAGE_SCRIPT } from './page-script.js';
+import { readRunFiles, type RunFiles } from './read.js';
+import { sectionFor, stageTitle, type Section } from './sections.js';
+import { STYLE } from './style.js';
+
+/** The demo's layout: one run directory per stage under the demo's output directory. */
+const STAGE_DIRS: [dir: string, title: string][] = [
+  ['sft', 'SFT'],
+  ['rm', 'Reward model'],
+  ['ppo', 'PPO'],
+];
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+const hasContent = (r: RunFiles) => Boolean(r.metrics || r.samples || r.comparison || r.summary || r.configs.length);
+
+/** The HTML report of `runDir` (a single run, or a demo directory with sft/ rm/ ppo/). */
+export async function buildReport(runDir: string): Promise<string> {
+  let stat;
+  try {
+    stat = await fsp.stat(runDir);
+  } catch {
+    throw new Error(`run directory not found: ${runDir}`);
+  }
+  if (!stat.isDirectory()) throw new Error(`${runDir}: not a directory (expected a run directory containing metrics.jsonl)`);
+
+  const root = await readRunFiles(runDir);
+  const stages: { dir: string; title: string; files: RunFiles }[] = [];
+  for (const [dir, title] of STAGE_DIRS) {
+    const path = join(runDir, dir);
+    if (await isDirectory(path)) stages.push({ dir, title, files: await readRunFiles(path) });
+  }
+  if (!root.metrics && !stages.some((s) => s.files.metrics)) {
+    const also = stages.length ? ` nor in ${stages.map((s) => join(runDir, s.dir, 'metrics.jsonl')).join(', ')}` : '';
+    throw new Error(`${join(runDir, 'metrics.jsonl')}: not found${also} — is ${runDir} a training run's output directory?`);
+  }
+
+  const sections: Section[] = [];
+  if (hasContent(root)) {
+    const first = root.configs[0];
+    const title = root.metrics ? (first ? stageTitle(first.stage) : 'Run') : 'Overview';
+    sections.push(sectionFor('run', title, root));
+  }
+  for (const s of stages) {
+    // A stage that has not logged yet (an interrupted demo) is shown, not fatal: the other
+    // stages are still worth reading.
+    const note = s.files.metrics ? undefined : `${join(runDir, s.dir, 'metrics.jsonl')} not found: this stage has not logged any step.`;
+    sections.push(sectionFor(s.dir, s.title, s.files, note));
+  }
+
+  const charts = sections.flatMap((s) => s.charts);
+  const name = basename(resolve(runDir));
+  const nav = sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="torch-rlhf report">
+<title>${escapeHtml(`RLHF report: ${name}`)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+<h1>${escapeHtml(`RLHF report: ${name}`)}</h1>
+<p class="path">${escapeHtml(resolve(runDir))} · generated ${escapeHtml(new Date().toISOString())}</p>
+${nav}
+<div id="report-status" class="status" data-state="pending" data-charts="${charts.length}" data-drawn="0">Charts need JavaScript; ${charts.length} not drawn yet.</div>
+</header>
+<main>
+${sections.map((s) => s.html).join('\n')}
+</main>
+<script type="application/json" id="report-data">${jsonForScript(charts)}</script>
+<script>${await chartJsSource()}</script>
+<script>${PAGE_SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+/** Writes the report (default `${runDir}/report.html`) atomically and returns its path. */
+export async function writeReport(runDir: string, outFile?: string): Promise<string> {
+  const html = await buildReport(runDir);
+  const path = outFile ?? join(runDir, 'report.html');
+  await writeFileAtomic(path, Buffer.from(html, 'utf8'));
+  return path;
+}
