@@ -9,9 +9,9 @@ import { demoVocabulary, labelerScore, type DemoRequest } from './labeler.js';
 export interface DemoTaskSizes {
   /** SFT demonstrations. Default 600. */
   sft?: number;
-  /** K-answer rankings. Default 400. */
+  /** K-answer rankings. Default 1200: enough for a reward model the policy cannot easily game. */
   preferences?: number;
-  /** PPO training prompts (distinct; at most 240). Default 200. */
+  /** PPO training prompts (distinct; at most 200, the prompts not held out). Default 200. */
   prompts?: number;
   /** Answers per ranking. Default 4. */
   k?: number;
@@ -21,7 +21,7 @@ export interface DemoTask {
   sft: { prompt: string; completion: string }[];
   preferences: { prompt: string; completions: string[] }[];
   prompts: { prompt: string }[];
-  /** Every request for every held-out name (48 prompts). */
+  /** Held-out prompts (40 request × name pairs that occur in no training file). */
   evalPrompts: { prompt: string }[];
 }
 
@@ -34,7 +34,8 @@ export const DEMO_TRAIN_NAMES: readonly string[] = [
 ];
 
 /** Names held out for evaluation only. */
-export const DEMO_EVAL_NAMES: readonly string[] = ['Ada', 'Bea', 'Cleo', 'Dov', 'Emi', 'Finn', 'Gia', 'Ike'];
+/** Request × name pairs held out of every training file, for evaluation. */
+export const DEMO_HELD_OUT_PROMPTS = 40;
 
 /** The longest answer the generator writes, in bytes (the leading space included). */
 export const DEMO_MAX_ANSWER_BYTES = 24;
@@ -123,14 +124,18 @@ function rankedAnswers(request: DemoRequest, name: string, k: number, rng: Rng):
 
 /**
  * The demo task from `seed`: SFT demonstrations of mixed quality, K-answer rankings by the
- * noisy labeler, distinct PPO prompts, and evaluation prompts for held-out names.
+ * noisy labeler, distinct PPO prompts, and held-out evaluation prompts.
  */
 export function makeDemoTask(seed: number, sizes: DemoTaskSizes = {}): DemoTask {
   const nSft = sizes.sft ?? 600;
-  const nPref = sizes.preferences ?? 400;
+  const nPref = sizes.preferences ?? 1200;
   const nPrompts = sizes.prompts ?? 200;
   const k = sizes.k ?? 4;
-  const train = allPrompts(DEMO_TRAIN_NAMES);
+  // Hold out whole prompts: 40 request × name pairs appear in no training file. Their names
+  // are familiar from other requests, as real held-out prompts use a familiar vocabulary.
+  const all = shuffle(allPrompts(DEMO_TRAIN_NAMES), mulberry32(seed ^ 0x5eed));
+  const heldOut = all.slice(0, DEMO_HELD_OUT_PROMPTS);
+  const train = all.slice(DEMO_HELD_OUT_PROMPTS);
   for (const [key, n] of [['sft', nSft], ['preferences', nPref], ['prompts', nPrompts]] as const) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`makeDemoTask: sizes.${key} must be a positive integer, got ${n}`);
   }
@@ -149,7 +154,7 @@ export function makeDemoTask(seed: number, sizes: DemoTaskSizes = {}): DemoTask 
   const prompts = shuffle([...train], rng)
     .slice(0, nPrompts)
     .map(({ request, name }) => ({ prompt: prompt(request, name) }));
-  const evalPrompts = shuffle(allPrompts(DEMO_EVAL_NAMES), rng).map(({ request, name }) => ({ prompt: prompt(request, name) }));
+  const evalPrompts = heldOut.map(({ request, name }) => ({ prompt: prompt(request, name) }));
   return { sft, preferences, prompts, evalPrompts };
 }
 
