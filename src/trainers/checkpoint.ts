@@ -136,3 +136,9 @@ export function restoreRng(state: string): void {
     rng.dispose();
   }
 }
+
+/** A fresh run starts its logs anew; a resumed one appends to them. */
+export function resetRunLogs(outputDir: string, resuming: boolean, files: string[]): void {
+  if (resuming) return;
+  for (const f of files) rmSync(join(outputDir, f), { force: true });
+}

@@ -17,7 +17,7 @@ import { manualSeed, noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, listCheckpoints, loadCheckpoint, restoreRng, saveCheckpoint } from './checkpoint.js';
+import { captureRng, listCheckpoints, loadCheckpoint, resetRunLogs, restoreRng, saveCheckpoint } from './checkpoint.js';
 import { checks, resolveConfig } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
@@ -489,6 +489,7 @@ export class PPOTrainer {
     await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
     manualSeed(c.seed);
     await this.resume();
+    resetRunLogs(c.outputDir, this.lastCheckpoint !== null, ['metrics.jsonl', 'samples.jsonl']);
     const progress = createProgress('ppo', c.numIterations, c.progressBar);
     progress.update(this.iteration, {});
     let last: Record<string, number> = {};

@@ -12,7 +12,7 @@ import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { captureRng, listCheckpoints, loadCheckpoint, restoreRng, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import { captureRng, listCheckpoints, loadCheckpoint, resetRunLogs, restoreRng, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import type { TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
@@ -174,6 +174,7 @@ export abstract class Trainer<Example, Batch> {
     await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
     manualSeed(c.seed);
     await this.resume();
+    resetRunLogs(c.outputDir, this.lastCheckpoint !== null, ['metrics.jsonl']);
     this.model.train();
     const progress = createProgress(this.label, this.totalSteps, c.progressBar);
     progress.update(this.globalStep, {});

@@ -1,0 +1,279 @@
+#!/usr/bin/env node
+// The `rlhf` command: the demo, each stage on your data, generation, scoring and reports.
+import { createInterface } from 'node:readline/promises';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset } from '../data/datasets.js';
+import { readJsonl } from '../data/jsonl.js';
+import { parsePreferenceExample, parseSFTExample } from '../data/formats.js';
+import { ActorCritic } from '../models/actor-critic.js';
+import { GPT } from '../models/gpt.js';
+import { RewardModel } from '../models/reward-model.js';
+import { writeReport } from '../report/index.js';
+import { dispose } from '../tensor/scope.js';
+import { loadTokenizer } from '../tokenizers/tokenizer.js';
+import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
+import { defaultRewardConfig, RewardTrainer } from '../trainers/reward.js';
+import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
+import { encodePromptAnswer, promptAndAnswer } from '../trainers/tokenize.js';
+import { collateRankings } from '../trainers/reward.js';
+import { pickDevice } from '../trainers/trainer.js';
+import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import { runDemo } from './demo.js';
+import { modelFromSpec } from './models.js';
+import { addConfigFlags, configFromFlags } from './options.js';
+
+type Opts = Record<string, unknown>;
+const str = (o: Opts, k: string): string => o[k] as string;
+
+function requireFile(path: string, flag: string): string {
+  if (!existsSync(path)) throw new Error(`${flag}: ${path}: no such file or directory`);
+  return path;
+}
+
+function report(skipped: { line: number; reason: string }[], path: string): void {
+  if (skipped.length) console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
+}
+
+async function sft(o: Opts): Promise<void> {
+  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultSFTConfig, maxLength: 0 }, 'SFTConfig'), outputDir: str(o, 'out') };
+  const device = pickDevice((config.device as never) ?? 'auto');
+  const data = await loadSFTDataset(requireFile(str(o, 'data'), '--data'), { skipInvalid: !!o.skipInvalid });
+  report(data.skipped, data.path);
+  const evalData = o.evalData ? (await loadSFTDataset(requireFile(str(o, 'evalData'), '--eval-data'), { skipInvalid: !!o.skipInvalid })).examples : undefined;
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
+  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, evalDataset: evalData });
+  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.examples.length} examples → ${config.outputDir}`);
+  const r = await t.train();
+  console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
+}
+
+async function rm(o: Opts): Promise<void> {
+  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultRewardConfig, maxLength: 0 }, 'RewardConfig'), outputDir: str(o, 'out') };
+  const device = pickDevice((config.device as never) ?? 'auto');
+  const data = await loadPreferenceDataset(requireFile(str(o, 'data'), '--data'), { skipInvalid: !!o.skipInvalid });
+  report(data.skipped, data.path);
+  const norm = o.normalizationData ? (await loadSFTDataset(requireFile(str(o, 'normalizationData'), '--normalization-data'))).examples : undefined;
+  const dir = str(o, 'model');
+  requireFile(dir, '--model');
+  const model = await RewardModel.fromPretrained(dir, { device });
+  const tokenizer = await loadTokenizer(dir);
+  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, normalizationDataset: norm });
+  console.error(`rlhf rm: trunk of ${dir}, ${data.examples.length} rankings → ${config.outputDir}`);
+  const r = await t.train();
+  console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
+}
+
+async function ppo(o: Opts): Promise<void> {
+  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, 'PPOConfig'), outputDir: str(o, 'out') };
+  const device = pickDevice((config.device as never) ?? 'auto');
+  const prompts = await loadPromptDataset(requireFile(str(o, 'prompts'), '--prompts'), { skipInvalid: !!o.skipInvalid });
+  report(prompts.skipped, prompts.path);
+  const policyDir = requireFile(str(o, 'policy'), '--policy');
+  const rmDir = requireFile(str(o, 'rewardModel'), '--reward-model');
+  const ptx = o.ptxData ? (await loadSFTDataset(requireFile(str(o, 'ptxData'), '--ptx-data'))).examples : undefined;
+  const model = await ActorCritic.fromPretrained(policyDir, { device, separateCritic: !!o.separateCritic, rewardModelDir: rmDir });
+  const refModel = await GPT.load(policyDir, { device });
+  const rewardModel = await RewardModel.load(rmDir, { device });
+  const tokenizer = await loadTokenizer(policyDir);
+  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts: prompts.examples, ptxDataset: ptx });
+  console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.examples.length} prompts → ${config.outputDir}`);
+  const r = await t.train();
+  console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
+}
+
+async function generate(prompts: string[], o: Opts): Promise<void> {
+  const dir = requireFile(str(o, 'model'), '--model');
+  const device = pickDevice((o.device as never) ?? 'auto');
+  const model = await GPT.load(dir, { device });
+  const tok = await loadTokenizer(dir);
+  const sampling = {
+    maxNewTokens: Number(o.maxNewTokens ?? 64), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
+    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed), eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId,
+  };
+  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} expects a number`);
+  const maxPrompt = model.config.blockSize - sampling.maxNewTokens;
+  if (maxPrompt < 1) throw new Error(`--max-new-tokens ${sampling.maxNewTokens} leaves no room for a prompt in the model's ${model.config.blockSize} positions`);
+  const answer = async (batch: string[]): Promise<string[]> => {
+    const out = await model.generate(batch.map((p) => tok.encode(p, { addSpecialTokens: true }).slice(-maxPrompt)), sampling);
+    const texts = out.sequences.map((s) => tok.decode(s, { skipSpecialTokens: true }));
+    dispose(out);
+    return texts;
+  };
+  if (o.prompts) {
+    const file = requireFile(str(o, 'prompts'), '--prompts');
+    const data = await loadPromptDataset(file);
+    prompts = [...prompts, ...data.examples.map((e) => e.prompt)];
+  }
+  const outFile = o.out ? str(o, 'out') : null;
+  if (outFile) {
+    mkdirSync(dirname(outFile), { recursive: true });
+    rmSync(outFile, { force: true });
+  }
+  if (prompts.length === 0) {
+    if (!process.stdin.isTTY) throw new Error('no prompts: give them as arguments, with --prompts file.jsonl, or run in a terminal for an interactive prompt');
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    console.log('Type a prompt (empty line or Ctrl-D to quit).');
+    for (;;) {
+      const line = await rl.question('> ').catch(() => '');
+      if (!line) break;
+      console.log((await answer([line]))[0]);
+    }
+    rl.close();
+    return;
+  }
+  const batchSize = Number(o.batchSize ?? 16);
+  for (let i = 0; i < prompts.length; i += batchSize) {
+    const batch = prompts.slice(i, i + batchSize);
+    const answers = await answer(batch);
+    const lines = batch.map((p, j) => JSON.stringify({ prompt: p, answer: answers[j] }));
+    if (outFile) appendFileSync(outFile, `${lines.join('\n')}\n`);
+    else console.log(lines.join('\n'));
+  }
+  if (outFile) console.error(`rlhf generate: ${prompts.length} answers → ${outFile}`);
+  model.dispose();
+}
+
+async function score(o: Opts): Promise<void> {
+  const dir = requireFile(str(o, 'rewardModel'), '--reward-model');
+  const file = requireFile(str(o, 'data'), '--data');
+  const device = pickDevice((o.device as never) ?? 'auto');
+  const model = await RewardModel.load(dir, { device });
+  model.eval();
+  const tok = await loadTokenizer(dir);
+  const maxLength = model.config.blockSize;
+  const seqOf = (prompt: string, answer: string, templated = false): number[] => {
+    const t = encodePromptAnswer(prompt, answer, tok, templated);
+    const ids = [...t.prompt, ...t.answer];
+    return ids.slice(-maxLength);
+  };
+  const scores = (seqs: number[][]): number[] =>
+    noGrad(() => {
+      const b = collateRankings([{ sequences: seqs }], tok.padTokenId, device);
+      try {
+        return tidy(() => model.rewards(b.inputIds, b.attentionMask).tolist() as number[]);
+      } finally {
+        dispose(b);
+      }
+    });
+  let pairs = 0, correct = 0, n = 0;
+  for await (const { line, value } of readJsonl(file)) {
+    const v = value as Record<string, unknown>;
+    try {
+      if (v && typeof v === 'object' && ('chosen' in v || 'completions' in v)) {
+        const ex = parsePreferenceExample(v);
+        const s = scores(ex.completions.map((c) => seqOf(ex.prompt, c)));
+        for (let i = 0; i < s.length; i++) for (let j = i + 1; j < s.length; j++) ((pairs++), s[i]! > s[j]! && correct++);
+        console.log(JSON.stringify({ line, prompt: ex.prompt, scores: s }));
+      } else {
+        const ex = parseSFTExample(v);
+        const { prompt, answer, templated } = promptAndAnswer(ex, tok);
+        console.log(JSON.stringify({ line, prompt, score: scores([seqOf(prompt, answer, templated)])[0] }));
+      }
+      n++;
+    } catch (err) {
+      throw new Error(`${file}:${line}: ${(err as Error).message}`);
+    }
+  }
+  console.error(pairs > 0 ? `rlhf score: ${n} lines, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored`);
+  model.dispose();
+}
+
+export function buildProgram(): Command {
+  const program = new Command('rlhf')
+    .description('RLHF for TypeScript on libtorch: SFT → reward model → PPO')
+    .exitOverride()
+    // Usage errors are one line ("rlhf: error: unknown option '--x' (Did you mean --y?)").
+    .configureOutput({ outputError: (text, write) => write(`rlhf: ${text.trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) });
+
+  program.command('demo').description('run all three stages on the bundled task and compare the PPO policy with the SFT policy')
+    .option('--quick', 'a much smaller run (well under a minute)')
+    .option('--device <device>', "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'", 'auto')
+    .option('--out <dir>', 'run directory (default ./rlhf-demo)')
+    .option('--seed <n>', 'seed', '1234')
+    .option('--no-progress', 'no progress bars')
+    .action(async (o: Opts) => {
+      const seed = Number(o.seed);
+      if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed expects a non-negative integer, got '${String(o.seed)}'`);
+      await runDemo({ quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean });
+    });
+
+  const sftCmd = program.command('sft').description('supervised fine-tuning on demonstrations ({prompt, completion} or {messages} JSONL)')
+    .requiredOption('--model <preset|config.json|dir>', "a preset (tiny, small, medium), a GPT config file, or a model directory (e.g. GPT-2 with its tokenizer files)")
+    .requiredOption('--data <sft.jsonl>', 'training data')
+    .requiredOption('--out <dir>', 'run directory')
+    .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)')
+    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+  addConfigFlags(sftCmd, 'SFTConfig', { ...defaultSFTConfig, maxLength: 0 }, ['outputDir']).action(sft);
+
+  const rmCmd = program.command('rm').description('train a reward model on rankings ({prompt, chosen, rejected} or {prompt, completions}, detected per line)')
+    .requiredOption('--model <sft-dir>', 'the SFT run directory (its trunk starts the reward model)')
+    .requiredOption('--data <preferences.jsonl>', 'rankings')
+    .requiredOption('--out <dir>', 'run directory')
+    .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)')
+    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+  addConfigFlags(rmCmd, 'RewardConfig', { ...defaultRewardConfig, maxLength: 0 }, ['outputDir']).action(rm);
+
+  const ppoCmd = program.command('ppo').description('PPO against the reward model with a KL penalty to the SFT policy')
+    .requiredOption('--policy <sft-dir>', 'the SFT run directory (the starting and reference policy)')
+    .requiredOption('--reward-model <rm-dir>', 'the reward-model run directory')
+    .requiredOption('--prompts <prompts.jsonl>', '{prompt} lines')
+    .requiredOption('--out <dir>', 'run directory')
+    .option('--separate-critic', 'a critic with its own trunk, initialised from the reward model')
+    .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)')
+    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+  addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
+
+  program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')
+    .argument('[prompts...]', 'prompts')
+    .requiredOption('--model <dir>', 'a model directory (any stage)')
+    .option('--prompts <prompts.jsonl>', '{prompt} lines')
+    .option('--out <answers.jsonl>', 'write {"prompt", "answer"} lines here (default: stdout)')
+    .option('--max-new-tokens <n>', 'new tokens per answer', '64')
+    .option('--temperature <t>', 'sampling temperature', '0.7')
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', '0')
+    .option('--top-p <p>', 'nucleus sampling (1 = off)', '1')
+    .option('--greedy', 'pick the most likely token')
+    .option('--seed <n>', 'seed for reproducible sampling')
+    .option('--batch-size <n>', 'prompts per generation call', '16')
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
+    .action(generate);
+
+  program.command('score').description("print a reward model's scores (and its accuracy on preference files)")
+    .requiredOption('--reward-model <rm-dir>', 'the reward-model run directory')
+    .requiredOption('--data <file.jsonl>', '{prompt, completion} / {messages} / {prompt, chosen, rejected} / {prompt, completions} lines')
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
+    .action(score);
+
+  program.command('report').description('write a self-contained HTML report of a run directory')
+    .argument('<run-dir>', 'a run directory (sft, rm, ppo or demo)')
+    .option('--out <file.html>', 'output file (default RUN_DIR/report.html)')
+    .action(async (runDir: string, o: Opts) => {
+      console.log(await writeReport(runDir, o.out as string | undefined));
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed its one line
+    const msg = err instanceof Error ? err.message : String(err);
+    console.error(`rlhf: ${msg.split('\n')[0]}`);
+    if (process.env.RLHF_DEBUG && err instanceof Error) console.error(err.stack);
+    return 1;
+  }
+}
+
+// Run when executed as the `rlhf` binary (not when imported by tests).
+const invoked = process.argv[1] ?? '';
+if (/(^|[\\/])(rlhf|index\.js)$/.test(invoked) && import.meta.url.endsWith('/cli/index.js')) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
