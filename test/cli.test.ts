@@ -108,6 +108,19 @@ describe('rlhf subcommands on tiny data', () => {
   });
 });
 
+describe('rlhf sft on a GPT-2 checkpoint directory', () => {
+  it('fine-tunes an HF-layout GPT-2 with its BPE tokenizer and writes both back', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
+    const r = rlhf('sft', '--model', fixture, '--data', 'sft.jsonl', '--out', 'gpt2-sft', '--max-steps', '3', '--batch-size', '4', '--progress-bar', 'false');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(fixture);
+    expect(existsSync(join(tmp, 'gpt2-sft', 'tokenizer.json'))).toBe(true);
+    const m = await GPT.load(join(tmp, 'gpt2-sft'));
+    expect(m.config.nEmbd).toBe(32);
+    m.dispose();
+  });
+});
+
 describe('rlhf errors', () => {
   it('missing files, bad flags and bad config values are one line and a non-zero exit', async () => {
     const m = GPT.create({ vocabSize: 259, blockSize: 16, nLayer: 1, nHead: 1, nEmbd: 8 });

@@ -23,6 +23,8 @@ export async function modelFromSpec(spec: string, device: string): Promise<{ mod
   if (statSync(spec).isDirectory()) {
     const model = await GPT.load(spec, { device: device as never });
     const tokenizer = await loadTokenizer(spec);
+    // GPT-2's tokenizer has no pad token; ours adds one after the vocabulary (PAD ≠ EOS).
+    if (tokenizer.vocabSize > model.config.vocabSize) model.resizeTokenEmbeddings(tokenizer.vocabSize);
     return { model, tokenizer, source: spec };
   }
   // A config file: ours (camelCase GPTConfig) or Hugging Face's (config.json keys).

@@ -141,6 +141,17 @@ export class Block extends Module {
   }
 }
 
+/** lm_head: no weights of its own, it shares the token embedding's (GPT-2's weight tying). */
+export class TiedLMHead extends Module {
+  constructor(weight: Tensor) {
+    super();
+    this.tie(weight);
+  }
+  tie(weight: Tensor): void {
+    this.tieParameter('weight', weight);
+  }
+}
+
 /** The container named `transformer` in GPT-2 checkpoints. */
 export class GPTTransformer extends Module {
   readonly wte: Embedding;
@@ -213,15 +224,14 @@ export interface GenerateOutput {
 export class GPT extends Module {
   readonly config: GPTConfig;
   readonly transformer: GPTTransformer;
+  readonly lm_head: TiedLMHead;
 
   constructor(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}) {
     super();
     this.config = resolveGPTConfig(config);
     this.transformer = this.registerModule('transformer', new GPTTransformer(this.config, placement));
     // Weight tying: the LM head is the token embedding.
-    const head = new (class LMHead extends Module {})();
-    this.registerModule('lm_head', head);
-    (head as unknown as { tieParameter(n: string, t: Tensor): void }).tieParameter('weight', this.transformer.wte.weight);
+    this.lm_head = this.registerModule('lm_head', new TiedLMHead(this.transformer.wte.weight));
   }
 
   static create(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}): GPT {
@@ -236,6 +246,15 @@ export class GPT extends Module {
   /** Writes config.json and model.safetensors in HF GPT-2's layout (atomically, file by file). */
   async save(dir: string): Promise<void> {
     return saveGPT(this, dir);
+  }
+
+  /**
+   * Resizes the token embedding (and the tied LM head) to `n` ids, e.g. after a tokenizer
+   * gained a pad token. New rows start at the mean embedding. Create optimizers after this.
+   */
+  resizeTokenEmbeddings(n: number): void {
+    this.lm_head.tie(this.transformer.wte.resize(n));
+    (this.config as { vocabSize: number }).vocabSize = n;
   }
 
   get device(): Device {

@@ -2,6 +2,8 @@
 import * as F from './functional.js';
 import { Module } from './module.js';
 import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import { cat } from '../tensor/join.js';
 import { empty, ones, zeros } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
@@ -48,6 +50,21 @@ export class Embedding extends Module {
   }
   forward(indices: Tensor): Tensor {
     return F.embedding(indices, this.weight, { paddingIdx: this.paddingIdx });
+  }
+  /**
+   * Grows (or shrinks) the table to `n` rows; new rows start at the mean of the old ones (as
+   * Hugging Face's resize_token_embeddings). The parameter is replaced: create optimizers after.
+   */
+  resize(n: number): Tensor {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Embedding.resize: size must be a positive integer, got ${n}`);
+    const old = this.weight;
+    const rows = old.shape[0]!;
+    const next = noGrad(() =>
+      tidy(() => (n <= rows ? old.narrow(0, 0, n).clone() : cat([old, old.mean(0, true).expand(n - rows, old.shape[1]!)], 0))),
+    );
+    this.registerParameter('weight', next);
+    old.dispose();
+    return next;
   }
 }
 
