@@ -142,3 +142,11 @@ export function resetRunLogs(outputDir: string, resuming: boolean, files: string
   if (resuming) return;
   for (const f of files) rmSync(join(outputDir, f), { force: true });
 }
+
+/** The checkpoint to resume from: a given folder, the latest in outputDir (true), or none. */
+export function resumeDir(outputDir: string, resumeFromCheckpoint: string | boolean): string | null {
+  if (resumeFromCheckpoint === false) return null;
+  if (resumeFromCheckpoint !== true) return resumeFromCheckpoint;
+  const all = listCheckpoints(outputDir);
+  return all.length > 0 ? all[all.length - 1]!.dir : null; // nothing to resume: start fresh
+}

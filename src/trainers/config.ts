@@ -89,14 +89,14 @@ export const checks = {
 } as const satisfies Record<string, readonly [Check, string]>;
 
 /** Field rules of TrainingConfig; trainer configs extend them with their own. */
-export const trainingConfigRules: Record<string, readonly [Check, string]> = {
+export const trainingConfigRules = {
   outputDir: checks.string,
   learningRate: checks.positive,
   numTrainEpochs: checks.positive,
   maxSteps: checks.int,
   batchSize: checks.positiveInt,
   gradientAccumulationSteps: checks.positiveInt,
-  lrSchedulerType: [(v) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v as string), "'linear', 'cosine', 'constant' or 'constant_with_warmup'"],
+  lrSchedulerType: [(v: unknown) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v as string), "'linear', 'cosine', 'constant' or 'constant_with_warmup'"],
   warmupRatio: checks.unit,
   warmupSteps: checks.nonNegativeInt,
   weightDecay: checks.nonNegative,
@@ -110,10 +110,10 @@ export const trainingConfigRules: Record<string, readonly [Check, string]> = {
   saveSteps: checks.nonNegativeInt,
   saveTotalLimit: checks.nonNegativeInt,
   seed: checks.nonNegativeInt,
-  device: [(v) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
-  resumeFromCheckpoint: [(v) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
+  device: [(v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
+  resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
   progressBar: checks.boolean,
-};
+} satisfies Record<string, readonly [Check, string]>;
 
 /**
  * Fills defaults and validates: unknown fields and wrong values are errors naming the field

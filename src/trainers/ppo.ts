@@ -17,8 +17,8 @@ import { manualSeed, noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, listCheckpoints, loadCheckpoint, resetRunLogs, restoreRng, saveCheckpoint } from './checkpoint.js';
-import { checks, resolveConfig } from './config.js';
+import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { checks, resolveConfig, trainingConfigRules } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
 import { lrFactor, type LrSchedulerType } from './schedule.js';
@@ -142,7 +142,7 @@ export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' |
 const rules = {
   outputDir: checks.string, numIterations: checks.positiveInt, batchSize: checks.positiveInt, miniBatchSize: checks.positiveInt,
   microBatchSize: checks.positiveInt, ppoEpochs: checks.positiveInt, learningRate: checks.positive,
-  lrSchedulerType: [(v: unknown) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v as string), "'linear', 'cosine', 'constant' or 'constant_with_warmup'"],
+  lrSchedulerType: trainingConfigRules.lrSchedulerType,
   warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative,
   maxNewTokens: checks.positiveInt, maxPromptLength: checks.positiveInt, temperature: checks.positive, topK: checks.nonNegativeInt,
   topP: [(v: unknown) => typeof v === 'number' && v > 0 && v <= 1, 'a number in (0, 1]'], klCoef: checks.nonNegative,
@@ -151,8 +151,8 @@ const rules = {
   gamma: checks.unit, lam: checks.unit, whitenRewards: checks.boolean, missingEosPenalty: checks.number, entCoef: checks.nonNegative,
   earlyStopKl: checks.nonNegative, ptxCoef: checks.nonNegative, loggingSteps: checks.positiveInt, sampleEvery: checks.nonNegativeInt,
   numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt, seed: checks.nonNegativeInt,
-  device: [(v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
-  resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
+  device: trainingConfigRules.device,
+  resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
   progressBar: checks.boolean,
 } as const;
 
@@ -463,14 +463,8 @@ export class PPOTrainer {
   }
 
   private async resume(): Promise<void> {
-    const r = this.config.resumeFromCheckpoint;
-    if (r === false) return;
-    let dir: string;
-    if (r === true) {
-      const all = listCheckpoints(this.config.outputDir);
-      if (all.length === 0) return;
-      dir = all[all.length - 1]!.dir;
-    } else dir = r;
+    const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
+    if (dir === null) return;
     const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
     this.iteration = state.globalStep;
     this.promptEpoch = state.epoch;

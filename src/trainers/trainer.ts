@@ -12,7 +12,7 @@ import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { captureRng, listCheckpoints, loadCheckpoint, resetRunLogs, restoreRng, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import type { TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
@@ -120,14 +120,8 @@ export abstract class Trainer<Example, Batch> {
   }
 
   private async resume(): Promise<void> {
-    const r = this.config.resumeFromCheckpoint;
-    if (r === false) return;
-    let dir: string;
-    if (r === true) {
-      const all = listCheckpoints(this.config.outputDir);
-      if (all.length === 0) return; // nothing to resume: start fresh
-      dir = all[all.length - 1]!.dir;
-    } else dir = r;
+    const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
+    if (dir === null) return;
     const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
     this.globalStep = state.globalStep;
     this.epoch = state.epoch;
