@@ -1,5 +1,6 @@
 // `npm install` step: use a prebuilt binary when one fits this machine and loads, else build
-// the addon from source with cmake-js (incremental: fast when nothing changed).
+// the addon from source with cmake-js (incremental: fast when nothing changed), and say what
+// to install when that fails.
 // TORCH_RLHF_BUILD_FROM_SOURCE=1 skips the prebuilds.
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
@@ -10,19 +11,25 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 
+// The same files, in the same order, as src/native.ts tries (prebuilds/<platform>-<arch>/
+// torch-rlhf.<variant>.node, CUDA before CPU); a binary that does not load (no CUDA libtorch,
+// another libtorch version) is skipped.
 function prebuildLoads() {
   if (process.env.TORCH_RLHF_BUILD_FROM_SOURCE) return false;
-  if (!existsSync(join(root, 'prebuilds'))) return false;
-  try {
-    const path = require('node-gyp-build').path(root);
-    if (!path.includes(`${join(root, 'prebuilds')}`)) return false;
-    require(path);
-    console.log(`torch-rlhf: using prebuilt addon ${path}`);
-    return true;
-  } catch (err) {
-    console.log(`torch-rlhf: no usable prebuild (${String(err.message).split('\n')[0]}); building from source`);
-    return false;
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const variants = process.env.TORCH_RLHF_VARIANT ? [process.env.TORCH_RLHF_VARIANT] : ['cuda', 'cpu'];
+  for (const v of variants) {
+    const file = join(dir, `torch-rlhf.${v}.node`);
+    if (!existsSync(file)) continue;
+    try {
+      require(file);
+      console.log(`torch-rlhf: using the prebuilt ${v} addon (${file})`);
+      return true;
+    } catch (err) {
+      console.log(`torch-rlhf: the prebuilt ${v} addon does not load here (${String(err.message).split('\n')[0]})`);
+    }
   }
+  return false;
 }
 
 if (!prebuildLoads()) {

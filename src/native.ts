@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 
 /** Opaque reference to one libtorch tensor, owned by a `Tensor`. */
 export interface Handle {
@@ -189,7 +190,7 @@ export type UnaryOp = (typeof UNARY_OPS)[number];
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function explain(err: unknown): Error {
+function explain(err: unknown, tried: string[] = []): Error {
   const msg = err instanceof Error ? err.message : String(err);
   let hint: string;
   if (/libtorch|libc10|libtorch_cpu|libtorch_cuda/.test(msg)) {
@@ -201,8 +202,10 @@ function explain(err: unknown): Error {
   } else if (/No native build was found/.test(msg)) {
     hint =
       'No compiled addon was found (no matching prebuild, no build/Release/torch_rlhf.node).\n' +
-      '  Build it with: bash scripts/setup.sh   (installs libtorch if needed, then npm ci)\n' +
-      '  or, when libtorch is already installed: npm run build:native';
+      '  In a checkout: bash scripts/setup.sh   (installs libtorch if needed, then npm ci)\n' +
+      '  or, when libtorch is already installed: npm run build:native\n' +
+      '  As a dependency: npm rebuild torch-rlhf (if npm skipped install scripts, approve them first:\n' +
+      '  npm install-scripts approve torch-rlhf)';
   } else if (/undefined symbol/.test(msg)) {
     hint =
       'The addon was built against a different libtorch than the one found at run time.\n' +
@@ -210,17 +213,38 @@ function explain(err: unknown): Error {
   } else {
     hint = 'Rebuild the addon with: npm run build:native (see scripts/setup.sh for prerequisites).';
   }
-  return new Error(`torch-rlhf: could not load the native addon.\n${hint}\n  Cause: ${msg}`);
+  const files = tried.length ? `\n  Tried: ${tried.join(', ')}` : '';
+  return new Error(`torch-rlhf: could not load the native addon.\n${hint}${files}\n  Cause: ${msg}`);
+}
+
+/**
+ * The addon files to try, in order: a prebuilt binary for this platform (prebuilds/<platform>-
+ * <arch>/torch-rlhf.<variant>.node, node-gyp-build's folder layout), then the local build.
+ * Variants: 'cuda' (linked against a CUDA libtorch) is tried before 'cpu'; a CUDA binary fails
+ * to load where libtorch_cuda is missing, and the CPU one is taken. TORCH_RLHF_VARIANT=cpu|cuda
+ * forces one; TORCH_RLHF_PREFER_BUILD=1 tries build/Release first.
+ */
+export function addonCandidates(root = packageRoot, env = process.env): string[] {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const variants = env.TORCH_RLHF_VARIANT ? [env.TORCH_RLHF_VARIANT] : ['cuda', 'cpu'];
+  const prebuilt = variants.map((v) => join(dir, `torch-rlhf.${v}.node`)).filter((f) => existsSync(f));
+  const local = [join(root, 'build', 'Release', 'torch_rlhf.node')].filter((f) => existsSync(f));
+  return env.TORCH_RLHF_PREFER_BUILD ? [...local, ...prebuilt] : [...prebuilt, ...local];
 }
 
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
-  try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-    return nodeGypBuild(packageRoot);
-  } catch (err) {
-    throw explain(err);
+  const candidates = addonCandidates();
+  if (candidates.length === 0) throw explain(new Error(`No native build was found for platform=${process.platform} arch=${process.arch} in ${packageRoot}`));
+  const failures: unknown[] = [];
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      failures.push(err);
+    }
   }
+  throw explain(failures[failures.length - 1], candidates);
 }
 
 export const N: NativeAddon = load();

@@ -1,0 +1,174 @@
+// Benchmarks against PyTorch from Python: the same work in torch-rlhf and in PyTorch
+// (scripts/bench/train_reference.py, the same GPT-2 and loops), each measurement in its own
+// child process (peak RSS per side), the two sides alternated, at two model sizes:
+// SFT step, reward-model step, PPO iteration, generation with and without the KV cache,
+// and the SFT step's achieved GFLOP/s against a large float32 matmul in each process.
+//   node scripts/bench.mjs [--quick] [--threads N]      (npm run bench)
+// Writes its table to docs/benchmarks.md (section "bench"; the "generate" section of
+// scripts/bench-generate.mjs is left as it is).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { torch } from '../dist/index.js';
+import { machine, median, writeSection } from './bench/report.mjs';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const ti = args.indexOf('--threads');
+const threads = (ti >= 0 && Number(args[ti + 1])) || torch.getNumThreads();
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+// ------------------------------------------------------------------ workloads
+const V = 259, BOS = 256, EOS = 257, PAD = 258; // ByteTokenizer's ids
+const sizes = [
+  {
+    key: 'demo', name: 'demo (4×128)', model: { vocabSize: V, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 },
+    batch: 32, seqLen: [32, 48], promptChars: [8, 16], newTokens: 24, miniBatch: 8,
+  },
+  {
+    key: 'compute', name: 'compute-bound (6×384)', model: { vocabSize: V, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 },
+    batch: 8, seqLen: [256, 256], promptChars: [96, 127], newTokens: 128, miniBatch: 2,
+  },
+];
+// Repeats per child process (after warm-up) and rounds of (torch-rlhf, PyTorch) children.
+const plan = quick
+  ? { rounds: 1, step: { warmup: 1, repeats: 2 }, ppo: { warmup: 0, repeats: 1 }, gen: { warmup: 1, repeats: 2, newTokens: 16 }, matmul: { n: 2048, warmup: 1, repeats: 3 } }
+  : { rounds: 2, step: { warmup: 2, repeats: 8 }, ppo: { warmup: 1, repeats: 3 }, gen: { warmup: 1, repeats: 5, newTokens: 96 }, matmul: { n: 2048, warmup: 2, repeats: 10 } };
+const genWork = { batch: 8, promptLen: 32, newTokens: plan.gen.newTokens }; // scripts/bench-generate.mjs's workload
+
+// Deterministic data, the same for both sides.
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function dataFor(size) {
+  const rnd = mulberry32(1234);
+  const int = (a, b) => a + Math.floor(rnd() * (b - a + 1));
+  const seq = () => Array.from({ length: int(...size.seqLen) }, () => int(0, 255));
+  const seqs = Array.from({ length: size.batch }, () => {
+    const ids = seq();
+    const prompt = Math.floor(ids.length / 4); // completion-only loss: the first quarter is the prompt
+    return { ids, labels: ids.map((id, j) => (j < prompt ? -100 : id)) };
+  });
+  const pairs = Array.from({ length: size.batch }, () => [seq(), seq()]);
+  const prompts = Array.from({ length: size.batch }, () => Array.from({ length: int(...size.promptChars) }, () => String.fromCharCode(97 + int(0, 25))).join(''));
+  return { pad: PAD, bos: BOS, eos: EOS, seqs, pairs, prompts };
+}
+const ppoConfig = (size) => ({
+  numIterations: 100, batchSize: size.batch, miniBatchSize: size.miniBatch, ppoEpochs: 4, maxNewTokens: size.newTokens,
+  maxPromptLength: size.model.blockSize - size.newTokens, temperature: 0.7, klCoef: 0.05, cliprange: 0.2, cliprangeValue: 0.2,
+  vfCoef: 0.1, gamma: 1, lam: 0.95, learningRate: 3e-6, adamEpsilon: 1e-5, missingEosPenalty: 1, maxGradNorm: 1, seed: 42,
+});
+
+// Training FLOPs of one SFT step over B×T computed positions (padding included: it is computed):
+// 6·N·B·T for the matmul weights, N = L·12·C² (qkv 3C², proj C², MLP 8C²) + C·V (tied LM head),
+// plus attention 12·L·C·T²·B (QKᵀ and A·V, 2·T·C each per token and layer, the full T×T
+// square as both sides compute it, ×3 for forward + backward).
+const sftFlops = (size) => {
+  const { nLayer: L, nEmbd: C, vocabSize: Vv } = size.model;
+  const T = size.seqLen[1], B = size.batch;
+  return 6 * (12 * L * C * C + C * Vv) * B * T + 12 * L * C * T * T * B;
+};
+
+// ------------------------------------------------------------------ children
+const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+function child(side, task) {
+  const input = JSON.stringify({ ...task, threads });
+  const [cmd, script] = side === 'js' ? [process.execPath, 'scripts/bench/node_side.mjs'] : ['/usr/bin/python3', 'scripts/bench/train_reference.py'];
+  const run = () => spawnSync(cmd, [`${root}/${script}`], { input, encoding: 'utf8', env, cwd: root, maxBuffer: 64 << 20 });
+  let r = run();
+  if (r.status !== 0) {
+    // Once more after a pause: a concurrent `tsc` rebuild of dist/ can break one import.
+    process.stderr.write(`  ${side} side of ${task.task} failed, retrying: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}\n`);
+    spawnSync('sleep', ['5']);
+    r = run();
+  }
+  if (r.status !== 0) throw new Error(`${side} side of ${task.task} failed (${r.status ?? r.signal}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  if (out.threads !== threads) throw new Error(`${side} side ran ${out.threads} thread(s), expected ${threads}`);
+  return out;
+}
+// Rounds of both sides, ABBA order so a drift in the machine's speed hits both alike.
+function both(label, task) {
+  const acc = { js: { times: [], rolloutTimes: [], rss: 0 }, py: { times: [], rolloutTimes: [], rss: 0 } };
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const side of round % 2 ? ['py', 'js'] : ['js', 'py']) {
+      const t0 = performance.now();
+      const o = child(side, task);
+      acc[side].times.push(...o.times);
+      acc[side].rolloutTimes.push(...(o.rolloutTimes ?? []));
+      acc[side].rss = Math.max(acc[side].rss, o.maxRssKiB);
+      process.stderr.write(`  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${median(o.times).toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    }
+  }
+  const m = (side, k = 'times') => (acc[side][k].length ? median(acc[side][k]) : NaN);
+  return { js: m('js'), py: m('py'), jsRollout: m('js', 'rolloutTimes'), pyRollout: m('py', 'rolloutTimes'), jsRss: acc.js.rss, pyRss: acc.py.rss };
+}
+
+// ------------------------------------------------------------------ run
+const t0 = performance.now();
+const rows = [];
+const mib = (kib) => `${(kib / 1024).toFixed(0)} MiB`;
+const row = (size, workload, js, py, ratio, r = {}) => rows.push({ size, workload, js, py, ratio, jsRss: r.jsRss ? mib(r.jsRss) : '', pyRss: r.pyRss ? mib(r.pyRss) : '' });
+
+const n = plan.matmul.n;
+const mm = both(`matmul ${n}×${n}`, { task: 'matmul', ...plan.matmul });
+const peak = { js: (2 * n ** 3) / mm.js / 1e9, py: (2 * n ** 3) / mm.py / 1e9 };
+row('—', `float32 matmul ${n}×${n} (GFLOP/s)`, peak.js.toFixed(1), peak.py.toFixed(1), mm.js / mm.py, mm);
+
+for (const size of sizes) {
+  const data = dataFor(size);
+  const base = { size: size.model, ...plan.step };
+  const sft = both(`${size.key} SFT step`, { task: 'sft', ...base, data: { pad: PAD, seqs: data.seqs } });
+  row(size.name, 'SFT step (ms)', (sft.js * 1e3).toFixed(1), (sft.py * 1e3).toFixed(1), sft.js / sft.py, sft);
+  const f = sftFlops(size);
+  const g = { js: f / sft.js / 1e9, py: f / sft.py / 1e9 };
+  row(size.name, `SFT achieved GFLOP/s (% of matmul; ${(f / 1e9).toFixed(1)} GFLOP/step)`,
+    `${g.js.toFixed(1)} (${((100 * g.js) / peak.js).toFixed(0)} %)`, `${g.py.toFixed(1)} (${((100 * g.py) / peak.py).toFixed(0)} %)`, sft.js / sft.py);
+  const rm = both(`${size.key} reward-model step`, { task: 'rm', ...base, data: { pad: PAD, pairs: data.pairs } });
+  row(size.name, `reward-model step, ${size.batch} pairs (ms)`, (rm.js * 1e3).toFixed(1), (rm.py * 1e3).toFixed(1), rm.js / rm.py, rm);
+  const ppo = both(`${size.key} PPO iteration`, { task: 'ppo', size: size.model, ...plan.ppo, ppo: ppoConfig(size), data: { pad: PAD, bos: BOS, eos: EOS, prompts: data.prompts } });
+  row(size.name, 'PPO iteration (s)', ppo.js.toFixed(2), ppo.py.toFixed(2), ppo.js / ppo.py, ppo);
+  row(size.name, '  of which rollout: generation + scoring (s)', ppo.jsRollout.toFixed(2), ppo.pyRollout.toFixed(2), ppo.jsRollout / ppo.pyRollout);
+  const tokens = genWork.batch * genWork.newTokens;
+  const genModel = { ...size.model, blockSize: Math.max(size.model.blockSize, genWork.promptLen + genWork.newTokens) };
+  for (const useCache of [true, false]) {
+    const r = both(`${size.key} generate ${useCache ? 'KV cache' : 'no cache'}`, { task: 'generate', size: genModel, useCache, gen: genWork, ...plan.gen });
+    row(size.name, `generation, ${useCache ? 'KV cache' : 'no cache'} (tokens/s)`, (tokens / r.js).toFixed(0), (tokens / r.py).toFixed(0), r.js / r.py, r);
+  }
+}
+const elapsed = (performance.now() - t0) / 1000;
+
+// ------------------------------------------------------------------ report
+const header = '| model | workload | torch-rlhf | PyTorch | time ratio (torch-rlhf / PyTorch) | peak RSS torch-rlhf | peak RSS PyTorch |';
+const lines = rows.map((r) => `| ${r.size} | ${r.workload} | ${r.js} | ${r.py} | ${r.ratio.toFixed(2)} | ${r.jsRss} | ${r.pyRss} |`);
+console.log(['', header, '|---|---|---:|---:|---:|---:|---:|', ...lines].join('\n'));
+console.log(`\n${elapsed.toFixed(0)} s in all`);
+
+const date = new Date().toISOString().slice(0, 10);
+const [demo, big] = sizes;
+const md = [
+  '## Training steps, PPO and generation against PyTorch',
+  '',
+  `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}\` (\`npm run bench\`) on ${machine(threads)}.`,
+  `Medians of ${plan.rounds * plan.step.repeats} steps (${plan.rounds * plan.ppo.repeats} PPO iterations, ${plan.rounds * plan.gen.repeats} generations) per side after warm-up; every measurement runs in a fresh child process, torch-rlhf (\`scripts/bench/node_side.mjs\`) and PyTorch (\`scripts/bench/train_reference.py\`) alternating. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
+  '',
+  header,
+  '|---|---|---:|---:|---:|---:|---:|',
+  ...lines,
+  '',
+  `Models: GPT-2 blocks, vocabulary ${V}; demo: ${demo.model.nLayer} layers, ${demo.model.nEmbd} wide, ${demo.model.nHead} heads, block ${demo.model.blockSize}, batch ${demo.batch} sequences of ${demo.seqLen[0]}–${demo.seqLen[1]} tokens; compute-bound: ${big.model.nLayer} layers, ${big.model.nEmbd} wide, ${big.model.nHead} heads, batch ${big.batch} sequences of ${big.seqLen[1]} tokens. Both sides build the same model (GPT-2 init, tied LM head) from the same token data and run the same steps; the Python side is written as one would in PyTorch (\`torch.optim.AdamW\`, \`clip_grad_norm_\`, \`F.cross_entropy\`).`,
+  '',
+  '**What each row measures.** *float32 matmul*: an n×n by n×n product in each side\'s process at the bench\'s thread count (2n³ FLOP), the ceiling for the rows below. ' +
+    '*SFT step*: one optimizer step as `Trainer` runs it — zero grads, forward in train mode, masked next-token cross entropy (first quarter of each sequence is prompt, ignored), `.item()`, backward, clip grad norm to 1, AdamW (two parameter groups) — on a pre-collated batch (`collateSequences`, `languageModelLoss`). ' +
+    '*SFT achieved GFLOP/s*: the step\'s FLOPs over its median time, FLOPs = 6·N·B·T + 12·L·C·T²·B with N = 12·L·C² + C·V the matmul weights (LM head included), B×T the padded positions, the attention term counting QKᵀ and A·V over the full T×T square (both sides compute the masked half too), ×3 for backward; biases, LayerNorm, softmax, GELU and the optimizer are not counted. ' +
+    '*Reward-model step*: a pairwise batch (chosen and rejected sequences in one forward of 2×batch rows), score at each row\'s last token, −log σ(r_c − r_r) averaged over pairs, accuracy and margin read, backward, clip, AdamW (`collateRankings`, `RewardModel.rewards`, `rankingLoss`). ' +
+    `*PPO iteration*: \`PPOTrainer.rollout()\` then its \`update()\` (what \`train()\` does per iteration, without logging and checkpoints): sample ${demo.newTokens} (demo) / ${big.newTokens} (compute-bound) tokens per prompt at temperature 0.7 with the KV cache, score with a reward model, log-probs and values of the policy and log-probs of a reference model (no grad, in minibatches), KL-penalised rewards, GAE, whitened advantages; then 4 epochs of shuffled minibatches (${demo.batch}/${demo.miniBatch} and ${big.batch}/${big.miniBatch}: 16 optimizer steps) of the clipped policy and value losses of an actor with a value head, clip and AdamW. *of which rollout* is the rollout() part. ` +
+    `*Generation*: tokens/s of sampling ${genWork.newTokens} new tokens after a ${genWork.promptLen}-token prompt for a batch of ${genWork.batch} (scripts/bench-generate.mjs's workload) with and without the KV cache; torch-rlhf's native loop keeps a preallocated cache, Python concatenates as Hugging Face does. ` +
+    '*Peak RSS*: the child\'s maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime\'s baseline (V8 and the addon; the interpreter and `import torch`), the models, optimizer state and activations of that one measurement.',
+].join('\n');
+writeSection(`${root}/docs/benchmarks.md`, 'bench', md);
+console.log('wrote docs/benchmarks.md (bench)');
