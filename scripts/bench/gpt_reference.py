@@ -50,7 +50,7 @@ class GPT(nn.Module):
 
     def forward(self, ids, pos, key_valid, past=None):
         T, S = ids.shape[1], key_valid.shape[1]
-        causal = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+        causal = torch.ones(T, S, dtype=torch.bool, device=ids.device).tril(S - T)
         mask = (causal[None] & key_valid[:, None, :])
         mask = (mask | ~mask.any(-1, keepdim=True))[:, None]
         x = self.wte(ids) + self.wpe(pos)
@@ -90,15 +90,18 @@ def main():
     cfg = json.loads(sys.argv[1])
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
-    model = GPT(cfg["vocabSize"], cfg["blockSize"], cfg["nLayer"], cfg["nHead"], cfg["nEmbd"]).eval()
+    device = cfg.get("device", "cpu")
+    model = GPT(cfg["vocabSize"], cfg["blockSize"], cfg["nLayer"], cfg["nHead"], cfg["nEmbd"]).eval().to(device)
     B, T = cfg["batch"], cfg["promptLen"]
-    prompt = torch.randint(0, cfg["vocabSize"], (B, T))
-    mask = torch.ones(B, T, dtype=torch.bool)
-    gen = torch.Generator().manual_seed(1)
+    prompt = torch.randint(0, cfg["vocabSize"], (B, T)).to(device)
+    mask = torch.ones(B, T, dtype=torch.bool, device=device)
+    gen = torch.Generator(device=device).manual_seed(1)
     times = []
     for r in range(cfg["warmup"] + cfg["repeats"]):
         t0 = time.perf_counter()
         generate(model, prompt, mask, cfg["newTokens"], cfg["useCache"], gen)
+        if device != "cpu":
+            torch.cuda.synchronize()
         if r >= cfg["warmup"]:
             times.append(time.perf_counter() - t0)
     print(json.dumps({"times": times}))
