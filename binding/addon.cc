@@ -1,6 +1,7 @@
 // Module entry point, plus the ops that are about the runtime rather than tensors:
 // seeds, threads, CUDA presence, live memory, and the optimizer steps.
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <mutex>
 #include <torch/cuda.h>
@@ -51,6 +52,37 @@ V setRngState(Args& a) {
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);
   return a.env().Undefined();
+}
+
+// Automatic mixed precision (torch.autocast): per device type, per thread.
+// setAutocast(device 'cpu'|'cuda', enabled, dtype?) → [wasEnabled, previousDtype]
+V setAutocast(Args& a) {
+  const std::string dev = a.str(0);
+  TORCH_CHECK(dev == "cpu" || dev == "cuda", "autocast: device must be 'cpu' or 'cuda', got '", dev, "'");
+  const bool cuda = dev == "cuda";
+  const bool enable = a.boolean(1);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  const auto type = cuda ? at::kCUDA : at::kCPU;
+  const bool was = at::autocast::is_autocast_enabled(type);
+  const auto prev = at::autocast::get_autocast_dtype(type);
+  if (!a.missing(2)) at::autocast::set_autocast_dtype(type, a.dtype(2));
+  at::autocast::set_autocast_enabled(type, enable);
+#else
+  const bool was = cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  const auto prev = cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+  if (!a.missing(2)) {
+    if (cuda) at::autocast::set_autocast_gpu_dtype(a.dtype(2));
+    else at::autocast::set_autocast_cpu_dtype(a.dtype(2));
+  }
+  if (cuda) at::autocast::set_enabled(enable);
+  else at::autocast::set_cpu_enabled(enable);
+#endif
+  // Leaving the outermost region frees the cache of casted weights, as torch.autocast does.
+  if (!enable && was) at::autocast::clear_cache();
+  Napi::Array out = Napi::Array::New(a.env(), 2);
+  out.Set(0u, Napi::Boolean::New(a.env(), was));
+  out.Set(1u, Napi::String::New(a.env(), dtypeName(prev)));
+  return out;
 }
 
 V setNumThreads(Args& a) {
@@ -151,7 +183,7 @@ V clipGradNorm(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"manualSeed", manualSeed}, {"getRngState", getRngState}, {"setRngState", setRngState}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
+    {"manualSeed", manualSeed}, {"setAutocast", setAutocast}, {"getRngState", getRngState}, {"setRngState", setRngState}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
     {"cudaIsAvailable", cudaIsAvailable}, {"cudaDeviceCount", cudaDeviceCount}, {"memory", memory},
     {"version", version}, {"adamwStep", adamwStep}, {"sgdStep", sgdStep}, {"clipGradNorm", clipGradNorm},
 };

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 
 /** Opaque reference to one libtorch tensor, owned by a `Tensor`. */
 export interface Handle {
@@ -166,6 +166,7 @@ export interface NativeAddon {
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
   manualSeed(seed: number): void;
+  setAutocast(device: string, enabled: boolean, dtype?: Opt<string>): [boolean, string];
   getRngState(): H;
   setRngState(state: H): void;
   setNumThreads(n: number): void;
@@ -222,14 +223,17 @@ function explain(err: unknown, tried: string[] = []): Error {
  * <arch>/torch-rlhf.<variant>.node, node-gyp-build's folder layout), then the local build.
  * Variants: 'cuda' (linked against a CUDA libtorch) is tried before 'cpu'; a CUDA binary fails
  * to load where libtorch_cuda is missing, and the CPU one is taken. TORCH_RLHF_VARIANT=cpu|cuda
- * forces one; TORCH_RLHF_PREFER_BUILD=1 tries build/Release first.
+ * forces one; TORCH_RLHF_PREFER_BUILD=1 tries build/Release first, as does a build/Release
+ * newer than the prebuilds (a fresh local compile).
  */
 export function addonCandidates(root = packageRoot, env = process.env): string[] {
   const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   const variants = env.TORCH_RLHF_VARIANT ? [env.TORCH_RLHF_VARIANT] : ['cuda', 'cpu'];
   const prebuilt = variants.map((v) => join(dir, `torch-rlhf.${v}.node`)).filter((f) => existsSync(f));
   const local = [join(root, 'build', 'Release', 'torch_rlhf.node')].filter((f) => existsSync(f));
-  return env.TORCH_RLHF_PREFER_BUILD ? [...local, ...prebuilt] : [...prebuilt, ...local];
+  // A local build newer than every prebuild is a developer's fresh compile: it goes first.
+  const fresher = local.length > 0 && prebuilt.every((f) => statSync(f).mtimeMs < statSync(local[0]!).mtimeMs);
+  return env.TORCH_RLHF_PREFER_BUILD || fresher ? [...local, ...prebuilt] : [...prebuilt, ...local];
 }
 
 function load(): NativeAddon {

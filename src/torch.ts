@@ -42,6 +42,7 @@ export const torch = {
   memory: runtime.memory,
   // autograd and runtime
   noGrad: runtime.noGrad,
+  autocast: runtime.autocast,
   enableGrad: runtime.enableGrad,
   isGradEnabled: runtime.isGradEnabled,
   setGradEnabled: runtime.setGradEnabled,

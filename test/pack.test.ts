@@ -3,7 +3,7 @@
 // tarball installed into a fresh folder trains a step without building anything.
 import { describe, it, expect, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +19,16 @@ describe('packaging', () => {
     const fake = mkdtempSync(join(tmp, 'layout-'));
     const pre = join(fake, 'prebuilds', `${process.platform}-${process.arch}`);
     execFileSync('mkdir', ['-p', pre, join(fake, 'build', 'Release')]);
-    for (const f of [join(pre, 'torch-rlhf.cpu.node'), join(pre, 'torch-rlhf.cuda.node'), join(fake, 'build', 'Release', 'torch_rlhf.node')]) writeFileSync(f, '');
+    const local = join(fake, 'build', 'Release', 'torch_rlhf.node');
+    writeFileSync(local, '');
+    for (const f of [join(pre, 'torch-rlhf.cpu.node'), join(pre, 'torch-rlhf.cuda.node')]) writeFileSync(f, '');
+    utimesSync(local, new Date(2000, 0, 1), new Date(2000, 0, 1)); // older than the prebuilds
     const names = (env: Record<string, string>) => addonCandidates(fake, env).map((f) => f.slice(fake.length + 1));
     expect(names({})).toEqual([`prebuilds/${process.platform}-${process.arch}/torch-rlhf.cuda.node`, `prebuilds/${process.platform}-${process.arch}/torch-rlhf.cpu.node`, 'build/Release/torch_rlhf.node']);
     expect(names({ TORCH_RLHF_VARIANT: 'cpu' })).toEqual([`prebuilds/${process.platform}-${process.arch}/torch-rlhf.cpu.node`, 'build/Release/torch_rlhf.node']);
     expect(names({ TORCH_RLHF_PREFER_BUILD: '1' })[0]).toBe('build/Release/torch_rlhf.node');
+    utimesSync(local, new Date(), new Date(Date.now() + 60_000)); // a fresh local compile wins
+    expect(names({})[0]).toBe('build/Release/torch_rlhf.node');
   });
 
   it('npm run prebuild → npm pack → install into a fresh folder → a training step runs', () => {

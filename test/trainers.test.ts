@@ -162,6 +162,26 @@ describe('SFTTrainer', () => {
     model.dispose();
   });
 
+  it("mixedPrecision 'bf16' trains under autocast with float32 master weights", async () => {
+    torch.manualSeed(0);
+    const model = tiny();
+    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: join(tmp, 'bf16'), learningRate: 3e-3, numTrainEpochs: 6, batchSize: 8, loggingSteps: 5, mixedPrecision: 'bf16', ...quiet } });
+    const seen: string[] = [];
+    const orig = (t as unknown as { computeLoss: (b: never) => { loss: Tensor } }).computeLoss.bind(t);
+    (t as unknown as { computeLoss: unknown }).computeLoss = (b: never) => {
+      seen.push(torch.tidy(() => model.forward((b as { inputIds: Tensor }).inputIds).logits.dtype));
+      return orig(b);
+    };
+    await t.train();
+    expect(new Set(seen)).toEqual(new Set(['bfloat16']));
+    expect(model.parameters().every((p) => p.dtype === 'float32')).toBe(true);
+    const log = readFileSync(join(tmp, 'bf16', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'loss' in l);
+    expect(log[log.length - 1].loss).toBeLessThan(log[0].loss * 0.7);
+    torch.tidy(() => expect(model.forward(torch.tensor([[1, 2]])).logits.dtype).toBe('float32')); // only inside the step
+    t.dispose();
+    model.dispose();
+  });
+
   it('rejects bad configs naming the field', () => {
     const model = tiny();
     const mk = (config: Record<string, unknown>) => () => new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: tmp, ...config } });
@@ -170,6 +190,7 @@ describe('SFTTrainer', () => {
     expect(mk({ lrScheduler: 'cosine' })).toThrow(/SFTConfig: unknown field 'lrScheduler'/);
     expect(mk({ maxLength: 4096 })).toThrow(/exceeds the model's blockSize \(48\)/);
     expect(mk({ device: 'tpu' })).toThrow(/field 'device'/);
+    expect(mk({ mixedPrecision: 'fp8' })).toThrow(/field 'mixedPrecision' must be 'no' or 'bf16'/);
     model.dispose();
   });
 

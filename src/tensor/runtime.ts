@@ -24,6 +24,22 @@ function withGradMode<T>(enabled: boolean, fn: () => T): T {
 export const isGradEnabled = (): boolean => N.isGradEnabled();
 export const setGradEnabled = (enabled: boolean): void => void N.setGradEnabled(enabled);
 
+/**
+ * Runs fn under automatic mixed precision on a device type ('cuda' or 'cpu'), as
+ * torch.autocast: matmuls and linear layers compute in `dtype` (bfloat16 by default) while the
+ * parameters stay float32 (master weights). Synchronous, like noGrad.
+ */
+export function autocast<T>(device: 'cpu' | 'cuda', fn: () => T, dtype: 'bfloat16' | 'float16' = 'bfloat16'): T {
+  const [was, prev] = N.setAutocast(device, true, dtype);
+  try {
+    const result = fn();
+    if (result instanceof Promise) throw new TypeError('autocast: fn must be synchronous');
+    return result;
+  } finally {
+    N.setAutocast(device, was, prev);
+  }
+}
+
 /** Seeds every generator (CPU and CUDA), as torch.manual_seed. */
 export function manualSeed(seed: number): void {
   N.manualSeed(seed);

@@ -2,6 +2,7 @@
 // camelCased), with documented defaults and validation that names the field.
 import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
+import { autocast } from '../tensor/runtime.js';
 
 export interface TrainingConfig {
   /** Run directory: the final model, checkpoint-N/ folders, metrics.jsonl, the resolved config. */
@@ -46,6 +47,18 @@ export interface TrainingConfig {
   resumeFromCheckpoint: string | boolean;
   /** Progress bar on stderr when it is a terminal. Default true. */
   progressBar: boolean;
+  /**
+   * 'bf16': forward passes under autocast in bfloat16 (CUDA, or CPU), parameters and optimizer
+   * state stay float32 (master weights). Default 'no'.
+   */
+  mixedPrecision: MixedPrecision;
+}
+
+export type MixedPrecision = 'no' | 'bf16';
+
+/** Runs fn under the config's mixed precision on the device's type. */
+export function withMixedPrecision<T>(mode: MixedPrecision, device: string, fn: () => T): T {
+  return mode === 'bf16' ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', fn, 'bfloat16') : fn();
 }
 
 export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = {
@@ -70,6 +83,7 @@ export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learning
   device: 'auto',
   resumeFromCheckpoint: false,
   progressBar: true,
+  mixedPrecision: 'no',
 };
 
 type Check = (v: unknown) => boolean;
@@ -113,6 +127,7 @@ export const trainingConfigRules = {
   device: [(v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
   resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
   progressBar: checks.boolean,
+  mixedPrecision: [(v: unknown) => v === 'no' || v === 'bf16', "'no' or 'bf16'"],
 } satisfies Record<string, readonly [Check, string]>;
 
 /**

@@ -18,7 +18,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
-import { checks, resolveConfig, trainingConfigRules } from './config.js';
+import { checks, resolveConfig, trainingConfigRules, withMixedPrecision, type MixedPrecision } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
 import { lrFactor, type LrSchedulerType } from './schedule.js';
@@ -96,6 +96,8 @@ export interface PPOConfig {
   device: Device | 'auto';
   resumeFromCheckpoint: string | boolean;
   progressBar: boolean;
+  /** 'bf16': update forwards under bfloat16 autocast, float32 master weights. Default 'no'. */
+  mixedPrecision: MixedPrecision;
 }
 
 export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
@@ -137,6 +139,7 @@ export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' |
   device: 'auto',
   resumeFromCheckpoint: false,
   progressBar: true,
+  mixedPrecision: 'no',
 };
 
 const rules = {
@@ -154,6 +157,7 @@ const rules = {
   device: trainingConfigRules.device,
   resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
   progressBar: checks.boolean,
+  mixedPrecision: trainingConfigRules.mixedPrecision,
 } as const;
 
 export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, blockSize: number): PPOConfig {
@@ -372,11 +376,12 @@ export class PPOTrainer {
             const idx = fromBytes(new Uint8Array(Float64Array.from(mb.slice(k, k + c.microBatchSize)).buffer), 'float64', [Math.min(c.microBatchSize, mb.length - k)]).to({ dtype: 'int64', device: this.device });
             const pick = (t: Tensor) => t.indexSelect(0, idx);
             const mask = pick(r.responseMask);
-            const out = this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask));
+            const out = withMixedPrecision(c.mixedPrecision, this.device, () => this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask)));
             const R = r.responses.shape[1]!;
-            const logits = out.logits.narrow(1, P - 1, R).div(c.temperature);
+            // Losses in float32 whatever the forward's precision (log-probs and ratios are sensitive).
+            const logits = out.logits.narrow(1, P - 1, R).float().div(c.temperature);
             const newLogprobs = logits.logSoftmax(-1).gather(2, pick(r.responses).unsqueeze(-1)).squeeze(-1);
-            const vpred = out.values.narrow(1, P - 1, R);
+            const vpred = out.values.narrow(1, P - 1, R).float();
             const pl = policyLoss(newLogprobs, pick(r.logprobs), pick(r.advantages), mask, c.cliprange);
             const vl = valueLoss(vpred, pick(r.values), pick(r.returns), mask, c.cliprangeValue);
             const entropy = maskedMean(entropyFromLogits(logits), mask);

@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
-import type { TrainingConfig } from './config.js';
+import { withMixedPrecision, type TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
 
@@ -73,6 +73,11 @@ export abstract class Trainer<Example, Batch> {
       { params: noDecay, weightDecay: 0 },
     ].filter((g) => g.params.length > 0);
     this.optimizer = new AdamW(groups, { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+  }
+
+  /** The device the model trains on. */
+  protected get deviceName(): string {
+    return this.model.parameters()[0]?.device ?? 'cpu';
   }
 
   /** Tensors for one micro-batch of examples. */
@@ -188,7 +193,7 @@ export abstract class Trainer<Example, Batch> {
           // logged metrics. Losses are means within a micro-batch.
           for (const batch of micro) {
             const out = tidy(() => {
-              const o = this.computeLoss(batch);
+              const o = withMixedPrecision(c.mixedPrecision, this.deviceName, () => this.computeLoss(batch));
               const value = o.loss.item();
               if (!Number.isFinite(value)) throw new NonFiniteLossError(this.globalStep + 1, value, this.lastCheckpoint);
               o.loss.div(c.gradientAccumulationSteps).backward();
