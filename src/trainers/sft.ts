@@ -123,6 +123,10 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
     return collateSequences(examples, this.tokenizer.padTokenId, this.device);
   }
 
+  protected override weightOf(examples: LabeledSequence[]): number {
+    return examples.reduce((n, s) => n + s.labels.slice(1).filter((l) => l !== IGNORE_INDEX).length, 0);
+  }
+
   protected computeLoss(batch: SFTBatch) {
     return { loss: languageModelLoss(this.gpt, batch), weight: batch.count, metrics: {} };
   }

@@ -35,6 +35,9 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** libtorch's out-of-memory errors (CUDA and CPU allocators). */
+export const isOutOfMemory = (err: unknown): boolean => err instanceof Error && /out of memory|not enough memory/i.test(err.message);
+
 export interface TrainResult {
   globalStep: number;
   /** The last logged training metrics and the final evaluation (prefixed eval/). */
@@ -56,6 +59,8 @@ export abstract class Trainer<Example, Batch> {
   protected logHistory: Record<string, number>[] = [];
   protected extraState: Record<string, unknown> = {};
   private lastCheckpoint: string | null = null;
+  /** Micro-batches split after running out of memory (see accumulate). */
+  oomRetries = 0;
 
   constructor(
     readonly model: SavableModel,
@@ -86,6 +91,10 @@ export abstract class Trainer<Example, Batch> {
   protected abstract computeLoss(batch: Batch): StepOutput;
   /** Held-out metrics (called in eval mode, without autograd); names get an `eval/` prefix. */
   protected abstract evaluate(): Promise<Record<string, number>> | Record<string, number>;
+  /** What a micro-batch's mean loss averages over (examples by default; SFT: answer tokens). */
+  protected weightOf(examples: Example[]): number {
+    return examples.length;
+  }
   /** Frees a batch's tensors. */
   protected disposeBatch(batch: Batch): void {
     dispose(batch);
@@ -181,34 +190,19 @@ export abstract class Trainer<Example, Batch> {
     let last: Record<string, number> = {};
     try {
       while (this.globalStep < this.totalSteps) {
-        const micro = Array.from({ length: c.gradientAccumulationSteps }, () => this.collate(this.nextExamples()));
+        const micro = Array.from({ length: c.gradientAccumulationSteps }, () => this.nextExamples());
         const lr = this.currentLr();
         for (const g of this.optimizer.paramGroups) g.options.lr = lr;
         let stepMetrics: Record<string, number> = {};
-        try {
-          const outs: { weight: number; metrics: Record<string, number> }[] = [];
-          let totalWeight = 0;
-          this.optimizer.zeroGrad();
-          // Weights are known only after the forward; scale by 1/accum now and re-weight the
-          // logged metrics. Losses are means within a micro-batch.
-          for (const batch of micro) {
-            const out = tidy(() => {
-              const o = withMixedPrecision(c.mixedPrecision, this.deviceName, () => this.computeLoss(batch));
-              const value = o.loss.item();
-              if (!Number.isFinite(value)) throw new NonFiniteLossError(this.globalStep + 1, value, this.lastCheckpoint);
-              o.loss.div(c.gradientAccumulationSteps).backward();
-              return { weight: o.weight, metrics: { loss: value, ...o.metrics } };
-            });
-            outs.push(out);
-            totalWeight += out.weight;
-          }
-          for (const o of outs)
-            for (const [k, v] of Object.entries(o.metrics)) stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
-          if (c.maxGradNorm > 0) stepMetrics.grad_norm = clipGradNorm(this.model.parameters(), c.maxGradNorm);
-          this.optimizer.step();
-        } finally {
-          for (const b of micro) this.disposeBatch(b);
-        }
+        this.optimizer.zeroGrad();
+        // Losses are means within a micro-batch; each is scaled by 1/accum, and the logged
+        // metrics are re-weighted by the micro-batches' weights (e.g. their token counts).
+        const outs = micro.flatMap((examples) => this.accumulate(examples, 1 / c.gradientAccumulationSteps));
+        const totalWeight = outs.reduce((a, o) => a + o.weight, 0);
+        for (const o of outs)
+          for (const [k, v] of Object.entries(o.metrics)) stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
+        if (c.maxGradNorm > 0) stepMetrics.grad_norm = clipGradNorm(this.model.parameters(), c.maxGradNorm);
+        this.optimizer.step();
         this.globalStep++;
         stepMetrics = { ...stepMetrics, lr };
         for (const [k, v] of Object.entries(stepMetrics)) (window[k] ??= []).push(v);
@@ -233,6 +227,38 @@ export abstract class Trainer<Example, Batch> {
     await this.checkpoint();
     await this.saveFinal(c.outputDir);
     return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir };
+  }
+
+  /**
+   * Forward and backward of one micro-batch, its loss scaled by `scale`. When the device runs
+   * out of memory, the micro-batch is split in two and each half's loss weighted by its share,
+   * which gives the same gradient (as smaller micro-batches with more accumulation would).
+   */
+  private accumulate(examples: Example[], scale: number): { weight: number; metrics: Record<string, number> }[] {
+    const c = this.config;
+    const batch = this.collate(examples);
+    try {
+      return [
+        tidy(() => {
+          const o = withMixedPrecision(c.mixedPrecision, this.deviceName, () => this.computeLoss(batch));
+          const value = o.loss.item();
+          if (!Number.isFinite(value)) throw new NonFiniteLossError(this.globalStep + 1, value, this.lastCheckpoint);
+          o.loss.mul(scale).backward();
+          return { weight: o.weight, metrics: { loss: value, ...o.metrics } };
+        }),
+      ];
+    } catch (err) {
+      if (!isOutOfMemory(err) || examples.length < 2) throw err;
+      const half = Math.ceil(examples.length / 2);
+      const [a, b] = [examples.slice(0, half), examples.slice(half)];
+      const [wa, wb] = [this.weightOf(a), this.weightOf(b)];
+      this.oomRetries++;
+      if (this.oomRetries === 1)
+        console.error(`${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves (${String((err as Error).message).split('\n')[0]})`);
+      return [...this.accumulate(a, (scale * wa) / (wa + wb)), ...this.accumulate(b, (scale * wb) / (wa + wb))];
+    } finally {
+      this.disposeBatch(batch);
+    }
   }
 
   /** Frees the optimizer state (the model stays the caller's). */
