@@ -68,6 +68,11 @@ describe('errors', () => {
     expect(noBacktrace(() => torch.setNumThreads(0)).message).toMatch(/at least 1/);
   });
 
+  it('out of memory is a JS error naming the allocation', () => {
+    const e = noBacktrace(() => torch.empty([1 << 30, 1 << 12]));
+    expect(e.message).toMatch(/can't allocate memory: you tried to allocate 17592186044416 bytes/);
+  });
+
   it('use after dispose', () => {
     const t = torch.ones([2]);
     const u = torch.ones([2]);

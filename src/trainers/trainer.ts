@@ -36,7 +36,7 @@ export class NonFiniteLossError extends Error {
 }
 
 /** libtorch's out-of-memory errors (CUDA and CPU allocators). */
-export const isOutOfMemory = (err: unknown): boolean => err instanceof Error && /out of memory|not enough memory/i.test(err.message);
+export const isOutOfMemory = (err: unknown): boolean => err instanceof Error && /out of memory|not enough memory|can't allocate memory/i.test(err.message);
 
 export interface TrainResult {
   globalStep: number;
