@@ -7,14 +7,12 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <cstdlib>
 #include <dlfcn.h>
 
 #include "binding/args.h"
 #include "binding/ops.h"
+#include "native/cpu_allocator.h"
 #include "native/optim.h"
 
 namespace trl {
@@ -182,8 +180,21 @@ V clipGradNorm(Args& a) {
   return Napi::Number::New(a.env(), trl::clipGradNorm(a.tensors(0), a.number(1), a.number(2, 2.0), a.boolean(3, false)));
 }
 
+V emptyCache(Args& a) {
+  emptyCpuCache();
+  return a.env().Undefined();
+}
+V cacheStats(Args& a) {
+  const auto s = cpuCacheStats();
+  Napi::Object o = Napi::Object::New(a.env());
+  o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
+  o.Set("cachedBlocks", static_cast<double>(s.cachedBlocks));
+  o.Set("limitBytes", static_cast<double>(s.limitBytes));
+  return o;
+}
+
 const OpEntry kOps[] = {
-    {"manualSeed", manualSeed}, {"setAutocast", setAutocast}, {"getRngState", getRngState}, {"setRngState", setRngState}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
+    {"manualSeed", manualSeed}, {"emptyCache", emptyCache}, {"cacheStats", cacheStats}, {"setAutocast", setAutocast}, {"getRngState", getRngState}, {"setRngState", setRngState}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
     {"cudaIsAvailable", cudaIsAvailable}, {"cudaDeviceCount", cudaDeviceCount}, {"memory", memory},
     {"version", version}, {"adamwStep", adamwStep}, {"sgdStep", sgdStep}, {"clipGradNorm", clipGradNorm},
 };
@@ -194,21 +205,16 @@ void registerSystemOps(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
 }
 
-// Inside Node, glibc's malloc hands tensor-sized blocks (≥ 128 KiB) back to the kernel and
-// maps fresh pages for the next ones, so activations page-fault on every step. Raising the
-// mmap and trim thresholds lets freed tensor memory be reused, as glibc's dynamic threshold
-// ends up doing in Python. Measured: the native GPT forward (6×384, batch 8×48) 212 → 107 ms.
-// TORCH_RLHF_DEFAULT_MALLOC=1 leaves malloc alone.
-void tuneMalloc() {
-#if defined(__GLIBC__)
-  if (std::getenv("TORCH_RLHF_DEFAULT_MALLOC")) return;
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
+// CPU tensor memory: a caching allocator (native/cpu_allocator.h explains why), capped at
+// TORCH_RLHF_CPU_CACHE_MB (default 2048). TORCH_RLHF_CPU_CACHE_MB=0 keeps libtorch's allocator.
+void installAllocator() {
+  const char* env = std::getenv("TORCH_RLHF_CPU_CACHE_MB");
+  const long mb = env ? std::atol(env) : 2048;
+  if (mb > 0) installCachingCpuAllocator(static_cast<size_t>(mb) << 20);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  tuneMalloc();
+  installAllocator();
   setBlasThreads(at::get_num_threads());
   TensorHandle::Init(env, exports);
   registerTensorOps(env, exports);

@@ -166,6 +166,8 @@ export interface NativeAddon {
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
   manualSeed(seed: number): void;
+  emptyCache(): void;
+  cacheStats(): { cachedBytes: number; cachedBlocks: number; limitBytes: number };
   setAutocast(device: string, enabled: boolean, dtype?: Opt<string>): [boolean, string];
   getRngState(): H;
   setRngState(state: H): void;

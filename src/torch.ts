@@ -40,6 +40,8 @@ export const torch = {
   keep,
   dispose,
   memory: runtime.memory,
+  emptyCache: runtime.emptyCache,
+  cpuCache: runtime.cpuCache,
   // autograd and runtime
   noGrad: runtime.noGrad,
   autocast: runtime.autocast,

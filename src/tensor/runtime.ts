@@ -74,6 +74,16 @@ export function memory(): MemoryInfo {
   return out;
 }
 
+/**
+ * Returns the CPU memory that the caching allocator keeps for reuse to the system (PyTorch's
+ * torch.cuda.empty_cache, for CPU tensors). The cache is capped by TORCH_RLHF_CPU_CACHE_MB
+ * (default 2048; 0 turns the caching allocator off).
+ */
+export const emptyCache = (): void => N.emptyCache();
+
+/** Freed CPU tensor memory the caching allocator holds for reuse, and its cap. */
+export const cpuCache = (): { cachedBytes: number; cachedBlocks: number; limitBytes: number } => N.cacheStats();
+
 /** The libtorch this addon runs on. */
 export const version = (): { libtorch: string; cuda: boolean } => {
   const v = N.version();
