@@ -4,42 +4,27 @@ import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
 import { autocast } from '../tensor/runtime.js';
 
-export interface TrainingConfig {
+/** The fields every run has, the SFT and reward-model trainers' and PPO's. */
+export interface RunConfig {
   /** Run directory: the final model, checkpoint-N/ folders, metrics.jsonl, the resolved config. */
   outputDir: string;
   /** Peak learning rate of AdamW. */
   learningRate: number;
-  /** Passes over the training data (ignored when maxSteps > 0). Default 1. */
-  numTrainEpochs: number;
-  /** Optimizer steps to run; overrides numTrainEpochs when > 0. Default -1. */
-  maxSteps: number;
-  /** Examples per micro-batch (per_device_train_batch_size). Default 8. */
-  batchSize: number;
-  /** Micro-batches per optimizer step. Default 1. */
-  gradientAccumulationSteps: number;
   /** Default 'linear' (decay to 0 after warmup). */
   lrSchedulerType: LrSchedulerType;
-  /** Warmup as a fraction of the total steps (used when warmupSteps is 0). Default 0. */
-  warmupRatio: number;
   warmupSteps: number;
   /** Decoupled weight decay, not applied to biases and LayerNorm weights. Default 0. */
   weightDecay: number;
-  adamBeta1: number;
-  adamBeta2: number;
   adamEpsilon: number;
   /** Gradient clipping by global norm (0 = off). Default 1. */
   maxGradNorm: number;
-  /** Log averaged metrics every N optimizer steps. Default 10. */
+  /** Log averaged metrics every N optimizer steps (PPO: iterations). */
   loggingSteps: number;
-  /** Evaluate on held-out data every N steps (0 = only at the end). Default 0. */
-  evalSteps: number;
-  /** Held-out share of the data when no eval dataset is given. Default 0.1. */
-  evalFraction: number;
   /** Checkpoint every N steps (0 = only at the end). Default 0. */
   saveSteps: number;
   /** Keep at most this many checkpoint-N folders (0 = all). Default 2. */
   saveTotalLimit: number;
-  /** Seeds initialisation, data order and dropout. Default 42. */
+  /** Seeds initialisation, data order, sampling and dropout. Default 42. */
   seed: number;
   /** 'auto' picks CUDA when available. */
   device: Device | 'auto';
@@ -52,6 +37,25 @@ export interface TrainingConfig {
    * state stay float32 (master weights). Default 'no'.
    */
   mixedPrecision: MixedPrecision;
+}
+
+export interface TrainingConfig extends RunConfig {
+  /** Passes over the training data (ignored when maxSteps > 0). Default 1. */
+  numTrainEpochs: number;
+  /** Optimizer steps to run; overrides numTrainEpochs when > 0. Default -1. */
+  maxSteps: number;
+  /** Examples per micro-batch (per_device_train_batch_size). Default 8. */
+  batchSize: number;
+  /** Micro-batches per optimizer step. Default 1. */
+  gradientAccumulationSteps: number;
+  /** Warmup as a fraction of the total steps (used when warmupSteps is 0). Default 0. */
+  warmupRatio: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  /** Evaluate on held-out data every N steps (0 = only at the end). Default 0. */
+  evalSteps: number;
+  /** Held-out share of the data when no eval dataset is given. Default 0.1. */
+  evalFraction: number;
 }
 
 export type MixedPrecision = 'no' | 'bf16';

@@ -18,17 +18,17 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
-import { checks, resolveConfig, trainingConfigRules, withMixedPrecision, type MixedPrecision } from './config.js';
+import { checks, resolveConfig, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
-import { lrFactor, type LrSchedulerType } from './schedule.js';
+import { lrFactor } from './schedule.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 import type { Device } from '../tensor/types.js';
 
-export interface PPOConfig {
-  outputDir: string;
+/** PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping, logging, checkpoints, seed, device, resume, progress, mixed precision). */
+export interface PPOConfig extends RunConfig {
   /** PPO iterations (rollout + update) to run. Default 100. */
   numIterations: number;
   /** Prompts per rollout batch. Default 32. */
@@ -39,14 +39,6 @@ export interface PPOConfig {
   microBatchSize: number;
   /** Passes over each rollout batch, reshuffled each epoch. Default 4. */
   ppoEpochs: number;
-  /** Default 3e-6 (TRL). */
-  learningRate: number;
-  lrSchedulerType: LrSchedulerType;
-  warmupSteps: number;
-  weightDecay: number;
-  adamEpsilon: number;
-  /** Gradient clipping by global norm (0 = off). Default 1. */
-  maxGradNorm: number;
   /** Generation: new tokens per answer (default 53, TRL's response_length). */
   maxNewTokens: number;
   /** Prompts longer than this keep their last tokens. Default: blockSize − maxNewTokens. */
@@ -83,21 +75,10 @@ export interface PPOConfig {
   earlyStopKl: number;
   /** PPO-ptx: weight of the pretraining (SFT) loss mixed into each step (needs ptxDataset). Default 0. */
   ptxCoef: number;
-  /** Log metrics every N iterations. Default 1. */
-  loggingSteps: number;
   /** Write sample answers to samples.jsonl every N iterations (0 = never). Default 10. */
   sampleEvery: number;
   /** Samples written each time. Default 4. */
   numSamples: number;
-  /** Checkpoint every N iterations (0 = only at the end). Default 0. */
-  saveSteps: number;
-  saveTotalLimit: number;
-  seed: number;
-  device: Device | 'auto';
-  resumeFromCheckpoint: string | boolean;
-  progressBar: boolean;
-  /** 'bf16': update forwards under bfloat16 autocast, float32 master weights. Default 'no'. */
-  mixedPrecision: MixedPrecision;
 }
 
 export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
