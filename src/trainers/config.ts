@@ -65,6 +65,17 @@ export function withMixedPrecision<T>(mode: MixedPrecision, device: string, fn: 
   return mode === 'bf16' ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', fn, 'bfloat16') : fn();
 }
 
+/** Defaults of the run-level fields every trainer shares. */
+export const runDefaults = {
+  saveSteps: 0,
+  saveTotalLimit: 2,
+  seed: 42,
+  device: 'auto',
+  resumeFromCheckpoint: false,
+  progressBar: true,
+  mixedPrecision: 'no',
+} satisfies Partial<RunConfig>;
+
 export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = {
   numTrainEpochs: 1,
   maxSteps: -1,
@@ -81,13 +92,7 @@ export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learning
   loggingSteps: 10,
   evalSteps: 0,
   evalFraction: 0.1,
-  saveSteps: 0,
-  saveTotalLimit: 2,
-  seed: 42,
-  device: 'auto',
-  resumeFromCheckpoint: false,
-  progressBar: true,
-  mixedPrecision: 'no',
+  ...runDefaults,
 };
 
 type Check = (v: unknown) => boolean;

@@ -18,7 +18,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
-import { checks, resolveConfig, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
+import { checks, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
@@ -114,13 +114,7 @@ export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' |
   loggingSteps: 1,
   sampleEvery: 10,
   numSamples: 4,
-  saveSteps: 0,
-  saveTotalLimit: 2,
-  seed: 42,
-  device: 'auto',
-  resumeFromCheckpoint: false,
-  progressBar: true,
-  mixedPrecision: 'no',
+  ...runDefaults,
 };
 
 const rules = {
