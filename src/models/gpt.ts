@@ -6,6 +6,7 @@ import { Dropout, Embedding, LayerNorm } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { N, type Handle } from '../native.js';
 import { empty, ones, zeros } from '../tensor/creation.js';
+import { cat } from '../tensor/join.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -104,7 +105,7 @@ export class CausalSelfAttention extends Module {
   }
 }
 /** Appends new keys/values after the cached ones along the sequence axis. */
-const catSeq = (a: Tensor, b: Tensor): Tensor => new Tensor(N.cat([a.handle, b.handle], 2));
+const catSeq = (a: Tensor, b: Tensor): Tensor => cat([a, b], 2);
 
 export class MLP extends Module {
   readonly c_fc: Conv1D;

@@ -11,7 +11,7 @@ import type { GPT } from '../models/gpt.js';
 import type { RewardModel } from '../models/reward-model.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
-import { fromBytes } from '../tensor/bytes.js';
+import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
 import { manualSeed, noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
@@ -319,7 +319,7 @@ export class PPOTrainer {
     const scores = this.rewardFn!(prompts, answers);
     if (!Array.isArray(scores) || scores.length !== prompts.length || !scores.every(Number.isFinite))
       throw new Error(`PPOTrainer: rewardFn must return ${prompts.length} finite numbers`);
-    return fromBytes(new Uint8Array(Float64Array.from(scores).buffer), 'float64', [scores.length]).to({ dtype: 'float32', device: this.device });
+    return tensor(scores, { dtype: 'float32', device: this.device });
   }
 
   /** A token id the models can embed, for masked response positions. */
@@ -348,7 +348,7 @@ export class PPOTrainer {
         let approxKl = 0;
         for (let k = 0; k < mb.length; k += c.microBatchSize) {
           tidy(() => {
-            const idx = fromBytes(new Uint8Array(Float64Array.from(mb.slice(k, k + c.microBatchSize)).buffer), 'float64', [Math.min(c.microBatchSize, mb.length - k)]).to({ dtype: 'int64', device: this.device });
+            const idx = tensor(mb.slice(k, k + c.microBatchSize), { dtype: 'int64', device: this.device });
             const pick = (t: Tensor) => t.indexSelect(0, idx);
             const mask = pick(r.responseMask);
             const out = withMixedPrecision(c.mixedPrecision, this.device, () => this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask)));

@@ -6,6 +6,7 @@ import { splitDataset } from '../data/datasets.js';
 import type { PreferenceExample, SFTExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
 import { fromBytes } from '../tensor/bytes.js';
+import { tensor } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -88,13 +89,12 @@ export function collateRankings(examples: RankedExample[], padId: number, device
     row += K;
   }
   const dev = device as never;
-  const f64 = (xs: number[]) => new Uint8Array(Float64Array.from(xs).buffer);
   return tidy(() => ({
     inputIds: fromBytes(new Uint8Array(ids.buffer), 'float64', [seqs.length, T]).to({ dtype: 'int64', device: dev }),
     attentionMask: fromBytes(mask, 'bool', [seqs.length, T]).to({ device: dev }),
-    better: fromBytes(f64(better), 'float64', [better.length]).to({ dtype: 'int64', device: dev }),
-    worse: fromBytes(f64(worse), 'float64', [worse.length]).to({ dtype: 'int64', device: dev }),
-    pairWeight: fromBytes(f64(weight), 'float64', [weight.length]).to({ dtype: 'float32', device: dev }),
+    better: tensor(better, { dtype: 'int64', device: dev }),
+    worse: tensor(worse, { dtype: 'int64', device: dev }),
+    pairWeight: tensor(weight, { dtype: 'float32', device: dev }),
     examples: examples.length,
   }));
 }
