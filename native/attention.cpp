@@ -1,5 +1,7 @@
 #include "attention.h"
 
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -86,6 +88,97 @@ at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, c
 #else
   return scaledDotProductAttentionReference(q, k, v, attn_mask, dropout_p, is_causal, scale, train);
 #endif
+}
+
+namespace {
+
+// x86-64 builds (and prebuilds) target the baseline ISA; clone the hot loops for AVX2+FMA
+// and let the loader pick at run time.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define TRL_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define TRL_VECTOR_CLONES
+#endif
+
+// Eight partial sums, so the compiler vectorizes the reduction without -ffast-math.
+inline __attribute__((always_inline)) float dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// scores[r, s] = scale · q_r · k_r,s for valid keys, −inf for the others; r = (b, h).
+TRL_VECTOR_CLONES void decodeScores(const float* q, const float* k, const bool* valid, float* scores, int64_t begin,
+                                    int64_t end, int64_t H, int64_t S, int64_t D, int64_t q_row, int64_t k_b,
+                                    int64_t k_h, int64_t k_s, int64_t valid_b, float scale) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t b = r / H, h = r % H;
+    const float* qr = q + r * q_row;
+    const float* kr = k + b * k_b + h * k_h;
+    const bool* vb = valid + b * valid_b;
+    bool any = false;
+    for (int64_t s = 0; s < S; ++s) any = any || vb[s];
+    float* out = scores + r * S;
+    for (int64_t s = 0; s < S; ++s) out[s] = (!any || vb[s]) ? scale * dot(qr, kr + s * k_s, D) : neg_inf;
+  }
+}
+
+// out[b, h·D + d] = Σ_s p[r, s] · v[b, h, s, d]; r = (b, h).
+TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int64_t begin, int64_t end, int64_t H,
+                                 int64_t S, int64_t D, int64_t v_b, int64_t v_h, int64_t v_s) {
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t b = r / H, h = r % H;
+    const float* pr = p + r * S;
+    const float* vr = v + b * v_b + h * v_h;
+    float* o = out + r * D;  // (B, H·D) row-major: row b, columns h·D … h·D + D − 1
+    for (int64_t d = 0; d < D; ++d) o[d] = 0;
+    for (int64_t s = 0; s < S; ++s) {
+      const float w = pr[s];
+      if (w == 0) continue;  // masked keys
+      const float* vs = vr + s * v_s;
+      for (int64_t d = 0; d < D; ++d) o[d] += w * vs[d];
+    }
+  }
+}
+
+}  // namespace
+
+bool decodeAttentionApplies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  auto fits = [](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 4 && t.stride(3) == 1;
+  };
+  return !c10::GradMode::is_enabled() && fits(q) && fits(k) && fits(v) && q.size(2) == 1;
+}
+
+at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid) {
+  TORCH_CHECK(decodeAttentionApplies(q, k, v), "decodeAttention: needs CPU float32 (B, H, 1, D) query and (B, H, S, D) keys "
+              "and values with a contiguous last dimension, without autograd");
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = k.size(2);
+  TORCH_CHECK(k.size(0) == B && k.size(1) == H && k.size(3) == D && v.sizes() == k.sizes(),
+              "decodeAttention: key and value must be (", B, ", ", H, ", S, ", D, "), got ", k.sizes(), " and ", v.sizes());
+  TORCH_CHECK(key_valid.scalar_type() == at::kBool && key_valid.dim() == 2 && key_valid.size(0) == B && key_valid.size(1) == S,
+              "decodeAttention: key mask must be bool (", B, ", ", S, "), got ", key_valid.scalar_type(), " ", key_valid.sizes());
+  const auto qc = q.contiguous();
+  const auto valid = key_valid.contiguous();
+  auto scores = at::empty({B, H, S}, q.options());
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  // Rows are independent; a grain of a few rows keeps small batches on one thread.
+  at::parallel_for(0, B * H, 4, [&](int64_t begin, int64_t end) {
+    decodeScores(qc.data_ptr<float>(), k.data_ptr<float>(), valid.data_ptr<bool>(), scores.data_ptr<float>(), begin, end, H,
+                 S, D, D, k.stride(0), k.stride(1), k.stride(2), S, scale);
+  });
+  const auto probs = scores.softmax(-1);  // ATen's vectorized softmax (exp is the costly part)
+  auto out = at::empty({B, 1, H * D}, q.options());
+  at::parallel_for(0, B * H, 4, [&](int64_t begin, int64_t end) {
+    decodeMix(probs.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(), begin, end, H, S, D, v.stride(0),
+              v.stride(1), v.stride(2));
+  });
+  return out;
 }
 
 }  // namespace trl

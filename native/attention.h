@@ -23,4 +23,14 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
                                               double dropout_p, bool is_causal,
                                               std::optional<double> scale, bool train);
 
+// Attention of one new query per sequence over a KV cache, for token-by-token decoding:
+//   q (B, H, 1, D), k and v (B, H, S, D) with a contiguous last dimension (a cache's narrowed
+//   view is fine), key_valid (B, S) bool → (B, 1, H·D), heads already merged.
+// The query is the newest position, so it sees every valid key (no causal mask needed); a row
+// with no valid key sees all of them, as attention masks are built elsewhere here.
+// CPU float32 without autograd only (decodeAttentionApplies); libtorch's batched matmul runs
+// one tiny GEMM per (batch, head) with several dispatches each, which cost more than the math.
+bool decodeAttentionApplies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid);
+
 }  // namespace trl

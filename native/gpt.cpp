@@ -49,7 +49,7 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
               "), got ", key_valid.sizes());
   TORCH_CHECK(position_ids.max().item<int64_t>() < w.wpe.size(0), "gpt: position ", position_ids.max().item<int64_t>(),
               " is beyond the model's ", w.wpe.size(0), " positions");
-  const auto mask = attentionMask(key_valid, L);
+  at::Tensor mask;  // built on first use: decoding one token over a CPU cache does not need it
 
   at::Tensor x = at::embedding(w.wte, input_ids) + at::embedding(w.wpe, position_ids);
   for (size_t i = 0; i < w.blocks.size(); ++i) {
@@ -66,8 +66,13 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
       k = cache->k[i].narrow(2, 0, past + L);
       v = cache->v[i].narrow(2, 0, past + L);
     }
-    auto y = scaledDotProductAttention(q, k, v, mask, 0.0, false, std::nullopt, false);
-    y = y.transpose(1, 2).reshape({B, L, C});
+    at::Tensor y;
+    if (cache && L == 1 && decodeAttentionApplies(q, k, v)) {
+      y = decodeAttention(q, k, v, key_valid);  // (B, 1, C)
+    } else {
+      if (!mask.defined()) mask = attentionMask(key_valid, L);
+      y = scaledDotProductAttention(q, k, v, mask, 0.0, false, std::nullopt, false).transpose(1, 2).reshape({B, L, C});
+    }
     x = x + conv1d(y, blk.attn_proj_w, blk.attn_proj_b);
     h = layerNorm(x, blk.ln2_w, blk.ln2_b, w.eps);
     h = at::gelu(conv1d(h, blk.fc_w, blk.fc_b), "tanh");

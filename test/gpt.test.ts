@@ -165,6 +165,21 @@ describe('generation', () => {
     torch.dispose([a, b]);
   });
 
+  it('the fused CPU decode attention agrees with recomputation for head sizes that are not a multiple of 8', async () => {
+    // Head size 12 runs the kernel's vector loop and its scalar tail; the ragged prompts make
+    // left pads (masked keys) in the cache.
+    torch.manualSeed(3);
+    const odd = GPT.create({ vocabSize: 50, blockSize: 64, nLayer: 2, nHead: 3, nEmbd: 36 }).eval();
+    const ragged = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [10], [11, 12, 13, 14]];
+    const o = { maxNewTokens: 20, temperature: 0.8, seed: 4 };
+    const a = await odd.generate(ragged, o);
+    const b = await odd.generate(ragged, { ...o, useCache: false });
+    expect(a.tokens.tolist()).toEqual(b.tokens.tolist());
+    expect(maxDiff(a.logprobs, b.logprobs)).toBeLessThan(1e-5);
+    torch.dispose([a, b]);
+    odd.dispose();
+  });
+
   it('left padding does not change any sequence', async () => {
     const batch = await model.generate(prompts, { greedy: true, maxNewTokens: 8 });
     const rows = batch.tokens.tolist() as number[][];
