@@ -95,20 +95,62 @@ namespace {
 // x86-64 builds (and prebuilds) target the baseline ISA; clone the hot loops for AVX2+FMA
 // and let the loader pick at run time.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define TRL_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define TRL_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define TRL_VECTOR_CLONES
 #endif
 
-// Eight partial sums, so the compiler vectorizes the reduction without -ffast-math.
-inline __attribute__((always_inline)) float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+// Eight floats as one GCC vector: AVX registers in the x86-64-v3 clone, SSE pairs in the
+// baseline one. Loads and stores go through memcpy (no alignment assumed).
+// The helpers are always inlined, so GCC's note that passing AVX vectors by value changes the
+// ABI (-Wpsabi) is moot here.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float Vec8 __attribute__((vector_size(32)));
+inline __attribute__((always_inline)) Vec8 load8(const float* p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline __attribute__((always_inline)) float sum8(Vec8 v) {
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+// out[j] = q · k_j for four keys k_j = k + j·stride: q is loaded once for all four.
+inline __attribute__((always_inline)) void dot4(const float* q, const float* k, int64_t stride, int64_t n, float* out) {
+  Vec8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i + 8 <= n; i += 8) {
+    const Vec8 x = load8(q + i);
+    a0 += x * load8(k + i);
+    a1 += x * load8(k + stride + i);
+    a2 += x * load8(k + 2 * stride + i);
+    a3 += x * load8(k + 3 * stride + i);
+  }
+  float s[4] = {sum8(a0), sum8(a1), sum8(a2), sum8(a3)};
+  for (; i < n; ++i)
+    for (int j = 0; j < 4; ++j) s[j] += q[i] * k[j * stride + i];
+  for (int j = 0; j < 4; ++j) out[j] = s[j];
+}
+
+inline __attribute__((always_inline)) float dot(const float* a, const float* b, int64_t n) {
+  Vec8 acc = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
+  float sum = sum8(acc);
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
+}
+
+// o[0..8N) = Σ_s p[s] · v[s·stride + 0..8N): the N accumulators stay in registers across keys.
+template <int N>
+inline __attribute__((always_inline)) void mixBlock(const float* p, const float* v, int64_t stride, int64_t S, float* o) {
+  Vec8 acc[N] = {};
+  for (int64_t s = 0; s < S; ++s) {
+    const float w = p[s];
+    const float* vs = v + s * stride;
+    for (int j = 0; j < N; ++j) acc[j] += w * load8(vs + 8 * j);
+  }
+  __builtin_memcpy(o, acc, sizeof acc);
 }
 
 // scores[r, s] = scale · q_r · k_r,s for valid keys, −inf for the others; r = (b, h).
@@ -121,14 +163,17 @@ TRL_VECTOR_CLONES void decodeScores(const float* q, const float* k, const bool* 
     const float* qr = q + r * q_row;
     const float* kr = k + b * k_b + h * k_h;
     const bool* vb = valid + b * valid_b;
-    bool any = false;
-    for (int64_t s = 0; s < S; ++s) any = any || vb[s];
     float* out = scores + r * S;
-    for (int64_t s = 0; s < S; ++s) out[s] = (!any || vb[s]) ? scale * dot(qr, kr + s * k_s, D) : neg_inf;
+    int64_t s = 0;
+    for (; s + 4 <= S; s += 4) dot4(qr, kr + s * k_s, k_s, D, out + s);
+    for (; s < S; ++s) out[s] = dot(qr, kr + s * k_s, D);
+    bool any = false;
+    for (s = 0; s < S; ++s) any = any || vb[s];
+    for (s = 0; s < S; ++s) out[s] = (!any || vb[s]) ? scale * out[s] : neg_inf;
   }
 }
 
-// out[b, h·D + d] = Σ_s p[r, s] · v[b, h, s, d]; r = (b, h).
+// out[b, h·D + d] = Σ_s p[r, s] · v[b, h, s, d]; r = (b, h). Masked keys have p = 0.
 TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int64_t begin, int64_t end, int64_t H,
                                  int64_t S, int64_t D, int64_t v_b, int64_t v_h, int64_t v_s) {
   for (int64_t r = begin; r < end; ++r) {
@@ -136,12 +181,13 @@ TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int
     const float* pr = p + r * S;
     const float* vr = v + b * v_b + h * v_h;
     float* o = out + r * D;  // (B, H·D) row-major: row b, columns h·D … h·D + D − 1
-    for (int64_t d = 0; d < D; ++d) o[d] = 0;
-    for (int64_t s = 0; s < S; ++s) {
-      const float w = pr[s];
-      if (w == 0) continue;  // masked keys
-      const float* vs = vr + s * v_s;
-      for (int64_t d = 0; d < D; ++d) o[d] += w * vs[d];
+    int64_t d = 0;
+    for (; d + 32 <= D; d += 32) mixBlock<4>(pr, vr + d, v_s, S, o + d);
+    for (; d + 8 <= D; d += 8) mixBlock<1>(pr, vr + d, v_s, S, o + d);
+    for (; d < D; ++d) {
+      float acc = 0;
+      for (int64_t s = 0; s < S; ++s) acc += pr[s] * vr[s * v_s + d];
+      o[d] = acc;
     }
   }
 }

@@ -165,11 +165,13 @@ describe('generation', () => {
     torch.dispose([a, b]);
   });
 
-  it('the fused CPU decode attention agrees with recomputation for head sizes that are not a multiple of 8', async () => {
-    // Head size 12 runs the kernel's vector loop and its scalar tail; the ragged prompts make
-    // left pads (masked keys) in the cache.
+  it.each([
+    { nEmbd: 36, nHead: 3 }, // head size 12: one 8-wide block and a scalar tail
+    { nEmbd: 80, nHead: 2 }, // head size 40: a 32-wide block and an 8-wide one
+  ])('the fused CPU decode attention agrees with recomputation (nEmbd $nEmbd, nHead $nHead)', async (dims) => {
+    // Ragged prompts put left pads (masked keys) in the cache; the key counts are not multiples of 4.
     torch.manualSeed(3);
-    const odd = GPT.create({ vocabSize: 50, blockSize: 64, nLayer: 2, nHead: 3, nEmbd: 36 }).eval();
+    const odd = GPT.create({ vocabSize: 50, blockSize: 64, nLayer: 2, ...dims }).eval();
     const ragged = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [10], [11, 12, 13, 14]];
     const o = { maxNewTokens: 20, temperature: 0.8, seed: 4 };
     const a = await odd.generate(ragged, o);
