@@ -42,7 +42,8 @@ GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) 
   return w;
 }
 
-// gptForward(weights, nHead, eps, inputIds, attentionMask?, positionIds?) → [logits, hidden]
+// gptForward(weights, nHead, eps, inputIds, attentionMask?, positionIds?, withLogits = true)
+//   → [logits, hidden], or [hidden] without the LM head
 V gptForward(Args& a) {
   at::NoGradGuard no_grad;
   const GPTWeights w = parseWeights(a, 0, 1, 2);
@@ -50,8 +51,9 @@ V gptForward(Args& a) {
   const at::Tensor valid = a.missing(4) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool))
                                         : a.tensor(4).to(w.wte.device(), at::kBool);
   const at::Tensor pos = a.missing(5) ? positionsFromMask(valid) : a.tensor(5).to(w.wte.device(), at::kLong);
-  auto out = trl::gptForward(w, ids, pos, valid, nullptr, false);
-  return wrapAll(a.env(), {out.logits, out.hidden});
+  const bool with_logits = a.boolean(6, true);
+  auto out = trl::gptForward(w, ids, pos, valid, nullptr, false, with_logits);
+  return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
 }
 
 class GenerateWorker : public Napi::AsyncWorker {

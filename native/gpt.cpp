@@ -39,7 +39,7 @@ at::Tensor positionsFromMask(const at::Tensor& mask) {
 }
 
 ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                         const at::Tensor& key_valid, KVCache* cache, bool last_only) {
+                         const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits) {
   TORCH_CHECK(input_ids.dim() == 2, "gpt: input_ids must be (batch, length), got ", input_ids.sizes());
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   const int64_t C = w.wte.size(1), H = w.n_head, D = C / H;
@@ -81,7 +81,7 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
   if (cache) cache->length = past + L;
   if (last_only) x = x.narrow(1, L - 1, 1);
   x = layerNorm(x, w.lnf_w, w.lnf_b, w.eps);
-  return {at::matmul(x, w.wte.t()), x};
+  return {with_logits ? at::matmul(x, w.wte.t()) : at::Tensor(), x};
 }
 
 namespace {

@@ -37,8 +37,10 @@ struct ForwardOutput {
 
 // input_ids (B, L) int64; position_ids (B, L); key_valid (B, S) bool over all keys so far
 // (cache + these L); cache may be null (then S == L). Causal within the sequence.
+// with_logits = false skips the LM head (logits undefined): reward and value heads need only
+// the hidden states, and the head is the costliest layer of a large-vocabulary model.
 ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                         const at::Tensor& key_valid, KVCache* cache, bool last_only);
+                         const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits = true);
 
 // Left-padded prompts' position ids: cumsum(mask) - 1, clamped at 0.
 at::Tensor positionsFromMask(const at::Tensor& mask);

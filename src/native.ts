@@ -162,7 +162,7 @@ export interface NativeAddon {
   mseLoss(x: H, y: H, reduction: string): H;
   scaledDotProductAttention(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean, scale: Opt<number>, train: boolean, reference?: boolean): H;
   // fused model entry points
-  gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>): [H, H];
+  gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
   manualSeed(seed: number): void;

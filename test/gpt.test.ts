@@ -55,6 +55,9 @@ describe('GPT against a PyTorch implementation of GPT-2 (golden fixtures)', () =
       const nat = model.forwardNative(g('padded.input_ids'), { attentionMask: mask });
       expect(maxDiff(ts.logits, nat.logits)).toBeLessThan(1e-5);
       expect(maxDiff(ts.hiddenStates, nat.hiddenStates)).toBeLessThan(1e-5);
+      // The trunk-only forms (no LM head) give the same hidden states.
+      expect(maxDiff(model.hiddenStates(g('padded.input_ids'), { attentionMask: mask }), ts.hiddenStates)).toBe(0);
+      expect(maxDiff(model.hiddenStatesNative(g('padded.input_ids'), { attentionMask: mask }), nat.hiddenStates)).toBe(0);
     });
   });
 

@@ -84,7 +84,7 @@ export class ActorCritic extends GPT {
     return tidy(() => {
       const out = this.forward(inputIds, { attentionMask });
       if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-      const h = this.#critic!.forward(inputIds, { attentionMask }).hiddenStates;
+      const h = this.#critic!.hiddenStates(inputIds, { attentionMask });
       return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
     });
   }
@@ -95,7 +95,7 @@ export class ActorCritic extends GPT {
       tidy(() => {
         const out = this.forwardNative(inputIds, { attentionMask });
         if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-        const h = this.#critic!.forwardNative(inputIds, { attentionMask }).hiddenStates;
+        const h = this.#critic!.hiddenStatesNative(inputIds, { attentionMask });
         return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
       }),
     );

@@ -185,6 +185,11 @@ export interface GPTForwardOptions {
   useCache?: boolean;
 }
 
+export interface NativeForwardOptions {
+  attentionMask?: Tensor | null;
+  positionIds?: Tensor | null;
+}
+
 export interface GPTOutput {
   /** (B, T, vocabSize) */
   logits: Tensor;
@@ -268,6 +273,21 @@ export class GPT extends Module {
    * incremental decoding through `pastKeyValues`.
    */
   forward(inputIds: Tensor, options: GPTForwardOptions = {}): GPTOutput {
+    return tidy(() => {
+      const { hiddenStates, presentKeyValues } = this.trunk(inputIds, options);
+      return { logits: F.linear(hiddenStates, this.transformer.wte.weight), hiddenStates, presentKeyValues };
+    });
+  }
+
+  /**
+   * The final hidden states (B, T, nEmbd) only, without the LM head (HF's GPT2Model output):
+   * what the reward and value heads read. Same options as `forward`.
+   */
+  hiddenStates(inputIds: Tensor, options: Omit<GPTForwardOptions, 'useCache'> = {}): Tensor {
+    return this.trunk(inputIds, { ...options, useCache: false }).hiddenStates;
+  }
+
+  private trunk(inputIds: Tensor, options: GPTForwardOptions): Omit<GPTOutput, 'logits'> {
     if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2) throw new TypeError(`GPT.forward: inputIds must be a (batch, length) Tensor`);
     const [B, T] = inputIds.shape as [number, number];
     const past = options.pastKeyValues ?? null;
@@ -300,9 +320,7 @@ export class GPT extends Module {
         if (options.useCache) presents.push(r.present);
         else torch_dispose(r.present);
       }
-      const hiddenStates = tr.ln_f.forward(x);
-      const logits = F.linear(hiddenStates, tr.wte.weight);
-      return { logits, hiddenStates, presentKeyValues: options.useCache ? presents : undefined };
+      return { hiddenStates: tr.ln_f.forward(x), presentKeyValues: options.useCache ? presents : undefined };
     });
   }
 
@@ -321,9 +339,15 @@ export class GPT extends Module {
    * Inference forward in one native call (no autograd, no dropout): the same math as
    * `forward`, much faster for scoring. Returns logits (B, T, V) and hidden states (B, T, C).
    */
-  forwardNative(inputIds: Tensor, options: { attentionMask?: Tensor | null; positionIds?: Tensor | null } = {}): { logits: Tensor; hiddenStates: Tensor } {
-    const [logits, hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null);
-    return { logits: new Tensor(logits), hiddenStates: new Tensor(hidden) };
+  forwardNative(inputIds: Tensor, options: NativeForwardOptions = {}): { logits: Tensor; hiddenStates: Tensor } {
+    const [logits, hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, true);
+    return { logits: new Tensor(logits!), hiddenStates: new Tensor(hidden!) };
+  }
+
+  /** `hiddenStates` in one native call (no autograd, no dropout, no LM head). */
+  hiddenStatesNative(inputIds: Tensor, options: NativeForwardOptions = {}): Tensor {
+    const [hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, false);
+    return new Tensor(hidden!);
   }
 
   /**

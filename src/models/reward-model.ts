@@ -61,7 +61,7 @@ export class RewardModel extends GPT {
   rewards(inputIds: Tensor, attentionMask?: Tensor | null): Tensor {
     return tidy(() => {
       const mask = attentionMask ?? inputIds.ge(0);
-      const { hiddenStates } = this.forward(inputIds, { attentionMask: mask });
+      const hiddenStates = this.hiddenStates(inputIds, { attentionMask: mask });
       const last = lastTokenIndex(mask);
       const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
       return this.score.forward(h).squeeze(-1);
@@ -72,7 +72,7 @@ export class RewardModel extends GPT {
   rewardsNative(inputIds: Tensor, attentionMask: Tensor): Tensor {
     return noGrad(() =>
       tidy(() => {
-        const { hiddenStates } = this.forwardNative(inputIds, { attentionMask });
+        const hiddenStates = this.hiddenStatesNative(inputIds, { attentionMask });
         const last = lastTokenIndex(attentionMask);
         const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
         return this.score.forward(h).squeeze(-1);
