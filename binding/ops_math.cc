@@ -4,6 +4,7 @@
 #include "binding/args.h"
 #include "binding/ops.h"
 #include "native/attention.h"
+#include "native/gelu.h"
 
 namespace trl {
 
@@ -92,7 +93,7 @@ UNARY(isfinite, at::isfinite)
 V gelu(Args& a) {  // approximate: 'none' | 'tanh'
   const std::string approx = a.missing(1) ? "none" : a.str(1);
   TORCH_CHECK(approx == "none" || approx == "tanh", "gelu: approximate must be 'none' or 'tanh', got '", approx, "'");
-  return wrap(a.env(), at::gelu(a.tensor(0), approx));
+  return wrap(a.env(), approx == "tanh" ? geluTanh(a.tensor(0)) : at::gelu(a.tensor(0), approx));
 }
 V clamp(Args& a) {
   const at::Tensor& x = a.tensor(0);

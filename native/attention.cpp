@@ -1,5 +1,7 @@
 #include "attention.h"
 
+#include "vec8.h"
+
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
@@ -92,31 +94,10 @@ at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, c
 
 namespace {
 
-// x86-64 builds (and prebuilds) target the baseline ISA; clone the hot loops for AVX2+FMA
-// and let the loader pick at run time.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define TRL_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TRL_VECTOR_CLONES
-#endif
-
-// Eight floats as one GCC vector: AVX registers in the x86-64-v3 clone, SSE pairs in the
-// baseline one. Loads and stores go through memcpy (no alignment assumed).
-// The helpers are always inlined, so GCC's note that passing AVX vectors by value changes the
-// ABI (-Wpsabi) is moot here.
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float Vec8 __attribute__((vector_size(32)));
-inline __attribute__((always_inline)) Vec8 load8(const float* p) {
-  Vec8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline __attribute__((always_inline)) float sum8(Vec8 v) {
-  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
+using namespace vec;
 
 // out[j] = q · k_j for four keys k_j = k + j·stride: q is loaded once for all four.
-inline __attribute__((always_inline)) void dot4(const float* q, const float* k, int64_t stride, int64_t n, float* out) {
+TRL_INLINE void dot4(const float* q, const float* k, int64_t stride, int64_t n, float* out) {
   Vec8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -132,7 +113,7 @@ inline __attribute__((always_inline)) void dot4(const float* q, const float* k, 
   for (int j = 0; j < 4; ++j) out[j] = s[j];
 }
 
-inline __attribute__((always_inline)) float dot(const float* a, const float* b, int64_t n) {
+TRL_INLINE float dot(const float* a, const float* b, int64_t n) {
   Vec8 acc = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
@@ -143,7 +124,7 @@ inline __attribute__((always_inline)) float dot(const float* a, const float* b, 
 
 // o[0..8N) = Σ_s p[s] · v[s·stride + 0..8N): the N accumulators stay in registers across keys.
 template <int N>
-inline __attribute__((always_inline)) void mixBlock(const float* p, const float* v, int64_t stride, int64_t S, float* o) {
+TRL_INLINE void mixBlock(const float* p, const float* v, int64_t stride, int64_t S, float* o) {
   Vec8 acc[N] = {};
   for (int64_t s = 0; s < S; ++s) {
     const float w = p[s];

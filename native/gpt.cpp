@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "attention.h"
+#include "gelu.h"
 
 namespace trl {
 
@@ -75,7 +76,7 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
     }
     x = x + conv1d(y, blk.attn_proj_w, blk.attn_proj_b);
     h = layerNorm(x, blk.ln2_w, blk.ln2_b, w.eps);
-    h = at::gelu(conv1d(h, blk.fc_w, blk.fc_b), "tanh");
+    h = geluTanh(conv1d(h, blk.fc_w, blk.fc_b));
     x = x + conv1d(h, blk.mlp_proj_w, blk.mlp_proj_b);
   }
   if (cache) cache->length = past + L;

@@ -452,6 +452,44 @@ describe('elementwise functions', () => {
     expect(() => x().gelu('bogus' as 'tanh')).toThrow(Error);
   });
 
+  it("gelu 'tanh' on CPU float32 (a fused kernel) matches the float64 tanh formula, value and gradient", () => {
+    torch.tidy(() => {
+      // 10,007 points: the 8-wide loop and a scalar tail; the range reaches where σ saturates.
+      const x = torch.linspace(-12, 12, 10007).requiresGrad_();
+      const g = torch.randn([10007]);
+      const y = x.gelu('tanh');
+      y.backward(g);
+      const xd = x.detach().double().requiresGrad_();
+      const c = Math.sqrt(2 / Math.PI);
+      const ref = xd.mul(0.5).mul(xd.pow(3).mul(0.044715).add(xd).mul(c).tanh().add(1));
+      ref.backward(g.double());
+      const close = (a: Tensor, b: Tensor) => a.double().sub(b).abs().sub(b.abs().mul(2e-6)).max().item();
+      expect(close(y.detach(), ref.detach())).toBeLessThan(2e-6);
+      expect(close(x.grad!, xd.grad!)).toBeLessThan(2e-6);
+      // Non-contiguous input; saturation and special values.
+      const m = torch.randn([33, 64]).t();
+      expect(m.gelu('tanh').sub(m.contiguous().gelu('tanh')).abs().max().item()).toBe(0);
+      expect(torch.tensor([-100, 100, 0, NaN]).gelu('tanh').tolist()).toEqual([expect.closeTo(0, 30), 100, 0, NaN]);
+    });
+  });
+
+  it("gelu 'tanh' has a second derivative (double backward through libtorch's gelu_backward)", () => {
+    torch.tidy(() => {
+      const x = torch.tensor([-1.5, -0.3, 0.2, 1.1]).requiresGrad_();
+      x.gelu('tanh').sum().backward(null, { createGraph: true });
+      const d1 = x.grad!.clone(); // .grad is owned by x: keep a graph-connected copy
+      x.grad = null;
+      d1.sum().backward();
+      // d²/dx² of ½x(1+tanh(u)), u = c(x + a x³): c(1+3ax²)sech²u·(1 − x·tanh(u)·c(1+3ax²)) + ½x·6acx·sech²u
+      const c = Math.sqrt(2 / Math.PI), a = 0.044715;
+      const second = (v: number) => {
+        const u = c * (v + a * v ** 3), t = Math.tanh(u), s2 = 1 - t * t, du = c * (1 + 3 * a * v * v);
+        return du * s2 * (1 - v * t * du) + 0.5 * v * 6 * a * c * v * s2;
+      };
+      expectClose(x.grad!, [-1.5, -0.3, 0.2, 1.1].map(second), 1e-4);
+    });
+  });
+
   it('clamp, abs, neg', () => {
     expectClose(x().clamp(-0.5, 1.5), [-0.5, 0, 1, 1.5]);
     expectClose(x().clamp(null, 0), [-1, 0, 0, 0]);
