@@ -1,5 +1,6 @@
 #include "attention.h"
 
+#include "masked_softmax.h"
 #include "vec8.h"
 
 #include <ATen/Parallel.h>
@@ -56,8 +57,17 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
                                               std::optional<double> scale, bool train) {
   checkInputs(q, k, v);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-  auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
   const bool has_mask = attn_mask.has_value() && attn_mask->defined();
+  if (maskedSoftmaxApplies(q) && (!has_mask || attn_mask->scalar_type() == at::kBool)) {
+    // Scale, mask and softmax in one pass each way (native/masked_softmax.h).
+    at::Tensor keep;
+    if (is_causal) keep = at::ones({q.size(-2), k.size(-2)}, q.options().dtype(at::kBool)).tril();
+    if (has_mask) keep = keep.defined() ? keep & *attn_mask : *attn_mask;
+    auto weights = maskedSoftmax(at::matmul(q, k.transpose(-2, -1)), keep, s);
+    if (dropout_p > 0 && train) weights = at::dropout(weights, dropout_p, true);
+    return at::matmul(weights, v);
+  }
+  auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
   if (has_mask && attn_mask->scalar_type() != at::kBool) {
     TORCH_CHECK(attn_mask->is_floating_point(), "scaledDotProductAttention: attn_mask must be bool or floating point, got ",
                 attn_mask->scalar_type());

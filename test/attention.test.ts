@@ -200,6 +200,44 @@ describe('scaledDotProductAttention', () => {
     expectClose(v.grad!.select(0, 1).narrow(1, L - 2, 2), torch.zeros([H, 2, E]));
   });
 
+  it('rows of 8+ keys in float32 (the vectorized softmax kernel): values and gradients equal the float64 composition', () => {
+    torch.manualSeed(10);
+    // 19 keys: two 8-wide blocks and a tail; 64: blocks only. Masks: causal, padding (B,1,1,S),
+    // per query (B,1,L,1: constant along a row, one batch fully blocked → NaN like the composition).
+    for (const s of [19, 64]) {
+      const masks: Opts[] = [
+        { isCausal: true },
+        { attnMask: paddingMask(s), isCausal: true },
+        { attnMask: paddingMask(s), scale: 0.37 },
+      ];
+      for (const o of masks) {
+        torch.tidy(() => {
+          const [q0, k0, v0] = qkv(s, s, 16);
+          const w = torch.randn([B, H, s, 16]);
+          const [q, k, v] = [q0, k0, v0].map((t) => t.clone().requiresGrad_()) as [Tensor, Tensor, Tensor];
+          const out = F.scaledDotProductAttention(q, k, v, o);
+          out.mul(w).sum().backward();
+          const [qd, kd, vd] = [q0, k0, v0].map((t) => t.double().requiresGrad_()) as [Tensor, Tensor, Tensor];
+          const od: Opts = { ...o, attnMask: o.attnMask ?? null };
+          const ref = compose(qd, kd, vd, od);
+          ref.mul(w.double()).sum().backward();
+          expectClose(out.double(), ref.detach(), 2e-5, 1e-4);
+          expectClose(q.grad!.double(), qd.grad!, 2e-5, 1e-4);
+          expectClose(k.grad!.double(), kd.grad!, 2e-5, 1e-4);
+          expectClose(v.grad!.double(), vd.grad!, 2e-5, 1e-4);
+        });
+      }
+      torch.tidy(() => {
+        const [q, k, v] = qkv(s, s, 16);
+        const perQuery = torch.tensor([true, false]).view(B, 1, 1, 1).expand(B, 1, s, 1);
+        const out = F.scaledDotProductAttention(q, k, v, { attnMask: perQuery });
+        expectSame(out.select(0, 0), compose(q, k, v).select(0, 0));
+        expect(out.select(0, 1).isnan().all().item()).toBe(true);
+        expect(compose(q, k, v, { attnMask: perQuery }).select(0, 1).isnan().all().item()).toBe(true);
+      });
+    }
+  });
+
   it('mismatched shapes throw a JS Error', () => {
     const q = torch.randn([2, 4, 8]);
     // query/key last dims differ
