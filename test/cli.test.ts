@@ -46,10 +46,13 @@ describe('rlhf demo --quick', () => {
     expect(r.out).toMatch(/final KL/);
     expect(r.out).toMatch(/reward model's mean score/);
     expect(r.out).toMatch(/PPO (improved|did not improve) the labeler's score by -?0\.\d+/);
-    // The quick run is too short for a reliable gain in the labeler's score (the full demo
-    // shows it, see docs/demo.md); the improvement it must show is on the reward PPO optimises,
-    // measured on held-out prompts, with the KL to the SFT policy bounded.
+    // PPO raises the labeler's score on held-out prompts (+7 to +16 % over seeds 1234, 7 and
+    // 99 on the development machine; docs/demo.md), through the reward model it optimises,
+    // with the KL to the SFT policy bounded.
+    expect(r.out).toMatch(/PPO improved the labeler's score/);
     const summary = JSON.parse(readFileSync(join(tmp, 'demo', 'summary.json'), 'utf8'));
+    expect(summary.ppoScore).toBeGreaterThan(summary.sftScore + 0.02);
+    expect(summary.winRate).toBeGreaterThan(0.5);
     expect(summary.ppoReward).toBeGreaterThan(summary.sftReward + 0.5);
     expect(summary.finalKl).toBeLessThan(10);
     expect(summary.ppoScore).toBeGreaterThan(0.3);

@@ -44,14 +44,15 @@ export interface DemoResult {
 /** The demo's model and budgets: small enough for a 2-core CPU in a few minutes. */
 export function demoPlan(quick: boolean) {
   const model: Partial<GPTConfig> = quick ? { blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 96 } : { blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
-  const sft: Partial<SFTConfig> = { learningRate: 2e-3, numTrainEpochs: quick ? 14 : 24, batchSize: 32, warmupSteps: 10, lrSchedulerType: 'cosine', loggingSteps: 5, evalFraction: 0.05 };
+  const sft: Partial<SFTConfig> = { learningRate: 2e-3, numTrainEpochs: quick ? 20 : 24, batchSize: 32, warmupSteps: 10, lrSchedulerType: 'cosine', loggingSteps: 5, evalFraction: 0.05 };
   const rm: Partial<RewardConfig> = { learningRate: 5e-4, numTrainEpochs: 2, batchSize: 16, warmupSteps: 5, loggingSteps: 5, evalFraction: 0.1 };
   // Conservative PPO: the reward model is a small, imperfect proxy, and a policy pushed far
   // from the SFT model finds its blind spots (reward hacking). The missing-EOS penalty is in
   // reward-model units (scores are normalised to mean 0 on the demonstrations, spread ~2).
+  // The quick run's smaller reward model is easier to game: a stronger KL penalty holds it.
   const ppo: Partial<PPOConfig> = {
     numIterations: quick ? 40 : 100, batchSize: 32, miniBatchSize: 16, ppoEpochs: 4, learningRate: 3e-5, maxNewTokens: 24,
-    temperature: 0.7, klCoef: 0.1, missingEosPenalty: 5, sampleEvery: 5, loggingSteps: 1,
+    temperature: 0.7, klCoef: quick ? 0.2 : 0.1, missingEosPenalty: 5, sampleEvery: 5, loggingSteps: 1,
   };
   return { model, sft, rm, ppo, evalSamples: 3 };
 }
