@@ -340,14 +340,18 @@ export class GPT extends Module {
    * `forward`, much faster for scoring. Returns logits (B, T, V) and hidden states (B, T, C).
    */
   forwardNative(inputIds: Tensor, options: NativeForwardOptions = {}): { logits: Tensor; hiddenStates: Tensor } {
-    const [logits, hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, true);
-    return { logits: new Tensor(logits!), hiddenStates: new Tensor(hidden!) };
+    const [logits, hidden] = this.nativeForward(inputIds, options, true);
+    return { logits: logits!, hiddenStates: hidden! };
   }
 
   /** `hiddenStates` in one native call (no autograd, no dropout, no LM head). */
   hiddenStatesNative(inputIds: Tensor, options: NativeForwardOptions = {}): Tensor {
-    const [hidden] = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, false);
-    return new Tensor(hidden!);
+    return this.nativeForward(inputIds, options, false)[0]!;
+  }
+
+  private nativeForward(inputIds: Tensor, options: NativeForwardOptions, withLogits: boolean): Tensor[] {
+    const handles = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, withLogits);
+    return handles.map((h) => new Tensor(h));
   }
 
   /**
