@@ -5,6 +5,7 @@
 // libtorch's autograd (out.backward(g), then leaf.grad); the numeric side perturbs each
 // element of each differentiated input by ±eps and takes the central difference of L.
 // Everything runs in float64 and inside torch.tidy, so nothing leaks.
+import { mulberry32 } from '../src/data/random.js';
 import { torch, type Tensor } from '../src/index.js';
 
 export interface GradcheckOptions {
@@ -59,18 +60,6 @@ export class GradcheckError extends Error {
 
 type Fn = (...inputs: Tensor[]) => Tensor | Tensor[];
 
-/** mulberry32: small, deterministic, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function unravel(flat: number, shape: number[]): number[] {
   const idx = new Array<number>(shape.length).fill(0);
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -112,7 +101,7 @@ export function gradcheck(fn: Fn, inputs: Tensor[], options: GradcheckOptions = 
     // ---- analytic ----
     const outs = asList(fn(...leaves));
     if (outs.length === 0) throw new Error('gradcheck: fn returned no output');
-    const rand = prng(seed);
+    const rand = mulberry32(seed);
     const ups = outs.map((o, k) => {
       const n = floatValues(o, `output ${k}`).length;
       const u = new Float64Array(n);

@@ -1,6 +1,7 @@
 // The PPO arithmetic checked against hand-computed values: every expectation below is written
 // out as literal numbers or plain JS loops, never by calling the function under test.
 import { describe, it, expect } from 'vitest';
+import { mulberry32 } from '../src/data/random.js';
 import { torch, type Tensor } from '../src/index.js';
 import {
   maskedMean, maskedVar, maskedWhiten, klPerToken, tokenRewards, gae, policyLoss, valueLoss, entropyFromLogits,
@@ -27,18 +28,6 @@ function expectRowsClose(actual: number[][], expected: number[][], digits = 10):
       }
     });
   });
-}
-
-/** Seeded PRNG (mulberry32) for the random-input checks. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // B=3 responses of lengths 4, 2, 1 in T=4 (right-padded).
@@ -145,7 +134,7 @@ describe('klPerToken', () => {
 
   it('k3 is ≥ 0 and matches the formula on random inputs; k1 on the same', () => {
     checked(() => {
-      const r = rng(7);
+      const r = mulberry32(7);
       const lp: number[][] = [];
       const rf: number[][] = [];
       for (let b = 0; b < 8; b++) {
@@ -268,7 +257,7 @@ describe('gae', () => {
 
   it('matches the plain-JS recursion on random data with random lengths', () => {
     checked(() => {
-      const r = rng(11);
+      const r = mulberry32(11);
       const B = 6;
       const T = 9;
       const lengths = Array.from({ length: B }, (_, b) => (b === 0 ? T : 1 + Math.floor(r() * T)));
