@@ -29,8 +29,8 @@ class Args {
     if (missing(i)) return std::nullopt;
     return tensor(i);
   }
-  c10::optional<at::Tensor> c10OptTensor(size_t i) const {
-    if (missing(i)) return c10::nullopt;
+  std::optional<at::Tensor> c10OptTensor(size_t i) const {
+    if (missing(i)) return std::nullopt;
     return tensor(i);
   }
 
@@ -112,14 +112,14 @@ class Args {
     return out;
   }
   // An array whose entries are Tensors or null (for advanced indexing).
-  c10::List<c10::optional<at::Tensor>> optTensorList(size_t i) const {
+  c10::List<std::optional<at::Tensor>> optTensorList(size_t i) const {
     if (i >= info_.Length() || !info_[i].IsArray()) fail(i, "an array of Tensors or nulls");
     Napi::Array a = info_[i].As<Napi::Array>();
-    c10::List<c10::optional<at::Tensor>> out;
+    c10::List<std::optional<at::Tensor>> out;
     for (uint32_t k = 0; k < a.Length(); ++k) {
       Napi::Value v = a.Get(k);
       if (v.IsNull() || v.IsUndefined())
-        out.push_back(c10::nullopt);
+        out.push_back(std::nullopt);
       else
         out.push_back(TensorHandle::Get(v, what(i) + "[" + std::to_string(k) + "]"));
     }

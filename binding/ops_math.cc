@@ -41,7 +41,7 @@ BINARY(ge, at::ge(x, y))
 
 V div(Args& a) {  // div(x, y, roundingMode?) with 'trunc' | 'floor'
   const at::Tensor& x = a.tensor(0);
-  c10::optional<c10::string_view> mode;
+  std::optional<c10::string_view> mode;
   std::string m;
   if (!a.missing(2)) {
     m = a.str(2);
@@ -99,7 +99,7 @@ V clamp(Args& a) {
   const at::Tensor& x = a.tensor(0);
   if (a.isTensor(1) || a.isTensor(2))
     return wrap(a.env(), at::clamp(x, a.c10OptTensor(1), a.c10OptTensor(2)));
-  c10::optional<at::Scalar> lo, hi;
+  std::optional<at::Scalar> lo, hi;
   if (!a.missing(1)) lo = a.scalar(1);
   if (!a.missing(2)) hi = a.scalar(2);
   TORCH_CHECK(lo.has_value() || hi.has_value(), "clamp: at least one of min or max must be given");
@@ -121,14 +121,14 @@ V lerp(Args& a) {
 // ---- reductions: (t, dims?, keepdim?, …); no dims reduces everything ----
 V sum(Args& a) {
   const at::Tensor& x = a.tensor(0);
-  c10::optional<at::ScalarType> dt;
+  std::optional<at::ScalarType> dt;
   if (auto d = a.optDtype(3)) dt = *d;
   if (a.missing(1)) return wrap(a.env(), at::sum(x, dt));
   return wrap(a.env(), at::sum(x, a.ints(1), a.boolean(2, false), dt));
 }
 V mean(Args& a) {
   const at::Tensor& x = a.tensor(0);
-  c10::optional<at::ScalarType> dt;
+  std::optional<at::ScalarType> dt;
   if (auto d = a.optDtype(3)) dt = *d;
   if (a.missing(1)) return wrap(a.env(), at::mean(x, dt));
   return wrap(a.env(), at::mean(x, a.ints(1), a.boolean(2, false), dt));
@@ -161,12 +161,12 @@ V min(Args& a) {
 V amax(Args& a) { return wrap(a.env(), at::amax(a.tensor(0), a.optInts(1).value_or(std::vector<int64_t>{}), a.boolean(2, false))); }
 V amin(Args& a) { return wrap(a.env(), at::amin(a.tensor(0), a.optInts(1).value_or(std::vector<int64_t>{}), a.boolean(2, false))); }
 V argmax(Args& a) {
-  c10::optional<int64_t> dim;
+  std::optional<int64_t> dim;
   if (!a.missing(1)) dim = a.int64(1);
   return wrap(a.env(), at::argmax(a.tensor(0), dim, a.boolean(2, false)));
 }
 V argmin(Args& a) {
-  c10::optional<int64_t> dim;
+  std::optional<int64_t> dim;
   if (!a.missing(1)) dim = a.int64(1);
   return wrap(a.env(), at::argmin(a.tensor(0), dim, a.boolean(2, false)));
 }
@@ -192,17 +192,17 @@ V any(Args& a) {
   return wrap(a.env(), at::any(a.tensor(0), a.int64(1), a.boolean(2, false)));
 }
 V cumsum(Args& a) {
-  c10::optional<at::ScalarType> dt;
+  std::optional<at::ScalarType> dt;
   if (auto d = a.optDtype(2)) dt = *d;
   return wrap(a.env(), at::cumsum(a.tensor(0), a.int64(1), dt));
 }
 V softmax(Args& a) {
-  c10::optional<at::ScalarType> dt;
+  std::optional<at::ScalarType> dt;
   if (auto d = a.optDtype(2)) dt = *d;
   return wrap(a.env(), at::softmax(a.tensor(0), a.int64(1), dt));
 }
 V logSoftmax(Args& a) {
-  c10::optional<at::ScalarType> dt;
+  std::optional<at::ScalarType> dt;
   if (auto d = a.optDtype(2)) dt = *d;
   return wrap(a.env(), at::log_softmax(a.tensor(0), a.int64(1), dt));
 }

@@ -1,5 +1,7 @@
 // The fused model entry points: the GPT forward (inference) and the generation loop, which
 // runs on the libuv thread pool and resolves a Promise.
+#include <c10/core/GradMode.h>
+
 #include "binding/args.h"
 #include "binding/ops.h"
 #include "native/gpt.h"
@@ -16,7 +18,7 @@ GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) 
   const auto list = a.optTensorList(i);
   auto get = [&](size_t k) -> at::Tensor {
     if (k >= list.size()) a.fail(i, "the GPT weight list (too short)");
-    c10::optional<at::Tensor> t = list.get(k);
+    std::optional<at::Tensor> t = list.get(k);
     return t.has_value() ? *t : at::Tensor();
   };
   TORCH_CHECK(list.size() >= 4 && (list.size() - 4) % 12 == 0, "gpt: weight list of ", list.size(),
@@ -45,7 +47,7 @@ GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) 
 // gptForward(weights, nHead, eps, inputIds, attentionMask?, positionIds?, withLogits = true)
 //   → [logits, hidden], or [hidden] without the LM head
 V gptForward(Args& a) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   const GPTWeights w = parseWeights(a, 0, 1, 2);
   const at::Tensor ids = a.tensor(3).to(w.wte.device(), at::kLong);
   const at::Tensor valid = a.missing(4) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool))

@@ -176,7 +176,7 @@ V stack(Args& a) { return wrap(a.env(), at::stack(a.tensors(0), a.int64(1, 0)));
 V narrow(Args& a) { return wrap(a.env(), a.tensor(0).narrow(a.int64(1), a.int64(2), a.int64(3))); }
 V select(Args& a) { return wrap(a.env(), a.tensor(0).select(a.int64(1), a.int64(2))); }
 V slice(Args& a) {  // slice(t, dim, start?, end?, step)
-  c10::optional<int64_t> start, end;
+  std::optional<int64_t> start, end;
   if (!a.missing(2)) start = a.int64(2);
   if (!a.missing(3)) end = a.int64(3);
   return wrap(a.env(), a.tensor(0).slice(a.int64(1), start, end, a.int64(4, 1)));
@@ -251,7 +251,7 @@ INPLACE_BINARY(div_, div_)
 INPLACE_BINARY(pow_, pow_)
 #undef INPLACE_BINARY
 V clamp_(Args& a) {
-  c10::optional<at::Scalar> lo, hi;
+  std::optional<at::Scalar> lo, hi;
   if (!a.missing(1)) lo = a.scalar(1);
   if (!a.missing(2)) hi = a.scalar(2);
   a.tensor(0).clamp_(lo, hi);
@@ -269,7 +269,7 @@ V normal_(Args& a) { a.tensor(0).normal_(a.number(1, 0), a.number(2, 1)); return
 V backward(Args& a) {  // backward(t, grad?, retainGraph?, createGraph?)
   const at::Tensor& t = a.tensor(0);
   at::Tensor grad = a.missing(1) ? at::Tensor() : a.tensor(1);
-  c10::optional<bool> retain;
+  std::optional<bool> retain;
   if (!a.missing(2)) retain = a.boolean(2);
   t.backward(grad, retain, a.boolean(3, false));
   return a.env().Undefined();

@@ -1,11 +1,9 @@
 #include "attention.h"
 
-#include "masked_softmax.h"
 #include "vec8.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <limits>
@@ -58,15 +56,6 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
   checkInputs(q, k, v);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
   const bool has_mask = attn_mask.has_value() && attn_mask->defined();
-  if (maskedSoftmaxApplies(q) && (!has_mask || attn_mask->scalar_type() == at::kBool)) {
-    // Scale, mask and softmax in one pass each way (native/masked_softmax.h).
-    at::Tensor keep;
-    if (is_causal) keep = at::ones({q.size(-2), k.size(-2)}, q.options().dtype(at::kBool)).tril();
-    if (has_mask) keep = keep.defined() ? keep & *attn_mask : *attn_mask;
-    auto weights = maskedSoftmax(at::matmul(q, k.transpose(-2, -1)), keep, s);
-    if (dropout_p > 0 && train) weights = at::dropout(weights, dropout_p, true);
-    return at::matmul(weights, v);
-  }
   auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
   if (has_mask && attn_mask->scalar_type() != at::kBool) {
     TORCH_CHECK(attn_mask->is_floating_point(), "scaledDotProductAttention: attn_mask must be bool or floating point, got ",
@@ -79,6 +68,8 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
   if (has_mask && attn_mask->scalar_type() == at::kBool) keep = keep.defined() ? keep & *attn_mask : *attn_mask;
   if (keep.defined()) scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());
   auto weights = at::softmax(scores, -1);
+  // A query that may attend to no key gets zero weights, not NaN, as in libtorch's SDPA (2.5+).
+  weights = weights.masked_fill((scores == -std::numeric_limits<double>::infinity()).all(-1, true), 0);
   if (dropout_p > 0 && train) weights = at::dropout(weights, dropout_p, true);
   return at::matmul(weights, v);
 }
@@ -86,20 +77,14 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
 at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const std::optional<at::Tensor>& attn_mask, double dropout_p,
                                      bool is_causal, std::optional<double> scale, bool train) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  // libtorch ≥ 2.1 has its own fused kernels (flash / memory-efficient on CUDA).
+  // libtorch's own fused kernels: flash attention on CPU, flash / memory-efficient on CUDA.
   checkInputs(q, k, v);
   const double p = train ? dropout_p : 0.0;
   const bool has_mask = attn_mask.has_value() && attn_mask->defined();
   // libtorch refuses is_causal together with an explicit mask: fold both into one mask.
   std::optional<at::Tensor> mask = has_mask ? combinedMask(q, k, attn_mask, is_causal) : std::nullopt;
   const bool causal = is_causal && !has_mask;
-  c10::optional<at::Tensor> m = mask.has_value() ? c10::optional<at::Tensor>(*mask) : c10::nullopt;
-  c10::optional<double> sc = scale.has_value() ? c10::optional<double>(*scale) : c10::nullopt;
-  return at::scaled_dot_product_attention(q, k, v, m, p, causal, sc);
-#else
-  return scaledDotProductAttentionReference(q, k, v, attn_mask, dropout_p, is_causal, scale, train);
-#endif
+  return at::scaled_dot_product_attention(q, k, v, mask, p, causal, scale);
 }
 
 namespace {

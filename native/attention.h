@@ -10,13 +10,13 @@ namespace trl {
 //   attn_mask: bool (true = may attend) or float (added to the scores), broadcastable to (…, L, S)
 //   is_causal: query i attends to keys 0..i (top-left aligned, as torch's SDPA)
 //   scale: defaults to 1/√E
-// Uses libtorch's own scaled_dot_product_attention where it exists (2.x), else an
-// equivalent composition of ATen ops; both are differentiable.
+//   a query that may attend to no key gets zeros (libtorch's SDPA semantics since 2.5)
+// This is libtorch's own scaled_dot_product_attention (fused kernels on CPU and CUDA).
 at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const std::optional<at::Tensor>& attn_mask, double dropout_p,
                                      bool is_causal, std::optional<double> scale, bool train);
 
-// The composition of ATen ops, exposed for the parity test with libtorch's kernel.
+// The same as a composition of ATen ops, exposed for the parity tests with libtorch's kernel.
 at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k,
                                               const at::Tensor& v,
                                               const std::optional<at::Tensor>& attn_mask,

@@ -1,7 +1,6 @@
 #include "cpu_allocator.h"
 
 #include <c10/core/CPUAllocator.h>
-#include <torch/version.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +31,7 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t limit) : limit_(limit) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) override {
     const size_t size = roundSize(std::max<size_t>(n, 1));
     void* base = nullptr;
     if (size >= kMinCached) {
@@ -60,9 +59,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &Deleter; }
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
   void copy_data(void* dest, const void* src, std::size_t count) const final { default_copy_data(dest, src, count); }
-#endif
 
   void release(void* data) const {
     void* base = static_cast<char*>(data) - kHeader;

@@ -1,5 +1,7 @@
 #include "gpt.h"
 
+#include <c10/core/GradMode.h>
+
 #include <cmath>
 #include <limits>
 
@@ -19,7 +21,7 @@ at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 }
 
 at::Tensor layerNorm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
-  return at::layer_norm(x, {x.size(-1)}, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt, eps);
+  return at::layer_norm(x, {x.size(-1)}, w, b.defined() ? std::optional<at::Tensor>(b) : std::nullopt, eps);
 }
 
 // (B, 1, L, S) bool: query i (absolute position S-L+i) sees valid keys up to itself.
@@ -110,7 +112,7 @@ at::Tensor filterLogits(at::Tensor logits, int64_t top_k, double top_p) {
 
 GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
                         const GenerateOptions& o) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   TORCH_CHECK(prompt_ids.dim() == 2 && prompt_mask.sizes() == prompt_ids.sizes(),
               "generate: prompt ids and mask must both be (batch, length)");
   TORCH_CHECK(o.max_new_tokens >= 0, "generate: maxNewTokens must be >= 0");

@@ -1,5 +1,7 @@
 #include "optim.h"
 
+#include <c10/core/GradMode.h>
+
 #include <cmath>
 #include <limits>
 
@@ -12,7 +14,7 @@ void adamwStep(const std::vector<at::Tensor>& params, const std::vector<at::Tens
                   steps.size() == params.size(),
               "adamw: state does not match the parameters");
   TORCH_CHECK(!o.amsgrad || max_exp_avg_sq.size() == params.size(), "adamw: amsgrad state missing");
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& p = params[i];
     const at::Tensor& g0 = p.grad();
@@ -43,7 +45,7 @@ void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& mom
   TORCH_CHECK(momentum_buffers.size() == params.size(), "sgd: state does not match the parameters");
   TORCH_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
               "sgd: Nesterov momentum requires a momentum and zero dampening");
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& p = params[i];
     if (!p.grad().defined()) continue;
@@ -64,7 +66,7 @@ void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& mom
 
 double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, double norm_type,
                     bool error_if_nonfinite) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   std::vector<at::Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());

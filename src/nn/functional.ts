@@ -74,8 +74,8 @@ export interface AttentionOptions {
   training?: boolean;
 }
 /**
- * softmax(q kᵀ · scale + mask) v, fused natively: PyTorch's own kernel where the libtorch
- * version has it (≥ 2.1), an equivalent composition of ATen ops otherwise.
+ * softmax(q kᵀ · scale + mask) v: libtorch's own fused kernel (flash attention on CPU; flash or
+ * memory-efficient on CUDA). A query that may attend to no key gets zeros, as in PyTorch ≥ 2.5.
  */
 export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
   return new Tensor(
