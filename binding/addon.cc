@@ -27,10 +27,11 @@ V manualSeed(Args& a) {
   at::manual_seed(static_cast<uint64_t>(s));
   return a.env().Undefined();
 }
-// OpenBLAS (Debian's libtorch uses it for matmul) keeps its own worker threads besides
-// libtorch's. Measured here: with libtorch at 1 thread, OpenBLAS's idle workers still slowed
-// every op in the Node process several-fold (relu on 384×1536: 7 ms vs 0.2 ms). Keep both pools
-// the same size. Found at run time, so builds against MKL or other BLAS are unaffected.
+// A libtorch built on OpenBLAS (PyTorch's aarch64 wheels, distribution builds) has a second
+// thread pool besides libtorch's, which at::set_num_threads does not reach. Measured with
+// Debian's libtorch: with libtorch at 1 thread, OpenBLAS's idle workers slowed every op in the
+// Node process several-fold (relu on 384×1536: 7 ms vs 0.2 ms). Keep both pools the same size.
+// Found at run time, so MKL builds (PyTorch's x86-64 wheels) are unaffected.
 void setBlasThreads(int n) {
   using SetThreads = void (*)(int);
   static auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
@@ -59,22 +60,11 @@ V setAutocast(Args& a) {
   TORCH_CHECK(dev == "cpu" || dev == "cuda", "autocast: device must be 'cpu' or 'cuda', got '", dev, "'");
   const bool cuda = dev == "cuda";
   const bool enable = a.boolean(1);
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   const auto type = cuda ? at::kCUDA : at::kCPU;
   const bool was = at::autocast::is_autocast_enabled(type);
   const auto prev = at::autocast::get_autocast_dtype(type);
   if (!a.missing(2)) at::autocast::set_autocast_dtype(type, a.dtype(2));
   at::autocast::set_autocast_enabled(type, enable);
-#else
-  const bool was = cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-  const auto prev = cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
-  if (!a.missing(2)) {
-    if (cuda) at::autocast::set_autocast_gpu_dtype(a.dtype(2));
-    else at::autocast::set_autocast_cpu_dtype(a.dtype(2));
-  }
-  if (cuda) at::autocast::set_enabled(enable);
-  else at::autocast::set_cpu_enabled(enable);
-#endif
   // Leaving the outermost region frees the cache of casted weights, as torch.autocast does.
   if (!enable && was) at::autocast::clear_cache();
   Napi::Array out = Napi::Array::New(a.env(), 2);
@@ -108,10 +98,15 @@ V memory(Args& a) {
   }
   return out;
 }
+// The libtorch this binary was built for, readable from the file without loading it
+// (src/libtorch.ts: embeddedBuildTag), so the loader can match it to the libtorch it finds.
+extern "C" __attribute__((used)) const char torch_rlhf_build_tag[] = "torch-rlhf-build:" TORCH_RLHF_BUILD_TAG ";";
+
 V version(Args& a) {
   Napi::Object o = Napi::Object::New(a.env());
   o.Set("libtorch", TORCH_VERSION);
-  o.Set("cuda", at::hasCUDA());
+  o.Set("build", std::string(TORCH_RLHF_BUILD_TAG));
+  o.Set("cuda", std::string(TORCH_RLHF_BUILD_TAG).find("-cpu") == std::string::npos);  // built against a CUDA libtorch
   o.Set("parallel", at::get_parallel_info());
   return o;
 }
@@ -156,7 +151,7 @@ V sgdStep(Args& a) {
   const auto bufList = a.optTensorList(1);
   std::vector<at::Tensor> bufs;
   for (size_t k = 0; k < bufList.size(); ++k) {
-    c10::optional<at::Tensor> b = bufList.get(k);
+    std::optional<at::Tensor> b = bufList.get(k);
     bufs.push_back(b.has_value() ? *b : at::Tensor());
   }
   std::vector<bool> had(bufs.size());

@@ -1,52 +1,72 @@
-// `npm install` step: use a prebuilt binary when one fits this machine and loads, else build
-// the addon from source with cmake-js (incremental: fast when nothing changed), and say what
-// to install when that fails.
+// `npm install` step. As a dependency (the package ships dist/ and prebuilds/): when the
+// package's loader finds libtorch and a prebuilt binary made for it, nothing is built. When it
+// finds libtorch but no binary for that libtorch, the addon is built from source with cmake-js.
+// When it finds no libtorch at all, the install succeeds and says what to install: the loader
+// finds libtorch again at every start, so installing PyTorch afterwards is enough.
+// In a checkout (no dist/ yet) the addon is built with cmake-js, incrementally (fast when
+// nothing changed); CMakeLists.txt finds libtorch in the same order as the loader.
 // TORCH_RLHF_BUILD_FROM_SOURCE=1 skips the prebuilds.
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
+const say = (msg) => console.log(`torch-rlhf: ${msg}`);
 
-// The same files, in the same order, as src/native.ts tries (prebuilds/<platform>-<arch>/
-// torch-rlhf.<variant>.node, CUDA before CPU); a binary that does not load (no CUDA libtorch,
-// another libtorch version) is skipped.
-function prebuildLoads() {
-  if (process.env.TORCH_RLHF_BUILD_FROM_SOURCE) return false;
-  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const variants = process.env.TORCH_RLHF_VARIANT ? [process.env.TORCH_RLHF_VARIANT] : ['cuda', 'cpu'];
-  for (const v of variants) {
-    const file = join(dir, `torch-rlhf.${v}.node`);
-    if (!existsSync(file)) continue;
-    try {
-      require(file);
-      console.log(`torch-rlhf: using the prebuilt ${v} addon (${file})`);
-      return true;
-    } catch (err) {
-      console.log(`torch-rlhf: the prebuilt ${v} addon does not load here (${String(err.message).split('\n')[0]})`);
-    }
-  }
-  return false;
+/** What the package's own loader does here, in a child process (loading is process-wide). */
+function tryLoader() {
+  const native = join(root, 'dist', 'native.js');
+  if (!existsSync(native)) return { status: 'no-dist' };
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify({ file: m.addonFile, tag: m.N.version().build }))`],
+    { encoding: 'utf8' },
+  );
+  if (r.status === 0) return { status: 'loads', ...JSON.parse(r.stdout.trim().split('\n').pop()) };
+  const message = (r.stderr.match(/torch-rlhf: could not load[\s\S]*?(?=\n\s+at |\n*$)/) ?? [r.stderr])[0];
+  return { status: /No libtorch was found|older than/.test(message) ? 'no-libtorch' : 'no-binary', message };
 }
 
-if (!prebuildLoads()) {
+async function build() {
   if (!existsSync(join(root, 'CMakeLists.txt'))) {
-    console.error('torch-rlhf: no prebuilt addon fits this machine and the sources are missing.');
+    console.error('torch-rlhf: no prebuilt addon fits this libtorch and the sources to build one are missing.');
     process.exit(1);
   }
   const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-  const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
-  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--release', '-p', jobs], { cwd: root, stdio: 'inherit' });
+  const jobs = String(Math.max(1, Math.min(16, availableParallelism())));
+  // With dist/ here, build for exactly the libtorch the loader will find (CMake's own search,
+  // used otherwise, follows the same order).
+  const env = { ...process.env };
+  if (existsSync(join(root, 'dist', 'libtorch.js'))) {
+    const { findLibtorch } = await import('../dist/libtorch.js');
+    const lt = (() => { try { return findLibtorch({ packageRoot: root }); } catch { return undefined; } })();
+    if (lt) env.LIBTORCH = lt.root;
+  }
+  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--release', '-p', jobs], { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) {
     console.error(
       '\ntorch-rlhf: building the native addon failed.\n' +
-        '  It needs libtorch, CMake and a C++17 compiler.\n' +
-        '  On Debian/Ubuntu: bash scripts/setup.sh (or apt-get install libtorch-dev libopenblas0-pthread cmake g++)\n' +
-        '  With a downloaded libtorch: LIBTORCH=/path/to/libtorch npm install',
+        "  It needs PyTorch's libtorch 2.x, CMake and a C++17 compiler.\n" +
+        "  In a checkout: bash scripts/setup.sh (installs PyTorch's CPU libtorch into .venv with pip, and a toolchain)\n" +
+        '  Elsewhere: pip install torch --index-url https://download.pytorch.org/whl/cpu (in a virtual environment),\n' +
+        '  or LIBTORCH=/path/to/libtorch npm install',
     );
     process.exit(r.status ?? 1);
   }
+}
+
+const fromSource = !!process.env.TORCH_RLHF_BUILD_FROM_SOURCE;
+const found = fromSource ? { status: 'no-dist' } : tryLoader();
+if (found.status === 'loads' && /[\\/]prebuilds[\\/]/.test(found.file)) {
+  say(`using the prebuilt addon ${found.file} (libtorch ${found.tag})`);
+} else if (found.status === 'no-libtorch') {
+  say('installed, but it needs libtorch to run, and none was found:');
+  console.log(found.message.replace(/^torch-rlhf: could not load the native addon\.\n/, ''));
+} else {
+  if (found.status === 'no-binary') say('no prebuilt addon fits the libtorch found here; building it from source');
+  await build();
 }

@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Sets up torch-rlhf on this machine: libtorch and a build toolchain (from the system packages
-# on Debian/Ubuntu when missing), then `npm ci`, which builds the native addon and dist/.
-# Safe to run again: it installs only what is missing.
+# Sets up torch-rlhf on this machine. Safe to run again: it installs only what is missing.
+#   1. A C++ toolchain (cmake, g++, make) and Python's venv, from the system packages on
+#      Debian/Ubuntu when they are missing.
+#   2. libtorch. When none is found (LIBTORCH, .venv here, a Python PyTorch, the system's: the
+#      order of src/libtorch.ts, which the build and the loader share), PyTorch's own wheel is
+#      installed with pip into .venv: the CPU build by default, the CUDA build with --cuda or
+#      when an NVIDIA GPU is present. TORCH_VERSION picks another release.
+#   3. The npm dependencies, then the native addon (built against that libtorch) and dist/.
 # --test also installs Chromium (Debian's chromium package, /usr/bin/chromium), which
 # test/report.test.ts uses to render the HTML report headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
+usage="usage: bash scripts/setup.sh [--test] [--cpu | --cuda]   (--test: also install Chromium for the tests)"
 
 with_test=0
+variant=auto
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1 ;;
-    -h|--help) say "usage: bash scripts/setup.sh [--test]   (--test: also install Chromium for the tests)"; exit 0 ;;
-    *) say "unknown option: $arg (usage: bash scripts/setup.sh [--test])"; exit 2 ;;
+    --cpu) variant=cpu ;;
+    --cuda) variant=cuda ;;
+    -h|--help) say "$usage"; exit 0 ;;
+    *) say "unknown option: $arg ($usage)"; exit 2 ;;
   esac
 done
+if [ "$variant" = auto ]; then
+  variant=cpu
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then variant=cuda; fi
+fi
+# Empty: scripts/install-torch.sh's default, the release the prebuilt binaries are made for.
+torch_version=${TORCH_VERSION:-}
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
@@ -24,69 +39,56 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-have_libtorch() {
-  local d
-  for d in "${LIBTORCH:-}" "${Torch_DIR:-}"; do
-    [ -n "$d" ] && { [ -f "$d/share/cmake/Torch/TorchConfig.cmake" ] || [ -f "$d/TorchConfig.cmake" ]; } && return 0
-  done
-  if [ -n "${CMAKE_PREFIX_PATH:-}" ]; then
-    local IFS=':'
-    for d in $CMAKE_PREFIX_PATH; do
-      [ -f "$d/Torch/TorchConfig.cmake" ] || [ -f "$d/share/cmake/Torch/TorchConfig.cmake" ] && return 0
-    done
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    say "missing: $*; install them with your system's package manager."
+    exit 1
   fi
-  for py in python3 /usr/bin/python3; do
-    d=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null) || continue
-    [ -f "$d/Torch/TorchConfig.cmake" ] && return 0
-  done
-  compgen -G '/usr/lib/*/cmake/Torch/TorchConfig.cmake' >/dev/null || [ -f /usr/share/cmake/Torch/TorchConfig.cmake ]
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else
+      say "missing: $*; run as root: apt-get install $*"
+      exit 1
+    fi
+  fi
+  say "installing $* from the system packages"
+  [ -n "${apt_updated:-}" ] || { $sudo apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 missing=()
-have_libtorch || missing+=(libtorch-dev libopenblas0-pthread)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || command -v ninja >/dev/null || missing+=(make)
-
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null; then sudo="sudo"; else
-        say "missing: ${missing[*]}; run as root: apt-get install ${missing[*]}"
-        exit 1
-      fi
-    fi
-    say "installing ${missing[*]} from the system packages"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "missing: ${missing[*]}."
-    say "Install libtorch (https://pytorch.org, 'LibTorch', C++17 ABI) and set LIBTORCH=/path/to/libtorch,"
-    say "or install PyTorch for Python (its libtorch is found automatically), plus CMake and a C++17 compiler."
-    exit 1
-  fi
-fi
+command -v python3 >/dev/null || missing+=(python3)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # The report test runs exactly /usr/bin/chromium, so that is what is checked for.
 if [ "$with_test" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
-  if command -v apt-get >/dev/null; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null; then sudo="sudo"; else
-        say "missing: chromium; run as root: apt-get install chromium"
-        exit 1
-      fi
-    fi
-    say "installing chromium from the system packages (for the tests)"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-  else
-    say "missing: Chromium at /usr/bin/chromium (the report test renders HTML in headless Chromium)."
-    say "Install Chromium with your system's package manager so that /usr/bin/chromium exists (Debian: apt-get install chromium)."
-    exit 1
-  fi
+  apt_install chromium
 fi
 
-say "npm ci (builds the native addon and dist/)"
-npm ci --no-audit --no-fund
+say "npm ci (dependencies; the addon is built once libtorch is there)"
+npm ci --no-audit --no-fund --ignore-scripts
+npm run build:ts --silent
+
+# ---- libtorch -----------------------------------------------------------------------------
+install_torch() {
+  command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  bash scripts/install-torch.sh .venv "$variant" "$torch_version"
+}
+
+found=$(node scripts/libtorch.mjs --json 2>/dev/null) && rc=0 || rc=$?
+found_variant=$(node -p 'JSON.parse(process.argv[1]).variant' "$found" 2>/dev/null || echo none)
+if [ "$rc" -ne 0 ]; then
+  [ "$rc" -eq 2 ] && say "the libtorch found is too old: $(node scripts/libtorch.mjs 2>/dev/null || true)"
+  install_torch
+elif [ "$variant" = cuda ] && [ "${found_variant#cu}" = "$found_variant" ] && [ -z "${LIBTORCH:-}" ]; then
+  say "found $(node scripts/libtorch.mjs), but a CUDA libtorch is wanted"
+  install_torch
+fi
+say "libtorch: $(node scripts/libtorch.mjs)"
+
+say "building the native addon"
+node scripts/install-native.mjs
+say "done"

@@ -1,10 +1,16 @@
 // The one place that loads the compiled addon and declares its interface. Nothing else in
-// src/ imports the .node file. Loading follows node-gyp-build's conventions: a matching
-// prebuild in prebuilds/<platform>-<arch>/ first, then build/Release.
+// src/ imports the .node file. Loading: find libtorch (src/libtorch.ts), pick the addon binary
+// made for that libtorch (a prebuild in prebuilds/<platform>-<arch>/ named by its build tag, or
+// a local build in build/Release whose embedded tag matches), open that libtorch's libraries by
+// absolute path through a small libtorch-free helper addon, then load the addon itself.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import {
+  MIN_LIBTORCH, buildTag, describeLibtorch, embeddedBuildTag, findLibtorch, installHint, libtorchLibraries, prebuildName, prebuildTag, tooOld,
+  type Libtorch,
+} from './libtorch.js';
 
 /** Opaque reference to one libtorch tensor, owned by a `Tensor`. */
 export interface Handle {
@@ -176,7 +182,7 @@ export interface NativeAddon {
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   memory(): { device: string; tensors: number; bytes: number }[];
-  version(): { libtorch: string; cuda: boolean; parallel: string };
+  version(): { libtorch: string; build: string; cuda: boolean; parallel: string };
   adamwStep(params: H[], expAvg: H[], expAvgSq: H[], maxExpAvgSq: H[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): number[];
   sgdStep(params: H[], buffers: (H | null)[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): (H | null)[];
   clipGradNorm(params: H[], maxNorm: number, normType: number, errorIfNonfinite: boolean): number;
@@ -193,64 +199,121 @@ export type UnaryOp = (typeof UNARY_OPS)[number];
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function explain(err: unknown, tried: string[] = []): Error {
-  const msg = err instanceof Error ? err.message : String(err);
-  let hint: string;
-  if (/libtorch|libc10|libtorch_cpu|libtorch_cuda/.test(msg)) {
-    hint =
-      'The addon was found but libtorch could not be loaded.\n' +
-      '  On Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
-      '  With a downloaded libtorch: rebuild with LIBTORCH=/path/to/libtorch npm run build:native,\n' +
-      '  or point LD_LIBRARY_PATH at its lib/ folder.';
-  } else if (/No native build was found/.test(msg)) {
-    hint =
-      'No compiled addon was found (no matching prebuild, no build/Release/torch_rlhf.node).\n' +
-      '  In a checkout: bash scripts/setup.sh   (installs libtorch if needed, then npm ci)\n' +
-      '  or, when libtorch is already installed: npm run build:native\n' +
-      '  As a dependency: npm rebuild torch-rlhf (if npm skipped install scripts, approve them first:\n' +
-      '  npm install-scripts approve torch-rlhf)';
-  } else if (/undefined symbol/.test(msg)) {
-    hint =
-      'The addon was built against a different libtorch than the one found at run time.\n' +
-      '  Rebuild it against the installed libtorch: npm run build:native';
-  } else {
-    hint = 'Rebuild the addon with: npm run build:native (see scripts/setup.sh for prerequisites).';
-  }
-  const files = tried.length ? `\n  Tried: ${tried.join(', ')}` : '';
-  return new Error(`torch-rlhf: could not load the native addon.\n${hint}${files}\n  Cause: ${msg}`);
+const prebuildDir = (root: string) => join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+/** Local builds: build/ (npm run build:native) and build-<tag>/ (npm run prebuild for another libtorch). */
+function localBuilds(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((d) => d === 'build' || d.startsWith('build-'))
+    .map((d) => join(root, d, 'Release', 'torch_rlhf.node'))
+    .filter((f) => existsSync(f));
+}
+
+/** Every addon binary in the package, with the libtorch build tag it was made for. */
+export function addonsInPackage(root = packageRoot): { file: string; tag: string | undefined; prebuilt: boolean }[] {
+  const dir = prebuildDir(root);
+  const prebuilt = existsSync(dir) ? readdirSync(dir).filter((f) => prebuildTag(f)).map((f) => ({ file: join(dir, f), tag: prebuildTag(f), prebuilt: true })) : [];
+  const local = localBuilds(root).map((file) => ({ file, tag: embeddedBuildTag(file), prebuilt: false }));
+  return [...prebuilt, ...local];
 }
 
 /**
- * The addon files to try, in order: a prebuilt binary for this platform (prebuilds/<platform>-
- * <arch>/torch-rlhf.<variant>.node, node-gyp-build's folder layout), then the local build.
- * Variants: 'cuda' (linked against a CUDA libtorch) is tried before 'cpu'; a CUDA binary fails
- * to load where libtorch_cuda is missing, and the CPU one is taken. TORCH_RLHF_VARIANT=cpu|cuda
- * forces one; TORCH_RLHF_PREFER_BUILD=1 tries build/Release first, as does a build/Release
- * newer than the prebuilds (a fresh local compile).
+ * The addon files made for this libtorch, in the order to try: the prebuild and any local build
+ * with the same tag. A local build goes first when it is newer than the prebuild (a developer's
+ * fresh compile); TORCH_RLHF_PREFER=build or TORCH_RLHF_PREFER=prebuild decides instead.
  */
-export function addonCandidates(root = packageRoot, env = process.env): string[] {
-  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const variants = env.TORCH_RLHF_VARIANT ? [env.TORCH_RLHF_VARIANT] : ['cuda', 'cpu'];
-  const prebuilt = variants.map((v) => join(dir, `torch-rlhf.${v}.node`)).filter((f) => existsSync(f));
-  const local = [join(root, 'build', 'Release', 'torch_rlhf.node')].filter((f) => existsSync(f));
-  // A local build newer than every prebuild is a developer's fresh compile: it goes first.
+export function addonCandidates(lt: Pick<Libtorch, 'version' | 'variant'>, root = packageRoot, env = process.env): string[] {
+  const tag = buildTag(lt);
+  const all = addonsInPackage(root).filter((a) => a.tag === tag);
+  const prebuilt = all.filter((a) => a.prebuilt).map((a) => a.file);
+  const local = all.filter((a) => !a.prebuilt).map((a) => a.file).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   const fresher = local.length > 0 && prebuilt.every((f) => statSync(f).mtimeMs < statSync(local[0]!).mtimeMs);
-  return env.TORCH_RLHF_PREFER_BUILD || fresher ? [...local, ...prebuilt] : [...prebuilt, ...local];
+  const localFirst = env.TORCH_RLHF_PREFER ? env.TORCH_RLHF_PREFER === 'build' : fresher;
+  return localFirst ? [...local, ...prebuilt] : [...prebuilt, ...local];
 }
 
-function load(): NativeAddon {
+/** The helper that opens libraries by path: next to the addon, else any in the package. */
+function preloaderFor(addon: string, root: string): string | undefined {
+  const near = [join(dirname(addon), 'torch_rlhf_preload.node'), join(dirname(addon), 'torch-rlhf-preload.node')];
+  const anywhere = [join(prebuildDir(root), 'torch-rlhf-preload.node'), ...localBuilds(root).map((f) => join(dirname(f), 'torch_rlhf_preload.node'))];
+  return [...near, ...anywhere].find((f) => existsSync(f));
+}
+
+const SETUP_HINT =
+  '  In a checkout: bash scripts/setup.sh   (installs PyTorch\'s CPU libtorch into .venv with pip, then builds)\n' +
+  '  As a dependency: pip install torch --index-url https://download.pytorch.org/whl/cpu in your project\'s\n' +
+  '  .venv or an active virtual environment, or set LIBTORCH=/path/to/libtorch.';
+
+function loadError(message: string, cause?: unknown): Error {
+  const why = cause === undefined ? '' : `\n  Cause: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return new Error(`torch-rlhf: could not load the native addon.\n${message}${why}`);
+}
+
+/** What was found and what would fit, when no binary matches the libtorch found. */
+function noMatchingAddon(lt: Libtorch, root: string): Error {
+  const have = addonsInPackage(root);
+  const list = have.length
+    ? have.map((a) => `    ${a.file.slice(root.length + 1)}: libtorch ${a.tag ?? '(no build tag: rebuild it)'}`).join('\n')
+    : '    none (no prebuilds/, no build/Release/torch_rlhf.node)';
+  const tags = [...new Set(have.filter((a) => a.prebuilt && a.tag).map((a) => a.tag!))];
+  const install = tags.map((t) => {
+    const [version, variant] = [t.slice(0, t.lastIndexOf('-')), t.slice(t.lastIndexOf('-') + 1)];
+    return `  Use a libtorch a binary was made for: ${installHint(version, variant)}`;
+  });
+  return loadError(
+    `No torch-rlhf binary was made for ${describeLibtorch(lt)}.\n` +
+      `  It needs ${prebuildName(lt)} or a local build for ${buildTag(lt)}. Binaries in this package:\n${list}\n` +
+      (install.length ? install.join('\n') + '\n' : '') +
+      `  Or build for the libtorch found: npm run build:native (in a checkout; see scripts/setup.sh),\n` +
+      `  or TORCH_RLHF_BUILD_FROM_SOURCE=1 npm rebuild torch-rlhf (as a dependency).`,
+  );
+}
+
+export interface LoadedAddon {
+  addon: NativeAddon;
+  file: string;
+  libtorch: Libtorch;
+}
+
+/** Finds libtorch and the binary made for it, opens that libtorch, loads the binary. */
+export function loadAddon(root = packageRoot, env = process.env): LoadedAddon {
+  let lt: Libtorch | undefined;
+  try {
+    lt = findLibtorch({ packageRoot: root, env });
+  } catch (err) {
+    throw loadError((err as Error).message.replace(/^torch-rlhf: /, '  '));
+  }
+  if (!lt)
+    throw loadError(
+      `No libtorch was found (searched: LIBTORCH, ${join(root, '.venv')}, the active virtual environment, python3's torch, /usr/local/libtorch, /opt/libtorch and the system library folders).\n${SETUP_HINT}`,
+    );
+  if (tooOld(lt))
+    throw loadError(`Found ${describeLibtorch(lt)}, older than ${MIN_LIBTORCH}, the oldest supported.\n${SETUP_HINT}`);
+  const candidates = addonCandidates(lt, root, env);
+  if (candidates.length === 0) throw noMatchingAddon(lt, root);
   const require = createRequire(import.meta.url);
-  const candidates = addonCandidates();
-  if (candidates.length === 0) throw explain(new Error(`No native build was found for platform=${process.platform} arch=${process.arch} in ${packageRoot}`));
-  const failures: unknown[] = [];
+  let lastError: unknown;
   for (const file of candidates) {
+    const preloader = preloaderFor(file, root);
     try {
-      return require(file) as NativeAddon;
+      if (!preloader) throw new Error(`the helper torch-rlhf-preload.node is missing next to ${file}`);
+      const { open } = require(preloader) as { open(path: string): void };
+      for (const lib of libtorchLibraries(lt)) open(lib);
+      return { addon: require(file) as NativeAddon, file, libtorch: lt };
     } catch (err) {
-      failures.push(err);
+      lastError = err;
     }
   }
-  throw explain(failures[failures.length - 1], candidates);
+  throw loadError(
+    `Found ${describeLibtorch(lt)} and a binary made for it, but loading failed.\n` +
+      `  Tried: ${candidates.join(', ')}\n` +
+      '  Rebuild the addon against this libtorch: npm run build:native (see scripts/setup.sh for prerequisites).',
+    lastError,
+  );
 }
 
-export const N: NativeAddon = load();
+const loaded = loadAddon();
+export const N: NativeAddon = loaded.addon;
+/** The libtorch the addon runs on, and the binary that was loaded. */
+export const libtorch: Libtorch = loaded.libtorch;
+export const addonFile: string = loaded.file;

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { libtorch } from '../src/native.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let dir: string;
@@ -59,16 +60,25 @@ describe('package', () => {
     expect(bad.stdout).toMatch(/not assignable to type 'string'/);
   });
 
-  it('explains what to do when no compiled addon is found', () => {
+  it('explains what to do when there is no libtorch, or no binary for the libtorch found', () => {
     const bare = mkdtempSync(join(tmpdir(), 'torch-rlhf-bare-'));
     try {
       cpSync(join(root, 'dist'), join(bare, 'dist'), { recursive: true });
       cpSync(join(root, 'package.json'), join(bare, 'package.json'));
       symlinkSync(join(root, 'node_modules'), join(bare, 'node_modules'), 'dir');
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(bare, 'dist', 'index.js'))})`], { encoding: 'utf8' });
+      const load = (env: Record<string, string>) =>
+        spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(bare, 'dist', 'index.js'))})`], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', ...env } });
+      // No libtorch anywhere (no .venv next to this copy, no Python PyTorch on this PATH).
+      let r = load({});
       expect(r.status).not.toBe(0);
       expect(r.stderr).toMatch(/torch-rlhf: could not load the native addon/);
+      expect(r.stderr).toMatch(/No libtorch was found/);
       expect(r.stderr).toMatch(/scripts\/setup\.sh/);
+      expect(r.stderr).toMatch(/pip install torch --index-url https:\/\/download\.pytorch\.org\/whl\/cpu/);
+      // libtorch, but no binary in this copy.
+      r = load({ LIBTORCH: libtorch.root });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`No torch-rlhf binary was made for libtorch ${libtorch.version}`));
       expect(r.stderr).toMatch(/npm run build:native/);
     } finally {
       rmSync(bare, { recursive: true, force: true });

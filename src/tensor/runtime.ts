@@ -1,5 +1,5 @@
 // Process-wide settings: autograd mode, seeds, threads, CUDA presence, live memory.
-import { N } from '../native.js';
+import { N, addonFile, libtorch } from '../native.js';
 import { Tensor } from './tensor.js';
 
 /** Runs fn with autograd recording off and returns its result (PyTorch's `with torch.no_grad()`). */
@@ -84,8 +84,23 @@ export const emptyCache = (): void => N.emptyCache();
 /** Freed CPU tensor memory the caching allocator holds for reuse, and its cap. */
 export const cpuCache = (): { cachedBytes: number; cachedBlocks: number; limitBytes: number } => N.cacheStats();
 
-/** The libtorch this addon runs on. */
-export const version = (): { libtorch: string; cuda: boolean } => {
+export interface VersionInfo {
+  /** The libtorch release the addon was compiled against ('2.13.0'). */
+  libtorch: string;
+  /** Whether that libtorch has CUDA (the device may still be absent: see cuda.isAvailable()). */
+  cuda: boolean;
+  /** The binary's build tag, `<version>-<variant>` ('2.13.0-cpu', '2.14.1-cu130'). */
+  build: string;
+  /** The folder of the libtorch libraries in use, and how the loader found it. */
+  libtorchDir: string;
+  libtorchSource: string;
+  /** The addon file that was loaded. */
+  addon: string;
+  /** libtorch's parallel backend and thread counts (at::get_parallel_info). */
+  parallel: string;
+}
+/** The libtorch this addon runs on, and where it came from. */
+export const version = (): VersionInfo => {
   const v = N.version();
-  return { libtorch: v.libtorch, cuda: v.cuda };
+  return { libtorch: v.libtorch, cuda: v.cuda, build: v.build, libtorchDir: libtorch.libDir, libtorchSource: libtorch.source, addon: addonFile, parallel: v.parallel };
 };
