@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GPT, torch } from '../dist/index.js';
-import { machine, median, writeSection } from './bench/report.mjs';
+import { machine, median, referencePython, threadEnv, writeSection } from './bench/report.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -38,8 +38,8 @@ function pySide(size, useCache) {
   const cfg = JSON.stringify({ ...size, ...work, useCache, threads });
   // torch.set_num_threads does not reach Debian's OpenBLAS pool; pin it too so both sides
   // really run at the same thread count (torch-rlhf's setNumThreads pins both).
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const r = spawnSync('/usr/bin/python3', [`${root}/scripts/bench/gpt_reference.py`, cfg], { encoding: 'utf8', env });
+  const env = { ...process.env, ...threadEnv(threads) };
+  const r = spawnSync(referencePython(), [`${root}/scripts/bench/gpt_reference.py`, cfg], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`python side failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()).times;
 }

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { torch } from '../dist/index.js';
-import { machine, median, writeSection } from './bench/report.mjs';
+import { machine, median, referencePython, threadEnv, writeSection } from './bench/report.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -74,10 +74,10 @@ const sftFlops = (size) => {
 };
 
 // ------------------------------------------------------------------ children
-const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+const env = { ...process.env, ...threadEnv(threads) };
 function child(side, task) {
   const input = JSON.stringify({ ...task, threads });
-  const [cmd, script] = side === 'js' ? [process.execPath, 'scripts/bench/node_side.mjs'] : ['/usr/bin/python3', 'scripts/bench/train_reference.py'];
+  const [cmd, script] = side === 'js' ? [process.execPath, 'scripts/bench/node_side.mjs'] : [referencePython(), 'scripts/bench/train_reference.py'];
   const run = () => spawnSync(cmd, [`${root}/${script}`], { input, encoding: 'utf8', env, cwd: root, maxBuffer: 64 << 20 });
   let r = run();
   if (r.status !== 0) {

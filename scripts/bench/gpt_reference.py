@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The same GPT-2 and generation loop in PyTorch, for the benchmarks (run by scripts/bench-*.mjs
-with Debian's python3-torch, the same libtorch as the addon). Prints one JSON line of timings.
+with the Python whose PyTorch wheel holds the addon's libtorch: .venv after scripts/setup.sh).
+Written as one would with today's PyTorch: F.scaled_dot_product_attention, a Hugging Face-style
+concatenating KV cache. Prints one JSON line of timings.
 
-    /usr/bin/python3 scripts/bench/gpt_reference.py '{"task": "generate", ...}'
+    .venv/bin/python3 scripts/bench/gpt_reference.py '{"task": "generate", ...}'
 """
 import json
-import math
 import sys
 import time
 
@@ -32,9 +33,7 @@ class Block(nn.Module):
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // self.H)
-        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(B, T, C)
         x = x + self.c_proj(y)
         x = x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
         return x, (k, v)

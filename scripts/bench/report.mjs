@@ -1,8 +1,28 @@
-// Shared by the benchmark scripts: machine description, medians, and writing one section of
+// Shared by the benchmark scripts: the Python that runs the reference side, the thread
+// settings both sides get, machine description, medians, and writing one section of
 // docs/benchmarks.md (between markers, so each benchmark owns its section).
 import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { torch } from '../../dist/index.js';
+import { libtorch } from '../../dist/native.js';
+
+/**
+ * The Python whose PyTorch holds the very libtorch the addon runs on (the project's .venv after
+ * scripts/setup.sh), so both sides run the same kernels. PYTHON overrides it (e.g. on a GPU machine).
+ */
+export function referencePython() {
+  const python = process.env.PYTHON ?? libtorch.python;
+  if (!python) throw new Error(`the addon runs on ${libtorch.libDir}, which is not a Python wheel's: set PYTHON to a python3 with the same PyTorch`);
+  return python;
+}
+
+/**
+ * The thread count for both sides: torch.set_num_threads / setNumThreads in each process, and
+ * the environment of every pool a libtorch may have: OpenMP (ATen's backend in PyTorch's wheels),
+ * MKL (their BLAS on x86-64) and OpenBLAS (aarch64 wheels and distribution builds).
+ */
+export const threadEnv = (threads) => ({ OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) });
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -14,9 +34,12 @@ export function machine(threads) {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   let py = 'unknown';
   try {
-    py = execSync(`/usr/bin/python3 -c "import torch; print(torch.__version__)"`, { encoding: 'utf8' }).trim();
+    py = execFileSync(referencePython(), ['-c', 'import sys, torch; print(f"PyTorch {torch.__version__} on Python {sys.version.split()[0]}")'], { encoding: 'utf8' }).trim();
   } catch {}
-  return `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; PyTorch ${py} (Python) and libtorch of the addon; ${threads} thread(s) on both sides`;
+  const v = torch.version();
+  const blas = /Math Kernel Library Version ([\d.]+)/.exec(v.parallel)?.[1];
+  const backend = /ATen parallel backend: (\w+)/.exec(v.parallel)?.[1];
+  return `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${py}; the addon on the same libtorch (build ${v.build}${blas ? `, MKL ${blas}` : ''}${backend ? `, ${backend}` : ''}); ${threads} thread(s) on both sides`;
 }
 
 export function writeSection(file, name, markdown) {

@@ -2,10 +2,11 @@
 """The Python side of scripts/bench.mjs: the same GPT-2 as gpt_reference.py plus a reward head
 and a value head, and the same SFT step, reward-model step and PPO iteration as torch-rlhf
 (src/trainers/sft.ts, reward.ts, ppo.ts, ppo-math.ts), written the way one would in PyTorch.
-Run with Debian's python3-torch (the same libtorch as the addon). Reads one JSON task from
-stdin, prints one JSON line: {"times": [...], ..., "maxRssKiB": n}.
+Run with the Python whose PyTorch wheel holds the addon's libtorch (.venv after
+scripts/setup.sh). Reads one JSON task from stdin, prints one JSON line:
+{"times": [...], ..., "maxRssKiB": n}.
 
-    echo '{"task": "sft", ...}' | /usr/bin/python3 scripts/bench/train_reference.py
+    echo '{"task": "sft", ...}' | .venv/bin/python3 scripts/bench/train_reference.py
 """
 import json
 import math
