@@ -12,6 +12,7 @@
 
 #include "binding/args.h"
 #include "binding/ops.h"
+#include "native/compute_thread.h"
 #include "native/cpu_allocator.h"
 #include "native/optim.h"
 
@@ -78,6 +79,7 @@ V setNumThreads(Args& a) {
   TORCH_CHECK(n >= 1, "setNumThreads: the number of threads must be at least 1, got ", n);
   at::set_num_threads(static_cast<int>(n));
   setBlasThreads(static_cast<int>(n));
+  setComputeThreadCount(static_cast<int>(n));
   return a.env().Undefined();
 }
 V getNumThreads(Args& a) { return Napi::Number::New(a.env(), at::get_num_threads()); }
@@ -211,6 +213,7 @@ void installAllocator() {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   installAllocator();
   setBlasThreads(at::get_num_threads());
+  setComputeThreadCount(at::get_num_threads());
   TensorHandle::Init(env, exports);
   registerTensorOps(env, exports);
   registerMathOps(env, exports);

@@ -1,9 +1,11 @@
 // The fused model entry points: the GPT forward (inference) and the generation loop, which
-// runs on the libuv thread pool and resolves a Promise.
+// runs off the JS thread and resolves a Promise: a libuv worker hands it to the one compute
+// thread (native/compute_thread.h explains why one) and waits.
 #include <c10/core/GradMode.h>
 
 #include "binding/args.h"
 #include "binding/ops.h"
+#include "native/compute_thread.h"
 #include "native/gpt.h"
 
 namespace trl {
@@ -30,8 +32,10 @@ GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) 
   w.lnf_b = get(3);
   TORCH_CHECK(w.wte.defined() && w.wpe.defined() && w.lnf_w.defined(), "gpt: wte, wpe and ln_f.weight are required");
   for (size_t k = 4; k < list.size(); k += 12) {
-    GPTBlockWeights b{get(k), get(k + 1), get(k + 2), get(k + 3), get(k + 4), get(k + 5),
-                      get(k + 6), get(k + 7), get(k + 8), get(k + 9), get(k + 10), get(k + 11)};
+    GPTBlockWeights b;
+    b.ln1_w = get(k), b.ln1_b = get(k + 1), b.attn_w = get(k + 2), b.attn_b = get(k + 3);
+    b.attn_proj_w = get(k + 4), b.attn_proj_b = get(k + 5), b.ln2_w = get(k + 6), b.ln2_b = get(k + 7);
+    b.fc_w = get(k + 8), b.fc_b = get(k + 9), b.mlp_proj_w = get(k + 10), b.mlp_proj_b = get(k + 11);
     TORCH_CHECK(b.ln1_w.defined() && b.attn_w.defined() && b.attn_proj_w.defined() && b.ln2_w.defined() &&
                     b.fc_w.defined() && b.mlp_proj_w.defined(),
                 "gpt: block ", (k - 4) / 12, " is missing a weight");
@@ -68,7 +72,7 @@ class GenerateWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      out_ = trl::generate(w_, ids_, mask_, o_);
+      runOnComputeThread([this] { out_ = trl::generate(w_, ids_, mask_, o_); });
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {

@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+
+#include "skinny_matmul.h"
 #include <optional>
 #include <vector>
 
@@ -13,6 +15,8 @@ namespace trl {
 struct GPTBlockWeights {
   at::Tensor ln1_w, ln1_b, attn_w, attn_b, attn_proj_w, attn_proj_b;
   at::Tensor ln2_w, ln2_b, fc_w, fc_b, mlp_proj_w, mlp_proj_b;  // biases undefined when bias=false
+  // The four products' weights packed for decoding (generate() fills them; see skinny_matmul.h).
+  PackedWeight attn_p, attn_proj_p, fc_p, mlp_proj_p;
 };
 
 // Hugging Face GPT-2 layout: Conv1D weights are (in, out); the LM head is tied to wte.
@@ -20,6 +24,7 @@ struct GPTWeights {
   at::Tensor wte, wpe;
   std::vector<GPTBlockWeights> blocks;
   at::Tensor lnf_w, lnf_b;
+  PackedWeight head_p;  // wte packed for the LM head when decoding
   int64_t n_head = 1;
   double eps = 1e-5;
 };

@@ -185,6 +185,24 @@ describe('generation', () => {
     odd.dispose();
   });
 
+  it.each([1, 4, 7, 13, 16, 17])(
+    'decoding with packed weights (the skinny-product kernel) agrees with recomputation, batch %i',
+    async (batch) => {
+      // Batches up to 16 decode through the packed-panel kernel in blocks of 4 rows (then 3, 2 or 1);
+      // 17 falls back to libtorch. Widths 40/120/160 and a vocabulary of 50 end in partial panels of 24.
+      torch.manualSeed(5);
+      const odd = GPT.create({ vocabSize: 50, blockSize: 48, nLayer: 2, nEmbd: 40, nHead: 2 }).eval();
+      const rows = Array.from({ length: batch }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (7 * i + 3 * j) % 50));
+      const o = { maxNewTokens: 10, temperature: 0.9, seed: 11 };
+      const a = await odd.generate(rows, o);
+      const b = await odd.generate(rows, { ...o, useCache: false });
+      expect(a.tokens.tolist()).toEqual(b.tokens.tolist());
+      expect(maxDiff(a.logprobs, b.logprobs)).toBeLessThan(1e-5);
+      torch.dispose([a, b]);
+      odd.dispose();
+    },
+  );
+
   it('left padding does not change any sequence', async () => {
     const batch = await model.generate(prompts, { greedy: true, maxNewTokens: 8 });
     const rows = batch.tokens.tolist() as number[][];
