@@ -3,6 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { torch, F, GPT, loadSafetensors, saveSafetensors, loadTokenizer, type Tensor } from '../src/index.js';
 
@@ -202,6 +203,28 @@ describe('generation', () => {
       odd.dispose();
     },
   );
+
+  it('the AVX2 path of the packed-weight kernel agrees too (TORCH_RLHF_DISABLE_AVX512, in a child process)', () => {
+    // On an AVX-512 CPU the kernel packs 48-wide panels; this child takes the 24-wide AVX2 path.
+    const script = `
+      const { torch, GPT } = await import(${JSON.stringify(join(fileURLToPath(new URL('..', import.meta.url)), 'dist', 'index.js'))});
+      torch.manualSeed(5);
+      const m = GPT.create({ vocabSize: 50, blockSize: 48, nLayer: 2, nEmbd: 40, nHead: 2 }).eval();
+      let worst = 0, same = true;
+      for (const batch of [1, 3, 5, 6, 11, 16]) {
+        const rows = Array.from({ length: batch }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (7 * i + 3 * j) % 50));
+        const o = { maxNewTokens: 10, temperature: 0.9, seed: 11 };
+        const a = await m.generate(rows, o), b = await m.generate(rows, { ...o, useCache: false });
+        same &&= JSON.stringify(a.tokens.tolist()) === JSON.stringify(b.tokens.tolist());
+        worst = Math.max(worst, a.logprobs.sub(b.logprobs).abs().max().item());
+      }
+      console.log(JSON.stringify({ same, worst }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TORCH_RLHF_DISABLE_AVX512: '1' } });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.same).toBe(true);
+    expect(out.worst).toBeLessThan(1e-5);
+  });
 
   it('left padding does not change any sequence', async () => {
     const batch = await model.generate(prompts, { greedy: true, maxNewTokens: 8 });
