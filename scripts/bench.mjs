@@ -31,8 +31,8 @@ const sizes = [
 ];
 // Repeats per child process (after warm-up) and rounds of (torch-rlhf, PyTorch) children.
 const plan = quick
-  ? { rounds: 1, step: { warmup: 1, repeats: 2 }, ppo: { warmup: 0, repeats: 1 }, gen: { warmup: 1, repeats: 2, newTokens: 16 }, matmul: { n: 2048, warmup: 1, repeats: 3 } }
-  : { rounds: 2, step: { warmup: 2, repeats: 8 }, ppo: { warmup: 1, repeats: 3 }, gen: { warmup: 1, repeats: 5, newTokens: 96 }, matmul: { n: 2048, warmup: 2, repeats: 10 } };
+  ? { rounds: 2, step: { warmup: 1, repeats: 2 }, ppo: { warmup: 0, repeats: 1 }, gen: { warmup: 1, repeats: 2, newTokens: 16 }, genNoCache: { warmup: 0, repeats: 1 }, matmul: { n: 2048, warmup: 1, repeats: 3 } }
+  : { rounds: 4, step: { warmup: 2, repeats: 5 }, ppo: { warmup: 1, repeats: 2 }, gen: { warmup: 1, repeats: 4, newTokens: 96 }, genNoCache: { warmup: 0, repeats: 1 }, matmul: { n: 2048, warmup: 2, repeats: 8 } };
 const genWork = { batch: 8, promptLen: 32, newTokens: plan.gen.newTokens }; // scripts/bench-generate.mjs's workload
 
 // Deterministic data, the same for both sides.
@@ -91,60 +91,76 @@ function child(side, task) {
   if (out.threads !== threads) throw new Error(`${side} side ran ${out.threads} thread(s), expected ${threads}`);
   return out;
 }
-// Rounds of both sides, ABBA order so a drift in the machine's speed hits both alike.
+// Rounds of both sides, ABBA order so a drift in the machine's speed hits both alike. The
+// ratio is the median of the rounds' ratios (each of two children run back to back), which a
+// slow drift does not bias; its range over the rounds shows the noise.
 function both(label, task) {
-  const acc = { js: { times: [], rolloutTimes: [], rss: 0 }, py: { times: [], rolloutTimes: [], rss: 0 } };
+  const acc = { js: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 }, py: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 } };
+  const ratios = [];
+  const efficiency = { js: [], py: [] }; // per child: its step's FLOP rate over its own matmul's
   for (let round = 0; round < plan.rounds; round++) {
+    const here = {};
     for (const side of round % 2 ? ['py', 'js'] : ['js', 'py']) {
       const t0 = performance.now();
       const o = child(side, task);
+      here[side] = median(o.times);
       acc[side].times.push(...o.times);
       acc[side].rolloutTimes.push(...(o.rolloutTimes ?? []));
+      if (o.matmulTimes) efficiency[side].push(median(o.matmulTimes) / here[side]);
       acc[side].rss = Math.max(acc[side].rss, o.maxRssKiB);
-      process.stderr.write(`  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${median(o.times).toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      process.stderr.write(`  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     }
+    ratios.push(here.js / here.py);
   }
   const m = (side, k = 'times') => (acc[side][k].length ? median(acc[side][k]) : NaN);
-  return { js: m('js'), py: m('py'), jsRollout: m('js', 'rolloutTimes'), pyRollout: m('py', 'rolloutTimes'), jsRss: acc.js.rss, pyRss: acc.py.rss };
+  return {
+    js: m('js'), py: m('py'), jsRollout: m('js', 'rolloutTimes'), pyRollout: m('py', 'rolloutTimes'), jsRss: acc.js.rss, pyRss: acc.py.rss,
+    ratio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    efficiency: { js: efficiency.js.length ? median(efficiency.js) : NaN, py: efficiency.py.length ? median(efficiency.py) : NaN },
+  };
 }
 
 // ------------------------------------------------------------------ run
 const t0 = performance.now();
 const rows = [];
 const mib = (kib) => `${(kib / 1024).toFixed(0)} MiB`;
-const row = (size, workload, js, py, ratio, r = {}) => rows.push({ size, workload, js, py, ratio, jsRss: r.jsRss ? mib(r.jsRss) : '', pyRss: r.pyRss ? mib(r.pyRss) : '' });
+const row = (size, workload, js, py, ratio, r = {}) =>
+  rows.push({ size, workload, js, py, ratio, range: r.ratioRange, jsRss: r.jsRss ? mib(r.jsRss) : '', pyRss: r.pyRss ? mib(r.pyRss) : '' });
 
 const n = plan.matmul.n;
 const mm = both(`matmul ${n}×${n}`, { task: 'matmul', ...plan.matmul });
 const peak = { js: (2 * n ** 3) / mm.js / 1e9, py: (2 * n ** 3) / mm.py / 1e9 };
-row('—', `float32 matmul ${n}×${n} (GFLOP/s)`, peak.js.toFixed(1), peak.py.toFixed(1), mm.js / mm.py, mm);
+row('—', `float32 matmul ${n}×${n} (GFLOP/s)`, peak.js.toFixed(1), peak.py.toFixed(1), mm.ratio, mm);
 
 for (const size of sizes) {
   const data = dataFor(size);
   const base = { size: size.model, ...plan.step };
-  const sft = both(`${size.key} SFT step`, { task: 'sft', ...base, data: { pad: PAD, seqs: data.seqs } });
-  row(size.name, 'SFT step (ms)', (sft.js * 1e3).toFixed(1), (sft.py * 1e3).toFixed(1), sft.js / sft.py, sft);
+  const sft = both(`${size.key} SFT step`, { task: 'sft', ...base, matmul: plan.matmul, data: { pad: PAD, seqs: data.seqs } });
+  row(size.name, 'SFT step (ms)', (sft.js * 1e3).toFixed(1), (sft.py * 1e3).toFixed(1), sft.ratio, sft);
   const f = sftFlops(size);
   const g = { js: f / sft.js / 1e9, py: f / sft.py / 1e9 };
-  row(size.name, `SFT achieved GFLOP/s (% of matmul; ${(f / 1e9).toFixed(1)} GFLOP/step)`,
-    `${g.js.toFixed(1)} (${((100 * g.js) / peak.js).toFixed(0)} %)`, `${g.py.toFixed(1)} (${((100 * g.py) / peak.py).toFixed(0)} %)`, sft.js / sft.py);
+  // % of the matmul rate measured in the same child process, right after the steps.
+  const pct = (side) => (100 * f * sft.efficiency[side]) / (2 * n ** 3);
+  row(size.name, `SFT achieved GFLOP/s (% of the same process's matmul; ${(f / 1e9).toFixed(1)} GFLOP/step)`,
+    `${g.js.toFixed(1)} (${pct('js').toFixed(0)} %)`, `${g.py.toFixed(1)} (${pct('py').toFixed(0)} %)`, sft.ratio, { ratioRange: sft.ratioRange });
   const rm = both(`${size.key} reward-model step`, { task: 'rm', ...base, data: { pad: PAD, pairs: data.pairs } });
-  row(size.name, `reward-model step, ${size.batch} pairs (ms)`, (rm.js * 1e3).toFixed(1), (rm.py * 1e3).toFixed(1), rm.js / rm.py, rm);
+  row(size.name, `reward-model step, ${size.batch} pairs (ms)`, (rm.js * 1e3).toFixed(1), (rm.py * 1e3).toFixed(1), rm.ratio, rm);
   const ppo = both(`${size.key} PPO iteration`, { task: 'ppo', size: size.model, ...plan.ppo, ppo: ppoConfig(size), data: { pad: PAD, bos: BOS, eos: EOS, prompts: data.prompts } });
-  row(size.name, 'PPO iteration (s)', ppo.js.toFixed(2), ppo.py.toFixed(2), ppo.js / ppo.py, ppo);
+  row(size.name, 'PPO iteration (s)', ppo.js.toFixed(2), ppo.py.toFixed(2), ppo.ratio, ppo);
   row(size.name, '  of which rollout: generation + scoring (s)', ppo.jsRollout.toFixed(2), ppo.pyRollout.toFixed(2), ppo.jsRollout / ppo.pyRollout);
   const tokens = genWork.batch * genWork.newTokens;
   const genModel = { ...size.model, blockSize: Math.max(size.model.blockSize, genWork.promptLen + genWork.newTokens) };
   for (const useCache of [true, false]) {
-    const r = both(`${size.key} generate ${useCache ? 'KV cache' : 'no cache'}`, { task: 'generate', size: genModel, useCache, gen: genWork, ...plan.gen });
-    row(size.name, `generation, ${useCache ? 'KV cache' : 'no cache'} (tokens/s)`, (tokens / r.js).toFixed(0), (tokens / r.py).toFixed(0), r.js / r.py, r);
+    const r = both(`${size.key} generate ${useCache ? 'KV cache' : 'no cache'}`, { task: 'generate', size: genModel, useCache, gen: genWork, ...(useCache ? plan.gen : plan.genNoCache) });
+    row(size.name, `generation, ${useCache ? 'KV cache' : 'no cache'} (tokens/s)`, (tokens / r.js).toFixed(0), (tokens / r.py).toFixed(0), r.ratio, r);
   }
 }
 const elapsed = (performance.now() - t0) / 1000;
 
 // ------------------------------------------------------------------ report
-const header = '| model | workload | torch-rlhf | PyTorch | time ratio (torch-rlhf / PyTorch) | peak RSS torch-rlhf | peak RSS PyTorch |';
-const lines = rows.map((r) => `| ${r.size} | ${r.workload} | ${r.js} | ${r.py} | ${r.ratio.toFixed(2)} | ${r.jsRss} | ${r.pyRss} |`);
+const header = '| model | workload | torch-rlhf | PyTorch | time ratio (torch-rlhf / PyTorch), median of rounds (range) | peak RSS torch-rlhf | peak RSS PyTorch |';
+const fmtRatio = (r) => (r.range ? `${r.ratio.toFixed(2)} (${r.range[0].toFixed(2)}–${r.range[1].toFixed(2)})` : r.ratio.toFixed(2));
+const lines = rows.map((r) => `| ${r.size} | ${r.workload} | ${r.js} | ${r.py} | ${fmtRatio(r)} | ${r.jsRss} | ${r.pyRss} |`);
 console.log(['', header, '|---|---|---:|---:|---:|---:|---:|', ...lines].join('\n'));
 console.log(`\n${elapsed.toFixed(0)} s in all`);
 
@@ -154,7 +170,7 @@ const md = [
   '## Training steps, PPO and generation against PyTorch',
   '',
   `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}\` (\`npm run bench\`) on ${machine(threads)}.`,
-  `Medians of ${plan.rounds * plan.step.repeats} steps (${plan.rounds * plan.ppo.repeats} PPO iterations, ${plan.rounds * plan.gen.repeats} generations) per side after warm-up; every measurement runs in a fresh child process, torch-rlhf (\`scripts/bench/node_side.mjs\`) and PyTorch (\`scripts/bench/train_reference.py\`) alternating. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
+  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: \`scripts/bench/node_side.mjs\`, PyTorch: \`scripts/bench/train_reference.py\`), the order alternating (ABBA), each child timing ${plan.step.repeats} steps (${plan.ppo.repeats} PPO iterations, ${plan.gen.repeats} generations with the cache, ${plan.genNoCache.repeats} without) after warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range, since this shared machine's speed drifts by ±10 % and more between minutes. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
   '',
   header,
   '|---|---|---:|---:|---:|---:|---:|',
@@ -164,7 +180,7 @@ const md = [
   '',
   '**What each row measures.** *float32 matmul*: an n×n by n×n product in each side\'s process at the bench\'s thread count (2n³ FLOP), the ceiling for the rows below. ' +
     '*SFT step*: one optimizer step as `Trainer` runs it — zero grads, forward in train mode, masked next-token cross entropy (first quarter of each sequence is prompt, ignored), `.item()`, backward, clip grad norm to 1, AdamW (two parameter groups) — on a pre-collated batch (`collateSequences`, `languageModelLoss`). ' +
-    '*SFT achieved GFLOP/s*: the step\'s FLOPs over its median time, FLOPs = 6·N·B·T + 12·L·C·T²·B with N = 12·L·C² + C·V the matmul weights (LM head included), B×T the padded positions, the attention term counting QKᵀ and A·V over the full T×T square (both sides compute the masked half too), ×3 for backward; biases, LayerNorm, softmax, GELU and the optimizer are not counted. ' +
+    '*SFT achieved GFLOP/s*: the step\'s FLOPs over its median time, FLOPs = 6·N·B·T + 12·L·C·T²·B with N = 12·L·C² + C·V the matmul weights (LM head included), B×T the padded positions, the attention term counting QKᵀ and A·V over the full T×T square, ×3 for backward; biases, LayerNorm, softmax, GELU and the optimizer are not counted. The percentage is of the n×n matmul rate measured in the same child process right after its steps (median over the children), since the speed of the machine drifts between children. ' +
     '*Reward-model step*: a pairwise batch (chosen and rejected sequences in one forward of 2×batch rows), score at each row\'s last token, −log σ(r_c − r_r) averaged over pairs, accuracy and margin read, backward, clip, AdamW (`collateRankings`, `RewardModel.rewards`, `rankingLoss`). ' +
     `*PPO iteration*: \`PPOTrainer.rollout()\` then its \`update()\` (what \`train()\` does per iteration, without logging and checkpoints): sample ${demo.newTokens} (demo) / ${big.newTokens} (compute-bound) tokens per prompt at temperature 0.7 with the KV cache, score with a reward model, log-probs and values of the policy and log-probs of a reference model (no grad, in minibatches), KL-penalised rewards, GAE, whitened advantages; then 4 epochs of shuffled minibatches (${demo.batch}/${demo.miniBatch} and ${big.batch}/${big.miniBatch}: 16 optimizer steps) of the clipped policy and value losses of an actor with a value head, clip and AdamW. *of which rollout* is the rollout() part. ` +
     `*Generation*: tokens/s of sampling ${genWork.newTokens} new tokens after a ${genWork.promptLen}-token prompt for a batch of ${genWork.batch} (scripts/bench-generate.mjs's workload) with and without the KV cache; torch-rlhf's native loop keeps a preallocated cache, Python concatenates as Hugging Face does. ` +

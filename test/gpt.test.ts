@@ -62,6 +62,36 @@ describe('GPT against a PyTorch implementation of GPT-2 (golden fixtures)', () =
     });
   });
 
+  it('a batch padded at the end (plain causal attention) equals its rows one by one: outputs and gradients', () => {
+    // The trunk skips the key mask when padding is only at the end; real positions must not change.
+    torch.manualSeed(8);
+    const m = GPT.create({ vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 16 });
+    const rows = [[1, 2, 3, 4, 5, 6], [7, 8, 9], [10, 11, 12, 13]];
+    const T = 6;
+    const ids = torch.tensor(rows.map((r) => [...r, ...Array(T - r.length).fill(0)]));
+    const mask = torch.tensor(rows.map((r) => Array.from({ length: T }, (_, j) => j < r.length)));
+    const weight = torch.randn([3, T, 30]);
+    const loss = torch.tidy(() => m.forward(ids, { attentionMask: mask }).logits.mul(weight).mul(mask.unsqueeze(-1)).sum());
+    loss.backward();
+    const batched = m.parameters().map((p) => p.grad!.clone());
+    const logits = m.forward(ids, { attentionMask: mask }).logits;
+    m.zeroGrad();
+    let alone = 0;
+    rows.forEach((r, b) => {
+      const out = m.forward(torch.tensor([r])).logits;
+      expect(maxDiff(out.select(0, 0), logits.select(0, b).narrow(0, 0, r.length))).toBeLessThan(1e-5);
+      const l = out.mul(weight.narrow(0, b, 1).narrow(1, 0, r.length)).sum();
+      alone += l.item();
+      l.backward();
+    });
+    expect(Math.abs(alone - loss.item())).toBeLessThan(1e-3);
+    m.parameters().forEach((p, i) => expect(maxDiff(p.grad!, batched[i]!)).toBeLessThan(1e-5));
+    // A batch padded at the front keeps the mask, and its real positions agree as well.
+    const left = m.forward(torch.tensor([[0, 0, 7, 8, 9]]), { attentionMask: torch.tensor([[false, false, true, true, true]]) }).logits;
+    expect(maxDiff(left.select(0, 0).narrow(0, 2, 3), logits.select(0, 1).narrow(0, 0, 3))).toBeLessThan(1e-5);
+    m.dispose();
+  });
+
   it('greedy generation reproduces the PyTorch greedy tokens and temperature-scaled log-probs', async () => {
     const prompt = g('greedy.prompt').tolist() as number[];
     const out = await model.generate([prompt], { greedy: true, maxNewTokens: 10, temperature: 0.7 });

@@ -55,7 +55,10 @@ const tasks = {
     const model = GPT.create(cfg.size).train();
     const opt = adamw(model, 2e-5);
     const batch = collateSequences(cfg.data.seqs, cfg.data.pad, 'cpu');
-    return { times: await timed(() => trainStep(model, opt, () => languageModelLoss(model, batch)), cfg.warmup, cfg.repeats) };
+    const times = await timed(() => trainStep(model, opt, () => languageModelLoss(model, batch)), cfg.warmup, cfg.repeats);
+    // The matmul ceiling in this same process, right after: the machine's speed drifts.
+    const a = torch.randn([cfg.matmul.n, cfg.matmul.n]), b = torch.randn([cfg.matmul.n, cfg.matmul.n]);
+    return { times, matmulTimes: await timed(() => a.matmul(b).dispose(), cfg.matmul.warmup, cfg.matmul.repeats) };
   },
 
   async rm() {

@@ -91,15 +91,18 @@ export class CausalSelfAttention extends Module {
     this.c_proj = this.registerModule('c_proj', new Conv1D(nEmbd, nEmbd, bias, 0.02 / Math.sqrt(2 * nLayer), o));
     this.resid_dropout = this.registerModule('resid_dropout', new Dropout(config.dropout));
   }
-  /** x (B, T, C); mask (B, 1, T, S) bool; past keys/values of earlier positions. */
-  forward(x: Tensor, mask: Tensor, past?: LayerKV): { y: Tensor; present: LayerKV } {
+  /**
+   * x (B, T, C); mask (B, 1, T, S) bool, or null for plain causal attention (see GPT's trunk);
+   * past keys/values of earlier positions.
+   */
+  forward(x: Tensor, mask: Tensor | null, past?: LayerKV): { y: Tensor; present: LayerKV } {
     const [B, T, C] = x.shape as [number, number, number];
     const H = this.config.nHead;
     const heads = (t: Tensor) => t.view(B, T, H, C / H).transpose(1, 2);
     const [q, k0, v0] = this.c_attn.forward(x).split(C, 2).map(heads) as [Tensor, Tensor, Tensor];
     const k = past ? catSeq(past[0], k0) : k0;
     const v = past ? catSeq(past[1], v0) : v0;
-    const y = F.scaledDotProductAttention(q, k, v, { attnMask: mask, dropoutP: this.config.dropout, training: this.training });
+    const y = F.scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: mask === null, dropoutP: this.config.dropout, training: this.training });
     const out = this.resid_dropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(B, T, C)));
     return { y: out, present: [k, v] };
   }
@@ -135,7 +138,7 @@ export class Block extends Module {
     this.ln_2 = this.registerModule('ln_2', ln());
     this.mlp = this.registerModule('mlp', new MLP(config, o));
   }
-  forward(x: Tensor, mask: Tensor, past?: LayerKV): { x: Tensor; present: LayerKV } {
+  forward(x: Tensor, mask: Tensor | null, past?: LayerKV): { x: Tensor; present: LayerKV } {
     const { y, present } = this.attn.forward(this.ln_1.forward(x), mask, past);
     const h = x.add(y);
     return { x: h.add(this.mlp.forward(this.ln_2.forward(h))), present };
@@ -304,7 +307,11 @@ export class GPT extends Module {
       const pos = options.positionIds
         ? options.positionIds.to({ dtype: 'int64', device })
         : keyMask.long().cumsum(1).sub(1).clamp(0).slice(1, pastLen);
-      const mask = attentionMask(keyMask, T);
+      // Keys padded only at the end (SFT and reward batches) are hidden from every real query by
+      // causality alone, so plain causal attention gives the same outputs at every real position
+      // (pad positions, whose outputs nothing reads, see other keys): libtorch's kernel then skips
+      // the mask, 10–20 % of attention's time.
+      const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : attentionMask(keyMask, T);
       const ids = inputIds.to({ dtype: 'int64', device });
       const tr = this.transformer;
       let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(pos)));
@@ -398,6 +405,13 @@ export class GPT extends Module {
     const sequences = tok.map((row, b) => row.filter((_, j) => msk[b]![j]));
     return { tokens, responseMask, logprobs, promptIds, promptMask, sequences };
   }
+}
+
+/** Whether every row of a (B, S) key mask is all true up to its last true. */
+function paddedOnlyAtTheEnd(keyMask: Tensor): boolean {
+  const S = keyMask.shape[1]!;
+  if (S < 2) return true;
+  return !keyMask.slice(1, 0, S - 1).logicalNot().logicalAnd(keyMask.slice(1, 1)).any().item();
 }
 
 /** (B, 1, T, S) bool: causal over the last T of S positions, padded keys hidden. */
