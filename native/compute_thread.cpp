@@ -1,7 +1,10 @@
 #include "compute_thread.h"
 
 #include <ATen/Parallel.h>
+#include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -9,9 +12,33 @@
 #include <mutex>
 #include <thread>
 
+// The per-thread settings of the two pools of PyTorch's wheels, found at load time through
+// libtorch's own dependencies (weak: absent from a libtorch without OpenMP or MKL). MKL's C
+// function is the mixed-case name (mkl_service.h maps mkl_set_num_threads_local to it; the
+// lower-case symbol is the Fortran one, which takes a pointer).
+extern "C" {
+__attribute__((weak)) void omp_set_num_threads(int);
+__attribute__((weak)) int MKL_Set_Num_Threads_Local(int);
+}
+
 namespace trl {
 
 namespace {
+
+int usableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// This thread's OpenMP team and MKL threads: the cores the JS thread's team (of `js` threads)
+// leaves free, at least one, so that libgomp never manages more threads than there are cores.
+void applyThreadCount(int js) {
+  const int n = std::max(1, std::min(js, usableCpus() - js + 1));
+  if (omp_set_num_threads) omp_set_num_threads(n);
+  if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(n);
+}
 
 struct Job {
   const std::function<void()>* work;
@@ -31,6 +58,14 @@ struct ComputeThread {
   }
 
   void loop() {
+    pthread_setname_np(pthread_self(), "torch-rlhf-comp");
+    // ATen sets a thread's OpenMP and MKL threads to its global count on the thread's first
+    // parallel op (a thread-local flag, in each library that inlines it): trigger that now,
+    // here and inside libtorch (get_num_threads), so that it cannot overwrite the sizes chosen
+    // below. No op runs here: a parallel region at the global count would start a team whose
+    // idle workers libgomp goes on counting.
+    at::internal::lazy_init_num_threads();
+    (void)at::get_num_threads();
     int applied = 0;
     for (;;) {
       Job* job;
@@ -42,7 +77,7 @@ struct ComputeThread {
       }
       const int want = wanted_threads.load();
       if (want > 0 && want != applied) {
-        at::set_num_threads(want);
+        applyThreadCount(want);
         applied = want;
       }
       try {

@@ -1,10 +1,14 @@
 // One long-lived thread for the libtorch work that runs off the JS thread (generation today).
 // libgomp, the OpenMP runtime of PyTorch's wheels, keeps a thread team per thread that starts
 // parallel work, and once it manages more threads than there are cores it stops spinning and
-// puts its workers to sleep at the end of every parallel region. Work spread over the libuv
-// pool's four threads made four teams: measured at 2 threads on 2 cores, KV-cache generation
-// went from 7990 to about 2800 tokens/s, with 20,000 context switches a second. Funnelled
-// through this one thread it is as fast as on the JS thread, like Python's single thread.
+// puts its workers to sleep at the end of every parallel region, so that every small parallel
+// op pays a futex wake-up. Work spread over the libuv pool's four threads made four teams:
+// measured at 2 threads on 2 cores, KV-cache generation went from 7990 to about 2800 tokens/s,
+// with 20,000 context switches a second. And a second team beside the JS thread's is enough:
+// at 2 threads a demo PPO iteration's update (JS thread only) took 1000 ms instead of 670.
+// So async work runs on this one thread, and its team uses only the cores that the JS thread's
+// team leaves free, at least one: with libtorch at all the cores (its default), the compute
+// thread runs its ops on itself, which costs generation nothing measurable here.
 #pragma once
 #include <functional>
 
@@ -14,8 +18,8 @@ namespace trl {
 // here. Jobs from several callers run one after another, in order.
 void runOnComputeThread(const std::function<void()>& work);
 
-// The intra-op thread count the compute thread applies before its next job (setNumThreads
-// reaches only the calling thread's OpenMP setting).
+// The JS thread's intra-op thread count (setNumThreads); the compute thread sizes its own team
+// from it before its next job.
 void setComputeThreadCount(int n);
 
 }  // namespace trl
