@@ -13,42 +13,45 @@ import { GPT, resolveGPTConfig, type GPTConfig } from './gpt.js';
 
 const TANH_GELUS = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
-/** Reads an HF GPT-2 config.json into a GPTConfig; errors name the file and the field. */
+/**
+ * Where config.json keeps each GPTConfig field: GPT-2's key first, then the names other HF
+ * configs use. Bias is ours (GPT-2 always has biases).
+ */
+const HF_KEYS: Record<keyof GPTConfig, readonly string[]> = {
+  vocabSize: ['vocab_size'],
+  blockSize: ['n_positions', 'n_ctx', 'max_position_embeddings'],
+  nLayer: ['n_layer', 'num_hidden_layers'],
+  nHead: ['n_head', 'num_attention_heads'],
+  nEmbd: ['n_embd', 'hidden_size'],
+  dropout: ['resid_pdrop', 'embd_pdrop'],
+  bias: ['torch_rlhf.bias'],
+  layerNormEpsilon: ['layer_norm_epsilon'],
+};
+/** Defaults of the optional fields; the others must be present. */
+const HF_DEFAULTS: Partial<Record<keyof GPTConfig, unknown>> = { dropout: 0, bias: true, layerNormEpsilon: 1e-5 };
+
+/**
+ * Reads an HF GPT-2 config.json into a GPTConfig. Values are checked (and bounded) by
+ * resolveGPTConfig, so errors name the file and the key as config.json spells it.
+ */
 export function gptConfigFromHF(hf: Record<string, unknown>, file = 'config.json'): GPTConfig {
-  const int = (key: string, ...alts: string[]): number => {
-    for (const k of [key, ...alts]) {
-      const v = hf[k];
-      if (v === undefined || v === null) continue;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${file}: field '${k}' must be a positive integer, got ${JSON.stringify(v)}`);
-      return v;
-    }
-    throw new Error(`${file}: missing field '${key}'`);
-  };
   if (hf.model_type !== undefined && hf.model_type !== 'gpt2') throw new Error(`${file}: model_type '${String(hf.model_type)}' is not supported (expected 'gpt2')`);
   const act = hf.activation_function ?? 'gelu_new';
   if (typeof act !== 'string' || !TANH_GELUS.has(act)) throw new Error(`${file}: activation_function '${String(act)}' is not supported (GPT-2 uses gelu_new)`);
-  const nInner = hf.n_inner;
-  const nEmbd = int('n_embd', 'hidden_size');
-  if (nInner !== undefined && nInner !== null && nInner !== 4 * nEmbd) throw new Error(`${file}: n_inner ${String(nInner)} is not supported (must be 4 × n_embd)`);
-  const pdrop = hf.resid_pdrop ?? hf.embd_pdrop ?? 0;
-  if (typeof pdrop !== 'number') throw new Error(`${file}: field 'resid_pdrop' must be a number`);
-  const eps = hf.layer_norm_epsilon ?? 1e-5;
-  if (typeof eps !== 'number') throw new Error(`${file}: field 'layer_norm_epsilon' must be a number`);
-  const extra = (hf.torch_rlhf ?? {}) as { bias?: boolean };
-  try {
-    return resolveGPTConfig({
-      vocabSize: int('vocab_size'),
-      blockSize: int('n_positions', 'n_ctx', 'max_position_embeddings'),
-      nLayer: int('n_layer', 'num_hidden_layers'),
-      nHead: int('n_head', 'num_attention_heads'),
-      nEmbd,
-      dropout: pdrop,
-      bias: extra.bias ?? true,
-      layerNormEpsilon: eps,
-    });
-  } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+  const extra = (hf.torch_rlhf ?? {}) as Record<string, unknown>;
+  const value = (key: string): unknown => (key === 'torch_rlhf.bias' ? extra.bias : hf[key]);
+  const used = {} as Record<keyof GPTConfig, string>;
+  const raw = {} as Record<keyof GPTConfig, unknown>;
+  for (const [field, keys] of Object.entries(HF_KEYS) as [keyof GPTConfig, readonly string[]][]) {
+    const key = keys.find((k) => value(k) !== undefined && value(k) !== null);
+    if (key === undefined && !(field in HF_DEFAULTS)) throw new Error(`${file}: missing field '${keys[0]}'`);
+    used[field] = key ?? keys[0]!;
+    raw[field] = key === undefined ? HF_DEFAULTS[field] : value(key);
   }
+  const config = resolveGPTConfig(raw as unknown as GPTConfig, { source: file, field: (k) => `field '${used[k]}'` });
+  const nInner = hf.n_inner;
+  if (nInner !== undefined && nInner !== null && nInner !== 4 * config.nEmbd) throw new Error(`${file}: n_inner ${String(nInner)} is not supported (must be 4 × n_embd)`);
+  return config;
 }
 
 /** A GPTConfig as HF GPT-2 config.json fields (what GPT2LMHeadModel.from_pretrained reads). */
@@ -165,6 +168,11 @@ export async function loadGPT(dir: string, options: LoadGPTOptions = {}): Promis
   return loadGPTFamily(dir, options, plainGPT);
 }
 
+/** Names for a message: the first few, then how many more (a wrong config can miss thousands). */
+function someOf(names: string[], max = 5): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
 /** Loads any model of the GPT family (GPT, RewardModel, ActorCritic) from a checkpoint directory. */
 export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
   const configPath = join(dir, 'config.json');
@@ -172,8 +180,17 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   const config = gptConfigFromHF(hf, configPath);
   const files = weightFiles(dir);
   const heads = family.heads?.(config) ?? new Map<string, number[]>();
-  // Check names and shapes from the headers before reading any data.
   const expected = new Map([...expectedShapes(config), ...heads]);
+  // The LM head is tied to wte (and HF leaves it out); optional heads keep their initialisation.
+  const optional = (name: string): boolean => name === 'lm_head.weight' || (!!family.headsOptional && heads.has(name));
+  const checkComplete = (absent: string[]): void => {
+    const missing = absent.filter((k) => !optional(k));
+    if (missing.length === 0) return;
+    if (missing.every((k) => heads.has(k))) throw new Error(`${dir}: missing ${someOf(missing)} (is this the right kind of checkpoint?)`);
+    throw new Error(`${dir}: missing keys: ${someOf(missing)} (${missing.length} of the ${expected.size} tensors the config implies)`);
+  };
+  // Names and shapes from the headers, all of them, before any data is read or the model
+  // allocated: a config that does not match its weights fails at once, whatever size it implies.
   const present = new Set<string>();
   for (const f of files) {
     const header = await readSafetensorsHeader(f);
@@ -191,8 +208,7 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
       present.add(name);
     }
   }
-  const missingHeads = [...heads.keys()].filter((k) => !present.has(k));
-  if (missingHeads.length > 0 && !family.headsOptional) throw new Error(`${dir}: missing ${missingHeads.join(', ')} (is this the right kind of checkpoint?)`);
+  checkComplete([...expected.keys()].filter((k) => !present.has(k)));
   const model = family.create(config, hf, options.device);
   const loaded = new Map<string, Tensor>();
   try {
@@ -209,14 +225,13 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     if (head && wte && !noGrad(() => head.equal(wte)))
       throw new Error(`${dir}: lm_head.weight differs from transformer.wte.weight; untied LM heads are not supported`);
     if (!head && wte) loaded.set('lm_head.weight', wte);
-    const { missingKeys } = model.loadStateDict(loaded, { strict: false });
-    const missing = missingKeys.filter((k) => !(family.headsOptional && heads.has(k)));
-    if (missing.length > 0) throw new Error(`missing keys: ${missing.join(', ')}`);
+    // Again on what was read: a file replaced since its header was checked must not load half.
+    checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
     if (options.dtype) model.to(options.dtype);
     return model;
   } catch (err) {
     model.dispose();
-    throw err instanceof Error && !err.message.startsWith(dir) ? new Error(`${dir}: ${err.message}`) : err;
+    throw err instanceof Error && !err.message.startsWith(dir) ? new Error(`${dir}: ${err.message}`, { cause: err }) : err;
   } finally {
     for (const t of new Set(loaded.values())) t.dispose();
   }

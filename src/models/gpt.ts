@@ -37,18 +37,40 @@ export const defaultGPTConfig: Omit<GPTConfig, 'vocabSize'> = {
   layerNormEpsilon: 1e-5,
 };
 
+/**
+ * Upper bounds on a config's sizes. A value past them is a typo or a corrupt file, not a model
+ * (GPT-3 175B has 96 layers, 96 heads, width 12288 and 2048 positions), and refusing it here
+ * fails at once instead of after minutes of allocation. Token ids stay within an int32.
+ */
+export const GPT_SIZE_LIMITS = { vocabSize: 2 ** 31, blockSize: 2 ** 20, nLayer: 1024, nHead: 1024, nEmbd: 2 ** 16 } as const;
+
+// Numbers as they are (NaN, Infinity), anything else as JSON, so a string reads as one.
+const show = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
+
+/** How errors name the config and its fields; a config file passes its path and its own keys. */
+export interface GPTConfigNaming {
+  source: string;
+  field: (k: keyof GPTConfig) => string;
+}
+const PLAIN_NAMING: GPTConfigNaming = { source: 'GPT config', field: (k) => k };
+
 /** Checks a config and fills defaults, with errors that name the field. */
-export function resolveGPTConfig(c: Partial<GPTConfig> & { vocabSize: number }): GPTConfig {
+export function resolveGPTConfig(c: Partial<GPTConfig> & { vocabSize: number }, naming: GPTConfigNaming = PLAIN_NAMING): GPTConfig {
   const cfg = { ...defaultGPTConfig, ...c } as GPTConfig;
-  const posInt = (k: keyof GPTConfig) => {
-    const v = cfg[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new RangeError(`GPT config: ${k} must be a positive integer, got ${String(v)}`);
+  const { source, field } = naming;
+  const bad = (k: keyof GPTConfig, why: string, Err = RangeError): never => {
+    throw new Err(`${source}: ${field(k)} ${why}`);
   };
-  (['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const).forEach(posInt);
-  if (cfg.nEmbd % cfg.nHead !== 0) throw new RangeError(`GPT config: nEmbd (${cfg.nEmbd}) must be divisible by nHead (${cfg.nHead})`);
-  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new RangeError(`GPT config: dropout must be in [0, 1), got ${cfg.dropout}`);
-  if (typeof cfg.bias !== 'boolean') throw new TypeError('GPT config: bias must be a boolean');
-  if (!(cfg.layerNormEpsilon > 0)) throw new RangeError('GPT config: layerNormEpsilon must be > 0');
+  for (const [k, max] of Object.entries(GPT_SIZE_LIMITS) as [keyof typeof GPT_SIZE_LIMITS, number][]) {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad(k, `must be a positive integer, got ${show(v)}`);
+    if (v > max) bad(k, `must be at most ${max}, got ${show(v)}`);
+  }
+  if (cfg.nEmbd % cfg.nHead !== 0) bad('nEmbd', `(${cfg.nEmbd}) must be divisible by ${field('nHead')} (${cfg.nHead})`);
+  const { dropout, bias, layerNormEpsilon: eps } = cfg;
+  if (!(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) bad('dropout', `must be in [0, 1), got ${show(dropout)}`);
+  if (typeof bias !== 'boolean') bad('bias', `must be a boolean, got ${show(bias)}`, TypeError);
+  if (!(typeof eps === 'number' && eps > 0 && eps < 1)) bad('layerNormEpsilon', `must be in (0, 1), got ${show(eps)}`);
   return cfg;
 }
 
