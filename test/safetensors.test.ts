@@ -367,6 +367,31 @@ describe('safetensors rejects malformed files', () => {
   });
 });
 
+describe('safetensors rejects a key given twice', () => {
+  // JSON.parse would keep the last one; other readers may keep the first.
+  const entry = (dtype = 'F32') => `{"dtype":"${dtype}","shape":[1],"data_offsets":[0,4]}`;
+  const four = new Uint8Array(4);
+
+  it('a tensor name, also when spelled with escapes', async () => {
+    await expectRejected(writeRaw(assemble(`{"a":${entry()},"a":${entry('I32')}}`, four)), /header has the key "a" twice \(readers would disagree on which one counts\)$/);
+    await expectRejected(writeRaw(assemble(`{"a":${entry()},"\\u0061":${entry()}}`, four)), /header has the key "a" twice \(/);
+  });
+
+  it('a field of an entry, or a metadata key, naming where', async () => {
+    await expectRejected(writeRaw(assemble(`{"w.0":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}`, four)), /the key "dtype" twice in "w.0" \(/);
+    await expectRejected(writeRaw(assemble(`{"__metadata__":{"step":"1","step":"2"},"a":${entry()}}`, four)), /the key "step" twice in "__metadata__" \(/);
+  });
+
+  it('but not equal keys in different objects, nor quotes, colons and braces inside strings', async () => {
+    const metadata = { 'x":{"': '"a":1}', '\\': '\\"', y: '[{"y":' };
+    const path = writeRaw(assemble({ __metadata__: metadata, 'a"b': { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, 'x":{"': { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)));
+    const loaded = await loadSafetensors(path);
+    expect(loaded.metadata).toEqual(metadata);
+    expect([...loaded.tensors.keys()]).toEqual(['a"b', 'x":{"']);
+    disposeAll(loaded.tensors);
+  });
+});
+
 describe('safetensors saving', () => {
   it('rejects bad names, non-tensors, disposed tensors and bad metadata with the path', async () => {
     const path = fileIn();

@@ -3,13 +3,15 @@
 // then the data buffer. The header maps each tensor name to {dtype, shape, data_offsets}
 // (offsets relative to the buffer), plus an optional "__metadata__" of string → string.
 // Files come from elsewhere, so the reader trusts nothing: the whole header is validated
-// against the file size before the data is read or a single tensor is created.
+// (no key may appear twice) against the file size before the data is read or a single tensor
+// is created.
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
+import { findDuplicateKey } from './json-duplicate-keys.js';
 
 /** One tensor's entry in a safetensors header. */
 export interface SafetensorsTensorInfo {
@@ -112,6 +114,11 @@ function parseHeader(path: string, bytes: Uint8Array, bufferLength: number): Saf
     fail(path, `header is not valid JSON (${(err as Error).message})`);
   }
   if (!isObject(json)) fail(path, `header must be a JSON object, got ${kind(json)}`);
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== null) {
+    const where = duplicate.path.length > 0 ? ` in ${duplicate.path.map((k) => q(k)).join(' → ')}` : '';
+    fail(path, `header has the key ${q(duplicate.key)} twice${where} (readers would disagree on which one counts)`);
+  }
 
   let metadata: Record<string, string> = {};
   const entries: [string, SafetensorsTensorInfo][] = [];
