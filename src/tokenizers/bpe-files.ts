@@ -74,6 +74,21 @@ function parseVocab(json: unknown, file: string, where: string): Map<string, num
   return vocab;
 }
 
+/**
+ * The ids must number the file's tokens 0 … n-1. The model's embedding gets a row for every id
+ * up to the largest, so one stray id (2^40) would otherwise be accepted here and fail much
+ * later as an allocation of terabytes, far from the file that caused it.
+ */
+function checkIdsDense(file: string, vocab: Map<string, number>, where: string, addedTokens: AddedTokenJson[] = []): void {
+  const count = vocab.size + addedTokens.filter((t) => vocab.get(t.content) !== t.id).length;
+  const outOfRange = (token: string, id: number): Error =>
+    malformed(file, `${token} has id ${id}, but the file defines ${count} tokens, so the ids must run from 0 to ${count - 1}`);
+  for (const [token, id] of vocab) if (id >= count) throw outOfRange(`${where}[${JSON.stringify(token)}]`, id);
+  addedTokens.forEach((t, i) => {
+    if (t.id >= count) throw outOfRange(`added_tokens[${i}] (${JSON.stringify(t.content)})`, t.id);
+  });
+}
+
 /** Hugging Face's rule (MergeTokenOutOfVocabulary): both halves and their concatenation are tokens. */
 function checkMerge(vocab: Map<string, number>, a: string, b: string, file: string, where: string): void {
   for (const token of [a, b, a + b]) {
@@ -99,7 +114,9 @@ export function parseMergesTxt(text: string, vocab: Map<string, number>, file: s
 }
 
 export function parseVocabJson(json: unknown, file: string): Map<string, number> {
-  return parseVocab(json, file, 'the vocabulary');
+  const vocab = parseVocab(json, file, 'the vocabulary');
+  checkIdsDense(file, vocab, 'the vocabulary');
+  return vocab;
 }
 
 function parseAddedTokens(json: unknown, vocab: Map<string, number>, file: string): AddedTokenJson[] {
@@ -192,10 +209,12 @@ export function parseTokenizerJson(json: unknown, file: string): BpeData {
     checkMerge(vocab, a, b, file, where);
     return [a, b];
   });
+  const addedTokens = parseAddedTokens(json.added_tokens, vocab, file);
+  checkIdsDense(file, vocab, 'model.vocab', addedTokens);
   return {
     vocab,
     merges,
-    addedTokens: parseAddedTokens(json.added_tokens, vocab, file),
+    addedTokens,
     addPrefixSpace: pre?.add_prefix_space === true,
     ignoreMerges: model.ignore_merges === true,
     tokenizerJson: json,
