@@ -23,6 +23,7 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { runDemo } from './demo.js';
 import { modelFromSpec } from './models.js';
+import { seedRun } from './seed.js';
 import { addConfigFlags, configFromFlags } from './options.js';
 
 type Opts = Record<string, unknown>;
@@ -43,6 +44,7 @@ async function sft(o: Opts): Promise<void> {
   const data = await loadSFTDataset(requireFile(str(o, 'data'), '--data'), { skipInvalid: !!o.skipInvalid });
   report(data.skipped, data.path);
   const evalData = o.evalData ? (await loadSFTDataset(requireFile(str(o, 'evalData'), '--eval-data'), { skipInvalid: !!o.skipInvalid })).examples : undefined;
+  seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
   const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, evalDataset: evalData });
   console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.examples.length} examples → ${config.outputDir}`);
@@ -58,6 +60,7 @@ async function rm(o: Opts): Promise<void> {
   const norm = o.normalizationData ? (await loadSFTDataset(requireFile(str(o, 'normalizationData'), '--normalization-data'))).examples : undefined;
   const dir = str(o, 'model');
   requireFile(dir, '--model');
+  seedRun(config, defaultRewardConfig.seed, 'RewardConfig');
   const model = await RewardModel.fromPretrained(dir, { device });
   const tokenizer = await loadTokenizer(dir);
   const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, normalizationDataset: norm });
@@ -74,6 +77,7 @@ async function ppo(o: Opts): Promise<void> {
   const policyDir = requireFile(str(o, 'policy'), '--policy');
   const rmDir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const ptx = o.ptxData ? (await loadSFTDataset(requireFile(str(o, 'ptxData'), '--ptx-data'))).examples : undefined;
+  seedRun(config, defaultPPOConfig.seed, 'PPOConfig');
   const model = await ActorCritic.fromPretrained(policyDir, { device, separateCritic: !!o.separateCritic, rewardModelDir: rmDir });
   const refModel = await GPT.load(policyDir, { device });
   const rewardModel = await RewardModel.load(rmDir, { device });
