@@ -252,6 +252,24 @@ describe('report', () => {
       await expect(buildReport(dir)).rejects.toThrow(`${join(dir, 'metrics.jsonl')}:1: "step" must be a number`);
     });
 
+    it('an unfinished last line (a kill mid-write) is skipped with a warning; one in the middle is still an error', async () => {
+      const dir = join(tmp, 'torn-metrics');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'metrics.jsonl'), '{"step":1,"loss":2}\n{"step":2,"loss":1.5}\n{"step":3,"lo');
+      const warnings: string[] = [];
+      const warn = console.warn;
+      console.warn = (msg: string) => void warnings.push(msg);
+      try {
+        const html = await buildReport(dir);
+        expect(html).toContain('loss');
+      } finally {
+        console.warn = warn;
+      }
+      expect(warnings).toEqual([`${join(dir, 'metrics.jsonl')}:3: skipped an unfinished last line (the run stopped while writing it)`]);
+      writeFileSync(join(dir, 'metrics.jsonl'), '{"step":1,"loss":2}\n{"step":3,"lo{"step":2,"loss":1.5}\n{"step":3,"loss":1}');
+      await expect(buildReport(dir)).rejects.toThrow(`${join(dir, 'metrics.jsonl')}:2: malformed JSON line`);
+    });
+
     it('malformed samples, comparison and summary files', async () => {
       const dir = join(tmp, 'bad-others');
       writeJsonl(dir, 'metrics.jsonl', [{ step: 1, loss: 1 }]);

@@ -53,7 +53,11 @@ async function readIfPresent(file: string): Promise<string | undefined> {
   }
 }
 
-/** Parses every non-blank line as a JSON object and hands it to `convert`; errors say file:line. */
+/**
+ * Parses every non-blank line as a JSON object and hands it to `convert`; errors say file:line.
+ * An unparsable last line without its newline is a write cut short by a kill: a run killed
+ * mid-step is still worth a report, so that line is skipped with a warning.
+ */
 function parseJsonl<T>(file: string, text: string, convert: (obj: Record<string, unknown>, where: string) => T): T[] {
   const rows: T[] = [];
   const lines = text.split('\n');
@@ -65,6 +69,10 @@ function parseJsonl<T>(file: string, text: string, convert: (obj: Record<string,
     try {
       obj = JSON.parse(line);
     } catch (err) {
+      if (i === lines.length - 1) {
+        console.warn(`${where}: skipped an unfinished last line (the run stopped while writing it)`);
+        break;
+      }
       throw new Error(`${where}: malformed JSON line (${(err as Error).message})`);
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
