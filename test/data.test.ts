@@ -1,6 +1,7 @@
-// Dataset readers: JSONL streaming (blank lines, CRLF, BOM, no final newline, bad JSON, missing
-// files), the three record formats and their normalization, every malformed-record error with
-// its exact file:line and field, skipInvalid reporting, the seeded split, and a large file.
+// Dataset readers: JSONL streaming (blank lines, CRLF, BOM, no final newline, bad JSON, invalid
+// UTF-8, missing files), the three record formats and their normalization, every
+// malformed-record error with its exact file:line and field, skipInvalid reporting, the seeded
+// split, and a large file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,11 +81,11 @@ describe('readJsonl', () => {
     expect(message.endsWith(')')).toBe(true);
   });
 
-  it('passes invalid lines to onInvalidJson and goes on', async () => {
+  it('passes invalid lines to onInvalidLine and goes on', async () => {
     const path = jsonl(['{"a":1}', 'nope', '{"a":3}']);
     const bad: number[] = [];
     const lines: number[] = [];
-    for await (const l of readJsonl(path, { onInvalidJson: (line, reason) => { bad.push(line); expect(reason).toMatch(/^invalid JSON \(.+\)$/); } })) lines.push(l.line);
+    for await (const l of readJsonl(path, { onInvalidLine: (line, reason) => { bad.push(line); expect(reason).toMatch(/^invalid JSON \(.+\)$/); } })) lines.push(l.line);
     expect(bad).toEqual([2]);
     expect(lines).toEqual([1, 3]);
   });
@@ -103,6 +104,45 @@ describe('readJsonl', () => {
       if (l.line === 3) break;
     }
     expect(seen).toBe(3);
+  });
+});
+
+describe('readJsonl and UTF-8', () => {
+  const INVALID = 'invalid UTF-8 (is the file in another encoding, such as Latin-1?)';
+  const bytesFile = (...parts: (string | number[])[]): string => {
+    const path = join(tmp, `b${fileCount++}.jsonl`);
+    writeFileSync(path, Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p)))));
+    return path;
+  };
+
+  it('rejects invalid UTF-8 with file:line instead of reading U+FFFD', async () => {
+    // "café" in Latin-1 (é = 0xe9), a cut two-byte character, an overlong encoding of "/".
+    for (const bad of [[0xe9], [0xc3], [0xc0, 0xaf]]) {
+      const path = bytesFile('{"a":1}\n{"a":"caf', bad, '"}\n{"a":3}\n');
+      expect(await errorOf(readAll(path))).toBe(`${path}:2: ${INVALID}`);
+    }
+    const latin1 = join(tmp, `latin1-${fileCount++}.jsonl`);
+    writeFileSync(latin1, Buffer.from(`${JSON.stringify({ prompt: 'Grüße', completion: 'à bientôt' })}\n`, 'latin1'));
+    expect(await errorOf(loadSFTDataset(latin1))).toBe(`${latin1}:1: ${INVALID}`);
+  });
+
+  it('skips such lines with skipInvalid, reporting them in line order', async () => {
+    const path = bytesFile(`${JSON.stringify(good)}\n{"prompt":"caf`, [0xe9], '","completion":"x"}\n{oops\n', `${JSON.stringify(good)}\n`);
+    const loaded = await loadSFTDataset(path, { skipInvalid: true });
+    expect(loaded.examples).toHaveLength(2);
+    expect(loaded.skipped.map((l) => [l.line, l.reason.slice(0, 12)])).toEqual([[2, 'invalid UTF-'], [3, 'invalid JSON']]);
+  });
+
+  it('decodes characters and line ends split between the 64 KiB chunks of the stream', async () => {
+    // 7 + 2k: an "é" whose two bytes straddle byte 65536; then a "\r\n" whose halves do.
+    const long = `{"ab":"${'é'.repeat(40_000)}"}`;
+    const pad = `{"c":"${'x'.repeat(2 * 65536 - Buffer.byteLength(long) - 1 - 1 - 8)}"}`;
+    const path = bytesFile(long, '\n', pad, '\r\n{"d":1}\rnull\r\r\n');
+    expect(Buffer.byteLength(long) + 1 + Buffer.byteLength(pad)).toBe(2 * 65536 - 1);
+    const lines = await readAll(path);
+    expect(lines.map((l) => l.line)).toEqual([1, 2, 3, 4]);
+    expect(lines[0]!.value).toEqual({ ab: 'é'.repeat(40_000) });
+    expect(lines.slice(2)).toEqual([{ line: 3, value: { d: 1 } }, { line: 4, value: null }]);
   });
 });
 

@@ -13,7 +13,7 @@ import {
 import { mulberry32, shuffle } from './random.js';
 
 export interface LoadDatasetOptions {
-  /** Skip invalid lines (bad JSON or a bad record) and list them in `skipped` instead of throwing. Default false. */
+  /** Skip invalid lines (invalid UTF-8, bad JSON or a bad record) and list them in `skipped` instead of throwing. Default false. */
   skipInvalid?: boolean;
 }
 
@@ -30,14 +30,22 @@ export interface LoadedDataset<T> {
   path: string;
 }
 
-async function loadDataset<T>(path: string, parse: (value: unknown) => T, options: LoadDatasetOptions): Promise<LoadedDataset<T>> {
+/**
+ * Streams the valid records of a JSONL file as `{ line, example }`, for callers that work line by
+ * line. A bad line (invalid UTF-8, bad JSON, a bad record) throws `${path}:${line}: reason`, or
+ * with skipInvalid is added to `skipped` and passed over.
+ */
+export async function* readExamples<T>(
+  path: string,
+  parse: (value: unknown) => T,
+  options: LoadDatasetOptions,
+  skipped: SkippedLine[],
+): AsyncGenerator<{ line: number; example: T }, void, undefined> {
   const skipInvalid = options.skipInvalid ?? false;
-  const examples: T[] = [];
-  const skipped: SkippedLine[] = [];
   const skip = (line: number, reason: string): void => {
     skipped.push({ line, reason });
   };
-  for await (const { line, value } of readJsonl(path, skipInvalid ? { onInvalidJson: skip } : {})) {
+  for await (const { line, value } of readJsonl(path, skipInvalid ? { onInvalidLine: skip } : {})) {
     let example: T;
     try {
       example = parse(value);
@@ -47,15 +55,19 @@ async function loadDataset<T>(path: string, parse: (value: unknown) => T, option
       skip(line, reason);
       continue;
     }
-    examples.push(example);
+    yield { line, example };
   }
+}
+
+async function loadDataset<T>(path: string, parse: (value: unknown) => T, options: LoadDatasetOptions): Promise<LoadedDataset<T>> {
+  const examples: T[] = [];
+  const skipped: SkippedLine[] = [];
+  for await (const { example } of readExamples(path, parse, options, skipped)) examples.push(example);
   if (examples.length === 0) {
     const first = skipped[0];
     const why = first === undefined ? 'it is empty or has only blank lines' : `all ${skipped.length} non-blank lines are invalid (first, line ${first.line}: ${first.reason})`;
     throw new Error(`${path}: no examples; ${why}`);
   }
-  // Lines skipped for bad JSON were reported while reading, before later bad records: keep file order.
-  skipped.sort((a, b) => a.line - b.line);
   return { examples, skipped, path };
 }
 

@@ -13,6 +13,7 @@ export {
   loadSFTDataset,
   loadPreferenceDataset,
   loadPromptDataset,
+  readExamples,
   splitDataset,
   type LoadDatasetOptions,
   type LoadedDataset,
