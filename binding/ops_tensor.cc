@@ -117,12 +117,12 @@ V numel(Args& a) { return Napi::Number::New(a.env(), static_cast<double>(a.tenso
 
 V dispose(Args& a) {
   if (!TensorHandle::IsHandle(a[0])) a.fail(0, "a Tensor handle");
-  Napi::ObjectWrap<TensorHandle>::Unwrap(a[0].As<Napi::Object>())->Dispose(a.env());
+  TensorHandle::Dispose(a[0]);
   return a.env().Undefined();
 }
 V isDisposed(Args& a) {
   if (!TensorHandle::IsHandle(a[0])) a.fail(0, "a Tensor handle");
-  return Napi::Boolean::New(a.env(), Napi::ObjectWrap<TensorHandle>::Unwrap(a[0].As<Napi::Object>())->disposed());
+  return Napi::Boolean::New(a.env(), TensorHandle::IsDisposed(a[0]));
 }
 
 // ---- factories ----

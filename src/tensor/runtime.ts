@@ -59,7 +59,7 @@ export const cuda = {
 export interface MemoryInfo {
   /** Live tensor handles, all devices. */
   tensors: number;
-  /** Bytes of storage those handles hold, all devices (a view counts its whole storage). */
+  /** Bytes of storage those handles hold, all devices: a storage counts once, whole, however many views of it have handles. */
   bytes: number;
   devices: Record<string, { tensors: number; bytes: number }>;
 }
