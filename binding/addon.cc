@@ -77,6 +77,11 @@ V setAutocast(Args& a) {
 V setNumThreads(Args& a) {
   const int64_t n = a.int64(0);
   TORCH_CHECK(n >= 1, "setNumThreads: the number of threads must be at least 1, got ", n);
+  // OpenMP starts every thread asked for, and thousands of them took minutes to start and
+  // stop; more than a few per core only costs.
+  const int64_t most = 4 * static_cast<int64_t>(usableCpus());
+  TORCH_CHECK(n <= most, "setNumThreads: ", n, " threads is more than 4 per CPU core of this process (", most,
+              " for ", usableCpus(), " cores)");
   at::set_num_threads(static_cast<int>(n));
   setBlasThreads(static_cast<int>(n));
   setComputeThreadCount(static_cast<int>(n));

@@ -2,6 +2,7 @@
 #include <ATen/core/Reduction.h>
 
 #include "binding/args.h"
+#include "binding/integer_division.h"
 #include "binding/ops.h"
 #include "native/attention.h"
 #include "native/gelu.h"
@@ -28,8 +29,8 @@ BINARY(add, at::add(x, y, ALPHA))
 BINARY(sub, at::sub(x, y, ALPHA))
 BINARY(mul, at::mul(x, y))
 BINARY(pow, at::pow(x, y))
-BINARY(remainder, at::remainder(x, y))
-BINARY(fmod, at::fmod(x, y))
+BINARY(remainder, at::remainder(x, integer_division::remainderDivisor(x, y)))
+BINARY(fmod, at::fmod(x, integer_division::remainderDivisor(x, y)))
 BINARY(eq, at::eq(x, y))
 BINARY(ne, at::ne(x, y))
 BINARY(lt, at::lt(x, y))
@@ -47,7 +48,12 @@ V div(Args& a) {  // div(x, y, roundingMode?) with 'trunc' | 'floor'
     m = a.str(2);
     mode = m;
   }
-  if (a.isTensor(1)) return wrap(a.env(), at::div(x, a.tensor(1), mode));
+  // Only a rounded quotient is an integer division; true division computes in floating point.
+  if (a.isTensor(1)) {
+    if (mode) integer_division::checkQuotient(x, a.tensor(1));
+    return wrap(a.env(), at::div(x, a.tensor(1), mode));
+  }
+  if (mode) integer_division::checkQuotient(x, a.scalar(1));
   return wrap(a.env(), at::div(x, a.scalar(1), mode));
 }
 V maximum(Args& a) { return wrap(a.env(), at::maximum(a.tensor(0), a.tensor(1))); }

@@ -48,12 +48,20 @@ GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) 
   return w;
 }
 
+// Token ids on the model's device as int64; floating ids are refused, not truncated.
+at::Tensor tokenIds(Args& a, size_t i, const c10::Device& device) {
+  const at::Tensor& ids = a.tensor(i);
+  TORCH_CHECK(at::isIntegralType(ids.scalar_type(), /*includeBool=*/false),
+              "gpt: input ids must be an integer tensor (int64), got ", ids.scalar_type());
+  return ids.to(device, at::kLong);
+}
+
 // gptForward(weights, nHead, eps, inputIds, attentionMask?, positionIds?, withLogits = true)
 //   → [logits, hidden], or [hidden] without the LM head
 V gptForward(Args& a) {
   c10::NoGradGuard no_grad;
   const GPTWeights w = parseWeights(a, 0, 1, 2);
-  const at::Tensor ids = a.tensor(3).to(w.wte.device(), at::kLong);
+  const at::Tensor ids = tokenIds(a, 3, w.wte.device());
   const at::Tensor valid = a.missing(4) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool))
                                         : a.tensor(4).to(w.wte.device(), at::kBool);
   const at::Tensor pos = a.missing(5) ? positionsFromMask(valid) : a.tensor(5).to(w.wte.device(), at::kLong);

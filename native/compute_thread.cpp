@@ -23,14 +23,14 @@ __attribute__((weak)) int MKL_Set_Num_Threads_Local(int);
 
 namespace trl {
 
-namespace {
-
 int usableCpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
+
+namespace {
 
 // This thread's OpenMP team and MKL threads: the cores the JS thread's team (of `js` threads)
 // leaves free, at least one, so that libgomp never manages more threads than there are cores.

@@ -18,6 +18,9 @@ namespace trl {
 // here. Jobs from several callers run one after another, in order.
 void runOnComputeThread(const std::function<void()>& work);
 
+// The CPUs this process may run on (its affinity mask, as os.sched_getaffinity).
+int usableCpus();
+
 // The JS thread's intra-op thread count (setNumThreads); the compute thread sizes its own team
 // from it before its next job.
 void setComputeThreadCount(int n);

@@ -65,6 +65,13 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
   const int64_t past = cache ? cache->length : 0;
   TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "gpt: key mask must be (", B, ", ", past + L,
               "), got ", key_valid.sizes());
+  if (input_ids.numel() == 0) {
+    // An empty batch or sequence has empty outputs, as the module-by-module forward gives.
+    TORCH_CHECK(!last_only || B == 0, "gpt: no last token in sequences of length 0");
+    const int64_t rows = last_only ? 1 : L;
+    return {with_logits ? at::zeros({B, rows, w.wte.size(0)}, w.wte.options()) : at::Tensor(),
+            at::zeros({B, rows, C}, w.wte.options())};
+  }
   TORCH_CHECK(position_ids.max().item<int64_t>() < w.wpe.size(0), "gpt: position ", position_ids.max().item<int64_t>(),
               " is beyond the model's ", w.wpe.size(0), " positions");
   at::Tensor mask;  // built on first use: decoding one token over a CPU cache does not need it

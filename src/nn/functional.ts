@@ -4,10 +4,11 @@ import { Tensor } from '../tensor/tensor.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
-const h = (op: string, t: unknown): ReturnType<() => Tensor['handle']> => {
-  if (t instanceof Tensor) return t.handle;
+const tensor = (op: string, t: unknown): Tensor => {
+  if (t instanceof Tensor) return t;
   throw new TypeError(`${op}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
 };
+const h = (op: string, t: unknown): Tensor['handle'] => tensor(op, t).handle;
 const optH = (op: string, t: Tensor | null | undefined) => (t === null || t === undefined ? null : h(op, t));
 
 /** y = x Wᵀ + b, with W of shape (out, in). */
@@ -55,12 +56,12 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
   return new Tensor(N.mseLoss(h('mseLoss', input), h('mseLoss', target), reduction));
 }
 
-export const relu = (x: Tensor): Tensor => x.relu();
-export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => x.gelu(approximate);
-export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
-export const logsigmoid = (x: Tensor): Tensor => x.logSigmoid();
-export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
-export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
+export const relu = (x: Tensor): Tensor => tensor('relu', x).relu();
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => tensor('gelu', x).gelu(approximate);
+export const sigmoid = (x: Tensor): Tensor => tensor('sigmoid', x).sigmoid();
+export const logsigmoid = (x: Tensor): Tensor => tensor('logsigmoid', x).logSigmoid();
+export const softmax = (x: Tensor, dim: number): Tensor => tensor('softmax', x).softmax(dim);
+export const logSoftmax = (x: Tensor, dim: number): Tensor => tensor('logSoftmax', x).logSoftmax(dim);
 
 export interface AttentionOptions {
   /** bool (true = may attend) or float (added to the scores), broadcastable to (…, L, S). */

@@ -34,6 +34,18 @@ export interface BackwardOptions {
   createGraph?: boolean;
 }
 
+const MAX_LIST_VALUES = 2 ** 24;
+/** The arrays and numbers tolist() makes for a shape: every prefix's arrays plus the elements. */
+function nestedValueCount(shape: readonly number[]): number {
+  let count = 0;
+  let arrays = 1;
+  for (const size of shape) {
+    count += arrays;
+    arrays *= size;
+  }
+  return count + arrays;
+}
+
 export class Tensor {
   #handle: Handle | null;
   #dtype?: DType;
@@ -121,8 +133,15 @@ export class Tensor {
   toTypedArray(): Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array {
     return N.toBuffer(this.handle);
   }
-  /** Nested arrays, like PyTorch's `tolist()` (int64 as numbers, bool as booleans). */
+  /**
+   * Nested arrays, like PyTorch's `tolist()` (int64 as numbers, bool as booleans). Refuses
+   * more than 2^24 JS values (arrays and numbers): an empty [1e4, 1e4, 0] tensor is 1e8
+   * arrays, and V8 aborts the process when its heap runs out rather than throwing.
+   */
   tolist(): NestedArray {
+    const values = nestedValueCount(this.shape);
+    if (values > MAX_LIST_VALUES)
+      throw new RangeError(`tolist: a tensor of shape [${this.shape.join(', ')}] would make ${values.toExponential(2)} JS arrays and numbers, over the limit of 2^24; use toTypedArray() or slices`);
     const flat = N.toBuffer(this.handle);
     const isBool = this.dtype === 'bool';
     const value = (i: number): number | boolean => {
@@ -141,7 +160,7 @@ export class Tensor {
   }
   toString(): string {
     if (this.isDisposed) return 'tensor(<disposed>)';
-    const body = this.numel() <= 1000 ? JSON.stringify(this.tolist()) : `<${this.shape.join('×')}>`;
+    const body = nestedValueCount(this.shape) <= 1000 ? JSON.stringify(this.tolist()) : `<${this.shape.join('×')}>`;
     const extras = [`dtype=${this.dtype}`];
     if (this.device !== 'cpu') extras.push(`device='${this.device}'`);
     if (this.requiresGrad) extras.push('requiresGrad=true');
