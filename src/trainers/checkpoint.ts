@@ -137,12 +137,6 @@ export function restoreRng(state: string): void {
   }
 }
 
-/** A fresh run starts its logs anew; a resumed one appends to them. */
-export function resetRunLogs(outputDir: string, resuming: boolean, files: string[]): void {
-  if (resuming) return;
-  for (const f of files) rmSync(join(outputDir, f), { force: true });
-}
-
 /** The checkpoint to resume from: a given folder, the latest in outputDir (true), or none. */
 export function resumeDir(outputDir: string, resumeFromCheckpoint: string | boolean): string | null {
   if (resumeFromCheckpoint === false) return null;

@@ -17,7 +17,8 @@ import { manualSeed, noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { prepareRunLogs } from './run-logs.js';
 import { checks, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
@@ -463,7 +464,7 @@ export class PPOTrainer {
     await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
     manualSeed(c.seed);
     await this.resume();
-    resetRunLogs(c.outputDir, this.lastCheckpoint !== null, ['metrics.jsonl', 'samples.jsonl']);
+    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
     const progress = createProgress('ppo', c.numIterations, c.progressBar);
     progress.update(this.iteration, {});
     let last: Record<string, number> = {};

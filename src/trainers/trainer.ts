@@ -12,9 +12,10 @@ import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { captureRng, loadCheckpoint, resetRunLogs, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import { withMixedPrecision, type TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
+import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 
 /** A micro-batch's loss and what to log; `weight` sets its share in the accumulated step. */
@@ -182,7 +183,7 @@ export abstract class Trainer<Example, Batch> {
     await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
     manualSeed(c.seed);
     await this.resume();
-    resetRunLogs(c.outputDir, this.lastCheckpoint !== null, ['metrics.jsonl']);
+    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.globalStep : null, [{ file: 'metrics.jsonl', stepKey: 'step' }]);
     this.model.train();
     const progress = createProgress(this.label, this.totalSteps, c.progressBar);
     progress.update(this.globalStep, {});
