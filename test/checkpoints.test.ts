@@ -1,11 +1,18 @@
-// Run-directory hygiene after kills: a resumed run's logs hold each step once.
+// Run-directory hygiene after kills: temporaries of dead processes are cleaned at start (those
+// of live ones are not), incomplete checkpoints are neither resumed nor kept, replacing a
+// checkpoint never leaves a moment without one (a child process is SIGKILLed between the
+// renames), and a resumed run's logs hold each step once.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, GPT, ActorCritic, ByteTokenizer, PPOTrainer, SFTTrainer, type SFTExample, type SFTConfig } from '../src/index.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { torch, GPT, ActorCritic, ByteTokenizer, PPOTrainer, SFTTrainer, listCheckpoints, type SFTExample, type SFTConfig } from '../src/index.js';
+import { recoverRunDir } from '../src/trainers/run-dir.js';
 import { prepareRunLogs } from '../src/trainers/run-logs.js';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-checkpoints-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const tok = new ByteTokenizer();
@@ -34,12 +41,91 @@ async function train(dir: string, extra: Partial<SFTConfig>, during: (call: numb
   }
 }
 
+/** The id of a process that has exited (ids are not reused this quickly). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', '']);
+  return r.pid!;
+}
+
 const steps = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
 const powerCutAt = (n: number) => (call: number) => {
   if (call === n) throw new Error('power cut');
 };
 
 describe('a run directory after kills', () => {
+  it('start deletes the temporaries of dead processes, keeps live ones, and never resumes an incomplete checkpoint', async () => {
+    const dir = join(tmp, 'stale');
+    await train(dir, { maxSteps: 4, saveSteps: 2, saveTotalLimit: 0 });
+    expect(listCheckpoints(dir).map((c) => c.step)).toEqual([2, 4]);
+    const dead = deadPid();
+    const live = process.ppid; // the test runner's parent: alive, and not this process
+    // What kills leave: a half-written checkpoint folder, an atomic write's temporary file (in
+    // the run directory and in a checkpoint), a checkpoint emptied by an interrupted delete, and
+    // one whose delete got as far as its weights but not its trainer_state.json.
+    mkdirSync(join(dir, `.checkpoint-6.tmp-${dead}`));
+    writeFileSync(join(dir, `.checkpoint-6.tmp-${dead}`, 'model.safetensors'), Buffer.alloc(4096));
+    writeFileSync(join(dir, `.model.safetensors.${dead}.0123456789ab.tmp`), Buffer.alloc(4096));
+    writeFileSync(join(dir, 'checkpoint-2', `.optimizer.safetensors.${dead}.0123456789ab.tmp`), 'x');
+    mkdirSync(join(dir, 'checkpoint-9'));
+    mkdirSync(join(dir, 'checkpoint-10'));
+    writeFileSync(join(dir, 'checkpoint-10', 'trainer_state.json'), readFileSync(join(dir, 'checkpoint-4', 'trainer_state.json')));
+    // A live process's save in progress, and its atomic write.
+    mkdirSync(join(dir, `.checkpoint-8.tmp-${live}`));
+    writeFileSync(join(dir, `.config.json.${live}.0123456789ab.tmp`), 'x');
+
+    const firstLine = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0];
+    const r = await train(dir, { maxSteps: 6, saveSteps: 2, saveTotalLimit: 0, resumeFromCheckpoint: true });
+    expect(r.globalStep).toBe(6);
+    const left = readdirSync(dir).filter((n) => n.startsWith('.') || n.startsWith('checkpoint-')).sort();
+    expect(left).toEqual([`.checkpoint-8.tmp-${live}`, `.config.json.${live}.0123456789ab.tmp`, 'checkpoint-2', 'checkpoint-4', 'checkpoint-6'].sort());
+    expect(readdirSync(join(dir, 'checkpoint-2')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    // Resumed from checkpoint-4 (not the incomplete 10, nor from scratch): the first run's lines
+    // are still there, time stamps and all.
+    expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0]).toBe(firstLine);
+  });
+
+  it('rotation deletes incomplete checkpoint folders too; re-saving the last checkpoint leaves nothing aside', async () => {
+    const dir = join(tmp, 'rotate');
+    // Made after the start's clean-up: a folder emptied by another run's interrupted delete.
+    await train(dir, { maxSteps: 4, saveSteps: 2, saveTotalLimit: 1 }, (call) => call === 1 && mkdirSync(join(dir, 'checkpoint-1')));
+    expect(readdirSync(dir).filter((n) => n.startsWith('checkpoint-'))).toEqual(['checkpoint-4']);
+    // Resumed at its last step, a run only re-saves checkpoint-4 over the existing one.
+    const r = await train(dir, { maxSteps: 4, saveSteps: 2, saveTotalLimit: 1, resumeFromCheckpoint: true });
+    expect(r.globalStep).toBe(4);
+    expect(readdirSync(dir).filter((n) => n.includes('checkpoint-'))).toEqual(['checkpoint-4']);
+    expect(listCheckpoints(dir).map((c) => c.step)).toEqual([4]);
+  });
+
+  it('re-saving checkpoint-N: a kill between the renames leaves a checkpoint the next start recovers', () => {
+    const runDir = join(root, 'dist', 'trainers', 'run-dir.js');
+    if (!existsSync(runDir)) throw new Error('dist/ is missing: run npm run build:ts');
+    for (const killAt of ['aside', 'installed'] as const) {
+      const dir = join(tmp, `resave-${killAt}`);
+      const fill = (d: string, text: string) => {
+        mkdirSync(d, { recursive: true });
+        for (const f of ['model.safetensors', 'optimizer.safetensors', 'trainer_state.json']) writeFileSync(join(d, f), text);
+      };
+      fill(join(dir, 'checkpoint-5'), 'old');
+      // The child writes the successor and replaces checkpoint-5, with saveTotalLimit 1 the only one.
+      const child = `
+        import { mkdirSync, writeFileSync } from 'node:fs';
+        import { join } from 'node:path';
+        import { checkpointTempDir, installCheckpoint } from ${JSON.stringify(pathToFileURL(runDir).href)};
+        const dir = ${JSON.stringify(join(dir, 'checkpoint-5'))};
+        const tmp = checkpointTempDir(dir);
+        mkdirSync(tmp);
+        for (const f of ['model.safetensors', 'optimizer.safetensors', 'trainer_state.json']) writeFileSync(join(tmp, f), 'new');
+        installCheckpoint(tmp, dir, (step) => { if (step === ${JSON.stringify(killAt)}) process.kill(process.pid, 'SIGKILL'); });`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8' });
+      expect(r.signal, r.stderr).toBe('SIGKILL');
+      recoverRunDir(dir);
+      expect(readdirSync(dir)).toEqual(['checkpoint-5']);
+      expect(listCheckpoints(dir).map((c) => c.step)).toEqual([5]);
+      // Killed before the new one was in place: the old one is back; after: the new one stays.
+      expect(readFileSync(join(dir, 'checkpoint-5', 'model.safetensors'), 'utf8')).toBe(killAt === 'aside' ? 'old' : 'new');
+    }
+  });
+
   it('a resumed run logs each step once, and drops the line a kill cut short', async () => {
     const dir = join(tmp, 'logs');
     // Killed in step 8, after logging steps 6 and 7 beyond its checkpoint-5, mid-way through a line.

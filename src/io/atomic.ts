@@ -13,6 +13,16 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+// tempPathFor puts the writer's process id in the name, so that a later process can tell the
+// leftovers of a killed writer (safe to delete) from a write still in progress.
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** The process id that wrote a temporary file of ours named `name`, or null when it is not one. */
+export function tempFileOwner(name: string): number | null {
+  const m = TEMP_NAME.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
 function toChunks(data: Uint8Array | Uint8Array[]): Uint8Array[] {
   const chunks = Array.isArray(data) ? data : [data];
   chunks.forEach((c, i) => {

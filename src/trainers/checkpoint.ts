@@ -1,9 +1,9 @@
 // Trainer checkpoints: checkpoint-<step>/ holding the model (its own save format), the
 // optimizer state (safetensors), and trainer_state.json (step, data position, RNG state,
 // metrics history). Written into a temporary folder and renamed, so a crash never leaves a
-// half-written checkpoint that resume would pick up.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+// half-written checkpoint that resume would pick up (the folder handling is in run-dir.ts).
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
@@ -11,6 +11,9 @@ import type { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimiz
 import { getRngState, noGrad, setRngState } from '../tensor/runtime.js';
 import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
+import { checkpointTempDir, installCheckpoint, isCompleteCheckpoint, listCheckpoints, rotateCheckpoints } from './run-dir.js';
+
+export { listCheckpoints };
 
 export interface SavableModel extends Module {
   /** Writes the model's files (including model.safetensors named by namedParameters). */
@@ -30,21 +33,10 @@ export interface TrainerState {
   logHistory: Record<string, number>[];
 }
 
-const CHECKPOINT = /^checkpoint-(\d+)$/;
-
-export function listCheckpoints(outputDir: string): { step: number; dir: string }[] {
-  if (!existsSync(outputDir)) return [];
-  return readdirSync(outputDir)
-    .map((name) => ({ m: CHECKPOINT.exec(name), name }))
-    .filter((x) => x.m && existsSync(join(outputDir, x.name, 'trainer_state.json')))
-    .map((x) => ({ step: Number(x.m![1]), dir: join(outputDir, x.name) }))
-    .sort((a, b) => a.step - b.step);
-}
-
 export async function saveCheckpoint(dir: string, model: SavableModel, optimizer: Optimizer<never>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
+  const tmp = checkpointTempDir(dir);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
@@ -58,20 +50,21 @@ export async function saveCheckpoint(dir: string, model: SavableModel, optimizer
         else if (typeof v === 'number') steps[`${id}.${k}`] = v;
       }
     await saveSafetensors(join(tmp, 'optimizer.safetensors'), tensors);
+    // Last: its presence is what makes the folder a complete checkpoint.
     await writeJsonAtomic(join(tmp, 'trainer_state.json'), { ...state, optimizer: { steps, paramGroups: sd.paramGroups } });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    installCheckpoint(tmp, dir);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
-  if (keepLast > 0) for (const old of listCheckpoints(parent).slice(0, -keepLast)) rmSync(old.dir, { recursive: true, force: true });
+  rotateCheckpoints(parent, keepLast);
 }
 
 /** Restores model weights, optimizer state and returns the trainer state. */
 export async function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer<never>): Promise<TrainerState> {
   const statePath = join(dir, 'trainer_state.json');
   if (!existsSync(statePath)) throw new Error(`${dir}: not a checkpoint (no trainer_state.json)`);
+  if (!isCompleteCheckpoint(dir)) throw new Error(`${dir}: an incomplete checkpoint (its weights or optimizer state are missing)`);
   let state: TrainerState;
   try {
     state = JSON.parse(readFileSync(statePath, 'utf8'));

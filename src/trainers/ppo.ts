@@ -18,6 +18,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { checks, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
@@ -461,6 +462,7 @@ export class PPOTrainer {
   async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string }> {
     const c = this.config;
     mkdirSync(c.outputDir, { recursive: true });
+    recoverRunDir(c.outputDir);
     await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
     manualSeed(c.seed);
     await this.resume();

@@ -15,6 +15,7 @@ import { mulberry32, shuffle } from '../data/random.js';
 import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import { withMixedPrecision, type TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
+import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 
@@ -180,6 +181,7 @@ export abstract class Trainer<Example, Batch> {
   async train(): Promise<TrainResult> {
     const c = this.config;
     mkdirSync(c.outputDir, { recursive: true });
+    recoverRunDir(c.outputDir);
     await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
     manualSeed(c.seed);
     await this.resume();
