@@ -184,3 +184,60 @@ describe('rlhf errors', () => {
     expect(rlhf('sft', '--help').out).toMatch(/--learning-rate <number>/);
   });
 });
+
+describe('rlhf --skip-invalid on every data file', () => {
+  // Line 2 is Latin-1 (invalid UTF-8), line 3 a bad record; lines 1 and 4 are good.
+  const badFile = (name: string, good: object[], bad: object): string => {
+    const [a, b] = good.map((g) => JSON.stringify(g));
+    const latin1 = Buffer.from(JSON.stringify({ prompt: 'Grüße', completion: 'à bientôt' }), 'latin1');
+    writeFileSync(join(tmp, name), Buffer.concat([Buffer.from(`${a}\n`), latin1, Buffer.from(`\n${JSON.stringify(bad)}\n${b}\n`)]));
+    return name;
+  };
+  const skippedTwo = (file: string) => new RegExp(`rlhf: skipped 2 invalid line\\(s\\) of ${file} \\(first: line 2: invalid UTF-8`);
+  let sftBad: string, promptsBad: string;
+  beforeAll(async () => {
+    const config = { vocabSize: 259, blockSize: 32, nLayer: 1, nHead: 1, nEmbd: 8 };
+    const gpt = GPT.create(config);
+    const rm = new RewardModel(config);
+    for (const [m, dir] of [[gpt, 'skip-sft'], [rm, 'skip-rm']] as const) {
+      await m.save(join(tmp, dir));
+      await new ByteTokenizer().save(join(tmp, dir));
+      m.dispose();
+    }
+    sftBad = badFile('skip-sft.jsonl', [{ prompt: 'Q1:', completion: ' a' }, { prompt: 'Q2:', completion: ' b' }], { prompt: 'Q3:' });
+    promptsBad = badFile('skip-prompts.jsonl', [{ prompt: 'Q1:' }, { prompt: 'Q2:' }], { prompt: 3 });
+  });
+
+  it('generate --prompts and score --data stop at file:line, or skip and count with the flag', () => {
+    const generate = ['generate', '--model', 'skip-sft', '--prompts', promptsBad, '--max-new-tokens', '2', '--seed', '1'];
+    expectOneLineError(rlhf(...generate), new RegExp(`^rlhf: ${promptsBad}:2: invalid UTF-8`));
+    let r = rlhf(...generate, '--skip-invalid');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(skippedTwo(promptsBad));
+    expect(r.out.trim().split('\n').map((l) => JSON.parse(l).prompt)).toEqual(['Q1:', 'Q2:']);
+
+    const score = ['score', '--reward-model', 'skip-rm', '--data', sftBad];
+    expectOneLineError(rlhf(...score), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
+    r = rlhf(...score, '--skip-invalid');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(skippedTwo(sftBad));
+    expect(r.out.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual([1, 4]);
+  });
+
+  it('rm --normalization-data and ppo --ptx-data honour it too', () => {
+    const quick = ['--progress-bar', 'false', '--batch-size', '2'];
+    const rm = ['rm', '--model', 'skip-sft', '--data', 'prefs.jsonl', '--out', 'skip-rm-run', '--normalization-data', sftBad, '--max-steps', '1', ...quick];
+    expectOneLineError(rlhf(...rm), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
+    let r = rlhf(...rm, '--skip-invalid');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(skippedTwo(sftBad));
+    expect(JSON.parse(r.out.trim().split('\n').pop()!).normalization).toMatchObject({ count: 2 });
+
+    const ppo = ['ppo', '--policy', 'skip-sft', '--reward-model', 'skip-rm', '--prompts', 'prompts.jsonl', '--out', 'skip-ppo-run', '--ptx-data', sftBad, '--ptx-coef', '0.1',
+      '--num-iterations', '1', '--mini-batch-size', '2', '--max-new-tokens', '2', ...quick];
+    expectOneLineError(rlhf(...ppo), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
+    r = rlhf(...ppo, '--skip-invalid');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(skippedTwo(sftBad));
+  });
+});

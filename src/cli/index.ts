@@ -4,9 +4,8 @@ import { createInterface } from 'node:readline/promises';
 import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset } from '../data/datasets.js';
-import { readJsonl } from '../data/jsonl.js';
-import { parsePreferenceExample, parseSFTExample } from '../data/formats.js';
+import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
+import { parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
@@ -24,7 +23,7 @@ import { tidy } from '../tensor/scope.js';
 import { runDemo } from './demo.js';
 import { modelFromSpec } from './models.js';
 import { seedRun } from './seed.js';
-import { addConfigFlags, configFromFlags } from './options.js';
+import { addConfigFlags, addSkipInvalidFlag, configFromFlags, optionKey } from './options.js';
 
 type Opts = Record<string, unknown>;
 const str = (o: Opts, k: string): string => o[k] as string;
@@ -34,20 +33,26 @@ function requireFile(path: string, flag: string): string {
   return path;
 }
 
-function report(skipped: { line: number; reason: string }[], path: string): void {
+function report(skipped: SkippedLine[], path: string): void {
   if (skipped.length) console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
+}
+
+/** The examples of the data file given with `flag`, honouring --skip-invalid and saying what it skipped. */
+async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => Promise<LoadedDataset<T>>, o: Opts, flag: string): Promise<T[]> {
+  const data = await load(requireFile(str(o, optionKey(flag)), flag), { skipInvalid: !!o.skipInvalid });
+  report(data.skipped, data.path);
+  return data.examples;
 }
 
 async function sft(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultSFTConfig, maxLength: 0 }, 'SFTConfig'), outputDir: str(o, 'out') };
   const device = pickDevice((config.device as never) ?? 'auto');
-  const data = await loadSFTDataset(requireFile(str(o, 'data'), '--data'), { skipInvalid: !!o.skipInvalid });
-  report(data.skipped, data.path);
-  const evalData = o.evalData ? (await loadSFTDataset(requireFile(str(o, 'evalData'), '--eval-data'), { skipInvalid: !!o.skipInvalid })).examples : undefined;
+  const data = await loadData(loadSFTDataset, o, '--data');
+  const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
   seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
-  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, evalDataset: evalData });
-  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.examples.length} examples → ${config.outputDir}`);
+  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data, evalDataset: evalData });
+  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -55,16 +60,15 @@ async function sft(o: Opts): Promise<void> {
 async function rm(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultRewardConfig, maxLength: 0 }, 'RewardConfig'), outputDir: str(o, 'out') };
   const device = pickDevice((config.device as never) ?? 'auto');
-  const data = await loadPreferenceDataset(requireFile(str(o, 'data'), '--data'), { skipInvalid: !!o.skipInvalid });
-  report(data.skipped, data.path);
-  const norm = o.normalizationData ? (await loadSFTDataset(requireFile(str(o, 'normalizationData'), '--normalization-data'))).examples : undefined;
+  const data = await loadData(loadPreferenceDataset, o, '--data');
+  const norm = o.normalizationData ? await loadData(loadSFTDataset, o, '--normalization-data') : undefined;
   const dir = str(o, 'model');
   requireFile(dir, '--model');
   seedRun(config, defaultRewardConfig.seed, 'RewardConfig');
   const model = await RewardModel.fromPretrained(dir, { device });
   const tokenizer = await loadTokenizer(dir);
-  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data.examples, normalizationDataset: norm });
-  console.error(`rlhf rm: trunk of ${dir}, ${data.examples.length} rankings → ${config.outputDir}`);
+  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data, normalizationDataset: norm });
+  console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
 }
@@ -72,24 +76,25 @@ async function rm(o: Opts): Promise<void> {
 async function ppo(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, 'PPOConfig'), outputDir: str(o, 'out') };
   const device = pickDevice((config.device as never) ?? 'auto');
-  const prompts = await loadPromptDataset(requireFile(str(o, 'prompts'), '--prompts'), { skipInvalid: !!o.skipInvalid });
-  report(prompts.skipped, prompts.path);
+  const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const policyDir = requireFile(str(o, 'policy'), '--policy');
   const rmDir = requireFile(str(o, 'rewardModel'), '--reward-model');
-  const ptx = o.ptxData ? (await loadSFTDataset(requireFile(str(o, 'ptxData'), '--ptx-data'))).examples : undefined;
+  const ptx = o.ptxData ? await loadData(loadSFTDataset, o, '--ptx-data') : undefined;
   seedRun(config, defaultPPOConfig.seed, 'PPOConfig');
   const model = await ActorCritic.fromPretrained(policyDir, { device, separateCritic: !!o.separateCritic, rewardModelDir: rmDir });
   const refModel = await GPT.load(policyDir, { device });
   const rewardModel = await RewardModel.load(rmDir, { device });
   const tokenizer = await loadTokenizer(policyDir);
-  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts: prompts.examples, ptxDataset: ptx });
-  console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.examples.length} prompts → ${config.outputDir}`);
+  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, ptxDataset: ptx });
+  console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
 }
 
-async function generate(prompts: string[], o: Opts): Promise<void> {
+async function generate(args: string[], o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'model'), '--model');
+  // Bad data fails before the model is loaded.
+  const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
   const device = pickDevice((o.device as never) ?? 'auto');
   const model = await GPT.load(dir, { device });
   const tok = await loadTokenizer(dir);
@@ -106,11 +111,6 @@ async function generate(prompts: string[], o: Opts): Promise<void> {
     dispose(out);
     return texts;
   };
-  if (o.prompts) {
-    const file = requireFile(str(o, 'prompts'), '--prompts');
-    const data = await loadPromptDataset(file);
-    prompts = [...prompts, ...data.examples.map((e) => e.prompt)];
-  }
   const outFile = o.out ? str(o, 'out') : null;
   if (outFile) {
     mkdirSync(dirname(outFile), { recursive: true });
@@ -140,6 +140,13 @@ async function generate(prompts: string[], o: Opts): Promise<void> {
   model.dispose();
 }
 
+/** A line of `score --data`: a ranking ({chosen, rejected} or {completions}) or a demonstration. */
+type ScoreLine = { ranking: PreferenceExample } | { demonstration: SFTExample };
+function parseScoreLine(v: unknown): ScoreLine {
+  const ranked = typeof v === 'object' && v !== null && ('chosen' in v || 'completions' in v);
+  return ranked ? { ranking: parsePreferenceExample(v) } : { demonstration: parseSFTExample(v) };
+}
+
 async function score(o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const file = requireFile(str(o, 'data'), '--data');
@@ -163,17 +170,16 @@ async function score(o: Opts): Promise<void> {
       }
     });
   let pairs = 0, correct = 0, n = 0;
-  for await (const { line, value } of readJsonl(file)) {
-    const v = value as Record<string, unknown>;
+  const skipped: SkippedLine[] = [];
+  for await (const { line, example } of readExamples(file, parseScoreLine, { skipInvalid: !!o.skipInvalid }, skipped)) {
     try {
-      if (v && typeof v === 'object' && ('chosen' in v || 'completions' in v)) {
-        const ex = parsePreferenceExample(v);
+      if ('ranking' in example) {
+        const ex = example.ranking;
         const s = scores(ex.completions.map((c) => seqOf(ex.prompt, c)));
         for (let i = 0; i < s.length; i++) for (let j = i + 1; j < s.length; j++) ((pairs++), s[i]! > s[j]! && correct++);
         console.log(JSON.stringify({ line, prompt: ex.prompt, scores: s }));
       } else {
-        const ex = parseSFTExample(v);
-        const { prompt, answer, templated } = promptAndAnswer(ex, tok);
+        const { prompt, answer, templated } = promptAndAnswer(example.demonstration, tok);
         console.log(JSON.stringify({ line, prompt, score: scores([seqOf(prompt, answer, templated)])[0] }));
       }
       n++;
@@ -181,6 +187,7 @@ async function score(o: Opts): Promise<void> {
       throw new Error(`${file}:${line}: ${(err as Error).message}`);
     }
   }
+  report(skipped, file);
   console.error(pairs > 0 ? `rlhf score: ${n} lines, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored`);
   model.dispose();
 }
@@ -208,16 +215,16 @@ export function buildProgram(): Command {
     .requiredOption('--model <preset|config.json|dir>', "a preset (tiny, small, medium), a GPT config file, or a model directory (e.g. GPT-2 with its tokenizer files)")
     .requiredOption('--data <sft.jsonl>', 'training data')
     .requiredOption('--out <dir>', 'run directory')
-    .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)')
-    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+    .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)');
+  addSkipInvalidFlag(sftCmd);
   addConfigFlags(sftCmd, 'SFTConfig', { ...defaultSFTConfig, maxLength: 0 }, ['outputDir']).action(sft);
 
   const rmCmd = program.command('rm').description('train a reward model on rankings ({prompt, chosen, rejected} or {prompt, completions}, detected per line)')
     .requiredOption('--model <sft-dir>', 'the SFT run directory (its trunk starts the reward model)')
     .requiredOption('--data <preferences.jsonl>', 'rankings')
     .requiredOption('--out <dir>', 'run directory')
-    .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)')
-    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+    .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)');
+  addSkipInvalidFlag(rmCmd);
   addConfigFlags(rmCmd, 'RewardConfig', { ...defaultRewardConfig, maxLength: 0 }, ['outputDir']).action(rm);
 
   const ppoCmd = program.command('ppo').description('PPO against the reward model with a KL penalty to the SFT policy')
@@ -226,11 +233,11 @@ export function buildProgram(): Command {
     .requiredOption('--prompts <prompts.jsonl>', '{prompt} lines')
     .requiredOption('--out <dir>', 'run directory')
     .option('--separate-critic', 'a critic with its own trunk, initialised from the reward model')
-    .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)')
-    .option('--skip-invalid', 'skip and count malformed lines instead of stopping');
+    .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
+  addSkipInvalidFlag(ppoCmd);
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
 
-  program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')
+  const generateCmd = program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')
     .argument('[prompts...]', 'prompts')
     .requiredOption('--model <dir>', 'a model directory (any stage)')
     .option('--prompts <prompts.jsonl>', '{prompt} lines')
@@ -242,14 +249,14 @@ export function buildProgram(): Command {
     .option('--greedy', 'pick the most likely token')
     .option('--seed <n>', 'seed for reproducible sampling')
     .option('--batch-size <n>', 'prompts per generation call', '16')
-    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
-    .action(generate);
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto');
+  addSkipInvalidFlag(generateCmd).action(generate);
 
-  program.command('score').description("print a reward model's scores (and its accuracy on preference files)")
+  const scoreCmd = program.command('score').description("print a reward model's scores (and its accuracy on preference files)")
     .requiredOption('--reward-model <rm-dir>', 'the reward-model run directory')
     .requiredOption('--data <file.jsonl>', '{prompt, completion} / {messages} / {prompt, chosen, rejected} / {prompt, completions} lines')
-    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
-    .action(score);
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto');
+  addSkipInvalidFlag(scoreCmd).action(score);
 
   program.command('report').description('write a self-contained HTML report of a run directory')
     .argument('<run-dir>', 'a run directory (sft, rm, ppo or demo)')

@@ -1,9 +1,17 @@
 // Every field of a trainer config as a kebab-case flag (--learning-rate, --kl-coef), plus
-// --config file.json; flags override the file, the file overrides the defaults.
+// --config file.json; flags override the file, the file overrides the defaults. Also the flags
+// several commands share, declared once here.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
 export const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** The key commander stores a flag's value under: '--ptx-data' → 'ptxData'. */
+export const optionKey = (flag: string): string => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** --skip-invalid, declared once for every command that reads data files (and honoured by each). */
+export function addSkipInvalidFlag(cmd: Command): Command {
+  return cmd.option('--skip-invalid', 'skip and count malformed lines (invalid UTF-8 or JSON, bad records) instead of stopping');
+}
 
 /** Adds one `--flag <value>` per field of `defaults` (except the ones listed in `skip`). */
 export function addConfigFlags(cmd: Command, name: string, defaults: Record<string, unknown>, skip: string[] = []): Command {
