@@ -2,7 +2,7 @@
 // errors with a non-zero exit for bad input.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -239,5 +239,24 @@ describe('rlhf --skip-invalid on every data file', () => {
     r = rlhf(...ppo, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(skippedTwo(sftBad));
+  });
+});
+
+describe('rlhf model configs', () => {
+  it('a bad --model config file or checkpoint config is one line naming the file and key once, at once', () => {
+    const hf = { vocab_size: 259, n_positions: 64, n_embd: 64, n_head: 2, n_layer: 1 };
+    writeFileSync(join(tmp, 'cfg-five.json'), '5');
+    writeFileSync(join(tmp, 'cfg-big.json'), JSON.stringify({ ...hf, n_layer: 1e12 }));
+    writeFileSync(join(tmp, 'cfg-camel.json'), JSON.stringify({ nLayer: 1e12 }));
+    mkdirSync(join(tmp, 'cfg-dir'), { recursive: true });
+    const { n_layer: _, ...noLayers } = hf;
+    writeFileSync(join(tmp, 'cfg-dir', 'config.json'), JSON.stringify(noLayers));
+    const sft = (model: string) => rlhf('sft', '--model', model, '--data', 'sft.jsonl', '--out', 'x');
+    const t0 = performance.now();
+    expectOneLineError(sft('cfg-five.json'), /^rlhf: cfg-five\.json: expected a JSON object$/);
+    expectOneLineError(sft('cfg-big.json'), /^rlhf: cfg-big\.json: field 'n_layer' must be at most 1024, got 1000000000000$/);
+    expectOneLineError(sft('cfg-camel.json'), /^rlhf: cfg-camel\.json: GPT config: nLayer must be at most 1024, got 1000000000000$/);
+    expectOneLineError(rlhf('generate', '--model', 'cfg-dir', 'Q:'), /^rlhf: cfg-dir\/config\.json: missing field 'n_layer'$/);
+    expect(performance.now() - t0).toBeLessThan(20_000); // four processes; n_layer 1e12 alone took 40 s
   });
 });

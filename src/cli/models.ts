@@ -1,8 +1,8 @@
 // What `--model` can name for `rlhf sft`: a preset, a config.json, or a model directory.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, type GPTConfig } from '../models/gpt.js';
-import { gptConfigFromHF } from '../models/gpt-checkpoint.js';
+import { gptConfigFromHF, readJsonFile } from '../models/gpt-checkpoint.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
 
@@ -28,12 +28,7 @@ export async function modelFromSpec(spec: string, device: string): Promise<{ mod
     return { model, tokenizer, source: spec };
   }
   // A config file: ours (camelCase GPTConfig) or Hugging Face's (config.json keys).
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(readFileSync(spec, 'utf8'));
-  } catch (err) {
-    throw new Error(`${spec}: not valid JSON (${(err as Error).message})`);
-  }
+  const cfg = readJsonFile(spec);
   const tokenizer = new ByteTokenizer();
   const config = 'n_embd' in cfg ? gptConfigFromHF(cfg, spec) : { vocabSize: tokenizer.vocabSize, ...(cfg as Partial<GPTConfig>) };
   try {
