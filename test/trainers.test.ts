@@ -143,6 +143,33 @@ describe('SFTTrainer', () => {
     for (const m of [full, partModel, resumed]) m.dispose();
   });
 
+  it('the event loop gets a turn every step, with no saving or evaluating to wait for', async () => {
+    torch.manualSeed(0);
+    const model = tiny();
+    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: join(tmp, 'yield'), learningRate: 1e-3, maxSteps: 20, batchSize: 4, saveSteps: 0, evalSteps: 0, loggingSteps: 1000, ...quiet } });
+    // A chain of immediates counts the event loop's turns; each optimizer step notes the count.
+    let turns = 0;
+    let stop = false;
+    const turn = () => {
+      turns++;
+      if (!stop) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const seen: number[] = [];
+    const step = t.optimizer.step.bind(t.optimizer);
+    t.optimizer.step = () => {
+      seen.push(turns);
+      step();
+    };
+    await t.train();
+    stop = true;
+    expect(seen).toHaveLength(20);
+    // Before, all 20 steps ran in one turn (the same count for every step).
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
+    t.dispose();
+    model.dispose();
+  });
+
   it('a non-finite loss stops the run with a clear error and keeps the last good checkpoint', async () => {
     torch.manualSeed(0);
     const model = tiny();
