@@ -235,6 +235,9 @@ V embedding(Args& a) {  // embedding(weight, indices, paddingIdx?)
 V layerNorm(Args& a) {  // layerNorm(x, normalizedShape, weight?, bias?, eps)
   return wrap(a.env(), at::layer_norm(a.tensor(0), a.ints(1), a.c10OptTensor(2), a.c10OptTensor(3), a.number(4, 1e-5)));
 }
+V rmsNorm(Args& a) {  // rmsNorm(x, normalizedShape, weight?, eps)
+  return wrap(a.env(), at::rms_norm(a.tensor(0), a.ints(1), a.c10OptTensor(2), a.number(3, 1e-6)));
+}
 V dropout(Args& a) { return wrap(a.env(), at::dropout(a.tensor(0), a.number(1, 0.5), a.boolean(2, true))); }
 V crossEntropy(Args& a) {  // crossEntropy(input, target, weight?, reduction?, ignoreIndex?, labelSmoothing?)
   return wrap(a.env(), at::cross_entropy_loss(a.tensor(0), a.tensor(1), a.c10OptTensor(2), reduction(a, 3),
@@ -263,7 +266,7 @@ const OpEntry kOps[] = {
     {"norm", norm}, {"all", all}, {"any", any}, {"cumsum", cumsum}, {"softmax", softmax},
     {"logSoftmax", logSoftmax},
     {"matmul", matmul}, {"bmm", bmm}, {"mm", mm}, {"outer", outer}, {"einsum", einsum},
-    {"linear", linear}, {"embedding", embedding}, {"layerNorm", layerNorm}, {"dropout", dropout},
+    {"linear", linear}, {"embedding", embedding}, {"layerNorm", layerNorm}, {"rmsNorm", rmsNorm}, {"dropout", dropout},
     {"crossEntropy", crossEntropy}, {"mseLoss", mseLoss},
     {"scaledDotProductAttention", scaledDotProductAttention},
 };

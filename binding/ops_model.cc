@@ -1,4 +1,4 @@
-// The fused model entry points: the GPT forward (inference) and the generation loop, which
+// The fused model entry points: the GPT-2 and Llama forwards (inference) and their generation loops, which
 // runs off the JS thread and resolves a Promise: a libuv worker hands it to the one compute
 // thread (native/compute_thread.h explains why one) and waits.
 #include <c10/core/GradMode.h>
@@ -7,6 +7,9 @@
 #include "binding/ops.h"
 #include "native/compute_thread.h"
 #include "native/gpt.h"
+#include "native/llama.h"
+
+#include <functional>
 
 namespace trl {
 
@@ -70,17 +73,18 @@ V gptForward(Args& a) {
   return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
 }
 
+// Runs one generation off the JS thread and settles a Promise. The job owns every native
+// reference it needs (weights, prompts), so the JS side may drop its handles meanwhile; they
+// are released on the main thread as soon as it settles.
 class GenerateWorker : public Napi::AsyncWorker {
  public:
-  GenerateWorker(Napi::Env env, GPTWeights w, at::Tensor ids, at::Tensor mask, GenerateOptions o)
-      : Napi::AsyncWorker(env, "torch-rlhf:generate"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        w_(std::move(w)), ids_(std::move(ids)), mask_(std::move(mask)), o_(o) {}
+  GenerateWorker(Napi::Env env, std::function<GenerateOutput()> job)
+      : Napi::AsyncWorker(env, "torch-rlhf:generate"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      runOnComputeThread([this] { out_ = trl::generate(w_, ids_, mask_, o_); });
+      runOnComputeThread([this] { out_ = job_(); });
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {
@@ -103,17 +107,20 @@ class GenerateWorker : public Napi::AsyncWorker {
 
  private:
   void release() {  // drop native references on the main thread, promptly
-    w_ = GPTWeights();
-    ids_ = at::Tensor();
-    mask_ = at::Tensor();
+    job_ = nullptr;
     out_ = GenerateOutput();
   }
   Napi::Promise::Deferred deferred_;
-  GPTWeights w_;
-  at::Tensor ids_, mask_;
-  GenerateOptions o_;
+  std::function<GenerateOutput()> job_;
   GenerateOutput out_;
 };
+
+Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) {
+  auto* worker = new GenerateWorker(env, std::move(job));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
 
 // generate(weights, nHead, eps, promptIds, promptMask, maxNewTokens, temperature, topK, topP, greedy,
 //          eosTokenId, padTokenId, seed|null, useCache) → Promise<{tokens, responseMask, logprobs}>
@@ -133,15 +140,136 @@ V generate(Args& a) {
     o.seed = static_cast<uint64_t>(s);
   }
   o.use_cache = a.boolean(13, true);
-  auto* worker = new GenerateWorker(a.env(), std::move(w), a.tensor(3), a.tensor(4), o);
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  return p;
+  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(3), mask = a.tensor(4), o] {
+    return trl::generate(w, ids, mask, o);
+  });
+}
+
+// Named fields of a JS object; each read names the object and the field in its error.
+class Fields {
+ public:
+  Fields(const Args& a, size_t i, const char* what) : what_(what) {
+    if (a.missing(i) || !a[i].IsObject()) a.fail(i, std::string("an object of ") + what);
+    obj_ = a[i].As<Napi::Object>();
+  }
+  bool has(const char* k) const {
+    const Napi::Value v = obj_.Get(k);
+    return !v.IsUndefined() && !v.IsNull();
+  }
+  double number(const char* k) const {
+    const Napi::Value v = obj_.Get(k);
+    if (!v.IsNumber()) fail(k, "a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  double number(const char* k, double dflt) const { return has(k) ? number(k) : dflt; }
+  int64_t int64(const char* k) const {
+    const double v = number(k);
+    if (!Args::isInt(v)) fail(k, "an integer");
+    return static_cast<int64_t>(v);
+  }
+  int64_t int64(const char* k, int64_t dflt) const { return has(k) ? int64(k) : dflt; }
+  bool boolean(const char* k, bool dflt) const {
+    if (!has(k)) return dflt;
+    const Napi::Value v = obj_.Get(k);
+    if (!v.IsBoolean()) fail(k, "a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  at::Tensor tensor(const char* k) const { return TensorHandle::Get(obj_.Get(k), std::string(what_) + "." + k); }
+
+ private:
+  [[noreturn]] void fail(const char* k, const char* expected) const {
+    throw Napi::TypeError::New(obj_.Env(), std::string(what_) + "." + k + " must be " + expected);
+  }
+  const char* what_;
+  Napi::Object obj_;
+};
+
+// weights: [embed, norm, lm_head|null (tied), then 16 per layer: input_layernorm, q_w, q_b,
+// k_w, k_b, v_w, v_b, o_w, o_b, post_attention_layernorm, gate_w, gate_b, up_w, up_b, down_w,
+// down_b] (biases may be null); spec: {nHead, nKvHead, headDim, eps, maxPositions, invFreq}.
+LlamaWeights parseLlamaWeights(const Args& a, size_t i, size_t spec_i) {
+  const auto list = a.optTensorList(i);
+  auto get = [&](size_t k) -> at::Tensor {
+    std::optional<at::Tensor> t = list.get(k);
+    return t.has_value() ? *t : at::Tensor();
+  };
+  TORCH_CHECK(list.size() >= 3 && (list.size() - 3) % 16 == 0, "llama: weight list of ", list.size(),
+              " entries does not describe a Llama model (3 + 16 per layer)");
+  LlamaWeights w;
+  w.embed = get(0);
+  w.norm_w = get(1);
+  w.head = list.get(2).has_value() ? get(2) : w.embed;
+  TORCH_CHECK(w.embed.defined() && w.norm_w.defined(), "llama: embed_tokens and norm weights are required");
+  for (size_t k = 3; k < list.size(); k += 16) {
+    LlamaLayerWeights l;
+    l.ln1_w = get(k), l.q_w = get(k + 1), l.q_b = get(k + 2), l.k_w = get(k + 3), l.k_b = get(k + 4);
+    l.v_w = get(k + 5), l.v_b = get(k + 6), l.o_w = get(k + 7), l.o_b = get(k + 8), l.ln2_w = get(k + 9);
+    l.gate_w = get(k + 10), l.gate_b = get(k + 11), l.up_w = get(k + 12), l.up_b = get(k + 13);
+    l.down_w = get(k + 14), l.down_b = get(k + 15);
+    TORCH_CHECK(l.ln1_w.defined() && l.q_w.defined() && l.k_w.defined() && l.v_w.defined() && l.o_w.defined() &&
+                    l.ln2_w.defined() && l.gate_w.defined() && l.up_w.defined() && l.down_w.defined(),
+                "llama: layer ", (k - 3) / 16, " is missing a weight");
+    w.layers.push_back(std::move(l));
+  }
+  const Fields spec(a, spec_i, "llama spec");
+  w.n_head = spec.int64("nHead");
+  w.n_kv_head = spec.int64("nKvHead");
+  w.head_dim = spec.int64("headDim");
+  w.max_positions = spec.int64("maxPositions");
+  w.eps = spec.number("eps");
+  w.inv_freq = spec.tensor("invFreq").to(w.embed.device(), at::kFloat);
+  TORCH_CHECK(w.n_kv_head > 0 && w.n_head % w.n_kv_head == 0, "llama: nKvHead ", w.n_kv_head, " must divide nHead ", w.n_head);
+  TORCH_CHECK(w.inv_freq.numel() * 2 == w.head_dim, "llama: invFreq must hold headDim / 2 values");
+  return w;
+}
+
+// llamaForward(weights, spec, inputIds, attentionMask?, positionIds?, withLogits = true) → as gptForward
+V llamaForward(Args& a) {
+  c10::NoGradGuard no_grad;
+  const LlamaWeights w = parseLlamaWeights(a, 0, 1);
+  const at::Tensor ids = tokenIds(a, 2, w.embed.device());
+  const at::Tensor valid = a.missing(3) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool)) : a.tensor(3).to(w.embed.device(), at::kBool);
+  const at::Tensor pos = a.missing(4) ? positionsFromMask(valid) : a.tensor(4).to(w.embed.device(), at::kLong);
+  const bool with_logits = a.boolean(5, true);
+  auto out = trl::llamaForward(w, ids, pos, valid, nullptr, false, with_logits);
+  return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
+}
+
+// Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenId,
+// padTokenId, seed?, useCache}.
+GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
+  const Fields f(a, i, "generate options");
+  GenerateOptions o;
+  o.max_new_tokens = f.int64("maxNewTokens");
+  o.temperature = f.number("temperature", 1.0);
+  o.top_k = f.int64("topK", 0);
+  o.top_p = f.number("topP", 1.0);
+  o.greedy = f.boolean("greedy", false);
+  o.eos_token_id = f.int64("eosTokenId", -1);
+  o.pad_token_id = f.int64("padTokenId", 0);
+  if (f.has("seed")) {
+    const int64_t s = f.int64("seed");
+    TORCH_CHECK(s >= 0, "generate: seed must be a non-negative integer, got ", s);
+    o.seed = static_cast<uint64_t>(s);
+  }
+  o.use_cache = f.boolean("useCache", true);
+  return o;
+}
+
+// llamaGenerate(weights, spec, promptIds, promptMask, options) → Promise<{tokens, responseMask, logprobs}>
+V llamaGenerate(Args& a) {
+  LlamaWeights w = parseLlamaWeights(a, 0, 1);
+  const GenerateOptions o = parseGenerateOptions(a, 4);
+  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(2), mask = a.tensor(3), o] {
+    return trl::llamaGenerate(w, ids, mask, o);
+  });
 }
 
 const OpEntry kOps[] = {
     {"gptForward", gptForward},
     {"generate", generate},
+    {"llamaForward", llamaForward},
+    {"llamaGenerate", llamaGenerate},
 };
 
 }  // namespace

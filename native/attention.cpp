@@ -203,4 +203,12 @@ at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::T
   return out;
 }
 
+at::Tensor attentionMask(const at::Tensor& key_valid, int64_t L) {
+  const int64_t S = key_valid.size(1);
+  auto causal = at::ones({L, S}, key_valid.options().dtype(at::kBool)).tril(S - L);
+  auto mask = causal.unsqueeze(0) & key_valid.unsqueeze(1);  // (B, L, S)
+  mask = mask | mask.any(-1, true).logical_not();
+  return mask.unsqueeze(1);
+}
+
 }  // namespace trl

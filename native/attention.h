@@ -33,4 +33,10 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
 bool decodeAttentionApplies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid);
 
+// (B, 1, L, S) bool for L new queries over S keys (the last L of them theirs), from key_valid
+// (B, S): query i (absolute position S-L+i) sees the valid keys up to itself. A query with no
+// visible key (a left pad) sees all of them instead: its output is never used, and this keeps
+// NaN out of the outputs and the gradients.
+at::Tensor attentionMask(const at::Tensor& key_valid, int64_t L);
+
 }  // namespace trl

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "decode_loop.h"
 #include "skinny_matmul.h"
 #include <optional>
 #include <vector>
@@ -29,17 +30,6 @@ struct GPTWeights {
   double eps = 1e-5;
 };
 
-// Keys and values of every layer, preallocated for `capacity` positions.
-struct KVCache {
-  std::vector<at::Tensor> k, v;  // (B, H, capacity, D)
-  int64_t length = 0;
-};
-
-struct ForwardOutput {
-  at::Tensor logits;  // (B, L, V), or (B, 1, V) when last_only
-  at::Tensor hidden;  // (B, L, C) after ln_f
-};
-
 // input_ids (B, L) int64; position_ids (B, L); key_valid (B, S) bool over all keys so far
 // (cache + these L); cache may be null (then S == L). Causal within the sequence.
 // with_logits = false skips the LM head (logits undefined): reward and value heads need only
@@ -48,25 +38,7 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
                          const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits = true);
 
 // Left-padded prompts' position ids: cumsum(mask) - 1, clamped at 0.
-at::Tensor positionsFromMask(const at::Tensor& mask);
 
-struct GenerateOptions {
-  int64_t max_new_tokens = 32;
-  double temperature = 1.0;
-  int64_t top_k = 0;      // 0: off
-  double top_p = 1.0;     // 1: off
-  bool greedy = false;
-  int64_t eos_token_id = -1;  // -1: none
-  int64_t pad_token_id = 0;
-  std::optional<uint64_t> seed;
-  bool use_cache = true;
-};
-
-struct GenerateOutput {
-  at::Tensor tokens;         // (B, N) int64, pad after a sequence's EOS
-  at::Tensor response_mask;  // (B, N) bool: true up to and including EOS
-  at::Tensor logprobs;       // (B, N) float32: log p(token) under softmax(logits / temperature), 0 where masked
-};
 
 // prompt_ids (B, T) left-padded with prompt_mask (B, T) (true = real token).
 GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,

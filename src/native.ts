@@ -163,6 +163,7 @@ export interface NativeAddon {
   linear(x: H, w: H, b: Opt<H>): H;
   embedding(w: H, idx: H, paddingIdx: number): H;
   layerNorm(x: H, shape: number[], w: Opt<H>, b: Opt<H>, eps: number): H;
+  rmsNorm(x: H, shape: number[], w: Opt<H>, eps: number): H;
   dropout(x: H, p: number, train: boolean): H;
   crossEntropy(x: H, target: H, weight: Opt<H>, reduction: string, ignoreIndex: number, labelSmoothing: number): H;
   mseLoss(x: H, y: H, reduction: string): H;
@@ -170,6 +171,8 @@ export interface NativeAddon {
   // fused model entry points
   gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
+  llamaForward(weights: (H | null)[], spec: LlamaNativeSpec, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
+  llamaGenerate(weights: (H | null)[], spec: LlamaNativeSpec, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
   manualSeed(seed: number): void;
   emptyCache(): void;
@@ -187,6 +190,29 @@ export interface NativeAddon {
   sgdStep(params: H[], buffers: (H | null)[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): (H | null)[];
   clipGradNorm(params: H[], maxNorm: number, normType: number, errorIfNonfinite: boolean): number;
   [unary: string]: unknown;
+}
+
+/** The Llama trunk's sizes for the native forward and generation (named, not positional). */
+export interface LlamaNativeSpec {
+  nHead: number;
+  nKvHead: number;
+  headDim: number;
+  eps: number;
+  maxPositions: number;
+  /** RoPE's inverse frequencies, (headDim / 2) float32. */
+  invFreq: Handle;
+}
+/** Generation options by name, as the native loop reads them. */
+export interface NativeGenerateOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  greedy: boolean;
+  eosTokenId: number;
+  padTokenId: number;
+  seed: number | null;
+  useCache: boolean;
 }
 
 /** Names of the elementwise functions of one tensor that the addon exports. */

@@ -11,8 +11,8 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
-import { GPT, type GPTConfig } from './gpt.js';
-import { gptConfigToHF, loadGPTFamily, type GPTFamily } from './gpt-checkpoint.js';
+import { GPT, type ModelConfigInput } from './gpt.js';
+import { loadGPTFamily, modelConfigToHF, type GPTFamily } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
 
 /** TRL's ValueHead: v_head.summary is a Linear(nEmbd, 1). */
@@ -44,7 +44,7 @@ export class ActorCritic extends GPT {
   #critic: RewardModel | null = null;
 
   /** With `critic`, the values come from that model (its own trunk); else from v_head on the policy's trunk. */
-  constructor(config: Partial<GPTConfig> & { vocabSize: number }, options: { device?: Device; critic?: RewardModel | 'later' } = {}) {
+  constructor(config: ModelConfigInput, options: { device?: Device; critic?: RewardModel | 'later' } = {}) {
     super(config, { device: options.device });
     this.v_head = options.critic ? null : this.registerModule('v_head', new ValueHead(this.config.nEmbd, { device: options.device }));
     if (options.critic && options.critic !== 'later') this.#critic = this.registerModule('critic', options.critic);
@@ -109,7 +109,7 @@ export class ActorCritic extends GPT {
     mkdirSync(dir, { recursive: true });
     const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
     await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
-    await writeJsonAtomic(join(dir, 'config.json'), gptConfigToHF(this.config, { torch_rlhf: { bias: this.config.bias, kind: 'policy', separateCritic: this.separateCritic } }));
+    await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic }));
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }
 }

@@ -1,7 +1,9 @@
-// GPT checkpoints in Hugging Face's GPT-2 layout: config.json (GPT-2 keys) + model.safetensors
-// (Conv1D weights stored (in, out), LM head tied to wte and not stored). Real GPT-2
-// checkpoints from the hub load as they are (with or without the `transformer.` prefix, with
-// or without the legacy attention-mask buffers, single file or sharded).
+// Causal-LM checkpoints in Hugging Face's layouts, dispatched on config.json's model_type:
+// GPT-2 (Conv1D weights stored (in, out), LM head tied to wte and not stored; with or without
+// the `transformer.` prefix and the legacy attention-mask buffers) and the Llama family (llama,
+// qwen2, mistral: `model.*` and `lm_head`, tied or not). A single model.safetensors or shards
+// with model.safetensors.index.json; any float dtype on disk (bf16, f16) loads into the
+// model's. Names and shapes are checked from the headers before anything is allocated.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -9,7 +11,8 @@ import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/s
 import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
-import { GPT, resolveGPTConfig, type GPTConfig } from './gpt.js';
+import { GPT, isLlamaConfig, resolveGPTConfig, type GPTConfig, type ModelConfig } from './gpt.js';
+import { llamaConfigFromHF, llamaConfigToHF, type LlamaConfig } from './llama-config.js';
 
 const TANH_GELUS = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
@@ -17,7 +20,7 @@ const TANH_GELUS = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
  * Where config.json keeps each GPTConfig field: GPT-2's key first, then the names other HF
  * configs use. Bias is ours (GPT-2 always has biases).
  */
-const HF_KEYS: Record<keyof GPTConfig, readonly string[]> = {
+const HF_KEYS: Record<Exclude<keyof GPTConfig, 'arch'>, readonly string[]> = {
   vocabSize: ['vocab_size'],
   blockSize: ['n_positions', 'n_ctx', 'max_position_embeddings'],
   nLayer: ['n_layer', 'num_hidden_layers'],
@@ -28,7 +31,7 @@ const HF_KEYS: Record<keyof GPTConfig, readonly string[]> = {
   layerNormEpsilon: ['layer_norm_epsilon'],
 };
 /** Defaults of the optional fields; the others must be present. */
-const HF_DEFAULTS: Partial<Record<keyof GPTConfig, unknown>> = { dropout: 0, bias: true, layerNormEpsilon: 1e-5 };
+const HF_DEFAULTS: Partial<Record<Exclude<keyof GPTConfig, 'arch'>, unknown>> = { dropout: 0, bias: true, layerNormEpsilon: 1e-5 };
 
 /**
  * Reads an HF GPT-2 config.json into a GPTConfig. Values are checked (and bounded) by
@@ -42,13 +45,13 @@ export function gptConfigFromHF(hf: Record<string, unknown>, file = 'config.json
   const value = (key: string): unknown => (key === 'torch_rlhf.bias' ? extra.bias : hf[key]);
   const used = {} as Record<keyof GPTConfig, string>;
   const raw = {} as Record<keyof GPTConfig, unknown>;
-  for (const [field, keys] of Object.entries(HF_KEYS) as [keyof GPTConfig, readonly string[]][]) {
+  for (const [field, keys] of Object.entries(HF_KEYS) as [Exclude<keyof GPTConfig, 'arch'>, readonly string[]][]) {
     const key = keys.find((k) => value(k) !== undefined && value(k) !== null);
     if (key === undefined && !(field in HF_DEFAULTS)) throw new Error(`${file}: missing field '${keys[0]}'`);
     used[field] = key ?? keys[0]!;
     raw[field] = key === undefined ? HF_DEFAULTS[field] : value(key);
   }
-  const config = resolveGPTConfig(raw as unknown as GPTConfig, { source: file, field: (k) => `field '${used[k]}'` });
+  const config = resolveGPTConfig(raw as unknown as GPTConfig, { source: file, field: (k) => `field '${used[k as Exclude<keyof GPTConfig, 'arch'>] ?? k}'` });
   const nInner = hf.n_inner;
   if (nInner !== undefined && nInner !== null && nInner !== 4 * config.nEmbd) throw new Error(`${file}: n_inner ${String(nInner)} is not supported (must be 4 × n_embd)`);
   return config;
@@ -80,13 +83,38 @@ export function gptConfigToHF(c: GPTConfig, extra: Record<string, unknown> = {})
   };
 }
 
+const LLAMA_FAMILY = new Set(['llama', 'qwen2', 'mistral']);
+
+/** Reads any supported config.json (GPT-2 or the Llama family) by its model_type. */
+export function modelConfigFromHF(hf: Record<string, unknown>, file = 'config.json'): ModelConfig {
+  const type = hf.model_type;
+  if (typeof type === 'string' && LLAMA_FAMILY.has(type)) return llamaConfigFromHF(hf, file);
+  if (type === undefined || type === 'gpt2') return gptConfigFromHF(hf, file);
+  throw new Error(`${file}: model_type '${String(type)}' is not supported (supported: gpt2, llama, qwen2, mistral)`);
+}
+
+/**
+ * A config as its architecture's config.json; `ours` goes under torch_rlhf (the kind of model,
+ * the reward normalisation), which transformers ignores.
+ */
+export function modelConfigToHF(c: ModelConfig, extra: Record<string, unknown> = {}, ours: Record<string, unknown> = {}): Record<string, unknown> {
+  if (isLlamaConfig(c)) return llamaConfigToHF(c, { ...extra, ...(Object.keys(ours).length ? { torch_rlhf: ours } : {}) });
+  return gptConfigToHF(c, { ...extra, torch_rlhf: { bias: c.bias, ...ours } });
+}
+
+/** transformers' sequence-classification class for the architecture (what a reward model is). */
+export function sequenceClassificationArchitecture(c: ModelConfig): string {
+  if (!isLlamaConfig(c)) return 'GPT2ForSequenceClassification';
+  return `${{ llama: 'Llama', qwen2: 'Qwen2', mistral: 'Mistral' }[c.modelType]}ForSequenceClassification`;
+}
+
 /** Writes config.json and model.safetensors into `dir` (created if needed), each atomically. */
 export async function saveGPT(model: GPT, dir: string, extraConfig: Record<string, unknown> = {}): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  // namedParameters lists a tied parameter once: lm_head.weight is left out, as HF does.
+  // namedParameters lists a tied parameter once: a tied lm_head.weight is left out, as HF does.
   const tensors = new Map(model.namedParameters());
   await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  await writeJsonAtomic(join(dir, 'config.json'), gptConfigToHF(model.config, extraConfig));
+  await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(model.config, extraConfig));
 }
 
 export function readJsonFile(path: string): Record<string, unknown> {
@@ -120,14 +148,50 @@ function weightFiles(dir: string): string[] {
  * HF GPT-2 checkpoints name tensors with or without `transformer.`; ours always with. Heads
  * of the models built on the trunk (`score.*`, `v_head.*`) keep their names.
  */
-function canonicalName(name: string): string | null {
+function canonicalName(name: string, c: ModelConfig): string | null {
+  if (isLlamaConfig(c)) {
+    if (/\.rotary_emb\.inv_freq$/.test(name)) return null; // a buffer older transformers saved
+    if (/^(layers\.\d+|embed_tokens|norm)\./.test(name)) return `model.${name}`; // a bare LlamaModel checkpoint
+    return name;
+  }
   if (/\.attn\.(bias|masked_bias)$/.test(name)) return null; // legacy causal-mask buffers
   if (/^(h\.\d+|wte|wpe|ln_f)\./.test(name)) return `transformer.${name}`; // a bare GPT2Model checkpoint
   return name;
 }
 
-/** Every tensor name of a GPT with this config and its shape (what a checkpoint must hold). */
-function expectedShapes(c: GPTConfig): Map<string, number[]> {
+/** The prefix of the trunk's tensors (a checkpoint's other tensors may be heads of richer models). */
+const trunkPrefix = (c: ModelConfig): string => (isLlamaConfig(c) ? 'model.' : 'transformer.');
+
+/** Whether lm_head.weight is the token embedding (then HF leaves it out of the file). */
+const tiedHead = (c: ModelConfig): boolean => !isLlamaConfig(c) || c.tieWordEmbeddings;
+
+/** Every tensor name of a Llama-family model with this config and its shape. */
+function expectedLlamaShapes(c: LlamaConfig): Map<string, number[]> {
+  const C = c.nEmbd, D = c.headDim, I = c.intermediateSize;
+  const m = new Map<string, number[]>([['model.embed_tokens.weight', [c.vocabSize, C]], ['model.norm.weight', [C]], ['lm_head.weight', [c.vocabSize, C]]]);
+  const linear = (name: string, out: number, inp: number, bias: boolean) => {
+    m.set(`${name}.weight`, [out, inp]);
+    if (bias) m.set(`${name}.bias`, [out]);
+  };
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `model.layers.${i}`;
+    m.set(`${p}.input_layernorm.weight`, [C]);
+    linear(`${p}.self_attn.q_proj`, c.nHead * D, C, c.qkvBias);
+    linear(`${p}.self_attn.k_proj`, c.nKvHead * D, C, c.qkvBias);
+    linear(`${p}.self_attn.v_proj`, c.nKvHead * D, C, c.qkvBias);
+    linear(`${p}.self_attn.o_proj`, C, c.nHead * D, c.oBias);
+    m.set(`${p}.post_attention_layernorm.weight`, [C]);
+    linear(`${p}.mlp.gate_proj`, I, C, c.mlpBias);
+    linear(`${p}.mlp.up_proj`, I, C, c.mlpBias);
+    linear(`${p}.mlp.down_proj`, C, I, c.mlpBias);
+  }
+  return m;
+}
+
+/** Every tensor name of a model with this config and its shape (what a checkpoint must hold). */
+function expectedShapes(config: ModelConfig): Map<string, number[]> {
+  if (isLlamaConfig(config)) return expectedLlamaShapes(config);
+  const c = config;
   const C = c.nEmbd;
   const m = new Map<string, number[]>([['transformer.wte.weight', [c.vocabSize, C]], ['transformer.wpe.weight', [c.blockSize, C]], ['lm_head.weight', [c.vocabSize, C]]]);
   const add = (name: string, w: number[], b: number[]) => {
@@ -154,9 +218,9 @@ export interface LoadGPTOptions {
 
 /** A model built on the GPT trunk: how to make it from a config, and its heads' tensors. */
 export interface GPTFamily<T extends GPT> {
-  create(config: GPTConfig, hfConfig: Record<string, unknown>, device?: Device): T;
+  create(config: ModelConfig, hfConfig: Record<string, unknown>, device?: Device): T;
   /** Head tensors beyond the trunk, by name, with their shapes. */
-  heads?(config: GPTConfig): Map<string, number[]>;
+  heads?(config: ModelConfig): Map<string, number[]>;
   /** Heads may be absent (a fresh head on a pretrained trunk keeps its initialisation). */
   headsOptional?: boolean;
 }
@@ -177,12 +241,12 @@ function someOf(names: string[], max = 5): string {
 export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
   const configPath = join(dir, 'config.json');
   const hf = readJsonFile(configPath);
-  const config = gptConfigFromHF(hf, configPath);
+  const config = modelConfigFromHF(hf, configPath);
   const files = weightFiles(dir);
   const heads = family.heads?.(config) ?? new Map<string, number[]>();
   const expected = new Map([...expectedShapes(config), ...heads]);
-  // The LM head is tied to wte (and HF leaves it out); optional heads keep their initialisation.
-  const optional = (name: string): boolean => name === 'lm_head.weight' || (!!family.headsOptional && heads.has(name));
+  // A tied LM head is the embedding (and HF leaves it out); optional heads keep their initialisation.
+  const optional = (name: string): boolean => (name === 'lm_head.weight' && tiedHead(config)) || (!!family.headsOptional && heads.has(name));
   const checkComplete = (absent: string[]): void => {
     const missing = absent.filter((k) => !optional(k));
     if (missing.length === 0) return;
@@ -195,13 +259,14 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   for (const f of files) {
     const header = await readSafetensorsHeader(f);
     for (const [raw, info] of header.tensors) {
-      const name = canonicalName(raw);
+      const name = canonicalName(raw, config);
       if (name === null) continue;
       const shape = expected.get(name);
       if (!shape) {
-        // A GPT's weights may carry heads of a richer model (an RM's score): not ours to load.
-        if (!name.startsWith('transformer.') && name !== 'lm_head.weight') continue;
-        throw new Error(`${f}: unexpected tensor '${raw}' for a GPT-2 with ${config.nLayer} layers`);
+        // A model's weights may carry heads of a richer model (an RM's score): not ours to load.
+        if (!name.startsWith(trunkPrefix(config)) && name !== 'lm_head.weight') continue;
+        const what = isLlamaConfig(config) ? `${config.modelType} model` : 'GPT-2';
+        throw new Error(`${f}: unexpected tensor '${raw}' for a ${what} with ${config.nLayer} layers`);
       }
       if (shape.join(',') !== info.shape.join(','))
         throw new Error(`${f}: tensor '${raw}' has shape [${info.shape}], the config implies [${shape}]`);
@@ -215,16 +280,19 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     for (const f of files) {
       const { tensors } = await loadSafetensors(f);
       for (const [raw, t] of tensors) {
-        const name = canonicalName(raw);
+        const name = canonicalName(raw, config);
         if (name === null || loaded.has(name) || !expected.has(name)) t.dispose();
         else loaded.set(name, t);
       }
     }
-    const head = loaded.get('lm_head.weight');
-    const wte = loaded.get('transformer.wte.weight');
-    if (head && wte && !noGrad(() => head.equal(wte)))
-      throw new Error(`${dir}: lm_head.weight differs from transformer.wte.weight; untied LM heads are not supported`);
-    if (!head && wte) loaded.set('lm_head.weight', wte);
+    if (tiedHead(config)) {
+      const embedName = isLlamaConfig(config) ? 'model.embed_tokens.weight' : 'transformer.wte.weight';
+      const head = loaded.get('lm_head.weight');
+      const wte = loaded.get(embedName);
+      if (head && wte && !noGrad(() => head.to(wte.dtype).equal(wte)))
+        throw new Error(`${dir}: lm_head.weight differs from ${embedName}, but the config ties them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`);
+      if (!head && wte) loaded.set('lm_head.weight', wte);
+    }
     // Again on what was read: a file replaced since its header was checked must not load half.
     checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
     if (options.dtype) model.to(options.dtype);

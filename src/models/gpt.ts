@@ -1,19 +1,27 @@
-// GPT-2, described in TypeScript (after nanoGPT's model.py): pre-LayerNorm blocks, causal
-// multi-head self-attention, tanh-GELU MLP, learned positions, LM head tied to the token
-// embedding. Parameter names are Hugging Face GPT-2's, so its checkpoints load as they are.
+// The decoder-only causal LM (exported as GPT and as CausalLM): GPT-2 described in TypeScript
+// (after nanoGPT's model.py: pre-LayerNorm blocks, causal multi-head self-attention, tanh-GELU
+// MLP, learned positions, LM head tied to the token embedding), or a Llama-family trunk
+// (llama.ts) chosen by the config's `arch`. Parameter names are Hugging Face's for either, so
+// their checkpoints load as they are; the reward model and the actor-critic build on this class
+// and so take either architecture.
 import * as F from '../nn/functional.js';
 import { Dropout, Embedding, LayerNorm } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
-import { N, type Handle } from '../native.js';
-import { empty, ones, zeros } from '../tensor/creation.js';
+import { N, type Handle, type LlamaNativeSpec } from '../native.js';
+import { empty, ones, tensor, zeros } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
+import { Linear } from '../nn/layers.js';
+import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
+import { LlamaModel } from './llama.js';
 
 export interface GPTConfig {
+  /** GPT-2's trunk (the default); LlamaConfig has 'llama'. */
+  arch?: 'gpt2';
   vocabSize: number;
   /** Maximum sequence length (n_positions). */
   blockSize: number;
@@ -54,9 +62,21 @@ export interface GPTConfigNaming {
 }
 const PLAIN_NAMING: GPTConfigNaming = { source: 'GPT config', field: (k) => k };
 
+/** Either architecture's config; the fields every trainer reads (vocabSize, blockSize, nEmbd, …) are common. */
+export type ModelConfig = GPTConfig | LlamaConfig;
+/** What the GPT constructor takes: a partial config of either architecture. */
+export type ModelConfigInput = (Partial<GPTConfig> & { vocabSize: number }) | (Partial<LlamaConfig> & { vocabSize: number; arch: 'llama' });
+export const isLlamaConfig = (c: { arch?: string }): c is LlamaConfig => c.arch === 'llama';
+
+/** Checks either architecture's config and fills its defaults. */
+export function resolveModelConfig(c: ModelConfigInput): ModelConfig {
+  return isLlamaConfig(c) ? resolveLlamaConfig(c) : resolveGPTConfig(c as Partial<GPTConfig> & { vocabSize: number });
+}
+
 /** Checks a config and fills defaults, with errors that name the field. */
 export function resolveGPTConfig(c: Partial<GPTConfig> & { vocabSize: number }, naming: GPTConfigNaming = PLAIN_NAMING): GPTConfig {
   const cfg = { ...defaultGPTConfig, ...c } as GPTConfig;
+  if ((cfg.arch as string | undefined) !== undefined && cfg.arch !== 'gpt2') throw new RangeError(`${naming.source}: arch must be 'gpt2' or 'llama', got ${show(cfg.arch)}`);
   const { source, field } = naming;
   const bad = (k: keyof GPTConfig, why: string, Err = RangeError): never => {
     throw new Err(`${source}: ${field(k)} ${why}`);
@@ -176,6 +196,9 @@ export class TiedLMHead extends Module {
   tie(weight: Tensor): void {
     this.tieParameter('weight', weight);
   }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
 }
 
 /** The container named `transformer` in GPT-2 checkpoints. */
@@ -253,43 +276,72 @@ export interface GenerateOutput {
 }
 
 export class GPT extends Module {
-  readonly config: GPTConfig;
-  readonly transformer: GPTTransformer;
-  readonly lm_head: TiedLMHead;
+  readonly config: ModelConfig;
+  /** GPT-2's trunk (`transformer.*`), or null for a Llama-family model. */
+  readonly transformer: GPTTransformer | null;
+  /** The Llama family's trunk (`model.*`), or null for GPT-2. */
+  readonly model: LlamaModel | null;
+  /** Tied to the token embedding (GPT-2, and Llama with tie_word_embeddings), or its own weights. */
+  readonly lm_head: TiedLMHead | Linear;
 
-  constructor(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}) {
+  constructor(config: ModelConfigInput, placement: Placement = {}) {
     super();
-    this.config = resolveGPTConfig(config);
-    this.transformer = this.registerModule('transformer', new GPTTransformer(this.config, placement));
-    // Weight tying: the LM head is the token embedding.
-    this.lm_head = this.registerModule('lm_head', new TiedLMHead(this.transformer.wte.weight));
+    this.config = resolveModelConfig(config);
+    const c = this.config;
+    if (isLlamaConfig(c)) {
+      this.transformer = null;
+      this.model = this.registerModule('model', new LlamaModel(c, placement));
+      this.lm_head = this.registerModule('lm_head', c.tieWordEmbeddings ? new TiedLMHead(this.model.embed_tokens.weight) : new Linear(c.nEmbd, c.vocabSize, { bias: false, ...placement }));
+      if (this.lm_head instanceof Linear) noGrad(() => void (this.lm_head as Linear).weight.normal_(0, 0.02));
+    } else {
+      this.model = null;
+      this.transformer = this.registerModule('transformer', new GPTTransformer(c, placement));
+      // Weight tying: the LM head is the token embedding.
+      this.lm_head = this.registerModule('lm_head', new TiedLMHead(this.transformer.wte.weight));
+    }
   }
 
-  static create(config: Partial<GPTConfig> & { vocabSize: number }, placement: Placement = {}): GPT {
+  static create(config: ModelConfigInput, placement: Placement = {}): GPT {
     return new GPT(config, placement);
   }
 
-  /** Loads an HF GPT-2 directory (config.json + model.safetensors), ours or the hub's. */
+  /**
+   * Loads a Hugging Face causal-LM directory (config.json + safetensors), ours or the hub's:
+   * GPT-2, or a Llama / Qwen2 / Mistral model, chosen by config.json's model_type.
+   */
   static async load(dir: string, options: LoadGPTOptions = {}): Promise<GPT> {
     return loadGPT(dir, options);
   }
 
-  /** Writes config.json and model.safetensors in HF GPT-2's layout (atomically, file by file). */
+  /** Writes config.json and model.safetensors in the architecture's HF layout (atomically, file by file). */
   async save(dir: string): Promise<void> {
     return saveGPT(this, dir);
   }
 
+  /** GPT-2's config (throws for a Llama-family model): what GPT-2-only code reads. */
+  get gpt2Config(): GPTConfig {
+    if (isLlamaConfig(this.config)) throw new Error(`this is a ${this.config.modelType} model, not GPT-2`);
+    return this.config;
+  }
+
+  /** The token embedding's weight (vocabSize, nEmbd). */
+  get tokenEmbedding(): Tensor {
+    return this.model ? this.model.embed_tokens.weight : this.transformer!.wte.weight;
+  }
+
   /**
-   * Resizes the token embedding (and the tied LM head) to `n` ids, e.g. after a tokenizer
-   * gained a pad token. New rows start at the mean embedding. Create optimizers after this.
+   * Resizes the token embedding (and the LM head, tied or not) to `n` ids, e.g. after a
+   * tokenizer gained a pad token. New rows start at the mean embedding. Create optimizers after this.
    */
   resizeTokenEmbeddings(n: number): void {
-    this.lm_head.tie(this.transformer.wte.resize(n));
+    const grown = (this.model ? this.model.embed_tokens : this.transformer!.wte).resize(n);
+    if (this.lm_head instanceof TiedLMHead) this.lm_head.tie(grown);
+    else this.lm_head.resizeOutputs(n);
     (this.config as { vocabSize: number }).vocabSize = n;
   }
 
   get device(): Device {
-    return this.transformer.wte.weight.device;
+    return this.tokenEmbedding.device;
   }
 
   /**
@@ -300,7 +352,7 @@ export class GPT extends Module {
   forward(inputIds: Tensor, options: GPTForwardOptions = {}): GPTOutput {
     return tidy(() => {
       const { hiddenStates, presentKeyValues } = this.trunk(inputIds, options);
-      return { logits: F.linear(hiddenStates, this.transformer.wte.weight), hiddenStates, presentKeyValues };
+      return { logits: F.linear(hiddenStates, this.lm_head.weight), hiddenStates, presentKeyValues };
     });
   }
 
@@ -335,7 +387,8 @@ export class GPT extends Module {
       // the mask, 10–20 % of attention's time.
       const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : attentionMask(keyMask, T);
       const ids = inputIds.to({ dtype: 'int64', device });
-      const tr = this.transformer;
+      if (this.model) return this.model.forward(ids, pos, mask, past, !!options.useCache);
+      const tr = this.transformer!;
       let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(pos)));
       const presents: LayerKV[] = [];
       let i = 0;
@@ -355,13 +408,34 @@ export class GPT extends Module {
 
   /** The parameter handles in the order the native forward and generation expect. */
   private nativeWeights(): (Handle | null)[] {
-    const tr = this.transformer;
-    const h = (t: Tensor | null) => (t ? t.handle : null);
+    const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
+    if (this.model) {
+      const m = this.model;
+      const list = [h(m.embed_tokens.weight), h(m.norm.weight), this.lm_head instanceof Linear ? h(this.lm_head.weight) : null];
+      for (const l of m.layers) {
+        const a = l.self_attn;
+        const p = l.mlp;
+        list.push(h(l.input_layernorm.weight), h(a.q_proj.weight), h(a.q_proj.bias), h(a.k_proj.weight), h(a.k_proj.bias), h(a.v_proj.weight), h(a.v_proj.bias),
+          h(a.o_proj.weight), h(a.o_proj.bias), h(l.post_attention_layernorm.weight), h(p.gate_proj.weight), h(p.gate_proj.bias), h(p.up_proj.weight), h(p.up_proj.bias),
+          h(p.down_proj.weight), h(p.down_proj.bias));
+      }
+      return list;
+    }
+    const tr = this.transformer!;
     const list = [h(tr.wte.weight), h(tr.wpe.weight), h(tr.ln_f.weight), h(tr.ln_f.bias)];
     for (const b of tr.h)
       list.push(h(b.ln_1.weight), h(b.ln_1.bias), h(b.attn.c_attn.weight), h(b.attn.c_attn.bias), h(b.attn.c_proj.weight), h(b.attn.c_proj.bias),
         h(b.ln_2.weight), h(b.ln_2.bias), h(b.mlp.c_fc.weight), h(b.mlp.c_fc.bias), h(b.mlp.c_proj.weight), h(b.mlp.c_proj.bias));
     return list;
+  }
+
+  /** The Llama trunk's sizes for the native calls, with RoPE's frequencies in `invFreq` (the caller frees it). */
+  private llamaSpec(invFreq: Tensor): LlamaNativeSpec {
+    const c = this.config as LlamaConfig;
+    return { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize, invFreq: invFreq.handle };
+  }
+  private ropeFrequencies(): Tensor {
+    return tensor(this.model!.invFreq, { device: this.device });
   }
 
   /**
@@ -379,8 +453,18 @@ export class GPT extends Module {
   }
 
   private nativeForward(inputIds: Tensor, options: NativeForwardOptions, withLogits: boolean): Tensor[] {
-    const handles = N.gptForward(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, inputIds.handle, options.attentionMask?.handle ?? null, options.positionIds?.handle ?? null, withLogits);
-    return handles.map((h) => new Tensor(h));
+    const mask = options.attentionMask?.handle ?? null;
+    const pos = options.positionIds?.handle ?? null;
+    if (this.model) {
+      const invFreq = this.ropeFrequencies();
+      try {
+        return N.llamaForward(this.nativeWeights(), this.llamaSpec(invFreq), inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
+      } finally {
+        invFreq.dispose();
+      }
+    }
+    const c = this.gpt2Config;
+    return N.gptForward(this.nativeWeights(), c.nHead, c.layerNormEpsilon, inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
   }
 
   /**
@@ -413,7 +497,18 @@ export class GPT extends Module {
     const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
     let r: { tokens: Handle; responseMask: Handle; logprobs: Handle };
     try {
-      r = await N.generate(this.nativeWeights(), this.config.nHead, this.config.layerNormEpsilon, promptIds.handle, promptMask.handle, o.maxNewTokens, o.temperature, o.topK, o.topP, o.greedy, o.eosTokenId ?? -1, o.padTokenId, o.seed ?? null, o.useCache);
+      if (this.model) {
+        const named = { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, greedy: o.greedy, eosTokenId: o.eosTokenId ?? -1, padTokenId: o.padTokenId, seed: o.seed ?? null, useCache: o.useCache };
+        const invFreq = this.ropeFrequencies();
+        try {
+          r = await N.llamaGenerate(this.nativeWeights(), this.llamaSpec(invFreq), promptIds.handle, promptMask.handle, named);
+        } finally {
+          invFreq.dispose();
+        }
+      } else {
+        const c = this.gpt2Config;
+        r = await N.generate(this.nativeWeights(), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, o.maxNewTokens, o.temperature, o.topK, o.topP, o.greedy, o.eosTokenId ?? -1, o.padTokenId, o.seed ?? null, o.useCache);
+      }
     } catch (err) {
       promptIds.dispose();
       promptMask.dispose();

@@ -11,8 +11,8 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
-import { GPT, type GPTConfig } from './gpt.js';
-import { gptConfigToHF, loadGPTFamily, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
+import { GPT, type ModelConfigInput } from './gpt.js';
+import { loadGPTFamily, modelConfigToHF, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
 
 /** How the reward was centred after training (stored in config.json). */
 export interface RewardNormalization {
@@ -34,7 +34,7 @@ export class RewardModel extends GPT {
   readonly score: Linear;
   normalization: RewardNormalization | null = null;
 
-  constructor(config: Partial<GPTConfig> & { vocabSize: number }, placement: { device?: Device } = {}) {
+  constructor(config: ModelConfigInput, placement: { device?: Device } = {}) {
     super(config, placement);
     this.score = this.registerModule('score', new Linear(this.config.nEmbd, 1, placement));
     // InstructGPT / the N-implementation-details study: head ~ N(0, 1/√(d+1)), bias 0.
@@ -93,11 +93,11 @@ export class RewardModel extends GPT {
     await saveSafetensors(join(dir, 'model.safetensors'), new Map(this.namedParameters()), { format: 'pt' });
     await writeJsonAtomic(
       join(dir, 'config.json'),
-      gptConfigToHF(this.config, {
-        architectures: ['GPT2ForSequenceClassification'],
-        num_labels: 1,
-        torch_rlhf: { bias: this.config.bias, kind: 'reward-model', rewardNormalization: this.normalization },
-      }),
+      modelConfigToHF(
+        this.config,
+        { architectures: [sequenceClassificationArchitecture(this.config)], num_labels: 1 },
+        { kind: 'reward-model', rewardNormalization: this.normalization },
+      ),
     );
   }
 }

@@ -33,6 +33,11 @@ export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Ten
   return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, optH('layerNorm', weight), optH('layerNorm', bias), eps));
 }
 
+/** x / √(mean(x²) + eps) · weight over the last dims (Llama's RMSNorm, torch.nn.functional.rms_norm). */
+export function rmsNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, eps = 1e-6): Tensor {
+  return new Tensor(N.rmsNorm(h('rmsNorm', input), normalizedShape, optH('rmsNorm', weight), eps));
+}
+
 /** Zeroes elements with probability p and scales the rest by 1/(1-p), when training. */
 export function dropout(input: Tensor, p = 0.5, training = true): Tensor {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: probability must be in [0, 1], got ${p}`);

@@ -14,6 +14,13 @@ interface Placement {
 }
 const uniform = (shape: number[], bound: number, o: Placement): Tensor => noGrad(() => empty(shape, o).uniform_(-bound, bound));
 
+/** A copy of `old` with `n` rows: cut, or grown with rows at the mean of the old ones (HF's resize_token_embeddings). */
+function resizedRows(what: string, old: Tensor, n: number): Tensor {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what}: size must be a positive integer, got ${n}`);
+  const rows = old.shape[0]!;
+  return noGrad(() => tidy(() => (n <= rows ? old.narrow(0, 0, n).clone() : cat([old, old.mean(0, true).expand(n - rows, old.shape[1]!)], 0))));
+}
+
 /** y = x Wᵀ + b; W (out, in) and b ~ U(-1/√in, 1/√in) as torch.nn.Linear. */
 export class Linear extends Module {
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } & Placement = {}) {
@@ -30,6 +37,18 @@ export class Linear extends Module {
   }
   forward(x: Tensor): Tensor {
     return F.linear(x, this.weight, this.bias);
+  }
+  /** Resizes to `n` outputs (an untied LM head after the vocabulary grew); new rows start at the mean. */
+  resizeOutputs(n: number): void {
+    const old = this.weight;
+    this.registerParameter('weight', resizedRows('Linear.resizeOutputs', old, n));
+    old.dispose();
+    const bias = this.bias;
+    if (bias) {
+      this.registerParameter('bias', tidy(() => resizedRows('Linear.resizeOutputs', bias.unsqueeze(1), n).squeeze(1).contiguous()));
+      bias.dispose();
+    }
+    (this as { outFeatures: number }).outFeatures = n;
   }
 }
 
@@ -56,12 +75,8 @@ export class Embedding extends Module {
    * Hugging Face's resize_token_embeddings). The parameter is replaced: create optimizers after.
    */
   resize(n: number): Tensor {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Embedding.resize: size must be a positive integer, got ${n}`);
     const old = this.weight;
-    const rows = old.shape[0]!;
-    const next = noGrad(() =>
-      tidy(() => (n <= rows ? old.narrow(0, 0, n).clone() : cat([old, old.mean(0, true).expand(n - rows, old.shape[1]!)], 0))),
-    );
+    const next = resizedRows('Embedding.resize', old, n);
     this.registerParameter('weight', next);
     old.dispose();
     return next;
@@ -94,6 +109,20 @@ export class LayerNorm extends Module {
 }
 
 /** Zeroes elements with probability p while training; the identity in eval mode. */
+/** Root-mean-square normalisation with a learned scale (no bias, no centring), as torch.nn.RMSNorm. */
+export class RMSNorm extends Module {
+  constructor(readonly size: number, readonly eps = 1e-6, options: Placement = {}) {
+    super();
+    this.registerParameter('weight', ones([size], options));
+  }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, [this.size], this.weight, this.eps);
+  }
+}
+
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();

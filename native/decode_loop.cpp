@@ -1,0 +1,109 @@
+#include "decode_loop.h"
+
+#include <c10/core/GradMode.h>
+
+#include <limits>
+
+namespace trl {
+
+namespace {
+
+// Keeps the top-k logits and the smallest set whose probability reaches top_p; the rest −inf.
+at::Tensor filterLogits(at::Tensor logits, int64_t top_k, double top_p) {
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  if (top_k > 0 && top_k < logits.size(-1)) {
+    auto kth = std::get<0>(logits.topk(top_k, -1)).narrow(-1, top_k - 1, 1);
+    logits = logits.masked_fill(logits < kth, neg_inf);
+  }
+  if (top_p < 1.0) {
+    auto sorted = logits.sort(-1, /*descending=*/true);
+    auto& values = std::get<0>(sorted);
+    auto& indices = std::get<1>(sorted);
+    auto cum = values.softmax(-1).cumsum(-1);
+    // Remove a token when the tokens before it already reach top_p (the first always stays).
+    auto remove = (cum - values.softmax(-1)) >= top_p;
+    logits = logits.scatter(-1, indices, values.masked_fill(remove, neg_inf));
+  }
+  return logits;
+}
+
+}  // namespace
+
+at::Tensor positionsFromMask(const at::Tensor& mask) {
+  return (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+}
+
+void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o,
+                         int64_t vocab, int64_t positions) {
+  TORCH_CHECK(prompt_ids.dim() == 2 && prompt_mask.sizes() == prompt_ids.sizes(),
+              "generate: prompt ids and mask must both be (batch, length)");
+  TORCH_CHECK(o.max_new_tokens >= 0, "generate: maxNewTokens must be >= 0");
+  TORCH_CHECK(o.greedy || o.temperature > 0, "generate: temperature must be > 0");
+  TORCH_CHECK(o.top_p > 0 && o.top_p <= 1, "generate: topP must be in (0, 1]");
+  const int64_t T = prompt_ids.size(1);
+  TORCH_CHECK(T > 0, "generate: empty prompts");
+  TORCH_CHECK(T + o.max_new_tokens <= positions, "generate: prompt length ", T, " + maxNewTokens ", o.max_new_tokens,
+              " exceeds the model's ", positions, " positions");
+  TORCH_CHECK(prompt_ids.min().item<int64_t>() >= 0 && prompt_ids.max().item<int64_t>() < vocab,
+              "generate: token ids must be in [0, ", vocab, ")");
+}
+
+GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid,
+                          const GenerateOptions& o, KVCache* cache) {
+  c10::NoGradGuard no_grad;
+  const auto device = ids.device();
+  const int64_t B = ids.size(0), T = ids.size(1);
+  at::Generator gen;
+  if (!o.greedy) {
+    gen = at::globalContext().defaultGenerator(device).clone();
+    if (o.seed.has_value()) gen.set_current_seed(*o.seed);
+  }
+
+  auto positions = positionsFromMask(valid);
+  auto next_pos = positions.narrow(1, T - 1, 1) + 1;  // (B, 1)
+  auto all_ids = ids;
+  auto all_valid = valid;
+  auto all_pos = positions;
+  auto finished = at::zeros({B}, valid.options());
+  std::vector<at::Tensor> tokens, masks, logps;
+
+  // First pass over the whole prompt, then one token at a time.
+  at::Tensor logits = step(ids, positions, valid, cache);
+  for (int64_t i = 0; i < o.max_new_tokens; ++i) {
+    auto scaled = logits.to(at::kFloat) / (o.greedy ? 1.0 : o.temperature);
+    auto logprobs_all = scaled.log_softmax(-1);
+    at::Tensor next;
+    if (o.greedy) {
+      next = logits.argmax(-1);
+    } else {
+      auto probs = filterLogits(scaled, o.top_k, o.top_p).softmax(-1);
+      next = at::multinomial(probs, 1, false, gen).squeeze(-1);
+    }
+    auto alive = finished.logical_not();
+    auto lp = logprobs_all.gather(-1, next.unsqueeze(-1)).squeeze(-1);
+    next = next.masked_fill(finished, o.pad_token_id);
+    tokens.push_back(next);
+    masks.push_back(alive);
+    logps.push_back(lp.masked_fill(finished, 0.0));
+    if (o.eos_token_id >= 0) finished = finished | next.eq(o.eos_token_id);
+    if (i + 1 == o.max_new_tokens || finished.all().item<bool>()) break;
+
+    // Finished rows keep decoding (their outputs are masked), but fed a real token: the pad
+    // id may lie outside the model's vocabulary (e.g. a pad added to GPT-2's tokenizer).
+    auto next_ids = next.masked_fill(finished, o.eos_token_id >= 0 ? o.eos_token_id : 0).unsqueeze(1);
+    all_valid = at::cat({all_valid, at::ones({B, 1}, valid.options())}, 1);
+    if (cache) {
+      logits = step(next_ids, next_pos, all_valid, cache);
+    } else {
+      all_ids = at::cat({all_ids, next_ids}, 1);
+      all_pos = at::cat({all_pos, next_pos}, 1);
+      logits = step(all_ids, all_pos, all_valid, nullptr);
+    }
+    next_pos = next_pos + 1;
+  }
+  if (tokens.empty())
+    return {at::empty({B, 0}, ids.options()), at::empty({B, 0}, valid.options()), at::empty({B, 0}, logits.options().dtype(at::kFloat))};
+  return {at::stack(tokens, 1), at::stack(masks, 1), at::stack(logps, 1)};
+}
+
+}  // namespace trl

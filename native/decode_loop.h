@@ -1,0 +1,61 @@
+// What every architecture's native generation shares: the KV cache, the options, the outputs,
+// the input checks, and the sampling loop itself (temperature, top-k, top-p, greedy, EOS,
+// log-probs, padding of finished rows). Each architecture supplies one decode step, its forward
+// pass for the new tokens returning the last position's logits.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace trl {
+
+// Keys and values of every layer, preallocated for `capacity` positions.
+struct KVCache {
+  std::vector<at::Tensor> k, v;  // (B, heads stored, capacity, D)
+  int64_t length = 0;
+};
+
+struct ForwardOutput {
+  at::Tensor logits;  // (B, L, V), or (B, 1, V) when last_only
+  at::Tensor hidden;  // (B, L, C) after the final norm
+};
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  double temperature = 1.0;
+  int64_t top_k = 0;      // 0: off
+  double top_p = 1.0;     // 1: off
+  bool greedy = false;
+  int64_t eos_token_id = -1;  // -1: none
+  int64_t pad_token_id = 0;
+  std::optional<uint64_t> seed;
+  bool use_cache = true;
+};
+
+struct GenerateOutput {
+  at::Tensor tokens;         // (B, N) int64, pad after a sequence's EOS
+  at::Tensor response_mask;  // (B, N) bool: true up to and including EOS
+  at::Tensor logprobs;       // (B, N) float32: log p(token) under softmax(logits / temperature), 0 where masked
+};
+
+// (B, L) positions counted over the real tokens (left padding aware), 0 for pads.
+at::Tensor positionsFromMask(const at::Tensor& mask);
+
+// Logits (B, V) at the last of `ids` (B, L) at `positions` (B, L), with `key_valid` (B, S)
+// over all keys so far: with a cache, only the new tokens; without one, the whole sequence.
+using DecodeStep = std::function<at::Tensor(const at::Tensor& ids, const at::Tensor& positions,
+                                            const at::Tensor& key_valid, KVCache* cache)>;
+
+// Checks prompts (B, T) and options against a model of `vocab` ids and `positions` positions.
+void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o,
+                         int64_t vocab, int64_t positions);
+
+// Samples up to max_new_tokens after left-padded prompts `ids` (B, T) with mask `valid`, on
+// `device`; `cache` is preallocated for T + max_new_tokens positions, or null when use_cache is off.
+GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid,
+                          const GenerateOptions& o, KVCache* cache);
+
+}  // namespace trl

@@ -1,0 +1,130 @@
+#include "llama.h"
+
+#include <c10/core/GradMode.h>
+
+#include "attention.h"
+
+namespace trl {
+
+namespace {
+
+// x Wᵀ + b over the flattened batch; a decode step's few rows go to the packed kernel.
+at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const PackedWeight& packed) {
+  const auto x2 = x.reshape({-1, x.size(-1)});
+  auto sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  if (packedMatmulApplies(x2, packed)) return packedMatmul(x2, packed).view(sizes);
+  return at::linear(x, w, b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
+}
+
+at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  return at::rms_norm(x, {x.size(-1)}, w, eps);
+}
+
+// (x1, x2) → (−x2, x1) over the halves of the last dimension.
+at::Tensor rotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
+                           const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits) {
+  TORCH_CHECK(input_ids.dim() == 2, "llama: input_ids must be (batch, length), got ", input_ids.sizes());
+  const int64_t B = input_ids.size(0), L = input_ids.size(1);
+  const int64_t C = w.embed.size(1), H = w.n_head, Hkv = w.n_kv_head, D = w.head_dim, rep = H / Hkv;
+  const int64_t past = cache ? cache->length : 0;
+  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "llama: key mask must be (", B, ", ", past + L,
+              "), got ", key_valid.sizes());
+  if (input_ids.numel() == 0) {
+    TORCH_CHECK(!last_only || B == 0, "llama: no last token in sequences of length 0");
+    const int64_t rows = last_only ? 1 : L;
+    return {with_logits ? at::zeros({B, rows, w.head.size(0)}, w.embed.options()) : at::Tensor(),
+            at::zeros({B, rows, C}, w.embed.options())};
+  }
+  TORCH_CHECK(position_ids.max().item<int64_t>() < w.max_positions, "llama: position ", position_ids.max().item<int64_t>(),
+              " is beyond the model's ", w.max_positions, " positions");
+  // RoPE's angles in float32 as transformers computes them, then in the activations' dtype.
+  auto freqs = position_ids.to(at::kFloat).unsqueeze(-1) * w.inv_freq.view({1, 1, -1});
+  auto emb = at::cat({freqs, freqs}, -1).unsqueeze(1);  // (B, 1, L, D)
+  const auto cos = emb.cos().to(w.embed.scalar_type()), sin = emb.sin().to(w.embed.scalar_type());
+  // Grouped-query attention without repeating keys and values: the rep query heads that share
+  // a key/value head become rep × L query rows of it, each row with its own position's mask.
+  auto mask = attentionMask(key_valid, L).unsqueeze(2).expand({B, 1, rep, L, past + L}).reshape({B, 1, rep * L, past + L});
+
+  at::Tensor x = at::embedding(w.embed, input_ids);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const auto& l = w.layers[i];
+    auto h = rmsNorm(x, l.ln1_w, w.eps);
+    auto q = project(h, l.q_w, l.q_b, l.q_p).view({B, L, H, D}).transpose(1, 2);
+    auto k = project(h, l.k_w, l.k_b, l.k_p).view({B, L, Hkv, D}).transpose(1, 2);
+    auto v = project(h, l.v_w, l.v_b, l.v_p).view({B, L, Hkv, D}).transpose(1, 2);
+    q = q * cos + rotateHalf(q) * sin;
+    k = k * cos + rotateHalf(k) * sin;
+    if (cache) {
+      TORCH_CHECK(past + L <= cache->k[i].size(2), "llama: KV cache full");
+      cache->k[i].narrow(2, past, L).copy_(k);
+      cache->v[i].narrow(2, past, L).copy_(v);
+      k = cache->k[i].narrow(2, 0, past + L);
+      v = cache->v[i].narrow(2, 0, past + L);
+    }
+    auto qg = q.reshape({B, Hkv, rep * L, D});
+    auto y = at::scaled_dot_product_attention(qg, k, v, mask, 0.0, false);  // (B, Hkv, rep·L, D)
+    y = y.view({B, H, L, D}).transpose(1, 2).reshape({B, L, H * D});
+    x = x + project(y, l.o_w, l.o_b, l.o_p);
+    h = rmsNorm(x, l.ln2_w, w.eps);
+    auto g = project(h, l.gate_w, l.gate_b, l.gate_p);
+    auto u = project(h, l.up_w, l.up_b, l.up_p);
+    x = x + project(at::silu(g) * u, l.down_w, l.down_b, l.down_p);
+  }
+  if (cache) cache->length = past + L;
+  if (last_only) x = x.narrow(1, L - 1, 1);
+  x = rmsNorm(x, w.norm_w, w.eps);
+  return {with_logits ? project(x, w.head, at::Tensor(), w.head_p) : at::Tensor(), x};
+}
+
+namespace {
+
+// The weights with every decode-step product packed, when decoding on the CPU in float32 with a
+// batch the kernel takes (see withPackedWeights in gpt.cpp).
+LlamaWeights withPackedWeights(const LlamaWeights& w, int64_t batch, int64_t steps) {
+  LlamaWeights p = w;
+  if (!(w.embed.device().is_cpu() && w.embed.scalar_type() == at::kFloat && batch <= kSkinnyMaxRows && steps >= 4)) return p;
+  for (auto& l : p.layers) {
+    l.q_p = packOutIn(l.q_w, l.q_b);
+    l.k_p = packOutIn(l.k_w, l.k_b);
+    l.v_p = packOutIn(l.v_w, l.v_b);
+    l.o_p = packOutIn(l.o_w, l.o_b);
+    l.gate_p = packOutIn(l.gate_w, l.gate_b);
+    l.up_p = packOutIn(l.up_w, l.up_b);
+    l.down_p = packOutIn(l.down_w, l.down_b);
+  }
+  p.head_p = packOutIn(w.head, at::Tensor());
+  return p;
+}
+
+}  // namespace
+
+GenerateOutput llamaGenerate(const LlamaWeights& weights, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
+                             const GenerateOptions& o) {
+  c10::NoGradGuard no_grad;
+  checkGenerateInputs(prompt_ids, prompt_mask, o, weights.head.size(0), weights.max_positions);
+  const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);
+  const LlamaWeights w = o.use_cache ? withPackedWeights(weights, B, o.max_new_tokens) : weights;
+  KVCache cache;
+  if (o.use_cache) {
+    // One slot per key/value head, not per query head: GQA's memory saving kept.
+    for (size_t i = 0; i < w.layers.size(); ++i) {
+      cache.k.push_back(at::empty({B, w.n_kv_head, T + o.max_new_tokens, w.head_dim}, w.embed.options()));
+      cache.v.push_back(at::empty({B, w.n_kv_head, T + o.max_new_tokens, w.head_dim}, w.embed.options()));
+    }
+  }
+  const DecodeStep step = [&](const at::Tensor& ids, const at::Tensor& pos, const at::Tensor& valid, KVCache* c) {
+    return llamaForward(w, ids, pos, valid, c, true).logits.select(1, 0);
+  };
+  return decodeLoop(step, prompt_ids.to(w.embed.device(), at::kLong), prompt_mask.to(w.embed.device(), at::kBool), o,
+                    o.use_cache ? &cache : nullptr);
+}
+
+}  // namespace trl
