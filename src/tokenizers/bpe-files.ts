@@ -39,7 +39,7 @@ export function bytesToUnicode(): string[] {
   return table;
 }
 
-function isObject(x: unknown): x is Record<string, unknown> {
+export function isObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
 }
 
@@ -47,11 +47,12 @@ function isId(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
-function malformed(file: string, what: string): Error {
+export function malformed(file: string, what: string): Error {
   return new Error(`Malformed tokenizer file ${file}: ${what}`);
 }
 
-function parseVocab(json: unknown, file: string, where: string): Map<string, number> {
+/** A vocabulary object (token -> id) with distinct non-negative integer ids. */
+export function parseVocabObject(json: unknown, file: string, where: string): Map<string, number> {
   if (!isObject(json)) throw malformed(file, `${where} must be an object mapping token strings to ids`);
   const vocab = new Map<string, number>();
   const tokenOfId = new Map<number, string>();
@@ -63,6 +64,11 @@ function parseVocab(json: unknown, file: string, where: string): Map<string, num
     tokenOfId.set(id, token);
   }
   if (vocab.size === 0) throw malformed(file, `${where} is empty`);
+  return vocab;
+}
+
+function parseVocab(json: unknown, file: string, where: string): Map<string, number> {
+  const vocab = parseVocabObject(json, file, where);
   // Every byte must be a token, or some text could not be encoded at all.
   const table = bytesToUnicode();
   for (let b = 0; b < 256; b++) {
@@ -79,7 +85,7 @@ function parseVocab(json: unknown, file: string, where: string): Map<string, num
  * up to the largest, so one stray id (2^40) would otherwise be accepted here and fail much
  * later as an allocation of terabytes, far from the file that caused it.
  */
-function checkIdsDense(file: string, vocab: Map<string, number>, where: string, addedTokens: AddedTokenJson[] = []): void {
+export function checkIdsDense(file: string, vocab: Map<string, number>, where: string, addedTokens: AddedTokenJson[] = []): void {
   const count = vocab.size + addedTokens.filter((t) => vocab.get(t.content) !== t.id).length;
   const outOfRange = (token: string, id: number): Error =>
     malformed(file, `${token} has id ${id}, but the file defines ${count} tokens, so the ids must run from 0 to ${count - 1}`);
@@ -119,7 +125,7 @@ export function parseVocabJson(json: unknown, file: string): Map<string, number>
   return vocab;
 }
 
-function parseAddedTokens(json: unknown, vocab: Map<string, number>, file: string): AddedTokenJson[] {
+export function parseAddedTokens(json: unknown, vocab: Map<string, number>, file: string): AddedTokenJson[] {
   if (json === undefined || json === null) return [];
   if (!Array.isArray(json)) throw malformed(file, '"added_tokens" must be an array');
   const byId = new Map<number, string>();
@@ -139,11 +145,24 @@ function parseAddedTokens(json: unknown, vocab: Map<string, number>, file: strin
   });
 }
 
+/** The largest id of a vocabulary and its added tokens. */
+export function largestId(vocab: Map<string, number>, addedTokens: readonly AddedTokenJson[]): number {
+  let maxId = 0; // a loop: spreading a 150k-entry vocabulary into Math.max can overflow the stack
+  for (const id of vocab.values()) maxId = Math.max(maxId, id);
+  for (const t of addedTokens) maxId = Math.max(maxId, t.id);
+  return maxId;
+}
+
+/** An added_tokens entry for a special token matched as written (e.g. an added PAD). */
+export function specialAddedToken(id: number, content: string): AddedTokenJson {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
 /** The tokenizer.json Hugging Face writes for GPT-2, built from vocab.json + merges.txt. */
 export function assembleTokenizerJson(vocab: Map<string, number>, merges: [string, string][]): Record<string, unknown> {
   const eosId = vocab.get(EOS_TEXT);
   const addedTokens: AddedTokenJson[] =
-    eosId === undefined ? [] : [{ id: eosId, content: EOS_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }];
+    eosId === undefined ? [] : [{ ...specialAddedToken(eosId, EOS_TEXT), normalized: true }];
   return {
     version: '1.0',
     truncation: null,

@@ -1,14 +1,20 @@
 // File plumbing shared by the tokenizers: the file names each kind reads and writes, JSON
-// reading with errors that name the file, and atomic writes (temp file + rename) so a crash
-// mid-save never leaves a half-written tokenizer next to a model checkpoint.
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+// reading with errors that name the file, and atomic writes (src/io/atomic.ts: temp file +
+// rename) so a crash mid-save never leaves a half-written tokenizer next to a model checkpoint.
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic as writeBytesAtomic } from '../io/atomic.js';
 
 export const TOKENIZER_JSON = 'tokenizer.json';
 export const VOCAB_JSON = 'vocab.json';
 export const MERGES_TXT = 'merges.txt';
 export const BYTE_TOKENIZER_JSON = 'byte-tokenizer.json';
+/** Hugging Face's companions of tokenizer.json: special tokens and the chat template, ... */
+export const TOKENIZER_CONFIG_JSON = 'tokenizer_config.json';
+/** ... the chat template on its own file (recent transformers versions save it there), ... */
+export const CHAT_TEMPLATE_JINJA = 'chat_template.jinja';
+/** ... and the model's generation settings: BOS, EOS (or several stop ids) and PAD ids. */
+export const GENERATION_CONFIG_JSON = 'generation_config.json';
 
 /** What loadTokenizer looks for, in words, for error messages. */
 export const EXPECTED_FILES = `${TOKENIZER_JSON}, or ${VOCAB_JSON} + ${MERGES_TXT}, or ${BYTE_TOKENIZER_JSON}`;
@@ -39,20 +45,11 @@ export async function readJsonFile(path: string): Promise<unknown> {
   }
 }
 
-/** Writes `data` to `path` via a temp file in the same directory, fsync, then rename. */
+/** Writes `data` to `path` atomically; an error names the file. */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeBytesAtomic(path, Buffer.from(data, 'utf8'));
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new Error(`Cannot write tokenizer file ${path}: ${(e as Error).message}`);
   }
 }

@@ -17,6 +17,8 @@ import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.js';
 import {
   type AddedTokenJson,
   type BpeData,
+  largestId,
+  specialAddedToken,
   EOS_TEXT,
   assembleTokenizerJson,
   formatMergesTxt,
@@ -26,12 +28,7 @@ import {
   parseVocabJson,
 } from './bpe-files.js';
 import { BYTE_TOKENIZER_JSON, MERGES_TXT, TOKENIZER_JSON, VOCAB_JSON, fileExists, prepareSaveDir, readJsonFile, readTextFile, writeFileAtomic } from './files.js';
-import { SpecialTokenSplitter, checkTokenIds } from './special-tokens.js';
-
-/** Names a pad token goes by; the first one the tokenizer defines (and that is not EOS) is PAD. */
-const PAD_NAMES = ['<|pad|>', '<pad>', '[PAD]', '<|padding|>'];
-/** The token added when the tokenizer defines no PAD. */
-const ADDED_PAD_TEXT = '<|pad|>';
+import { SpecialTokenSplitter, checkTokenIds, choosePad } from './special-tokens.js';
 
 export class GPT2Tokenizer implements Tokenizer {
   readonly kind = 'gpt2-bpe' as const;
@@ -66,24 +63,13 @@ export class GPT2Tokenizer implements Tokenizer {
     if (eos === undefined) throw new Error(`Unsupported tokenizer ${source}: it has no ${EOS_TEXT} token, which GPT2Tokenizer uses as EOS`);
     this.eosTokenId = eos;
 
-    let maxId = 0; // a loop: spreading a 50k-entry vocabulary into Math.max can overflow the stack
-    for (const id of vocab.values()) maxId = Math.max(maxId, id);
-    for (const t of addedTokens) maxId = Math.max(maxId, t.id);
-    const padText = PAD_NAMES.find((name) => idOf(name) !== undefined && idOf(name) !== eos);
-    let tokens = addedTokens;
-    if (padText !== undefined) {
-      this.padToken = padText;
-      this.padTokenId = idOf(padText) as number;
-      this.addedPadToken = false;
-    } else {
-      maxId += 1;
-      this.padToken = ADDED_PAD_TEXT;
-      this.padTokenId = maxId;
-      this.addedPadToken = true;
-      const pad: AddedTokenJson = { id: maxId, content: ADDED_PAD_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-      tokens = [...addedTokens, pad];
-    }
-    this.vocabSize = maxId + 1;
+    const maxId = largestId(vocab, addedTokens);
+    const pad = choosePad(idOf, maxId, new Set([eos]));
+    this.padToken = pad.text;
+    this.padTokenId = pad.id;
+    this.addedPadToken = pad.added;
+    const tokens = pad.added ? [...addedTokens, specialAddedToken(pad.id, pad.text)] : addedTokens;
+    this.vocabSize = Math.max(maxId, pad.id) + 1;
     this.data = { ...data, addedTokens: tokens, tokenizerJson: { ...data.tokenizerJson, added_tokens: tokens } };
 
     for (const [token, id] of vocab) this.idToToken[id] = token;
