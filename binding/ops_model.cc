@@ -122,29 +122,6 @@ Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) 
   return p;
 }
 
-// generate(weights, nHead, eps, promptIds, promptMask, maxNewTokens, temperature, topK, topP, greedy,
-//          eosTokenId, padTokenId, seed|null, useCache) → Promise<{tokens, responseMask, logprobs}>
-V generate(Args& a) {
-  GPTWeights w = parseWeights(a, 0, 1, 2);
-  GenerateOptions o;
-  o.max_new_tokens = a.int64(5);
-  o.temperature = a.number(6, 1.0);
-  o.top_k = a.int64(7, 0);
-  o.top_p = a.number(8, 1.0);
-  o.greedy = a.boolean(9, false);
-  o.eos_token_id = a.int64(10, -1);
-  o.pad_token_id = a.int64(11, 0);
-  if (!a.missing(12)) {
-    const double s = a.number(12);
-    TORCH_CHECK(Args::isInt(s) && s >= 0, "generate: seed must be a non-negative integer, got ", s);
-    o.seed = static_cast<uint64_t>(s);
-  }
-  o.use_cache = a.boolean(13, true);
-  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(3), mask = a.tensor(4), o] {
-    return trl::generate(w, ids, mask, o);
-  });
-}
-
 // Named fields of a JS object; each read names the object and the field in its error.
 class Fields {
  public:
@@ -173,6 +150,21 @@ class Fields {
     const Napi::Value v = obj_.Get(k);
     if (!v.IsBoolean()) fail(k, "a boolean");
     return v.As<Napi::Boolean>().Value();
+  }
+  // An array of non-negative integers (absent: empty).
+  std::vector<int64_t> ints(const char* k) const {
+    std::vector<int64_t> out;
+    if (!has(k)) return out;
+    const Napi::Value v = obj_.Get(k);
+    if (!v.IsArray()) fail(k, "an array of integers");
+    const Napi::Array arr = v.As<Napi::Array>();
+    for (uint32_t j = 0; j < arr.Length(); ++j) {
+      const Napi::Value e = arr.Get(j);
+      if (!e.IsNumber() || !Args::isInt(e.As<Napi::Number>().DoubleValue()) || e.As<Napi::Number>().DoubleValue() < 0)
+        fail(k, "an array of non-negative integers");
+      out.push_back(static_cast<int64_t>(e.As<Napi::Number>().DoubleValue()));
+    }
+    return out;
   }
   at::Tensor tensor(const char* k) const { return TensorHandle::Get(obj_.Get(k), std::string(what_) + "." + k); }
 
@@ -235,7 +227,7 @@ V llamaForward(Args& a) {
   return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
 }
 
-// Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenId,
+// Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
 // padTokenId, seed?, useCache}.
 GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   const Fields f(a, i, "generate options");
@@ -245,7 +237,7 @@ GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   o.top_k = f.int64("topK", 0);
   o.top_p = f.number("topP", 1.0);
   o.greedy = f.boolean("greedy", false);
-  o.eos_token_id = f.int64("eosTokenId", -1);
+  o.eos_token_ids = f.ints("eosTokenIds");
   o.pad_token_id = f.int64("padTokenId", 0);
   if (f.has("seed")) {
     const int64_t s = f.int64("seed");
@@ -254,6 +246,15 @@ GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   }
   o.use_cache = f.boolean("useCache", true);
   return o;
+}
+
+// generate(weights, nHead, eps, promptIds, promptMask, options) → Promise<{tokens, responseMask, logprobs}>
+V generate(Args& a) {
+  GPTWeights w = parseWeights(a, 0, 1, 2);
+  const GenerateOptions o = parseGenerateOptions(a, 5);
+  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(3), mask = a.tensor(4), o] {
+    return trl::generate(w, ids, mask, o);
+  });
 }
 
 // llamaGenerate(weights, spec, promptIds, promptMask, options) → Promise<{tokens, responseMask, logprobs}>

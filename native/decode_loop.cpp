@@ -65,6 +65,7 @@ GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const a
   auto all_valid = valid;
   auto all_pos = positions;
   auto finished = at::zeros({B}, valid.options());
+  const auto eos = at::tensor(o.eos_token_ids, ids.options());
   std::vector<at::Tensor> tokens, masks, logps;
 
   // First pass over the whole prompt, then one token at a time.
@@ -85,12 +86,12 @@ GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const a
     tokens.push_back(next);
     masks.push_back(alive);
     logps.push_back(lp.masked_fill(finished, 0.0));
-    if (o.eos_token_id >= 0) finished = finished | next.eq(o.eos_token_id);
+    if (!o.eos_token_ids.empty()) finished = finished | at::isin(next, eos);
     if (i + 1 == o.max_new_tokens || finished.all().item<bool>()) break;
 
     // Finished rows keep decoding (their outputs are masked), but fed a real token: the pad
     // id may lie outside the model's vocabulary (e.g. a pad added to GPT-2's tokenizer).
-    auto next_ids = next.masked_fill(finished, o.eos_token_id >= 0 ? o.eos_token_id : 0).unsqueeze(1);
+    auto next_ids = next.masked_fill(finished, o.eos_token_ids.empty() ? 0 : o.eos_token_ids.front()).unsqueeze(1);
     all_valid = at::cat({all_valid, at::ones({B, 1}, valid.options())}, 1);
     if (cache) {
       logits = step(next_ids, next_pos, all_valid, cache);

@@ -29,7 +29,7 @@ struct GenerateOptions {
   int64_t top_k = 0;      // 0: off
   double top_p = 1.0;     // 1: off
   bool greedy = false;
-  int64_t eos_token_id = -1;  // -1: none
+  std::vector<int64_t> eos_token_ids;  // any of them ends a sequence (none: run to max_new_tokens)
   int64_t pad_token_id = 0;
   std::optional<uint64_t> seed;
   bool use_cache = true;

@@ -170,7 +170,7 @@ export interface NativeAddon {
   scaledDotProductAttention(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean, scale: Opt<number>, train: boolean, reference?: boolean): H;
   // fused model entry points
   gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
-  generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, maxNewTokens: number, temperature: number, topK: number, topP: number, greedy: boolean, eosTokenId: number, padTokenId: number, seed: number | null, useCache: boolean): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
+  generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   llamaForward(weights: (H | null)[], spec: LlamaNativeSpec, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
   llamaGenerate(weights: (H | null)[], spec: LlamaNativeSpec, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
   // runtime
@@ -209,7 +209,8 @@ export interface NativeGenerateOptions {
   topK: number;
   topP: number;
   greedy: boolean;
-  eosTokenId: number;
+  /** Any of them ends a sequence; empty: none. */
+  eosTokenIds: number[];
   padTokenId: number;
   seed: number | null;
   useCache: boolean;

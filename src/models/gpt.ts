@@ -253,7 +253,8 @@ export interface GenerateOptions {
   topK?: number;
   topP?: number;
   greedy?: boolean;
-  eosTokenId?: number | null;
+  /** The id (or ids: any of them, as generation_config.json's list) that ends a sequence. */
+  eosTokenId?: number | number[] | null;
   padTokenId?: number;
   /** Seeds this call's own generator (the global one is untouched); unseeded calls draw from it. */
   seed?: number;
@@ -478,12 +479,15 @@ export class GPT extends Module {
     const o = { maxNewTokens: 32, temperature: 1, topK: 0, topP: 1, greedy: false, eosTokenId: null, padTokenId: 0, useCache: true, ...options };
     if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
     if (!o.greedy && !(o.temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${o.temperature}`);
-    if (o.eosTokenId !== null && o.eosTokenId === o.padTokenId)
+    const eos = o.eosTokenId === null || o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId];
+    if (!eos.every((id) => Number.isInteger(id) && id >= 0 && id < this.config.vocabSize))
+      throw new RangeError(`generate: eosTokenId must be token ids in [0, ${this.config.vocabSize}), got ${JSON.stringify(o.eosTokenId)}`);
+    if (eos.includes(o.padTokenId))
       throw new Error('generate: padTokenId must differ from eosTokenId (a pad would read as the end of an answer)');
     const T = Math.max(...prompts.map((p) => p.length));
     // Left padding is masked out, but the model still embeds it: use a real token id, since
     // the pad id may lie outside the model's vocabulary (a pad added to GPT-2's tokenizer).
-    const filler = o.padTokenId < this.config.vocabSize ? o.padTokenId : (o.eosTokenId ?? 0);
+    const filler = o.padTokenId < this.config.vocabSize ? o.padTokenId : (eos[0] ?? 0);
     const ids = new Float64Array(prompts.length * T).fill(filler);
     const mask = new Uint8Array(prompts.length * T);
     prompts.forEach((p, b) => {
@@ -497,8 +501,8 @@ export class GPT extends Module {
     const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
     let r: { tokens: Handle; responseMask: Handle; logprobs: Handle };
     try {
+      const named = { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, greedy: o.greedy, eosTokenIds: eos, padTokenId: o.padTokenId, seed: o.seed ?? null, useCache: o.useCache };
       if (this.model) {
-        const named = { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, greedy: o.greedy, eosTokenId: o.eosTokenId ?? -1, padTokenId: o.padTokenId, seed: o.seed ?? null, useCache: o.useCache };
         const invFreq = this.ropeFrequencies();
         try {
           r = await N.llamaGenerate(this.nativeWeights(), this.llamaSpec(invFreq), promptIds.handle, promptMask.handle, named);
@@ -507,7 +511,7 @@ export class GPT extends Module {
         }
       } else {
         const c = this.gpt2Config;
-        r = await N.generate(this.nativeWeights(), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, o.maxNewTokens, o.temperature, o.topK, o.topP, o.greedy, o.eosTokenId ?? -1, o.padTokenId, o.seed ?? null, o.useCache);
+        r = await N.generate(this.nativeWeights(), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, named);
       }
     } catch (err) {
       promptIds.dispose();
