@@ -10,6 +10,8 @@ import {
   ByteTokenizer,
   GPT2Tokenizer,
   applyChatTemplate,
+  encodeChat,
+  encodeConversation,
   loadTokenizer,
   splitPromptCompletion,
   type ChatMessage,
@@ -319,5 +321,22 @@ describe('chat template', () => {
     expect([...promptIds, ...completionIds]).toEqual(tok.encode(applyChatTemplate(conversation, { eosToken: tok.eosToken }), opts));
     expect(completionIds.at(-1)).toBe(tok.eosTokenId);
     expect(promptIds.filter((id) => id === tok.eosTokenId)).toHaveLength(1);
+  });
+
+  it.each([
+    ['ByteTokenizer', async (): Promise<Tokenizer> => new ByteTokenizer()],
+    ['GPT2Tokenizer', (): Promise<Tokenizer> => GPT2Tokenizer.fromTokenizerJson(fixture('tokenizer.json'))],
+  ])('marks every assistant turn, content and EOS, and nothing else (%s)', async (_label, make) => {
+    const tok = await make();
+    const { ids, assistantMask } = encodeConversation(tok, conversation);
+    expect(tok.stopTokenIds).toEqual([tok.eosTokenId]);
+    expect(ids).toEqual(encodeChat(tok, applyChatTemplate(conversation, { eosToken: tok.eosToken })));
+    expect(ids[0] === tok.bosTokenId).toBe(tok.bosTokenId !== undefined); // the simple template gets the tokenizer's BOS
+    const marked = ids.filter((_, i) => assistantMask[i]);
+    expect(tok.decode(marked)).toBe(`Hello.${tok.eosToken} 4${tok.eosToken}`);
+    // The two turns are apart: the tokens between them are not marked.
+    const first = assistantMask.indexOf(true);
+    const gap = assistantMask.indexOf(false, first);
+    expect(assistantMask.indexOf(true, gap)).toBeGreaterThan(gap);
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   torch, GPT, ByteTokenizer, SFTTrainer, RewardModel, RewardTrainer, collateSequences, lmLossFromLogits, sftSequence, pack,
-  truncateKeepingAnswer, rankingLoss, collateRankings, lrFactor, loadSFTDataset, type SFTExample, type PreferenceExample, type Tensor,
+  truncateKeepingAnswer, rankingLoss, collateRankings, lrFactor, loadSFTDataset, loadTokenizer, type SFTExample, type PreferenceExample, type Tensor,
 } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-trainers-'));
@@ -33,6 +33,27 @@ describe('SFT data handling', () => {
     const answer = s.ids.filter((_, i) => s.labels[i] !== -100);
     expect(tok.decode(answer, { skipSpecialTokens: true })).toBe('Yo');
     expect(answer[answer.length - 1]).toBe(tok.eosTokenId);
+  });
+
+  it("with a model's own chat template, SFT trains every assistant turn and saves the tokenizer files beside the model", async () => {
+    const hf = await loadTokenizer(join(import.meta.dirname, 'fixtures', 'qwen2-tiny'));
+    const messages = [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello.' },
+      { role: 'user', content: 'Bye' },
+      { role: 'assistant', content: 'Bye now.' },
+    ] as const;
+    const data: SFTExample[] = [{ kind: 'messages', messages: messages.map((m) => ({ ...m })) }];
+    const model = GPT.create({ vocabSize: hf.vocabSize, blockSize: 128, nLayer: 1, nHead: 2, nEmbd: 16 });
+    const dir = join(tmp, 'sft-chat-template');
+    const t = new SFTTrainer({ model, tokenizer: hf, trainDataset: data, evalDataset: data, config: { outputDir: dir, maxSteps: 1, ...quiet } });
+    const [seq] = t.trainData;
+    expect(hf.decode(seq!.ids.filter((_, i) => seq!.labels[i] !== -100))).toBe('Hello.<|im_end|>Bye now.<|im_end|>');
+    await t.train();
+    t.dispose();
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']));
+    expect((await loadTokenizer(dir)).encode('<|im_start|>Hi', { allowSpecialTokens: true })).toEqual(hf.encode('<|im_start|>Hi', { allowSpecialTokens: true }));
+    model.dispose();
   });
 
   it('packing fills blocks of exactly maxLength', () => {

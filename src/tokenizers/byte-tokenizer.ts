@@ -14,6 +14,7 @@ export class ByteTokenizer implements Tokenizer {
   readonly vocabSize = 259;
   readonly bosTokenId = 256;
   readonly eosTokenId = 257;
+  readonly stopTokenIds: readonly number[] = [this.eosTokenId];
   readonly padTokenId = 258;
   readonly bosToken = '<|bos|>';
   /** Same text as GPT-2's EOS, so one chat template serves both tokenizers. */

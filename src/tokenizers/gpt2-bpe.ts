@@ -36,6 +36,7 @@ export class GPT2Tokenizer implements Tokenizer {
   /** GPT-2 has no BOS of its own (Hugging Face's GPT-2 adds nothing before the text), so none. */
   readonly bosTokenId: number | undefined = undefined;
   readonly eosTokenId: number;
+  readonly stopTokenIds: readonly number[];
   readonly padTokenId: number;
   readonly eosToken = EOS_TEXT;
   readonly padToken: string;
@@ -62,6 +63,7 @@ export class GPT2Tokenizer implements Tokenizer {
     const eos = idOf(EOS_TEXT);
     if (eos === undefined) throw new Error(`Unsupported tokenizer ${source}: it has no ${EOS_TEXT} token, which GPT2Tokenizer uses as EOS`);
     this.eosTokenId = eos;
+    this.stopTokenIds = [eos];
 
     const maxId = largestId(vocab, addedTokens);
     const pad = choosePad(idOf, maxId, new Set([eos]));
@@ -119,9 +121,9 @@ export class GPT2Tokenizer implements Tokenizer {
     );
   }
 
-  /** Loads a Hugging Face tokenizer.json describing a GPT-2 style byte-level BPE. */
-  static async fromTokenizerJson(path: string): Promise<GPT2Tokenizer> {
-    return new GPT2Tokenizer(parseTokenizerJson(await readJsonFile(path), path), path);
+  /** Loads a Hugging Face tokenizer.json describing a GPT-2 style byte-level BPE (`json`: its content, when already read). */
+  static async fromTokenizerJson(path: string, json?: unknown): Promise<GPT2Tokenizer> {
+    return new GPT2Tokenizer(parseTokenizerJson(json ?? (await readJsonFile(path)), path), path);
   }
 
   /** tokenizer.json if `dir` has one, else vocab.json + merges.txt. */

@@ -1,8 +1,11 @@
-// Tokenizers of the GPT decoder: bytes for models trained from scratch, GPT-2 BPE for
-// pretrained ones, one loader for both, and the chat template used by the trainers.
+// Tokenizers of the decoders: bytes for models trained from scratch, GPT-2 BPE, any Hugging Face
+// tokenizer.json (Llama, Qwen2, …) with its special tokens and chat template, one loader for all,
+// and the chat templates used by the trainers.
 export { type Tokenizer, type EncodeOptions, type DecodeOptions, loadTokenizer } from './tokenizer.js';
 export { ByteTokenizer } from './byte-tokenizer.js';
 export { GPT2Tokenizer } from './gpt2-bpe.js';
+export { HFTokenizer } from './hf-tokenizer.js';
+export { type ChatTemplate, type ChatRenderOptions, JinjaChatTemplate } from './jinja-template.js';
 export {
   applyChatTemplate,
   splitPromptCompletion,
@@ -11,3 +14,4 @@ export {
   type ChatTemplateOptions,
   type PromptCompletion,
 } from './chat-template.js';
+export { type ConversationIds, encodeChat, encodeChatSplit, encodeConversation, renderChat, splitConversation } from './conversation.js';

@@ -1,13 +1,21 @@
-// The interface every tokenizer of the GPT decoder implements, and loadTokenizer, which picks
+// The interface every tokenizer of the decoders implements, and loadTokenizer, which picks
 // the implementation from the files in a model directory.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EOS_TEXT, isObject } from './bpe-files.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
-import { BYTE_TOKENIZER_JSON, EXPECTED_FILES, MERGES_TXT, TOKENIZER_JSON, VOCAB_JSON, fileExists } from './files.js';
+import { BYTE_TOKENIZER_JSON, EXPECTED_FILES, MERGES_TXT, TOKENIZER_CONFIG_JSON, TOKENIZER_JSON, VOCAB_JSON, fileExists, readJsonFile } from './files.js';
 import { GPT2Tokenizer } from './gpt2-bpe.js';
+import { type HFConfigFiles, readHFConfigFiles, tokenConfigText } from './hf-config.js';
+import { HFTokenizer } from './hf-tokenizer.js';
+import type { ChatTemplate } from './jinja-template.js';
 
 export interface EncodeOptions {
-  /** Prepend BOS when the tokenizer has one (ByteTokenizer does; GPT-2 has none and adds nothing). Default false. */
+  /**
+   * Prepend BOS when the tokenizer has one (ByteTokenizer does; GPT-2 has none and adds nothing;
+   * HFTokenizer adds what tokenizer.json's post-processor adds, as transformers does: Llama's
+   * BOS, nothing for Qwen2). Default false.
+   */
   addSpecialTokens?: boolean;
   /**
    * Turn special-token text found in `text` (e.g. "<|endoftext|>") into the special ids. Default
@@ -23,7 +31,7 @@ export interface DecodeOptions {
 }
 
 export interface Tokenizer {
-  readonly kind: 'byte' | 'gpt2-bpe';
+  readonly kind: 'byte' | 'gpt2-bpe' | 'hf';
   /** Number of ids, i.e. the rows the model's embedding needs (specials and an added PAD included). */
   readonly vocabSize: number;
   readonly bosTokenId?: number;
@@ -32,6 +40,13 @@ export interface Tokenizer {
   readonly padTokenId: number;
   /** The text of EOS ("<|endoftext|>"), which the chat template writes after assistant turns. */
   readonly eosToken: string;
+  /** The ids that end an answer: EOS first, then any others the model's generation_config.json lists. */
+  readonly stopTokenIds: readonly number[];
+  /**
+   * The model's own chat template (tokenizer_config.json's chat_template); undefined when it has
+   * none, and conversations use the simple template of chat-template.ts (see conversation.ts).
+   */
+  readonly chatTemplate?: ChatTemplate | undefined;
   encode(text: string, options?: EncodeOptions): number[];
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   /** Writes the files loadTokenizer reads, each atomically (temp file + rename). */
@@ -39,8 +54,22 @@ export interface Tokenizer {
 }
 
 /**
- * Loads the tokenizer stored in `dir`: tokenizer.json or vocab.json + merges.txt (GPT-2
- * byte-level BPE), or byte-tokenizer.json (ByteTokenizer).
+ * True when tokenizer.json and its config describe GPT-2's own setup, which GPT2Tokenizer reads:
+ * GPT-2's byte-level pre-tokenizer at the top, no chat template, no EOS other than GPT-2's.
+ * Anything else (Metaspace, Qwen2's and Llama 3's split-then-byte-level sequences, a chat model)
+ * is an HFTokenizer.
+ */
+function isGpt2Setup(json: unknown, files: HFConfigFiles): boolean {
+  const pre = isObject(json) ? json.pre_tokenizer : undefined;
+  if (!isObject(pre) || pre.type !== 'ByteLevel' || files.chatTemplate !== undefined) return false;
+  const eos = files.tokenizerConfig.eos_token;
+  return eos === undefined || tokenConfigText(eos, join(files.dir, TOKENIZER_CONFIG_JSON), 'eos_token') === EOS_TEXT;
+}
+
+/**
+ * Loads the tokenizer stored in `dir`: byte-tokenizer.json (ByteTokenizer); vocab.json +
+ * merges.txt, or a tokenizer.json of GPT-2's setup (GPT2Tokenizer); any other tokenizer.json,
+ * with tokenizer_config.json and generation_config.json beside it (HFTokenizer).
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const info = await stat(dir).catch(() => null);
@@ -55,7 +84,13 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     throw new Error(`Cannot load a tokenizer from ${dir}: it holds both ${BYTE_TOKENIZER_JSON} and GPT-2 tokenizer files; keep only the one the model was trained with`);
   }
   if (hasByte) return ByteTokenizer.fromFile(join(dir, BYTE_TOKENIZER_JSON));
-  if (hasTokenizerJson || (hasVocab && hasMerges)) return GPT2Tokenizer.fromDir(dir);
+  if (hasTokenizerJson) {
+    const path = join(dir, TOKENIZER_JSON);
+    const json = await readJsonFile(path);
+    const files = await readHFConfigFiles(dir);
+    return isGpt2Setup(json, files) ? GPT2Tokenizer.fromTokenizerJson(path, json) : HFTokenizer.fromDir(dir, json, files);
+  }
+  if (hasVocab && hasMerges) return GPT2Tokenizer.fromDir(dir);
   if (hasVocab || hasMerges) {
     const missing = hasVocab ? MERGES_TXT : VOCAB_JSON;
     throw new Error(`Cannot load a tokenizer from ${dir}: found ${hasVocab ? VOCAB_JSON : MERGES_TXT} but not ${missing} (expected ${EXPECTED_FILES})`);

@@ -1,7 +1,10 @@
 // Examples → token ids for training: prompt and answer tokenized apart (so the prompt can
-// be masked), the answer ended by EOS, and truncation that keeps the answer.
+// be masked), the answer ended by EOS, and truncation that keeps the answer. Conversations go
+// through the model's chat template (src/tokenizers/conversation.ts), and SFT trains on all of
+// their assistant turns.
 import type { PreferenceExample, SFTExample } from '../data/formats.js';
-import { splitPromptCompletion } from '../tokenizers/chat-template.js';
+import { encodeChatSplit, encodeConversation, splitConversation } from '../tokenizers/conversation.js';
+import type { ChatMessage } from '../tokenizers/chat-template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface PromptAnswerIds {
@@ -15,17 +18,23 @@ export const IGNORE_INDEX = -100;
 /** A prompt and answer as texts: a conversation goes through the chat template. */
 export function promptAndAnswer(ex: SFTExample, tok: Tokenizer): { prompt: string; answer: string; templated: boolean } {
   if (ex.kind === 'prompt-completion') return { prompt: ex.prompt, answer: ex.completion, templated: false };
-  const { prompt, completion } = splitPromptCompletion(ex.messages, { eosToken: tok.eosToken });
+  const { prompt, completion } = splitConversation(tok, ex.messages);
   return { prompt, answer: completion, templated: true };
 }
 
-/** Token ids of a prompt (with BOS where the tokenizer has one) and an answer (with EOS). */
+/**
+ * Token ids of a prompt (with BOS where the tokenizer has one) and an answer (with EOS). A
+ * templated answer (from promptAndAnswer) ends its turn itself: the EOS text, or the model's
+ * end of turn.
+ */
 export function encodePromptAnswer(prompt: string, answer: string, tok: Tokenizer, templated = false): PromptAnswerIds {
-  const p = tok.encode(prompt, { addSpecialTokens: true, allowSpecialTokens: templated });
-  // A templated answer already ends with the EOS text, which allowSpecialTokens turns into EOS.
-  const a = tok.encode(answer, { allowSpecialTokens: templated });
+  if (templated) {
+    const { prompt: p, completion } = encodeChatSplit(tok, prompt, answer);
+    return { prompt: p, answer: completion };
+  }
+  const a = tok.encode(answer);
   if (a[a.length - 1] !== tok.eosTokenId) a.push(tok.eosTokenId);
-  return { prompt: p, answer: a };
+  return { prompt: tok.encode(prompt, { addSpecialTokens: true }), answer: a };
 }
 
 /**
@@ -46,9 +55,24 @@ export interface LabeledSequence {
   labels: number[];
 }
 
+/**
+ * A conversation's ids with the labels of its assistant turns. Truncation treats the last
+ * assistant turn onwards as the answer to keep; earlier turns are trained where they survive.
+ */
+function conversationSequence(messages: readonly ChatMessage[], tok: Tokenizer, maxLength: number, completionOnlyLoss: boolean): LabeledSequence {
+  const { ids, assistantMask } = encodeConversation(tok, messages);
+  let start = assistantMask.lastIndexOf(true);
+  while (start > 0 && assistantMask[start - 1]) start--;
+  if (start < 0) throw new Error('sftSequence: the conversation has no assistant turn to train on');
+  const t = truncateKeepingAnswer({ prompt: ids.slice(0, start), answer: ids.slice(start) }, maxLength);
+  const dropped = start - t.prompt.length;
+  const kept = [...t.prompt, ...t.answer];
+  return { ids: kept, labels: completionOnlyLoss ? kept.map((id, i) => (assistantMask[dropped + i] ? id : IGNORE_INDEX)) : [...kept] };
+}
+
 export function sftSequence(ex: SFTExample, tok: Tokenizer, maxLength: number, completionOnlyLoss: boolean): LabeledSequence {
-  const { prompt, answer, templated } = promptAndAnswer(ex, tok);
-  const t = truncateKeepingAnswer(encodePromptAnswer(prompt, answer, tok, templated), maxLength);
+  if (ex.kind === 'messages') return conversationSequence(ex.messages, tok, maxLength, completionOnlyLoss);
+  const t = truncateKeepingAnswer(encodePromptAnswer(ex.prompt, ex.completion, tok), maxLength);
   const ids = [...t.prompt, ...t.answer];
   const labels = completionOnlyLoss ? [...t.prompt.map(() => IGNORE_INDEX), ...t.answer] : [...ids];
   return { ids, labels };
