@@ -14,11 +14,13 @@ export {
 export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from './io/atomic.js';
 export { Module, ModuleList, type StateDict } from './nn/module.js';
 export { Linear, Embedding, LayerNorm, Dropout } from './nn/layers.js';
-export { GPT, type GPTConfig, type GPTOutput, type GPTForwardOptions, type GenerateOptions, type GenerateOutput, type LayerKV, defaultGPTConfig, resolveGPTConfig } from './models/gpt.js';
+export { GPT, GPT as CausalLM, type ModelConfig, type ModelConfigInput, isLlamaConfig, type GPTConfig, type GPTOutput, type GPTForwardOptions, type GenerateOptions, type GenerateOutput, type LayerKV, defaultGPTConfig, resolveGPTConfig } from './models/gpt.js';
 export * from './tokenizers/index.js';
 export * from './data/index.js';
 export { RewardModel, lastTokenIndex, type RewardNormalization } from './models/reward-model.js';
-export { loadGPTFamily, type GPTFamily, type LoadGPTOptions } from './models/gpt-checkpoint.js';
+export { loadGPTFamily, modelConfigFromHF, modelConfigToHF, type GPTFamily, type LoadGPTOptions } from './models/gpt-checkpoint.js';
+export { resolveLlamaConfig, llamaConfigFromHF, llamaConfigToHF, ropeInverseFrequencies, type LlamaConfig, type LlamaModelType, type RopeScaling } from './models/llama-config.js';
+export { LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './models/llama.js';
 export { Trainer, NonFiniteLossError, pickDevice, type StepOutput, type TrainResult } from './trainers/trainer.js';
 export { defaultTrainingConfig, type TrainingConfig } from './trainers/config.js';
 export { lrFactor, type LrSchedulerType } from './trainers/schedule.js';

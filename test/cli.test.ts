@@ -64,49 +64,53 @@ describe('rlhf demo --quick', () => {
   });
 });
 
-describe('rlhf subcommands on tiny data', () => {
+// Both architectures through every command: GPT-2 ('tiny') and the Llama family ('llama-tiny').
+describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s', (preset) => {
   it('sft → rm → ppo each write a loadable run directory; generate and score use them', async () => {
+    const d = (name: string) => `${preset}-${name}`;
     const common = ['--no-progress'];
     void common;
-    let r = rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'sft', '--num-train-epochs', '2', '--batch-size', '8', '--learning-rate', '1e-3', '--progress-bar', 'false');
+    let r = rlhf('sft', '--model', preset, '--data', 'sft.jsonl', '--out', d('sft'), '--num-train-epochs', '2', '--batch-size', '8', '--learning-rate', '1e-3', '--progress-bar', 'false');
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'sft' });
-    expect(JSON.parse(readFileSync(join(tmp, 'sft', 'sft_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 8, learningRate: 1e-3 });
-    expect(readFileSync(join(tmp, 'sft', 'metrics.jsonl'), 'utf8')).toContain('"loss"');
+    expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'sft_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 8, learningRate: 1e-3 });
+    expect(readFileSync(join(tmp, d('sft'), 'metrics.jsonl'), 'utf8')).toContain('"loss"');
 
     writeFileSync(join(tmp, 'rm.json'), JSON.stringify({ numTrainEpochs: 2, batchSize: 4 }));
-    r = rlhf('rm', '--model', 'sft', '--data', 'prefs.jsonl', '--out', 'rm', '--config', 'rm.json', '--learning-rate', '5e-4', '--progress-bar', 'false');
+    r = rlhf('rm', '--model', d('sft'), '--data', 'prefs.jsonl', '--out', d('rm'), '--config', 'rm.json', '--learning-rate', '5e-4', '--progress-bar', 'false');
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(readFileSync(join(tmp, 'rm', 'reward_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 4, learningRate: 5e-4 });
+    expect(JSON.parse(readFileSync(join(tmp, d('rm'), 'reward_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 4, learningRate: 5e-4 });
 
-    r = rlhf('ppo', '--policy', 'sft', '--reward-model', 'rm', '--prompts', 'prompts.jsonl', '--out', 'ppo', '--num-iterations', '2', '--batch-size', '8', '--mini-batch-size', '4', '--max-new-tokens', '8', '--kl-coef', '0.1', '--progress-bar', 'false');
+    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--prompts', 'prompts.jsonl', '--out', d('ppo'), '--num-iterations', '2', '--batch-size', '8', '--mini-batch-size', '4', '--max-new-tokens', '8', '--kl-coef', '0.1', '--progress-bar', 'false');
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(readFileSync(join(tmp, 'ppo', 'ppo_config.json'), 'utf8'))).toMatchObject({ numIterations: 2, klCoef: 0.1 });
+    expect(JSON.parse(readFileSync(join(tmp, d('ppo'), 'ppo_config.json'), 'utf8'))).toMatchObject({ numIterations: 2, klCoef: 0.1 });
 
-    const policy = await GPT.load(join(tmp, 'ppo'));
-    const rm = await RewardModel.load(join(tmp, 'rm'));
+    const policy = await GPT.load(join(tmp, d('ppo')));
+    const rm = await RewardModel.load(join(tmp, d('rm')));
+    expect(policy.config.arch ?? 'gpt2').toBe(preset === 'tiny' ? 'gpt2' : 'llama');
+    expect(rm.config.arch ?? 'gpt2').toBe(preset === 'tiny' ? 'gpt2' : 'llama');
     policy.dispose();
     rm.dispose();
 
-    r = rlhf('generate', '--model', 'ppo', '--max-new-tokens', '8', '--seed', '1', 'Q1:', 'Q2:');
+    r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '8', '--seed', '1', 'Q1:', 'Q2:');
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.prompt)).toEqual(['Q1:', 'Q2:']);
     expect(typeof lines[0].answer).toBe('string');
-    r = rlhf('generate', '--model', 'sft', '--prompts', 'prompts.jsonl', '--out', 'answers.jsonl', '--max-new-tokens', '8');
+    r = rlhf('generate', '--model', d('sft'), '--prompts', 'prompts.jsonl', '--out', d('answers.jsonl'), '--max-new-tokens', '8');
     expect(r.code, r.err).toBe(0);
-    expect(readFileSync(join(tmp, 'answers.jsonl'), 'utf8').trim().split('\n').length).toBe(8);
+    expect(readFileSync(join(tmp, d('answers.jsonl')), 'utf8').trim().split('\n').length).toBe(8);
 
-    r = rlhf('score', '--reward-model', 'rm', '--data', 'prefs.jsonl');
+    r = rlhf('score', '--reward-model', d('rm'), '--data', 'prefs.jsonl');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/accuracy \d+\.\d % over 60 pairs/);
-    r = rlhf('score', '--reward-model', 'rm', '--data', 'sft.jsonl');
+    r = rlhf('score', '--reward-model', d('rm'), '--data', 'sft.jsonl');
     expect(r.code, r.err).toBe(0);
     expect(r.out.trim().split('\n').length).toBe(40);
 
-    r = rlhf('report', 'ppo');
+    r = rlhf('report', d('ppo'));
     expect(r.code, r.err).toBe(0);
-    expect(existsSync(join(tmp, 'ppo', 'report.html'))).toBe(true);
+    expect(existsSync(join(tmp, d('ppo'), 'report.html'))).toBe(true);
     expect(torch.memory().tensors).toBeGreaterThanOrEqual(0);
   });
 });
@@ -120,7 +124,7 @@ describe('rlhf --seed', () => {
     const weights = (dir: string) => readFileSync(join(tmp, dir, 'model.safetensors'));
     const quick = ['--progress-bar', 'false', '--logging-steps', '1'];
     const stage: Record<string, (out: string, seed: string) => string[]> = {
-      sft: (out, seed) => ['sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', out, '--seed', seed, '--max-steps', '3', '--batch-size', '4', ...quick],
+      sft: (out, seed) => ['sft', '--model', preset, '--data', 'sft.jsonl', '--out', out, '--seed', seed, '--max-steps', '3', '--batch-size', '4', ...quick],
       rm: (out, seed) => ['rm', '--model', 'seed-sft-a', '--data', 'prefs.jsonl', '--out', out, '--seed', seed, '--max-steps', '2', '--batch-size', '4', ...quick],
       ppo: (out, seed) => ['ppo', '--policy', 'seed-sft-a', '--reward-model', 'seed-rm-a', '--prompts', 'prompts.jsonl', '--out', out, '--seed', seed,
         '--num-iterations', '2', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', ...quick],

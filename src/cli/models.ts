@@ -1,23 +1,26 @@
-// What `--model` can name for `rlhf sft`: a preset, a config.json, or a model directory.
+// What `--model` can name for `rlhf sft`: a preset, a config.json, or a model directory
+// (GPT-2 or the Llama family, by its config.json's model_type).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { GPT, type GPTConfig } from '../models/gpt.js';
-import { gptConfigFromHF, readJsonFile } from '../models/gpt-checkpoint.js';
+import { GPT, type ModelConfigInput } from '../models/gpt.js';
+import { modelConfigFromHF, readJsonFile } from '../models/gpt-checkpoint.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
 
-/** Fresh GPTs with the byte tokenizer, for training from scratch. */
-export const MODEL_PRESETS: Record<string, Omit<GPTConfig, 'vocabSize' | 'dropout' | 'bias' | 'layerNormEpsilon'>> = {
+type Preset = ModelConfigInput extends infer T ? (T extends unknown ? Omit<T, 'vocabSize'> : never) : never;
+/** Fresh models with the byte tokenizer, for training from scratch: GPT-2 sizes, and a Llama-style one (GQA, SwiGLU, RoPE). */
+export const MODEL_PRESETS: Record<string, Preset> = {
   tiny: { blockSize: 128, nLayer: 2, nHead: 2, nEmbd: 64 },
   small: { blockSize: 256, nLayer: 4, nHead: 4, nEmbd: 128 },
   medium: { blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 },
+  'llama-tiny': { arch: 'llama', blockSize: 128, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 64, intermediateSize: 172 },
 };
 
 export async function modelFromSpec(spec: string, device: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
   const preset = MODEL_PRESETS[spec];
   if (preset) {
     const tokenizer = new ByteTokenizer();
-    return { model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset }, { device: device as never }), tokenizer, source: `preset '${spec}'` };
+    return { model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset } as ModelConfigInput, { device: device as never }), tokenizer, source: `preset '${spec}'` };
   }
   if (!existsSync(spec)) throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
   if (statSync(spec).isDirectory()) {
@@ -27,12 +30,13 @@ export async function modelFromSpec(spec: string, device: string): Promise<{ mod
     if (tokenizer.vocabSize > model.config.vocabSize) model.resizeTokenEmbeddings(tokenizer.vocabSize);
     return { model, tokenizer, source: spec };
   }
-  // A config file: ours (camelCase GPTConfig) or Hugging Face's (config.json keys).
+  // A config file: ours (camelCase, GPTConfig or LlamaConfig) or Hugging Face's (config.json keys).
   const cfg = readJsonFile(spec);
   const tokenizer = new ByteTokenizer();
-  const config = 'n_embd' in cfg ? gptConfigFromHF(cfg, spec) : { vocabSize: tokenizer.vocabSize, ...(cfg as Partial<GPTConfig>) };
+  const isHF = ['model_type', 'n_embd', 'hidden_size'].some((k) => k in cfg);
+  const config = isHF ? modelConfigFromHF(cfg, spec) : { vocabSize: tokenizer.vocabSize, ...(cfg as Partial<ModelConfigInput>) };
   try {
-    return { model: GPT.create(config as GPTConfig, { device: device as never }), tokenizer, source: spec };
+    return { model: GPT.create(config as ModelConfigInput, { device: device as never }), tokenizer, source: spec };
   } catch (err) {
     throw new Error(`${spec}: ${(err as Error).message}`);
   }
