@@ -8,7 +8,9 @@
 #      when an NVIDIA GPU is present. TORCH_VERSION picks another release.
 #   3. The npm dependencies, then the native addon (built against that libtorch) and dist/.
 # --test also installs Chromium (Debian's chromium package, /usr/bin/chromium), which
-# test/report.test.ts uses to render the HTML report headless.
+# test/report.test.ts uses to render the HTML report headless, and Hugging Face transformers
+# into .venv (beside its torch), which the Llama-family parity checks run
+# (scripts/fixtures/make_llama_fixtures.py check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,6 +90,18 @@ elif [ "$variant" = cuda ] && [ "${found_variant#cu}" = "$found_variant" ] && [ 
   install_torch
 fi
 say "libtorch: $(node scripts/libtorch.mjs)"
+
+# transformers: the release the committed Llama-family goldens were made with (wheels only,
+# ~160 MB with tokenizers, safetensors and huggingface-hub; torch is left as it is).
+if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import transformers' 2>/dev/null; then
+  if .venv/bin/python3 -c 'import torch' 2>/dev/null; then
+    say "transformers into .venv (the tests' parity checks against Hugging Face)"
+    .venv/bin/python3 -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-5}" \
+      --disable-pip-version-check -q "transformers==5.18.0"
+  else
+    say "no PyTorch in .venv (libtorch came from elsewhere): transformers not installed, so the parity checks against Hugging Face cannot run"
+  fi
+fi
 
 say "building the native addon"
 node scripts/install-native.mjs
