@@ -158,6 +158,33 @@ describe('rlhf sft on a GPT-2 checkpoint directory', () => {
   });
 });
 
+describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint directory (%s)', (name) => {
+  it('sft on {messages} with the model\'s chat template → rm → ppo → generate, with its tokenizer written back', async () => {
+    const fixture = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+    const chat = Array.from({ length: 16 }, (_, i) => JSON.stringify({ messages: [
+      { role: 'system', content: 'Be brief.' }, { role: 'user', content: `Say ${i % 4}` }, { role: 'assistant', content: `It is ${i % 4}.` },
+    ] }));
+    writeFileSync(join(tmp, `${name}-chat.jsonl`), chat.join('\n'));
+    const d = (x: string) => `${name}-${x}`;
+    let r = rlhf('sft', '--model', fixture, '--data', `${name}-chat.jsonl`, '--out', d('sft'), '--max-steps', '4', '--batch-size', '4', '--progress-bar', 'false');
+    expect(r.code, r.err).toBe(0);
+    expect(existsSync(join(tmp, d('sft'), 'tokenizer.json'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'config.json'), 'utf8')).model_type).toBe(name.split('-')[0]);
+    r = rlhf('rm', '--model', d('sft'), '--data', 'prefs.jsonl', '--out', d('rm'), '--max-steps', '3', '--batch-size', '4', '--progress-bar', 'false');
+    expect(r.code, r.err).toBe(0);
+    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--prompts', 'prompts.jsonl', '--out', d('ppo'), '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '6', '--progress-bar', 'false');
+    expect(r.code, r.err).toBe(0);
+    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--separate-critic', '--prompts', 'prompts.jsonl', '--out', d('ppo-critic'), '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '6', '--progress-bar', 'false');
+    expect(r.code, r.err).toBe(0);
+    r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '6', '--seed', '1', 'Say 1');
+    expect(r.code, r.err).toBe(0);
+    expect(typeof JSON.parse(r.out.trim().split('\n').pop()!).answer).toBe('string');
+    const policy = await GPT.load(join(tmp, d('ppo')));
+    expect(policy.config.arch).toBe('llama');
+    policy.dispose();
+  });
+});
+
 describe('rlhf errors', () => {
   it('missing files, bad flags and bad config values are one line and a non-zero exit', async () => {
     const m = GPT.create({ vocabSize: 259, blockSize: 16, nLayer: 1, nHead: 1, nEmbd: 8 });

@@ -100,7 +100,7 @@ async function generate(args: string[], o: Opts): Promise<void> {
   const tok = await loadTokenizer(dir);
   const sampling = {
     maxNewTokens: Number(o.maxNewTokens ?? 64), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
-    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed), eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId,
+    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed), eosTokenId: tok.stopTokenIds, padTokenId: tok.padTokenId,
   };
   for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} expects a number`);
   const maxPrompt = model.config.blockSize - sampling.maxNewTokens;

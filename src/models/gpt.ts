@@ -254,7 +254,7 @@ export interface GenerateOptions {
   topP?: number;
   greedy?: boolean;
   /** The id (or ids: any of them, as generation_config.json's list) that ends a sequence. */
-  eosTokenId?: number | number[] | null;
+  eosTokenId?: number | readonly number[] | null;
   padTokenId?: number;
   /** Seeds this call's own generator (the global one is untouched); unseeded calls draw from it. */
   seed?: number;
@@ -479,7 +479,7 @@ export class GPT extends Module {
     const o = { maxNewTokens: 32, temperature: 1, topK: 0, topP: 1, greedy: false, eosTokenId: null, padTokenId: 0, useCache: true, ...options };
     if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
     if (!o.greedy && !(o.temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${o.temperature}`);
-    const eos = o.eosTokenId === null || o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId];
+    const eos = o.eosTokenId === null || o.eosTokenId === undefined ? [] : typeof o.eosTokenId === 'number' ? [o.eosTokenId] : Array.from(o.eosTokenId as readonly number[]);
     if (!eos.every((id) => Number.isInteger(id) && id >= 0 && id < this.config.vocabSize))
       throw new RangeError(`generate: eosTokenId must be token ids in [0, ${this.config.vocabSize}), got ${JSON.stringify(o.eosTokenId)}`);
     if (eos.includes(o.padTokenId))

@@ -262,13 +262,18 @@ export class PPOTrainer {
     });
   }
 
+  /** Where `tokens` hold an id that ends an answer (EOS, or another of the tokenizer's stop ids). */
+  private isStopToken(tokens: Tensor): Tensor {
+    return tidy(() => this.tokenizer.stopTokenIds.map((id) => tokens.eq(id)).reduce((a, b) => a.logicalOr(b)));
+  }
+
   /** Steps 1–3: generate, score, and compute advantages. */
   async rollout(): Promise<Rollout> {
     const c = this.config;
     const batch = this.nextPrompts();
     const gen = await this.model.generate(batch.map((b) => b.ids), {
       maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.eosTokenId, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.iteration,
+      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.iteration,
     });
     try {
       return noGrad(() =>
@@ -295,7 +300,7 @@ export class PPOTrainer {
           const values = cat(parts.values).mul(m);
           let scores = this.rewardModel ? cat(parts.scores) : this.programmaticScores(batch.map((b) => b.text), gen.tokens, responseMask);
           if (c.missingEosPenalty !== 0) {
-            const hasEos = gen.tokens.eq(this.tokenizer.eosTokenId).logicalAnd(responseMask).any(1);
+            const hasEos = this.isStopToken(gen.tokens).logicalAnd(responseMask).any(1);
             scores = scores.sub(hasEos.logicalNot().float().mul(c.missingEosPenalty));
           }
           const kl = klPerToken(logprobs, refLogprobs, c.klEstimator).mul(m);
@@ -416,7 +421,7 @@ export class PPOTrainer {
           'objective/rlhf_reward': scores + nonScore,
           'objective/scores': scores,
           'objective/kl_coef': this.kl.value,
-          'val/num_eos_tokens': r.responses.eq(this.tokenizer.eosTokenId).logicalAnd(r.responseMask).sum().item(),
+          'val/num_eos_tokens': this.isStopToken(r.responses).logicalAnd(r.responseMask).sum().item(),
           'val/response_length': m.sum(1).mean().item(),
           'val/explained_variance': explainedVariance(r.values, r.returns, r.responseMask),
         };
