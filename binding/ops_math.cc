@@ -244,10 +244,10 @@ V crossEntropy(Args& a) {  // crossEntropy(input, target, weight?, reduction?, i
                                               a.int64(4, -100), a.number(5, 0.0)));
 }
 V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1), reduction(a, 2))); }
-V scaledDotProductAttention(Args& a) {  // (q, k, v, mask?, dropoutP, isCausal, scale?, train, reference?)
+V scaledDotProductAttention(Args& a) {  // (q, k, v, mask?, dropoutP, isCausal, scale?, train, reference?, enableGqa?)
   auto fn = a.boolean(8, false) ? scaledDotProductAttentionReference : trl::scaledDotProductAttention;
   return wrap(a.env(), fn(a.tensor(0), a.tensor(1), a.tensor(2), a.optTensor(3), a.number(4, 0.0),
-                          a.boolean(5, false), a.optNumber(6), a.boolean(7, true)));
+                          a.boolean(5, false), a.optNumber(6), a.boolean(7, true), a.boolean(9, false)));
 }
 
 const OpEntry kOps[] = {

@@ -35,7 +35,7 @@ std::optional<at::Tensor> combinedMask(const at::Tensor& q, const at::Tensor& k,
   return mask;
 }
 
-void checkInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+void checkInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool enable_gqa) {
   TORCH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
               "scaledDotProductAttention: query, key and value need at least 2 dimensions");
   TORCH_CHECK(q.size(-1) == k.size(-1), "scaledDotProductAttention: query and key last dimensions differ (",
@@ -44,16 +44,23 @@ void checkInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) 
               k.size(-2), " vs ", v.size(-2), ")");
   TORCH_CHECK(q.is_floating_point(), "scaledDotProductAttention: expected floating point inputs, got ",
               q.scalar_type());
+  if (enable_gqa)
+    TORCH_CHECK(q.dim() >= 3 && k.dim() >= 3 && k.size(-3) == v.size(-3) && q.size(-3) % k.size(-3) == 0,
+                "scaledDotProductAttention: with enableGqa the query heads (dim -3) must be a multiple of the key/value heads");
 }
 
 }  // namespace
 
-at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k,
-                                              const at::Tensor& v,
+at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k_in,
+                                              const at::Tensor& v_in,
                                               const std::optional<at::Tensor>& attn_mask,
                                               double dropout_p, bool is_causal,
-                                              std::optional<double> scale, bool train) {
-  checkInputs(q, k, v);
+                                              std::optional<double> scale, bool train, bool enable_gqa) {
+  checkInputs(q, k_in, v_in, enable_gqa);
+  // Grouped-query attention: each key/value head serves q.size(-3) / k.size(-3) query heads.
+  const int64_t rep = enable_gqa ? q.size(-3) / k_in.size(-3) : 1;
+  const at::Tensor k = rep > 1 ? k_in.repeat_interleave(rep, -3) : k_in;
+  const at::Tensor v = rep > 1 ? v_in.repeat_interleave(rep, -3) : v_in;
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
   const bool has_mask = attn_mask.has_value() && attn_mask->defined();
   auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
@@ -76,15 +83,15 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
 
 at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const std::optional<at::Tensor>& attn_mask, double dropout_p,
-                                     bool is_causal, std::optional<double> scale, bool train) {
+                                     bool is_causal, std::optional<double> scale, bool train, bool enable_gqa) {
   // libtorch's own fused kernels: flash attention on CPU, flash / memory-efficient on CUDA.
-  checkInputs(q, k, v);
+  checkInputs(q, k, v, enable_gqa);
   const double p = train ? dropout_p : 0.0;
   const bool has_mask = attn_mask.has_value() && attn_mask->defined();
   // libtorch refuses is_causal together with an explicit mask: fold both into one mask.
   std::optional<at::Tensor> mask = has_mask ? combinedMask(q, k, attn_mask, is_causal) : std::nullopt;
   const bool causal = is_causal && !has_mask;
-  return at::scaled_dot_product_attention(q, k, v, mask, p, causal, scale);
+  return at::scaled_dot_product_attention(q, k, v, mask, p, causal, scale, enable_gqa);
 }
 
 namespace {

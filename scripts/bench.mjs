@@ -6,10 +6,10 @@
 //   node scripts/bench.mjs [--quick] [--threads N]      (npm run bench)
 // Writes its table to docs/benchmarks.md (section "bench"; the "generate" section of
 // scripts/bench-generate.mjs is left as it is).
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { torch } from '../dist/index.js';
-import { machine, median, referencePython, threadEnv, writeSection } from './bench/report.mjs';
+import { machine, writeSection } from './bench/report.mjs';
+import { benchRunner } from './bench/rounds.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -28,7 +28,17 @@ const sizes = [
     key: 'compute', name: 'compute-bound (6×384)', model: { vocabSize: V, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 },
     batch: 8, seqLen: [256, 256], promptChars: [96, 127], newTokens: 128, miniBatch: 2,
   },
+  {
+    // The Llama family at the compute-bound size: GQA (6 query heads over 2 KV heads), SwiGLU of
+    // width 1024 (≈ 8/3·C, as Llama), untied head; the Python side is transformers' LlamaForCausalLM.
+    key: 'llama', name: 'Llama-style (6×384, GQA 6/2)', model: { arch: 'llama', vocabSize: V, blockSize: 256, nLayer: 6, nHead: 6, nKvHead: 2, nEmbd: 384, intermediateSize: 1024 },
+    batch: 8, seqLen: [256, 256], promptChars: [96, 127], newTokens: 128, miniBatch: 2, workloads: ['sft', 'generate'],
+  },
 ];
+// --only KEY runs one size (its table goes to its own section of docs/benchmarks.md).
+const oi = args.indexOf('--only');
+const only = oi >= 0 ? args[oi + 1] : null;
+if (only !== null && !sizes.some((s) => s.key === only)) throw new Error(`--only: no size '${only}' (${sizes.map((s) => s.key).join(', ')})`);
 // Repeats per child process (after warm-up) and rounds of (torch-rlhf, PyTorch) children.
 const plan = quick
   ? { rounds: 2, step: { warmup: 1, repeats: 2 }, ppo: { warmup: 0, repeats: 1 }, gen: { warmup: 1, repeats: 2, newTokens: 16 }, genNoCache: { warmup: 0, repeats: 1 }, matmul: { n: 2048, warmup: 1, repeats: 3 } }
@@ -67,58 +77,22 @@ const ppoConfig = (size) => ({
 // 6·N·B·T for the matmul weights, N = L·12·C² (qkv 3C², proj C², MLP 8C²) + C·V (tied LM head),
 // plus attention 12·L·C·T²·B (QKᵀ and A·V, 2·T·C each per token and layer, the full T×T
 // square as both sides compute it, ×3 for forward + backward).
+// The Llama rows: N = L·(C·H·D + 2·C·Hkv·D + H·D·C + 3·C·I) + C·V (q, k, v, o, SwiGLU, head).
 const sftFlops = (size) => {
   const { nLayer: L, nEmbd: C, vocabSize: Vv } = size.model;
   const T = size.seqLen[1], B = size.batch;
+  if (size.model.arch === 'llama') {
+    const { nHead: H, nKvHead: Hkv, intermediateSize: I } = size.model;
+    const D = C / H;
+    return 6 * (L * (2 * C * H * D + 2 * C * Hkv * D + 3 * C * I) + C * Vv) * B * T + 12 * L * H * D * T * T * B;
+  }
   return 6 * (12 * L * C * C + C * Vv) * B * T + 12 * L * C * T * T * B;
 };
 
 // ------------------------------------------------------------------ children
-const env = { ...process.env, ...threadEnv(threads) };
-function child(side, task) {
-  const input = JSON.stringify({ ...task, threads });
-  const [cmd, script] = side === 'js' ? [process.execPath, 'scripts/bench/node_side.mjs'] : [referencePython(), 'scripts/bench/train_reference.py'];
-  const run = () => spawnSync(cmd, [`${root}/${script}`], { input, encoding: 'utf8', env, cwd: root, maxBuffer: 64 << 20 });
-  let r = run();
-  if (r.status !== 0) {
-    // Once more after a pause: a concurrent `tsc` rebuild of dist/ can break one import.
-    process.stderr.write(`  ${side} side of ${task.task} failed, retrying: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}\n`);
-    spawnSync('sleep', ['5']);
-    r = run();
-  }
-  if (r.status !== 0) throw new Error(`${side} side of ${task.task} failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  if (out.threads !== threads) throw new Error(`${side} side ran ${out.threads} thread(s), expected ${threads}`);
-  return out;
-}
-// Rounds of both sides, ABBA order so a drift in the machine's speed hits both alike. The
-// ratio is the median of the rounds' ratios (each of two children run back to back), which a
-// slow drift does not bias; its range over the rounds shows the noise.
-function both(label, task) {
-  const acc = { js: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 }, py: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 } };
-  const ratios = [];
-  const efficiency = { js: [], py: [] }; // per child: its step's FLOP rate over its own matmul's
-  for (let round = 0; round < plan.rounds; round++) {
-    const here = {};
-    for (const side of round % 2 ? ['py', 'js'] : ['js', 'py']) {
-      const t0 = performance.now();
-      const o = child(side, task);
-      here[side] = median(o.times);
-      acc[side].times.push(...o.times);
-      acc[side].rolloutTimes.push(...(o.rolloutTimes ?? []));
-      if (o.matmulTimes) efficiency[side].push(median(o.matmulTimes) / here[side]);
-      acc[side].rss = Math.max(acc[side].rss, o.maxRssKiB);
-      process.stderr.write(`  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-    }
-    ratios.push(here.js / here.py);
-  }
-  const m = (side, k = 'times') => (acc[side][k].length ? median(acc[side][k]) : NaN);
-  return {
-    js: m('js'), py: m('py'), jsRollout: m('js', 'rolloutTimes'), pyRollout: m('py', 'rolloutTimes'), jsRss: acc.js.rss, pyRss: acc.py.rss,
-    ratio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)],
-    efficiency: { js: efficiency.js.length ? median(efficiency.js) : NaN, py: efficiency.py.length ? median(efficiency.py) : NaN },
-  };
-}
+// The Llama rows' Python side is transformers itself (scripts/bench/llama_reference.py).
+const pyScript = (task) => (task.size?.arch === 'llama' ? 'scripts/bench/llama_reference.py' : 'scripts/bench/train_reference.py');
+const { both } = benchRunner({ root, threads, rounds: plan.rounds, pyScript });
 
 // ------------------------------------------------------------------ run
 const t0 = performance.now();
@@ -132,8 +106,9 @@ const mm = both(`matmul ${n}×${n}`, { task: 'matmul', ...plan.matmul });
 const peak = { js: (2 * n ** 3) / mm.js / 1e9, py: (2 * n ** 3) / mm.py / 1e9 };
 row('—', `float32 matmul ${n}×${n} (GFLOP/s)`, peak.js.toFixed(1), peak.py.toFixed(1), mm.ratio, mm);
 
-for (const size of sizes) {
+for (const size of sizes.filter((s) => only === null || s.key === only)) {
   const data = dataFor(size);
+  const runs = (w) => !size.workloads || size.workloads.includes(w);
   const base = { size: size.model, ...plan.step };
   const sft = both(`${size.key} SFT step`, { task: 'sft', ...base, matmul: plan.matmul, data: { pad: PAD, seqs: data.seqs } });
   row(size.name, 'SFT step (ms)', (sft.js * 1e3).toFixed(1), (sft.py * 1e3).toFixed(1), sft.ratio, sft);
@@ -143,11 +118,13 @@ for (const size of sizes) {
   const pct = (side) => (100 * f * sft.efficiency[side]) / (2 * n ** 3);
   row(size.name, `SFT achieved GFLOP/s (% of the same process's matmul; ${(f / 1e9).toFixed(1)} GFLOP/step)`,
     `${g.js.toFixed(1)} (${pct('js').toFixed(0)} %)`, `${g.py.toFixed(1)} (${pct('py').toFixed(0)} %)`, sft.ratio, { ratioRange: sft.ratioRange });
-  const rm = both(`${size.key} reward-model step`, { task: 'rm', ...base, data: { pad: PAD, pairs: data.pairs } });
-  row(size.name, `reward-model step, ${size.batch} pairs (ms)`, (rm.js * 1e3).toFixed(1), (rm.py * 1e3).toFixed(1), rm.ratio, rm);
-  const ppo = both(`${size.key} PPO iteration`, { task: 'ppo', size: size.model, ...plan.ppo, ppo: ppoConfig(size), data: { pad: PAD, bos: BOS, eos: EOS, prompts: data.prompts } });
-  row(size.name, 'PPO iteration (s)', ppo.js.toFixed(2), ppo.py.toFixed(2), ppo.ratio, ppo);
-  row(size.name, '  of which rollout: generation + scoring (s)', ppo.jsRollout.toFixed(2), ppo.pyRollout.toFixed(2), ppo.jsRollout / ppo.pyRollout);
+  if (runs('rm')) {
+    const rm = both(`${size.key} reward-model step`, { task: 'rm', ...base, data: { pad: PAD, pairs: data.pairs } });
+    row(size.name, `reward-model step, ${size.batch} pairs (ms)`, (rm.js * 1e3).toFixed(1), (rm.py * 1e3).toFixed(1), rm.ratio, rm);
+    const ppo = both(`${size.key} PPO iteration`, { task: 'ppo', size: size.model, ...plan.ppo, ppo: ppoConfig(size), data: { pad: PAD, bos: BOS, eos: EOS, prompts: data.prompts } });
+    row(size.name, 'PPO iteration (s)', ppo.js.toFixed(2), ppo.py.toFixed(2), ppo.ratio, ppo);
+    row(size.name, '  of which rollout: generation + scoring (s)', ppo.jsRollout.toFixed(2), ppo.pyRollout.toFixed(2), ppo.jsRollout / ppo.pyRollout);
+  }
   const tokens = genWork.batch * genWork.newTokens;
   const genModel = { ...size.model, blockSize: Math.max(size.model.blockSize, genWork.promptLen + genWork.newTokens) };
   for (const useCache of [true, false]) {
@@ -167,10 +144,10 @@ console.log(`\n${elapsed.toFixed(0)} s in all`);
 const date = new Date().toISOString().slice(0, 10);
 const [demo, big] = sizes;
 const md = [
-  '## Training steps, PPO and generation against PyTorch',
+  only === 'llama' ? '## The Llama family against transformers (SFT step, generation)' : '## Training steps, PPO and generation against PyTorch',
   '',
-  `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}\` (\`npm run bench\`) on ${machine(threads)}.`,
-  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: \`scripts/bench/node_side.mjs\`, PyTorch: \`scripts/bench/train_reference.py\`), the order alternating (ABBA), each child timing ${plan.step.repeats} steps (${plan.ppo.repeats} PPO iterations, ${plan.gen.repeats} generations with the cache, ${plan.genNoCache.repeats} without) after warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range, since this shared machine's speed drifts by ±10 % and more between minutes. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
+  `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}${only === null ? '' : ` --only ${only}`}\` on ${machine(threads)}.`,
+  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: \`scripts/bench/node_side.mjs\`, PyTorch: \`scripts/bench/train_reference.py\`, and for the Llama rows transformers' \`LlamaForCausalLM\` in \`scripts/bench/llama_reference.py\`), the order alternating (ABBA), each child timing ${plan.step.repeats} steps (${plan.ppo.repeats} PPO iterations, ${plan.gen.repeats} generations with the cache, ${plan.genNoCache.repeats} without) after warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range, since this shared machine's speed drifts by ±10 % and more between minutes. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
   '',
   header,
   '|---|---|---:|---:|---:|---:|---:|',
@@ -186,5 +163,5 @@ const md = [
     `*Generation*: tokens/s of sampling ${genWork.newTokens} new tokens after a ${genWork.promptLen}-token prompt for a batch of ${genWork.batch} (scripts/bench-generate.mjs's workload) with and without the KV cache; torch-rlhf's native loop keeps a preallocated cache, Python concatenates as Hugging Face does. ` +
     '*Peak RSS*: the child\'s maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime\'s baseline (V8 and the addon; the interpreter and `import torch`), the models, optimizer state and activations of that one measurement.',
 ].join('\n');
-writeSection(`${root}/docs/benchmarks.md`, 'bench', md);
-console.log('wrote docs/benchmarks.md (bench)');
+writeSection(`${root}/docs/benchmarks.md`, only === null ? 'bench' : `bench-${only}`, md);
+console.log(`wrote docs/benchmarks.md (${only === null ? 'bench' : `bench-${only}`})`);

@@ -167,7 +167,7 @@ export interface NativeAddon {
   dropout(x: H, p: number, train: boolean): H;
   crossEntropy(x: H, target: H, weight: Opt<H>, reduction: string, ignoreIndex: number, labelSmoothing: number): H;
   mseLoss(x: H, y: H, reduction: string): H;
-  scaledDotProductAttention(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean, scale: Opt<number>, train: boolean, reference?: boolean): H;
+  scaledDotProductAttention(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean, scale: Opt<number>, train: boolean, reference?: boolean, enableGqa?: boolean): H;
   // fused model entry points
   gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
   generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;

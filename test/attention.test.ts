@@ -172,6 +172,33 @@ describe('scaledDotProductAttention', () => {
     }
   });
 
+  it('enableGqa: 6 query heads over 2 key/value heads equal the heads repeated, values and gradients', () => {
+    torch.manualSeed(9);
+    const q = torch.randn([2, 6, 5, 8], { requiresGrad: true });
+    const k = torch.randn([2, 2, 5, 8], { requiresGrad: true });
+    const v = torch.randn([2, 2, 5, 8], { requiresGrad: true });
+    // Query head h reads key/value head floor(h / 3), as PyTorch's enable_gqa.
+    const rep = (x: Tensor) => x.unsqueeze(2).expand(2, 2, 3, 5, 8).reshape(2, 6, 5, 8);
+    for (const o of [{ isCausal: true }, { attnMask: torch.tensor([[true, true, true, false, false], [true, true, true, true, true]]).view(2, 1, 1, 5) }]) {
+      const gqa = F.scaledDotProductAttention(q, k, v, { ...o, enableGqa: true });
+      const repeated = F.scaledDotProductAttention(q, rep(k), rep(v), o);
+      expectClose(gqa, repeated, 1e-6, 1e-5);
+      expectClose(F.scaledDotProductAttentionReference(q, k, v, { ...o, enableGqa: true }), repeated, 1e-6, 1e-5);
+      const [gq, gk] = [q, k].map((t) => {
+        t.grad?.zero_();
+        return t;
+      });
+      gqa.sum().backward();
+      const a = [gq.grad!.clone(), gk.grad!.clone()];
+      gq.grad!.zero_();
+      gk.grad!.zero_();
+      repeated.sum().backward();
+      expectClose(a[0]!, gq.grad!, 1e-5, 1e-4);
+      expectClose(a[1]!, gk.grad!, 1e-5, 1e-4);
+    }
+    expect(() => F.scaledDotProductAttention(q, torch.randn([2, 4, 5, 8]), torch.randn([2, 4, 5, 8]), { enableGqa: true })).toThrow(/multiple of the key\/value heads/);
+  });
+
   it('gradients flow to q, k and v', () => {
     torch.manualSeed(9);
     const [q0, k0, v0] = qkv(L, L);

@@ -45,13 +45,6 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   return tidy(() => x.mul(cos).add(rotateHalf(x).mul(sin)));
 }
 
-/** Repeats each key/value head for the query heads it serves: (B, Hkv, S, D) → (B, H, S, D). */
-export function repeatKV(x: Tensor, nRep: number): Tensor {
-  if (nRep === 1) return x;
-  const [B, Hkv, S, D] = x.shape as [number, number, number, number];
-  return tidy(() => x.unsqueeze(2).expand(B, Hkv, nRep, S, D).reshape(B, Hkv * nRep, S, D));
-}
-
 export class LlamaAttention extends Module {
   readonly q_proj: Linear;
   readonly k_proj: Linear;
@@ -75,9 +68,9 @@ export class LlamaAttention extends Module {
     const v0 = heads(this.v_proj.forward(x), nKvHead);
     const k = past ? cat([past[0], k0], 2) : k0;
     const v = past ? cat([past[1], v0], 2) : v0;
-    const rep = nHead / nKvHead;
-    const y = F.scaledDotProductAttention(q, repeatKV(k, rep), repeatKV(v, rep), {
-      attnMask: mask, isCausal: mask === null, dropoutP: this.config.dropout, training: this.training,
+    // Each key/value head serves nHead / nKvHead query heads, read in place (never repeated).
+    const y = F.scaledDotProductAttention(q, k, v, {
+      attnMask: mask, isCausal: mask === null, dropoutP: this.config.dropout, training: this.training, enableGqa: nKvHead !== nHead,
     });
     return { y: this.o_proj.forward(y.transpose(1, 2).reshape(B, T, nHead * headDim)), present: [k, v] };
   }

@@ -78,6 +78,11 @@ export interface AttentionOptions {
   scale?: number;
   /** Dropout applies only when training (default true, as the functional form in PyTorch). */
   training?: boolean;
+  /**
+   * Grouped-query attention (PyTorch's enable_gqa): key and value have fewer heads (dim -3)
+   * than the query, each serving query.heads / key.heads query heads, without being repeated.
+   */
+  enableGqa?: boolean;
 }
 /**
  * softmax(q kᵀ · scale + mask) v: libtorch's own fused kernel (flash attention on CPU; flash or
@@ -85,12 +90,12 @@ export interface AttentionOptions {
  */
 export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
   return new Tensor(
-    N.scaledDotProductAttention(h('scaledDotProductAttention', query), h('scaledDotProductAttention', key), h('scaledDotProductAttention', value), optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true),
+    N.scaledDotProductAttention(h('scaledDotProductAttention', query), h('scaledDotProductAttention', key), h('scaledDotProductAttention', value), optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, false, options.enableGqa ?? false),
   );
 }
 /** @internal The op-by-op composition, for the parity test. */
 export function scaledDotProductAttentionReference(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
   return new Tensor(
-    N.scaledDotProductAttention(query.handle, key.handle, value.handle, optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, true),
+    N.scaledDotProductAttention(query.handle, key.handle, value.handle, optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, true, options.enableGqa ?? false),
   );
 }
