@@ -13,11 +13,10 @@ import resource
 import sys
 
 import torch
-import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_reference import IGNORE_INDEX, adamw_groups, collate_sequences, task_matmul, timed  # noqa: E402
+from train_reference import sft_task, task_matmul, timed  # noqa: E402
 
 
 def create_llama(s):
@@ -31,24 +30,9 @@ def create_llama(s):
 
 
 def task_sft(cfg):
-    s, d = cfg["size"], cfg["data"]
     torch.manual_seed(0)
-    model = create_llama(s).train()
-    opt = torch.optim.AdamW(adamw_groups(model, 0.0), lr=2e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    ids, mask, labels = collate_sequences(d["seqs"], d["pad"])
-    V = s["vocabSize"]
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        logits = model(input_ids=ids, attention_mask=mask.long()).logits
-        loss = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
-        loss.item()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-
-    times = timed(step, cfg["warmup"], cfg["repeats"])
-    return {"times": times, "matmulTimes": task_matmul(cfg["matmul"])["times"]}
+    model = create_llama(cfg["size"]).train()
+    return sft_task(cfg, model, lambda ids, mask: model(input_ids=ids, attention_mask=mask.long()).logits)
 
 
 @torch.inference_mode()

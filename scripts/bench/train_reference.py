@@ -152,18 +152,16 @@ def task_matmul(cfg):
     return {"times": times}
 
 
-def task_sft(cfg):
-    s, d = cfg["size"], cfg["data"]
-    torch.manual_seed(0)
-    model = create_gpt(s).train()
+def sft_task(cfg, model, logits_of):
+    """The SFT step of src/trainers/sft.ts on `model`, whose logits for (ids, mask) are logits_of."""
+    d = cfg["data"]
     opt = torch.optim.AdamW(adamw_groups(model, 0.0), lr=2e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     ids, mask, labels = collate_sequences(d["seqs"], d["pad"])
-    V = s["vocabSize"]
+    V = cfg["size"]["vocabSize"]
 
     def step():
         opt.zero_grad(set_to_none=True)
-        h, _ = hidden_states(model, ids, mask)
-        loss = F.cross_entropy(lm_logits(model, h).view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
+        loss = F.cross_entropy(logits_of(ids, mask).view(-1, V), labels.view(-1), ignore_index=IGNORE_INDEX)
         loss.item()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -172,6 +170,12 @@ def task_sft(cfg):
     times = timed(step, cfg["warmup"], cfg["repeats"])
     # The matmul ceiling in this same process, right after: the machine's speed drifts.
     return {"times": times, "matmulTimes": task_matmul(cfg["matmul"])["times"]}
+
+
+def task_sft(cfg):
+    torch.manual_seed(0)
+    model = create_gpt(cfg["size"]).train()
+    return sft_task(cfg, model, lambda ids, mask: lm_logits(model, hidden_states(model, ids, mask)[0]))
 
 
 def task_rm(cfg):
