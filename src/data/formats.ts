@@ -21,6 +21,8 @@ export interface PreferenceExample {
 /** A prompt for PPO rollouts. */
 export interface PromptExample {
   prompt: string;
+  /** The row's other fields (an `answer` to check against, say): reward functions get them as columns. */
+  columns?: Record<string, unknown>;
 }
 
 const ROLES: readonly string[] = ['system', 'user', 'assistant'];
@@ -128,5 +130,7 @@ export function parsePreferenceExample(value: unknown): PreferenceExample {
 /** Validates a PPO prompt record {prompt}. */
 export function parsePromptExample(value: unknown): PromptExample {
   if (!isObject(value)) throw new Error(`expected an object with 'prompt' (got ${kindOf(value)})`);
-  return { prompt: text(get(value, 'prompt'), 'prompt') };
+  const prompt = text(get(value, 'prompt'), 'prompt');
+  const columns = Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'prompt'));
+  return Object.keys(columns).length ? { prompt, columns } : { prompt };
 }
