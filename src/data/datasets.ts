@@ -4,9 +4,11 @@
 import { readJsonl } from './jsonl.js';
 import {
   parsePreferenceExample,
+  parsePreferencePair,
   parsePromptExample,
   parseSFTExample,
   type PreferenceExample,
+  type PreferencePair,
   type PromptExample,
   type SFTExample,
 } from './formats.js';
@@ -79,6 +81,11 @@ export function loadSFTDataset(path: string, options: LoadDatasetOptions = {}): 
 /** Loads reward-model data: {prompt, chosen, rejected} or {prompt, completions: [best, …, worst]} per line. */
 export function loadPreferenceDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<PreferenceExample>> {
   return loadDataset(path, parsePreferenceExample, options);
+}
+
+/** Loads DPO pairs: {prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations, per line. */
+export function loadPreferencePairDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<PreferencePair>> {
+  return loadDataset(path, parsePreferencePair, options);
 }
 
 /** Loads PPO prompts: {prompt} per line. */

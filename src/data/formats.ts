@@ -18,6 +18,15 @@ export interface PreferenceExample {
   completions: string[];
 }
 
+/**
+ * A DPO preference pair: one prompt with a chosen and a rejected answer, as texts
+ * ({prompt, chosen, rejected}) or as chat messages (the prompt's messages and one assistant
+ * reply each), from TRL's conversational formats with an explicit or an implicit prompt.
+ */
+export type PreferencePair =
+  | { kind: 'text'; prompt: string; chosen: string; rejected: string }
+  | { kind: 'messages'; prompt: ChatMessage[]; chosen: ChatMessage; rejected: ChatMessage };
+
 /** A prompt for PPO rollouts. */
 export interface PromptExample {
   prompt: string;
@@ -46,7 +55,7 @@ function text(value: unknown, field: string): string {
   if (value === undefined) throw new Error(`${base} (missing)`);
   if (typeof value !== 'string') {
     // TRL's conversational prompt/completion and preference formats hold lists of messages.
-    const hint = Array.isArray(value) ? '; conversational lists are only supported in SFT\'s \'messages\'' : '';
+    const hint = Array.isArray(value) ? '; conversational lists are only supported in SFT\'s \'messages\' and DPO\'s pairs' : '';
     throw new Error(`${base} (got ${kindOf(value)}${hint})`);
   }
   if (value === '') throw new Error(`${base} (got an empty string)`);
@@ -63,22 +72,23 @@ function get(record: Record<string, unknown>, key: string): unknown {
   return has(record, key) ? record[key] : undefined;
 }
 
-function parseMessages(value: unknown): ChatMessage[] {
+/** A list of chat messages in `field`; by default it must end with the assistant's reply. */
+function parseMessages(value: unknown, field = 'messages', endsWithReply = true): ChatMessage[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new Error(`field 'messages' must be a non-empty array of {role, content} (got ${Array.isArray(value) ? 'an empty array' : kindOf(value)})`);
+    throw new Error(`field '${field}' must be a non-empty array of {role, content} (got ${Array.isArray(value) ? 'an empty array' : kindOf(value)})`);
   }
   const messages = value.map((m: unknown, i): ChatMessage => {
-    if (!isObject(m)) throw new Error(`field 'messages[${i}]' must be an object {role, content} (got ${kindOf(m)})`);
+    if (!isObject(m)) throw new Error(`field '${field}[${i}]' must be an object {role, content} (got ${kindOf(m)})`);
     const role = get(m, 'role');
     if (typeof role !== 'string' || !ROLES.includes(role)) {
-      throw new Error(`field 'messages[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`);
+      throw new Error(`field '${field}[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`);
     }
-    if (role === 'system' && i !== 0) throw new Error(`field 'messages[${i}].role' is 'system', but only the first message may be a system message`);
-    return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `messages[${i}].content`) };
+    if (role === 'system' && i !== 0) throw new Error(`field '${field}[${i}].role' is 'system', but only the first message may be a system message`);
+    return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `${field}[${i}].content`) };
   });
   const last = messages[messages.length - 1] as ChatMessage;
-  if (last.role !== 'assistant') {
-    throw new Error(`field 'messages' must end with an assistant message, the reply to train on (the last one is '${last.role}')`);
+  if (endsWithReply && last.role !== 'assistant') {
+    throw new Error(`field '${field}' must end with an assistant message, the reply to train on (the last one is '${last.role}')`);
   }
   return messages;
 }
@@ -125,6 +135,48 @@ export function parsePreferenceExample(value: unknown): PreferenceExample {
     firstIndex.set(c, i);
   });
   return { prompt, completions };
+}
+
+const sameMessage = (a: ChatMessage, b: ChatMessage): boolean => a.role === b.role && a.content === b.content;
+
+/** The one assistant message a conversational answer must be after its prompt. */
+function reply(rest: ChatMessage[], field: string): ChatMessage {
+  if (rest.length !== 1 || rest[0]!.role !== 'assistant') throw new Error(`field '${field}' must add one assistant message to the prompt, the reply (got ${rest.length} message(s) after it)`);
+  return rest[0]!;
+}
+
+/**
+ * Validates a DPO record: {prompt, chosen, rejected} as texts, {prompt: messages, chosen:
+ * [reply], rejected: [reply]}, or {chosen: messages, rejected: messages} whose shared leading
+ * messages are the prompt (TRL's implicit prompt). Equal answers are rejected (a tie says nothing).
+ */
+export function parsePreferencePair(value: unknown): PreferencePair {
+  const expected = "expected an object with 'chosen' and 'rejected' (and 'prompt', which conversations may leave implicit)";
+  if (!isObject(value)) throw new Error(`${expected} (got ${kindOf(value)})`);
+  if (!has(value, 'chosen') && !has(value, 'rejected')) throw new Error(`${expected} (got neither)`);
+  const [chosenValue, rejectedValue] = [get(value, 'chosen'), get(value, 'rejected')];
+  if (!Array.isArray(chosenValue) && !Array.isArray(rejectedValue)) {
+    const prompt = text(get(value, 'prompt'), 'prompt');
+    const chosen = text(chosenValue, 'chosen');
+    const rejected = text(rejectedValue, 'rejected');
+    if (chosen === rejected) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
+    return { kind: 'text', prompt, chosen, rejected };
+  }
+  const explicit = has(value, 'prompt');
+  const prompt = explicit ? parseMessages(get(value, 'prompt'), 'prompt', false) : [];
+  const chosenAll = parseMessages(chosenValue, 'chosen');
+  const rejectedAll = parseMessages(rejectedValue, 'rejected');
+  let shared = 0;
+  if (!explicit) {
+    while (shared < Math.min(chosenAll.length, rejectedAll.length) - 1 && sameMessage(chosenAll[shared]!, rejectedAll[shared]!)) shared++;
+    if (shared === 0) throw new Error("fields 'chosen' and 'rejected' share no leading messages, the prompt (give it as 'prompt')");
+    prompt.push(...chosenAll.slice(0, shared));
+  }
+  const chosen = reply(chosenAll.slice(shared), 'chosen');
+  const rejected = reply(rejectedAll.slice(shared), 'rejected');
+  if (prompt[prompt.length - 1]!.role === 'assistant') throw new Error("field 'prompt' must end with the user's turn, not an assistant message");
+  if (sameMessage(chosen, rejected)) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
+  return { kind: 'messages', prompt, chosen, rejected };
 }
 
 /** Validates a PPO prompt record {prompt}. */

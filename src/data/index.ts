@@ -4,14 +4,17 @@ export { readJsonl, type JsonlLine, type ReadJsonlOptions } from './jsonl.js';
 export {
   parseSFTExample,
   parsePreferenceExample,
+  parsePreferencePair,
   parsePromptExample,
   type SFTExample,
   type PreferenceExample,
+  type PreferencePair,
   type PromptExample,
 } from './formats.js';
 export {
   loadSFTDataset,
   loadPreferenceDataset,
+  loadPreferencePairDataset,
   loadPromptDataset,
   readExamples,
   splitDataset,

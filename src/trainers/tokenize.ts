@@ -2,7 +2,7 @@
 // be masked), the answer ended by EOS, and truncation that keeps the answer. Conversations go
 // through the model's chat template (src/tokenizers/conversation.ts), and SFT trains on all of
 // their assistant turns.
-import type { PreferenceExample, SFTExample } from '../data/formats.js';
+import type { PreferenceExample, PreferencePair, SFTExample } from '../data/formats.js';
 import { encodeChatSplit, encodeConversation, splitConversation } from '../tokenizers/conversation.js';
 import type { ChatMessage } from '../tokenizers/chat-template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -102,4 +102,28 @@ export function rankedSequences(ex: PreferenceExample, tok: Tokenizer, maxLength
     const t = truncateKeepingAnswer(encodePromptAnswer(ex.prompt, c, tok), maxLength);
     return [...t.prompt, ...t.answer];
   });
+}
+
+/** A DPO pair's prompt and answers as texts: conversations through the chat template, as SFT's. */
+export function pairTexts(ex: PreferencePair, tok: Tokenizer): { prompt: string; chosen: string; rejected: string; templated: boolean } {
+  if (ex.kind === 'text') return { prompt: ex.prompt, chosen: ex.chosen, rejected: ex.rejected, templated: false };
+  const chosen = splitConversation(tok, [...ex.prompt, ex.chosen]);
+  const rejected = splitConversation(tok, [...ex.prompt, ex.rejected]);
+  return { prompt: chosen.prompt, chosen: chosen.completion, rejected: rejected.completion, templated: true };
+}
+
+/**
+ * A DPO pair as two labeled sequences with one shared prompt (labels IGNORE_INDEX on it): the
+ * prompt is cut from the left so that the longer answer fits in maxLength, as
+ * truncateKeepingAnswer does for one answer, and each answer keeps what fits after it.
+ */
+export function pairSequences(ex: PreferencePair, tok: Tokenizer, maxLength: number): { chosen: LabeledSequence; rejected: LabeledSequence } {
+  const t = pairTexts(ex, tok);
+  const [chosen, rejected] = [t.chosen, t.rejected].map((a) => encodePromptAnswer(t.prompt, a, tok, t.templated)) as [PromptAnswerIds, PromptAnswerIds];
+  const prompt = truncateKeepingAnswer(chosen.answer.length >= rejected.answer.length ? chosen : rejected, maxLength).prompt;
+  const sequence = (x: PromptAnswerIds): LabeledSequence => {
+    const answer = x.answer.slice(0, maxLength - prompt.length);
+    return { ids: [...prompt, ...answer], labels: [...prompt.map(() => IGNORE_INDEX), ...answer] };
+  };
+  return { chosen: sequence(chosen), rejected: sequence(rejected) };
 }
