@@ -1,0 +1,318 @@
+// DPO: the pair formats, the losses against hand-computed values and finite differences, and the
+// trainer (learning, the three kinds of reference, memory, exact resume, the Llama family).
+import { describe, it, expect, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  torch, GPT, ByteTokenizer, DPOTrainer, dpoLoss, dpoMetrics, sequenceLogps, pairSequences, parsePreferencePair, loadPreferencePairDataset,
+  loadTokenizer, resolveDPOConfig, frozenCopy, type DPOLossOptions, type PreferencePair,
+} from '../src/index.js';
+import { gradcheck } from './gradcheck.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-dpo-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tok = new ByteTokenizer();
+const tiny = (extra = {}) => GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32, ...extra });
+const quiet = { progressBar: false } as const;
+const pair = (prompt: string, chosen: string, rejected: string): PreferencePair => ({ kind: 'text', prompt, chosen, rejected });
+const readLog = (dir: string): Record<string, number>[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const live = () => torch.memory().tensors;
+
+describe('DPO data', () => {
+  it('reads text pairs and conversations with an explicit or an implicit prompt', () => {
+    expect(parsePreferencePair({ prompt: 'Sky:', chosen: ' blue', rejected: ' green', id: 3 })).toEqual(pair('Sky:', ' blue', ' green'));
+    const user = { role: 'user', content: 'Colour of the sky?' };
+    const blue = { role: 'assistant', content: 'Blue.' };
+    const green = { role: 'assistant', content: 'Green.' };
+    const expected = { kind: 'messages', prompt: [user], chosen: blue, rejected: green };
+    expect(parsePreferencePair({ prompt: [user], chosen: [blue], rejected: [green] })).toEqual(expected);
+    expect(parsePreferencePair({ chosen: [user, blue], rejected: [user, green] })).toEqual(expected);
+    const sys = { role: 'system', content: 'Be brief.' };
+    expect(parsePreferencePair({ chosen: [sys, user, blue], rejected: [sys, user, green] })).toEqual({ ...expected, prompt: [sys, user] });
+  });
+
+  it('malformed records name the file, the line and the field', async () => {
+    const user = { role: 'user', content: 'Hi' };
+    const bad: [unknown, RegExp][] = [
+      [{ prompt: 'P', chosen: ' a' }, /field 'rejected' must be a non-empty string \(missing\)/],
+      [{ prompt: 'P', chosen: ' a', rejected: ' a' }, /field 'rejected' is the same as 'chosen'/],
+      [{ chosen: ' a', rejected: ' b' }, /field 'prompt' must be a non-empty string \(missing\)/],
+      [{ chosen: [user, { role: 'assistant', content: 'A' }], rejected: [{ role: 'user', content: 'Ho' }, { role: 'assistant', content: 'B' }] }, /fields 'chosen' and 'rejected' share no leading messages/],
+      [{ chosen: [user, { role: 'assistant' }], rejected: [user, { role: 'assistant', content: 'B' }] }, /field 'chosen\[1\]\.content' must be a non-empty string/],
+      [{ prompt: [user], chosen: [{ role: 'assistant', content: 'A' }, { role: 'assistant', content: 'B' }], rejected: [{ role: 'assistant', content: 'C' }] }, /field 'chosen' must add one assistant message/],
+      [{ prompt: [user], chosen: [{ role: 'assistant', content: 'A' }], rejected: ' text' }, /field 'rejected' must be a non-empty array/],
+      [{ chosen: [user, { role: 'user', content: 'A' }], rejected: [user, { role: 'assistant', content: 'B' }] }, /field 'chosen' must end with an assistant message/],
+    ];
+    for (const [i, [record, why]] of bad.entries()) {
+      const file = join(tmp, `bad-${i}.jsonl`);
+      writeFileSync(file, `${JSON.stringify({ prompt: 'ok', chosen: ' x', rejected: ' y' })}\n${JSON.stringify(record)}\n`);
+      await expect(loadPreferencePairDataset(file)).rejects.toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: ${why.source}`));
+      const skipped = await loadPreferencePairDataset(file, { skipInvalid: true });
+      expect(skipped.examples.length).toBe(1);
+      expect(skipped.skipped[0]!.line).toBe(2);
+    }
+  });
+
+  it('a pair shares its prompt, masked; truncation keeps the answers and cuts the prompt from the left', () => {
+    const s = pairSequences(pair('Hello:', ' yes', ' no way'), tok, 64);
+    const prompt = [tok.bosTokenId!, ...Buffer.from('Hello:')];
+    expect(s.chosen.ids).toEqual([...prompt, ...Buffer.from(' yes'), tok.eosTokenId]);
+    expect(s.rejected.ids).toEqual([...prompt, ...Buffer.from(' no way'), tok.eosTokenId]);
+    expect(s.chosen.labels).toEqual([...prompt.map(() => -100), ...Buffer.from(' yes'), tok.eosTokenId]);
+    const cut = pairSequences(pair('Hello:', ' yes', ' no way'), tok, 10);
+    // The longer answer (7 bytes + EOS) leaves room for 2 prompt tokens.
+    expect(cut.rejected.ids).toEqual([...Buffer.from('o:'), ...Buffer.from(' no way'), tok.eosTokenId]);
+    expect(cut.chosen.ids).toEqual([...Buffer.from('o:'), ...Buffer.from(' yes'), tok.eosTokenId]);
+  });
+
+  it('config: TRL defaults, and rules that name the field', () => {
+    const c = resolveDPOConfig({ outputDir: 'x' }, 64);
+    expect([c.beta, c.lossType, c.labelSmoothing, c.referenceFree, c.precomputeRefLogProbs, c.learningRate, c.maxLength]).toEqual([0.1, 'sigmoid', 0, false, false, 1e-6, 64]);
+    expect(() => resolveDPOConfig({ outputDir: 'x', lossType: 'kto' as never }, 64)).toThrow(/field 'lossType' must be 'sigmoid', 'ipo' or 'hinge'/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', beta: 0 }, 64)).toThrow(/field 'beta' must be a positive number/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.5 }, 64)).toThrow(/field 'labelSmoothing' must be a number in \[0, 0\.5\)/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.1, lossType: 'ipo' }, 64)).toThrow(/'sigmoid' loss only/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', referenceFree: true, precomputeRefLogProbs: true }, 64)).toThrow(/no reference to precompute/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', maxLength: 65 }, 64)).toThrow(/exceeds the model's blockSize/);
+  });
+});
+
+describe('DPO math', () => {
+  const t = (xs: number[]) => torch.tensor(xs, { dtype: 'float64' });
+  // Pairs: h = (πc − πr) − (refc − refr) = 1, −0.5 and 20.
+  const policy = { chosen: [-1, -3, -2], rejected: [-2, -2, -30] };
+  const ref = { chosen: [-1.5, -2, -4], rejected: [-1.5, -1.5, -12] };
+  const h = [1, -0.5, 20];
+  const logSig = (x: number) => -Math.log1p(Math.exp(-x));
+  const run = (o: Partial<DPOLossOptions>) =>
+    torch.tidy(() => {
+      const out = dpoLoss({ chosen: t(policy.chosen), rejected: t(policy.rejected) }, { chosen: t(ref.chosen), rejected: t(ref.rejected) }, { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, referenceFree: false, ...o });
+      return { losses: out.losses.tolist() as number[], metrics: dpoMetrics({ chosen: t(policy.chosen), rejected: t(policy.rejected) }, out) };
+    });
+
+  it('sigmoid, robust (label smoothing), IPO and hinge losses match hand-computed values', () => {
+    const close = (a: number[], b: number[]) => a.forEach((x, i) => expect(x).toBeCloseTo(b[i]!, 10));
+    close(run({}).losses, h.map((x) => -logSig(0.1 * x)));
+    // ε = 0.2: 0.8·log(1 + e^−0.1) + 0.2·log(1 + e^0.1) for the first pair.
+    expect(run({ labelSmoothing: 0.2 }).losses[0]).toBeCloseTo(0.8 * 0.6443966600735709 + 0.2 * 0.7443966600735709, 10);
+    close(run({ labelSmoothing: 0.2, beta: 0.5 }).losses, h.map((x) => -0.8 * logSig(0.5 * x) - 0.2 * logSig(-0.5 * x)));
+    close(run({ lossType: 'ipo' }).losses, [16, 30.25, 225]); // (h − 1/(2·0.1))²
+    close(run({ lossType: 'ipo', beta: 0.5 }).losses, [0, 2.25, 361]);
+    close(run({ lossType: 'hinge' }).losses, [0.9, 1.05, 0]); // max(0, 1 − 0.1·h)
+    // Reference-free: h is the policy's own log-ratio (1, −1, 28).
+    close(run({ referenceFree: true }).losses, [1, -1, 28].map((x) => -logSig(0.1 * x)));
+  });
+
+  it("the metrics are TRL's: rewards β·(log π − log π_ref), their accuracy and margin, the policy's log-probs", () => {
+    const m = run({}).metrics;
+    const rc = [0.05, -0.1, 0.2];
+    const rr = [-0.05, -0.05, -1.8];
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(Object.keys(m).sort()).toEqual(['logps/chosen', 'logps/rejected', 'rewards/accuracies', 'rewards/chosen', 'rewards/margins', 'rewards/rejected']);
+    expect(m['rewards/chosen']).toBeCloseTo(mean(rc), 10);
+    expect(m['rewards/rejected']).toBeCloseTo(mean(rr), 10);
+    expect(m['rewards/accuracies']).toBeCloseTo(2 / 3, 6); // a float32 mean
+    expect(m['rewards/margins']).toBeCloseTo(mean(rc.map((c, i) => c - rr[i]!)), 10);
+    expect(m['logps/chosen']).toBeCloseTo(-2, 10);
+    expect(m['logps/rejected']).toBeCloseTo(-34 / 3, 10);
+  });
+
+  it.each([
+    ['sigmoid', 0],
+    ['sigmoid', 0.2],
+    ['ipo', 0],
+    ['hinge', 0],
+  ] as const)('the gradient of the %s loss (label smoothing %s) w.r.t. the log-probs matches finite differences', (lossType, labelSmoothing) => {
+    // Off the hinge's kink (β·h = 1): h = 1, −0.5, 20 → β·h = 0.1, −0.05, 2.
+    const inputs = [policy.chosen, policy.rejected, ref.chosen, ref.rejected].map((x) => t(x).requiresGrad_(true));
+    const r = gradcheck((pc, pr, rc, rr) => dpoLoss({ chosen: pc!, rejected: pr! }, { chosen: rc!, rejected: rr! }, { beta: 0.1, lossType, labelSmoothing, referenceFree: false }).losses, inputs);
+    expect(r.ok).toBe(true);
+    expect(r.checkedElements).toBe(12);
+    torch.dispose(inputs);
+  });
+
+  it('sequence log-probs sum (or, for IPO, average) the labeled tokens only', () => {
+    torch.tidy(() => {
+      torch.manualSeed(0);
+      const logits = torch.randn([2, 4, 5], { dtype: 'float64' });
+      const labels = torch.tensor([[-100, 3, 1, -100], [2, -100, -100, -100]]);
+      const lp = logits.logSoftmax(-1).tolist() as number[][][];
+      const want = [lp[0]![1]![3]! + lp[0]![2]![1]!, lp[1]![0]![2]!];
+      const got = sequenceLogps(logits, labels).tolist() as number[];
+      got.forEach((x, i) => expect(x).toBeCloseTo(want[i]!, 10));
+      const avg = sequenceLogps(logits, labels, true).tolist() as number[];
+      expect(avg[0]).toBeCloseTo(want[0]! / 2, 10);
+      expect(avg[1]).toBeCloseTo(want[1]!, 10);
+    });
+  });
+});
+
+/** Prompts whose chosen answer is always ' good!' and rejected ' bad.'. */
+const prefData = (n: number): PreferencePair[] => Array.from({ length: n }, (_, i) => pair(`Q${i % 8}:`, ' good!', ' bad.'));
+
+describe('DPOTrainer', () => {
+  it('margins and accuracy rise on a short run; the frozen reference does not move; the run directory is complete', async () => {
+    torch.manualSeed(0);
+    const model = tiny();
+    const dir = join(tmp, 'learn');
+    const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(48), evalDataset: prefData(8), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 24, batchSize: 8, loggingSteps: 1, ...quiet } });
+    const refBefore = t.refModel!.parameters().map((p) => p.clone());
+    const r = await t.train();
+    const log = readLog(dir).filter((l) => 'rewards/margins' in l && !('eval/loss' in l));
+    expect(log.length).toBe(24);
+    const [first, last] = [log[0]!, log[log.length - 1]!];
+    // At step 1 the policy is the reference: every reward is 0 and the loss is log 2.
+    expect(Math.abs(first['rewards/margins']!)).toBeLessThan(1e-4);
+    expect(first.loss).toBeCloseTo(Math.log(2), 4);
+    expect(last['rewards/margins']).toBeGreaterThan(0.5);
+    expect(last['rewards/accuracies']).toBe(1);
+    expect(last.loss).toBeLessThan(0.5);
+    expect(last['logps/chosen']).toBeGreaterThan(last['logps/rejected']!);
+    for (const k of ['rewards/chosen', 'rewards/rejected', 'logits/chosen', 'logits/rejected', 'grad_norm', 'lr']) expect(Number.isFinite(last[k]), k).toBe(true);
+    expect(r.metrics['eval/rewards/accuracies']).toBe(1);
+    expect(r.metrics['eval/rewards/margins']).toBeGreaterThan(0.5);
+    t.refModel!.parameters().forEach((p, i) => expect(p.equal(refBefore[i]!)).toBe(true));
+    for (const f of ['dpo_config.json', 'config.json', 'model.safetensors', 'byte-tokenizer.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+    torch.dispose(refBefore);
+    t.dispose();
+    model.dispose();
+  });
+
+  it.each(['ipo', 'hinge'] as const)('the %s loss trains too (margins rise)', async (lossType) => {
+    torch.manualSeed(0);
+    const model = tiny();
+    const dir = join(tmp, `learn-${lossType}`);
+    const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(32), evalDataset: prefData(8), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 12, batchSize: 8, loggingSteps: 1, lossType, ...quiet } });
+    await t.train();
+    const log = readLog(dir).filter((l) => 'rewards/margins' in l && !('eval/loss' in l));
+    expect(log[log.length - 1]!['rewards/margins']).toBeGreaterThan(log[0]!['rewards/margins']! + 0.05);
+    t.dispose();
+    model.dispose();
+  });
+
+  it('precomputeRefLogProbs keeps no reference model and gives the same first-step loss as the frozen copy', async () => {
+    const firstStep = async (extra: object) => {
+      torch.manualSeed(5);
+      const model = tiny();
+      const dir = join(tmp, `ref-${JSON.stringify(extra).replace(/\W/g, '')}`);
+      const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(16), evalDataset: prefData(4), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 3, batchSize: 8, loggingSteps: 1, ...quiet, ...extra } });
+      const hasRef = t.refModel !== null;
+      await t.train();
+      t.dispose();
+      model.dispose();
+      const log = readLog(dir).filter((l) => 'rewards/margins' in l && !('eval/loss' in l));
+      return { hasRef, log };
+    };
+    const frozen = await firstStep({});
+    const pre = await firstStep({ precomputeRefLogProbs: true });
+    const free = await firstStep({ referenceFree: true });
+    expect([frozen.hasRef, pre.hasRef, free.hasRef]).toEqual([true, false, false]);
+    for (let s = 0; s < 3; s++)
+      for (const k of ['loss', 'rewards/chosen', 'rewards/margins', 'logps/chosen']) expect(pre.log[s]![k]).toBeCloseTo(frozen.log[s]![k]!, 4);
+    // Without a reference, the rewards are β·log π itself.
+    expect(free.log[0]!['rewards/chosen']).toBeCloseTo(0.1 * free.log[0]!['logps/chosen']!, 5);
+    expect(free.log[0]!['rewards/chosen']).toBeLessThan(-0.5);
+  });
+
+  it('frozenCopy: a deep copy with the same outputs that leaves the global generator alone', () => {
+    torch.manualSeed(1);
+    const model = tiny();
+    const state = torch.tidy(() => torch.randn([3]).tolist());
+    torch.manualSeed(1);
+    void tiny().dispose();
+    const copy = frozenCopy(model);
+    expect(torch.tidy(() => torch.randn([3]).tolist())).toEqual(state);
+    torch.tidy(() => {
+      const ids = torch.tensor([[1, 2, 3, 4]]);
+      expect(copy.forward(ids).logits.equal(model.forward(ids).logits)).toBe(true);
+      expect(copy.parameters().every((p) => !p.requiresGrad)).toBe(true);
+    });
+    // New tensors: changing the model leaves the copy as it was.
+    const before = copy.parameters()[0]!.clone();
+    torch.noGrad(() => model.parameters()[0]!.zero_());
+    expect(copy.parameters()[0]!.equal(before)).toBe(true);
+    before.dispose();
+    copy.dispose();
+    model.dispose();
+  });
+
+  it('memory stays flat: as many live tensors after 30 steps as after 3, and none once trainer and model are freed', async () => {
+    const after = async (steps: number, extra = {}) => {
+      const base = live();
+      torch.manualSeed(0);
+      const model = tiny();
+      const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(24), evalDataset: prefData(4), config: { outputDir: join(tmp, `mem-${steps}`), learningRate: 1e-4, maxSteps: steps, batchSize: 4, loggingSteps: 5, evalSteps: 10, ...quiet, ...extra } });
+      await t.train();
+      const n = live();
+      t.dispose();
+      model.dispose();
+      expect(live()).toBe(base);
+      return n;
+    };
+    expect(await after(30)).toBe(await after(3));
+    expect(await after(30, { precomputeRefLogProbs: true })).toBe(await after(3, { precomputeRefLogProbs: true }));
+  });
+
+  it('resume after an interruption gives the same parameters as an uninterrupted run (model, optimizer, RNG, data order)', async () => {
+    const data = prefData(20);
+    const config = (dir: string, extra = {}) => ({ outputDir: dir, learningRate: 2e-3, maxSteps: 10, batchSize: 3, saveSteps: 4, warmupSteps: 2, evalFraction: 0, loggingSteps: 1, ...quiet, ...extra });
+    const make = () => {
+      torch.manualSeed(7);
+      return tiny({ dropout: 0.1 });
+    };
+    const full = make();
+    const t1 = new DPOTrainer({ model: full, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'full')) });
+    await t1.train();
+    const partModel = make();
+    const t2 = new DPOTrainer({ model: partModel, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part')) });
+    let calls = 0;
+    const orig = (t2 as unknown as { computeLoss: (b: unknown) => unknown }).computeLoss.bind(t2);
+    (t2 as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
+      if (++calls === 6) throw new Error('power cut');
+      return orig(b);
+    };
+    await expect(t2.train()).rejects.toThrow('power cut');
+    expect(existsSync(join(tmp, 'part', 'checkpoint-4'))).toBe(true);
+    torch.manualSeed(999); // a different process state: resume must restore it
+    const resumed = make();
+    const t3 = new DPOTrainer({ model: resumed, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }) });
+    await t3.train();
+    const pa = full.namedParameters();
+    const pb = resumed.namedParameters();
+    pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+    // The logged metrics after the checkpoint are the uninterrupted run's too.
+    const tail = (dir: string) => readLog(dir).filter((l) => l.step > 4 && 'loss' in l).map((l) => [l.step, l.loss, l['rewards/margins']]);
+    expect(tail(join(tmp, 'part'))).toEqual(tail(join(tmp, 'full')));
+    for (const t of [t1, t2, t3]) t.dispose();
+    for (const m of [full, partModel, resumed]) m.dispose();
+  });
+
+  it('trains the Llama fixture on conversations through its chat template (a couple of steps)', async () => {
+    const fixture = join(import.meta.dirname, 'fixtures', 'llama-tiny');
+    const tokenizer = await loadTokenizer(fixture);
+    const model = await GPT.load(fixture);
+    const user = (c: string) => ({ role: 'user' as const, content: c });
+    const bot = (c: string) => ({ role: 'assistant' as const, content: c });
+    const data = [1, 2, 3, 4].map((i) => parsePreferencePair({ chosen: [user(`Add ${i}+${i}`), bot(`${2 * i}`)], rejected: [user(`Add ${i}+${i}`), bot('no idea')] }));
+    const seq = pairSequences(data[0]!, tokenizer, model.config.blockSize);
+    const answer = seq.chosen.ids.filter((_, i) => seq.chosen.labels[i] !== -100);
+    expect(tokenizer.decode(answer, { skipSpecialTokens: true }).trim()).toBe('2');
+    const promptOf = (s: typeof seq.chosen) => s.ids.slice(0, s.labels.findIndex((l) => l !== -100));
+    expect(promptOf(seq.rejected)).toEqual(promptOf(seq.chosen));
+    expect(tokenizer.decode(promptOf(seq.chosen))).toContain('Add 1+1');
+    const dir = join(tmp, 'llama');
+    const t = new DPOTrainer({ model, tokenizer, trainDataset: data, evalDataset: data.slice(0, 2), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 2, batchSize: 2, loggingSteps: 1, ...quiet } });
+    const r = await t.train();
+    const log = readLog(dir).filter((l) => 'rewards/margins' in l && !('eval/loss' in l));
+    expect(log.length).toBe(2);
+    expect(Math.abs(log[0]!['rewards/margins']!)).toBeLessThan(1e-4); // the copy is the policy at step 1
+    expect(log[0]!.loss).toBeCloseTo(Math.log(2), 4);
+    expect(Number.isFinite(r.metrics['eval/loss'])).toBe(true);
+    const back = await GPT.load(dir);
+    expect(back.config).toMatchObject({ modelType: 'llama' });
+    back.dispose();
+    t.dispose();
+    model.dispose();
+  });
+});
