@@ -1,0 +1,89 @@
+// Scoring a batch of samples with several rewards, as TRL's online trainers do: programmatic
+// reward functions (sync or async, see types.ts) and reward models side by side, combined by
+// `rewardWeights` into one reward per sample. A null score means "not applicable": it drops
+// out of that sample's weighted sum (TRL's nansum), and a sample no reward applies to scores 0.
+// A reward function's failure or bad output names the function and the sample.
+import { RewardModel } from '../models/reward-model.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { rewardName, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
+
+export type RewardSource = RewardFunction | RewardModel;
+
+export interface ScoredBatch {
+  /** The weighted sum per sample. */
+  total: number[];
+  /** Each source's scores, by its name (reward models: `reward_model_<i>`). */
+  perSource: { name: string; scores: RewardScores }[];
+}
+
+/** Names of the sources, in order, as metrics and errors use them. */
+export function rewardSourceNames(sources: readonly RewardSource[]): string[] {
+  return sources.map((s, i) => (s instanceof RewardModel ? `reward_model_${i}` : rewardName(s, i)));
+}
+
+/** Checks the weights against the sources (one finite number each; default all 1). */
+export function resolveRewardWeights(sources: readonly RewardSource[], weights: readonly number[] | null | undefined, owner: string): number[] {
+  if (sources.length === 0) throw new Error(`${owner}: give at least one reward function or reward model`);
+  if (weights === null || weights === undefined) return sources.map(() => 1);
+  if (weights.length !== sources.length || !weights.every(Number.isFinite))
+    throw new Error(`${owner}: rewardWeights must be ${sources.length} finite numbers, one per reward, got ${JSON.stringify(weights)}`);
+  return [...weights];
+}
+
+async function callRewardFunction(fn: RewardFunction, name: string, inputs: RewardInputs): Promise<RewardScores> {
+  let out: unknown;
+  try {
+    out = await fn(inputs);
+  } catch (err) {
+    throw new Error(`reward function '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+  const n = inputs.prompts.length;
+  if (!Array.isArray(out) || out.length !== n)
+    throw new Error(`reward function '${name}' must return an array of ${n} numbers or nulls (one per sample), got ${Array.isArray(out) ? `${out.length} values` : typeof out}`);
+  out.forEach((v, i) => {
+    if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
+      throw new Error(`reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number or null`);
+  });
+  return out as RewardScores;
+}
+
+/**
+ * Scores the samples with every source. Reward models read `sequences` (prompt + completion
+ * ids) under `attentionMask`; functions get `inputs`.
+ */
+export async function scoreSamples(
+  sources: readonly RewardSource[],
+  weights: readonly number[],
+  inputs: RewardInputs,
+  tokens: { sequences: Tensor; attentionMask: Tensor },
+): Promise<ScoredBatch> {
+  const names = rewardSourceNames(sources);
+  const perSource: ScoredBatch['perSource'] = [];
+  for (const [i, s] of sources.entries()) {
+    let scores: RewardScores;
+    if (s instanceof RewardModel) {
+      const r = s.rewardsNative(tokens.sequences, tokens.attentionMask);
+      scores = r.tolist() as number[];
+      r.dispose();
+    } else {
+      scores = await callRewardFunction(s, names[i]!, inputs);
+    }
+    perSource.push({ name: names[i]!, scores });
+  }
+  const total = inputs.prompts.map((_, j) => perSource.reduce((acc, { scores }, i) => acc + (scores[j] === null ? 0 : weights[i]! * scores[j]!), 0));
+  return { total, perSource };
+}
+
+/** rewards/<name>/mean and /std over the samples a source applies to (TRL's metric names). */
+export function perSourceMetrics(scored: ScoredBatch): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { name, scores } of scored.perSource) {
+    const xs = scores.filter((v): v is number => v !== null);
+    if (xs.length === 0) continue;
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    out[`rewards/${name}/mean`] = mean;
+    out[`rewards/${name}/std`] = std;
+  }
+  return out;
+}

@@ -1,0 +1,447 @@
+// The online loop GRPO and RLOO share (TRL's GRPOTrainer and RLOOTrainer): each step takes
+// batchSize / numGenerations prompts, samples numGenerations completions of each with the
+// native generation loop, scores them with reward functions and reward models (rewards.ts),
+// turns the rewards into advantages (the method's part: group-normalised for GRPO,
+// leave-one-out for RLOO), and runs numIterations clipped policy-gradient updates on that
+// batch, with checkpoints, exact resume, metrics.jsonl and samples.jsonl as the other trainers.
+// No critic: the group is the baseline. A reference model is kept only when beta > 0.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PromptExample } from '../data/formats.js';
+import { mulberry32, shuffle } from '../data/random.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { GPT } from '../models/gpt.js';
+import { clipGradNorm } from '../nn/utils.js';
+import { AdamW } from '../optim/adamw.js';
+import { resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
+import { tensor } from '../tensor/creation.js';
+import { cat } from '../tensor/join.js';
+import { manualSeed, noGrad } from '../tensor/runtime.js';
+import { dispose, keep, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/types.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { checks, defaultTrainingConfig, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
+import { maskedTokenMean } from './grpo-math.js';
+import { entropyFromLogits } from './ppo-math.js';
+import { createProgress } from './progress.js';
+import { recoverRunDir } from './run-dir.js';
+import { prepareRunLogs } from './run-logs.js';
+import { lrFactor } from './schedule.js';
+import { NonFiniteLossError, pickDevice } from './trainer.js';
+
+/** The fields GRPOConfig and RLOOConfig share (TRL's names, camelCased). */
+export interface GroupPolicyConfig extends RunConfig {
+  /** Passes over the prompts (ignored when maxSteps > 0). Default 1. */
+  numTrainEpochs: number;
+  /** Generation rounds to run; overrides numTrainEpochs when > 0. Default -1. */
+  maxSteps: number;
+  /** Completions per step (per_device_train_batch_size): batchSize / numGenerations prompts. */
+  batchSize: number;
+  /** Completions per forward pass within a step; defaults to batchSize. */
+  microBatchSize: number;
+  /** Completions sampled per prompt (the group). */
+  numGenerations: number;
+  /** Prompt tokens kept (the last ones); defaults to the model's blockSize − maxCompletionLength. */
+  maxPromptLength: number;
+  maxCompletionLength: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** KL coefficient (0: no reference model is kept). */
+  beta: number;
+  /** Clipping: ratios outside [1 − epsilon, 1 + epsilonHigh] stop the gradient. */
+  epsilon: number;
+  /** Upper clip bound; null means epsilon (DAPO recommends 0.28). */
+  epsilonHigh: number | null;
+  /** Updates per generated batch (μ); > 1 makes the ratio differ from 1 and the clipping act. */
+  numIterations: number;
+  /** Completions that end without a stop token get no loss (they are masked out). */
+  maskTruncatedCompletions: boolean;
+  /** One weight per reward (functions and models, in order); null: all 1. */
+  rewardWeights: number[] | null;
+  adamBeta1: number;
+  adamBeta2: number;
+  /** Log every N steps. */
+  loggingSteps: number;
+  /** Write sample completions to samples.jsonl every N steps (0 = never). */
+  sampleEvery: number;
+  numSamples: number;
+}
+
+export const groupPolicyDefaults = {
+  numTrainEpochs: 1,
+  maxSteps: -1,
+  batchSize: 8,
+  maxCompletionLength: 256,
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  epsilon: 0.2,
+  epsilonHigh: null,
+  numIterations: 1,
+  maskTruncatedCompletions: false,
+  rewardWeights: null,
+  learningRate: 1e-6,
+  // The optimizer's and schedule's defaults are the other trainers'.
+  lrSchedulerType: defaultTrainingConfig.lrSchedulerType,
+  warmupSteps: defaultTrainingConfig.warmupSteps,
+  weightDecay: defaultTrainingConfig.weightDecay,
+  adamBeta1: defaultTrainingConfig.adamBeta1,
+  adamBeta2: defaultTrainingConfig.adamBeta2,
+  adamEpsilon: defaultTrainingConfig.adamEpsilon,
+  maxGradNorm: defaultTrainingConfig.maxGradNorm,
+  loggingSteps: 1,
+  sampleEvery: 10,
+  numSamples: 4,
+  ...runDefaults,
+} satisfies Partial<GroupPolicyConfig>;
+
+export const groupPolicyRules = {
+  outputDir: checks.string, numTrainEpochs: checks.positive, maxSteps: checks.int, batchSize: checks.positiveInt, microBatchSize: checks.positiveInt,
+  numGenerations: checks.positiveInt, maxPromptLength: checks.positiveInt, maxCompletionLength: checks.positiveInt, temperature: checks.positive,
+  topK: checks.nonNegativeInt, topP: [(v: unknown) => typeof v === 'number' && v > 0 && v <= 1, 'a number in (0, 1]'], beta: checks.nonNegative,
+  epsilon: checks.positive, epsilonHigh: [(v: unknown) => v === null || (typeof v === 'number' && v > 0), 'null or a positive number'],
+  numIterations: checks.positiveInt, maskTruncatedCompletions: checks.boolean,
+  rewardWeights: [(v: unknown) => v === null || (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x))), 'null or an array of numbers'],
+  learningRate: checks.positive, lrSchedulerType: trainingConfigRules.lrSchedulerType, warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative,
+  adamBeta1: checks.fraction, adamBeta2: checks.fraction, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative, loggingSteps: checks.positiveInt,
+  sampleEvery: checks.nonNegativeInt, numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt,
+  seed: checks.nonNegativeInt, device: trainingConfigRules.device, resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
+  progressBar: checks.boolean, mixedPrecision: trainingConfigRules.mixedPrecision,
+} as const;
+
+/**
+ * Resolves a group config: defaults (maxPromptLength from the model's blockSize, microBatchSize
+ * from batchSize), the fields' rules, and the sizes that must fit together.
+ */
+export function resolveGroupConfig<C extends GroupPolicyConfig>(
+  name: string,
+  defaults: Omit<C, 'outputDir' | 'maxPromptLength' | 'microBatchSize'>,
+  rules: Parameters<typeof resolveConfig<C>>[2],
+  c: Partial<C> & { outputDir: string },
+  blockSize: number,
+): C {
+  const maxNew = c.maxCompletionLength ?? defaults.maxCompletionLength;
+  const derived = { maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.batchSize ?? defaults.batchSize };
+  const cfg = resolveConfig<C>(name, { ...defaults, ...derived } as unknown as Partial<C>, rules, c);
+  checkGroupSizes(name, cfg, blockSize);
+  return cfg;
+}
+
+/** The checks every group config needs beyond its fields' own (sizes that must fit together). */
+function checkGroupSizes(name: string, c: GroupPolicyConfig, blockSize: number): void {
+  if (c.numGenerations < 2) throw new Error(`${name}: numGenerations must be at least 2 (the group is the baseline), got ${c.numGenerations}`);
+  if (c.batchSize % c.numGenerations !== 0) throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of numGenerations (${c.numGenerations})`);
+  if (c.batchSize % c.microBatchSize !== 0) throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of microBatchSize (${c.microBatchSize})`);
+  if (c.maxPromptLength + c.maxCompletionLength > blockSize)
+    throw new Error(`${name}: maxPromptLength (${c.maxPromptLength}) + maxCompletionLength (${c.maxCompletionLength}) exceed the model's blockSize (${blockSize})`);
+}
+
+export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
+  /** The policy being trained (GPT-2 or the Llama family). */
+  model: GPT;
+  /** The frozen reference (beta > 0); by default a copy of the starting policy. */
+  refModel?: GPT;
+  /** Reward functions and reward models, weighted by rewardWeights. */
+  rewards: RewardSource | RewardSource[];
+  tokenizer: Tokenizer;
+  prompts: PromptExample[];
+  config: Partial<C> & { outputDir: string };
+}
+
+/** One generated batch with what the updates need: G completions per prompt, in groups. */
+export interface GroupBatch {
+  /** (B, P + R) prompts (left-padded) and completions (right-padded). */
+  sequences: Tensor;
+  attentionMask: Tensor;
+  /** (B, R) the completion tokens and the tokens that train (masked after the stop token). */
+  completions: Tensor;
+  completionMask: Tensor;
+  /** (B, R) per-token log-probs at sampling (the old policy) and under the reference (beta > 0). */
+  oldLogprobs: Tensor;
+  refLogprobs: Tensor | null;
+  /** (B,) */
+  advantages: Tensor;
+  promptLength: number;
+  prompts: string[];
+  texts: string[];
+  rewards: number[];
+}
+
+/** A frozen copy of a model (same architecture, config and weights, on the same device). */
+export function frozenCopy(model: GPT): GPT {
+  const copy = GPT.create(model.config, { device: model.device });
+  // A tied LM head is listed once, as the embedding: the copy ties its own to its embedding.
+  const { missingKeys } = copy.loadStateDict(new Map(model.namedParameters()), { strict: false });
+  if (missingKeys.some((k) => k !== 'lm_head.weight')) throw new Error(`frozenCopy: missing ${missingKeys.join(', ')}`);
+  copy.eval();
+  copy.requiresGrad_(false);
+  return copy;
+}
+
+/** Per-token log-probs of `tokens` (B, R) under logits (B, P + R, V) at `temperature`. */
+export function completionLogprobs(logits: Tensor, tokens: Tensor, promptLength: number, temperature: number): Tensor {
+  return tidy(() => logits.narrow(1, promptLength - 1, tokens.shape[1]!).float().div(temperature).logSoftmax(-1).gather(2, tokens.unsqueeze(-1)).squeeze(-1));
+}
+
+export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
+  readonly config: C;
+  readonly model: GPT;
+  readonly refModel: GPT | null;
+  readonly tokenizer: Tokenizer;
+  readonly optimizer: AdamW;
+  readonly device: Device;
+  readonly history: Record<string, number>[] = [];
+  private readonly sources: RewardSource[];
+  private readonly weights: number[];
+  private readonly prompts: { text: string; ids: number[]; columns: Record<string, unknown> }[];
+  private readonly ownsRef: boolean;
+  /** Generation rounds done (each numIterations optimizer steps). */
+  step = 0;
+  private optimizerSteps = 0;
+  private promptEpoch = 0;
+  private promptOffset = 0;
+  private lastCheckpoint: string | null = null;
+
+  /** The config name (errors, the config file) and the metric prefix of the run. */
+  protected abstract readonly label: 'grpo' | 'rloo';
+
+  constructor(o: GroupPolicyOptions<C>, config: C) {
+    this.config = config;
+    const name = this.constructor.name;
+    if (o.prompts.length === 0) throw new Error(`${name}: no prompts`);
+    if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`${name}: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
+    this.sources = Array.isArray(o.rewards) ? [...o.rewards] : [o.rewards];
+    this.weights = resolveRewardWeights(this.sources, config.rewardWeights, name);
+    this.model = o.model;
+    this.tokenizer = o.tokenizer;
+    this.device = pickDevice(config.device);
+    o.model.to(this.device);
+    // Dropout off: the ratio and the KL assume deterministic forwards.
+    o.model.eval();
+    this.ownsRef = config.beta > 0 && !o.refModel;
+    this.refModel = config.beta > 0 ? (o.refModel ?? frozenCopy(o.model)) : null;
+    this.refModel?.to(this.device);
+    this.refModel?.requiresGrad_(false);
+    for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
+    this.prompts = o.prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
+    this.optimizer = new AdamW(o.model.parameters(), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+  }
+
+  /** The method's advantages (B,) from the rewards (B,) of the groups, and its own metrics. */
+  protected abstract advantages(rewards: Tensor, b: { oldLogprobs: Tensor; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> };
+
+  /** The method's loss for one micro-batch, normalised for its share of the optimizer step. */
+  protected abstract microBatchLoss(
+    logprobs: Tensor,
+    mb: { oldLogprobs: Tensor; refLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
+    step: { tokens: number; sequences: number; microBatches: number },
+  ): { loss: Tensor; metrics: Record<string, Tensor> };
+
+  get totalSteps(): number {
+    const c = this.config;
+    if (c.maxSteps > 0) return c.maxSteps;
+    return Math.max(1, Math.ceil((this.prompts.length * c.numTrainEpochs) / (c.batchSize / c.numGenerations)));
+  }
+
+  private nextPrompts(): { text: string; ids: number[]; columns: Record<string, unknown> }[] {
+    const out: { text: string; ids: number[]; columns: Record<string, unknown> }[] = [];
+    const n = this.config.batchSize / this.config.numGenerations;
+    while (out.length < n) {
+      if (this.promptOffset >= this.prompts.length) {
+        this.promptEpoch++;
+        this.promptOffset = 0;
+      }
+      const order = shuffle([...this.prompts.keys()], mulberry32(this.config.seed * 7919 + this.promptEpoch));
+      out.push(this.prompts[order[this.promptOffset++]!]!);
+    }
+    return out;
+  }
+
+  private isStopToken(tokens: Tensor): Tensor {
+    return tidy(() => this.tokenizer.stopTokenIds.map((id) => tokens.eq(id)).reduce((a, b) => a.logicalOr(b)));
+  }
+
+  /** A token id the models can embed, for masked completion positions. */
+  private fillId(): number {
+    return this.tokenizer.padTokenId < this.model.config.vocabSize ? this.tokenizer.padTokenId : this.tokenizer.eosTokenId;
+  }
+
+  /** Generation, scoring and advantages for one step; returns the batch and the step's sampling metrics. */
+  async generate(): Promise<{ batch: GroupBatch; metrics: Record<string, number> }> {
+    const c = this.config;
+    const G = c.numGenerations;
+    const rows = this.nextPrompts().flatMap((p) => Array.from({ length: G }, () => p));
+    const gen = await this.model.generate(rows.map((r) => r.ids), {
+      maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
+      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.step,
+    });
+    const made: Tensor[] = []; // freed if scoring fails
+    const own = <T extends Tensor>(t: T): T => (made.push(keep(t)), t);
+    try {
+      const P = gen.promptIds.shape[1]!;
+      const completions = own(tidy(() => gen.tokens.where(gen.responseMask, this.fillId())));
+      const sequences = own(cat([gen.promptIds, completions], 1));
+      const attentionMask = own(cat([gen.promptMask, gen.responseMask], 1));
+      const ended = noGrad(() => tidy(() => this.isStopToken(gen.tokens).logicalAnd(gen.responseMask).any(1)));
+      const endedList = ended.tolist() as boolean[];
+      const completionMask = own(tidy(() => (c.maskTruncatedCompletions ? gen.responseMask.logicalAnd(ended.unsqueeze(1)) : gen.responseMask.clone())));
+      ended.dispose();
+      const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
+      const columns: Record<string, unknown[]> = {};
+      for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
+      const scored = await scoreSamples(this.sources, this.weights, { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences }, { sequences, attentionMask });
+      const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forwardNative(sequences, { attentionMask }).logits, completions, P, c.temperature)));
+      const oldLogprobs = own(logprobsOf(this.model));
+      const refLogprobs = this.refModel ? own(logprobsOf(this.refModel)) : null;
+      const rewards = tensor(scored.total, { dtype: 'float32', device: this.device });
+      const adv = noGrad(() => this.advantages(rewards, { oldLogprobs, refLogprobs, completionMask }));
+      rewards.dispose();
+      const advantages = own(adv.advantages);
+      const lengths = gen.sequences.map((s) => s.length);
+      const groupStd = (xs: number[]) => {
+        const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+        return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+      };
+      const stds = Array.from({ length: rows.length / G }, (_, g) => groupStd(scored.total.slice(g * G, (g + 1) * G)));
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+      const metrics: Record<string, number> = {
+        reward: mean(scored.total),
+        reward_std: mean(stds),
+        frac_reward_zero_std: stds.filter((s) => s < 1e-6).length / stds.length,
+        ...perSourceMetrics(scored),
+        'completions/mean_length': mean(lengths),
+        'completions/min_length': Math.min(...lengths),
+        'completions/max_length': Math.max(...lengths),
+        'completions/clipped_ratio': endedList.filter((e) => !e).length / endedList.length,
+        ...adv.metrics,
+      };
+      const batch: GroupBatch = { sequences, attentionMask, completions, completionMask, oldLogprobs, refLogprobs, advantages, promptLength: P, prompts: rows.map((r) => r.text), texts, rewards: scored.total };
+      return { batch, metrics };
+    } catch (err) {
+      dispose(made);
+      throw err;
+    } finally {
+      dispose(gen);
+    }
+  }
+
+  /** numIterations optimizer steps over the batch; returns the mean of each metric. */
+  update(b: GroupBatch): Record<string, number> {
+    const c = this.config;
+    const B = b.sequences.shape[0]!;
+    const stats: Record<string, number[]> = {};
+    const add = (k: string, v: number) => (stats[k] ??= []).push(v);
+    const tokens = noGrad(() => tidy(() => b.completionMask.float().sum().item()));
+    for (let it = 0; it < c.numIterations; it++) {
+      const lr = c.learningRate * lrFactor(c.lrSchedulerType, this.optimizerSteps, c.warmupSteps, this.totalSteps * c.numIterations);
+      for (const g of this.optimizer.paramGroups) g.options.lr = lr;
+      this.optimizer.zeroGrad();
+      const microBatches = B / c.microBatchSize;
+      let lossValue = 0;
+      for (let start = 0; start < B; start += c.microBatchSize) {
+        tidy(() => {
+          const pick = (t: Tensor) => t.narrow(0, start, c.microBatchSize);
+          const mask = pick(b.completionMask);
+          const logits = withMixedPrecision(c.mixedPrecision, this.device, () => this.model.forward(pick(b.sequences), { attentionMask: pick(b.attentionMask) }).logits);
+          const logprobs = completionLogprobs(logits, pick(b.completions), b.promptLength, c.temperature);
+          const { loss, metrics } = this.microBatchLoss(
+            logprobs,
+            { oldLogprobs: pick(b.oldLogprobs), refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null, advantages: pick(b.advantages), mask },
+            { tokens, sequences: B, microBatches },
+          );
+          const v = loss.item();
+          if (!Number.isFinite(v)) throw new NonFiniteLossError(this.step + 1, v, this.lastCheckpoint);
+          loss.backward();
+          lossValue += v;
+          noGrad(() => {
+            const completionLogits = logits.narrow(1, b.promptLength - 1, b.completions.shape[1]!).float().div(c.temperature);
+            add('entropy', maskedTokenMean(entropyFromLogits(completionLogits), mask.float()).item());
+            for (const [k, t] of Object.entries(metrics)) add(k, t.item());
+          });
+        });
+      }
+      add('loss', lossValue);
+      if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
+      this.optimizer.step();
+      this.optimizerSteps++;
+      add('lr', lr);
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, mean(v)]));
+  }
+
+  private writeSamples(b: GroupBatch): void {
+    const n = Math.min(this.config.numSamples, b.prompts.length);
+    for (let i = 0; i < n; i++)
+      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ step: this.step, prompt: b.prompts[i], completion: b.texts[i], reward: b.rewards[i] })}\n`);
+  }
+
+  private async checkpoint(): Promise<void> {
+    const dir = join(this.config.outputDir, `checkpoint-${this.step}`);
+    await saveCheckpoint(dir, this.model, this.optimizer as never, {
+      globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(),
+      extra: { optimizerSteps: this.optimizerSteps }, logHistory: this.history,
+    }, this.config.saveTotalLimit);
+    this.lastCheckpoint = dir;
+  }
+
+  private async resume(): Promise<void> {
+    const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
+    if (dir === null) return;
+    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    this.step = state.globalStep;
+    this.promptEpoch = state.epoch;
+    this.promptOffset = state.epochOffset;
+    this.optimizerSteps = state.extra.optimizerSteps as number;
+    this.history.push(...state.logHistory);
+    restoreRng(state.rngState);
+    this.lastCheckpoint = dir;
+  }
+
+  /** Runs the steps; the final policy and tokenizer are written to outputDir. */
+  async train(): Promise<{ steps: number; metrics: Record<string, number>; outputDir: string }> {
+    const c = this.config;
+    mkdirSync(c.outputDir, { recursive: true });
+    recoverRunDir(c.outputDir);
+    await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
+    manualSeed(c.seed);
+    await this.resume();
+    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'step' }]);
+    const total = this.totalSteps;
+    const progress = createProgress(this.label, total, c.progressBar);
+    progress.update(this.step, {});
+    let last: Record<string, number> = {};
+    try {
+      while (this.step < total) {
+        const { batch, metrics } = await this.generate();
+        try {
+          const stats = { ...metrics, ...this.update(batch) };
+          this.step++;
+          last = { step: this.step, ...stats };
+          this.history.push(last);
+          progress.update(this.step, { reward: stats.reward! });
+          if (this.step % c.loggingSteps === 0 || this.step === total)
+            appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.step, ...stats, time: Date.now() / 1000 })}\n`);
+          if (c.sampleEvery > 0 && (this.step % c.sampleEvery === 0 || this.step === 1)) this.writeSamples(batch);
+        } finally {
+          dispose(batch);
+        }
+        if (c.saveSteps > 0 && this.step % c.saveSteps === 0 && this.step < total) await this.checkpoint();
+      }
+    } finally {
+      progress.stop();
+    }
+    await this.checkpoint();
+    await this.model.save(c.outputDir);
+    await this.tokenizer.save(c.outputDir);
+    return { steps: this.step, metrics: last, outputDir: c.outputDir };
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    if (this.ownsRef) this.refModel?.dispose();
+  }
+}
