@@ -5,10 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  torch, GPT, ByteTokenizer, DPOTrainer, dpoLoss, dpoMetrics, sequenceLogps, pairSequences, parsePreferencePair, loadPreferencePairDataset,
-  loadTokenizer, resolveDPOConfig, frozenCopy, type DPOLossOptions, type PreferencePair,
+  torch, GPT, ByteTokenizer, DPOTrainer, dpoLoss, dpoMetrics, sequenceLogps, answerLengths, pairSequences, parsePreferencePair, loadPreferencePairDataset,
+  loadTokenizer, resolveDPOConfig, frozenCopy, collatePairs, type DPOLossOptions, type PreferencePair, type DPOBatch, type StepOutput,
 } from '../src/index.js';
 import { gradcheck } from './gradcheck.js';
+import { expectClose } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-dpo-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -69,10 +70,12 @@ describe('DPO data', () => {
   it('config: TRL defaults, and rules that name the field', () => {
     const c = resolveDPOConfig({ outputDir: 'x' }, 64);
     expect([c.beta, c.lossType, c.labelSmoothing, c.referenceFree, c.precomputeRefLogProbs, c.learningRate, c.maxLength]).toEqual([0.1, 'sigmoid', 0, false, false, 1e-6, 64]);
-    expect(() => resolveDPOConfig({ outputDir: 'x', lossType: 'kto' as never }, 64)).toThrow(/field 'lossType' must be 'sigmoid', 'ipo' or 'hinge'/);
+    const unknownLoss: Record<string, unknown> = { outputDir: 'x', lossType: 'kto' };
+    expect(() => resolveDPOConfig(unknownLoss as Parameters<typeof resolveDPOConfig>[0], 64)).toThrow(/field 'lossType' must be 'sigmoid', 'robust', 'ipo' or 'hinge'/);
     expect(() => resolveDPOConfig({ outputDir: 'x', beta: 0 }, 64)).toThrow(/field 'beta' must be a positive number/);
     expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.5 }, 64)).toThrow(/field 'labelSmoothing' must be a number in \[0, 0\.5\)/);
-    expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.1, lossType: 'ipo' }, 64)).toThrow(/'sigmoid' loss only/);
+    expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.1 }, 64)).toThrow(/applies to lossType 'robust' only, not 'sigmoid'/);
+    expect(resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.1, lossType: 'robust' }, 64).labelSmoothing).toBe(0.1);
     expect(() => resolveDPOConfig({ outputDir: 'x', referenceFree: true, precomputeRefLogProbs: true }, 64)).toThrow(/no reference to precompute/);
     expect(() => resolveDPOConfig({ outputDir: 'x', maxLength: 65 }, 64)).toThrow(/exceeds the model's blockSize/);
   });
@@ -85,20 +88,26 @@ describe('DPO math', () => {
   const ref = { chosen: [-1.5, -2, -4], rejected: [-1.5, -1.5, -12] };
   const h = [1, -0.5, 20];
   const logSig = (x: number) => -Math.log1p(Math.exp(-x));
+  // Answer lengths, for IPO's per-token log-ratios.
+  const lengths = { chosen: [1, 2, 4], rejected: [1, 1, 2] };
   const run = (o: Partial<DPOLossOptions>) =>
     torch.tidy(() => {
-      const out = dpoLoss({ chosen: t(policy.chosen), rejected: t(policy.rejected) }, { chosen: t(ref.chosen), rejected: t(ref.rejected) }, { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, referenceFree: false, ...o });
+      const out = dpoLoss({ chosen: t(policy.chosen), rejected: t(policy.rejected) }, { chosen: t(ref.chosen), rejected: t(ref.rejected) }, { beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, referenceFree: false, ...o }, { chosen: t(lengths.chosen), rejected: t(lengths.rejected) });
       return { losses: out.losses.tolist() as number[], metrics: dpoMetrics({ chosen: t(policy.chosen), rejected: t(policy.rejected) }, out) };
     });
 
   it('sigmoid, robust (label smoothing), IPO and hinge losses match hand-computed values', () => {
     const close = (a: number[], b: number[]) => a.forEach((x, i) => expect(x).toBeCloseTo(b[i]!, 10));
     close(run({}).losses, h.map((x) => -logSig(0.1 * x)));
-    // ε = 0.2: 0.8·log(1 + e^−0.1) + 0.2·log(1 + e^0.1) for the first pair.
-    expect(run({ labelSmoothing: 0.2 }).losses[0]).toBeCloseTo(0.8 * 0.6443966600735709 + 0.2 * 0.7443966600735709, 10);
-    close(run({ labelSmoothing: 0.2, beta: 0.5 }).losses, h.map((x) => -0.8 * logSig(0.5 * x) - 0.2 * logSig(-0.5 * x)));
-    close(run({ lossType: 'ipo' }).losses, [16, 30.25, 225]); // (h − 1/(2·0.1))²
-    close(run({ lossType: 'ipo', beta: 0.5 }).losses, [0, 2.25, 361]);
+    // Label smoothing acts in 'robust' only (as in TRL 1.13); robust with ε = 0 is sigmoid.
+    close(run({ labelSmoothing: 0.2 }).losses, run({}).losses);
+    close(run({ lossType: 'robust' }).losses, run({}).losses);
+    // ε = 0.2: (0.8·log(1 + e^−0.1) − 0.2·log(1 + e^0.1)) / 0.6 for the first pair.
+    expect(run({ lossType: 'robust', labelSmoothing: 0.2 }).losses[0]).toBeCloseTo((0.8 * 0.6443966600735709 - 0.2 * 0.7443966600735709) / 0.6, 10);
+    close(run({ lossType: 'robust', labelSmoothing: 0.2, beta: 0.5 }).losses, h.map((x) => (-0.8 * logSig(0.5 * x) + 0.2 * logSig(-0.5 * x)) / 0.6));
+    // IPO on per-token log-ratios: r_c/n_c − r_r/n_r = 1, 0, 9.5; then (· − 1/(2β))².
+    close(run({ lossType: 'ipo' }).losses, [16, 25, 20.25]);
+    close(run({ lossType: 'ipo', beta: 0.5 }).losses, [0, 1, 72.25]);
     close(run({ lossType: 'hinge' }).losses, [0.9, 1.05, 0]); // max(0, 1 − 0.1·h)
     // Reference-free: h is the policy's own log-ratio (1, −1, 28).
     close(run({ referenceFree: true }).losses, [1, -1, 28].map((x) => -logSig(0.1 * x)));
@@ -120,19 +129,21 @@ describe('DPO math', () => {
 
   it.each([
     ['sigmoid', 0],
-    ['sigmoid', 0.2],
+    ['robust', 0.2],
     ['ipo', 0],
     ['hinge', 0],
   ] as const)('the gradient of the %s loss (label smoothing %s) w.r.t. the log-probs matches finite differences', (lossType, labelSmoothing) => {
     // Off the hinge's kink (β·h = 1): h = 1, −0.5, 20 → β·h = 0.1, −0.05, 2.
     const inputs = [policy.chosen, policy.rejected, ref.chosen, ref.rejected].map((x) => t(x).requiresGrad_(true));
-    const r = gradcheck((pc, pr, rc, rr) => dpoLoss({ chosen: pc!, rejected: pr! }, { chosen: rc!, rejected: rr! }, { beta: 0.1, lossType, labelSmoothing, referenceFree: false }).losses, inputs);
+    const n = { chosen: t(lengths.chosen), rejected: t(lengths.rejected) };
+    const r = gradcheck((pc, pr, rc, rr) => dpoLoss({ chosen: pc!, rejected: pr! }, { chosen: rc!, rejected: rr! }, { beta: 0.1, lossType, labelSmoothing, referenceFree: false }, n).losses, inputs);
+    torch.dispose(n);
     expect(r.ok).toBe(true);
     expect(r.checkedElements).toBe(12);
     torch.dispose(inputs);
   });
 
-  it('sequence log-probs sum (or, for IPO, average) the labeled tokens only', () => {
+  it('sequence log-probs sum the labeled tokens only; answerLengths counts them', () => {
     torch.tidy(() => {
       torch.manualSeed(0);
       const logits = torch.randn([2, 4, 5], { dtype: 'float64' });
@@ -141,9 +152,7 @@ describe('DPO math', () => {
       const want = [lp[0]![1]![3]! + lp[0]![2]![1]!, lp[1]![0]![2]!];
       const got = sequenceLogps(logits, labels).tolist() as number[];
       got.forEach((x, i) => expect(x).toBeCloseTo(want[i]!, 10));
-      const avg = sequenceLogps(logits, labels, true).tolist() as number[];
-      expect(avg[0]).toBeCloseTo(want[0]! / 2, 10);
-      expect(avg[1]).toBeCloseTo(want[1]!, 10);
+      expect(answerLengths(labels).tolist()).toEqual([2, 1]);
     });
   });
 });
@@ -179,11 +188,11 @@ describe('DPOTrainer', () => {
     model.dispose();
   });
 
-  it.each(['ipo', 'hinge'] as const)('the %s loss trains too (margins rise)', async (lossType) => {
+  it.each(['robust', 'ipo', 'hinge'] as const)('the %s loss trains too (margins rise)', async (lossType) => {
     torch.manualSeed(0);
     const model = tiny();
     const dir = join(tmp, `learn-${lossType}`);
-    const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(32), evalDataset: prefData(8), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 12, batchSize: 8, loggingSteps: 1, lossType, ...quiet } });
+    const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: prefData(32), evalDataset: prefData(8), config: { outputDir: dir, learningRate: 1e-3, maxSteps: 12, batchSize: 8, loggingSteps: 1, lossType, labelSmoothing: lossType === 'robust' ? 0.1 : 0, ...quiet } });
     await t.train();
     const log = readLog(dir).filter((l) => 'rewards/margins' in l && !('eval/loss' in l));
     expect(log[log.length - 1]!['rewards/margins']).toBeGreaterThan(log[0]!['rewards/margins']! + 0.05);
@@ -314,5 +323,94 @@ describe('DPOTrainer', () => {
     back.dispose();
     t.dispose();
     model.dispose();
+  });
+});
+
+// What TRL 1.13 computes (test/fixtures/trl/README.md): the loss, rewards, metrics and gradients
+// for given log-probs, and a model-level step on the tiny GPT-2 fixture.
+describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
+  const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'trl', 'dpo.json'), 'utf8'));
+  const f64 = (xs: number[]) => torch.tensor(xs, { dtype: 'float64' });
+  const expectList = (got: number[], want: number[], digits: number) => want.forEach((w, i) => expect(got[i]!).toBeCloseTo(w, digits));
+
+  it.each(golden.logpCases.map((c: { name: string }) => [c.name, c]))('%s: loss, per-pair losses, rewards, metrics and gradients', (_name, c) => {
+    const inp = golden.inputs;
+    torch.tidy(() => {
+      const pc = f64(inp.policyChosenLogps).requiresGrad_(true);
+      const pr = f64(inp.policyRejectedLogps).requiresGrad_(true);
+      const policy = { chosen: pc, rejected: pr };
+      const out = dpoLoss(policy, { chosen: f64(c.refLogpsUsed.chosen), rejected: f64(c.refLogpsUsed.rejected) }, c.config, { chosen: f64(inp.chosenLengths), rejected: f64(inp.rejectedLengths) });
+      const loss = out.losses.mean();
+      expect(loss.item()).toBeCloseTo(c.loss, 10);
+      expectList(out.losses.tolist() as number[], c.perSequenceLoss, 10);
+      expectList(out.chosenRewards.tolist() as number[], c.chosenRewards, 10);
+      expectList(out.rejectedRewards.tolist() as number[], c.rejectedRewards, 10);
+      expectList(out.chosenRewards.gt(out.rejectedRewards).double().tolist() as number[], c.rewardAccuracies, 10);
+      const m = dpoMetrics(policy, out);
+      for (const [k, v] of Object.entries(c.metrics as Record<string, number>)) expect(m[k], k).toBeCloseTo(v, 10);
+      loss.backward();
+      expectList(pc.grad!.tolist() as number[], c.gradPolicyChosenLogps, 10);
+      expectList(pr.grad!.tolist() as number[], c.gradPolicyRejectedLogps, 10);
+    });
+  });
+
+  it("the tiny GPT-2 step: TRL's log-probs, loss, metrics and gradients", async () => {
+    const mc = golden.modelCase;
+    const dir = join(import.meta.dirname, 'fixtures', 'gpt2-tiny');
+    const model = await GPT.load(dir);
+    const reference = await GPT.load(dir);
+    // The README's perturbation of the policy, in float64 then rounded to float32.
+    torch.noGrad(() => {
+      for (const [name, p] of model.namedParameters()) {
+        const want = mc.policyPerturbation.paramSums[name];
+        if (want === undefined) continue; // lm_head.weight: tied to wte
+        torch.tidy(() => {
+          const i = torch.arange(p.numel(), { dtype: 'float64' });
+          const delta = i.mul(7919).add(1).remainder(2003).div(1001).sub(1).mul(0.02).reshape(p.shape);
+          p.copy_(p.double().add(delta).float());
+          expect(p.double().sum().item(), name).toBeCloseTo(want, 3);
+        });
+      }
+    });
+    // TRL's reference log-probs enter as precomputed ones (see the last check of this test).
+    const examples = mc.batch.map((b: { promptIds: number[]; chosenIds: number[]; rejectedIds: number[] }, j: number) => {
+      const seq = (answer: number[]) => ({ ids: [...b.promptIds, ...answer], labels: [...b.promptIds.map(() => -100), ...answer] });
+      return { chosen: seq(b.chosenIds), rejected: seq(b.rejectedIds), ref: [mc.refChosenLogps[j], mc.refRejectedLogps[j]] };
+    });
+    const batch = collatePairs(examples, mc.padTokenId, 'cpu');
+    expect(batch.inputIds.tolist()).toEqual(mc.collated.inputIds);
+    const t = new DPOTrainer({ model, refModel: reference, tokenizer: tok, trainDataset: [pair('P', ' a', ' b')], config: { outputDir: join(tmp, 'trl-parity'), ...mc.config, ...quiet } });
+    const step = (t as unknown as { computeLoss: (b: DPOBatch) => StepOutput }).computeLoss.bind(t);
+    torch.tidy(() => {
+      const o = step(batch);
+      expect(o.loss.item()).toBeCloseTo(mc.loss, 5);
+      for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected', 'logits/chosen', 'logits/rejected'])
+        expect(o.metrics[k], k).toBeCloseTo(mc.metrics[k], 4);
+      o.loss.backward();
+    });
+    torch.tidy(() => {
+      const logits = (m: GPT) => m.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits;
+      expectClose(sequenceLogps(logits(model), batch.labels).narrow(0, 0, 3), mc.policyChosenLogps, 1e-4);
+      expectClose(sequenceLogps(logits(model), batch.labels).narrow(0, 3, 3), mc.policyRejectedLogps, 1e-4);
+      // The unperturbed checkpoint gives TRL's reference log-probs only to ~0.05 (per token ~0.04),
+      // while the policy's agree to 1e-4: TRL's reference forward is not plain float32 here.
+      expectClose(sequenceLogps(logits(reference), batch.labels).narrow(0, 0, 3), mc.refChosenLogps, 0.05);
+      expectClose(sequenceLogps(logits(reference), batch.labels).narrow(0, 3, 3), mc.refRejectedLogps, 0.05);
+    });
+    const params = new Map(model.namedParameters());
+    for (const [name, g] of Object.entries(mc.grads as Record<string, { shape: number[]; sum: number; sumSq: number; absMax: number; first16: number[] }>)) {
+      const grad = params.get(name)!.grad!;
+      expect(grad.shape, name).toEqual(g.shape);
+      torch.tidy(() => {
+        const d = grad.double();
+        expect(d.sum().item(), name).toBeCloseTo(g.sum, 5);
+        expect(d.pow(2).sum().item() / g.sumSq, name).toBeCloseTo(1, 4);
+        expect(d.abs().max().item(), name).toBeCloseTo(g.absMax, 5);
+        expectClose(d.reshape(-1).narrow(0, 0, 16), g.first16, 1e-6, 1e-4);
+      });
+    }
+    t.dispose();
+    model.dispose();
+    reference.dispose();
   });
 });

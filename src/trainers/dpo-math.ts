@@ -1,20 +1,20 @@
 // The math of Direct Preference Optimization, apart from any model so that it can be checked
 // against hand-computed cases and TRL's own values: the log-probability of an answer under a
-// model (summed over its tokens, or averaged for IPO), the three losses on the log-ratio of
-// policy to reference (sigmoid with optional label smoothing, IPO, hinge), the implicit rewards
-// β·(log π − log π_ref) and the metrics TRL logs for them.
+// model (summed over its tokens), the losses on the log-ratio of policy to reference as TRL 1.13
+// computes them (sigmoid, robust with label smoothing, IPO on per-token log-ratios, hinge), the
+// implicit rewards β·(log π − log π_ref) and the metrics TRL logs for them.
 import * as F from '../nn/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { IGNORE_INDEX } from './tokenize.js';
 
-export type DPOLossType = 'sigmoid' | 'ipo' | 'hinge';
+export type DPOLossType = 'sigmoid' | 'robust' | 'ipo' | 'hinge';
 
 export interface DPOLossOptions {
   /** β: how far the policy may move from the reference (IPO: its τ). */
   beta: number;
   lossType: DPOLossType;
-  /** Robust DPO (cDPO): the assumed probability that a label is flipped; sigmoid loss only. */
+  /** Robust DPO: the assumed probability that a pair's labels are flipped ('robust' only, as in TRL). */
   labelSmoothing: number;
   /** Ignore the reference in the loss (a reference giving every answer the same probability). */
   referenceFree: boolean;
@@ -36,39 +36,40 @@ export interface DPOLossOutput {
 
 /**
  * Log-probability of each sequence's labeled tokens: logits (N, T, V) and labels (N, T) already
- * shifted (position j holds token j+1, IGNORE_INDEX where nothing is scored) → (N,). With
- * `average`, the mean over the labeled tokens (what IPO uses) instead of the sum.
+ * shifted (position j holds token j+1, IGNORE_INDEX where nothing is scored) → (N,), summed.
  */
-export function sequenceLogps(logits: Tensor, labels: Tensor, average = false): Tensor {
+export function sequenceLogps(logits: Tensor, labels: Tensor): Tensor {
   return tidy(() => {
     const [N, T, V] = logits.shape as [number, number, number];
     const nll = F.crossEntropy(logits.reshape(N * T, V), labels.reshape(N * T), { ignoreIndex: IGNORE_INDEX, reduction: 'none' });
-    const sum = nll.view(N, T).sum(1).neg();
-    return average ? sum.div(labels.ne(IGNORE_INDEX).sum(1).clamp(1)) : sum;
+    return nll.view(N, T).sum(1).neg();
   });
 }
 
+/** How many tokens of each sequence are scored (N,): the answer lengths IPO divides by. */
+export const answerLengths = (labels: Tensor): Tensor => tidy(() => labels.ne(IGNORE_INDEX).sum(1).float());
+
 /**
- * TRL's dpo_loss for sigmoid, IPO and hinge. With h = (log π_c − log π_r) − (log π_ref,c −
- * log π_ref,r) (the reference term dropped when referenceFree):
- * sigmoid −(1−ε)·log σ(βh) − ε·log σ(−βh); IPO (h − 1/(2β))²; hinge max(0, 1 − βh). The rewards
- * use the reference log-probs given, as TRL's do.
+ * TRL 1.13's DPO losses. With the log-ratios r = log π − log π_ref of each answer (log π_ref = 0
+ * when referenceFree) and h = r_c − r_r: sigmoid −log σ(βh); robust (−(1−ε)·log σ(βh) +
+ * ε·log σ(−βh)) / (1 − 2ε); IPO (r_c/n_c − r_r/n_r − 1/(2β))² with n the answers' token counts
+ * (`lengths`, required for IPO); hinge max(0, 1 − βh). The rewards are β·r.
  */
-export function dpoLoss(policy: PairLogps, reference: PairLogps, o: DPOLossOptions): DPOLossOutput {
+export function dpoLoss(policy: PairLogps, reference: PairLogps, o: DPOLossOptions, lengths?: PairLogps): DPOLossOutput {
   return tidy(() => {
-    const logratios = policy.chosen.sub(policy.rejected);
-    const h = o.referenceFree ? logratios : logratios.sub(reference.chosen.sub(reference.rejected));
+    const ratio = (side: 'chosen' | 'rejected'): Tensor => (o.referenceFree ? policy[side] : policy[side].sub(reference[side]));
+    const [rc, rr] = [ratio('chosen'), ratio('rejected')];
+    const h = rc.sub(rr);
     let losses: Tensor;
-    if (o.lossType === 'sigmoid') {
-      losses = h.mul(o.beta).logSigmoid().mul(-(1 - o.labelSmoothing));
-      if (o.labelSmoothing > 0) losses = losses.sub(h.mul(-o.beta).logSigmoid().mul(o.labelSmoothing));
-    } else if (o.lossType === 'ipo') losses = h.sub(1 / (2 * o.beta)).pow(2);
-    else losses = h.mul(-o.beta).add(1).relu();
-    return {
-      losses,
-      chosenRewards: policy.chosen.sub(reference.chosen).mul(o.beta).detach(),
-      rejectedRewards: policy.rejected.sub(reference.rejected).mul(o.beta).detach(),
-    };
+    if (o.lossType === 'sigmoid') losses = h.mul(o.beta).logSigmoid().neg();
+    else if (o.lossType === 'robust') {
+      const e = o.labelSmoothing;
+      losses = h.mul(o.beta).logSigmoid().mul(-(1 - e)).add(h.mul(-o.beta).logSigmoid().mul(e)).div(1 - 2 * e);
+    } else if (o.lossType === 'ipo') {
+      if (!lengths) throw new Error("dpoLoss: the 'ipo' loss needs the answers' token counts (lengths)");
+      losses = rc.div(lengths.chosen).sub(rr.div(lengths.rejected)).sub(1 / (2 * o.beta)).pow(2);
+    } else losses = h.mul(-o.beta).add(1).relu();
+    return { losses, chosenRewards: rc.mul(o.beta).detach(), rejectedRewards: rr.mul(o.beta).detach() };
   });
 }
 

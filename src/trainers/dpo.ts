@@ -15,7 +15,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, withMixedPrecision, type TrainingConfig } from './config.js';
-import { dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, type DPOLossType, type PairLogps } from './dpo-math.js';
+import { answerLengths, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, type DPOLossType, type PairLogps } from './dpo-math.js';
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
 import { pickDevice, Trainer, type StepOutput } from './trainer.js';
@@ -25,9 +25,9 @@ export interface DPOConfig extends TrainingConfig {
   maxLength: number;
   /** β of the loss: higher keeps the policy closer to the reference (IPO: its τ). Default 0.1. */
   beta: number;
-  /** 'sigmoid' (DPO, default), 'ipo' (on log-probs averaged per token) or 'hinge' (SLiC). */
+  /** 'sigmoid' (DPO, default), 'robust' (with labelSmoothing), 'ipo' (on per-token log-ratios) or 'hinge' (SLiC). */
   lossType: DPOLossType;
-  /** Robust DPO (cDPO): the probability that a pair's labels are flipped, in [0, 0.5); sigmoid only. Default 0. */
+  /** Robust DPO: the probability that a pair's labels are flipped, in [0, 0.5); the 'robust' loss only, as in TRL. Default 0. */
   labelSmoothing: number;
   /** No reference: the loss compares the policy's own log-probs (rewards are β·log π). Default false. */
   referenceFree: boolean;
@@ -51,14 +51,15 @@ export function resolveDPOConfig(c: Partial<DPOConfig> & { outputDir: string }, 
     ...trainingConfigRules,
     maxLength: [(v: unknown) => checks.positiveInt[0](v) && (v as number) >= 2, 'an integer of at least 2'],
     beta: checks.positive,
-    lossType: [(v: unknown) => v === 'sigmoid' || v === 'ipo' || v === 'hinge', "'sigmoid', 'ipo' or 'hinge'"],
+    lossType: [(v: unknown) => ['sigmoid', 'robust', 'ipo', 'hinge'].includes(v as string), "'sigmoid', 'robust', 'ipo' or 'hinge'"],
     labelSmoothing: [(v: unknown) => checks.number[0](v) && (v as number) >= 0 && (v as number) < 0.5, 'a number in [0, 0.5)'],
     referenceFree: checks.boolean,
     precomputeRefLogProbs: checks.boolean,
   } as const;
   const cfg = resolveConfig<DPOConfig>('DPOConfig', { ...defaultDPOConfig, maxLength: blockSize }, rules, c);
   if (cfg.maxLength > blockSize) throw new Error(`DPOConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
-  if (cfg.labelSmoothing > 0 && cfg.lossType !== 'sigmoid') throw new Error(`DPOConfig: field 'labelSmoothing' applies to the 'sigmoid' loss only, not '${cfg.lossType}'`);
+  // TRL ignores it elsewhere; a setting with no effect would be a silent surprise.
+  if (cfg.labelSmoothing > 0 && cfg.lossType !== 'robust') throw new Error(`DPOConfig: field 'labelSmoothing' applies to lossType 'robust' only, not '${cfg.lossType}'`);
   if (cfg.referenceFree && cfg.precomputeRefLogProbs) throw new Error("DPOConfig: 'referenceFree' has no reference to precompute; set 'precomputeRefLogProbs' to false");
   return cfg;
 }
@@ -132,15 +133,11 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     return this.model as GPT;
   }
 
-  private get averageLogps(): boolean {
-    return this.config.lossType === 'ipo';
-  }
-
   /** The reference's log-probs of a batch's sequences (2B,), without gradient. */
   private referenceLogps(batch: DPOBatch, ref: GPT | null = this.refModel): Tensor {
     if (batch.refLogps) return batch.refLogps;
     if (ref === null) return zeros([2 * batch.pairs], { device: this.device });
-    return noGrad(() => tidy(() => sequenceLogps(ref.forwardNative(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels, this.averageLogps)));
+    return noGrad(() => tidy(() => sequenceLogps(ref.forwardNative(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels)));
   }
 
   private precomputeReference(ref: GPT, data: DPOExample[]): void {
@@ -163,8 +160,8 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   protected computeLoss(batch: DPOBatch): StepOutput {
     const B = batch.pairs;
     const logits = this.gpt.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits;
-    const policy = splitPairs(sequenceLogps(logits, batch.labels, this.averageLogps), B);
-    const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config);
+    const policy = splitPairs(sequenceLogps(logits, batch.labels), B);
+    const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config, splitPairs(answerLengths(batch.labels), B));
     const meanLogits = meanAnswerLogits(logits, batch.labels, B);
     const metrics = { ...dpoMetrics(policy, out), 'logits/chosen': meanLogits.chosen, 'logits/rejected': meanLogits.rejected };
     return { loss: out.losses.mean(), weight: B, metrics };
