@@ -291,3 +291,51 @@ describe('rlhf model configs', () => {
     expect(performance.now() - t0).toBeLessThan(20_000); // four processes; n_layer 1e12 alone took 40 s
   });
 });
+
+describe('rlhf dpo', () => {
+  const gpt2 = join(root, 'test', 'fixtures', 'gpt2-tiny');
+  const user = (c: string) => ({ role: 'user', content: c });
+  const bot = (c: string) => ({ role: 'assistant', content: c });
+  beforeAll(() => {
+    // Text pairs, conversations with an implicit prompt, and with an explicit one.
+    const lines = Array.from({ length: 12 }, (_, i) =>
+      i % 3 === 0 ? { prompt: `Q${i}:`, chosen: ' good!', rejected: ' bad.' }
+        : i % 3 === 1 ? { chosen: [user(`Q${i}?`), bot('good!')], rejected: [user(`Q${i}?`), bot('bad.')] }
+          : { prompt: [user(`Q${i}?`)], chosen: [bot('good!')], rejected: [bot('bad.')] });
+    writeFileSync(join(tmp, 'dpo.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n'));
+    writeFileSync(join(tmp, 'dpo-bad.jsonl'), [...lines.slice(0, 3), { chosen: [user('Hi'), bot('yo')], rejected: [user('Ho'), bot('no')] }].map((l) => JSON.stringify(l)).join('\n'));
+  });
+
+  it('trains on a GPT-2 checkpoint directory with every DPOConfig field as a flag, logs TRL metrics, and the report draws them', () => {
+    const r = rlhf('dpo', '--model', gpt2, '--data', 'dpo.jsonl', '--out', 'dpo-run', '--max-steps', '3', '--batch-size', '4', '--logging-steps', '1', '--beta', '0.2',
+      '--loss-type', 'robust', '--label-smoothing', '0.1', '--learning-rate', '1e-3', '--progress-bar', 'false', '--seed', '3');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/rlhf dpo: .*gpt2-tiny.*12 pairs, reference a frozen copy/);
+    const out = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(out).toMatchObject({ stage: 'dpo', steps: 3 });
+    expect(Number.isFinite(out['eval/rewards/margins'])).toBe(true);
+    const config = JSON.parse(readFileSync(join(tmp, 'dpo-run', 'dpo_config.json'), 'utf8'));
+    expect(config).toMatchObject({ beta: 0.2, lossType: 'robust', labelSmoothing: 0.1, seed: 3, maxLength: 64 });
+    const rows = readFileSync(join(tmp, 'dpo-run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    for (const k of ['loss', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected']) expect(rows[0], k).toHaveProperty([k]);
+    const rep = rlhf('report', 'dpo-run');
+    expect(rep.code, rep.err).toBe(0);
+    const html = readFileSync(join(tmp, 'dpo-run', 'report.html'), 'utf8');
+    for (const title of ['DPO', 'Accuracy', 'Reward / score', 'Log-probabilities', 'Logits', 'rewards/margins', 'logps/rejected']) expect(html).toContain(title);
+    // precomputeRefLogProbs keeps no reference model.
+    const pre = rlhf('dpo', '--model', gpt2, '--data', 'dpo.jsonl', '--out', 'dpo-pre', '--max-steps', '1', '--batch-size', '4', '--precompute-ref-log-probs', 'true', '--progress-bar', 'false');
+    expect(pre.code, pre.err).toBe(0);
+    expect(pre.err).toMatch(/reference none kept/);
+  });
+
+  it('bad lines stop it with file:line: field, or are skipped with --skip-invalid; bad flags are one line', () => {
+    const args = ['dpo', '--model', 'tiny', '--data', 'dpo-bad.jsonl', '--out', 'dpo-bad-run', '--max-steps', '1', '--batch-size', '2', '--progress-bar', 'false'];
+    expectOneLineError(rlhf(...args), /^rlhf: dpo-bad\.jsonl:4: fields 'chosen' and 'rejected' share no leading messages/);
+    const r = rlhf(...args, '--skip-invalid');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/rlhf: skipped 1 invalid line\(s\) of dpo-bad\.jsonl \(first: line 4: fields 'chosen'/);
+    expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--loss-type', 'kto'), /^rlhf: DPOConfig: field 'lossType' must be 'sigmoid', 'robust', 'ipo' or 'hinge', got "kto"$/);
+    expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--beta', 'high'), /^rlhf: --beta expects a number, got 'high'$/);
+    expect(rlhf('dpo', '--help').out).toMatch(/--precompute-ref-log-probs <true\|false>\s+DPOConfig\.precomputeRefLogProbs \(default: false\)/);
+  });
+});

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
+import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
 import { parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
@@ -12,6 +12,7 @@ import { RewardModel } from '../models/reward-model.js';
 import { writeReport } from '../report/index.js';
 import { dispose } from '../tensor/scope.js';
 import { loadTokenizer } from '../tokenizers/tokenizer.js';
+import { defaultDPOConfig, DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
 import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
 import { defaultRewardConfig, RewardTrainer } from '../trainers/reward.js';
 import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
@@ -89,6 +90,23 @@ async function ppo(o: Opts): Promise<void> {
   console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
+}
+
+async function dpo(o: Opts): Promise<void> {
+  const flags: Record<string, unknown> = { ...configFromFlags(o, { ...defaultDPOConfig, maxLength: 0 }, 'DPOConfig'), outputDir: str(o, 'out') };
+  // The trainer validates every field (resolveDPOConfig); typed here only to be handed over.
+  const config = flags as Partial<DPOConfig> & { outputDir: string };
+  const device = pickDevice(config.device ?? 'auto');
+  const data = await loadData(loadPreferencePairDataset, o, '--data');
+  const evalData = o.evalData ? await loadData(loadPreferencePairDataset, o, '--eval-data') : undefined;
+  const refDir = o.refModel ? requireFile(str(o, 'refModel'), '--ref-model') : undefined;
+  seedRun(flags, defaultDPOConfig.seed, 'DPOConfig');
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
+  const refModel = refDir ? await GPT.load(refDir, { device }) : undefined;
+  const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData });
+  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs, reference ${refDir ?? (t.refModel ? 'a frozen copy' : 'none kept')} → ${config.outputDir}`);
+  const r = await t.train();
+  console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
 
 async function generate(args: string[], o: Opts): Promise<void> {
@@ -236,6 +254,15 @@ export function buildProgram(): Command {
     .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
   addSkipInvalidFlag(ppoCmd);
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
+
+  const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)')
+    .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory); its frozen copy is the reference')
+    .requiredOption('--data <pairs.jsonl>', 'preference pairs')
+    .requiredOption('--out <dir>', 'run directory')
+    .option('--eval-data <pairs.jsonl>', 'held-out pairs (default: evalFraction of --data)')
+    .option('--ref-model <dir>', 'a reference model other than the starting policy');
+  addSkipInvalidFlag(dpoCmd);
+  addConfigFlags(dpoCmd, 'DPOConfig', { ...defaultDPOConfig, maxLength: 0 }, ['outputDir']).action(dpo);
 
   const generateCmd = program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')
     .argument('[prompts...]', 'prompts')

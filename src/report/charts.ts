@@ -31,9 +31,12 @@ const GROUPS: Group[] = [
   { title: 'KL divergence', matches: (k) => /kl/.test(last(k)) && !k.includes('coef') },
   { title: 'Losses', matches: (k) => k === 'loss' || k.startsWith('loss/') || k.endsWith('/loss') || last(k).endsWith('_loss') },
   { title: 'Perplexity', matches: (k) => k.includes('perplexity') },
-  { title: 'Accuracy', matches: (k) => last(k) === 'accuracy' },
+  { title: 'Accuracy', matches: (k) => last(k) === 'accuracy' || last(k) === 'accuracies' },
   { title: 'Reward / score', matches: (k) => /reward|score|margin/.test(k) },
   { title: 'Response length', matches: (k) => k.includes('response_length') },
+  // DPO's log-probabilities of the answers and its mean logits (TRL's logps/* and logits/*).
+  { title: 'Log-probabilities', matches: (k) => k.startsWith('logps/') || k.includes('/logps/') },
+  { title: 'Logits', matches: (k) => k.startsWith('logits/') || k.includes('/logits/') },
   { title: 'Learning rate', matches: (k) => last(k) === 'lr' || last(k) === 'learning_rate' },
   { title: 'Gradient norm', matches: (k) => last(k) === 'grad_norm' },
   { title: 'Value function', matches: (k) => k.startsWith('val/') },
