@@ -40,6 +40,6 @@ export { buildReport, writeReport } from './report/index.js';
 export { GRPOTrainer, defaultGRPOConfig, resolveGRPOConfig, type GRPOConfig } from './trainers/grpo.js';
 export { RLOOTrainer, defaultRLOOConfig, resolveRLOOConfig, type RLOOConfig } from './trainers/rloo.js';
 export { GroupPolicyTrainer, type GroupPolicyConfig, type GroupPolicyOptions } from './trainers/group-policy.js';
-export { groupAdvantages, leaveOneOutAdvantages, clippedSurrogate, klToReference, aggregateLoss, type GRPOLossType, type ScaleRewards } from './trainers/grpo-math.js';
+export { groupAdvantages, leaveOneOutAdvantages, clippedSurrogate, klToReference, aggregateLoss, grpoLoss, nanMeanStd, type GRPOLossType, type GRPOLossOptions, type ScaleRewards } from './trainers/grpo-math.js';
 export { scoreSamples, resolveRewardWeights, type RewardSource, type ScoredBatch } from './rewards/rewards.js';
 export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types.js';

@@ -1,7 +1,7 @@
 // Scoring a batch of samples with several rewards, as TRL's online trainers do: programmatic
 // reward functions (sync or async, see types.ts) and reward models side by side, combined by
 // `rewardWeights` into one reward per sample. A null score means "not applicable": it drops
-// out of that sample's weighted sum (TRL's nansum), and a sample no reward applies to scores 0.
+// out of that sample's weighted sum (TRL's nansum), and a sample no reward applies to is NaN.
 // A reward function's failure or bad output names the function and the sample.
 import { RewardModel } from '../models/reward-model.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -10,7 +10,7 @@ import { rewardName, type RewardFunction, type RewardInputs, type RewardScores }
 export type RewardSource = RewardFunction | RewardModel;
 
 export interface ScoredBatch {
-  /** The weighted sum per sample. */
+  /** The weighted sum per sample over the rewards that apply to it; NaN where none does. */
   total: number[];
   /** Each source's scores, by its name (reward models: `reward_model_<i>`). */
   perSource: { name: string; scores: RewardScores }[];
@@ -70,7 +70,9 @@ export async function scoreSamples(
     }
     perSource.push({ name: names[i]!, scores });
   }
-  const total = inputs.prompts.map((_, j) => perSource.reduce((acc, { scores }, i) => acc + (scores[j] === null ? 0 : weights[i]! * scores[j]!), 0));
+  // NaN where no reward applies: the trainers leave such samples out of their baselines.
+  const total = inputs.prompts.map((_, j) =>
+    perSource.every(({ scores }) => scores[j] === null) ? Number.NaN : perSource.reduce((acc, { scores }, i) => acc + (scores[j] === null ? 0 : weights[i]! * scores[j]!), 0));
   return { total, perSource };
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { PromptExample } from '../data/formats.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { frozenCopy } from '../models/frozen-copy.js';
 import { GPT } from '../models/gpt.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
@@ -23,7 +24,7 @@ import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
 import { checks, defaultTrainingConfig, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
-import { maskedTokenMean } from './grpo-math.js';
+import { maskedTokenMean, nanMeanStd } from './grpo-math.js';
 import { entropyFromLogits } from './ppo-math.js';
 import { createProgress } from './progress.js';
 import { recoverRunDir } from './run-dir.js';
@@ -170,17 +171,6 @@ export interface GroupBatch {
   rewards: number[];
 }
 
-/** A frozen copy of a model (same architecture, config and weights, on the same device). */
-export function frozenCopy(model: GPT): GPT {
-  const copy = GPT.create(model.config, { device: model.device });
-  // A tied LM head is listed once, as the embedding: the copy ties its own to its embedding.
-  const { missingKeys } = copy.loadStateDict(new Map(model.namedParameters()), { strict: false });
-  if (missingKeys.some((k) => k !== 'lm_head.weight')) throw new Error(`frozenCopy: missing ${missingKeys.join(', ')}`);
-  copy.eval();
-  copy.requiresGrad_(false);
-  return copy;
-}
-
 /** Per-token log-probs of `tokens` (B, R) under logits (B, P + R, V) at `temperature`. */
 export function completionLogprobs(logits: Tensor, tokens: Tensor, promptLength: number, temperature: number): Tensor {
   return tidy(() => logits.narrow(1, promptLength - 1, tokens.shape[1]!).float().div(temperature).logSoftmax(-1).gather(2, tokens.unsqueeze(-1)).squeeze(-1));
@@ -301,16 +291,11 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       rewards.dispose();
       const advantages = own(adv.advantages);
       const lengths = gen.sequences.map((s) => s.length);
-      const groupStd = (xs: number[]) => {
-        const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-        return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-      };
-      const stds = Array.from({ length: rows.length / G }, (_, g) => groupStd(scored.total.slice(g * G, (g + 1) * G)));
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+      const spread = nanMeanStd(scored.total);
       const metrics: Record<string, number> = {
-        reward: mean(scored.total),
-        reward_std: mean(stds),
-        frac_reward_zero_std: stds.filter((s) => s < 1e-6).length / stds.length,
+        reward: spread.mean,
+        reward_std: spread.std,
         ...perSourceMetrics(scored),
         'completions/mean_length': mean(lengths),
         'completions/min_length': Math.min(...lengths),

@@ -5,7 +5,8 @@
 // aggregated as lossType says (dapo by default: every token of the step weighs the same).
 import type { GPT } from '../models/gpt.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { aggregateLoss, clippedSurrogate, groupAdvantages, klToReference, maskedTokenMean, type GRPOLossType, type ScaleRewards } from './grpo-math.js';
+import { checks } from './config.js';
+import { groupAdvantages, grpoLoss, type GRPOLossType, type ScaleRewards } from './grpo-math.js';
 import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
 
 export interface GRPOConfig extends GroupPolicyConfig {
@@ -13,6 +14,8 @@ export interface GRPOConfig extends GroupPolicyConfig {
   lossType: GRPOLossType;
   /** The advantages' scaling: by the group's std, the batch's, or none (Dr. GRPO). Default 'group'. */
   scaleRewards: ScaleRewards;
+  /** Multiply the per-token KL by the importance ratio (unbiased off-policy). Default true, as TRL. */
+  useBiasCorrectionKl: boolean;
 }
 
 export const defaultGRPOConfig: Omit<GRPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
@@ -21,12 +24,14 @@ export const defaultGRPOConfig: Omit<GRPOConfig, 'outputDir' | 'maxPromptLength'
   beta: 0,
   lossType: 'dapo',
   scaleRewards: 'group',
+  useBiasCorrectionKl: true,
 };
 
 const rules = {
   ...groupPolicyRules,
   lossType: [(v: unknown) => ['grpo', 'bnpo', 'dr_grpo', 'dapo'].includes(v as string), "'grpo', 'bnpo', 'dr_grpo' or 'dapo'"],
   scaleRewards: [(v: unknown) => ['group', 'batch', 'none'].includes(v as string), "'group', 'batch' or 'none'"],
+  useBiasCorrectionKl: checks.boolean,
 } as const;
 
 export function resolveGRPOConfig(c: Partial<GRPOConfig> & { outputDir: string }, blockSize: number): GRPOConfig {
@@ -42,8 +47,9 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
 
   protected advantages(rewards: Tensor): { advantages: Tensor; metrics: Record<string, number> } {
     const { advantages, zeroStd } = groupAdvantages(rewards, this.config.numGenerations, this.config.scaleRewards);
+    const frac = zeroStd.float().mean().item();
     zeroStd.dispose();
-    return { advantages, metrics: {} };
+    return { advantages, metrics: { frac_reward_zero_std: frac } };
   }
 
   protected microBatchLoss(
@@ -53,18 +59,7 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
   ): { loss: Tensor; metrics: Record<string, Tensor> } {
     const c = this.config;
     // With one update per batch the old policy is this one: ratio 1 and gradient −A·∇logp.
-    const old = c.numIterations === 1 ? logprobs.detach() : mb.oldLogprobs;
-    const s = clippedSurrogate(logprobs, old, mb.advantages, mb.mask, c.epsilon, c.epsilonHigh ?? c.epsilon);
-    const metrics: Record<string, Tensor> = { 'clip_ratio/low_mean': s.clipLow, 'clip_ratio/high_mean': s.clipHigh, 'clip_ratio/region_mean': s.clipRegion };
-    let perToken = s.perToken;
-    if (c.beta > 0) {
-      const kl = klToReference(logprobs, mb.refLogprobs!);
-      metrics.kl = maskedTokenMean(kl.detach(), mb.mask.float());
-      perToken = perToken.add(kl.mul(c.beta));
-    }
-    let loss = aggregateLoss(perToken, mb.mask, c.lossType, { maxCompletionLength: c.maxCompletionLength, tokensInStep: step.tokens, sequencesInStep: step.sequences });
-    // bnpo averages within the micro-batch: the step is the mean of its micro-batches.
-    if (c.lossType === 'bnpo') loss = loss.div(step.microBatches);
-    return { loss, metrics };
+    const old = c.numIterations === 1 ? null : mb.oldLogprobs;
+    return grpoLoss(logprobs, { ...mb, oldLogprobs: old }, { lossType: c.lossType, beta: c.beta, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh ?? c.epsilon, maxCompletionLength: c.maxCompletionLength, useBiasCorrectionKl: c.useBiasCorrectionKl }, step);
   }
 }

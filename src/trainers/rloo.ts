@@ -7,7 +7,7 @@ import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checks } from './config.js';
-import { leaveOneOutAdvantages } from './grpo-math.js';
+import { groupAdvantages, leaveOneOutAdvantages } from './grpo-math.js';
 import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
 
 export interface RLOOConfig extends GroupPolicyConfig {
@@ -44,6 +44,7 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
         r = r.sub(kl.mul(c.beta));
       }
       let a = leaveOneOutAdvantages(r, c.numGenerations);
+      metrics.frac_reward_zero_std = groupAdvantages(rewards, c.numGenerations, 'group').zeroStd.float().mean().item();
       if (c.normalizeAdvantages) a = a.sub(a.mean()).div(a.std().add(1e-4));
       return { advantages: a, metrics };
     });
