@@ -177,7 +177,7 @@ describe('SFT', () => {
     ['a null prompt', [{ prompt: null, completion: 'A' }], ":1: field 'prompt' must be a non-empty string (got null)"],
     ['an empty completion', [good, good, { prompt: 'Q', completion: '' }], ":3: field 'completion' must be a non-empty string (got an empty string)"],
     ['a whitespace-only completion', [{ prompt: 'Q', completion: ' \n\t' }], ":1: field 'completion' must be a non-empty string (got only whitespace)"],
-    ['a conversational prompt list', [{ prompt: [user('Hi')], completion: [assistant('Yo')] }], ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages')"],
+    ['a conversational prompt list', [{ prompt: [user('Hi')], completion: [assistant('Yo')] }], ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and DPO's pairs)"],
     ['neither format', [{ text: 'hello' }], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got neither)"],
     ['a non-object line', [good, '', '[1, 2]'], ":3: expected an object with 'prompt' and 'completion' or 'messages' (got an array)"],
     ['a string line', ['"hello"'], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got string)"],
