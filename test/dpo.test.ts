@@ -291,7 +291,7 @@ describe('DPOTrainer', () => {
     const pb = resumed.namedParameters();
     pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
     // The logged metrics after the checkpoint are the uninterrupted run's too.
-    const tail = (dir: string) => readLog(dir).filter((l) => l.step > 4 && 'loss' in l).map((l) => [l.step, l.loss, l['rewards/margins']]);
+    const tail = (dir: string) => readLog(dir).filter((l) => (l.step ?? 0) > 4 && 'loss' in l).map((l) => [l.step, l.loss, l['rewards/margins']]);
     expect(tail(join(tmp, 'part'))).toEqual(tail(join(tmp, 'full')));
     for (const t of [t1, t2, t3]) t.dispose();
     for (const m of [full, partModel, resumed]) m.dispose();
@@ -333,7 +333,22 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
   const f64 = (xs: number[]) => torch.tensor(xs, { dtype: 'float64' });
   const expectList = (got: number[], want: number[], digits: number) => want.forEach((w, i) => expect(got[i]!).toBeCloseTo(w, digits));
 
-  it.each(golden.logpCases.map((c: { name: string }) => [c.name, c]))('%s: loss, per-pair losses, rewards, metrics and gradients', (_name, c) => {
+  interface LogpCase {
+    name: string;
+    config: DPOLossOptions;
+    refLogpsUsed: { chosen: number[]; rejected: number[] };
+    loss: number;
+    perSequenceLoss: number[];
+    chosenRewards: number[];
+    rejectedRewards: number[];
+    rewardAccuracies: number[];
+    gradPolicyChosenLogps: number[];
+    gradPolicyRejectedLogps: number[];
+    metrics: Record<string, number>;
+  }
+  const cases: [string, LogpCase][] = (golden.logpCases as LogpCase[]).map((c) => [c.name, c]);
+
+  it.each(cases)('%s: loss, per-pair losses, rewards, metrics and gradients', (_name, c) => {
     const inp = golden.inputs;
     torch.tidy(() => {
       const pc = f64(inp.policyChosenLogps).requiresGrad_(true);
@@ -347,7 +362,7 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
       expectList(out.rejectedRewards.tolist() as number[], c.rejectedRewards, 10);
       expectList(out.chosenRewards.gt(out.rejectedRewards).double().tolist() as number[], c.rewardAccuracies, 10);
       const m = dpoMetrics(policy, out);
-      for (const [k, v] of Object.entries(c.metrics as Record<string, number>)) expect(m[k], k).toBeCloseTo(v, 10);
+      for (const [k, v] of Object.entries(c.metrics)) expect(m[k], k).toBeCloseTo(v, 10);
       loss.backward();
       expectList(pc.grad!.tolist() as number[], c.gradPolicyChosenLogps, 10);
       expectList(pr.grad!.tolist() as number[], c.gradPolicyRejectedLogps, 10);
