@@ -124,7 +124,7 @@ describe('rlhf --seed', () => {
     const weights = (dir: string) => readFileSync(join(tmp, dir, 'model.safetensors'));
     const quick = ['--progress-bar', 'false', '--logging-steps', '1'];
     const stage: Record<string, (out: string, seed: string) => string[]> = {
-      sft: (out, seed) => ['sft', '--model', preset, '--data', 'sft.jsonl', '--out', out, '--seed', seed, '--max-steps', '3', '--batch-size', '4', ...quick],
+      sft: (out, seed) => ['sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', out, '--seed', seed, '--max-steps', '3', '--batch-size', '4', ...quick],
       rm: (out, seed) => ['rm', '--model', 'seed-sft-a', '--data', 'prefs.jsonl', '--out', out, '--seed', seed, '--max-steps', '2', '--batch-size', '4', ...quick],
       ppo: (out, seed) => ['ppo', '--policy', 'seed-sft-a', '--reward-model', 'seed-rm-a', '--prompts', 'prompts.jsonl', '--out', out, '--seed', seed,
         '--num-iterations', '2', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', ...quick],

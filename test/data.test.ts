@@ -244,9 +244,9 @@ describe('preferences', () => {
 });
 
 describe('prompts', () => {
-  it('normalizes {prompt}, ignoring extra fields', async () => {
+  it('normalizes {prompt}, keeping the other fields as columns for reward functions', async () => {
     const path = jsonl([{ prompt: 'Tell me a joke.', id: 3 }, { prompt: ' Hi\n' }]);
-    expect(await loadPromptDataset(path)).toEqual({ path, skipped: [], examples: [{ prompt: 'Tell me a joke.' }, { prompt: ' Hi\n' }] });
+    expect(await loadPromptDataset(path)).toEqual({ path, skipped: [], examples: [{ prompt: 'Tell me a joke.', columns: { id: 3 } }, { prompt: ' Hi\n' }] });
   });
 
   it.each([

@@ -38,7 +38,7 @@ const cfg = (name: string, extra: Partial<PPOConfig> = {}): Partial<PPOConfig> &
   outputDir: join(tmp, name), numIterations: 30, batchSize: 16, miniBatchSize: 8, maxNewTokens: 10, learningRate: 1e-3, temperature: 1, klCoef: 0.02, progressBar: false, seed: 3, ...extra,
 });
 
-async function makeTrainer(name: string, extra: Partial<PPOConfig> = {}, options: { separateCritic?: boolean; rewardFn?: (p: string[], a: string[]) => number[]; ptx?: boolean } = {}) {
+async function makeTrainer(name: string, extra: Partial<PPOConfig> = {}, options: { separateCritic?: boolean; rewardFn?: (p: string[], a: string[]) => number[] | Promise<number[]>; ptx?: boolean } = {}) {
   const model = await ActorCritic.fromPretrained(sftDir, { separateCritic: options.separateCritic, rewardModelDir: rmDir });
   const refModel = await GPT.load(sftDir);
   const trainer = new PPOTrainer({ model, refModel, tokenizer: tok, prompts, rewardFn: options.rewardFn ?? ((_, answers) => answers.map(share)), config: cfg(name, extra), ptxDataset: options.ptx ? demos : undefined });
@@ -168,6 +168,24 @@ describe('PPOTrainer', () => {
     expect(trainer.history[0]).toHaveProperty('loss/ptx_avg');
     expect(trainer.history[0]!['policy/early_stop_epoch']).toBe(0);
     done();
+  });
+
+  it('an async rewardFn is awaited; a bad score names the function and the answer', async () => {
+    const asyncShare = async (_: string[], answers: string[]) => {
+      await new Promise((r) => setTimeout(r, 1));
+      return answers.map(share);
+    };
+    const a = await makeTrainer('async-reward', { numIterations: 1 }, { rewardFn: asyncShare });
+    const r = await a.trainer.rollout();
+    expect((r.scores.tolist() as number[]).every(Number.isFinite)).toBe(true);
+    torch.dispose(r);
+    a.done();
+    const broken = async function brokenReward(p: string[]) {
+      return p.map((_, i) => (i === 2 ? Number.NaN : 0));
+    };
+    const b = await makeTrainer('bad-reward', { numIterations: 1 }, { rewardFn: broken });
+    await expect(b.trainer.rollout()).rejects.toThrow(/reward function 'brokenReward': answer 2 \(prompt "p\d+:"\) scored NaN, expected a finite number/);
+    b.done();
   });
 
   it('rejects bad configs naming the field', async () => {

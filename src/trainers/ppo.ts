@@ -147,6 +147,9 @@ export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, 
   return cfg;
 }
 
+/** PPO's programmatic reward: one finite score per (prompt, answer), sync or async. */
+export type PPORewardFn = (prompts: string[], answers: string[]) => number[] | Promise<number[]>;
+
 export interface PPOTrainerOptions {
   /** The trained actor-critic (from the SFT checkpoint). */
   model: ActorCritic;
@@ -158,7 +161,7 @@ export interface PPOTrainerOptions {
    * A programmatic reward instead of a reward model: scores for (prompt, answer) texts, the
    * answers decoded without special tokens. Useful for tests and verifiable tasks.
    */
-  rewardFn?: (prompts: string[], answers: string[]) => number[];
+  rewardFn?: PPORewardFn;
   tokenizer: Tokenizer;
   config: Partial<PPOConfig> & { outputDir: string };
   prompts: PromptExample[];
@@ -195,7 +198,7 @@ export class PPOTrainer {
   readonly model: ActorCritic;
   readonly refModel: GPT;
   readonly rewardModel: RewardModel | null;
-  readonly rewardFn: ((prompts: string[], answers: string[]) => number[]) | null;
+  readonly rewardFn: PPORewardFn | null;
   readonly tokenizer: Tokenizer;
   readonly optimizer: AdamW;
   readonly kl: FixedKLController | AdaptiveKLController;
@@ -276,6 +279,8 @@ export class PPOTrainer {
       eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.iteration,
     });
     try {
+      // A programmatic reward may be async: it is awaited before the tensor work below.
+      const programmatic = this.rewardFn ? await this.programmaticScores(batch.map((b) => b.text), gen.tokens, gen.responseMask) : null;
       return noGrad(() =>
         tidy(() => {
           const P = gen.promptIds.shape[1]!;
@@ -298,7 +303,7 @@ export class PPOTrainer {
           const logprobs = cat(parts.logprobs).mul(m);
           const refLogprobs = cat(parts.ref).mul(m);
           const values = cat(parts.values).mul(m);
-          let scores = this.rewardModel ? cat(parts.scores) : this.programmaticScores(batch.map((b) => b.text), gen.tokens, responseMask);
+          let scores = this.rewardModel ? cat(parts.scores) : tensor(programmatic!, { dtype: 'float32', device: this.device });
           if (c.missingEosPenalty !== 0) {
             const hasEos = this.isStopToken(gen.tokens).logicalAnd(responseMask).any(1);
             scores = scores.sub(hasEos.logicalNot().float().mul(c.missingEosPenalty));
@@ -319,14 +324,24 @@ export class PPOTrainer {
     }
   }
 
-  private programmaticScores(prompts: string[], tokens: Tensor, mask: Tensor): Tensor {
+  private async programmaticScores(prompts: string[], tokens: Tensor, mask: Tensor): Promise<number[]> {
     const rows = tokens.tolist() as number[][];
     const masks = mask.tolist() as boolean[][];
     const answers = rows.map((row, i) => this.tokenizer.decode(row.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true }));
-    const scores = this.rewardFn!(prompts, answers);
-    if (!Array.isArray(scores) || scores.length !== prompts.length || !scores.every(Number.isFinite))
-      throw new Error(`PPOTrainer: rewardFn must return ${prompts.length} finite numbers`);
-    return tensor(scores, { dtype: 'float32', device: this.device });
+    const name = this.rewardFn!.name || 'rewardFn';
+    let scores: unknown;
+    try {
+      scores = await this.rewardFn!(prompts, answers);
+    } catch (err) {
+      throw new Error(`PPOTrainer: reward function '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+    if (!Array.isArray(scores) || scores.length !== prompts.length)
+      throw new Error(`PPOTrainer: reward function '${name}' must return ${prompts.length} numbers (one per answer), got ${Array.isArray(scores) ? `${scores.length} values` : typeof scores}`);
+    scores.forEach((v, i) => {
+      if (!(typeof v === 'number' && Number.isFinite(v)))
+        throw new Error(`PPOTrainer: reward function '${name}': answer ${i} (prompt ${JSON.stringify(prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number`);
+    });
+    return scores as number[];
   }
 
   /** A token id the models can embed, for masked response positions. */
