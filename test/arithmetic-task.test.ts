@@ -1,0 +1,178 @@
+// The arithmetic task (src/demo/arithmetic.ts): the seeded generator (determinism, sizes, right
+// answers, a little noise in the demonstrations, plausible wrong answers in the preference
+// pairs, held-out prompts in no training file), the accuracy helper on hand-made cases, and the
+// committed data/arith files (valid through the real loaders, byte-identical to what the
+// generator and scripts/make-arith-data.mjs produce now).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset, readJsonl } from '../src/data/index.js';
+import { mulberry32 } from '../src/data/random.js';
+import { ByteTokenizer } from '../src/tokenizers/byte-tokenizer.js';
+import { resolveSFTConfig } from '../src/trainers/sft.js';
+import {
+  arithmeticAccuracy,
+  arithmeticPrompt,
+  arithmeticReward,
+  arithmeticTaskFiles,
+  ARITHMETIC_SFT_PLAN,
+  makeArithmeticTask,
+  solveArithmetic,
+  wrongAnswer,
+  type ArithmeticTask,
+} from '../src/demo/arithmetic.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dataDir = join(root, 'data', 'arith');
+const FILES = ['sft.jsonl', 'prompts.jsonl', 'eval.jsonl', 'prefs.jsonl'] as const;
+
+/** The answer of a prompt, worked out here from its text. */
+function solve(prompt: string): number {
+  const m = /^What is (\d{1,2})([+-])(\d{1,2})\?$/.exec(prompt);
+  if (!m) throw new Error(`not an arithmetic prompt: ${prompt}`);
+  return m[2] === '+' ? Number(m[1]) + Number(m[3]) : Number(m[1]) - Number(m[3]);
+}
+
+let task: ArithmeticTask;
+let tmp: string;
+beforeAll(() => {
+  task = makeArithmeticTask(1234);
+  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-arith-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('makeArithmeticTask', () => {
+  it('is deterministic per seed and has the default and requested sizes', () => {
+    expect(makeArithmeticTask(1234)).toEqual(task);
+    expect(makeArithmeticTask(99)).not.toEqual(task);
+    expect([task.sft.length, task.prompts.length, task.eval.length, task.preferences.length]).toEqual([4000, 1000, 200, 1000]);
+    const small = makeArithmeticTask(7, { sft: 5, prompts: 3, eval: 2, preferences: 4 });
+    expect([small.sft.length, small.prompts.length, small.eval.length, small.preferences.length]).toEqual([5, 3, 2, 4]);
+    expect(() => makeArithmeticTask(1, { sft: 0 })).toThrow('makeArithmeticTask: sizes.sft must be an integer ≥ 1, got 0');
+    expect(() => makeArithmeticTask(1, { noise: 1.5 })).toThrow('sizes.noise must be in [0, 1]');
+    expect(() => makeArithmeticTask(1, { eval: 5000, prompts: 5001 })).toThrow('at most 10000 distinct problems');
+  });
+
+  it('writes prompts of 1–2 digit sums and differences with the right answers', () => {
+    const rows = [...task.prompts, ...task.eval];
+    for (const r of rows) expect(r.answer, r.prompt).toBe(String(solve(r.prompt)));
+    for (const p of task.preferences) expect(p.chosen, p.prompt).toBe(` ${solve(p.prompt)}`);
+    const all = [...rows, ...task.sft, ...task.preferences].map((r) => solve(r.prompt));
+    expect(Math.min(...all)).toBeGreaterThanOrEqual(0);
+    // Both operations and both operand sizes occur.
+    const prompts = rows.map((r) => r.prompt);
+    expect(prompts.some((p) => p.includes('+'))).toBe(true);
+    expect(prompts.some((p) => p.includes('-'))).toBe(true);
+    expect(prompts.some((p) => /\b\d\+\d\?/.test(p))).toBe(true);
+    expect(prompts.some((p) => /\d\d[+-]\d\d\?/.test(p))).toBe(true);
+    expect(new Set(task.prompts.map((r) => r.prompt)).size).toBe(task.prompts.length);
+    expect(new Set(task.eval.map((r) => r.prompt)).size).toBe(task.eval.length);
+  });
+
+  it('has mostly right demonstrations, with about 10 % noise', () => {
+    const wrong = task.sft.filter((e) => e.completion !== ` ${solve(e.prompt)}`);
+    expect(wrong.length / task.sft.length).toBeGreaterThan(0.07);
+    expect(wrong.length / task.sft.length).toBeLessThan(0.13);
+    for (const e of task.sft) expect(e.completion).toMatch(/^ \d+$/);
+    expect(makeArithmeticTask(1234, { noise: 0 }).sft.every((e) => e.completion === ` ${solve(e.prompt)}`)).toBe(true);
+  });
+
+  it('rejects plausible wrong answers in the preference pairs', () => {
+    for (const p of task.preferences) {
+      expect(p.rejected).toMatch(/^ \d+$/);
+      expect(p.rejected).not.toBe(p.chosen);
+    }
+    // A dropped carry, an off-by-one or -ten, or the other operation, by hand:
+    const rng = mulberry32(5);
+    const seen = new Set(Array.from({ length: 200 }, () => wrongAnswer({ a: 17, b: 25, op: '+' }, rng)));
+    expect([...seen].sort((a, b) => a - b)).toEqual([8, 32, 41, 43, 52]);
+    const diff = new Set(Array.from({ length: 200 }, () => wrongAnswer({ a: 42, b: 17, op: '-' }, rng)));
+    expect([...diff].sort((a, b) => a - b)).toEqual([15, 24, 26, 35, 59]);
+    // Never negative: 0 - 0 has no "-1" answer.
+    expect(Array.from({ length: 50 }, () => wrongAnswer({ a: 0, b: 0, op: '-' }, rng)).every((n) => n > 0)).toBe(true);
+  });
+
+  it('holds out the eval prompts: they appear in no training file', () => {
+    const training = new Set([...task.sft, ...task.prompts, ...task.preferences].map((e) => e.prompt));
+    expect(task.eval.filter((e) => training.has(e.prompt))).toEqual([]);
+    const small = makeArithmeticTask(3, { sft: 3000, prompts: 2000, eval: 500, preferences: 500 });
+    const smallTraining = new Set([...small.sft, ...small.prompts, ...small.preferences].map((e) => e.prompt));
+    expect(small.eval.filter((e) => smallTraining.has(e.prompt))).toEqual([]);
+  });
+});
+
+describe('arithmeticAccuracy', () => {
+  it('scores hand-made cases by exact match of the trimmed completion', () => {
+    const prompts = ['What is 17+25?', 'What is 9-3?', 'What is 5+5?', 'What is 40-1?'];
+    expect(arithmeticAccuracy(prompts, [' 42', ' 6', ' 10', ' 39'], ['42', '6', '10', '39'])).toBe(1);
+    expect(arithmeticAccuracy(prompts, [' 42', ' 7', ' 10 What', '3 9'], ['42', '6', '10', '39'])).toBe(0.25);
+    // Numbers compare as numbers: '39.' and '039' are 39.
+    expect(arithmeticAccuracy(prompts, [' 42.0', ' 6', ' 010', '39.'], ['42', '6', '10', '39'])).toBe(1);
+    expect(arithmeticAccuracy(prompts, [' 42', '6 ', ' 1', ' 38'], [42, 6, 10, 39])).toBe(0.5);
+    // Rows without an answer are not counted.
+    expect(arithmeticAccuracy(prompts.slice(0, 2), [' 42', ' 5'], ['42', ''])).toBe(1);
+    expect(() => arithmeticAccuracy(prompts, [' 42'], ['42'])).toThrow('arithmeticAccuracy: got 4 prompts, 1 completions and 1 answers');
+    expect(() => arithmeticAccuracy(['What is 1+1?'], [' 2'], [''])).toThrow('no completion has an answer');
+  });
+
+  it('is exactMatch on the answer column, as GRPO and RLOO are rewarded', () => {
+    const rows = task.eval.slice(0, 3);
+    const scores = arithmeticReward({ prompts: rows.map((r) => r.prompt), completions: [` ${rows[0]!.answer}`, ' -1', rows[2]!.answer], completionIds: [[], [], []], answer: rows.map((r) => r.answer) });
+    expect(scores).toEqual([1, 0, 1]);
+    expect(arithmeticReward.rewardName).toBe('exact_match');
+    expect(arithmeticPrompt({ a: 17, b: 25, op: '+' })).toBe('What is 17+25?');
+    expect(solveArithmetic({ a: 42, b: 17, op: '-' })).toBe(25);
+  });
+});
+
+describe('ARITHMETIC_SFT_PLAN', () => {
+  it('is a valid SFTConfig whose model and generation budget fit every example', () => {
+    const { model, sft, maxNewTokens } = ARITHMETIC_SFT_PLAN;
+    expect(() => resolveSFTConfig({ ...sft, outputDir: 'x' }, model.blockSize)).not.toThrow();
+    const tok = new ByteTokenizer();
+    const examples = [...task.sft, ...task.preferences.map((p) => ({ prompt: p.prompt, completion: p.rejected }))];
+    // The prompt (with BOS) and the answer with its EOS fit in blockSize; greedy evaluation can write the longest answer and its EOS.
+    const longest = Math.max(...examples.map((e) => tok.encode(e.prompt, { addSpecialTokens: true }).length + tok.encode(e.completion).length + 1));
+    expect(longest).toBeLessThanOrEqual(model.blockSize);
+    expect(Math.max(...examples.map((e) => tok.encode(e.completion).length + 1))).toBeLessThanOrEqual(maxNewTokens);
+  });
+});
+
+describe('committed data/arith files', () => {
+  it('load through the real loaders with nothing skipped, answers kept as a column', async () => {
+    const sft = await loadSFTDataset(join(dataDir, 'sft.jsonl'));
+    const prefs = await loadPreferenceDataset(join(dataDir, 'prefs.jsonl'));
+    const prompts = await loadPromptDataset(join(dataDir, 'prompts.jsonl'));
+    const evalPrompts = await loadPromptDataset(join(dataDir, 'eval.jsonl'));
+    expect([sft.skipped, prefs.skipped, prompts.skipped, evalPrompts.skipped]).toEqual([[], [], [], []]);
+    expect(sft.examples).toEqual(task.sft.map((e) => ({ kind: 'prompt-completion', ...e })));
+    expect(prefs.examples).toEqual(task.preferences.map((p) => ({ prompt: p.prompt, completions: [p.chosen, p.rejected] })));
+    expect(prompts.examples.map((e) => e.prompt)).toEqual(task.prompts.map((e) => e.prompt));
+    expect(evalPrompts.examples.map((e) => e.prompt)).toEqual(task.eval.map((e) => e.prompt));
+    // The loaders keep only the prompt; the answer column is in the raw rows.
+    const raw: unknown[] = [];
+    for await (const { value } of readJsonl(join(dataDir, 'eval.jsonl'))) raw.push(value);
+    expect(raw).toEqual(task.eval);
+    const total = FILES.reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);
+    expect(total).toBeLessThan(400 * 1024);
+  });
+
+  it('equal what the generator produces now', () => {
+    const files = arithmeticTaskFiles(makeArithmeticTask(1234));
+    for (const f of FILES) expect(readFileSync(join(dataDir, f), 'utf8'), f).toBe(files[f]);
+  });
+
+  it('equal what scripts/make-arith-data.mjs writes (twice, byte for byte)', () => {
+    if (!existsSync(join(root, 'dist', 'demo', 'arithmetic.js'))) throw new Error('dist/ is missing: run npm run build:ts');
+    for (const run of ['a', 'b']) {
+      const out = join(tmp, run);
+      const r = spawnSync(process.execPath, [join(root, 'scripts', 'make-arith-data.mjs'), out], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      for (const f of FILES) expect(readFileSync(join(out, f)).equals(readFileSync(join(dataDir, f))), `${run}/${f}`).toBe(true);
+    }
+  });
+});
