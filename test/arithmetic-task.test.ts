@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset, readJsonl } from '../src/data/index.js';
+import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset } from '../src/data/index.js';
 import { mulberry32 } from '../src/data/random.js';
 import { ByteTokenizer } from '../src/tokenizers/byte-tokenizer.js';
 import { resolveSFTConfig } from '../src/trainers/sft.js';
@@ -142,7 +142,7 @@ describe('ARITHMETIC_SFT_PLAN', () => {
 });
 
 describe('committed data/arith files', () => {
-  it('load through the real loaders with nothing skipped, answers kept as a column', async () => {
+  it('load through the real loaders with nothing skipped, the answer as a column', async () => {
     const sft = await loadSFTDataset(join(dataDir, 'sft.jsonl'));
     const prefs = await loadPreferenceDataset(join(dataDir, 'prefs.jsonl'));
     const prompts = await loadPromptDataset(join(dataDir, 'prompts.jsonl'));
@@ -150,12 +150,10 @@ describe('committed data/arith files', () => {
     expect([sft.skipped, prefs.skipped, prompts.skipped, evalPrompts.skipped]).toEqual([[], [], [], []]);
     expect(sft.examples).toEqual(task.sft.map((e) => ({ kind: 'prompt-completion', ...e })));
     expect(prefs.examples).toEqual(task.preferences.map((p) => ({ prompt: p.prompt, completions: [p.chosen, p.rejected] })));
-    expect(prompts.examples.map((e) => e.prompt)).toEqual(task.prompts.map((e) => e.prompt));
-    expect(evalPrompts.examples.map((e) => e.prompt)).toEqual(task.eval.map((e) => e.prompt));
-    // The loaders keep only the prompt; the answer column is in the raw rows.
-    const raw: unknown[] = [];
-    for await (const { value } of readJsonl(join(dataDir, 'eval.jsonl'))) raw.push(value);
-    expect(raw).toEqual(task.eval);
+    // The answer reaches the reward functions as a column of the prompt rows.
+    const withColumn = (rows: { prompt: string; answer: string }[]) => rows.map(({ prompt, answer }) => ({ prompt, columns: { answer } }));
+    expect(prompts.examples).toEqual(withColumn(task.prompts));
+    expect(evalPrompts.examples).toEqual(withColumn(task.eval));
     const total = FILES.reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);
     expect(total).toBeLessThan(400 * 1024);
   });
