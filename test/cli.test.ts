@@ -185,6 +185,33 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
   });
 });
 
+describe('rlhf grpo and rlhf rloo', () => {
+  it('train with a reward module (default and named exports), a built-in reward and weights; the report draws them; bad rewards are one line', () => {
+    writeFileSync(join(tmp, 'reward.mjs'), [
+      "export default function answerLength({ completions }) { return completions.map((c) => -Math.abs(c.length - 4)); }",
+      "export async function hasAnswer({ completions, answer }) { return completions.map((c, i) => (answer[i] === undefined || answer[i] === null ? null : c.includes(String(answer[i])) ? 1 : 0)); }",
+    ].join('\n'));
+    writeFileSync(join(tmp, 'qa.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, answer: i % 4 })).join('\n'));
+    const common = ['--model', 'tiny', '--prompts', 'qa.jsonl', '--batch-size', '8', '--num-generations', '4', '--max-completion-length', '6', '--max-steps', '2', '--progress-bar', 'false', '--learning-rate', '1e-3'];
+    let r = rlhf('grpo', ...common, '--out', 'grpo', '--reward-fn', './reward.mjs', '--reward-fn', './reward.mjs#hasAnswer', '--reward', 'length:4', '--reward-weights', '1,2,0.5', '--beta', '0.04', '--epsilon-high', '0.28');
+    expect(r.code, r.err).toBe(0);
+    const last = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(last).toMatchObject({ stage: 'grpo', steps: 2 });
+    for (const k of ['reward', 'rewards/answerLength/mean', 'rewards/hasAnswer/mean', 'rewards/length_penalty/mean', 'kl', 'clip_ratio/region_mean']) expect(last, k).toHaveProperty([k]);
+    expect(JSON.parse(readFileSync(join(tmp, 'grpo', 'grpo_config.json'), 'utf8'))).toMatchObject({ rewardWeights: [1, 2, 0.5], beta: 0.04, epsilonHigh: 0.28, lossType: 'dapo' });
+    r = rlhf('rloo', ...common, '--out', 'rloo', '--reward', 'exact-match:answer');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'rloo', steps: 2 });
+    r = rlhf('report', 'grpo');
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(tmp, 'grpo', 'report.html'), 'utf8')).toContain('GRPO');
+    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2'), /give at least one reward/);
+    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward-fn', './reward.mjs#nope'), /--reward-fn \.\/reward\.mjs#nope: no export 'nope' that is a function \(functions exported: default, hasAnswer\)/);
+    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward', 'length:4', '--reward-weights', '1,x'), /--reward-weights expects comma-separated numbers/);
+    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward', 'bogus'), /unknown reward 'bogus'/);
+  }, 120_000);
+});
+
 describe('rlhf errors', () => {
   it('missing files, bad flags and bad config values are one line and a non-zero exit', async () => {
     const m = GPT.create({ vocabSize: 259, blockSize: 16, nLayer: 1, nHead: 1, nEmbd: 8 });

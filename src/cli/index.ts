@@ -13,7 +13,9 @@ import { writeReport } from '../report/index.js';
 import { dispose } from '../tensor/scope.js';
 import { loadTokenizer } from '../tokenizers/tokenizer.js';
 import { defaultDPOConfig, DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
+import { defaultGRPOConfig, GRPOTrainer, type GRPOConfig } from '../trainers/grpo.js';
 import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
+import { defaultRLOOConfig, RLOOTrainer, type RLOOConfig } from '../trainers/rloo.js';
 import { defaultRewardConfig, RewardTrainer } from '../trainers/reward.js';
 import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
 import { encodePromptAnswer, promptAndAnswer } from '../trainers/tokenize.js';
@@ -23,6 +25,7 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { runDemo } from './demo.js';
 import { modelFromSpec } from './models.js';
+import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
 import { addConfigFlags, addSkipInvalidFlag, configFromFlags, optionKey } from './options.js';
 
@@ -107,6 +110,28 @@ async function dpo(o: Opts): Promise<void> {
   console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs, reference ${refDir ?? (t.refModel ? 'a frozen copy' : 'none kept')} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
+}
+
+/** rlhf grpo / rlhf rloo: the group-sampled online trainers, on the prompts and the rewards the flags name. */
+async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
+  const defaults = kind === 'grpo' ? defaultGRPOConfig : defaultRLOOConfig;
+  const name = kind === 'grpo' ? 'GRPOConfig' : 'RLOOConfig';
+  const flags: Record<string, unknown> = { ...configFromFlags(o, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, name), outputDir: str(o, 'out') };
+  const weights = parseRewardWeights(flags.rewardWeights);
+  if (weights) flags.rewardWeights = weights;
+  // A null default takes no type from itself: epsilonHigh's flag is a number.
+  if (typeof flags.epsilonHigh === 'string') flags.epsilonHigh = flags.epsilonHigh === 'null' ? null : Number(flags.epsilonHigh);
+  // The trainer validates every field; typed here only to be handed over.
+  const config = flags as Partial<GRPOConfig & RLOOConfig> & { outputDir: string };
+  const device = pickDevice(config.device ?? 'auto');
+  const prompts = await loadData(loadPromptDataset, o, '--prompts');
+  seedRun(flags, defaults.seed, name);
+  const rewards = await rewardSourcesFromFlags(o, device);
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
+  const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, rewards, config }) : new RLOOTrainer({ model, tokenizer, prompts, rewards, config });
+  console.error(`rlhf ${kind}: ${source}, ${prompts.length} prompts, ${rewards.length} reward(s), ${t.config.numGenerations} completions per prompt → ${config.outputDir}`);
+  const r = await t.train();
+  console.log(JSON.stringify({ stage: kind, steps: r.steps, ...r.metrics, outputDir: r.outputDir }));
 }
 
 async function generate(args: string[], o: Opts): Promise<void> {
@@ -263,6 +288,21 @@ export function buildProgram(): Command {
     .option('--ref-model <dir>', 'a reference model other than the starting policy');
   addSkipInvalidFlag(dpoCmd);
   addConfigFlags(dpoCmd, 'DPOConfig', { ...defaultDPOConfig, maxLength: 0 }, ['outputDir']).action(dpo);
+
+  for (const [kind, description, defaults, name] of [
+    ['grpo', 'GRPO: numGenerations completions per prompt scored by rewards, the group as the baseline (no critic)', defaultGRPOConfig, 'GRPOConfig'],
+    ['rloo', 'RLOO: K completions per prompt, a leave-one-out baseline, the KL folded into the reward', defaultRLOOConfig, 'RLOOConfig'],
+  ] as const) {
+    const cmd = program.command(kind).description(description)
+      .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory)')
+      .requiredOption('--prompts <prompts.jsonl>', '{prompt, …} lines; the other fields reach reward functions as columns')
+      .requiredOption('--out <dir>', 'run directory')
+      .option('--reward-model <dir>', 'a reward model (repeatable)', collect)
+      .option('--reward-fn <file[#name]>', "a reward function: the module's default export, or the named one (repeatable)", collect)
+      .option('--reward <spec>', 'a built-in reward: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY] (repeatable)', collect);
+    addSkipInvalidFlag(cmd);
+    addConfigFlags(cmd, name, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
+  }
 
   const generateCmd = program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')
     .argument('[prompts...]', 'prompts')

@@ -26,14 +26,15 @@ const last = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 // First match wins, so the more specific groups come first: `val/clipfrac_avg` is a clip
 // fraction, not a value metric, and `policy/entropy_avg` is an entropy, not a policy loss.
 const GROUPS: Group[] = [
-  { title: 'Clip fraction', matches: (k) => k.includes('clipfrac') },
+  { title: 'Clip fraction', matches: (k) => k.includes('clipfrac') || k.startsWith('clip_ratio/') },
   { title: 'Entropy', matches: (k) => k.includes('entropy') },
   { title: 'KL divergence', matches: (k) => /kl/.test(last(k)) && !k.includes('coef') },
   { title: 'Losses', matches: (k) => k === 'loss' || k.startsWith('loss/') || k.endsWith('/loss') || last(k).endsWith('_loss') },
   { title: 'Perplexity', matches: (k) => k.includes('perplexity') },
   { title: 'Accuracy', matches: (k) => last(k) === 'accuracy' || last(k) === 'accuracies' },
   { title: 'Reward / score', matches: (k) => /reward|score|margin/.test(k) },
-  { title: 'Response length', matches: (k) => k.includes('response_length') },
+  // PPO's val/response_length; GRPO's and RLOO's completions/* lengths and clipped ratio.
+  { title: 'Response length', matches: (k) => k.includes('response_length') || k.startsWith('completions/') },
   // DPO's log-probabilities of the answers and its mean logits (TRL's logps/* and logits/*).
   { title: 'Log-probabilities', matches: (k) => k.startsWith('logps/') || k.includes('/logps/') },
   { title: 'Logits', matches: (k) => k.startsWith('logits/') || k.includes('/logits/') },

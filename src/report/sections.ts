@@ -7,7 +7,7 @@ import type { Comparison, RunFiles, Sample } from './read.js';
 /** Long tables of generated text make a page nobody scrolls; the files hold the rest. */
 const MAX_ROWS = 200;
 
-const STAGE_TITLES: Record<string, string> = { sft: 'SFT', reward: 'Reward model', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO' };
+const STAGE_TITLES: Record<string, string> = { sft: 'SFT', reward: 'Reward model', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
 
 export function stageTitle(stage: string): string {
   return STAGE_TITLES[stage] ?? stage;

@@ -358,10 +358,11 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     return Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, mean(v)]));
   }
 
+  /** Sample completions in PPO's samples.jsonl format ({iteration, prompt, answer, score}), which `rlhf report` shows. */
   private writeSamples(b: GroupBatch): void {
     const n = Math.min(this.config.numSamples, b.prompts.length);
     for (let i = 0; i < n; i++)
-      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ step: this.step, prompt: b.prompts[i], completion: b.texts[i], reward: b.rewards[i] })}\n`);
+      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ iteration: this.step, prompt: b.prompts[i], answer: b.texts[i], score: b.rewards[i] })}\n`);
   }
 
   private async checkpoint(): Promise<void> {
@@ -394,7 +395,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
     manualSeed(c.seed);
     await this.resume();
-    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'step' }]);
+    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
     const total = this.totalSteps;
     const progress = createProgress(this.label, total, c.progressBar);
     progress.update(this.step, {});
