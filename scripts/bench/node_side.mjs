@@ -1,12 +1,13 @@
 // The torch-rlhf side of scripts/bench.mjs: one measurement in a fresh Node process (so its
 // peak RSS is that measurement's). Reads one JSON task from stdin, prints one JSON line:
-// {"times": [...], ..., "maxRssKiB": n}. Mirrors scripts/bench/train_reference.py.
+// {"times": [...], ..., "maxRssKiB": n}. Mirrors scripts/bench/train_reference.py, and for the
+// dpo and grpo tasks of scripts/bench-trl.mjs, TRL's trainers in scripts/bench/trl_reference.py.
 //   echo '{"task": "sft", ...}' | node scripts/bench/node_side.mjs
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ActorCritic, AdamW, ByteTokenizer, GPT, PPOTrainer, RewardModel, collateRankings, collateSequences, languageModelLoss, rankingLoss, torch,
+  ActorCritic, AdamW, ByteTokenizer, DPOTrainer, GPT, GRPOTrainer, PPOTrainer, RewardModel, collateRankings, collateSequences, languageModelLoss, rankingLoss, torch,
 } from '../../dist/index.js';
 
 const cfg = JSON.parse(readFileSync(0, 'utf8'));
@@ -41,6 +42,24 @@ function trainStep(model, opt, lossOf) {
   });
   torch.nn.utils.clipGradNorm(model.parameters(), 1);
   opt.step();
+}
+
+// Per-step times of a trainer's own train() with maxSteps = 1 + warmup + repeats, as
+// trl_reference.py takes TRL's: the gaps between consecutive steps' ends, here the `time` that
+// train() writes with each step's metrics.jsonl line (loggingSteps 1), setup and the final save
+// excluded. The run directory is a fresh temporary one, removed afterwards.
+async function trainerStepTimes(make, instrument = () => {}) {
+  const outputDir = mkdtempSync(join(tmpdir(), 'torch-rlhf-bench-trl-'));
+  try {
+    const trainer = make({ outputDir, maxSteps: 1 + cfg.warmup + cfg.repeats, loggingSteps: 1, progressBar: false, device: 'cpu', seed: 42 });
+    instrument(trainer);
+    await trainer.train();
+    trainer.dispose();
+    const ends = readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && r.loss !== undefined).map((r) => r.time);
+    return ends.slice(1).map((t, i) => t - ends[i]).slice(cfg.warmup);
+  } finally {
+    rmSync(outputDir, { recursive: true, force: true });
+  }
 }
 
 const tasks = {
@@ -101,6 +120,46 @@ const tasks = {
       }
     }
     return { times, rolloutTimes };
+  },
+
+  // DPOTrainer on the pairs (a frozen copy of the policy as reference), one batch of all pairs per step.
+  async dpo() {
+    torch.manualSeed(0);
+    const d = cfg.dpo;
+    const model = GPT.create(cfg.size);
+    const pairs = cfg.data.pairs.map((p) => ({ kind: 'text', ...p }));
+    const config = { batchSize: d.batchSize, learningRate: d.learningRate, beta: d.beta, lossType: 'sigmoid', maxGradNorm: 1 };
+    return { times: await trainerStepTimes((run) => new DPOTrainer({ model, tokenizer: new ByteTokenizer(), trainDataset: pairs, evalDataset: [], config: { ...config, ...run } })) };
+  },
+
+  // GRPOTrainer: numGenerations completions of batchSize / numGenerations prompts, the byte-share reward, then the update.
+  async grpo() {
+    torch.manualSeed(0);
+    const g = cfg.grpo;
+    const model = GPT.create(cfg.size);
+    const lengths = [];
+    const byteShare = ({ completionIds }) => {
+      lengths.push(...completionIds.map((ids) => ids.length));
+      return completionIds.map((ids) => ids.filter((id) => id === g.rewardByte).length / Math.max(ids.length, 1));
+    };
+    const config = {
+      batchSize: g.batchSize, numGenerations: g.numGenerations, maxCompletionLength: g.maxCompletionLength, temperature: g.temperature, beta: g.beta,
+      learningRate: g.learningRate, lossType: g.lossType, scaleRewards: g.scaleRewards, epsilon: g.epsilon, numIterations: 1, maxGradNorm: 1, sampleEvery: 0,
+    };
+    // Generation and scoring (the rollout) of each step, timed around the method train() calls for it.
+    const rollouts = [];
+    const timeRollouts = (trainer) => {
+      const generate = trainer.generate.bind(trainer);
+      trainer.generate = async () => {
+        const t0 = performance.now();
+        const out = await generate();
+        rollouts.push((performance.now() - t0) / 1000);
+        return out;
+      };
+    };
+    const make = (run) => new GRPOTrainer({ model, rewards: byteShare, tokenizer: new ByteTokenizer(), prompts: cfg.data.prompts.map((prompt) => ({ prompt })), config: { ...config, ...run } });
+    const times = await trainerStepTimes(make, timeRollouts);
+    return { times, rolloutTimes: rollouts.slice(1 + cfg.warmup), meanCompletionLength: lengths.reduce((a, b) => a + b, 0) / Math.max(lengths.length, 1) };
   },
 
   // scripts/bench-generate.mjs's jsSide.
