@@ -43,3 +43,6 @@ export { GroupPolicyTrainer, type GroupPolicyConfig, type GroupPolicyOptions } f
 export { groupAdvantages, leaveOneOutAdvantages, clippedSurrogate, klToReference, aggregateLoss, grpoLoss, nanMeanStd, type GRPOLossType, type GRPOLossOptions, type ScaleRewards } from './trainers/grpo-math.js';
 export { scoreSamples, resolveRewardWeights, type RewardSource, type ScoredBatch } from './rewards/rewards.js';
 export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types.js';
+export { exactMatch, formatMatch, lengthPenalty, type SyncRewardFunction } from './rewards/builtin.js';
+export { builtinReward, BUILTIN_REWARDS } from './rewards/builtin-spec.js';
+export { makeArithmeticTask, arithmeticTaskFiles, arithmeticPrompt, solveArithmetic, arithmeticAccuracy, arithmeticReward, ARITHMETIC_SFT_PLAN } from './demo/arithmetic.js';

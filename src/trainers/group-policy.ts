@@ -160,8 +160,8 @@ export interface GroupBatch {
   /** (B, R) the completion tokens and the tokens that train (masked after the stop token). */
   completions: Tensor;
   completionMask: Tensor;
-  /** (B, R) per-token log-probs at sampling (the old policy) and under the reference (beta > 0). */
-  oldLogprobs: Tensor;
+  /** (B, R) per-token log-probs at sampling (the old policy; null when no update reads them) and under the reference (beta > 0). */
+  oldLogprobs: Tensor | null;
   refLogprobs: Tensor | null;
   /** (B,) */
   advantages: Tensor;
@@ -220,13 +220,18 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.optimizer = new AdamW(o.model.parameters(), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
   }
 
+  /** Whether the method reads the sampling-time log-probs (off-policy updates, or a KL of them). */
+  protected needsOldLogprobs(): boolean {
+    return this.config.numIterations > 1;
+  }
+
   /** The method's advantages (B,) from the rewards (B,) of the groups, and its own metrics. */
-  protected abstract advantages(rewards: Tensor, b: { oldLogprobs: Tensor; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> };
+  protected abstract advantages(rewards: Tensor, b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> };
 
   /** The method's loss for one micro-batch, normalised for its share of the optimizer step. */
   protected abstract microBatchLoss(
     logprobs: Tensor,
-    mb: { oldLogprobs: Tensor; refLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
+    mb: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
     step: { tokens: number; sequences: number; microBatches: number },
   ): { loss: Tensor; metrics: Record<string, Tensor> };
 
@@ -284,7 +289,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
       const scored = await scoreSamples(this.sources, this.weights, { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences }, { sequences, attentionMask });
       const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forwardNative(sequences, { attentionMask }).logits, completions, P, c.temperature)));
-      const oldLogprobs = own(logprobsOf(this.model));
+      // With one update per batch the old policy is the current one: no forward needed for it.
+      const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
       const refLogprobs = this.refModel ? own(logprobsOf(this.refModel)) : null;
       const rewards = tensor(scored.total, { dtype: 'float32', device: this.device });
       const adv = noGrad(() => this.advantages(rewards, { oldLogprobs, refLogprobs, completionMask }));
@@ -334,7 +340,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
           const logprobs = completionLogprobs(logits, pick(b.completions), b.promptLength, c.temperature);
           const { loss, metrics } = this.microBatchLoss(
             logprobs,
-            { oldLogprobs: pick(b.oldLogprobs), refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null, advantages: pick(b.advantages), mask },
+            { oldLogprobs: b.oldLogprobs ? pick(b.oldLogprobs) : null, refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null, advantages: pick(b.advantages), mask },
             { tokens, sequences: B, microBatches },
           );
           const v = loss.item();

@@ -54,7 +54,7 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
 
   protected microBatchLoss(
     logprobs: Tensor,
-    mb: { oldLogprobs: Tensor; refLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
+    mb: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
     step: { tokens: number; sequences: number; microBatches: number },
   ): { loss: Tensor; metrics: Record<string, Tensor> } {
     const c = this.config;

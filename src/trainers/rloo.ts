@@ -33,13 +33,18 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
     super(o, resolveRLOOConfig(o.config, o.model.config.blockSize));
   }
 
-  protected advantages(rewards: Tensor, b: { oldLogprobs: Tensor; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> } {
+  /** The KL folded into the reward is of the sampling-time log-probs. */
+  protected override needsOldLogprobs(): boolean {
+    return this.config.numIterations > 1 || this.config.beta > 0;
+  }
+
+  protected advantages(rewards: Tensor, b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> } {
     return tidy(() => {
       const c = this.config;
       let r = rewards;
       const metrics: Record<string, number> = {};
       if (c.beta > 0) {
-        const kl = b.oldLogprobs.sub(b.refLogprobs!).mul(b.completionMask.float()).sum(1);
+        const kl = b.oldLogprobs!.sub(b.refLogprobs!).mul(b.completionMask.float()).sum(1);
         metrics.kl = kl.mean().item();
         r = r.sub(kl.mul(c.beta));
       }
@@ -52,14 +57,14 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
 
   protected microBatchLoss(
     logprobs: Tensor,
-    mb: { oldLogprobs: Tensor; advantages: Tensor; mask: Tensor },
+    mb: { oldLogprobs: Tensor | null; advantages: Tensor; mask: Tensor },
     step: { sequences: number },
   ): { loss: Tensor; metrics: Record<string, Tensor> } {
     const c = this.config;
     return tidy(() => {
       const m = mb.mask.float();
       const seq = logprobs.mul(m).sum(1);
-      const old = c.numIterations === 1 ? seq.detach() : mb.oldLogprobs.mul(m).sum(1);
+      const old = c.numIterations === 1 ? seq.detach() : mb.oldLogprobs!.mul(m).sum(1);
       const ratio = seq.sub(old).exp();
       const hi = 1 + (c.epsilonHigh ?? c.epsilon);
       const lo = 1 - c.epsilon;
