@@ -165,7 +165,8 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
       { role: 'system', content: 'Be brief.' }, { role: 'user', content: `Say ${i % 4}` }, { role: 'assistant', content: `It is ${i % 4}.` },
     ] }));
     writeFileSync(join(tmp, `${name}-chat.jsonl`), chat.join('\n'));
-    const d = (x: string) => `${name}-${x}`;
+    // Not `${name}-…`: the preset test of the same name writes llama-tiny-sft and the rest.
+    const d = (x: string) => `fixture-${name}-${x}`;
     let r = rlhf('sft', '--model', fixture, '--data', `${name}-chat.jsonl`, '--out', d('sft'), '--max-steps', '4', '--batch-size', '4', '--progress-bar', 'false');
     expect(r.code, r.err).toBe(0);
     expect(existsSync(join(tmp, d('sft'), 'tokenizer.json'))).toBe(true);

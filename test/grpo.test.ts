@@ -138,6 +138,15 @@ describe.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%sTraine
     t.dispose();
     // Rollouts, updates and the reference copy freed (≤: other tests' garbage may be finalized meanwhile).
     expect(torch.memory().tensors).toBeLessThanOrEqual(base);
+    // And per step: one generate + update leaves exactly its batch, which dispose frees.
+    const probe = new Trainer({ model, tokenizer: tok, prompts, rewards: aShare, config: config(`probe-${name}`, { maxSteps: 1 }) });
+    const before = torch.memory().tensors;
+    const { batch } = await probe.generate();
+    probe.update(batch);
+    probe.optimizer.zeroGrad();
+    torch.dispose(batch);
+    probe.dispose();
+    expect(torch.memory().tensors).toBeLessThanOrEqual(before);
     model.dispose();
   }, 120_000);
 

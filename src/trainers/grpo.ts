@@ -4,6 +4,7 @@
 // the loss is the clipped per-token surrogate, plus beta · k3 KL to a reference when beta > 0,
 // aggregated as lossType says (dapo by default: every token of the step weighs the same).
 import type { GPT } from '../models/gpt.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checks } from './config.js';
 import { groupAdvantages, grpoLoss, type GRPOLossType, type ScaleRewards } from './grpo-math.js';
@@ -46,10 +47,10 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
   }
 
   protected advantages(rewards: Tensor): { advantages: Tensor; metrics: Record<string, number> } {
-    const { advantages, zeroStd } = groupAdvantages(rewards, this.config.numGenerations, this.config.scaleRewards);
-    const frac = zeroStd.float().mean().item();
-    zeroStd.dispose();
-    return { advantages, metrics: { frac_reward_zero_std: frac } };
+    return tidy(() => {
+      const { advantages, zeroStd } = groupAdvantages(rewards, this.config.numGenerations, this.config.scaleRewards);
+      return { advantages, metrics: { frac_reward_zero_std: zeroStd.float().mean().item() } };
+    });
   }
 
   protected microBatchLoss(
