@@ -171,12 +171,10 @@ describe('SFT', () => {
   });
 
   const cases: [string, (string | object)[], string][] = [
-    ['a missing completion', [good, { prompt: 'Q' }], ":2: field 'completion' must be a non-empty string (missing)"],
+    ['a missing completion', [good, { prompt: 'Q' }], ":2: field 'completion' must be a string (missing)"],
     ['a missing prompt', [{ completion: 'A' }], ":1: field 'prompt' must be a non-empty string (missing)"],
-    ['a mistyped completion', [{ prompt: 'Q', completion: 3 }], ":1: field 'completion' must be a non-empty string (got number)"],
+    ['a mistyped completion', [{ prompt: 'Q', completion: 3 }], ":1: field 'completion' must be a string (got number)"],
     ['a null prompt', [{ prompt: null, completion: 'A' }], ":1: field 'prompt' must be a non-empty string (got null)"],
-    ['an empty completion', [good, good, { prompt: 'Q', completion: '' }], ":3: field 'completion' must be a non-empty string (got an empty string)"],
-    ['a whitespace-only completion', [{ prompt: 'Q', completion: ' \n\t' }], ":1: field 'completion' must be a non-empty string (got only whitespace)"],
     ['a conversational prompt list', [{ prompt: [user('Hi')], completion: [assistant('Yo')] }], ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and DPO's pairs)"],
     ['neither format', [{ text: 'hello' }], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got neither)"],
     ['a non-object line', [good, '', '[1, 2]'], ":3: expected an object with 'prompt' and 'completion' or 'messages' (got an array)"],
@@ -188,8 +186,7 @@ describe('SFT', () => {
     ['a bad role', [{ messages: [user('a'), assistant('b'), { role: 'bot', content: 'c' }, assistant('d')] }], ":1: field 'messages[2].role' must be 'system', 'user' or 'assistant' (got \"bot\")"],
     ['a missing role', [{ messages: [{ content: 'a' }, assistant('b')] }], ":1: field 'messages[0].role' must be 'system', 'user' or 'assistant' (missing)"],
     ['a late system message', [{ messages: [user('a'), { role: 'system', content: 's' }, assistant('b')] }], ":1: field 'messages[1].role' is 'system', but only the first message may be a system message"],
-    ['a missing content', [{ messages: [user('a'), { role: 'assistant' }] }], ":1: field 'messages[1].content' must be a non-empty string (missing)"],
-    ['an empty assistant content', [{ messages: [user('a'), assistant('  ')] }], ":1: field 'messages[1].content' must be a non-empty string (got only whitespace)"],
+    ['a missing content', [{ messages: [user('a'), { role: 'assistant' }] }], ":1: field 'messages[1].content' must be a string (missing)"],
     ['an empty user content', [{ messages: [user(''), assistant('b')] }], ":1: field 'messages[0].content' must be a non-empty string (got an empty string)"],
     ['messages not ending with the assistant', [good, { messages: [user('a'), assistant('b'), user('c')] }], ":2: field 'messages' must end with an assistant message, the reply to train on (the last one is 'user')"],
   ];
@@ -221,17 +218,14 @@ describe('preferences', () => {
 
   const expectedShape = "expected an object with 'prompt' and either 'chosen' and 'rejected', or 'completions'";
   const cases: [string, (string | object)[], string][] = [
-    ['a missing rejected', [pair, { prompt: 'Q', chosen: 'a' }], ":2: field 'rejected' must be a non-empty string (missing)"],
+    ['a missing rejected', [pair, { prompt: 'Q', chosen: 'a' }], ":2: field 'rejected' must be a string (missing)"],
     ['a missing prompt', [{ chosen: 'a', rejected: 'b' }], ":1: field 'prompt' must be a non-empty string (missing)"],
-    ['a mistyped chosen', [{ prompt: 'Q', chosen: { text: 'a' }, rejected: 'b' }], ":1: field 'chosen' must be a non-empty string (got object)"],
-    ['an empty chosen', [{ prompt: 'Q', chosen: '', rejected: 'b' }], ":1: field 'chosen' must be a non-empty string (got an empty string)"],
-    ['a whitespace-only rejected', [{ prompt: 'Q', chosen: 'a', rejected: '\n' }], ":1: field 'rejected' must be a non-empty string (got only whitespace)"],
+    ['a mistyped chosen', [{ prompt: 'Q', chosen: { text: 'a' }, rejected: 'b' }], ":1: field 'chosen' must be a string (got object)"],
     ['chosen equal to rejected', [pair, pair, { prompt: 'Q', chosen: 'same', rejected: 'same' }], ":3: field 'rejected' is the same as 'chosen' (a tie says nothing)"],
     ['a ranking of one', [pair, pair, { prompt: 'Q', completions: ['only'] }], ":3: field 'completions' must list at least 2 answers (got 1)"],
     ['an empty ranking', [{ prompt: 'Q', completions: [] }], ":1: field 'completions' must list at least 2 answers (got 0)"],
     ['a ranking that is not an array', [{ prompt: 'Q', completions: 'a' }], ":1: field 'completions' must be an array of answers ranked best to worst (got string)"],
-    ['an empty ranked answer', [{ prompt: 'Q', completions: ['a', 'b', ' '] }], ":1: field 'completions[2]' must be a non-empty string (got only whitespace)"],
-    ['a mistyped ranked answer', [{ prompt: 'Q', completions: ['a', 2] }], ":1: field 'completions[1]' must be a non-empty string (got number)"],
+    ['a mistyped ranked answer', [{ prompt: 'Q', completions: ['a', 2] }], ":1: field 'completions[1]' must be a string (got number)"],
     ['duplicate ranked answers', [{ prompt: 'Q', completions: ['a', 'b', 'c', 'b'] }], ":1: field 'completions[3]' is the same as 'completions[1]' (a tie says nothing)"],
     ['both formats at once', [{ ...pair, completions: ['a', 'b'] }], `:1: ${expectedShape} (got both 'completions' and 'chosen'/'rejected'; which one is meant?)`],
     ['neither format', [{ prompt: 'Q' }], `:1: ${expectedShape} (got neither)`],
@@ -269,7 +263,7 @@ describe('loading', () => {
     const path = jsonl([
       good,
       '{oops',
-      { prompt: 'Q', completion: '' },
+      { prompt: '', completion: 'A' },
       '',
       { prompt: 'Q2', completion: 'A2' },
       '7',
@@ -286,7 +280,7 @@ describe('loading', () => {
     expect(loaded.skipped.map((s) => s.line)).toEqual([2, 3, 6, 7, 9]);
     expect(loaded.skipped[0]?.reason).toMatch(/^invalid JSON \(.+\)$/);
     expect(loaded.skipped.slice(1, 4).map((s) => s.reason)).toEqual([
-      "field 'completion' must be a non-empty string (got an empty string)",
+      "field 'prompt' must be a non-empty string (got an empty string)",
       "expected an object with 'prompt' and 'completion' or 'messages' (got number)",
       "field 'messages[1].role' must be 'system', 'user' or 'assistant' (got \"bot\")",
     ]);

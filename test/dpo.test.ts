@@ -36,11 +36,11 @@ describe('DPO data', () => {
   it('malformed records name the file, the line and the field', async () => {
     const user = { role: 'user', content: 'Hi' };
     const bad: [unknown, RegExp][] = [
-      [{ prompt: 'P', chosen: ' a' }, /field 'rejected' must be a non-empty string \(missing\)/],
+      [{ prompt: 'P', chosen: ' a' }, /field 'rejected' must be a string \(missing\)/],
       [{ prompt: 'P', chosen: ' a', rejected: ' a' }, /field 'rejected' is the same as 'chosen'/],
       [{ chosen: ' a', rejected: ' b' }, /field 'prompt' must be a non-empty string \(missing\)/],
       [{ chosen: [user, { role: 'assistant', content: 'A' }], rejected: [{ role: 'user', content: 'Ho' }, { role: 'assistant', content: 'B' }] }, /fields 'chosen' and 'rejected' share no leading messages/],
-      [{ chosen: [user, { role: 'assistant' }], rejected: [user, { role: 'assistant', content: 'B' }] }, /field 'chosen\[1\]\.content' must be a non-empty string/],
+      [{ chosen: [user, { role: 'assistant' }], rejected: [user, { role: 'assistant', content: 'B' }] }, /field 'chosen\[1\]\.content' must be a string/],
       [{ prompt: [user], chosen: [{ role: 'assistant', content: 'A' }, { role: 'assistant', content: 'B' }], rejected: [{ role: 'assistant', content: 'C' }] }, /field 'chosen' must add one assistant message/],
       [{ prompt: [user], chosen: [{ role: 'assistant', content: 'A' }], rejected: ' text' }, /field 'rejected' must be a non-empty array/],
       [{ chosen: [user, { role: 'user', content: 'A' }], rejected: [user, { role: 'assistant', content: 'B' }] }, /field 'chosen' must end with an assistant message/],

@@ -47,17 +47,19 @@ function kindOf(x: unknown): string {
 }
 
 /**
- * A text field must be a string with some non-whitespace in it: an empty prompt, answer or turn
- * is almost always a broken export, and an empty answer would train on nothing but EOS.
+ * A prompt or a chat turn must be a string with some non-whitespace in it: an empty one is almost
+ * always a broken export. An answer (`answer: true`: a completion, chosen, rejected) may be empty,
+ * as in TRL: an empty completion teaches the model to stop at once.
  */
-function text(value: unknown, field: string): string {
-  const base = `field '${field}' must be a non-empty string`;
+function text(value: unknown, field: string, answer = false): string {
+  const base = `field '${field}' must be a ${answer ? '' : 'non-empty '}string`;
   if (value === undefined) throw new Error(`${base} (missing)`);
   if (typeof value !== 'string') {
     // TRL's conversational prompt/completion and preference formats hold lists of messages.
     const hint = Array.isArray(value) ? '; conversational lists are only supported in SFT\'s \'messages\' and DPO\'s pairs' : '';
     throw new Error(`${base} (got ${kindOf(value)}${hint})`);
   }
+  if (answer) return value;
   if (value === '') throw new Error(`${base} (got an empty string)`);
   if (value.trim() === '') throw new Error(`${base} (got only whitespace)`);
   return value;
@@ -84,7 +86,7 @@ function parseMessages(value: unknown, field = 'messages', endsWithReply = true)
       throw new Error(`field '${field}[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`);
     }
     if (role === 'system' && i !== 0) throw new Error(`field '${field}[${i}].role' is 'system', but only the first message may be a system message`);
-    return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `${field}[${i}].content`) };
+    return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `${field}[${i}].content`, role === 'assistant') };
   });
   const last = messages[messages.length - 1] as ChatMessage;
   if (endsWithReply && last.role !== 'assistant') {
@@ -102,7 +104,7 @@ export function parseSFTExample(value: unknown): SFTExample {
   if (!isObject(value)) throw new Error(`${expected} (got ${kindOf(value)})`);
   if (has(value, 'messages')) return { kind: 'messages', messages: parseMessages(get(value, 'messages')) };
   if (!has(value, 'prompt') && !has(value, 'completion')) throw new Error(`${expected} (got neither)`);
-  return { kind: 'prompt-completion', prompt: text(get(value, 'prompt'), 'prompt'), completion: text(get(value, 'completion'), 'completion') };
+  return { kind: 'prompt-completion', prompt: text(get(value, 'prompt'), 'prompt'), completion: text(get(value, 'completion'), 'completion', true) };
 }
 
 /**
@@ -119,15 +121,15 @@ export function parsePreferenceExample(value: unknown): PreferenceExample {
   if (!ranked && !pairwise) throw new Error(`${expected} (got neither)`);
   const prompt = text(get(value, 'prompt'), 'prompt');
   if (pairwise) {
-    const chosen = text(get(value, 'chosen'), 'chosen');
-    const rejected = text(get(value, 'rejected'), 'rejected');
+    const chosen = text(get(value, 'chosen'), 'chosen', true);
+    const rejected = text(get(value, 'rejected'), 'rejected', true);
     if (chosen === rejected) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
     return { prompt, completions: [chosen, rejected] };
   }
   const list = get(value, 'completions');
   if (!Array.isArray(list)) throw new Error(`field 'completions' must be an array of answers ranked best to worst (got ${kindOf(list)})`);
   if (list.length < 2) throw new Error(`field 'completions' must list at least 2 answers (got ${list.length})`);
-  const completions = list.map((c: unknown, i) => text(c, `completions[${i}]`));
+  const completions = list.map((c: unknown, i) => text(c, `completions[${i}]`, true));
   const firstIndex = new Map<string, number>();
   completions.forEach((c, i) => {
     const first = firstIndex.get(c);
@@ -157,8 +159,8 @@ export function parsePreferencePair(value: unknown): PreferencePair {
   const [chosenValue, rejectedValue] = [get(value, 'chosen'), get(value, 'rejected')];
   if (!Array.isArray(chosenValue) && !Array.isArray(rejectedValue)) {
     const prompt = text(get(value, 'prompt'), 'prompt');
-    const chosen = text(chosenValue, 'chosen');
-    const rejected = text(rejectedValue, 'rejected');
+    const chosen = text(chosenValue, 'chosen', true);
+    const rejected = text(rejectedValue, 'rejected', true);
     if (chosen === rejected) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
     return { kind: 'text', prompt, chosen, rejected };
   }
@@ -185,4 +187,18 @@ export function parsePromptExample(value: unknown): PromptExample {
   const prompt = text(get(value, 'prompt'), 'prompt');
   const columns = Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'prompt'));
   return Object.keys(columns).length ? { prompt, columns } : { prompt };
+}
+
+const blank = (answer: string): boolean => answer.trim() === '';
+
+/**
+ * Whether an example holds an empty (or whitespace-only) answer: accepted, as in TRL, but the
+ * commands count such rows in their summaries, so a broken export does not go unnoticed.
+ */
+export function hasEmptyAnswer(x: SFTExample | PreferenceExample | PreferencePair): boolean {
+  if ('completions' in x) return x.completions.some(blank);
+  if (x.kind === 'prompt-completion') return blank(x.completion);
+  if (x.kind === 'text') return blank(x.chosen) || blank(x.rejected);
+  if ('messages' in x) return x.messages.some((m) => m.role === 'assistant' && blank(m.content));
+  return blank(x.chosen.content) || blank(x.rejected.content);
 }

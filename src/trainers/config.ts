@@ -3,6 +3,7 @@
 import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
 import { autocast } from '../tensor/runtime.js';
+import { didYouMean } from './did-you-mean.js';
 
 /** The fields every run has, the SFT and reward-model trainers' and PPO's. */
 export interface RunConfig {
@@ -145,7 +146,7 @@ export const trainingConfigRules = {
  */
 export function resolveConfig<T extends object>(name: string, defaults: Partial<T>, rules: Record<string, readonly [Check, string]>, given: Partial<T>): T {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new TypeError(`${name}: expected an object`);
-  for (const k of Object.keys(given)) if (!(k in rules)) throw new Error(`${name}: unknown field '${k}'`);
+  for (const k of Object.keys(given)) if (!(k in rules)) throw new Error(`${name}: unknown field '${k}'${didYouMean(k, Object.keys(rules))}`);
   const cfg = { ...defaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as Record<string, unknown>;
   for (const [k, [ok, what]] of Object.entries(rules)) {
     if (!(k in cfg)) throw new Error(`${name}: missing field '${k}'`);

@@ -5,6 +5,7 @@
 // second model in memory), or nothing at all (referenceFree). Chosen and rejected answers go
 // through the model in one batch, as TRL's concatenated forward.
 import { splitDataset } from '../data/datasets.js';
+import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
 import type { PreferencePair } from '../data/formats.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
@@ -94,9 +95,10 @@ export interface DPOTrainerOptions {
   refModel?: GPT;
   tokenizer: Tokenizer;
   config: Partial<DPOConfig> & { outputDir: string };
-  trainDataset: PreferencePair[];
+  /** TRL rows ({prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations) or loaded pairs; a bad one fails with `index N: field …`. */
+  trainDataset: PreferencePairData;
   /** Held-out pairs; by default `evalFraction` of trainDataset is held out. */
-  evalDataset?: PreferencePair[];
+  evalDataset?: PreferencePairData | undefined;
 }
 
 export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
@@ -114,7 +116,8 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     const device = pickDevice(config.device);
     o.model.to(device);
     o.refModel?.to(device).requiresGrad_(false).eval();
-    const split = o.evalDataset ? { train: o.trainDataset, eval: o.evalDataset } : splitDataset(o.trainDataset, config.evalFraction, config.seed);
+    const train = parsePreferencePairRecords(o.trainDataset, 'DPOTrainer trainDataset');
+    const split = o.evalDataset ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferencePair[]): DPOExample[] => xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
     super(o.model, config, encode(split.train), encode(split.eval), 'dpo');
     this.tokenizer = o.tokenizer;

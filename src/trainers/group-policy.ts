@@ -7,7 +7,7 @@
 // No critic: the group is the baseline. A reference model is kept only when beta > 0.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PromptExample } from '../data/formats.js';
+import { parsePromptRecords, type PromptData } from '../data/records.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { frozenCopy } from '../models/frozen-copy.js';
@@ -148,7 +148,8 @@ export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   /** Reward functions and reward models, weighted by rewardWeights. */
   rewards: RewardSource | RewardSource[];
   tokenizer: Tokenizer;
-  prompts: PromptExample[];
+  /** TRL prompt rows ({prompt, ...columns}) or loaded prompts; a bad one fails with `index N: field …`. */
+  prompts: PromptData;
   config: Partial<C> & { outputDir: string };
 }
 
@@ -201,7 +202,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   constructor(o: GroupPolicyOptions<C>, config: C) {
     this.config = config;
     const name = this.constructor.name;
-    if (o.prompts.length === 0) throw new Error(`${name}: no prompts`);
+    const prompts = parsePromptRecords(o.prompts, `${name} prompts`);
+    if (prompts.length === 0) throw new Error(`${name}: no prompts`);
     if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`${name}: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
     this.sources = Array.isArray(o.rewards) ? [...o.rewards] : [o.rewards];
     this.weights = resolveRewardWeights(this.sources, config.rewardWeights, name);
@@ -216,7 +218,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.refModel?.to(this.device);
     this.refModel?.requiresGrad_(false);
     for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
-    this.prompts = o.prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
+    this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
     this.optimizer = new AdamW(o.model.parameters(), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
   }
 

@@ -3,11 +3,11 @@
 // One iteration: rollout → score → advantages → several epochs of clipped updates → log.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PromptExample, SFTExample } from '../data/formats.js';
+import { parsePromptRecords, parseSFTRecords, type PromptData, type SFTData } from '../data/records.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import type { ActorCritic } from '../models/actor-critic.js';
-import type { GPT } from '../models/gpt.js';
+import { ActorCritic } from '../models/actor-critic.js';
+import { GPT } from '../models/gpt.js';
 import type { RewardModel } from '../models/reward-model.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
@@ -164,9 +164,10 @@ export interface PPOTrainerOptions {
   rewardFn?: PPORewardFn;
   tokenizer: Tokenizer;
   config: Partial<PPOConfig> & { outputDir: string };
-  prompts: PromptExample[];
+  /** TRL prompt rows ({prompt, ...}) or loaded prompts; a bad one fails with `index N: field …`. */
+  prompts: PromptData;
   /** Demonstrations for PPO-ptx (with ptxCoef > 0). */
-  ptxDataset?: SFTExample[];
+  ptxDataset?: SFTData | undefined;
 }
 
 /** One rollout batch with everything the update needs (B rollouts, P prompt + R response tokens). */
@@ -213,10 +214,16 @@ export class PPOTrainer {
   readonly history: Record<string, number>[] = [];
 
   constructor(o: PPOTrainerOptions) {
+    const given: unknown = o.model;
+    if (!(given instanceof ActorCritic)) {
+      const got = given instanceof GPT ? 'a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)' : 'something else';
+      throw new Error(`PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got ${got}`);
+    }
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
     this.config = resolvePPOConfig(o.config, o.model.config.blockSize);
     const c = this.config;
-    if (o.prompts.length === 0) throw new Error('PPOTrainer: no prompts');
+    const prompts = parsePromptRecords(o.prompts, 'PPOTrainer prompts');
+    if (prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
     if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`PPOTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
     for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
@@ -233,8 +240,8 @@ export class PPOTrainer {
     for (const m of models) m.eval();
     o.refModel.requiresGrad_(false);
     o.rewardModel?.requiresGrad_(false);
-    this.prompts = o.prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
-    this.ptx = (o.ptxDataset ?? []).map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
+    this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
+    this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
     this.optimizer = new AdamW(o.model.parameters(), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.kl = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
   }

@@ -3,7 +3,8 @@
 // batch element, each pair weighted 1/C(K,2), so prompts with many answers do not dominate
 // and the pairs of one prompt are not treated as independent examples.
 import { splitDataset } from '../data/datasets.js';
-import type { PreferenceExample, SFTExample } from '../data/formats.js';
+import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
+import type { PreferenceExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
 import { fromBytes } from '../tensor/bytes.js';
 import { tensor } from '../tensor/creation.js';
@@ -103,13 +104,14 @@ export interface RewardTrainerOptions {
   model: RewardModel;
   tokenizer: Tokenizer;
   config: Partial<RewardConfig> & { outputDir: string };
-  trainDataset: PreferenceExample[];
-  evalDataset?: PreferenceExample[];
+  /** TRL rows ({prompt, chosen, rejected} or {prompt, completions}) or loaded examples; a bad one fails with `index N: field …`. */
+  trainDataset: PreferenceData;
+  evalDataset?: PreferenceData | undefined;
   /**
    * Demonstrations whose mean score becomes 0 after training (InstructGPT normalises on the
    * labelers' demonstrations). Default: the best answer of each training ranking.
    */
-  normalizationDataset?: SFTExample[];
+  normalizationDataset?: SFTData | undefined;
 }
 
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
@@ -125,13 +127,14 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
       throw new Error(`RewardTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
     const device = pickDevice(config.device);
     o.model.to(device);
-    const split = o.evalDataset ? { train: o.trainDataset, eval: o.evalDataset } : splitDataset(o.trainDataset, config.evalFraction, config.seed);
+    const train = parsePreferenceRecords(o.trainDataset, 'RewardTrainer trainDataset');
+    const split = o.evalDataset ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferenceExample[]): RankedExample[] => xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
     super(o.model, config, encode(split.train), encode(split.eval), 'reward');
     this.tokenizer = o.tokenizer;
     this.device = device;
     if (o.normalizationDataset) {
-      this.normalizationSeqs = o.normalizationDataset.map((x) => {
+      this.normalizationSeqs = parseSFTRecords(o.normalizationDataset, 'RewardTrainer normalizationDataset').map((x) => {
         const { prompt, answer, templated } = promptAndAnswer(x, o.tokenizer);
         const t = truncateKeepingAnswer(encodePromptAnswer(prompt, answer, o.tokenizer, templated), config.maxLength);
         return [...t.prompt, ...t.answer];

@@ -1,5 +1,6 @@
 // Stage 1: supervised fine-tuning of the GPT decoder on demonstrations (TRL's SFTTrainer).
 import { splitDataset } from '../data/datasets.js';
+import { parseSFTRecords, type SFTData } from '../data/records.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
@@ -89,9 +90,10 @@ export interface SFTTrainerOptions {
   model: GPT;
   tokenizer: Tokenizer;
   config: Partial<SFTConfig> & { outputDir: string };
-  trainDataset: SFTExample[];
+  /** TRL rows ({prompt, completion} or {messages}) or loaded examples; a bad one fails with `index N: field …`. */
+  trainDataset: SFTData;
   /** Held-out examples; by default `evalFraction` of trainDataset is held out. */
-  evalDataset?: SFTExample[];
+  evalDataset?: SFTData | undefined;
 }
 
 export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
@@ -105,7 +107,8 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
       throw new Error(`SFTTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
     const device = pickDevice(config.device);
     o.model.to(device);
-    const split = o.evalDataset ? { train: o.trainDataset, eval: o.evalDataset } : splitDataset(o.trainDataset, config.evalFraction, config.seed);
+    const train = parseSFTRecords(o.trainDataset, 'SFTTrainer trainDataset');
+    const split = o.evalDataset ? { train, eval: parseSFTRecords(o.evalDataset, 'SFTTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: SFTExample[]) => {
       const seqs = xs.map((x) => sftSequence(x, o.tokenizer, config.maxLength, config.completionOnlyLoss));
       return config.packing ? pack(seqs, config.maxLength) : seqs;
