@@ -224,6 +224,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerMathOps(env, exports);
   registerSystemOps(env, exports);
   registerModelOps(env, exports);
+  registerDistOps(env, exports);
   return exports;
 }
 

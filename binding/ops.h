@@ -7,4 +7,5 @@ void registerTensorOps(Napi::Env env, Napi::Object exports);
 void registerMathOps(Napi::Env env, Napi::Object exports);
 void registerSystemOps(Napi::Env env, Napi::Object exports);
 void registerModelOps(Napi::Env env, Napi::Object exports);
+void registerDistOps(Napi::Env env, Napi::Object exports);
 }  // namespace trl

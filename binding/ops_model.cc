@@ -4,6 +4,7 @@
 #include <c10/core/GradMode.h>
 
 #include "binding/args.h"
+#include "binding/fields.h"
 #include "binding/ops.h"
 #include "native/compute_thread.h"
 #include "native/gpt.h"
@@ -121,60 +122,6 @@ Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) 
   worker->Queue();
   return p;
 }
-
-// Named fields of a JS object; each read names the object and the field in its error.
-class Fields {
- public:
-  Fields(const Args& a, size_t i, const char* what) : what_(what) {
-    if (a.missing(i) || !a[i].IsObject()) a.fail(i, std::string("an object of ") + what);
-    obj_ = a[i].As<Napi::Object>();
-  }
-  bool has(const char* k) const {
-    const Napi::Value v = obj_.Get(k);
-    return !v.IsUndefined() && !v.IsNull();
-  }
-  double number(const char* k) const {
-    const Napi::Value v = obj_.Get(k);
-    if (!v.IsNumber()) fail(k, "a number");
-    return v.As<Napi::Number>().DoubleValue();
-  }
-  double number(const char* k, double dflt) const { return has(k) ? number(k) : dflt; }
-  int64_t int64(const char* k) const {
-    const double v = number(k);
-    if (!Args::isInt(v)) fail(k, "an integer");
-    return static_cast<int64_t>(v);
-  }
-  int64_t int64(const char* k, int64_t dflt) const { return has(k) ? int64(k) : dflt; }
-  bool boolean(const char* k, bool dflt) const {
-    if (!has(k)) return dflt;
-    const Napi::Value v = obj_.Get(k);
-    if (!v.IsBoolean()) fail(k, "a boolean");
-    return v.As<Napi::Boolean>().Value();
-  }
-  // An array of non-negative integers (absent: empty).
-  std::vector<int64_t> ints(const char* k) const {
-    std::vector<int64_t> out;
-    if (!has(k)) return out;
-    const Napi::Value v = obj_.Get(k);
-    if (!v.IsArray()) fail(k, "an array of integers");
-    const Napi::Array arr = v.As<Napi::Array>();
-    for (uint32_t j = 0; j < arr.Length(); ++j) {
-      const Napi::Value e = arr.Get(j);
-      if (!e.IsNumber() || !Args::isInt(e.As<Napi::Number>().DoubleValue()) || e.As<Napi::Number>().DoubleValue() < 0)
-        fail(k, "an array of non-negative integers");
-      out.push_back(static_cast<int64_t>(e.As<Napi::Number>().DoubleValue()));
-    }
-    return out;
-  }
-  at::Tensor tensor(const char* k) const { return TensorHandle::Get(obj_.Get(k), std::string(what_) + "." + k); }
-
- private:
-  [[noreturn]] void fail(const char* k, const char* expected) const {
-    throw Napi::TypeError::New(obj_.Env(), std::string(what_) + "." + k + " must be " + expected);
-  }
-  const char* what_;
-  Napi::Object obj_;
-};
 
 // weights: [embed, norm, lm_head|null (tied), then 16 per layer: input_layernorm, q_w, q_b,
 // k_w, k_b, v_w, v_b, o_w, o_b, post_attention_layernorm, gate_w, gate_b, up_w, up_b, down_w,

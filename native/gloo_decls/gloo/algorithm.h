@@ -1,0 +1,3 @@
+// Declarations only, standing in for Gloo's own header (see ../README.md).
+#pragma once
+#include "gloo/context.h"

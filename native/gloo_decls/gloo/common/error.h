@@ -1,0 +1,2 @@
+// Declarations only, standing in for Gloo's own header (see ../../README.md).
+#pragma once
