@@ -37,6 +37,7 @@ export * from './trainers/ppo-math.js';
 export * from './demo/labeler.js';
 export { makeDemoTask } from './demo/task.js';
 export { buildReport, writeReport } from './report/index.js';
+export * from './text/index.js';
 export { GRPOTrainer, defaultGRPOConfig, resolveGRPOConfig, type GRPOConfig } from './trainers/grpo.js';
 export { RLOOTrainer, defaultRLOOConfig, resolveRLOOConfig, type RLOOConfig } from './trainers/rloo.js';
 export { GroupPolicyTrainer, type GroupPolicyConfig, type GroupPolicyOptions } from './trainers/group-policy.js';
@@ -46,3 +47,6 @@ export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types
 export { exactMatch, formatMatch, lengthPenalty, type SyncRewardFunction } from './rewards/builtin.js';
 export { builtinReward, BUILTIN_REWARDS } from './rewards/builtin-spec.js';
 export { makeArithmeticTask, arithmeticTaskFiles, arithmeticPrompt, solveArithmetic, arithmeticAccuracy, arithmeticReward, ARITHMETIC_SFT_PLAN } from './demo/arithmetic.js';
+export * from './lora/index.js';
+export { ProcessGroup, Work, initProcessGroup, getProcessGroup, destroyProcessGroup, launchEnv, type ProcessGroupOptions, type LaunchEnv, type Backend, type ReduceOp } from './distributed/process-group.js';
+export { DataParallel, shardBatch, bucketsOf, BUCKET_CAP_MB } from './distributed/ddp.js';

@@ -96,10 +96,14 @@ describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.prompt)).toEqual(['Q1:', 'Q2:']);
-    expect(typeof lines[0].answer).toBe('string');
+    expect(typeof lines[0].completion).toBe('string');
     r = rlhf('generate', '--model', d('sft'), '--prompts', 'prompts.jsonl', '--out', d('answers.jsonl'), '--max-new-tokens', '8');
     expect(r.code, r.err).toBe(0);
     expect(readFileSync(join(tmp, d('answers.jsonl')), 'utf8').trim().split('\n').length).toBe(8);
+    // generate --out writes the {prompt, completion} rows that score reads (empty completions too).
+    r = rlhf('score', '--reward-model', d('rm'), '--data', d('answers.jsonl'));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.trim().split('\n').length).toBe(8);
 
     r = rlhf('score', '--reward-model', d('rm'), '--data', 'prefs.jsonl');
     expect(r.code, r.err).toBe(0);
@@ -179,7 +183,7 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
     expect(r.code, r.err).toBe(0);
     r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '6', '--seed', '1', 'Say 1');
     expect(r.code, r.err).toBe(0);
-    expect(typeof JSON.parse(r.out.trim().split('\n').pop()!).answer).toBe('string');
+    expect(typeof JSON.parse(r.out.trim().split('\n').pop()!).completion).toBe('string');
     const policy = await GPT.load(join(tmp, d('ppo')));
     expect(policy.config.arch).toBe('llama');
     policy.dispose();

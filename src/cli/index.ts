@@ -5,12 +5,13 @@ import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
-import { parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
+import { hasEmptyAnswer, parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
+import { generateText, generationLengths } from '../text/generate.js';
+import { promptCompletionIds, rewardScores } from '../text/score.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
 import { writeReport } from '../report/index.js';
-import { dispose } from '../tensor/scope.js';
 import { loadTokenizer } from '../tokenizers/tokenizer.js';
 import { defaultDPOConfig, DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
 import { defaultGRPOConfig, GRPOTrainer, type GRPOConfig } from '../trainers/grpo.js';
@@ -18,16 +19,13 @@ import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
 import { defaultRLOOConfig, RLOOTrainer, type RLOOConfig } from '../trainers/rloo.js';
 import { defaultRewardConfig, RewardTrainer } from '../trainers/reward.js';
 import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
-import { encodePromptAnswer, promptAndAnswer } from '../trainers/tokenize.js';
-import { collateRankings } from '../trainers/reward.js';
+import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
-import { noGrad } from '../tensor/runtime.js';
-import { tidy } from '../tensor/scope.js';
 import { runDemo } from './demo.js';
 import { modelFromSpec } from './models.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
-import { addConfigFlags, addSkipInvalidFlag, configFromFlags, optionKey } from './options.js';
+import { addConfigFlags, addSkipInvalidFlag, configFromFlags, kebab, optionKey } from './options.js';
 
 type Opts = Record<string, unknown>;
 const str = (o: Opts, k: string): string => o[k] as string;
@@ -142,18 +140,17 @@ async function generate(args: string[], o: Opts): Promise<void> {
   const model = await GPT.load(dir, { device });
   const tok = await loadTokenizer(dir);
   const sampling = {
-    maxNewTokens: Number(o.maxNewTokens ?? 64), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
-    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed), eosTokenId: tok.stopTokenIds, padTokenId: tok.padTokenId,
+    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
+    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed),
   };
-  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} expects a number`);
-  const maxPrompt = model.config.blockSize - sampling.maxNewTokens;
-  if (maxPrompt < 1) throw new Error(`--max-new-tokens ${sampling.maxNewTokens} leaves no room for a prompt in the model's ${model.config.blockSize} positions`);
-  const answer = async (batch: string[]): Promise<string[]> => {
-    const out = await model.generate(batch.map((p) => tok.encode(p, { addSpecialTokens: true }).slice(-maxPrompt)), sampling);
-    const texts = out.sequences.map((s) => tok.decode(s, { skipSpecialTokens: true }));
-    dispose(out);
-    return texts;
-  };
+  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
+  // Checked before any prompt is read: the default fits the model, a given length must.
+  try {
+    generationLengths(model, sampling.maxNewTokens);
+  } catch (e) {
+    throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
+  }
+  const answer = (batch: string[]): Promise<string[]> => generateText(model, tok, batch, sampling);
   const outFile = o.out ? str(o, 'out') : null;
   if (outFile) {
     mkdirSync(dirname(outFile), { recursive: true });
@@ -172,14 +169,17 @@ async function generate(args: string[], o: Opts): Promise<void> {
     return;
   }
   const batchSize = Number(o.batchSize ?? 16);
+  let empty = 0;
   for (let i = 0; i < prompts.length; i += batchSize) {
     const batch = prompts.slice(i, i + batchSize);
     const answers = await answer(batch);
-    const lines = batch.map((p, j) => JSON.stringify({ prompt: p, answer: answers[j] }));
+    // TRL's {prompt, completion}: the rows `rlhf score` (and SFT) read.
+    const lines = batch.map((p, j) => JSON.stringify({ prompt: p, completion: answers[j] }));
+    empty += answers.filter((a) => a.trim() === '').length;
     if (outFile) appendFileSync(outFile, `${lines.join('\n')}\n`);
     else console.log(lines.join('\n'));
   }
-  if (outFile) console.error(`rlhf generate: ${prompts.length} answers → ${outFile}`);
+  if (outFile) console.error(`rlhf generate: ${prompts.length} answers${empty ? ` (${empty} empty)` : ''} → ${outFile}`);
   model.dispose();
 }
 
@@ -197,22 +197,9 @@ async function score(o: Opts): Promise<void> {
   const model = await RewardModel.load(dir, { device });
   model.eval();
   const tok = await loadTokenizer(dir);
-  const maxLength = model.config.blockSize;
-  const seqOf = (prompt: string, answer: string, templated = false): number[] => {
-    const t = encodePromptAnswer(prompt, answer, tok, templated);
-    const ids = [...t.prompt, ...t.answer];
-    return ids.slice(-maxLength);
-  };
-  const scores = (seqs: number[][]): number[] =>
-    noGrad(() => {
-      const b = collateRankings([{ sequences: seqs }], tok.padTokenId, device);
-      try {
-        return tidy(() => model.rewards(b.inputIds, b.attentionMask).tolist() as number[]);
-      } finally {
-        dispose(b);
-      }
-    });
-  let pairs = 0, correct = 0, n = 0;
+  const seqOf = (prompt: string, answer: string, templated = false): number[] => promptCompletionIds(tok, prompt, answer, model.config.blockSize, templated);
+  const scores = (seqs: number[][]): number[] => rewardScores(model, seqs, tok.padTokenId);
+  let pairs = 0, correct = 0, n = 0, empty = 0;
   const skipped: SkippedLine[] = [];
   for await (const { line, example } of readExamples(file, parseScoreLine, { skipInvalid: !!o.skipInvalid }, skipped)) {
     try {
@@ -225,13 +212,15 @@ async function score(o: Opts): Promise<void> {
         const { prompt, answer, templated } = promptAndAnswer(example.demonstration, tok);
         console.log(JSON.stringify({ line, prompt, score: scores([seqOf(prompt, answer, templated)])[0] }));
       }
+      if ('ranking' in example ? hasEmptyAnswer(example.ranking) : hasEmptyAnswer(example.demonstration)) empty++;
       n++;
     } catch (err) {
       throw new Error(`${file}:${line}: ${(err as Error).message}`);
     }
   }
   report(skipped, file);
-  console.error(pairs > 0 ? `rlhf score: ${n} lines, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored`);
+  const empties = empty ? `, ${empty} with an empty answer` : '';
+  console.error(pairs > 0 ? `rlhf score: ${n} lines${empties}, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored${empties}`);
   model.dispose();
 }
 
@@ -308,8 +297,8 @@ export function buildProgram(): Command {
     .argument('[prompts...]', 'prompts')
     .requiredOption('--model <dir>', 'a model directory (any stage)')
     .option('--prompts <prompts.jsonl>', '{prompt} lines')
-    .option('--out <answers.jsonl>', 'write {"prompt", "answer"} lines here (default: stdout)')
-    .option('--max-new-tokens <n>', 'new tokens per answer', '64')
+    .option('--out <answers.jsonl>', 'write {"prompt", "completion"} lines here, as `rlhf score` and `rlhf sft` read them (default: stdout)')
+    .option('--max-new-tokens <n>', "new tokens per answer (default 64, at most half the model's positions)")
     .option('--temperature <t>', 'sampling temperature', '0.7')
     .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', '0')
     .option('--top-p <p>', 'nucleus sampling (1 = off)', '1')

@@ -30,6 +30,7 @@ import { createProgress } from './progress.js';
 import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
+import { newTokensFor } from './lengths.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 
 /** The fields GRPOConfig and RLOOConfig share (TRL's names, camelCased). */
@@ -46,6 +47,7 @@ export interface GroupPolicyConfig extends RunConfig {
   numGenerations: number;
   /** Prompt tokens kept (the last ones); defaults to the model's blockSize − maxCompletionLength. */
   maxPromptLength: number;
+  /** Tokens sampled per completion (TRL's default 256, capped at half the model's positions when not given). */
   maxCompletionLength: number;
   temperature: number;
   topK: number;
@@ -124,8 +126,8 @@ export function resolveGroupConfig<C extends GroupPolicyConfig>(
   c: Partial<C> & { outputDir: string },
   blockSize: number,
 ): C {
-  const maxNew = c.maxCompletionLength ?? defaults.maxCompletionLength;
-  const derived = { maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.batchSize ?? defaults.batchSize };
+  const maxNew = newTokensFor(c.maxCompletionLength, defaults.maxCompletionLength, blockSize);
+  const derived = { maxCompletionLength: maxNew, maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.batchSize ?? defaults.batchSize };
   const cfg = resolveConfig<C>(name, { ...defaults, ...derived } as unknown as Partial<C>, rules, c);
   checkGroupSizes(name, cfg, blockSize);
   return cfg;

@@ -24,6 +24,7 @@ import { checks, resolveConfig, runDefaults, trainingConfigRules, withMixedPreci
 import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLEstimator } from './ppo-math.js';
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
+import { newTokensFor } from './lengths.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
@@ -41,7 +42,7 @@ export interface PPOConfig extends RunConfig {
   microBatchSize: number;
   /** Passes over each rollout batch, reshuffled each epoch. Default 4. */
   ppoEpochs: number;
-  /** Generation: new tokens per answer (default 53, TRL's response_length). */
+  /** Generation: new tokens per answer (default 53, TRL's response_length, capped at half the model's positions when not given). */
   maxNewTokens: number;
   /** Prompts longer than this keep their last tokens. Default: blockSize − maxNewTokens. */
   maxPromptLength: number;
@@ -138,8 +139,8 @@ const rules = {
 } as const;
 
 export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, blockSize: number): PPOConfig {
-  const maxNew = c.maxNewTokens ?? defaultPPOConfig.maxNewTokens;
-  const cfg = resolveConfig<PPOConfig>('PPOConfig', { ...defaultPPOConfig, maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.miniBatchSize ?? defaultPPOConfig.miniBatchSize }, rules, c);
+  const maxNew = newTokensFor(c.maxNewTokens, defaultPPOConfig.maxNewTokens, blockSize);
+  const cfg = resolveConfig<PPOConfig>('PPOConfig', { ...defaultPPOConfig, maxNewTokens: maxNew, maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.miniBatchSize ?? defaultPPOConfig.miniBatchSize }, rules, c);
   if (cfg.maxPromptLength + cfg.maxNewTokens > blockSize)
     throw new Error(`PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize (${blockSize})`);
   if (cfg.batchSize % cfg.miniBatchSize !== 0) throw new Error(`PPOConfig: batchSize (${cfg.batchSize}) must be a multiple of miniBatchSize (${cfg.miniBatchSize})`);

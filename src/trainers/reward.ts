@@ -3,6 +3,7 @@
 // batch element, each pair weighted 1/C(K,2), so prompts with many answers do not dominate
 // and the pairs of one prompt are not treated as independent examples.
 import { splitDataset } from '../data/datasets.js';
+import { rewardScores } from '../text/score.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
 import type { PreferenceExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
@@ -162,18 +163,7 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
 
   /** Raw scores of sequences, in batches, without autograd. */
   scoreSequences(seqs: number[][]): number[] {
-    const out: number[] = [];
-    noGrad(() => {
-      for (let i = 0; i < seqs.length; i += this.config.batchSize) {
-        const batch = collateRankings([{ sequences: seqs.slice(i, i + this.config.batchSize) }], this.tokenizer.padTokenId, this.device);
-        try {
-          out.push(...(tidy(() => this.rewardModel.rewards(batch.inputIds, batch.attentionMask).tolist()) as number[]));
-        } finally {
-          dispose(batch);
-        }
-      }
-    });
-    return out;
+    return rewardScores(this.rewardModel, seqs, this.tokenizer.padTokenId, this.config.batchSize);
   }
 
   protected evaluate(): Record<string, number> {
