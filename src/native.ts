@@ -189,7 +189,39 @@ export interface NativeAddon {
   adamwStep(params: H[], expAvg: H[], expAvgSq: H[], maxExpAvgSq: H[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): number[];
   sgdStep(params: H[], buffers: (H | null)[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): (H | null)[];
   clipGradNorm(params: H[], maxNorm: number, normType: number, errorIfNonfinite: boolean): number;
+  // process groups over c10d (src/distributed/)
+  distInit(options: NativeGroupOptions): Promise<GroupHandle>;
+  distAllReduce(group: GroupHandle, t: H, options: { op: string }): WorkHandle;
+  distBroadcast(group: GroupHandle, t: H, options: { root: number }): WorkHandle;
+  distAllGather(group: GroupHandle, t: H): WorkHandle;
+  distBarrier(group: GroupHandle): WorkHandle;
+  distWait(work: WorkHandle): Promise<H[]>;
+  distInfo(group: GroupHandle): { rank: number; worldSize: number; backend: string };
+  distDestroy(group: GroupHandle): void;
   [unary: string]: unknown;
+}
+
+/** Opaque reference to one c10d process group (native/c10d.h). */
+export interface GroupHandle {
+  readonly __group: unique symbol;
+}
+/** Opaque reference to one collective in flight. */
+export interface WorkHandle {
+  readonly __work: unique symbol;
+}
+/** How a process group joins, by name, as native/c10d.h's GroupOptions. */
+export interface NativeGroupOptions {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  backend: 'gloo' | 'nccl';
+  hostStore: boolean;
+  prefix: string;
+  timeoutMs: number;
+  joinTimeoutMs: number;
+  heartbeatMs: number;
+  glooInterface?: string;
 }
 
 /** The Llama trunk's sizes for the native forward and generation (named, not positional). */

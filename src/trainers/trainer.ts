@@ -12,12 +12,14 @@ import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
+import { captureRng, loadCheckpoint, resumeDir, saveCheckpoint, type SavableModel, type TrainerState } from './checkpoint.js';
 import { withMixedPrecision, type TrainingConfig } from './config.js';
 import { createProgress } from './progress.js';
 import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
+import { DataParallel } from '../distributed/ddp.js';
+import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 
 /** A micro-batch's loss and what to log; `weight` sets its share in the accumulated step. */
 
@@ -70,6 +72,8 @@ export abstract class Trainer<Example, Batch> {
   private lastCheckpoint: string | null = null;
   /** Micro-batches split after running out of memory (see accumulate). */
   oomRetries = 0;
+  /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
+  protected dp: DataParallel | null = null;
 
   constructor(
     readonly model: SavableModel,
@@ -115,8 +119,9 @@ export abstract class Trainer<Example, Batch> {
     await this.model.save(dir);
   }
 
+  /** Micro-batches per epoch; with several ranks, each takes its share of a global micro-batch of batchSize × worldSize. */
   get microBatchesPerEpoch(): number {
-    return Math.ceil(this.trainData.length / this.config.batchSize);
+    return Math.ceil(this.trainData.length / (this.config.batchSize * (this.dp?.worldSize ?? 1)));
   }
   get totalSteps(): number {
     const c = this.config;
@@ -137,9 +142,9 @@ export abstract class Trainer<Example, Batch> {
       this.epochOffset = 0;
     }
     const order = shuffle([...this.trainData.keys()], mulberry32(this.config.seed * 1000003 + this.epoch));
-    const ids = order.slice(this.epochOffset, this.epochOffset + this.config.batchSize);
+    const ids = order.slice(this.epochOffset, this.epochOffset + this.config.batchSize * (this.dp?.worldSize ?? 1));
     this.epochOffset += ids.length;
-    return ids.map((i) => this.trainData[i]!);
+    return (this.dp ? this.dp.shard(ids) : ids).map((i) => this.trainData[i]!);
   }
 
   private async resume(): Promise<void> {
@@ -151,7 +156,7 @@ export abstract class Trainer<Example, Batch> {
     this.epochOffset = state.epochOffset;
     this.logHistory = state.logHistory ?? [];
     this.extraState = state.extra ?? {};
-    restoreRng(state.rngState);
+    restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
     this.lastCheckpoint = dir;
     this.onResume(this.extraState);
   }
@@ -161,20 +166,22 @@ export abstract class Trainer<Example, Batch> {
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.globalStep}`);
     const rngState = captureRng();
+    const extra = { ...this.extraState, ...(await distributedCheckpointState(this.dp)) };
     const state: Omit<TrainerState, 'optimizer'> = {
-      globalStep: this.globalStep, epoch: this.epoch, epochOffset: this.epochOffset, rngState, extra: this.extraState, logHistory: this.logHistory,
+      globalStep: this.globalStep, epoch: this.epoch, epochOffset: this.epochOffset, rngState, extra, logHistory: this.logHistory,
     };
-    await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
   }
 
   private log(record: Record<string, number>): void {
     this.logHistory.push(record);
-    appendFileSync(join(this.config.outputDir, 'metrics.jsonl'), `${JSON.stringify({ ...record, time: Date.now() / 1000 })}\n`);
+    if (writesFiles(this.dp)) appendFileSync(join(this.config.outputDir, 'metrics.jsonl'), `${JSON.stringify({ ...record, time: Date.now() / 1000 })}\n`);
   }
 
+  /** Held-out metrics; with several ranks rank 0 evaluates alone (the others go on to the next step's all-reduce). */
   private async runEval(): Promise<Record<string, number>> {
-    if (this.evalData.length === 0) return {};
+    if (this.evalData.length === 0 || !writesFiles(this.dp)) return {};
     this.model.eval();
     try {
       const m = await this.evaluate();
@@ -187,14 +194,20 @@ export abstract class Trainer<Example, Batch> {
   /** Runs the training to totalSteps (continuing a checkpoint when asked). */
   async train(): Promise<TrainResult> {
     const c = this.config;
-    mkdirSync(c.outputDir, { recursive: true });
-    recoverRunDir(c.outputDir);
-    await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
-    manualSeed(c.seed);
+    this.dp = await DataParallel.fromEnvironment();
+    const main = writesFiles(this.dp);
+    const trainable = this.model.parameters().filter((p) => p.requiresGrad);
+    if (main) {
+      mkdirSync(c.outputDir, { recursive: true });
+      recoverRunDir(c.outputDir);
+      await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
+    }
+    manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.globalStep : null, [{ file: 'metrics.jsonl', stepKey: 'step' }]);
+    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.globalStep : null, [{ file: 'metrics.jsonl', stepKey: 'step' }]);
+    await this.dp?.broadcastParameters(trainable);
     this.model.train();
-    const progress = createProgress(this.label, this.totalSteps, c.progressBar);
+    const progress = createProgress(this.label, this.totalSteps, c.progressBar && main);
     progress.update(this.globalStep, {});
     let window: Record<string, number[]> = {};
     let last: Record<string, number> = {};
@@ -211,6 +224,10 @@ export abstract class Trainer<Example, Batch> {
         const totalWeight = outs.reduce((a, o) => a + o.weight, 0);
         for (const o of outs)
           for (const [k, v] of Object.entries(o.metrics)) stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
+        if (this.dp) {
+          await this.dp.allReduceGradients(trainable);
+          stepMetrics = await this.dp.reduceMetrics(stepMetrics, totalWeight);
+        }
         if (c.maxGradNorm > 0) stepMetrics.grad_norm = clipGradNorm(this.model.parameters(), c.maxGradNorm);
         this.optimizer.step();
         this.globalStep++;
@@ -236,7 +253,7 @@ export abstract class Trainer<Example, Batch> {
     const finalEval = await this.runEval();
     if (Object.keys(finalEval).length) this.log({ step: this.globalStep, ...finalEval });
     await this.checkpoint();
-    await this.saveFinal(c.outputDir);
+    if (main) await this.saveFinal(c.outputDir);
     return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir };
   }
 
