@@ -142,7 +142,7 @@ describe.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%sTraine
     const probe = new Trainer({ model, tokenizer: tok, prompts, rewards: aShare, config: config(`probe-${name}`, { maxSteps: 1 }) });
     const before = torch.memory().tensors;
     const { batch } = await probe.generate();
-    probe.update(batch);
+    await probe.update(batch);
     probe.optimizer.zeroGrad();
     torch.dispose(batch);
     probe.dispose();

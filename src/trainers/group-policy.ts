@@ -22,7 +22,7 @@ import { dispose, keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { captureRng, loadCheckpoint, resumeDir, saveCheckpoint } from './checkpoint.js';
 import { checks, defaultTrainingConfig, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
 import { maskedTokenMean, nanMeanStd } from './grpo-math.js';
 import { entropyFromLogits } from './ppo-math.js';
@@ -32,6 +32,8 @@ import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
+import { DataParallel } from '../distributed/ddp.js';
+import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 
 /** The fields GRPOConfig and RLOOConfig share (TRL's names, camelCased). */
 export interface GroupPolicyConfig extends RunConfig {
@@ -197,6 +199,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   private promptEpoch = 0;
   private promptOffset = 0;
   private lastCheckpoint: string | null = null;
+  /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
+  protected dp: DataParallel | null = null;
 
   /** The config name (errors, the config file) and the metric prefix of the run. */
   protected abstract readonly label: 'grpo' | 'rloo';
@@ -242,12 +246,13 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   get totalSteps(): number {
     const c = this.config;
     if (c.maxSteps > 0) return c.maxSteps;
-    return Math.max(1, Math.ceil((this.prompts.length * c.numTrainEpochs) / (c.batchSize / c.numGenerations)));
+    return Math.max(1, Math.ceil((this.prompts.length * c.numTrainEpochs) / ((c.batchSize / c.numGenerations) * (this.dp?.worldSize ?? 1))));
   }
 
+  /** This rank's prompts of the step: its share of a global batch of batchSize / numGenerations prompts per rank. */
   private nextPrompts(): { text: string; ids: number[]; columns: Record<string, unknown> }[] {
     const out: { text: string; ids: number[]; columns: Record<string, unknown> }[] = [];
-    const n = this.config.batchSize / this.config.numGenerations;
+    const n = (this.config.batchSize / this.config.numGenerations) * (this.dp?.worldSize ?? 1);
     while (out.length < n) {
       if (this.promptOffset >= this.prompts.length) {
         this.promptEpoch++;
@@ -256,7 +261,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       const order = shuffle([...this.prompts.keys()], mulberry32(this.config.seed * 7919 + this.promptEpoch));
       out.push(this.prompts[order[this.promptOffset++]!]!);
     }
-    return out;
+    return this.dp ? this.dp.shard(out) : out;
   }
 
   private isStopToken(tokens: Tensor): Tensor {
@@ -275,7 +280,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     const rows = this.nextPrompts().flatMap((p) => Array.from({ length: G }, () => p));
     const gen = await this.model.generate(rows.map((r) => r.ids), {
       maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.step,
+      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.step, this.dp),
     });
     const made: Tensor[] = []; // freed if scoring fails
     const own = <T extends Tensor>(t: T): T => (made.push(keep(t)), t);
@@ -323,13 +328,19 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     }
   }
 
-  /** numIterations optimizer steps over the batch; returns the mean of each metric. */
-  update(b: GroupBatch): Record<string, number> {
+  /**
+   * numIterations optimizer steps over the batch; returns the mean of each metric. With several
+   * ranks the gradients are averaged before clipping, and the step's token count is the global
+   * one over the world size (TRL's num_items_in_batch / num_processes), so that a token-normalised
+   * loss ('dapo') averages to the loss of the combined batch.
+   */
+  async update(b: GroupBatch): Promise<Record<string, number>> {
     const c = this.config;
     const B = b.sequences.shape[0]!;
     const stats: Record<string, number[]> = {};
     const add = (k: string, v: number) => (stats[k] ??= []).push(v);
-    const tokens = noGrad(() => tidy(() => b.completionMask.float().sum().item()));
+    const local = noGrad(() => tidy(() => b.completionMask.float().sum().item()));
+    const tokens = this.dp ? (await this.dp.sum([local]))[0]! / this.dp.worldSize : local;
     for (let it = 0; it < c.numIterations; it++) {
       const lr = c.learningRate * lrFactor(c.lrSchedulerType, this.optimizerSteps, c.warmupSteps, this.totalSteps * c.numIterations);
       for (const g of this.optimizer.paramGroups) g.options.lr = lr;
@@ -359,6 +370,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
         });
       }
       add('loss', lossValue);
+      await this.dp?.allReduceGradients(this.model.parameters());
       if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
       this.optimizer.step();
       this.optimizerSteps++;
@@ -377,10 +389,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
 
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.step}`);
-    await saveCheckpoint(dir, this.model, this.optimizer as never, {
-      globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(),
-      extra: { optimizerSteps: this.optimizerSteps }, logHistory: this.history,
-    }, this.config.saveTotalLimit);
+    const extra = { optimizerSteps: this.optimizerSteps, ...(await distributedCheckpointState(this.dp)) };
+    const state = { globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
   }
 
@@ -393,35 +404,42 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.promptOffset = state.epochOffset;
     this.optimizerSteps = state.extra.optimizerSteps as number;
     this.history.push(...state.logHistory);
-    restoreRng(state.rngState);
+    restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
     this.lastCheckpoint = dir;
   }
 
   /** Runs the steps; the final policy and tokenizer are written to outputDir. */
   async train(): Promise<{ steps: number; metrics: Record<string, number>; outputDir: string }> {
     const c = this.config;
-    mkdirSync(c.outputDir, { recursive: true });
-    recoverRunDir(c.outputDir);
-    await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
-    manualSeed(c.seed);
+    this.dp = await DataParallel.fromEnvironment();
+    const main = writesFiles(this.dp);
+    if (main) {
+      mkdirSync(c.outputDir, { recursive: true });
+      recoverRunDir(c.outputDir);
+      await writeJsonAtomic(join(c.outputDir, `${this.label}_config.json`), c);
+    }
+    manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    await this.dp?.broadcastParameters(this.model.parameters());
     const total = this.totalSteps;
-    const progress = createProgress(this.label, total, c.progressBar);
+    const progress = createProgress(this.label, total, c.progressBar && main);
     progress.update(this.step, {});
     let last: Record<string, number> = {};
     try {
       while (this.step < total) {
         const { batch, metrics } = await this.generate();
         try {
-          const stats = { ...metrics, ...this.update(batch) };
+          const own = { ...metrics, ...(await this.update(batch)) };
+          // Rewards and metrics over every rank's groups (equal shares).
+          const stats = this.dp ? await this.dp.reduceMetrics(own) : own;
           this.step++;
           last = { step: this.step, ...stats };
           this.history.push(last);
           progress.update(this.step, { reward: stats.reward! });
-          if (this.step % c.loggingSteps === 0 || this.step === total)
+          if (main && (this.step % c.loggingSteps === 0 || this.step === total))
             appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.step, ...stats, time: Date.now() / 1000 })}\n`);
-          if (c.sampleEvery > 0 && (this.step % c.sampleEvery === 0 || this.step === 1)) this.writeSamples(batch);
+          if (main && c.sampleEvery > 0 && (this.step % c.sampleEvery === 0 || this.step === 1)) this.writeSamples(batch);
         } finally {
           dispose(batch);
         }
@@ -431,8 +449,10 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       progress.stop();
     }
     await this.checkpoint();
-    await this.model.save(c.outputDir);
-    await this.tokenizer.save(c.outputDir);
+    if (main) {
+      await this.model.save(c.outputDir);
+      await this.tokenizer.save(c.outputDir);
+    }
     return { steps: this.step, metrics: last, outputDir: c.outputDir };
   }
 
