@@ -17,7 +17,7 @@ import { manualSeed, noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, loadCheckpoint, restoreRng, resumeDir, saveCheckpoint } from './checkpoint.js';
+import { captureRng, loadCheckpoint, resumeDir, saveCheckpoint } from './checkpoint.js';
 import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { checks, resolveConfig, runDefaults, trainingConfigRules, withMixedPrecision, type RunConfig } from './config.js';
@@ -28,6 +28,8 @@ import { newTokensFor } from './lengths.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
+import { DataParallel } from '../distributed/ddp.js';
+import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 import type { Device } from '../tensor/types.js';
 
 /** PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping, logging, checkpoints, seed, device, resume, progress, mixed precision). */
@@ -252,9 +254,13 @@ export class PPOTrainer {
     return c.numIterations * c.ppoEpochs * (c.batchSize / c.miniBatchSize);
   }
 
+  /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
+  protected dp: DataParallel | null = null;
+
+  /** This rank's prompts: its share of a global batch of batchSize prompts per rank. */
   private nextPrompts(): { text: string; ids: number[] }[] {
     const out: { text: string; ids: number[] }[] = [];
-    while (out.length < this.config.batchSize) {
+    while (out.length < this.config.batchSize * (this.dp?.worldSize ?? 1)) {
       if (this.promptOffset >= this.prompts.length) {
         this.promptEpoch++;
         this.promptOffset = 0;
@@ -262,7 +268,7 @@ export class PPOTrainer {
       const order = shuffle([...this.prompts.keys()], mulberry32(this.config.seed * 7919 + this.promptEpoch));
       out.push(this.prompts[order[this.promptOffset++]!]!);
     }
-    return out;
+    return this.dp ? this.dp.shard(out) : out;
   }
 
   /** Log-probs of the response tokens under logits (B, P+R, V), temperature-scaled. */
@@ -284,7 +290,7 @@ export class PPOTrainer {
     const batch = this.nextPrompts();
     const gen = await this.model.generate(batch.map((b) => b.ids), {
       maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: c.seed * 100003 + this.iteration,
+      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.iteration, this.dp),
     });
     try {
       // A programmatic reward may be async: it is awaited before the tensor work below.
@@ -357,8 +363,12 @@ export class PPOTrainer {
     return this.tokenizer.padTokenId < this.model.config.vocabSize ? this.tokenizer.padTokenId : this.tokenizer.eosTokenId;
   }
 
-  /** Step 4: ppoEpochs passes of clipped policy and value updates over shuffled minibatches. */
-  private update(r: Rollout): Record<string, number> {
+  /**
+   * Step 4: ppoEpochs passes of clipped policy and value updates over shuffled minibatches. With
+   * several ranks the gradients are averaged before clipping and the early stop reads the
+   * ranks' mean approximate KL, so that every rank takes the same optimizer steps.
+   */
+  private async update(r: Rollout): Promise<Record<string, number>> {
     const c = this.config;
     const stats: Record<string, number[]> = {};
     const add = (k: string, v: number) => (stats[k] ??= []).push(v);
@@ -413,6 +423,10 @@ export class PPOTrainer {
             add('val/ratio', pl.ratio.item());
           });
         }
+        if (this.dp) {
+          await this.dp.allReduceGradients(this.model.parameters());
+          approxKl = (await this.dp.sum([approxKl]))[0]! / this.dp.worldSize;
+        }
         if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
         this.optimizer.step();
         this.optimizerSteps++;
@@ -465,10 +479,9 @@ export class PPOTrainer {
 
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.iteration}`);
-    await saveCheckpoint(dir, this.model, this.optimizer as never, {
-      globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(),
-      extra: { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps }, logHistory: this.history,
-    }, this.config.saveTotalLimit);
+    const extra = { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps, ...(await distributedCheckpointState(this.dp)) };
+    const state = { globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
   }
 
@@ -482,35 +495,42 @@ export class PPOTrainer {
     this.kl.value = state.extra.klCoef as number;
     this.optimizerSteps = state.extra.optimizerSteps as number;
     this.history.push(...state.logHistory);
-    restoreRng(state.rngState);
+    restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
     this.lastCheckpoint = dir;
   }
 
   /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
   async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string }> {
     const c = this.config;
-    mkdirSync(c.outputDir, { recursive: true });
-    recoverRunDir(c.outputDir);
-    await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
-    manualSeed(c.seed);
+    this.dp = await DataParallel.fromEnvironment();
+    const main = writesFiles(this.dp);
+    if (main) {
+      mkdirSync(c.outputDir, { recursive: true });
+      recoverRunDir(c.outputDir);
+      await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
+    }
+    manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
-    const progress = createProgress('ppo', c.numIterations, c.progressBar);
+    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    await this.dp?.broadcastParameters(this.model.parameters());
+    const progress = createProgress('ppo', c.numIterations, c.progressBar && main);
     progress.update(this.iteration, {});
     let last: Record<string, number> = {};
     try {
       while (this.iteration < c.numIterations) {
         const r = await this.rollout();
         try {
-          const stats = { ...this.rolloutStats(r), ...this.update(r) };
+          const own = { ...this.rolloutStats(r), ...(await this.update(r)) };
+          // Scores, KL and the other metrics over every rank's rollouts (equal shares).
+          const stats = this.dp ? await this.dp.reduceMetrics(own) : own;
           this.kl.update(stats['objective/kl']!, c.batchSize);
           this.iteration++;
           last = { iteration: this.iteration, episode: this.iteration * c.batchSize, ...stats };
           this.history.push(last);
           progress.update(this.iteration, { score: stats['objective/scores']!, kl: stats['objective/kl']! });
-          if (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations)
+          if (main && (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations))
             appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.iteration, ...stats, time: Date.now() / 1000 })}\n`);
-          if (c.sampleEvery > 0 && (this.iteration % c.sampleEvery === 0 || this.iteration === 1)) this.writeSamples(r);
+          if (main && c.sampleEvery > 0 && (this.iteration % c.sampleEvery === 0 || this.iteration === 1)) this.writeSamples(r);
         } finally {
           dispose(r);
         }
@@ -520,8 +540,10 @@ export class PPOTrainer {
       progress.stop();
     }
     await this.checkpoint();
-    await this.model.save(c.outputDir);
-    await this.tokenizer.save(c.outputDir);
+    if (main) {
+      await this.model.save(c.outputDir);
+      await this.tokenizer.save(c.outputDir);
+    }
     return { iterations: this.iteration, metrics: last, outputDir: c.outputDir };
   }
 
