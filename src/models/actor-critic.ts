@@ -14,6 +14,8 @@ import type { Device } from '../tensor/types.js';
 import { GPT, type ModelConfigInput } from './gpt.js';
 import { loadGPTFamily, modelConfigToHF, type GPTFamily } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
+import { hasLora } from '../lora/adapter.js';
+import { saveAdapter } from '../lora/peft-files.js';
 
 /** TRL's ValueHead: v_head.summary is a Linear(nEmbd, 1). */
 export class ValueHead extends Module {
@@ -107,9 +109,12 @@ export class ActorCritic extends GPT {
    */
   override async save(dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true });
-    const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
-    await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
-    await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic }));
+    if (hasLora(this)) await saveAdapter(this, dir, 'CAUSAL_LM'); // the value head rides along in the adapter file
+    else {
+      const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
+      await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
+      await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic }));
+    }
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }
 }

@@ -5,7 +5,7 @@
 // with model.safetensors.index.json; any float dtype on disk (bf16, f16) loads into the
 // model's. Names and shapes are checked from the headers before anything is allocated.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/safetensors.js';
 import { noGrad } from '../tensor/runtime.js';
@@ -13,6 +13,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { GPT, isLlamaConfig, resolveGPTConfig, type GPTConfig, type ModelConfig } from './gpt.js';
 import { llamaConfigFromHF, llamaConfigToHF, type LlamaConfig } from './llama-config.js';
+import { rememberModelDir } from '../lora/adapter.js';
+import { loadAdapterModel } from '../lora/load-adapter.js';
+import { isAdapterDir } from '../lora/peft-files.js';
 
 const TANH_GELUS = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
@@ -214,6 +217,8 @@ function expectedShapes(config: ModelConfig): Map<string, number[]> {
 export interface LoadGPTOptions {
   device?: Device;
   dtype?: DType;
+  /** For a directory holding a PEFT adapter: the base model's directory (default: adapter_config.json's base_model_name_or_path). */
+  baseModel?: string;
 }
 
 /** A model built on the GPT trunk: how to make it from a config, and its heads' tensors. */
@@ -239,6 +244,8 @@ function someOf(names: string[], max = 5): string {
 
 /** Loads any model of the GPT family (GPT, RewardModel, ActorCritic) from a checkpoint directory. */
 export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
+  // A PEFT adapter directory loads as its base model plus the adapter.
+  if (isAdapterDir(dir)) return loadAdapterModel(dir, options, family);
   const configPath = join(dir, 'config.json');
   const hf = readJsonFile(configPath);
   const config = modelConfigFromHF(hf, configPath);
@@ -296,6 +303,7 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     // Again on what was read: a file replaced since its header was checked must not load half.
     checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
     if (options.dtype) model.to(options.dtype);
+    rememberModelDir(model, resolve(dir));
     return model;
   } catch (err) {
     model.dispose();

@@ -18,6 +18,9 @@ import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { Linear } from '../nn/layers.js';
 import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { LlamaModel } from './llama.js';
+import { nativeLinearWeight } from '../lora/lora-linear.js';
+import { hasLora } from '../lora/adapter.js';
+import { saveAdapter } from '../lora/peft-files.js';
 
 export interface GPTConfig {
   /** GPT-2's trunk (the default); LlamaConfig has 'llama'. */
@@ -314,8 +317,12 @@ export class GPT extends Module {
     return loadGPT(dir, options);
   }
 
-  /** Writes config.json and model.safetensors in the architecture's HF layout (atomically, file by file). */
+  /**
+   * Writes config.json and model.safetensors in the architecture's HF layout (atomically, file by
+   * file); a model with a LoRA adapter writes the adapter in PEFT's layout instead, as TRL does.
+   */
   async save(dir: string): Promise<void> {
+    if (hasLora(this)) return saveAdapter(this, dir, 'CAUSAL_LM');
     return saveGPT(this, dir);
   }
 
@@ -407,26 +414,30 @@ export class GPT extends Module {
     });
   }
 
-  /** The parameter handles in the order the native forward and generation expect. */
-  private nativeWeights(): (Handle | null)[] {
+  /**
+   * The parameter handles in the order the native forward and generation expect. A linear layer
+   * with an active LoRA adapter passes W + s·B·A, made here into `made` for the caller to free.
+   */
+  private nativeWeights(made: Tensor[]): (Handle | null)[] {
     const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
+    const w = (layer: { weight: Tensor }) => nativeLinearWeight(layer, made).handle;
     if (this.model) {
       const m = this.model;
       const list = [h(m.embed_tokens.weight), h(m.norm.weight), this.lm_head instanceof Linear ? h(this.lm_head.weight) : null];
       for (const l of m.layers) {
         const a = l.self_attn;
         const p = l.mlp;
-        list.push(h(l.input_layernorm.weight), h(a.q_proj.weight), h(a.q_proj.bias), h(a.k_proj.weight), h(a.k_proj.bias), h(a.v_proj.weight), h(a.v_proj.bias),
-          h(a.o_proj.weight), h(a.o_proj.bias), h(l.post_attention_layernorm.weight), h(p.gate_proj.weight), h(p.gate_proj.bias), h(p.up_proj.weight), h(p.up_proj.bias),
-          h(p.down_proj.weight), h(p.down_proj.bias));
+        list.push(h(l.input_layernorm.weight), w(a.q_proj), h(a.q_proj.bias), w(a.k_proj), h(a.k_proj.bias), w(a.v_proj), h(a.v_proj.bias),
+          w(a.o_proj), h(a.o_proj.bias), h(l.post_attention_layernorm.weight), w(p.gate_proj), h(p.gate_proj.bias), w(p.up_proj), h(p.up_proj.bias),
+          w(p.down_proj), h(p.down_proj.bias));
       }
       return list;
     }
     const tr = this.transformer!;
     const list = [h(tr.wte.weight), h(tr.wpe.weight), h(tr.ln_f.weight), h(tr.ln_f.bias)];
     for (const b of tr.h)
-      list.push(h(b.ln_1.weight), h(b.ln_1.bias), h(b.attn.c_attn.weight), h(b.attn.c_attn.bias), h(b.attn.c_proj.weight), h(b.attn.c_proj.bias),
-        h(b.ln_2.weight), h(b.ln_2.bias), h(b.mlp.c_fc.weight), h(b.mlp.c_fc.bias), h(b.mlp.c_proj.weight), h(b.mlp.c_proj.bias));
+      list.push(h(b.ln_1.weight), h(b.ln_1.bias), w(b.attn.c_attn), h(b.attn.c_attn.bias), w(b.attn.c_proj), h(b.attn.c_proj.bias),
+        h(b.ln_2.weight), h(b.ln_2.bias), w(b.mlp.c_fc), h(b.mlp.c_fc.bias), w(b.mlp.c_proj), h(b.mlp.c_proj.bias));
     return list;
   }
 
@@ -456,16 +467,18 @@ export class GPT extends Module {
   private nativeForward(inputIds: Tensor, options: NativeForwardOptions, withLogits: boolean): Tensor[] {
     const mask = options.attentionMask?.handle ?? null;
     const pos = options.positionIds?.handle ?? null;
-    if (this.model) {
-      const invFreq = this.ropeFrequencies();
-      try {
-        return N.llamaForward(this.nativeWeights(), this.llamaSpec(invFreq), inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
-      } finally {
-        invFreq.dispose();
+    const made: Tensor[] = [];
+    try {
+      if (this.model) {
+        const invFreq = this.ropeFrequencies();
+        made.push(invFreq);
+        return N.llamaForward(this.nativeWeights(made), this.llamaSpec(invFreq), inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
       }
+      const c = this.gpt2Config;
+      return N.gptForward(this.nativeWeights(made), c.nHead, c.layerNormEpsilon, inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
+    } finally {
+      torch_dispose(made);
     }
-    const c = this.gpt2Config;
-    return N.gptForward(this.nativeWeights(), c.nHead, c.layerNormEpsilon, inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
   }
 
   /**
@@ -500,23 +513,24 @@ export class GPT extends Module {
     const promptIds = keep(new Tensor(N.fromBuffer(ids, [prompts.length, T], null, 'int64', this.device)));
     const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
     let r: { tokens: Handle; responseMask: Handle; logprobs: Handle };
+    // Adapters' effective weights are made once for the whole generation and freed after it.
+    const made: Tensor[] = [];
     try {
       const named = { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, greedy: o.greedy, eosTokenIds: eos, padTokenId: o.padTokenId, seed: o.seed ?? null, useCache: o.useCache };
       if (this.model) {
-        const invFreq = this.ropeFrequencies();
-        try {
-          r = await N.llamaGenerate(this.nativeWeights(), this.llamaSpec(invFreq), promptIds.handle, promptMask.handle, named);
-        } finally {
-          invFreq.dispose();
-        }
+        const invFreq = keep(this.ropeFrequencies());
+        made.push(invFreq);
+        r = await N.llamaGenerate(this.nativeWeights(made), this.llamaSpec(invFreq), promptIds.handle, promptMask.handle, named);
       } else {
         const c = this.gpt2Config;
-        r = await N.generate(this.nativeWeights(), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, named);
+        r = await N.generate(this.nativeWeights(made), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, named);
       }
     } catch (err) {
       promptIds.dispose();
       promptMask.dispose();
       throw err;
+    } finally {
+      torch_dispose(made);
     }
     const tokens = keep(new Tensor(r.tokens));
     const responseMask = keep(new Tensor(r.responseMask));

@@ -13,6 +13,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { GPT, type ModelConfigInput } from './gpt.js';
 import { loadGPTFamily, modelConfigToHF, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
+import { hasLora } from '../lora/adapter.js';
+import { saveAdapter } from '../lora/peft-files.js';
 
 /** How the reward was centred after training (stored in config.json). */
 export interface RewardNormalization {
@@ -88,7 +90,9 @@ export class RewardModel extends GPT {
     this.normalization = { mean: prev + mean, count: rawScores.length, source };
   }
 
+  /** As GPT2ForSequenceClassification; with a LoRA adapter, the adapter (and the head) in PEFT's layout. */
   override async save(dir: string): Promise<void> {
+    if (hasLora(this)) return saveAdapter(this, dir, 'SEQ_CLS');
     mkdirSync(dir, { recursive: true });
     await saveSafetensors(join(dir, 'model.safetensors'), new Map(this.namedParameters()), { format: 'pt' });
     await writeJsonAtomic(

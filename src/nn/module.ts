@@ -54,6 +54,32 @@ export abstract class Module {
     for (const [name, child] of this.#children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
+  /**
+   * Puts `m` in place of the submodule at a dotted path (PyTorch's set_submodule): in the
+   * parent's children and in the parent's field that held the old one, so the parent's forward
+   * calls the new module. How an adapter wraps a layer in place. Returns the old module.
+   */
+  setSubmodule(path: string, m: Module): Module {
+    const parts = path.split('.');
+    const name = parts.pop()!;
+    let parent: Module = this;
+    for (const p of parts) {
+      const child = parent.#children.get(p);
+      if (!child) throw new Error(`${this.constructor.name}: no submodule '${path}'`);
+      parent = child;
+    }
+    const old = parent.#children.get(name);
+    if (!old) throw new Error(`${this.constructor.name}: no submodule '${path}'`);
+    parent.#children.set(name, m);
+    parent.replaceChild(old, m);
+    return old;
+  }
+  /** Points the fields that held a replaced child at its replacement (ModuleList: its items). */
+  protected replaceChild(old: Module, m: Module): void {
+    const fields = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(fields)) if (fields[key] === old) fields[key] = m;
+  }
+
   /** [name, parameter] pairs with dotted names; a shared (tied) parameter is listed once. */
   namedParameters(prefix = ''): [string, Tensor][] {
     const seen = new Set<Tensor>();
@@ -203,6 +229,10 @@ export class ModuleList<M extends Module> extends Module implements Iterable<M> 
   }
   get length(): number {
     return this.#items.length;
+  }
+  protected override replaceChild(old: Module, m: Module): void {
+    const i = this.#items.indexOf(old as M);
+    if (i >= 0) this.#items[i] = m as M;
   }
   at(i: number): M {
     const m = this.#items.at(i);

@@ -12,6 +12,7 @@ import { getRngState, noGrad, setRngState } from '../tensor/runtime.js';
 import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkpointTempDir, installCheckpoint, isCompleteCheckpoint, listCheckpoints, rotateCheckpoints } from './run-dir.js';
+import { ADAPTER_WEIGHTS_FILE, PEFT_KEY_PREFIX } from '../lora/peft-files.js';
 
 export { listCheckpoints };
 
@@ -73,18 +74,23 @@ export async function loadCheckpoint(dir: string, model: Module, optimizer: Opti
   }
   // A submodule may be saved in a folder of its own (e.g. the critic under critic/).
   const files = new Map<string, Map<string, Tensor>>();
+  // A model with a LoRA adapter saves the adapter alone (PEFT's file and keys): its frozen base
+  // is not in the checkpoint, and does not change.
+  const weightsIn = (d: string): [string, string] =>
+    existsSync(join(d, ADAPTER_WEIGHTS_FILE)) ? [join(d, ADAPTER_WEIGHTS_FILE), PEFT_KEY_PREFIX] : [join(d, 'model.safetensors'), ''];
   const weightsFor = async (name: string): Promise<[string, Tensor | undefined]> => {
-    const top = join(dir, 'model.safetensors');
+    const [top, prefix] = weightsIn(dir);
     if (!files.has(top)) files.set(top, (await loadSafetensors(top)).tensors);
-    const t = files.get(top)!.get(name);
-    const sub = join(dir, name.split('.')[0]!, 'model.safetensors');
+    const t = files.get(top)!.get(prefix + name);
+    const [sub, subPrefix] = weightsIn(join(dir, name.split('.')[0]!));
     if (t || !existsSync(sub)) return [top, t];
     if (!files.has(sub)) files.set(sub, (await loadSafetensors(sub)).tensors);
-    return [sub, files.get(sub)!.get(name.slice(name.indexOf('.') + 1))];
+    return [sub, files.get(sub)!.get(subPrefix + name.slice(name.indexOf('.') + 1))];
   };
   try {
     for (const [name, p] of model.namedParameters()) {
       const [file, t] = await weightsFor(name);
+      if (!t && !p.requiresGrad && file.endsWith(ADAPTER_WEIGHTS_FILE)) continue;
       if (!t) throw new Error(`${file}: missing '${name}'`);
       if (t.shape.join() !== p.shape.join()) throw new Error(`${file}: '${name}' has shape [${t.shape}], the model [${p.shape}]`);
       noGrad(() => p.copy_(t));

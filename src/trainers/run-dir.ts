@@ -14,11 +14,13 @@ const CHECKPOINT = /^checkpoint-(\d+)$/;
 const CHECKPOINT_TEMP = /^\.(checkpoint-\d+)\.(tmp|old)-(\d+)$/;
 /** Written last into a checkpoint, deleted first from one (see removeCheckpoint). */
 const MARKER = 'trainer_state.json';
-const REQUIRED = ['model.safetensors', 'optimizer.safetensors', MARKER];
+const REQUIRED = ['optimizer.safetensors', MARKER];
+/** The model's weights: the full model, or (training a LoRA adapter) PEFT's adapter file. */
+const WEIGHTS = ['model.safetensors', 'adapter_model.safetensors'];
 
 /** Whether `dir` holds everything loadCheckpoint reads. */
 export function isCompleteCheckpoint(dir: string): boolean {
-  return REQUIRED.every((f) => existsSync(join(dir, f)));
+  return REQUIRED.every((f) => existsSync(join(dir, f))) && WEIGHTS.some((f) => existsSync(join(dir, f)));
 }
 
 /** Every checkpoint-N folder of `outputDir`, complete or not, oldest first. */

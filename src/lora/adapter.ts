@@ -1,0 +1,114 @@
+// The LoRA adapter of a model: which layers carry one (LoRALinear, by dotted path), the config
+// it was made with, the modules trained in full beside it, and the model it adapts. Kept beside
+// the model (not in it), so any Module can carry one. Here too are PEFT's operations on it:
+// merge / unmerge the deltas into the base weights, enable / disable the adapter (the base model
+// alone: the KL reference of the RL trainers, without a second copy of the weights), and the
+// adapter's own parameters, which are what trains, what a checkpoint and adapter_model.safetensors hold.
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { LoraConfig } from './config.js';
+import type { LoRALinear } from './lora-linear.js';
+
+export interface LoraAdapter {
+  config: LoraConfig;
+  /** The adapted layers by dotted path in the model. */
+  layers: Map<string, LoRALinear>;
+  /** target_modules as saved: the config's, or for 'all-linear' the names of the layers it matched. */
+  targetModules: string[] | string;
+  /** Whether the adapted layers store their weights (in, out) (GPT-2's Conv1D). */
+  fanInFanOut: boolean;
+  /** Where the base model was loaded from (base_model_name_or_path), when known. */
+  baseModelNameOrPath: string | null;
+}
+
+const adapters = new WeakMap<Module, LoraAdapter>();
+const modelDirs = new WeakMap<Module, string>();
+
+/** @internal Records the directory a model was loaded from: base_model_name_or_path of an adapter made on it. */
+export function rememberModelDir(model: Module, dir: string): void {
+  modelDirs.set(model, dir);
+}
+/** The directory the model was loaded from, when it was. */
+export function modelDir(model: Module): string | null {
+  return modelDirs.get(model) ?? null;
+}
+
+/** @internal Records (or, with null, forgets) the adapter of a model. */
+export function setLoraAdapter(model: Module, adapter: LoraAdapter | null): void {
+  if (adapter) adapters.set(model, adapter);
+  else adapters.delete(model);
+}
+
+/** The model's LoRA adapter, or null. */
+export function loraAdapter(model: Module): LoraAdapter | null {
+  return adapters.get(model) ?? null;
+}
+
+export function hasLora(model: Module): boolean {
+  return adapters.has(model);
+}
+
+function need(model: Module, what: string): LoraAdapter {
+  const a = adapters.get(model);
+  if (!a) throw new Error(`${what}: the ${model.constructor.name} has no LoRA adapter`);
+  return a;
+}
+
+/** Adds every delta into its base weight: forward and generation then cost what the base model does. */
+export function mergeAdapter(model: Module): void {
+  for (const l of need(model, 'mergeAdapter').layers.values()) l.merge();
+}
+
+/** Takes the deltas back out of the base weights. */
+export function unmergeAdapter(model: Module): void {
+  for (const l of need(model, 'unmergeAdapter').layers.values()) l.unmerge();
+}
+
+/** Whether the deltas are merged into the base weights. */
+export function isMerged(model: Module): boolean {
+  return [...need(model, 'isMerged').layers.values()].some((l) => l.merged);
+}
+
+/** Turns the adapter off (the base model alone) or back on; disabling unmerges first, as PEFT does. */
+export function setAdapterEnabled(model: Module, enabled: boolean): void {
+  for (const l of need(model, enabled ? 'enableAdapter' : 'disableAdapter').layers.values()) {
+    if (!enabled) l.unmerge();
+    l.enabled = enabled;
+  }
+}
+
+/**
+ * Runs `fn` on the base model (the adapter off), then turns the adapter back on: PEFT's
+ * `with model.disable_adapter():`. A Promise is waited for before the adapter comes back.
+ */
+export function withAdapterDisabled<T>(model: Module, fn: () => T): T {
+  setAdapterEnabled(model, false);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    setAdapterEnabled(model, true);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => setAdapterEnabled(model, true)) as T;
+  setAdapterEnabled(model, true);
+  return result;
+}
+
+/**
+ * The adapter's parameters with their names in the model: lora_A / lora_B of every adapted
+ * layer, then the parameters of the modules trained in full (modulesToSave).
+ */
+export function adapterParameters(model: Module): [string, Tensor][] {
+  const a = need(model, 'adapterParameters');
+  const out: [string, Tensor][] = [];
+  for (const [path, l] of a.layers) out.push([`${path}.lora_A.weight`, l.lora_A.weight], [`${path}.lora_B.weight`, l.lora_B.weight]);
+  for (const [path, m] of model.namedModules()) if (matchesModuleName(path, a.config.modulesToSave)) out.push(...m.namedParameters(path));
+  const seen = new Set<Tensor>();
+  return out.filter(([, p]) => !seen.has(p) && !!seen.add(p));
+}
+
+/** PEFT's name match: the whole dotted path, or its last parts ('c_attn' matches transformer.h.0.attn.c_attn). */
+export function matchesModuleName(path: string, names: readonly string[]): boolean {
+  return path !== '' && names.some((n) => path === n || path.endsWith(`.${n}`));
+}

@@ -1,0 +1,104 @@
+// LoRALinear: a linear layer (torch's Linear, or GPT-2's Conv1D that stores its weight (in, out))
+// with a low-rank adapter beside it, as PEFT's lora.Linear: y = base(x) + B(A(dropout(x)))·s,
+// s = alpha / r (rsLoRA: alpha / √r). It takes the place of the layer in the model and keeps
+// the layer's weight and bias under their own names (frozen), so the model's checkpoint names
+// do not change; the adapter is lora_A (r × in, torch's Linear initialisation) and lora_B
+// (out × r, zeros, so training starts from the base model), whose names are PEFT's file keys
+// without `base_model.model.`. With fanInFanOut (Conv1D) the delta B·A is transposed when
+// merged, as PEFT's fan_in_fan_out does.
+import * as F from '../nn/functional.js';
+import { Dropout, Linear } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/runtime.js';
+import { keep, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface LoRALayerSpec {
+  r: number;
+  /** The delta's scale (loraScaling of the config). */
+  scaling: number;
+  dropout: number;
+  /** The base weight is stored (in, out), as GPT-2's Conv1D. */
+  fanInFanOut: boolean;
+}
+
+/** The plain layer a LoRALinear replaced, rebuilt from weights (for mergeAndUnload). */
+export type UnwrapLayer = (weight: Tensor, bias: Tensor | null) => Module;
+
+export class LoRALinear extends Module {
+  readonly lora_A: Linear;
+  readonly lora_B: Linear;
+  readonly lora_dropout: Dropout;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** False while the adapter is disabled (the base model alone). */
+  enabled = true;
+  /** The delta is in the base weight (merge()). */
+  merged = false;
+
+  constructor(base: { weight: Tensor; bias: Tensor | null }, readonly spec: LoRALayerSpec, readonly unwrap: UnwrapLayer) {
+    super();
+    const w = base.weight;
+    [this.inFeatures, this.outFeatures] = spec.fanInFanOut ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
+    this.tieParameter('weight', w.requiresGrad_(false));
+    if (base.bias) this.tieParameter('bias', base.bias.requiresGrad_(false));
+    const placement = { dtype: w.dtype, device: w.device };
+    this.lora_A = this.registerModule('lora_A', new Linear(this.inFeatures, spec.r, { bias: false, ...placement }));
+    this.lora_B = this.registerModule('lora_B', new Linear(spec.r, this.outFeatures, { bias: false, ...placement }));
+    noGrad(() => void this.lora_B.weight.zero_());
+    this.lora_dropout = this.registerModule('lora_dropout', new Dropout(spec.dropout));
+  }
+
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this.optParam('bias');
+  }
+  /** Whether forward adds the adapter (enabled and not merged into the weight). */
+  get active(): boolean {
+    return this.enabled && !this.merged;
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = F.linear(x, this.spec.fanInFanOut ? this.weight.t() : this.weight, this.bias);
+      if (!this.active) return y;
+      const input = this.spec.dropout > 0 ? this.lora_dropout.forward(x) : x;
+      return y.add(this.lora_B.forward(this.lora_A.forward(input)), this.spec.scaling);
+    });
+  }
+
+  /** s·B·A in the base weight's layout ((in, out) with fanInFanOut). */
+  deltaWeight(): Tensor {
+    return tidy(() => {
+      const d = this.lora_B.weight.matmul(this.lora_A.weight).mul(this.spec.scaling);
+      return this.spec.fanInFanOut ? d.t().contiguous() : d;
+    });
+  }
+
+  /** Adds the delta into the base weight (forward then costs what the plain layer does). */
+  merge(): void {
+    if (this.merged) return;
+    noGrad(() => tidy(() => void this.weight.add_(this.deltaWeight().to(this.weight.dtype))));
+    this.merged = true;
+  }
+
+  /** Takes the delta back out of the base weight. */
+  unmerge(): void {
+    if (!this.merged) return;
+    noGrad(() => tidy(() => void this.weight.sub_(this.deltaWeight().to(this.weight.dtype))));
+    this.merged = false;
+  }
+}
+
+/**
+ * The weight the native forward and generation should use for a linear layer: its own, or for
+ * an active adapter W + s·B·A in a new tensor, pushed onto `made` for the caller to free.
+ */
+export function nativeLinearWeight(layer: { weight: Tensor }, made: Tensor[]): Tensor {
+  if (!(layer instanceof LoRALinear) || !layer.active) return layer.weight;
+  const w = keep(noGrad(() => tidy(() => layer.weight.add(layer.deltaWeight().to(layer.weight.dtype)))));
+  made.push(w);
+  return w;
+}
