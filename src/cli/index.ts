@@ -3,6 +3,7 @@
 import { createInterface } from 'node:readline/promises';
 import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
 import { hasEmptyAnswer, parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
@@ -22,6 +23,8 @@ import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
 import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
+import { addLaunchCommand } from './launch.js';
+import { closeProcessGroup } from '../distributed/process-group.js';
 import { modelFromSpec } from './models.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
@@ -320,6 +323,7 @@ export function buildProgram(): Command {
     .action(async (runDir: string, o: Opts) => {
       console.log(await writeReport(runDir, o.out as string | undefined));
     });
+  addLaunchCommand(program, fileURLToPath(import.meta.url));
   return program;
 }
 
@@ -327,7 +331,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    await closeProcessGroup(); // a data-parallel run: wait for the other ranks, then disconnect
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed its one line
     const msg = err instanceof Error ? err.message : String(err);

@@ -178,3 +178,14 @@ export function destroyProcessGroup(): void {
   defaultGroup = null;
   joining = null;
 }
+
+/** At the end of a data-parallel run: waits for every rank to get here, then destroys the default group (a no-op without one). */
+export async function closeProcessGroup(): Promise<void> {
+  const g = defaultGroup;
+  if (!g) return;
+  try {
+    await g.barrier().wait();
+  } finally {
+    destroyProcessGroup();
+  }
+}
