@@ -287,6 +287,16 @@ describe('rlhf --skip-invalid on every data file', () => {
     expect(r.out.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual([1, 4]);
   });
 
+  it("empty answers are accepted and counted; generate's default length fits a model of 32 positions", () => {
+    writeFileSync(join(tmp, 'empty-answers.jsonl'), [{ prompt: 'Q1:', completion: '' }, { prompt: 'Q2:', completion: ' b' }, { prompt: 'Q3:', chosen: ' ', rejected: ' x' }].map((x) => JSON.stringify(x)).join('\n'));
+    let r = rlhf('score', '--reward-model', 'skip-rm', '--data', 'empty-answers.jsonl');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/rlhf score: 3 lines, 2 with an empty answer, accuracy/);
+    r = rlhf('generate', '--model', 'skip-sft', '--seed', '1', 'Q1:');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toHaveProperty('completion');
+  });
+
   it('rm --normalization-data and ppo --ptx-data honour it too', () => {
     const quick = ['--progress-bar', 'false', '--batch-size', '2'];
     const rm = ['rm', '--model', 'skip-sft', '--data', 'prefs.jsonl', '--out', 'skip-rm-run', '--normalization-data', sftBad, '--max-steps', '1', ...quick];

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
-import { hasEmptyAnswer, parsePreferenceExample, parseSFTExample, type PreferenceExample, type SFTExample } from '../data/formats.js';
+import { hasEmptyAnswer, parsePreferenceExample, parseSFTExample, type PreferenceExample, type PreferencePair, type SFTExample } from '../data/formats.js';
 import { generateText, generationLengths } from '../text/generate.js';
 import { promptCompletionIds, rewardScores } from '../text/score.js';
 import { ActorCritic } from '../models/actor-critic.js';
@@ -25,6 +25,7 @@ import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
 import { addLaunchCommand } from './launch.js';
 import { closeProcessGroup } from '../distributed/process-group.js';
+import { DEMO_METHODS, parseDemoMethods, runArithmeticDemo } from './arithmetic-demo.js';
 import { modelFromSpec } from './models.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
@@ -42,6 +43,12 @@ function report(skipped: SkippedLine[], path: string): void {
   if (skipped.length) console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
 }
 
+/** ', 3 with an empty answer' for the run's summary line (accepted, as in TRL, but worth seeing). */
+function emptyNote(examples: readonly (SFTExample | PreferenceExample | PreferencePair)[]): string {
+  const n = examples.filter(hasEmptyAnswer).length;
+  return n ? ` (${n} with an empty answer)` : '';
+}
+
 /** The examples of the data file given with `flag`, honouring --skip-invalid and saying what it skipped. */
 async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => Promise<LoadedDataset<T>>, o: Opts, flag: string): Promise<T[]> {
   const data = await load(requireFile(str(o, optionKey(flag)), flag), { skipInvalid: !!o.skipInvalid });
@@ -57,7 +64,7 @@ async function sft(o: Opts): Promise<void> {
   seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
   const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data, evalDataset: evalData });
-  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples → ${config.outputDir}`);
+  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -73,7 +80,7 @@ async function rm(o: Opts): Promise<void> {
   const model = await RewardModel.fromPretrained(dir, { device });
   const tokenizer = await loadTokenizer(dir);
   const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data, normalizationDataset: norm });
-  console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings → ${config.outputDir}`);
+  console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
 }
@@ -108,7 +115,7 @@ async function dpo(o: Opts): Promise<void> {
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
   const refModel = refDir ? await GPT.load(refDir, { device }) : undefined;
   const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData });
-  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs, reference ${refDir ?? (t.refModel ? 'a frozen copy' : 'none kept')} → ${config.outputDir}`);
+  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs${emptyNote(data)}, reference ${refDir ?? (t.refModel ? 'a frozen copy' : 'none kept')} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -234,7 +241,8 @@ export function buildProgram(): Command {
     // Usage errors are one line ("rlhf: error: unknown option '--x' (Did you mean --y?)").
     .configureOutput({ outputError: (text, write) => write(`rlhf: ${text.trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) });
 
-  program.command('demo').description('run all three stages on the bundled task and compare the PPO policy with the SFT policy')
+  program.command('demo').description('run all three stages on the bundled task and compare the PPO policy with the SFT policy; --method grpo or dpo: SFT then that method on arithmetic with a verifiable reward')
+    .option('--method <names>', `ppo (SFT → RM → PPO on the labeler's task), or ${DEMO_METHODS.join(', ')} or both comma-separated (SFT → the method on the arithmetic task)`, 'ppo')
     .option('--quick', 'a much smaller run (well under a minute)')
     .option('--device <device>', "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'", 'auto')
     .option('--out <dir>', 'run directory (default ./rlhf-demo)')
@@ -243,7 +251,10 @@ export function buildProgram(): Command {
     .action(async (o: Opts) => {
       const seed = Number(o.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed expects a non-negative integer, got '${String(o.seed)}'`);
-      await runDemo({ quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean });
+      const methods = parseDemoMethods(String(o.method));
+      const common = { quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean };
+      if (methods === 'ppo') await runDemo(common);
+      else await runArithmeticDemo({ ...common, methods });
     });
 
   const sftCmd = program.command('sft').description('supervised fine-tuning on demonstrations ({prompt, completion} or {messages} JSONL)')

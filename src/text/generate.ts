@@ -7,7 +7,10 @@ import { dispose } from '../tensor/scope.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { newTokensFor } from '../trainers/lengths.js';
 
-export interface GenerateTextOptions extends Omit<GenerateOptions, 'eosTokenId' | 'padTokenId'> {
+/** generate's sampling options (the tokenizer gives the stop and pad ids); each may also be given as undefined. */
+type Sampling = { [K in keyof Omit<GenerateOptions, 'eosTokenId' | 'padTokenId' | 'maxNewTokens'>]?: GenerateOptions[K] | undefined };
+
+export interface GenerateTextOptions extends Sampling {
   /** New tokens per answer; default 64, capped at half the model's positions. */
   maxNewTokens?: number | undefined;
   /** Prompts per native generation call (default 16). */

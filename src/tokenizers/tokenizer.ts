@@ -34,7 +34,7 @@ export interface Tokenizer {
   readonly kind: 'byte' | 'gpt2-bpe' | 'hf';
   /** Number of ids, i.e. the rows the model's embedding needs (specials and an added PAD included). */
   readonly vocabSize: number;
-  readonly bosTokenId?: number;
+  readonly bosTokenId?: number | undefined;
   readonly eosTokenId: number;
   /** Always distinct from eosTokenId, so padding can be masked without masking real EOS tokens. */
   readonly padTokenId: number;
