@@ -8,6 +8,7 @@
 #endif
 
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -43,6 +44,26 @@ c10::intrusive_ptr<c10d::TCPStore> connectStore(const GroupOptions& o, bool serv
 }
 
 const std::string kHeartbeat = "heartbeat/";
+
+// c10d logs every failed connection attempt and timeout to stderr, with a C++ backtrace, before
+// it throws the error we turn into a message of our own: while joining and while diagnosing a
+// failure, only fatal messages get through, unless the user asked for a level
+// (TORCH_CPP_LOG_LEVEL).
+class QuietC10d {
+ public:
+  QuietC10d() : saved_(FLAGS_caffe2_log_level), active_(std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr) {
+    if (active_) FLAGS_caffe2_log_level = 3;
+  }
+  ~QuietC10d() {
+    if (active_) FLAGS_caffe2_log_level = saved_;
+  }
+  QuietC10d(const QuietC10d&) = delete;
+  QuietC10d& operator=(const QuietC10d&) = delete;
+
+ private:
+  int saved_;
+  bool active_;
+};
 
 }  // namespace
 
@@ -105,6 +126,7 @@ class Group {
   // Which other ranks stopped beating: two reads of every counter, three beats apart. A rank
   // whose process died stops; the store itself gone means its host (rank 0) is gone.
   std::string diagnose() const {
+    QuietC10d quiet;
     std::ostringstream why;
     try {
       auto s = c10::make_intrusive<c10d::PrefixStore>(options.prefix, connectStore(options, false, std::chrono::milliseconds(3000)));
@@ -198,6 +220,7 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
   TORCH_CHECK(o.backend != "nccl", "distributed: this build of torch-rlhf has no NCCL (it is compiled into the CUDA variant "
               "only); use the 'gloo' backend for CPU tensors");
 #endif
+  QuietC10d quiet;
   auto g = std::make_shared<Group>();
   g->options = o;
   const std::string at = o.master_addr + ":" + std::to_string(o.master_port);
@@ -289,6 +312,8 @@ std::shared_ptr<Work> allReduce(const std::shared_ptr<Group>& gp, const at::Tens
   g.check("allReduce");
   g.checkTensor("allReduce", tensor);
   c10d::AllreduceOptions o;
+  TORCH_CHECK(op != ReduceOp::Avg || at::isFloatingType(tensor.scalar_type()), g.where(),
+              ": allReduce 'avg' needs a floating-point tensor, got ", tensor.scalar_type(), " (use 'sum')");
   switch (op) {
     case ReduceOp::Sum: case ReduceOp::Avg: o.reduceOp = c10d::ReduceOp::SUM; break;  // Gloo has no AVG: sum, then divide
     case ReduceOp::Max: o.reduceOp = c10d::ReduceOp::MAX; break;

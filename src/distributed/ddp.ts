@@ -130,7 +130,9 @@ export class DataParallel {
         buckets.forEach((b, k) => {
           let offset = 0;
           for (const t of b) {
-            tidy(() => t.detach().copy_(flats[k]!.narrow(0, offset, t.numel()).view(t.shape)));
+            tidy(() => {
+              t.detach().copy_(flats[k]!.narrow(0, offset, t.numel()).view(t.shape));
+            });
             offset += t.numel();
           }
         });
