@@ -103,6 +103,14 @@ if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import transformers' 2>/dev
   fi
 fi
 
+# tensorboard: the test that reads our TensorBoard event files back with TensorBoard's own reader
+# (in test/callbacks.test.ts; it skips, saying why, without it).
+if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import tensorboard' 2>/dev/null && [ -x .venv/bin/python3 ]; then
+  say "tensorboard into .venv (reading back the event files the trainers write)"
+  .venv/bin/python3 -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-5}" \
+    --disable-pip-version-check -q "tensorboard==2.21.0" || say "tensorboard could not be installed: its test will skip"
+fi
+
 say "building the native addon"
 node scripts/install-native.mjs
 say "done"

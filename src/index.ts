@@ -23,6 +23,9 @@ export { resolveLlamaConfig, llamaConfigFromHF, llamaConfigToHF, ropeInverseFreq
 export { LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './models/llama.js';
 export { Trainer, NonFiniteLossError, pickDevice, type StepOutput, type TrainResult } from './trainers/trainer.js';
 export { defaultTrainingConfig, type TrainingConfig } from './trainers/config.js';
+export { CallbackList, type TrainerCallback, type TrainerControl, type CallbackState, type CallbackResult } from './trainers/callbacks.js';
+export { TensorBoardWriter, type ReportTo } from './trainers/tensorboard.js';
+export { plainProgress } from './trainers/progress.js';
 export { lrFactor, type LrSchedulerType } from './trainers/schedule.js';
 export { SFTTrainer, defaultSFTConfig, resolveSFTConfig, collateSequences, languageModelLoss, lmLossFromLogits, type SFTConfig, type SFTBatch, type SFTTrainerOptions } from './trainers/sft.js';
 export { RewardTrainer, defaultRewardConfig, resolveRewardConfig, rankingLoss, collateRankings, type RewardConfig, type RewardBatch, type RewardTrainerOptions, type RankedExample } from './trainers/reward.js';

@@ -4,6 +4,7 @@ import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
 import { autocast } from '../tensor/runtime.js';
 import { didYouMean } from './did-you-mean.js';
+import { reportToRule, type ReportTo } from './tensorboard.js';
 
 /** The fields every run has, the SFT and reward-model trainers' and PPO's. */
 export interface RunConfig {
@@ -38,6 +39,8 @@ export interface RunConfig {
    * state stay float32 (master weights). Default 'no'.
    */
   mixedPrecision: MixedPrecision;
+  /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none' (the default). */
+  reportTo: ReportTo;
 }
 
 export interface TrainingConfig extends RunConfig {
@@ -75,6 +78,7 @@ export const runDefaults = {
   resumeFromCheckpoint: false,
   progressBar: true,
   mixedPrecision: 'no',
+  reportTo: 'none',
 } satisfies Partial<RunConfig>;
 
 export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = {
@@ -138,6 +142,7 @@ export const trainingConfigRules = {
   resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
   progressBar: checks.boolean,
   mixedPrecision: [(v: unknown) => v === 'no' || v === 'bf16', "'no' or 'bf16'"],
+  reportTo: reportToRule,
 } satisfies Record<string, readonly [Check, string]>;
 
 /**

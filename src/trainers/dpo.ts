@@ -6,6 +6,7 @@
 // through the model in one batch, as TRL's concatenated forward.
 import { splitDataset } from '../data/datasets.js';
 import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
+import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import type { PreferencePair } from '../data/formats.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
@@ -99,6 +100,8 @@ export interface DPOTrainerOptions {
   trainDataset: PreferencePairData;
   /** Held-out pairs; by default `evalFraction` of trainDataset is held out. */
   evalDataset?: PreferencePairData | undefined;
+  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
+  callbacks?: readonly TrainerCallback[] | undefined;
 }
 
 export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
@@ -120,6 +123,7 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     const split = o.evalDataset ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferencePair[]): DPOExample[] => xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
     super(o.model, config, encode(split.train), encode(split.eval), 'dpo');
+    this.callbacks.push(...userCallbacks(o.callbacks, 'DPOTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
     const needsModel = !config.referenceFree && !config.precomputeRefLogProbs;

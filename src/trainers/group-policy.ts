@@ -31,6 +31,7 @@ import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
+import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
@@ -114,7 +115,7 @@ export const groupPolicyRules = {
   adamBeta1: checks.fraction, adamBeta2: checks.fraction, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative, loggingSteps: checks.positiveInt,
   sampleEvery: checks.nonNegativeInt, numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt,
   seed: checks.nonNegativeInt, device: trainingConfigRules.device, resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
-  progressBar: checks.boolean, mixedPrecision: trainingConfigRules.mixedPrecision,
+  progressBar: checks.boolean, mixedPrecision: trainingConfigRules.mixedPrecision, reportTo: trainingConfigRules.reportTo,
 } as const;
 
 /**
@@ -155,6 +156,8 @@ export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   /** TRL prompt rows ({prompt, ...columns}) or loaded prompts; a bad one fails with `index N: field …`. */
   prompts: PromptData;
   config: Partial<C> & { outputDir: string };
+  /** Called after each step, with each metrics line, each checkpoint and at the end; may stop the run early. */
+  callbacks?: readonly TrainerCallback[] | undefined;
 }
 
 /** One generated batch with what the updates need: G completions per prompt, in groups. */
@@ -189,6 +192,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   readonly optimizer: AdamW;
   readonly device: Device;
   readonly history: Record<string, number>[] = [];
+  /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
+  private readonly callbacks: TrainerCallback[];
+  private events = new CallbackList();
   private readonly sources: RewardSource[];
   private readonly weights: number[];
   private readonly prompts: { text: string; ids: number[]; columns: Record<string, unknown> }[];
@@ -208,6 +214,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   constructor(o: GroupPolicyOptions<C>, config: C) {
     this.config = config;
     const name = this.constructor.name;
+    this.callbacks = userCallbacks(o.callbacks, name);
     const prompts = parsePromptRecords(o.prompts, `${name} prompts`);
     if (prompts.length === 0) throw new Error(`${name}: no prompts`);
     if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`${name}: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
@@ -393,6 +400,17 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     const state = { globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
     if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
+    await this.events.fire('onSave', this.callbackState, dir);
+  }
+
+  /** Adds a callback for the next train() (HF's add_callback). */
+  addCallback(callback: TrainerCallback): this {
+    this.callbacks.push(checkCallback(callback, `${this.constructor.name}.addCallback`));
+    return this;
+  }
+
+  private get callbackState(): CallbackState {
+    return { trainer: this.label, step: this.step, maxSteps: this.totalSteps, outputDir: this.config.outputDir };
   }
 
   private async resume(): Promise<void> {
@@ -421,6 +439,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
     if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    this.events = runCallbacks(this.callbacks, c, main);
     await this.dp?.broadcastParameters(this.model.parameters());
     const total = this.totalSteps;
     const progress = createProgress(this.label, total, c.progressBar && main);
@@ -437,13 +456,18 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
           last = { step: this.step, ...stats };
           this.history.push(last);
           progress.update(this.step, { reward: stats.reward! });
-          if (main && (this.step % c.loggingSteps === 0 || this.step === total))
-            appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.step, ...stats, time: Date.now() / 1000 })}\n`);
+          const stop = await this.events.fire('onStep', this.callbackState, stats);
+          if (this.step % c.loggingSteps === 0 || this.step === total || stop) {
+            const line = { step: this.step, ...stats, time: Date.now() / 1000 };
+            if (main) appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
+            await this.events.fire('onLog', this.callbackState, line);
+          }
           if (main && c.sampleEvery > 0 && (this.step % c.sampleEvery === 0 || this.step === 1)) this.writeSamples(batch);
         } finally {
           dispose(batch);
         }
         if (c.saveSteps > 0 && this.step % c.saveSteps === 0 && this.step < total) await this.checkpoint();
+        if (this.events.control.shouldTrainingStop) break;
       }
     } finally {
       progress.stop();
@@ -453,6 +477,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       await this.model.save(c.outputDir);
       await this.tokenizer.save(c.outputDir);
     }
+    await this.events.fire('onTrainEnd', this.callbackState);
     return { steps: this.step, metrics: last, outputDir: c.outputDir };
   }
 

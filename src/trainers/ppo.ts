@@ -25,6 +25,7 @@ import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVa
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
+import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
@@ -138,6 +139,7 @@ const rules = {
   resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
   progressBar: checks.boolean,
   mixedPrecision: trainingConfigRules.mixedPrecision,
+  reportTo: trainingConfigRules.reportTo,
 } as const;
 
 export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, blockSize: number): PPOConfig {
@@ -171,6 +173,8 @@ export interface PPOTrainerOptions {
   prompts: PromptData;
   /** Demonstrations for PPO-ptx (with ptxCoef > 0). */
   ptxDataset?: SFTData | undefined;
+  /** Called after each iteration, with each metrics line, each checkpoint and at the end; may stop the run early. */
+  callbacks?: readonly TrainerCallback[] | undefined;
 }
 
 /** One rollout batch with everything the update needs (B rollouts, P prompt + R response tokens). */
@@ -215,6 +219,9 @@ export class PPOTrainer {
   private optimizerSteps = 0;
   private lastCheckpoint: string | null = null;
   readonly history: Record<string, number>[] = [];
+  /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
+  private readonly callbacks: TrainerCallback[];
+  private events = new CallbackList();
 
   constructor(o: PPOTrainerOptions) {
     const given: unknown = o.model;
@@ -225,6 +232,7 @@ export class PPOTrainer {
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
     this.config = resolvePPOConfig(o.config, o.model.config.blockSize);
     const c = this.config;
+    this.callbacks = userCallbacks(o.callbacks, 'PPOTrainer');
     const prompts = parsePromptRecords(o.prompts, 'PPOTrainer prompts');
     if (prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
@@ -483,6 +491,17 @@ export class PPOTrainer {
     const state = { globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
     if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
+    await this.events.fire('onSave', this.callbackState, dir);
+  }
+
+  /** Adds a callback for the next train() (HF's add_callback). */
+  addCallback(callback: TrainerCallback): this {
+    this.callbacks.push(checkCallback(callback, 'PPOTrainer.addCallback'));
+    return this;
+  }
+
+  private get callbackState(): CallbackState {
+    return { trainer: 'ppo', step: this.iteration, maxSteps: this.config.numIterations, outputDir: this.config.outputDir };
   }
 
   private async resume(): Promise<void> {
@@ -512,6 +531,7 @@ export class PPOTrainer {
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
     if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    this.events = runCallbacks(this.callbacks, c, main);
     await this.dp?.broadcastParameters(this.model.parameters());
     const progress = createProgress('ppo', c.numIterations, c.progressBar && main);
     progress.update(this.iteration, {});
@@ -528,13 +548,18 @@ export class PPOTrainer {
           last = { iteration: this.iteration, episode: this.iteration * c.batchSize, ...stats };
           this.history.push(last);
           progress.update(this.iteration, { score: stats['objective/scores']!, kl: stats['objective/kl']! });
-          if (main && (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations))
-            appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.iteration, ...stats, time: Date.now() / 1000 })}\n`);
+          const stop = await this.events.fire('onStep', this.callbackState, stats);
+          if (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations || stop) {
+            const line = { step: this.iteration, ...stats, time: Date.now() / 1000 };
+            if (main) appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
+            await this.events.fire('onLog', this.callbackState, line);
+          }
           if (main && c.sampleEvery > 0 && (this.iteration % c.sampleEvery === 0 || this.iteration === 1)) this.writeSamples(r);
         } finally {
           dispose(r);
         }
         if (c.saveSteps > 0 && this.iteration % c.saveSteps === 0 && this.iteration < c.numIterations) await this.checkpoint();
+        if (this.events.control.shouldTrainingStop) break;
       }
     } finally {
       progress.stop();
@@ -544,6 +569,7 @@ export class PPOTrainer {
       await this.model.save(c.outputDir);
       await this.tokenizer.save(c.outputDir);
     }
+    await this.events.fire('onTrainEnd', this.callbackState);
     return { iterations: this.iteration, metrics: last, outputDir: c.outputDir };
   }
 

@@ -4,6 +4,7 @@
 // and the pairs of one prompt are not treated as independent examples.
 import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
+import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
 import type { PreferenceExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
@@ -113,6 +114,8 @@ export interface RewardTrainerOptions {
    * labelers' demonstrations). Default: the best answer of each training ranking.
    */
   normalizationDataset?: SFTData | undefined;
+  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
+  callbacks?: readonly TrainerCallback[] | undefined;
 }
 
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
@@ -132,6 +135,7 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     const split = o.evalDataset ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferenceExample[]): RankedExample[] => xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
     super(o.model, config, encode(split.train), encode(split.eval), 'reward');
+    this.callbacks.push(...userCallbacks(o.callbacks, 'RewardTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
     if (o.normalizationDataset) {

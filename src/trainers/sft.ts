@@ -1,6 +1,7 @@
 // Stage 1: supervised fine-tuning of the GPT decoder on demonstrations (TRL's SFTTrainer).
 import { splitDataset } from '../data/datasets.js';
 import { parseSFTRecords, type SFTData } from '../data/records.js';
+import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
@@ -94,6 +95,8 @@ export interface SFTTrainerOptions {
   trainDataset: SFTData;
   /** Held-out examples; by default `evalFraction` of trainDataset is held out. */
   evalDataset?: SFTData | undefined;
+  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
+  callbacks?: readonly TrainerCallback[] | undefined;
 }
 
 export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
@@ -114,6 +117,7 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
       return config.packing ? pack(seqs, config.maxLength) : seqs;
     };
     super(o.model, config, encode(split.train), encode(split.eval), 'sft');
+    this.callbacks.push(...userCallbacks(o.callbacks, 'SFTTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
   }

@@ -18,6 +18,7 @@ import { createProgress } from './progress.js';
 import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
+import { CallbackList, checkCallback, runCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 
@@ -74,6 +75,10 @@ export abstract class Trainer<Example, Batch> {
   oomRetries = 0;
   /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
   protected dp: DataParallel | null = null;
+  /** The trainer's callbacks (see addCallback); a run adds those of `reportTo`. */
+  protected readonly callbacks: TrainerCallback[] = [];
+  /** The running train()'s callbacks and their control. */
+  private events = new CallbackList();
 
   constructor(
     readonly model: SavableModel,
@@ -91,6 +96,17 @@ export abstract class Trainer<Example, Batch> {
       { params: noDecay, weightDecay: 0 },
     ].filter((g) => g.params.length > 0);
     this.optimizer = new AdamW(groups, { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+  }
+
+  /** Adds a callback for the next train() (HF's add_callback): onStep, onLog, onEvaluate, onSave, onTrainEnd, early stop. */
+  addCallback(callback: TrainerCallback): this {
+    this.callbacks.push(checkCallback(callback, `${this.constructor.name}.addCallback`));
+    return this;
+  }
+
+  /** What the callbacks are told of the run. */
+  protected get callbackState(): CallbackState {
+    return { trainer: this.label, step: this.globalStep, maxSteps: this.totalSteps, outputDir: this.config.outputDir };
   }
 
   /** The device the model trains on. */
@@ -172,11 +188,14 @@ export abstract class Trainer<Example, Batch> {
     };
     if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
+    await this.events.fire('onSave', this.callbackState, dir);
   }
 
-  private log(record: Record<string, number>): void {
+  private async log(record: Record<string, number>): Promise<void> {
     this.logHistory.push(record);
-    if (writesFiles(this.dp)) appendFileSync(join(this.config.outputDir, 'metrics.jsonl'), `${JSON.stringify({ ...record, time: Date.now() / 1000 })}\n`);
+    const line = { ...record, time: Date.now() / 1000 };
+    if (writesFiles(this.dp)) appendFileSync(join(this.config.outputDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
+    await this.events.fire('onLog', this.callbackState, line);
   }
 
   /** Held-out metrics; with several ranks rank 0 evaluates alone (the others go on to the next step's all-reduce). */
@@ -185,7 +204,9 @@ export abstract class Trainer<Example, Batch> {
     this.model.eval();
     try {
       const m = await this.evaluate();
-      return Object.fromEntries(Object.entries(m).map(([k, v]) => [`eval/${k}`, v]));
+      const metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`eval/${k}`, v]));
+      await this.events.fire('onEvaluate', this.callbackState, metrics);
+      return metrics;
     } finally {
       this.model.train();
     }
@@ -205,6 +226,7 @@ export abstract class Trainer<Example, Batch> {
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
     if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.globalStep : null, [{ file: 'metrics.jsonl', stepKey: 'step' }]);
+    this.events = runCallbacks(this.callbacks, c, main);
     await this.dp?.broadcastParameters(trainable);
     this.model.train();
     const progress = createProgress(this.label, this.totalSteps, c.progressBar && main);
@@ -234,16 +256,19 @@ export abstract class Trainer<Example, Batch> {
         stepMetrics = { ...stepMetrics, lr };
         for (const [k, v] of Object.entries(stepMetrics)) (window[k] ??= []).push(v);
         progress.update(this.globalStep, stepMetrics);
-        const isLast = this.globalStep === this.totalSteps;
+        // A callback's early stop makes this the last step: it is logged, and the run ends as a finished one.
+        const stop = await this.events.fire('onStep', this.callbackState, stepMetrics);
+        const isLast = this.globalStep === this.totalSteps || stop;
         if (this.globalStep % c.loggingSteps === 0 || isLast) {
           last = Object.fromEntries(Object.entries(window).map(([k, vs]) => [k, vs.reduce((a, b) => a + b, 0) / vs.length]));
           window = {};
           const evalNow = c.evalSteps > 0 && this.globalStep % c.evalSteps === 0 && !isLast;
-          this.log({ step: this.globalStep, epoch: this.epoch + this.epochOffset / this.trainData.length, ...last, ...(evalNow ? await this.runEval() : {}) });
+          await this.log({ step: this.globalStep, epoch: this.epoch + this.epochOffset / this.trainData.length, ...last, ...(evalNow ? await this.runEval() : {}) });
         } else if (c.evalSteps > 0 && this.globalStep % c.evalSteps === 0 && !isLast) {
-          this.log({ step: this.globalStep, ...(await this.runEval()) });
+          await this.log({ step: this.globalStep, ...(await this.runEval()) });
         }
         if (c.saveSteps > 0 && this.globalStep % c.saveSteps === 0 && !isLast) await this.checkpoint();
+        if (this.events.control.shouldTrainingStop) break;
         await yieldToEventLoop();
       }
     } finally {
@@ -251,9 +276,10 @@ export abstract class Trainer<Example, Batch> {
     }
     await this.onTrainEnd();
     const finalEval = await this.runEval();
-    if (Object.keys(finalEval).length) this.log({ step: this.globalStep, ...finalEval });
+    if (Object.keys(finalEval).length) await this.log({ step: this.globalStep, ...finalEval });
     await this.checkpoint();
     if (main) await this.saveFinal(c.outputDir);
+    await this.events.fire('onTrainEnd', this.callbackState);
     return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir };
   }
 
