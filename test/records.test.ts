@@ -102,6 +102,15 @@ describe('records in code', () => {
     model.dispose();
   });
 
+  it('a vocabulary mismatch says how to grow the embedding (resizeTokenEmbeddings)', () => {
+    const model = GPT.create({ ...small, vocabSize: 100 });
+    expect(() => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }))
+      .toThrow(`SFTTrainer: the tokenizer has ${tok.vocabSize} ids but the model's embedding only 100 (grow it first: model.resizeTokenEmbeddings(tokenizer.vocabSize)`);
+    model.resizeTokenEmbeddings(tok.vocabSize);
+    expect(() => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }).dispose()).not.toThrow();
+    model.dispose();
+  });
+
   it('a GPT passed as the PPO model says that an ActorCritic is expected', () => {
     const gpt = GPT.create(small);
     expect(() => new PPOTrainer({ model: gpt as unknown as ActorCritic, refModel: gpt, rewardFn: (ps) => ps.map(() => 0), tokenizer: tok, prompts: [{ prompt: 'p' }], config: config('ppo') }))

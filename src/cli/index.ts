@@ -26,6 +26,7 @@ import { runDemo } from './demo.js';
 import { addLaunchCommand } from './launch.js';
 import { closeProcessGroup } from '../distributed/process-group.js';
 import { modelFromSpec } from './models.js';
+import { presetsHelpText } from './presets-help.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
 import { addConfigFlags, addSkipInvalidFlag, configFromFlags, kebab, optionKey } from './options.js';
@@ -252,8 +253,8 @@ export function buildProgram(): Command {
       await runDemo({ quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean });
     });
 
-  const sftCmd = program.command('sft').description('supervised fine-tuning on demonstrations ({prompt, completion} or {messages} JSONL)')
-    .requiredOption('--model <preset|config.json|dir>', "a preset (tiny, small, medium), a GPT config file, or a model directory (e.g. GPT-2 with its tokenizer files)")
+  const sftCmd = program.command('sft').description('supervised fine-tuning on demonstrations ({prompt, completion} or {messages} JSONL)').addHelpText('after', presetsHelpText())
+    .requiredOption('--model <preset|config.json|dir>', "a preset (tiny, small, medium, llama-tiny: see below), a GPT config file, or a model directory (e.g. GPT-2 with its tokenizer files)")
     .requiredOption('--data <sft.jsonl>', 'training data')
     .requiredOption('--out <dir>', 'run directory')
     .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)');
@@ -278,7 +279,7 @@ export function buildProgram(): Command {
   addSkipInvalidFlag(ppoCmd);
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
 
-  const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)')
+  const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)').addHelpText('after', presetsHelpText())
     .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory); its frozen copy is the reference')
     .requiredOption('--data <pairs.jsonl>', 'preference pairs')
     .requiredOption('--out <dir>', 'run directory')
@@ -291,7 +292,7 @@ export function buildProgram(): Command {
     ['grpo', 'GRPO: numGenerations completions per prompt scored by rewards, the group as the baseline (no critic)', defaultGRPOConfig, 'GRPOConfig'],
     ['rloo', 'RLOO: K completions per prompt, a leave-one-out baseline, the KL folded into the reward', defaultRLOOConfig, 'RLOOConfig'],
   ] as const) {
-    const cmd = program.command(kind).description(description)
+    const cmd = program.command(kind).description(description).addHelpText('after', presetsHelpText())
       .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory)')
       .requiredOption('--prompts <prompts.jsonl>', '{prompt, …} lines; the other fields reach reward functions as columns')
       .requiredOption('--out <dir>', 'run directory')

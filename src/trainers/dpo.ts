@@ -7,6 +7,7 @@
 import { splitDataset } from '../data/datasets.js';
 import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
+import { checkVocabulary } from './vocab.js';
 import type { PreferencePair } from '../data/formats.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
@@ -114,8 +115,7 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
 
   constructor(o: DPOTrainerOptions) {
     const config = resolveDPOConfig(o.config, o.model.config.blockSize);
-    if (o.tokenizer.vocabSize > o.model.config.vocabSize)
-      throw new Error(`DPOTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
+    checkVocabulary('DPOTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     o.model.to(device);
     o.refModel?.to(device).requiresGrad_(false).eval();

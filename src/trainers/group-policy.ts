@@ -32,6 +32,7 @@ import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
 import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
+import { checkVocabulary } from './vocab.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
@@ -217,7 +218,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.callbacks = userCallbacks(o.callbacks, name);
     const prompts = parsePromptRecords(o.prompts, `${name} prompts`);
     if (prompts.length === 0) throw new Error(`${name}: no prompts`);
-    if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`${name}: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
+    checkVocabulary(name, o.tokenizer, o.model, 'policy');
     this.sources = Array.isArray(o.rewards) ? [...o.rewards] : [o.rewards];
     this.weights = resolveRewardWeights(this.sources, config.rewardWeights, name);
     this.model = o.model;

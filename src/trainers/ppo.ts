@@ -26,6 +26,7 @@ import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
 import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
+import { checkVocabulary } from './vocab.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
@@ -236,7 +237,7 @@ export class PPOTrainer {
     const prompts = parsePromptRecords(o.prompts, 'PPOTrainer prompts');
     if (prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
-    if (o.tokenizer.vocabSize > o.model.config.vocabSize) throw new Error(`PPOTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the policy's embedding only ${o.model.config.vocabSize}`);
+    checkVocabulary('PPOTrainer', o.tokenizer, o.model, 'policy');
     for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
       if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
     this.model = o.model;

@@ -5,6 +5,7 @@
 import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
+import { checkVocabulary } from './vocab.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
 import type { PreferenceExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
@@ -127,8 +128,7 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
 
   constructor(o: RewardTrainerOptions) {
     const config = resolveRewardConfig(o.config, o.model.config.blockSize);
-    if (o.tokenizer.vocabSize > o.model.config.vocabSize)
-      throw new Error(`RewardTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
+    checkVocabulary('RewardTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     o.model.to(device);
     const train = parsePreferenceRecords(o.trainDataset, 'RewardTrainer trainDataset');

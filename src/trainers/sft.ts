@@ -2,6 +2,7 @@
 import { splitDataset } from '../data/datasets.js';
 import { parseSFTRecords, type SFTData } from '../data/records.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
+import { checkVocabulary } from './vocab.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
@@ -106,8 +107,7 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
 
   constructor(o: SFTTrainerOptions) {
     const config = resolveSFTConfig(o.config, o.model.config.blockSize);
-    if (o.tokenizer.vocabSize > o.model.config.vocabSize)
-      throw new Error(`SFTTrainer: the tokenizer has ${o.tokenizer.vocabSize} ids but the model's embedding only ${o.model.config.vocabSize}`);
+    checkVocabulary('SFTTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     o.model.to(device);
     const train = parseSFTRecords(o.trainDataset, 'SFTTrainer trainDataset');
