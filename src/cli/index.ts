@@ -13,7 +13,6 @@ import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
 import { writeReport } from '../report/index.js';
-import { loadTokenizer } from '../tokenizers/tokenizer.js';
 import { defaultDPOConfig, DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
 import { defaultGRPOConfig, GRPOTrainer, type GRPOConfig } from '../trainers/grpo.js';
 import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
@@ -27,6 +26,7 @@ import { addLaunchCommand } from './launch.js';
 import { closeProcessGroup } from '../distributed/process-group.js';
 import { modelFromSpec } from './models.js';
 import { presetsHelpText } from './presets-help.js';
+import { addBaseModelFlag, addLoraFlags, loraFromFlags, mergeCommand, tokenizerOf } from './lora.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
 import { addConfigFlags, addSkipInvalidFlag, configFromFlags, kebab, optionKey } from './options.js';
@@ -62,8 +62,8 @@ async function sft(o: Opts): Promise<void> {
   const data = await loadData(loadSFTDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
   seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
-  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data, evalDataset: evalData });
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
+  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data, evalDataset: evalData, peftConfig: loraFromFlags(o, model) });
   console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
@@ -77,9 +77,9 @@ async function rm(o: Opts): Promise<void> {
   const dir = str(o, 'model');
   requireFile(dir, '--model');
   seedRun(config, defaultRewardConfig.seed, 'RewardConfig');
-  const model = await RewardModel.fromPretrained(dir, { device });
-  const tokenizer = await loadTokenizer(dir);
-  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data, normalizationDataset: norm });
+  const model = await RewardModel.fromPretrained(dir, { device, baseModel: o.baseModel as string | undefined });
+  const tokenizer = await tokenizerOf(dir, model);
+  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data, normalizationDataset: norm, peftConfig: loraFromFlags(o) });
   console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
@@ -93,11 +93,14 @@ async function ppo(o: Opts): Promise<void> {
   const rmDir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const ptx = o.ptxData ? await loadData(loadSFTDataset, o, '--ptx-data') : undefined;
   seedRun(config, defaultPPOConfig.seed, 'PPOConfig');
-  const model = await ActorCritic.fromPretrained(policyDir, { device, separateCritic: !!o.separateCritic, rewardModelDir: rmDir });
-  const refModel = await GPT.load(policyDir, { device });
+  const baseModel = o.baseModel as string | undefined;
+  const peftConfig = loraFromFlags(o);
+  const model = await ActorCritic.fromPretrained(policyDir, { device, separateCritic: !!o.separateCritic, rewardModelDir: rmDir, baseModel });
+  // With a new LoRA adapter the reference is the policy with its adapter off: no second copy.
+  const refModel = peftConfig ? undefined : await GPT.load(policyDir, { device, baseModel });
   const rewardModel = await RewardModel.load(rmDir, { device });
-  const tokenizer = await loadTokenizer(policyDir);
-  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, ptxDataset: ptx });
+  const tokenizer = await tokenizerOf(policyDir, model);
+  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, ptxDataset: ptx, peftConfig });
   console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
@@ -112,10 +115,12 @@ async function dpo(o: Opts): Promise<void> {
   const evalData = o.evalData ? await loadData(loadPreferencePairDataset, o, '--eval-data') : undefined;
   const refDir = o.refModel ? requireFile(str(o, 'refModel'), '--ref-model') : undefined;
   seedRun(flags, defaultDPOConfig.seed, 'DPOConfig');
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
   const refModel = refDir ? await GPT.load(refDir, { device }) : undefined;
-  const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData });
-  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs${emptyNote(data)}, reference ${refDir ?? (t.refModel ? 'a frozen copy' : 'none kept')} → ${config.outputDir}`);
+  const peftConfig = loraFromFlags(o, model);
+  const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData, peftConfig });
+  const reference = refDir ?? (t.refModel ? 'a frozen copy' : peftConfig && !config.referenceFree ? 'the base (adapter off)' : 'none kept');
+  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs${emptyNote(data)}, reference ${reference} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -135,8 +140,9 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   seedRun(flags, defaults.seed, name);
   const rewards = await rewardSourcesFromFlags(o, device);
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device);
-  const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, rewards, config }) : new RLOOTrainer({ model, tokenizer, prompts, rewards, config });
+  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
+  const peftConfig = loraFromFlags(o, model);
+  const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, rewards, config, peftConfig }) : new RLOOTrainer({ model, tokenizer, prompts, rewards, config, peftConfig });
   console.error(`rlhf ${kind}: ${source}, ${prompts.length} prompts, ${rewards.length} reward(s), ${t.config.numGenerations} completions per prompt → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: kind, steps: r.steps, ...r.metrics, outputDir: r.outputDir }));
@@ -147,8 +153,8 @@ async function generate(args: string[], o: Opts): Promise<void> {
   // Bad data fails before the model is loaded.
   const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
   const device = pickDevice((o.device as never) ?? 'auto');
-  const model = await GPT.load(dir, { device });
-  const tok = await loadTokenizer(dir);
+  const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
+  const tok = await tokenizerOf(dir, model);
   const sampling = {
     maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
     greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed),
@@ -204,9 +210,9 @@ async function score(o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const file = requireFile(str(o, 'data'), '--data');
   const device = pickDevice((o.device as never) ?? 'auto');
-  const model = await RewardModel.load(dir, { device });
+  const model = await RewardModel.load(dir, { device, baseModel: o.baseModel as string | undefined });
   model.eval();
-  const tok = await loadTokenizer(dir);
+  const tok = await tokenizerOf(dir, model);
   const seqOf = (prompt: string, answer: string, templated = false): number[] => promptCompletionIds(tok, prompt, answer, model.config.blockSize, templated);
   const scores = (seqs: number[][]): number[] => rewardScores(model, seqs, tok.padTokenId);
   let pairs = 0, correct = 0, n = 0, empty = 0;
@@ -258,7 +264,7 @@ export function buildProgram(): Command {
     .requiredOption('--data <sft.jsonl>', 'training data')
     .requiredOption('--out <dir>', 'run directory')
     .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)');
-  addSkipInvalidFlag(sftCmd);
+  addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(sftCmd)));
   addConfigFlags(sftCmd, 'SFTConfig', { ...defaultSFTConfig, maxLength: 0 }, ['outputDir']).action(sft);
 
   const rmCmd = program.command('rm').description('train a reward model on rankings ({prompt, chosen, rejected} or {prompt, completions}, detected per line)')
@@ -266,7 +272,7 @@ export function buildProgram(): Command {
     .requiredOption('--data <preferences.jsonl>', 'rankings')
     .requiredOption('--out <dir>', 'run directory')
     .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)');
-  addSkipInvalidFlag(rmCmd);
+  addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(rmCmd)));
   addConfigFlags(rmCmd, 'RewardConfig', { ...defaultRewardConfig, maxLength: 0 }, ['outputDir']).action(rm);
 
   const ppoCmd = program.command('ppo').description('PPO against the reward model with a KL penalty to the SFT policy')
@@ -276,7 +282,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'run directory')
     .option('--separate-critic', 'a critic with its own trunk, initialised from the reward model')
     .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
-  addSkipInvalidFlag(ppoCmd);
+  addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(ppoCmd)));
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
 
   const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)').addHelpText('after', presetsHelpText())
@@ -285,7 +291,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'run directory')
     .option('--eval-data <pairs.jsonl>', 'held-out pairs (default: evalFraction of --data)')
     .option('--ref-model <dir>', 'a reference model other than the starting policy');
-  addSkipInvalidFlag(dpoCmd);
+  addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(dpoCmd)));
   addConfigFlags(dpoCmd, 'DPOConfig', { ...defaultDPOConfig, maxLength: 0 }, ['outputDir']).action(dpo);
 
   for (const [kind, description, defaults, name] of [
@@ -299,7 +305,7 @@ export function buildProgram(): Command {
       .option('--reward-model <dir>', 'a reward model (repeatable)', collect)
       .option('--reward-fn <file[#name]>', "a reward function: the module's default export, or the named one (repeatable)", collect)
       .option('--reward <spec>', 'a built-in reward: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY] (repeatable)', collect);
-    addSkipInvalidFlag(cmd);
+    addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(cmd)));
     addConfigFlags(cmd, name, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
   }
 
@@ -316,13 +322,17 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed for reproducible sampling')
     .option('--batch-size <n>', 'prompts per generation call', '16')
     .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto');
-  addSkipInvalidFlag(generateCmd).action(generate);
+  addSkipInvalidFlag(addBaseModelFlag(generateCmd)).action(generate);
 
   const scoreCmd = program.command('score').description("print a reward model's scores (and its accuracy on preference files)")
     .requiredOption('--reward-model <rm-dir>', 'the reward-model run directory')
     .requiredOption('--data <file.jsonl>', '{prompt, completion} / {messages} / {prompt, chosen, rejected} / {prompt, completions} lines')
     .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto');
-  addSkipInvalidFlag(scoreCmd).action(score);
+  addSkipInvalidFlag(addBaseModelFlag(scoreCmd)).action(score);
+
+  addBaseModelFlag(program.command('merge').description("merge a LoRA adapter into its base: a full model directory (with the tokenizer) that transformers loads")
+    .requiredOption('--model <adapter-dir>', 'a directory holding a PEFT adapter (adapter_config.json + adapter_model.safetensors)')
+    .requiredOption('--out <dir>', 'where the merged model goes')).action(mergeCommand);
 
   program.command('report').description('write a self-contained HTML report of a run directory')
     .argument('<run-dir>', 'a run directory (sft, rm, ppo or demo)')

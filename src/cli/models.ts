@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { GPT, type ModelConfigInput } from '../models/gpt.js';
 import { modelConfigFromHF, readJsonFile } from '../models/gpt-checkpoint.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
-import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { hasLora } from '../lora/adapter.js';
+import { tokenizerOf } from './lora.js';
 
 type Preset = ModelConfigInput extends infer T ? (T extends unknown ? Omit<T, 'vocabSize'> : never) : never;
 /** Fresh models with the byte tokenizer, for training from scratch: GPT-2 sizes, and a Llama-style one (GQA, SwiGLU, RoPE). */
@@ -16,7 +18,8 @@ export const MODEL_PRESETS: Record<string, Preset> = {
   'llama-tiny': { arch: 'llama', blockSize: 128, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 64, intermediateSize: 172 },
 };
 
-export async function modelFromSpec(spec: string, device: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
+/** `baseModel`: the base of a directory that holds a PEFT adapter (--base-model). */
+export async function modelFromSpec(spec: string, device: string, baseModel?: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
   const preset = MODEL_PRESETS[spec];
   if (preset) {
     const tokenizer = new ByteTokenizer();
@@ -24,10 +27,14 @@ export async function modelFromSpec(spec: string, device: string): Promise<{ mod
   }
   if (!existsSync(spec)) throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
   if (statSync(spec).isDirectory()) {
-    const model = await GPT.load(spec, { device: device as never });
-    const tokenizer = await loadTokenizer(spec);
+    const model = await GPT.load(spec, { device: device as never, baseModel });
+    const tokenizer = await tokenizerOf(spec, model);
     // GPT-2's tokenizer has no pad token; ours adds one after the vocabulary (PAD ≠ EOS).
-    if (tokenizer.vocabSize > model.config.vocabSize) model.resizeTokenEmbeddings(tokenizer.vocabSize);
+    if (tokenizer.vocabSize > model.config.vocabSize) {
+      model.resizeTokenEmbeddings(tokenizer.vocabSize);
+      // Under an adapter the base stays frozen, the grown embedding too.
+      if (hasLora(model)) model.tokenEmbedding.requiresGrad_(false);
+    }
     return { model, tokenizer, source: spec };
   }
   // A config file: ours (camelCase, GPTConfig or LlamaConfig) or Hugging Face's (config.json keys).

@@ -90,6 +90,22 @@ export function applyLora(model: Module, configInput: LoraConfigInput, options: 
 }
 
 /**
+ * Adds modules to an existing adapter's modulesToSave (unfrozen, saved with it): a reward model
+ * loaded from an SFT adapter trains its new score head. Names the model lacks are skipped.
+ */
+export function trainInFull(model: Module, names: readonly string[]): void {
+  const a = loraAdapter(model);
+  if (!a) throw new Error(`trainInFull: the ${model.constructor.name} has no LoRA adapter`);
+  for (const n of names) {
+    if (a.config.modulesToSave.includes(n)) continue;
+    const found = [...model.namedModules()].filter(([p]) => matchesModuleName(p, [n]));
+    if (found.length === 0) continue;
+    for (const [, m] of found) m.requiresGrad_(true);
+    a.config.modulesToSave.push(n);
+  }
+}
+
+/**
  * Merges the adapter into the base weights and puts plain layers back (PEFT's
  * merge_and_unload): the model is the base architecture again, saved as a full model.
  */

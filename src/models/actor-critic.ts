@@ -65,14 +65,14 @@ export class ActorCritic extends GPT {
    * The actor-critic from an SFT checkpoint: a fresh value head on the policy's trunk, or
    * (separateCritic) a critic loaded from the reward model, head included.
    */
-  static async fromPretrained(policyDir: string, options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device } = {}): Promise<ActorCritic> {
+  static async fromPretrained(policyDir: string, options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string } = {}): Promise<ActorCritic> {
     let critic: RewardModel | undefined;
     if (options.separateCritic) {
       if (!options.rewardModelDir) throw new Error('ActorCritic: separateCritic needs rewardModelDir (the critic starts from the reward model)');
       critic = await RewardModel.load(options.rewardModelDir, { device: options.device });
     }
     try {
-      const model = await loadGPTFamily(policyDir, { device: options.device }, actorCriticFamily(!!critic));
+      const model = await loadGPTFamily(policyDir, { device: options.device, baseModel: options.baseModel }, actorCriticFamily(!!critic));
       if (critic) model.#critic = model.registerModule('critic', critic);
       return model;
     } catch (err) {

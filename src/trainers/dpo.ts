@@ -22,6 +22,8 @@ import { answerLengths, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, ty
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
 import { pickDevice, Trainer, type StepOutput } from './trainer.js';
+import type { LoraConfigInput } from '../lora/config.js';
+import { onReference, prepareLora } from '../lora/trainer-setup.js';
 
 export interface DPOConfig extends TrainingConfig {
   /** Longest sequence (prompt + answer) in tokens; defaults to the model's blockSize. */
@@ -103,6 +105,8 @@ export interface DPOTrainerOptions {
   evalDataset?: PreferencePairData | undefined;
   /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Train a LoRA adapter (TRL's peft_config); the reference is then the policy with its adapter off, not a copy. */
+  peftConfig?: LoraConfigInput | undefined;
 }
 
 export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
@@ -112,11 +116,14 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   /** The reference model held during training (null when precomputed or reference-free). */
   readonly refModel: GPT | null;
   private readonly ownsRefModel: boolean;
+  /** The reference is the policy's base (its LoRA adapter off): no refModel given. */
+  private readonly refIsBase: boolean;
 
   constructor(o: DPOTrainerOptions) {
     const config = resolveDPOConfig(o.config, o.model.config.blockSize);
     checkVocabulary('DPOTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
+    const lora = prepareLora(o.model, o.peftConfig, 'DPOTrainer');
     o.model.to(device);
     o.refModel?.to(device).requiresGrad_(false).eval();
     const train = parsePreferencePairRecords(o.trainDataset, 'DPOTrainer trainDataset');
@@ -127,8 +134,9 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     this.tokenizer = o.tokenizer;
     this.device = device;
     const needsModel = !config.referenceFree && !config.precomputeRefLogProbs;
-    this.ownsRefModel = needsModel && !o.refModel;
-    this.refModel = needsModel ? (o.refModel ?? frozenCopy(o.model)) : null;
+    this.refIsBase = lora && !o.refModel && !config.referenceFree;
+    this.ownsRefModel = needsModel && !o.refModel && !lora;
+    this.refModel = needsModel && !this.refIsBase ? (o.refModel ?? frozenCopy(o.model)) : null;
     if (config.precomputeRefLogProbs) {
       // Before any step, so the policy itself is the reference when none is given.
       const ref = o.refModel ?? o.model;
@@ -143,8 +151,10 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   /** The reference's log-probs of a batch's sequences (2B,), without gradient. */
   private referenceLogps(batch: DPOBatch, ref: GPT | null = this.refModel): Tensor {
     if (batch.refLogps) return batch.refLogps;
-    if (ref === null) return zeros([2 * batch.pairs], { device: this.device });
-    return noGrad(() => tidy(() => sequenceLogps(ref.forwardNative(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels)));
+    const model = ref ?? (this.refIsBase ? this.gpt : null);
+    if (model === null) return zeros([2 * batch.pairs], { device: this.device });
+    const logps = (m: GPT) => noGrad(() => tidy(() => sequenceLogps(m.forwardNative(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels)));
+    return onReference(this.gpt, this.refIsBase && model === this.gpt ? null : model, logps);
   }
 
   private precomputeReference(ref: GPT, data: DPOExample[]): void {

@@ -35,6 +35,8 @@ import { CallbackList, checkCallback, runCallbacks, userCallbacks, type Callback
 import { checkVocabulary } from './vocab.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 import { DataParallel } from '../distributed/ddp.js';
+import type { LoraConfigInput } from '../lora/config.js';
+import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 
 /** The fields GRPOConfig and RLOOConfig share (TRL's names, camelCased). */
@@ -159,6 +161,8 @@ export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   config: Partial<C> & { outputDir: string };
   /** Called after each step, with each metrics line, each checkpoint and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Train a LoRA adapter (TRL's peft_config); the KL reference (beta > 0) is then the policy with its adapter off, not a copy. */
+  peftConfig?: LoraConfigInput | undefined;
 }
 
 /** One generated batch with what the updates need: G completions per prompt, in groups. */
@@ -200,6 +204,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   private readonly weights: number[];
   private readonly prompts: { text: string; ids: number[]; columns: Record<string, unknown> }[];
   private readonly ownsRef: boolean;
+  /** The reference is the policy's base (its LoRA adapter off): beta > 0 and no refModel given. */
+  private readonly refIsBase: boolean;
   /** Generation rounds done (each numIterations optimizer steps). */
   step = 0;
   private optimizerSteps = 0;
@@ -224,16 +230,18 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.model = o.model;
     this.tokenizer = o.tokenizer;
     this.device = pickDevice(config.device);
+    const lora = prepareLora(o.model, o.peftConfig, name);
     o.model.to(this.device);
     // Dropout off: the ratio and the KL assume deterministic forwards.
     o.model.eval();
-    this.ownsRef = config.beta > 0 && !o.refModel;
-    this.refModel = config.beta > 0 ? (o.refModel ?? frozenCopy(o.model)) : null;
+    this.refIsBase = config.beta > 0 && !o.refModel && lora;
+    this.ownsRef = config.beta > 0 && !o.refModel && !lora;
+    this.refModel = config.beta > 0 && !this.refIsBase ? (o.refModel ?? frozenCopy(o.model)) : null;
     this.refModel?.to(this.device);
     this.refModel?.requiresGrad_(false);
     for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
     this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
-    this.optimizer = new AdamW(o.model.parameters(), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+    this.optimizer = new AdamW(trainableParameters(o.model), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
   }
 
   /** Whether the method reads the sampling-time log-probs (off-policy updates, or a KL of them). */
@@ -308,7 +316,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forwardNative(sequences, { attentionMask }).logits, completions, P, c.temperature)));
       // With one update per batch the old policy is the current one: no forward needed for it.
       const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
-      const refLogprobs = this.refModel ? own(logprobsOf(this.refModel)) : null;
+      const refLogprobs = this.refModel || this.refIsBase ? own(onReference(this.model, this.refModel, logprobsOf)) : null;
       const rewards = tensor(scored.total, { dtype: 'float32', device: this.device });
       const adv = noGrad(() => this.advantages(rewards, { oldLogprobs, refLogprobs, completionMask }));
       rewards.dispose();

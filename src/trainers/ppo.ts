@@ -32,6 +32,8 @@ import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
+import type { LoraConfigInput } from '../lora/config.js';
+import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import type { Device } from '../tensor/types.js';
 
 /** PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping, logging, checkpoints, seed, device, resume, progress, mixed precision). */
@@ -159,8 +161,15 @@ export type PPORewardFn = (prompts: string[], answers: string[]) => number[] | P
 export interface PPOTrainerOptions {
   /** The trained actor-critic (from the SFT checkpoint). */
   model: ActorCritic;
-  /** The frozen reference policy (the SFT model). */
-  refModel: GPT;
+  /** The frozen reference policy (the SFT model); with a LoRA adapter it may be left out: the policy with its adapter off is the reference. */
+  refModel?: GPT | undefined;
+  /**
+   * Train a LoRA adapter on the policy's trunk (TRL's peft_config), the value head in full. With a
+   * separate critic, the critic gets an adapter of its own on its trunk (criticPeftConfig).
+   */
+  peftConfig?: LoraConfigInput | undefined;
+  /** The separate critic's adapter: default the same config as the policy's; null trains the critic in full. */
+  criticPeftConfig?: LoraConfigInput | null | undefined;
   /** The frozen reward model (or give rewardFn). */
   rewardModel?: RewardModel;
   /**
@@ -205,7 +214,8 @@ export interface Rollout {
 export class PPOTrainer {
   readonly config: PPOConfig;
   readonly model: ActorCritic;
-  readonly refModel: GPT;
+  /** The reference policy; null when it is the policy's base (its LoRA adapter off). */
+  readonly refModel: GPT | null;
   readonly rewardModel: RewardModel | null;
   readonly rewardFn: PPORewardFn | null;
   readonly tokenizer: Tokenizer;
@@ -240,21 +250,25 @@ export class PPOTrainer {
     checkVocabulary('PPOTrainer', o.tokenizer, o.model, 'policy');
     for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
       if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
+    const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', { modulesToSave: o.model.v_head ? ['v_head'] : [], exclude: ['critic'] });
+    const criticConfig = o.criticPeftConfig === undefined ? o.peftConfig : (o.criticPeftConfig ?? undefined);
+    if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { modulesToSave: ['score'] });
+    if (!o.refModel && !lora) throw new Error('PPOTrainer: give refModel (the frozen SFT policy), or train a LoRA adapter (peftConfig), whose base is then the reference');
     this.model = o.model;
-    this.refModel = o.refModel;
+    this.refModel = o.refModel ?? null;
     this.rewardModel = o.rewardModel ?? null;
     this.rewardFn = o.rewardFn ?? null;
     this.tokenizer = o.tokenizer;
     this.device = pickDevice(c.device);
-    const models = [o.model, o.refModel, ...(o.rewardModel ? [o.rewardModel] : [])];
+    const models = [o.model, ...(o.refModel ? [o.refModel] : []), ...(o.rewardModel ? [o.rewardModel] : [])];
     for (const m of models) m.to(this.device);
     // Dropout off in all four models: PPO's ratio and KL assume deterministic forwards.
     for (const m of models) m.eval();
-    o.refModel.requiresGrad_(false);
+    o.refModel?.requiresGrad_(false);
     o.rewardModel?.requiresGrad_(false);
     this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
     this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
-    this.optimizer = new AdamW(o.model.parameters(), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
+    this.optimizer = new AdamW(trainableParameters(o.model), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.kl = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
   }
 
@@ -318,7 +332,7 @@ export class PPOTrainer {
             const pv = this.model.policyAndValuesNative(ids, mask);
             parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
             parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
-            parts.ref.push(this.responseLogprobs(this.refModel.forwardNative(ids, { attentionMask: mask }).logits, resp, P));
+            parts.ref.push(this.responseLogprobs(onReference(this.model, this.refModel, (m) => m.forwardNative(ids, { attentionMask: mask })).logits, resp, P));
             if (this.rewardModel) parts.scores.push(this.rewardModel.rewardsNative(ids, mask));
           }
           const responseMask = gen.responseMask.clone(); // gen is disposed after this scope

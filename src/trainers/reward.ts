@@ -17,6 +17,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, type TrainingConfig } from './config.js';
 import { promptAndAnswer, rankedSequences, encodePromptAnswer, truncateKeepingAnswer } from './tokenize.js';
+import type { LoraConfigInput } from '../lora/config.js';
+import { prepareLora } from '../lora/trainer-setup.js';
 import { pickDevice, Trainer } from './trainer.js';
 
 export interface RewardConfig extends TrainingConfig {
@@ -117,6 +119,8 @@ export interface RewardTrainerOptions {
   normalizationDataset?: SFTData | undefined;
   /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Train a LoRA adapter on the trunk and the score head in full (TRL's peft_config); saved as PEFT's adapter files. */
+  peftConfig?: LoraConfigInput | undefined;
 }
 
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
@@ -130,6 +134,7 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     const config = resolveRewardConfig(o.config, o.model.config.blockSize);
     checkVocabulary('RewardTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
+    prepareLora(o.model, o.peftConfig, 'RewardTrainer', { modulesToSave: ['score'] });
     o.model.to(device);
     const train = parsePreferenceRecords(o.trainDataset, 'RewardTrainer trainDataset');
     const split = o.evalDataset ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);

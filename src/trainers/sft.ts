@@ -14,6 +14,8 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, type TrainingConfig } from './config.js';
 import { IGNORE_INDEX, pack, sftSequence, type LabeledSequence } from './tokenize.js';
 import { pickDevice, Trainer } from './trainer.js';
+import type { LoraConfigInput } from '../lora/config.js';
+import { prepareLora } from '../lora/trainer-setup.js';
 
 export interface SFTConfig extends TrainingConfig {
   /** Longest sequence (prompt + answer) in tokens; defaults to the model's blockSize. */
@@ -98,6 +100,8 @@ export interface SFTTrainerOptions {
   evalDataset?: SFTData | undefined;
   /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Train a LoRA adapter instead of the full model (TRL's peft_config); the model saves as PEFT's adapter files. */
+  peftConfig?: LoraConfigInput | undefined;
 }
 
 export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
@@ -109,6 +113,7 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
     const config = resolveSFTConfig(o.config, o.model.config.blockSize);
     checkVocabulary('SFTTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
+    prepareLora(o.model, o.peftConfig, 'SFTTrainer');
     o.model.to(device);
     const train = parseSFTRecords(o.trainDataset, 'SFTTrainer trainDataset');
     const split = o.evalDataset ? { train, eval: parseSFTRecords(o.evalDataset, 'SFTTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);

@@ -1,0 +1,101 @@
+// LoRA on the command line: --lora-r, --lora-alpha, --lora-dropout, --lora-target-modules and
+// --use-rslora (any of them, or --use-peft for PEFT's defaults, turns LoRA on) as the trainers'
+// peftConfig; --base-model for a model directory that holds a PEFT adapter; the tokenizer of
+// such a directory (its own files, else its base's); and `rlhf merge`, which writes the adapted
+// model as a full one that transformers loads.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { GPT } from '../models/gpt.js';
+import { RewardModel } from '../models/reward-model.js';
+import { hasLora, loraAdapter, modelDir } from '../lora/adapter.js';
+import type { Module } from '../nn/module.js';
+import { resolveLoraConfig, type LoraConfig, type LoraConfigInput } from '../lora/config.js';
+import { mergeAndUnload } from '../lora/inject.js';
+import { isAdapterDir, readAdapterConfig } from '../lora/peft-files.js';
+import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
+import type { Device } from '../tensor/types.js';
+import { kebab } from './options.js';
+
+type Opts = Record<string, unknown>;
+
+const FLAGS = { loraR: 'r', loraAlpha: 'loraAlpha', loraDropout: 'loraDropout', loraTargetModules: 'targetModules', useRslora: 'useRslora' } as const;
+const flagOf = (field: string): string => {
+  const key = Object.entries(FLAGS).find(([, f]) => f === field)?.[0];
+  return key ? `--${kebab(key)}` : field;
+};
+
+/** The LoRA flags of a training command. */
+export function addLoraFlags(cmd: Command): Command {
+  return cmd
+    .option('--use-peft', 'train a LoRA adapter instead of the full model (PEFT defaults: r 8, alpha 8, all linear layers); saved as PEFT adapter files')
+    .option('--lora-r <n>', 'LoRA rank (turns LoRA on; default 8)')
+    .option('--lora-alpha <a>', 'LoRA alpha: the delta is scaled by alpha / r (default 8)')
+    .option('--lora-dropout <p>', "dropout on the adapter's input (default 0)")
+    .option('--lora-target-modules <names>', "comma-separated module names (c_attn,c_proj / q_proj,v_proj), a regular expression, or all-linear (default)")
+    .option('--use-rslora', 'rsLoRA: scale by alpha / sqrt(r)');
+}
+
+/** --base-model, for commands that read a model directory that may hold an adapter. */
+export function addBaseModelFlag(cmd: Command): Command {
+  return cmd.option('--base-model <dir>', "the base model of a PEFT adapter directory (default: its adapter_config.json's base_model_name_or_path)");
+}
+
+/**
+ * The trainers' peftConfig from the flags, or undefined when no LoRA flag is given. With the
+ * model: an adapter needs a base to be saved against (a model directory, not a fresh preset).
+ */
+export function loraFromFlags(o: Opts, model?: Module): LoraConfigInput | undefined {
+  if (!o.usePeft && !Object.keys(FLAGS).some((k) => o[k] !== undefined)) return undefined;
+  if (model && !hasLora(model) && modelDir(model) === null)
+    throw new Error('--lora-*: a LoRA adapter adapts a pretrained model; give --model a model directory (a preset starts from random weights, which no adapter file could name as its base)');
+  const num = (key: keyof typeof FLAGS): number | undefined => {
+    const raw = o[key];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (raw === '' || !Number.isFinite(n)) throw new Error(`--${kebab(key)} expects a number, got '${String(raw)}'`);
+    return n;
+  };
+  const t = o.loraTargetModules as string | undefined;
+  const targetModules = t === undefined ? undefined : t === 'all-linear' || !/^[\w.,\s]+$/.test(t) ? t : t.split(',').map((s) => s.trim()).filter(Boolean);
+  const given: LoraConfigInput = { r: num('loraR'), loraAlpha: num('loraAlpha'), loraDropout: num('loraDropout'), targetModules, useRslora: o.useRslora ? true : undefined };
+  try {
+    return resolveLoraConfig(given, 'LoRA') as LoraConfig;
+  } catch (err) {
+    throw new Error((err as Error).message.replace(/^LoRA: field '(\w+)'/, (_, f: string) => flagOf(f)));
+  }
+}
+
+/** The tokenizer of a model directory; an adapter directory without tokenizer files uses its base's. */
+export async function tokenizerOf(dir: string, model: GPT): Promise<Tokenizer> {
+  try {
+    return await loadTokenizer(dir);
+  } catch (err) {
+    const base = isAdapterDir(dir) ? loraAdapter(model)?.baseModelNameOrPath : null;
+    if (!base) throw err;
+    return loadTokenizer(base);
+  }
+}
+
+/** rlhf merge: base + adapter → one full model directory (with the tokenizer), as PEFT's merge_and_unload + save_pretrained. */
+export async function mergeCommand(o: Opts): Promise<void> {
+  const dir = o.model as string;
+  const out = o.out as string;
+  if (!existsSync(dir)) throw new Error(`--model: ${dir}: no such file or directory`);
+  if (!isAdapterDir(dir)) throw new Error(`--model: ${dir} holds no adapter_config.json (not a PEFT adapter directory; nothing to merge)`);
+  const options = { device: 'cpu' as Device, baseModel: o.baseModel as string | undefined };
+  const rewardModel = readAdapterConfig(dir).taskType === 'SEQ_CLS';
+  const model = rewardModel ? await RewardModel.load(dir, options) : await GPT.load(dir, options);
+  try {
+    const tokenizer = await tokenizerOf(dir, model);
+    const layers = loraAdapter(model)!.layers.size;
+    mergeAndUnload(model);
+    await model.save(out);
+    await tokenizer.save(out);
+    console.error(`rlhf merge: ${dir} (${layers} adapted layers) merged into ${loraAdapterBase(dir, o)} → ${out}`);
+    console.log(JSON.stringify({ stage: 'merge', kind: rewardModel ? 'reward-model' : 'causal-lm', layers, outputDir: out }));
+  } finally {
+    model.dispose();
+  }
+}
+
+const loraAdapterBase = (dir: string, o: Opts): string => (o.baseModel as string | undefined) ?? readAdapterConfig(dir).baseModelNameOrPath ?? '?';
