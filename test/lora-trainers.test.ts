@@ -6,9 +6,10 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   torch, GPT, ByteTokenizer, RewardModel, ActorCritic, SFTTrainer, RewardTrainer, DPOTrainer, PPOTrainer, GRPOTrainer, RLOOTrainer,
-  hasLora, loraAdapter, adapterParameters, type Tensor, type Module, type Optimizer, type OptimizerStateDict, type LoraConfigInput,
+  hasLora, loraAdapter, adapterParameters, loadTokenizer, type Tensor, type Module, type Optimizer, type OptimizerStateDict, type LoraConfigInput,
 } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-lora-trainers-'));
@@ -86,6 +87,26 @@ describe('trainers with a LoRA adapter', () => {
     expect(changed(back, snap2).every((n) => n.includes('lora_'))).toBe(true);
     torch.dispose([ids, a, b]);
     for (const x of [t, t2, model, back]) x.dispose();
+  });
+
+  it('SFT on the Llama fixture with q_proj / v_proj adapters (GQA shapes); the saved adapter loads back', async () => {
+    const dir = fileURLToPath(new URL('./fixtures/llama-tiny', import.meta.url));
+    const model = await GPT.load(dir);
+    const tokenizer = await loadTokenizer(dir);
+    const outputDir = join(tmp, 'llama-sft');
+    const t = new SFTTrainer({ model, tokenizer, trainDataset: sftRows, peftConfig: { r: 2, loraAlpha: 4, targetModules: ['q_proj', 'v_proj'] }, config: { outputDir, learningRate: 1e-2, maxSteps: 2, batchSize: 4, ...quiet } });
+    const snap = snapshot(model); // after the trainer put the adapter on
+    expect([...loraAdapter(model)!.layers.keys()]).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
+    await t.train();
+    expectOnlyAdapterTrained(model, changed(model, snap), [], t.optimizer as never, outputDir);
+    const back = (await GPT.load(outputDir)).eval();
+    model.eval();
+    const ids = torch.tensor([[3, 5, 7, 9]], { dtype: 'int64' });
+    const a = model.forwardNative(ids).logits;
+    const b = back.forwardNative(ids).logits;
+    expect(a.equal(b)).toBe(true);
+    torch.dispose([ids, a, b]);
+    for (const x of [t, model, back]) x.dispose();
   });
 
   it('SFT: an adapter checkpoint resumes to the parameters of an uninterrupted run', async () => {
