@@ -8,28 +8,16 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { chartJsSource } from './chartjs.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { PAGE_SCRIPT } from './page-script.js';
-import { readRunFiles, type RunFiles } from './read.js';
+import { findRuns, hasRunContent } from './find-runs.js';
+import { readRunFiles } from './read.js';
 import { sectionFor, stageTitle, type Section } from './sections.js';
 import { STYLE } from './style.js';
 
-/** The demo's layout: one run directory per stage under the demo's output directory. */
-const STAGE_DIRS: [dir: string, title: string][] = [
-  ['sft', 'SFT'],
-  ['rm', 'Reward model'],
-  ['ppo', 'PPO'],
-];
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await fsp.stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
+/** A folder name as an HTML id and canvas-id prefix ('run' is the top section's). */
+const sectionId = (dir: string): string => (dir === 'run' ? 'run-dir' : dir.replace(/[^A-Za-z0-9_-]/g, '_'));
 
-const hasContent = (r: RunFiles) => Boolean(r.metrics || r.samples || r.comparison || r.summary || r.configs.length);
-
-/** The HTML report of `runDir` (a single run, or a demo directory with sft/ rm/ ppo/). */
+/** The HTML report of `runDir` (a single run, or a directory of runs: the demo's sft/ rm/ ppo/, or any folders holding run files). */
 export async function buildReport(runDir: string): Promise<string> {
   let stat;
   try {
@@ -40,18 +28,14 @@ export async function buildReport(runDir: string): Promise<string> {
   if (!stat.isDirectory()) throw new Error(`${runDir}: not a directory (expected a run directory containing metrics.jsonl)`);
 
   const root = await readRunFiles(runDir);
-  const stages: { dir: string; title: string; files: RunFiles }[] = [];
-  for (const [dir, title] of STAGE_DIRS) {
-    const path = join(runDir, dir);
-    if (await isDirectory(path)) stages.push({ dir, title, files: await readRunFiles(path) });
-  }
+  const stages = await findRuns(runDir);
   if (!root.metrics && !stages.some((s) => s.files.metrics)) {
     const also = stages.length ? ` nor in ${stages.map((s) => join(runDir, s.dir, 'metrics.jsonl')).join(', ')}` : '';
     throw new Error(`${join(runDir, 'metrics.jsonl')}: not found${also} — is ${runDir} a training run's output directory?`);
   }
 
   const sections: Section[] = [];
-  if (hasContent(root)) {
+  if (hasRunContent(root)) {
     const first = root.configs[0];
     const title = root.metrics ? (first ? stageTitle(first.stage) : 'Run') : 'Overview';
     sections.push(sectionFor('run', title, root));
@@ -60,7 +44,7 @@ export async function buildReport(runDir: string): Promise<string> {
     // A stage that has not logged yet (an interrupted demo) is shown, not fatal: the other
     // stages are still worth reading.
     const note = s.files.metrics ? undefined : `${join(runDir, s.dir, 'metrics.jsonl')} not found: this stage has not logged any step.`;
-    sections.push(sectionFor(s.dir, s.title, s.files, note));
+    sections.push(sectionFor(sectionId(s.dir), s.title, s.files, note));
   }
 
   const charts = sections.flatMap((s) => s.charts);
