@@ -1,6 +1,7 @@
 // The arithmetic task (src/demo/arithmetic.ts): the seeded generator (determinism, sizes, right
-// answers, a little noise in the demonstrations, plausible wrong answers in the preference
-// pairs, held-out prompts in no training file), the accuracy helper on hand-made cases, and the
+// answers in the requested formats, a little noise in the demonstrations and most of them in the
+// plain format, preference pairs that differ in the format only, held-out prompts in no training
+// file), the accuracy, format and score helpers on hand-made cases, and the
 // committed data/arith files (valid through the real loaders, byte-identical to what the
 // generator and scripts/make-arith-data.mjs produce now).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,9 @@ import { ByteTokenizer } from '../src/tokenizers/byte-tokenizer.js';
 import { resolveSFTConfig } from '../src/trainers/sft.js';
 import {
   arithmeticAccuracy,
+  arithmeticFormatReward,
+  arithmeticScores,
+  formatAnswer,
   arithmeticPrompt,
   arithmeticReward,
   arithmeticTaskFiles,
@@ -31,10 +35,18 @@ const FILES = ['sft.jsonl', 'prompts.jsonl', 'eval.jsonl', 'prefs.jsonl'] as con
 
 /** The answer of a prompt, worked out here from its text. */
 function solve(prompt: string): number {
-  const m = /^What is (\d{1,2})([+-])(\d{1,2})\?$/.exec(prompt);
+  const m = /^What is (\d{1,2})([+-])(\d{1,2})\? Answer as (n|n!|n\?)$/.exec(prompt);
   if (!m) throw new Error(`not an arithmetic prompt: ${prompt}`);
   return m[2] === '+' ? Number(m[1]) + Number(m[3]) : Number(m[1]) - Number(m[3]);
 }
+
+/** The answer as the prompt asks for it: "n!" → "42!". */
+function requested(prompt: string): string {
+  const request = prompt.slice(prompt.lastIndexOf(' ') + 1);
+  return request.replace('n', String(solve(prompt)));
+}
+const formatName = (prompt: string): string => ({ n: 'plain', 'n!': 'bang', 'n?': 'query' })[prompt.slice(prompt.lastIndexOf(' ') + 1)]!;
+const digits = (t: string): string => t.replace(/\D/g, '');
 
 let task: ArithmeticTask;
 let tmp: string;
@@ -56,10 +68,14 @@ describe('makeArithmeticTask', () => {
     expect(() => makeArithmeticTask(1, { eval: 5000, prompts: 5001 })).toThrow('at most 10000 distinct problems');
   });
 
-  it('writes prompts of 1–2 digit sums and differences with the right answers', () => {
+  it('writes prompts of 1–2 digit sums and differences with the right answers in the requested formats', () => {
     const rows = [...task.prompts, ...task.eval];
-    for (const r of rows) expect(r.answer, r.prompt).toBe(String(solve(r.prompt)));
-    for (const p of task.preferences) expect(p.chosen, p.prompt).toBe(` ${solve(p.prompt)}`);
+    for (const r of rows) {
+      expect(r.answer, r.prompt).toBe(requested(r.prompt));
+      expect(r.format, r.prompt).toBe(formatName(r.prompt));
+    }
+    for (const f of ['plain', 'bang', 'query']) expect(rows.filter((r) => r.format === f).length / rows.length, f).toBeGreaterThan(0.25);
+    for (const p of task.preferences) expect(p.chosen, p.prompt).toBe(` ${requested(p.prompt)}`);
     const all = [...rows, ...task.sft, ...task.preferences].map((r) => solve(r.prompt));
     expect(Math.min(...all)).toBeGreaterThanOrEqual(0);
     // Both operations and both operand sizes occur.
@@ -68,23 +84,39 @@ describe('makeArithmeticTask', () => {
     expect(prompts.some((p) => p.includes('-'))).toBe(true);
     expect(prompts.some((p) => /\b\d\+\d\?/.test(p))).toBe(true);
     expect(prompts.some((p) => /\d\d[+-]\d\d\?/.test(p))).toBe(true);
+    expect(arithmeticPrompt({ a: 17, b: 25, op: '+', format: 'bang' })).toBe('What is 17+25? Answer as n!');
+    expect([formatAnswer(42, 'plain'), formatAnswer(42, 'bang'), formatAnswer(42, 'query')]).toEqual(['42', '42!', '42?']);
     expect(new Set(task.prompts.map((r) => r.prompt)).size).toBe(task.prompts.length);
     expect(new Set(task.eval.map((r) => r.prompt)).size).toBe(task.eval.length);
   });
 
-  it('has mostly right demonstrations, with about 10 % noise', () => {
-    const wrong = task.sft.filter((e) => e.completion !== ` ${solve(e.prompt)}`);
+  it('has mostly right demonstrations (about 10 % noise), mostly in the plain format whatever was asked', () => {
+    const wrong = task.sft.filter((e) => digits(e.completion) !== String(solve(e.prompt)));
     expect(wrong.length / task.sft.length).toBeGreaterThan(0.07);
     expect(wrong.length / task.sft.length).toBeLessThan(0.13);
-    for (const e of task.sft) expect(e.completion).toMatch(/^ \d+$/);
-    expect(makeArithmeticTask(1234, { noise: 0 }).sft.every((e) => e.completion === ` ${solve(e.prompt)}`)).toBe(true);
+    for (const e of task.sft) expect(e.completion).toMatch(/^ \d+[!?]?$/);
+    // Plain requests are answered plainly; about 30 % of the others in the requested format, the rest plainly.
+    const asks = (e: { prompt: string }) => formatName(e.prompt);
+    expect(task.sft.filter((e) => asks(e) === 'plain').every((e) => /^ \d+$/.test(e.completion))).toBe(true);
+    const formatted = task.sft.filter((e) => asks(e) !== 'plain');
+    const followed = formatted.filter((e) => e.completion.replace(/\d+/, 'n') === ` ${e.prompt.slice(e.prompt.lastIndexOf(' ') + 1)}`);
+    expect(followed.length / formatted.length).toBeGreaterThan(0.25);
+    expect(followed.length / formatted.length).toBeLessThan(0.35);
+    expect(formatted.filter((e) => !followed.includes(e)).every((e) => /^ \d+$/.test(e.completion))).toBe(true);
+    const exact = makeArithmeticTask(1234, { noise: 0, follow: 1 });
+    expect(exact.sft.every((e) => e.completion === ` ${requested(e.prompt)}`)).toBe(true);
+    expect(() => makeArithmeticTask(1, { follow: -0.1 })).toThrow('sizes.follow must be in [0, 1]');
   });
 
-  it('rejects plausible wrong answers in the preference pairs', () => {
+  it('prefers the right answer in the requested format over the same answer in another format', () => {
     for (const p of task.preferences) {
-      expect(p.rejected).toMatch(/^ \d+$/);
+      expect(p.rejected).toMatch(/^ \d+[!?]?$/);
       expect(p.rejected).not.toBe(p.chosen);
+      expect(digits(p.rejected)).toBe(String(solve(p.prompt)));
     }
+  });
+
+  it('makes plausible wrong answers for the demonstrations\' noise', () => {
     // A dropped carry, an off-by-one or -ten, or the other operation, by hand:
     const rng = mulberry32(5);
     const seen = new Set(Array.from({ length: 200 }, () => wrongAnswer({ a: 17, b: 25, op: '+' }, rng)));
@@ -106,7 +138,7 @@ describe('makeArithmeticTask', () => {
 
 describe('arithmeticAccuracy', () => {
   it('scores hand-made cases by exact match of the trimmed completion', () => {
-    const prompts = ['What is 17+25?', 'What is 9-3?', 'What is 5+5?', 'What is 40-1?'];
+    const prompts = ['What is 17+25? Answer as n', 'What is 9-3? Answer as n', 'What is 5+5? Answer as n', 'What is 40-1? Answer as n'];
     expect(arithmeticAccuracy(prompts, [' 42', ' 6', ' 10', ' 39'], ['42', '6', '10', '39'])).toBe(1);
     expect(arithmeticAccuracy(prompts, [' 42', ' 7', ' 10 What', '3 9'], ['42', '6', '10', '39'])).toBe(0.25);
     // Numbers compare as numbers: '39.' and '039' are 39.
@@ -115,7 +147,9 @@ describe('arithmeticAccuracy', () => {
     // Rows without an answer are not counted.
     expect(arithmeticAccuracy(prompts.slice(0, 2), [' 42', ' 5'], ['42', ''])).toBe(1);
     expect(() => arithmeticAccuracy(prompts, [' 42'], ['42'])).toThrow('arithmeticAccuracy: got 4 prompts, 1 completions and 1 answers');
-    expect(() => arithmeticAccuracy(['What is 1+1?'], [' 2'], [''])).toThrow('no completion has an answer');
+    expect(() => arithmeticAccuracy(['What is 1+1? Answer as n'], [' 2'], [''])).toThrow('no completion has an answer');
+    // A requested format is part of the answer.
+    expect(arithmeticAccuracy(prompts.slice(0, 3), [' 42!', ' 6', '10? '], ['42!', '6?', '10?'])).toBeCloseTo(2 / 3, 12);
   });
 
   it('is exactMatch on the answer column, as GRPO and RLOO are rewarded', () => {
@@ -123,8 +157,26 @@ describe('arithmeticAccuracy', () => {
     const scores = arithmeticReward({ prompts: rows.map((r) => r.prompt), completions: [` ${rows[0]!.answer}`, ' -1', rows[2]!.answer], completionIds: [[], [], []], answer: rows.map((r) => r.answer) });
     expect(scores).toEqual([1, 0, 1]);
     expect(arithmeticReward.rewardName).toBe('exact_match');
-    expect(arithmeticPrompt({ a: 17, b: 25, op: '+' })).toBe('What is 17+25?');
+    expect(arithmeticPrompt({ a: 17, b: 25, op: '+' })).toBe('What is 17+25? Answer as n');
     expect(solveArithmetic({ a: 42, b: 17, op: '-' })).toBe(25);
+  });
+
+  it('has a format reward that ignores the number, and scores that split accuracy into format and number', () => {
+    const rows = [
+      { prompt: 'What is 17+25? Answer as n!', answer: '42!', format: 'bang' as const },
+      { prompt: 'What is 9-3? Answer as n?', answer: '6?', format: 'query' as const },
+      { prompt: 'What is 5+5? Answer as n', answer: '10', format: 'plain' as const },
+      { prompt: 'What is 40-1? Answer as n!', answer: '39!', format: 'bang' as const },
+    ];
+    const completions = [' 41!', ' 6', ' 10', ' 39!'];
+    const inputs = { prompts: rows.map((r) => r.prompt), completions, completionIds: completions.map(() => []), format: rows.map((r) => r.format) };
+    expect(arithmeticFormatReward(inputs)).toEqual([1, 0, 1, 1]);
+    expect(arithmeticFormatReward({ ...inputs, format: ['bang', null, '', 'query'] })).toEqual([1, null, null, 0]);
+    expect(() => arithmeticFormatReward({ ...inputs, format: ['bold', 'query', 'plain', 'bang'] })).toThrow("sample 0: column 'format' must be one of plain, bang, query");
+    expect(() => arithmeticFormatReward({ prompts: [], completions: [], completionIds: [] })).toThrow("no 'format' column");
+    expect(arithmeticFormatReward.rewardName).toBe('format');
+    expect(arithmeticScores(completions, rows)).toEqual({ accuracy: 0.5, formatRate: 0.75, numberAccuracy: 0.75 });
+    expect(() => arithmeticScores([], [])).toThrow('arithmeticScores: got 0 completions for 0 rows');
   });
 });
 
@@ -151,7 +203,7 @@ describe('committed data/arith files', () => {
     expect(sft.examples).toEqual(task.sft.map((e) => ({ kind: 'prompt-completion', ...e })));
     expect(prefs.examples).toEqual(task.preferences.map((p) => ({ prompt: p.prompt, completions: [p.chosen, p.rejected] })));
     // The answer reaches the reward functions as a column of the prompt rows.
-    const withColumn = (rows: { prompt: string; answer: string }[]) => rows.map(({ prompt, answer }) => ({ prompt, columns: { answer } }));
+    const withColumn = (rows: { prompt: string; answer: string; format: string }[]) => rows.map(({ prompt, answer, format }) => ({ prompt, columns: { answer, format } }));
     expect(prompts.examples).toEqual(withColumn(task.prompts));
     expect(evalPrompts.examples).toEqual(withColumn(task.eval));
     const total = FILES.reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);

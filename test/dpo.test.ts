@@ -71,7 +71,16 @@ describe('DPO data', () => {
     const c = resolveDPOConfig({ outputDir: 'x' }, 64);
     expect([c.beta, c.lossType, c.labelSmoothing, c.referenceFree, c.precomputeRefLogProbs, c.learningRate, c.maxLength]).toEqual([0.1, 'sigmoid', 0, false, false, 1e-6, 64]);
     const unknownLoss: Record<string, unknown> = { outputDir: 'x', lossType: 'kto' };
-    expect(() => resolveDPOConfig(unknownLoss as Parameters<typeof resolveDPOConfig>[0], 64)).toThrow(/field 'lossType' must be 'sigmoid', 'robust', 'ipo' or 'hinge'/);
+    expect(() => resolveDPOConfig(unknownLoss as Parameters<typeof resolveDPOConfig>[0], 64)).toThrow(/field 'lossType' must be 'sigmoid', 'robust', 'ipo', 'hinge' or 'sft', or a non-empty list of them/);
+    // TRL's list-valued loss_type with loss_weights; the command line's comma lists.
+    expect(resolveDPOConfig({ outputDir: 'x', lossType: ['sigmoid', 'sft'], lossWeights: [1, 0.2] }, 64).lossType).toEqual(['sigmoid', 'sft']);
+    const fromFlags: Record<string, unknown> = { outputDir: 'x', lossType: 'sigmoid, sft', lossWeights: '1,0.2' };
+    const parsed = resolveDPOConfig(fromFlags as Parameters<typeof resolveDPOConfig>[0], 64);
+    expect([parsed.lossType, parsed.lossWeights]).toEqual([['sigmoid', 'sft'], [1, 0.2]]);
+    expect(() => resolveDPOConfig({ outputDir: 'x', lossType: ['sigmoid', 'sft'], lossWeights: [1] }, 64)).toThrow("field 'lossWeights' has 1 weights for 2 loss type(s) (sigmoid, sft)");
+    expect(() => resolveDPOConfig({ outputDir: 'x', lossType: [] }, 64)).toThrow(/field 'lossType' must be/);
+    const badWeights: Record<string, unknown> = { ...fromFlags, lossWeights: '1,x' };
+    expect(() => resolveDPOConfig(badWeights as Parameters<typeof resolveDPOConfig>[0], 64)).toThrow(/field 'lossWeights' must be null or an array of numbers/);
     expect(() => resolveDPOConfig({ outputDir: 'x', beta: 0 }, 64)).toThrow(/field 'beta' must be a positive number/);
     expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.5 }, 64)).toThrow(/field 'labelSmoothing' must be a number in \[0, 0\.5\)/);
     expect(() => resolveDPOConfig({ outputDir: 'x', labelSmoothing: 0.1 }, 64)).toThrow(/applies to lossType 'robust' only, not 'sigmoid'/);
@@ -111,6 +120,12 @@ describe('DPO math', () => {
     close(run({ lossType: 'hinge' }).losses, [0.9, 1.05, 0]); // max(0, 1 − 0.1·h)
     // Reference-free: h is the policy's own log-ratio (1, −1, 28).
     close(run({ referenceFree: true }).losses, [1, -1, 28].map((x) => -logSig(0.1 * x)));
+    // sft: the chosen answers' token NLL over the batch, −(−1 − 3 − 2) / (1 + 2 + 4), the same for every pair.
+    close(run({ lossType: 'sft' }).losses, [6 / 7, 6 / 7, 6 / 7]);
+    // A list adds its losses, each times its weight (RPO: sigmoid + α·sft).
+    close(run({ lossType: ['sigmoid', 'sft'], lossWeights: [1, 0.5] }).losses, h.map((x) => -logSig(0.1 * x) + 3 / 7));
+    close(run({ lossType: ['hinge', 'ipo'] }).losses, [16.9, 26.05, 20.25]);
+    expect(() => run({ lossType: ['sigmoid', 'sft'], lossWeights: [1] })).toThrow('dpoLoss: 1 lossWeights for 2 loss types');
   });
 
   it("the metrics are TRL's: rewards β·(log π − log π_ref), their accuracy and margin, the policy's log-probs", () => {
@@ -132,6 +147,7 @@ describe('DPO math', () => {
     ['robust', 0.2],
     ['ipo', 0],
     ['hinge', 0],
+    ['sft', 0],
   ] as const)('the gradient of the %s loss (label smoothing %s) w.r.t. the log-probs matches finite differences', (lossType, labelSmoothing) => {
     // Off the hinge's kink (β·h = 1): h = 1, −0.5, 20 → β·h = 0.1, −0.05, 2.
     const inputs = [policy.chosen, policy.rejected, ref.chosen, ref.rejected].map((x) => t(x).requiresGrad_(true));
@@ -369,8 +385,8 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
     });
   });
 
-  it("the tiny GPT-2 step: TRL's log-probs, loss, metrics and gradients", async () => {
-    const mc = golden.modelCase;
+  it.each(['modelCase', 'rpoModelCase'])("the tiny GPT-2 step (%s): TRL's log-probs, loss, metrics and gradients", async (which) => {
+    const mc = golden[which];
     const dir = join(import.meta.dirname, 'fixtures', 'gpt2-tiny');
     const model = await GPT.load(dir);
     const reference = await GPT.load(dir);

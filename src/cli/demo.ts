@@ -77,16 +77,18 @@ async function judge(policy: GPT, reward: RewardModel, tok: ByteTokenizer, promp
   return { answers, scores, rewards };
 }
 
-export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
-  const log = o.log ?? ((l: string) => console.log(l));
+/** A demo's settings with their defaults, and its run directory made empty (`name` names the default one in the working directory). */
+export function startDemoRun(o: DemoOptions, name: string) {
   const quick = o.quick ?? false;
-  const plan = demoPlan(quick);
-  const device = pickDevice(o.device ?? 'auto');
-  const out = o.out ?? join(process.cwd(), quick ? 'rlhf-demo-quick' : 'rlhf-demo');
-  const seed = o.seed ?? 1234;
-  const progressBar = o.progressBar ?? true;
+  const out = o.out ?? join(process.cwd(), quick ? `${name}-quick` : name);
   if (existsSync(out)) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
+  return { log: o.log ?? ((l: string) => console.log(l)), quick, device: pickDevice(o.device ?? 'auto'), out, seed: o.seed ?? 1234, progressBar: o.progressBar ?? true };
+}
+
+export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
+  const { log, quick, device, out, seed, progressBar } = startDemoRun(o, 'rlhf-demo');
+  const plan = demoPlan(quick);
   const data = join(packageRoot, 'data', 'demo');
   const [sftData, prefs, prompts, evalPrompts] = await Promise.all([
     loadSFTDataset(join(data, 'sft.jsonl')), loadPreferenceDataset(join(data, 'preferences.jsonl')),

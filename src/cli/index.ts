@@ -24,6 +24,7 @@ import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
 import { addLaunchCommand } from './launch.js';
 import { closeProcessGroup } from '../distributed/process-group.js';
+import { DEMO_METHODS, parseDemoMethods, runArithmeticDemo } from './arithmetic-demo.js';
 import { modelFromSpec } from './models.js';
 import { presetsHelpText } from './presets-help.js';
 import { addBaseModelFlag, addLoraFlags, loraFromFlags, mergeCommand, tokenizerOf } from './lora.js';
@@ -247,7 +248,8 @@ export function buildProgram(): Command {
     // Usage errors are one line ("rlhf: error: unknown option '--x' (Did you mean --y?)").
     .configureOutput({ outputError: (text, write) => write(`rlhf: ${text.trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) });
 
-  program.command('demo').description('run all three stages on the bundled task and compare the PPO policy with the SFT policy')
+  program.command('demo').description('run all three stages on the bundled task and compare the PPO policy with the SFT policy; --method grpo or dpo: SFT then that method on arithmetic with a verifiable reward')
+    .option('--method <names>', `ppo (SFT → RM → PPO on the labeler's task), or ${DEMO_METHODS.join(', ')} or both comma-separated (SFT → the method on the arithmetic task)`, 'ppo')
     .option('--quick', 'a much smaller run (well under a minute)')
     .option('--device <device>', "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'", 'auto')
     .option('--out <dir>', 'run directory (default ./rlhf-demo)')
@@ -256,7 +258,10 @@ export function buildProgram(): Command {
     .action(async (o: Opts) => {
       const seed = Number(o.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed expects a non-negative integer, got '${String(o.seed)}'`);
-      await runDemo({ quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean });
+      const methods = parseDemoMethods(String(o.method));
+      const common = { quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean };
+      if (methods === 'ppo') await runDemo(common);
+      else await runArithmeticDemo({ ...common, methods });
     });
 
   const sftCmd = program.command('sft').description('supervised fine-tuning on demonstrations ({prompt, completion} or {messages} JSONL)').addHelpText('after', presetsHelpText())

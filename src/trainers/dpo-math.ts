@@ -1,19 +1,25 @@
 // The math of Direct Preference Optimization, apart from any model so that it can be checked
 // against hand-computed cases and TRL's own values: the log-probability of an answer under a
 // model (summed over its tokens), the losses on the log-ratio of policy to reference as TRL 1.13
-// computes them (sigmoid, robust with label smoothing, IPO on per-token log-ratios, hinge), the
-// implicit rewards β·(log π − log π_ref) and the metrics TRL logs for them.
+// computes them (sigmoid, robust with label smoothing, IPO on per-token log-ratios, hinge, and
+// 'sft', the chosen answers' negative log-likelihood), several of them combined with weights as
+// TRL's list-valued loss_type does (RPO is ['sigmoid', 'sft']), the implicit rewards
+// β·(log π − log π_ref) and the metrics TRL logs for them.
 import * as F from '../nn/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { IGNORE_INDEX } from './tokenize.js';
 
-export type DPOLossType = 'sigmoid' | 'robust' | 'ipo' | 'hinge';
+export type DPOLossType = 'sigmoid' | 'robust' | 'ipo' | 'hinge' | 'sft';
+export const DPO_LOSS_TYPES: readonly DPOLossType[] = ['sigmoid', 'robust', 'ipo', 'hinge', 'sft'];
 
 export interface DPOLossOptions {
   /** β: how far the policy may move from the reference (IPO: its τ). */
   beta: number;
-  lossType: DPOLossType;
+  /** One loss, or several summed with `lossWeights` (TRL's list-valued loss_type). */
+  lossType: DPOLossType | readonly DPOLossType[];
+  /** One weight per entry of lossType; null: all 1. */
+  lossWeights?: readonly number[] | null;
   /** Robust DPO: the assumed probability that a pair's labels are flipped ('robust' only, as in TRL). */
   labelSmoothing: number;
   /** Ignore the reference in the loss (a reference giving every answer the same probability). */
@@ -52,23 +58,38 @@ export const answerLengths = (labels: Tensor): Tensor => tidy(() => labels.ne(IG
 /**
  * TRL 1.13's DPO losses. With the log-ratios r = log π − log π_ref of each answer (log π_ref = 0
  * when referenceFree) and h = r_c − r_r: sigmoid −log σ(βh); robust (−(1−ε)·log σ(βh) +
- * ε·log σ(−βh)) / (1 − 2ε); IPO (r_c/n_c − r_r/n_r − 1/(2β))² with n the answers' token counts
- * (`lengths`, required for IPO); hinge max(0, 1 − βh). The rewards are β·r.
+ * ε·log σ(−βh)) / (1 − 2ε); IPO (r_c/n_c − r_r/n_r − 1/(2β))² with n the answers' token counts;
+ * hinge max(0, 1 − βh); sft the chosen answers' mean token negative log-likelihood over the
+ * batch (Σ −log π_c / Σ n_c, the same for every pair, as TRL's cross-entropy). `lengths` (the
+ * token counts) is required for IPO and sft. Several loss types add up, each times its weight.
+ * The rewards are β·r.
  */
 export function dpoLoss(policy: PairLogps, reference: PairLogps, o: DPOLossOptions, lengths?: PairLogps): DPOLossOutput {
   return tidy(() => {
     const ratio = (side: 'chosen' | 'rejected'): Tensor => (o.referenceFree ? policy[side] : policy[side].sub(reference[side]));
     const [rc, rr] = [ratio('chosen'), ratio('rejected')];
     const h = rc.sub(rr);
-    let losses: Tensor;
-    if (o.lossType === 'sigmoid') losses = h.mul(o.beta).logSigmoid().neg();
-    else if (o.lossType === 'robust') {
-      const e = o.labelSmoothing;
-      losses = h.mul(o.beta).logSigmoid().mul(-(1 - e)).add(h.mul(-o.beta).logSigmoid().mul(e)).div(1 - 2 * e);
-    } else if (o.lossType === 'ipo') {
-      if (!lengths) throw new Error("dpoLoss: the 'ipo' loss needs the answers' token counts (lengths)");
-      losses = rc.div(lengths.chosen).sub(rr.div(lengths.rejected)).sub(1 / (2 * o.beta)).pow(2);
-    } else losses = h.mul(-o.beta).add(1).relu();
+    const needLengths = (type: DPOLossType): PairLogps => {
+      if (!lengths) throw new Error(`dpoLoss: the '${type}' loss needs the answers' token counts (lengths)`);
+      return lengths;
+    };
+    const one = (type: DPOLossType): Tensor => {
+      if (type === 'sigmoid') return h.mul(o.beta).logSigmoid().neg();
+      if (type === 'robust') {
+        const e = o.labelSmoothing;
+        return h.mul(o.beta).logSigmoid().mul(-(1 - e)).add(h.mul(-o.beta).logSigmoid().mul(e)).div(1 - 2 * e);
+      }
+      if (type === 'ipo') {
+        const n = needLengths(type);
+        return rc.div(n.chosen).sub(rr.div(n.rejected)).sub(1 / (2 * o.beta)).pow(2);
+      }
+      if (type === 'sft') return policy.chosen.sum().neg().div(needLengths(type).chosen.sum()).expand(policy.chosen.shape[0]!);
+      return h.mul(-o.beta).add(1).relu();
+    };
+    const types = typeof o.lossType === 'string' ? [o.lossType] : o.lossType;
+    const weights = o.lossWeights ?? types.map(() => 1);
+    if (weights.length !== types.length) throw new Error(`dpoLoss: ${weights.length} lossWeights for ${types.length} loss types; give one weight per type`);
+    const losses = types.map((t, i) => one(t).mul(weights[i]!)).reduce((a, b) => a.add(b));
     return { losses, chosenRewards: rc.mul(o.beta).detach(), rejectedRewards: rr.mul(o.beta).detach() };
   });
 }
