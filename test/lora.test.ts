@@ -122,6 +122,28 @@ describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny'
   }, 600_000);
 });
 
+describe('a reward model with an adapter (PEFT task type SEQ_CLS)', () => {
+  it('PEFT loads our reward-model adapter, the score head saved in full (modules_to_save), with our scores', async () => {
+    const rm = await RewardModel.fromPretrained(fixture('gpt2-tiny'));
+    applyLora(rm, { r: 2, loraAlpha: 4, targetModules: ['c_attn', 'c_fc'], modulesToSave: ['score'] });
+    randomizeAdapter(rm, 5);
+    torch.noGrad(() => void rm.score.bias!.zero_()); // transformers' score has no bias (ours carries the normalisation)
+    rm.eval();
+    const inputIds = [[5, 17, 42, 7, 99], [11, 2, 250, 64, 8]];
+    const ids = torch.tensor(inputIds, { dtype: 'int64' });
+    const scores = torch.noGrad(() => rm.rewards(ids));
+    const out = join(tmp, 'rm-adapter');
+    await rm.save(out);
+    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    const check = pythonCheck(out, [{ name: 'rm', inputIds, scores: scores.tolist() as number[] }]);
+    if (check) expect(check).toMatchObject({ ok: true, kind: 'peft SEQ_CLS' });
+    const back = (await RewardModel.load(out)).eval();
+    const again = torch.noGrad(() => back.rewards(ids));
+    expect(maxDiff(again, scores)).toBe(0);
+    torch.dispose([rm, back, ids, scores, again]);
+  }, 300_000);
+});
+
 describe('LoRA operations', () => {
   const gpt2 = { vocabSize: 64, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 16 };
   const llama = { arch: 'llama' as const, vocabSize: 64, blockSize: 32, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 16, intermediateSize: 32 };
@@ -193,9 +215,11 @@ describe('LoRA operations', () => {
     expect(() => applyLora(m, { targetModules: ['q_proj'] })).toThrow("match no linear layer of the GPT (its linear layers: c_attn, c_proj, c_fc)");
     expect(() => applyLora(m, { targetModules: ['ln_1'] })).toThrow("is a LayerNorm; LoRA adapts linear layers only");
     expect(() => applyLora(m, { r: 0 })).toThrow("LoraConfig: field 'r' must be a positive integer, got 0");
-    expect(() => applyLora(m, { rank: 4 } as never)).toThrow("LoraConfig: unknown field 'rank'");
+    const typo: Record<string, unknown> = { rank: 4 };
+    expect(() => applyLora(m, typo)).toThrow("LoraConfig: unknown field 'rank'");
     expect(() => applyLora(m, { modulesToSave: ['score'] })).toThrow('modulesToSave ["score"] are not modules of the GPT');
-    expect(() => resolveLoraConfig({ bias: 'all' as never })).toThrow(/field 'bias' must be 'none'/);
+    const allBiases: Record<string, unknown> = { bias: 'all' };
+    expect(() => resolveLoraConfig(allBiases)).toThrow(/field 'bias' must be 'none'/);
     // A regular expression over the whole path (PEFT's string form).
     const b = applyLora(m, { targetModules: String.raw`transformer\.h\.1\.mlp\.c_\w+` });
     expect([...b.layers.keys()]).toEqual(['transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj']);
