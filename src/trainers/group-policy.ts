@@ -8,6 +8,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePromptRecords, type PromptData } from '../data/records.js';
+import type { PromptExample } from '../data/formats.js';
+import { HeldOutEvaluation, judges, logHeldOut } from './held-out.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { frozenCopy } from '../models/frozen-copy.js';
@@ -77,6 +79,8 @@ export interface GroupPolicyConfig extends RunConfig {
   /** Write sample completions to samples.jsonl every N steps (0 = never). */
   sampleEvery: number;
   numSamples: number;
+  /** With an evalDataset: a held-out evaluation every N steps, besides the one before training and the one at the end (0: those two only). */
+  evalSteps: number;
 }
 
 export const groupPolicyDefaults = {
@@ -103,6 +107,7 @@ export const groupPolicyDefaults = {
   maxGradNorm: defaultTrainingConfig.maxGradNorm,
   loggingSteps: 1,
   sampleEvery: 10,
+  evalSteps: 0,
   numSamples: 4,
   ...runDefaults,
 } satisfies Partial<GroupPolicyConfig>;
@@ -116,7 +121,7 @@ export const groupPolicyRules = {
   rewardWeights: [(v: unknown) => v === null || (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x))), 'null or an array of numbers'],
   learningRate: checks.positive, lrSchedulerType: trainingConfigRules.lrSchedulerType, warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative,
   adamBeta1: checks.fraction, adamBeta2: checks.fraction, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative, loggingSteps: checks.positiveInt,
-  sampleEvery: checks.nonNegativeInt, numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt,
+  sampleEvery: checks.nonNegativeInt, numSamples: checks.nonNegativeInt, evalSteps: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt,
   seed: checks.nonNegativeInt, device: trainingConfigRules.device, resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
   progressBar: checks.boolean, mixedPrecision: trainingConfigRules.mixedPrecision, reportTo: trainingConfigRules.reportTo,
 } as const;
@@ -161,6 +166,10 @@ export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   config: Partial<C> & { outputDir: string };
   /** Called after each step, with each metrics line, each checkpoint and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Held-out prompts (TRL's eval_dataset), answered greedily and scored by the rewards before training, every evalSteps and at the end. */
+  evalDataset?: PromptData | undefined;
+  /** Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check beside a reward model. */
+  evalRewards?: RewardSource | RewardSource[] | undefined;
   /** Train a LoRA adapter (TRL's peft_config); the KL reference (beta > 0) is then the policy with its adapter off, not a copy. */
   peftConfig?: LoraConfigInput | undefined;
 }
@@ -200,6 +209,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
   private readonly callbacks: TrainerCallback[];
   private events = new CallbackList();
+  private readonly heldOut: HeldOutEvaluation | null;
   private readonly sources: RewardSource[];
   private readonly weights: number[];
   private readonly prompts: { text: string; ids: number[]; columns: Record<string, unknown> }[];
@@ -240,7 +250,11 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.refModel?.to(this.device);
     this.refModel?.requiresGrad_(false);
     for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
-    this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
+    const held = (ps: PromptExample[]) => ps.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-config.maxPromptLength), columns: p.columns ?? {} }));
+    this.prompts = held(prompts);
+    this.heldOut = o.evalDataset
+      ? new HeldOutEvaluation(held(parsePromptRecords(o.evalDataset, `${name} evalDataset`)), o.tokenizer, config.maxCompletionLength, config.batchSize, async (inputs, tokens) => (await scoreSamples(this.sources, this.weights, inputs, tokens)).total, judges(o.evalRewards, this.device))
+      : null;
     this.optimizer = new AdamW(trainableParameters(o.model), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
   }
 
@@ -405,11 +419,16 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
 
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.step}`);
-    const extra = { optimizerSteps: this.optimizerSteps, ...(await distributedCheckpointState(this.dp)) };
+    const extra = { optimizerSteps: this.optimizerSteps, heldOutBaseline: this.heldOut?.baseline ?? null, ...(await distributedCheckpointState(this.dp)) };
     const state = { globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
     if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
     await this.events.fire('onSave', this.callbackState, dir);
+  }
+
+  /** One held-out evaluation: a metrics.jsonl line (eval/*), the answers in eval_samples.jsonl, onEvaluate and onLog. */
+  private async evaluateHeldOut(): Promise<Record<string, number>> {
+    return this.heldOut && writesFiles(this.dp) ? logHeldOut(this.heldOut, this.model, this.config.outputDir, this.events, this.callbackState) : {};
   }
 
   /** Adds a callback for the next train() (HF's add_callback). */
@@ -430,6 +449,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     this.promptEpoch = state.epoch;
     this.promptOffset = state.epochOffset;
     this.optimizerSteps = state.extra.optimizerSteps as number;
+    if (this.heldOut && Array.isArray(state.extra.heldOutBaseline)) this.heldOut.baseline = state.extra.heldOutBaseline as number[];
     this.history.push(...state.logHistory);
     restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
     this.lastCheckpoint = dir;
@@ -447,8 +467,10 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     }
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }, { file: 'eval_samples.jsonl', stepKey: 'iteration' }]);
     this.events = runCallbacks(this.callbacks, c, main);
+    // The starting policy's held-out answers: the baseline of the win rate (a resumed run has it from its checkpoint).
+    if (this.heldOut?.baseline === null) await this.evaluateHeldOut();
     await this.dp?.broadcastParameters(this.model.parameters());
     const total = this.totalSteps;
     const progress = createProgress(this.label, total, c.progressBar && main);
@@ -476,11 +498,13 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
           dispose(batch);
         }
         if (c.saveSteps > 0 && this.step % c.saveSteps === 0 && this.step < total) await this.checkpoint();
+        if (this.heldOut && c.evalSteps > 0 && this.step % c.evalSteps === 0 && this.step < total) await this.evaluateHeldOut();
         if (this.events.control.shouldTrainingStop) break;
       }
     } finally {
       progress.stop();
     }
+    if (this.heldOut) last = { ...last, ...(await this.evaluateHeldOut()) };
     await this.checkpoint();
     if (main) {
       await this.model.save(c.outputDir);

@@ -25,6 +25,8 @@ import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVa
 import { createProgress } from './progress.js';
 import { lrFactor } from './schedule.js';
 import { newTokensFor } from './lengths.js';
+import { HeldOutEvaluation, judges, logHeldOut } from './held-out.js';
+import type { RewardSource } from '../rewards/rewards.js';
 import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
@@ -88,6 +90,8 @@ export interface PPOConfig extends RunConfig {
   sampleEvery: number;
   /** Samples written each time. Default 4. */
   numSamples: number;
+  /** With an evalDataset: a held-out evaluation every N iterations, besides the one before training and the one at the end (0: those two only). */
+  evalSteps: number;
 }
 
 export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
@@ -123,6 +127,7 @@ export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' |
   loggingSteps: 1,
   sampleEvery: 10,
   numSamples: 4,
+  evalSteps: 0,
   ...runDefaults,
 };
 
@@ -137,7 +142,7 @@ const rules = {
   klHorizon: checks.positive, cliprange: checks.positive, cliprangeValue: checks.positive, vfCoef: checks.nonNegative,
   gamma: checks.unit, lam: checks.unit, whitenRewards: checks.boolean, missingEosPenalty: checks.number, entCoef: checks.nonNegative,
   earlyStopKl: checks.nonNegative, ptxCoef: checks.nonNegative, loggingSteps: checks.positiveInt, sampleEvery: checks.nonNegativeInt,
-  numSamples: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt, seed: checks.nonNegativeInt,
+  numSamples: checks.nonNegativeInt, evalSteps: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt, seed: checks.nonNegativeInt,
   device: trainingConfigRules.device,
   resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
   progressBar: checks.boolean,
@@ -185,6 +190,10 @@ export interface PPOTrainerOptions {
   ptxDataset?: SFTData | undefined;
   /** Called after each iteration, with each metrics line, each checkpoint and at the end; may stop the run early. */
   callbacks?: readonly TrainerCallback[] | undefined;
+  /** Held-out prompts (TRL's eval_dataset), answered greedily and scored by the reward before training, every evalSteps and at the end. */
+  evalDataset?: PromptData | undefined;
+  /** Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check beside a reward model. */
+  evalRewards?: RewardSource | RewardSource[] | undefined;
 }
 
 /** One rollout batch with everything the update needs (B rollouts, P prompt + R response tokens). */
@@ -233,6 +242,7 @@ export class PPOTrainer {
   /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
   private readonly callbacks: TrainerCallback[];
   private events = new CallbackList();
+  private readonly heldOut: HeldOutEvaluation | null;
 
   constructor(o: PPOTrainerOptions) {
     const given: unknown = o.model;
@@ -267,6 +277,18 @@ export class PPOTrainer {
     o.refModel?.requiresGrad_(false);
     o.rewardModel?.requiresGrad_(false);
     this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
+    const evalPrompts = o.evalDataset ? parsePromptRecords(o.evalDataset, 'PPOTrainer evalDataset') : null;
+    this.heldOut = evalPrompts
+      ? new HeldOutEvaluation(
+          evalPrompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength), columns: p.columns ?? {} })),
+          o.tokenizer, c.maxNewTokens, c.batchSize,
+          async (inputs, tokens) => {
+            if (this.rewardModel) return tidy(() => this.rewardModel!.rewardsNative(tokens.sequences, tokens.attentionMask).tolist() as number[]);
+            return (await this.rewardFn!(inputs.prompts, inputs.completions)).map((v) => (typeof v === 'number' ? v : Number.NaN));
+          },
+          judges(o.evalRewards, this.device),
+        )
+      : null;
     this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
     this.optimizer = new AdamW(trainableParameters(o.model), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.kl = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
@@ -502,11 +524,16 @@ export class PPOTrainer {
 
   private async checkpoint(): Promise<void> {
     const dir = join(this.config.outputDir, `checkpoint-${this.iteration}`);
-    const extra = { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps, ...(await distributedCheckpointState(this.dp)) };
+    const extra = { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps, heldOutBaseline: this.heldOut?.baseline ?? null, ...(await distributedCheckpointState(this.dp)) };
     const state = { globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
     if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
     await this.events.fire('onSave', this.callbackState, dir);
+  }
+
+  /** One held-out evaluation (rank 0): eval/* in metrics.jsonl, the answers in eval_samples.jsonl. */
+  private async evaluateHeldOut(): Promise<Record<string, number>> {
+    return this.heldOut && writesFiles(this.dp) ? logHeldOut(this.heldOut, this.model, this.config.outputDir, this.events, this.callbackState) : {};
   }
 
   /** Adds a callback for the next train() (HF's add_callback). */
@@ -528,6 +555,7 @@ export class PPOTrainer {
     this.promptOffset = state.epochOffset;
     this.kl.value = state.extra.klCoef as number;
     this.optimizerSteps = state.extra.optimizerSteps as number;
+    if (this.heldOut && Array.isArray(state.extra.heldOutBaseline)) this.heldOut.baseline = state.extra.heldOutBaseline as number[];
     this.history.push(...state.logHistory);
     restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
     this.lastCheckpoint = dir;
@@ -545,8 +573,10 @@ export class PPOTrainer {
     }
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }]);
+    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }, { file: 'eval_samples.jsonl', stepKey: 'iteration' }]);
     this.events = runCallbacks(this.callbacks, c, main);
+    // The starting policy's held-out answers: the baseline of the win rate (a resumed run has it from its checkpoint).
+    if (this.heldOut?.baseline === null) await this.evaluateHeldOut();
     await this.dp?.broadcastParameters(this.model.parameters());
     const progress = createProgress('ppo', c.numIterations, c.progressBar && main);
     progress.update(this.iteration, {});
@@ -574,11 +604,13 @@ export class PPOTrainer {
           dispose(r);
         }
         if (c.saveSteps > 0 && this.iteration % c.saveSteps === 0 && this.iteration < c.numIterations) await this.checkpoint();
+        if (this.heldOut && c.evalSteps > 0 && this.iteration % c.evalSteps === 0 && this.iteration < c.numIterations) await this.evaluateHeldOut();
         if (this.events.control.shouldTrainingStop) break;
       }
     } finally {
       progress.stop();
     }
+    if (this.heldOut) last = { ...last, ...(await this.evaluateHeldOut()) };
     await this.checkpoint();
     if (main) {
       await this.model.save(c.outputDir);
