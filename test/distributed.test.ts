@@ -189,6 +189,15 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     expect(readdirSync(join(tmp, 'grpo-2'))).toEqual(expect.arrayContaining(['metrics.jsonl', 'model.safetensors', 'checkpoint-3']));
   });
 
+  it.each(['dpo', 'ppo'])('%s: the ranks stay identical, and rank 0 alone writes the run', async (task) => {
+    const out = join(tmp, `${task}-2`);
+    const [r0, r1] = (await ranks(worker, job({ task, out, batchSize: 4, steps: 3 }), 2)).map(result);
+    expect(r0!.checksum).toBe(r1!.checksum);
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    expect(steps).toEqual([1, 2, 3]);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+  });
+
   it('resume at world size 2 is exact (GRPO: each rank continues its own sampling), and another world size is refused', async () => {
     const full = join(tmp, 'resume-full');
     await ranks(worker, job({ task: 'grpo', out: full, batchSize: 4, steps: 4, saveSteps: 2 }), 2).then((rs) => rs.map(result));

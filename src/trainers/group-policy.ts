@@ -458,7 +458,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   /** Runs the steps; the final policy and tokenizer are written to outputDir. */
   async train(): Promise<{ steps: number; metrics: Record<string, number>; outputDir: string }> {
     const c = this.config;
-    this.dp = await DataParallel.fromEnvironment();
+    this.dp = await DataParallel.fromEnvironment(this.device);
     const main = writesFiles(this.dp);
     if (main) {
       mkdirSync(c.outputDir, { recursive: true });

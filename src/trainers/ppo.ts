@@ -564,7 +564,7 @@ export class PPOTrainer {
   /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
   async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string }> {
     const c = this.config;
-    this.dp = await DataParallel.fromEnvironment();
+    this.dp = await DataParallel.fromEnvironment(this.device);
     const main = writesFiles(this.dp);
     if (main) {
       mkdirSync(c.outputDir, { recursive: true });

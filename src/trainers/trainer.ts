@@ -20,6 +20,7 @@ import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
 import { CallbackList, checkCallback, runCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { DataParallel } from '../distributed/ddp.js';
+import { launchEnv } from '../distributed/process-group.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 
 /** A micro-batch's loss and what to log; `weight` sets its share in the accumulated step. */
@@ -57,8 +58,12 @@ export interface TrainResult {
   outputDir: string;
 }
 
+/** 'auto': CUDA when available — in a data-parallel launch the rank's own GPU, cuda:LOCAL_RANK — else the CPU. */
 export function pickDevice(d: Device | 'auto'): Device {
-  return d === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : d;
+  if (d !== 'auto') return d;
+  if (!cuda.isAvailable()) return 'cpu';
+  const le = launchEnv();
+  return le && le.worldSize > 1 ? (`cuda:${le.localRank % Math.max(1, cuda.deviceCount())}` as Device) : 'cuda';
 }
 
 const isNoDecay = (name: string): boolean => name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
@@ -215,7 +220,7 @@ export abstract class Trainer<Example, Batch> {
   /** Runs the training to totalSteps (continuing a checkpoint when asked). */
   async train(): Promise<TrainResult> {
     const c = this.config;
-    this.dp = await DataParallel.fromEnvironment();
+    this.dp = await DataParallel.fromEnvironment(this.deviceName);
     const main = writesFiles(this.dp);
     const trainable = this.model.parameters().filter((p) => p.requiresGrad);
     if (main) {
