@@ -1,10 +1,12 @@
 // What `rlhf report` shows, without a browser: runs found by their contents (any folder name),
-// and (see charts) metrics of different scales kept on different axes.
+// metrics of different scales on different axes, and the online trainers' held-out evaluation
+// (its charts, and its answers to the same prompts at the start and at the end).
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildReport } from '../src/index.js';
+import { chartsFor } from '../src/report/charts.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-report-runs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -34,5 +36,39 @@ describe('report: runs found by contents', () => {
     const dir = join(tmp, 'nothing');
     mkdirSync(join(dir, 'notes'), { recursive: true });
     await expect(buildReport(dir)).rejects.toThrow(`${join(dir, 'metrics.jsonl')}: not found`);
+  });
+});
+
+describe('report: scales and held-out evaluation', () => {
+  const rows = [1, 2, 3].map((step) => ({ step, values: { 'val/ratio': 1 + step / 100, 'val/num_eos_tokens': 30 + step, 'val/var_explained': 0.5, 'loss/policy_avg': 0.01 * step, 'loss/value_avg': 5 / step } }));
+
+  it('a group whose series differ by more than 10x is split into charts of one scale each', () => {
+    const charts = chartsFor(rows, 'x').map((c) => `${c.title}: ${c.series.map((s) => s.label).join(' ')}`);
+    expect(charts).toEqual([
+      'Losses (policy_avg): loss/policy_avg',
+      'Losses (value_avg): loss/value_avg',
+      'Value function (ratio, var_explained): val/ratio val/var_explained',
+      'Value function (num_eos_tokens): val/num_eos_tokens',
+    ]);
+  });
+
+  it('series of one scale stay together, zeros included', () => {
+    const same = [1, 2].map((step) => ({ step, values: { 'loss/a': 1, 'loss/b': 3, 'loss/c': 0 } }));
+    expect(chartsFor(same, 'y').map((c) => c.title)).toEqual(['Losses']);
+  });
+
+  it('an online run shows its held-out win rate, empty share and the same prompts answered at the start and the end', async () => {
+    const dir = join(tmp, 'grpo-eval');
+    run(dir, 'grpo', 'reward');
+    writeFileSync(join(dir, 'metrics.jsonl'), [0, 5].map((step) => JSON.stringify({ step, 'eval/reward': step / 10, 'eval/win_rate': step ? 0.25 : 0.5, 'eval/empty_fraction': step ? 0.19 : 0 })).join('\n') + '\n');
+    const answers = (it: number) => ['a', 'b'].map((p) => JSON.stringify({ iteration: it, prompt: `Q ${p}`, answer: it ? '' : ` ${p}!`, score: it })).join('\n');
+    writeFileSync(join(dir, 'eval_samples.jsonl'), `${answers(0)}\n${answers(5)}\n`);
+    const html = await buildReport(dir);
+    expect(html).toContain('<figcaption>Held-out: win rate and empty answers</figcaption>');
+    expect(html).toContain('Held-out answers: first vs last iteration');
+    expect(html).toContain('<th>iteration 0</th><th>iteration 5</th>');
+    // Every held-out prompt has both answers: no "—" cells.
+    const table = html.slice(html.indexOf('Held-out answers'));
+    expect(table.slice(0, table.indexOf('</table>'))).not.toContain('<span class="muted">—</span>');
   });
 });

@@ -165,7 +165,8 @@ describe('report', () => {
     const file = await writeReport(dir);
     const html = readFileSync(file, 'utf8');
     expect(captions(html)).toEqual([
-      'Clip fraction', 'Entropy', 'KL divergence', 'Losses', 'Reward / score', 'Response length', 'Learning rate', 'Gradient norm', 'Value function',
+      // objective/kl and policy/approxkl_avg differ by more than 10x: one chart each.
+      'Clip fraction', 'Entropy', 'KL divergence (approxkl_avg)', 'KL divergence (kl)', 'Losses', 'Reward / score', 'Response length', 'Learning rate', 'Gradient norm', 'Value function',
     ]);
     expect(html).toContain('Samples: first vs last iteration');
     expect(html).toContain('<th>iteration 0</th><th>iteration 20</th>');
@@ -174,7 +175,7 @@ describe('report', () => {
     expect(html).not.toContain('answer@10'); // middle iterations are left out
     expect(html).toContain('late answer'); // a prompt only the last iteration has
     expect(html).toContain('&lt;/script&gt;&lt;b&gt;bold?&lt;/b&gt;'); // config value escaped
-    const dom = renderAndCheck(file, 9);
+    const dom = renderAndCheck(file, 10);
     expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
     expect(dom).toContain('&lt;img src=x onerror=');
     expect(dom).not.toMatch(/<img\b/);
@@ -196,9 +197,9 @@ describe('report', () => {
     expect(html).toContain('Mean score: SFT 0.15, PPO 0.8 over 2 prompts.');
     // The hostile metric name travels as JSON inside a <script> and must not close it.
     expect(html).toContain('x\\u003c/script\\u003e\\u003cscript\\u003e');
-    const dom = renderAndCheck(out, 4 + 5 + 10);
+    const dom = renderAndCheck(out, 4 + 5 + 11);
     expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
-    expect(dom).toContain('19 of 19 charts drawn');
+    expect(dom).toContain('20 of 20 charts drawn');
   });
 
   it('the status reports charts that did not draw (the check is not vacuous)', async () => {

@@ -26,6 +26,8 @@ const last = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 // First match wins, so the more specific groups come first: `val/clipfrac_avg` is a clip
 // fraction, not a value metric, and `policy/entropy_avg` is an entropy, not a policy loss.
 const GROUPS: Group[] = [
+  // The online trainers' held-out evaluation (eval/reward goes with the training reward below).
+  { title: 'Held-out: win rate and empty answers', matches: (k) => k === 'eval/win_rate' || k === 'eval/empty_fraction' },
   { title: 'Clip fraction', matches: (k) => k.includes('clipfrac') || k.startsWith('clip_ratio/') },
   { title: 'Entropy', matches: (k) => k.includes('entropy') },
   { title: 'KL divergence', matches: (k) => /kl/.test(last(k)) && !k.includes('coef') },
@@ -34,7 +36,7 @@ const GROUPS: Group[] = [
   { title: 'Accuracy', matches: (k) => last(k) === 'accuracy' || last(k) === 'accuracies' },
   { title: 'Reward / score', matches: (k) => /reward|score|margin/.test(k) },
   // PPO's val/response_length; GRPO's and RLOO's completions/* lengths and clipped ratio.
-  { title: 'Response length', matches: (k) => k.includes('response_length') || k.startsWith('completions/') },
+  { title: 'Response length', matches: (k) => k.includes('response_length') || k.startsWith('completions/') || k === 'eval/mean_length' },
   // DPO's log-probabilities of the answers and its mean logits (TRL's logps/* and logits/*).
   { title: 'Log-probabilities', matches: (k) => k.startsWith('logps/') || k.includes('/logps/') },
   { title: 'Logits', matches: (k) => k.startsWith('logits/') || k.includes('/logits/') },
@@ -84,11 +86,36 @@ export function chartsFor(rows: MetricRow[], idPrefix: string): ChartSpec[] {
   for (const title of order) {
     const keys = grouped.get(title);
     if (!keys) continue;
-    specs.push({
-      id: `${idPrefix}-chart-${specs.length}`,
-      title,
-      series: keys.map((label, i) => ({ label, color: PALETTE[i % PALETTE.length]!, points: thin(byKey.get(label)!) })),
-    });
+    const bands = byScale(keys, (k) => byKey.get(k)!);
+    for (const band of bands)
+      specs.push({
+        id: `${idPrefix}-chart-${specs.length}`,
+        title: bands.length > 1 ? `${title} (${band.map(last).join(', ')})` : title,
+        series: band.map((label, i) => ({ label, color: PALETTE[i % PALETTE.length]!, points: thin(byKey.get(label)!) })),
+      });
   }
   return specs;
+}
+
+/** The largest |value| of a series (0 when all are 0 or null). */
+const magnitude = (points: [number, number | null][]): number => points.reduce((m, [, v]) => (v === null ? m : Math.max(m, Math.abs(v))), 0);
+
+/**
+ * Splits a group's series into bands that share an axis: a series more than SCALE_RATIO times
+ * larger than the smallest of its band starts a new one, so that `val/num_eos_tokens` (tens) does
+ * not flatten `val/ratio` (about 1), nor a value loss of 5 a policy loss of 0.01. All-zero series
+ * join the smallest band. Order within a band is the order of first appearance.
+ */
+const SCALE_RATIO = 10;
+export function byScale(keys: string[], pointsOf: (key: string) => [number, number | null][]): string[][] {
+  const scaled = keys.map((k) => ({ k, m: magnitude(pointsOf(k)) })).sort((a, b) => a.m - b.m);
+  const bands: { lo: number; keys: string[] }[] = [];
+  for (const { k, m } of scaled) {
+    const band = bands[bands.length - 1];
+    if (band && (band.lo === 0 || m <= band.lo * SCALE_RATIO)) {
+      band.keys.push(k);
+      if (band.lo === 0) band.lo = m;
+    } else bands.push({ lo: m, keys: [k] });
+  }
+  return bands.map((b) => keys.filter((k) => b.keys.includes(k)));
 }

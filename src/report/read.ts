@@ -39,6 +39,8 @@ export interface RunFiles {
   dir: string;
   metrics?: { file: string; rows: MetricRow[] };
   samples?: { file: string; rows: Sample[] };
+  /** The online trainers' held-out answers (eval_samples.jsonl): the same prompts at each evaluation. */
+  evalSamples?: { file: string; rows: Sample[] };
   comparison?: { file: string; rows: Comparison[] };
   summary?: { file: string; value: Record<string, unknown> };
   configs: ConfigFile[];
@@ -152,6 +154,10 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
   const samplesFile = join(dir, 'samples.jsonl');
   const samplesText = await readIfPresent(samplesFile);
   if (samplesText !== undefined) run.samples = { file: samplesFile, rows: parseJsonl(samplesFile, samplesText, sampleRow) };
+
+  const evalSamplesFile = join(dir, 'eval_samples.jsonl');
+  const evalSamplesText = await readIfPresent(evalSamplesFile);
+  if (evalSamplesText !== undefined) run.evalSamples = { file: evalSamplesFile, rows: parseJsonl(evalSamplesFile, evalSamplesText, sampleRow) };
 
   const comparisonFile = join(dir, 'comparison.jsonl');
   const comparisonText = await readIfPresent(comparisonFile);

@@ -27,14 +27,14 @@ function truncationNote(shown: number, total: number, file: string): string {
 }
 
 /** The first and last iterations' samples side by side, paired by prompt where both have it. */
-function samplesHtml(file: string, rows: Sample[]): string {
-  if (rows.length === 0) return `<h3>Samples</h3><p class="muted">${escapeHtml(file)} is empty.</p>`;
+function samplesHtml(file: string, rows: Sample[], heading = 'Samples'): string {
+  if (rows.length === 0) return `<h3>${heading}</h3><p class="muted">${escapeHtml(file)} is empty.</p>`;
   const first = rows.reduce((m, r) => Math.min(m, r.iteration), Infinity);
   const lastIt = rows.reduce((m, r) => Math.max(m, r.iteration), -Infinity);
   const before = rows.filter((r) => r.iteration === first);
   if (first === lastIt) {
     const body = before.slice(0, MAX_ROWS).map((r) => [escapeHtml(r.prompt), answerCell(r.answer, r.score)]);
-    return `<h3>Samples (iteration ${first})</h3>` + table(['prompt', `iteration ${first}`], body, 'samples') + truncationNote(body.length, before.length, file);
+    return `<h3>${heading} (iteration ${first})</h3>` + table(['prompt', `iteration ${first}`], body, 'samples') + truncationNote(body.length, before.length, file);
   }
   const after = rows.filter((r) => r.iteration === lastIt);
   // A prompt can repeat within an iteration, so pair occurrences in order.
@@ -48,7 +48,7 @@ function samplesHtml(file: string, rows: Sample[]): string {
   };
   const body = pairs.slice(0, MAX_ROWS).map(([p, b, a]) => [escapeHtml(p), answerCell(b?.answer, b?.score), answerCell(a?.answer, a?.score)]);
   return (
-    `<h3>Samples: first vs last iteration</h3>` +
+    `<h3>${heading}: first vs last iteration</h3>` +
     `<p class="muted">Mean score ${escapeHtml(mean(before))} at iteration ${first} → ${escapeHtml(mean(after))} at iteration ${lastIt}.</p>` +
     table(['prompt', `iteration ${first}`, `iteration ${lastIt}`], body, 'samples') +
     truncationNote(body.length, pairs.length, file)
@@ -109,7 +109,9 @@ export function sectionFor(id: string, title: string, run: RunFiles, note?: stri
     const span = rows.length ? `steps ${formatValue(lo)}–${formatValue(hi)}` : 'no steps logged yet';
     parts.push(`<h3>Training curves</h3><p class="muted">${rows.length} logged rows, ${escapeHtml(span)}.</p>`, chartsHtml(charts));
   }
-  if (run.samples) parts.push(samplesHtml(run.samples.file, run.samples.rows));
+  // The held-out answers first: the same prompts at every evaluation, so start and end pair up.
+  if (run.evalSamples) parts.push(samplesHtml(run.evalSamples.file, run.evalSamples.rows, 'Held-out answers'));
+  if (run.samples) parts.push(samplesHtml(run.samples.file, run.samples.rows, run.evalSamples ? 'Training samples' : 'Samples'));
   if (run.comparison) parts.push(comparisonHtml(run.comparison.file, run.comparison.rows));
   for (const c of run.configs)
     parts.push(`<details class="config"><summary>Configuration (${escapeHtml(c.file)})</summary>${keyValueTable(flatten(c.value))}</details>`);
