@@ -27,6 +27,7 @@ import { closeProcessGroup } from '../distributed/process-group.js';
 import { DEMO_METHODS, parseDemoMethods, runArithmeticDemo } from './arithmetic-demo.js';
 import { modelFromSpec } from './models.js';
 import { presetsHelpText } from './presets-help.js';
+import { builtinReward } from '../rewards/builtin-spec.js';
 import { addBaseModelFlag, addLoraFlags, loraFromFlags, mergeCommand, tokenizerOf } from './lora.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
@@ -90,6 +91,8 @@ async function ppo(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, 'PPOConfig'), outputDir: str(o, 'out') };
   const device = pickDevice((config.device as never) ?? 'auto');
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
+  const evalPrompts = o.evalPrompts ? await loadData(loadPromptDataset, o, '--eval-prompts') : undefined;
+  const evalRewards = ((o.evalReward as string[] | undefined) ?? []).map((spec) => builtinReward(spec));
   const policyDir = requireFile(str(o, 'policy'), '--policy');
   const rmDir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const ptx = o.ptxData ? await loadData(loadSFTDataset, o, '--ptx-data') : undefined;
@@ -101,7 +104,7 @@ async function ppo(o: Opts): Promise<void> {
   const refModel = peftConfig ? undefined : await GPT.load(policyDir, { device, baseModel });
   const rewardModel = await RewardModel.load(rmDir, { device });
   const tokenizer = await tokenizerOf(policyDir, model);
-  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, ptxDataset: ptx, peftConfig });
+  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, evalDataset: evalPrompts, evalRewards, ptxDataset: ptx, peftConfig });
   console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
@@ -139,11 +142,13 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const config = flags as Partial<GRPOConfig & RLOOConfig> & { outputDir: string };
   const device = pickDevice(config.device ?? 'auto');
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
+  const evalPrompts = o.evalPrompts ? await loadData(loadPromptDataset, o, '--eval-prompts') : undefined;
+  const evalRewards = ((o.evalReward as string[] | undefined) ?? []).map((spec) => builtinReward(spec));
   seedRun(flags, defaults.seed, name);
   const rewards = await rewardSourcesFromFlags(o, device);
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
   const peftConfig = loraFromFlags(o, model);
-  const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, rewards, config, peftConfig }) : new RLOOTrainer({ model, tokenizer, prompts, rewards, config, peftConfig });
+  const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, evalDataset: evalPrompts, evalRewards, rewards, config, peftConfig }) : new RLOOTrainer({ model, tokenizer, prompts, evalDataset: evalPrompts, evalRewards, rewards, config, peftConfig });
   console.error(`rlhf ${kind}: ${source}, ${prompts.length} prompts, ${rewards.length} reward(s), ${t.config.numGenerations} completions per prompt → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: kind, steps: r.steps, ...r.metrics, outputDir: r.outputDir }));
@@ -286,6 +291,8 @@ export function buildProgram(): Command {
     .requiredOption('--prompts <prompts.jsonl>', '{prompt} lines')
     .requiredOption('--out <dir>', 'run directory')
     .option('--separate-critic', 'a critic with its own trunk, initialised from the reward model')
+    .option('--eval-prompts <prompts.jsonl>', 'held-out {prompt, …} lines: answered greedily and scored before training, every --eval-steps and at the end (eval/* metrics, eval_samples.jsonl)')
+    .option('--eval-reward <spec>', 'a built-in reward that also judges the held-out answers, logged as eval/<name>, e.g. exact-match:answer (repeatable)', collect)
     .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(ppoCmd)));
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
@@ -309,7 +316,9 @@ export function buildProgram(): Command {
       .requiredOption('--out <dir>', 'run directory')
       .option('--reward-model <dir>', 'a reward model (repeatable)', collect)
       .option('--reward-fn <file[#name]>', "a reward function: the module's default export, or the named one (repeatable)", collect)
-      .option('--reward <spec>', 'a built-in reward: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY] (repeatable)', collect);
+      .option('--reward <spec>', 'a built-in reward: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY] (repeatable)', collect)
+      .option('--eval-prompts <prompts.jsonl>', 'held-out {prompt, …} lines: answered greedily and scored before training, every --eval-steps and at the end (eval/* metrics, eval_samples.jsonl)')
+      .option('--eval-reward <spec>', 'a built-in reward that also judges the held-out answers, logged as eval/<name>, e.g. exact-match:answer (repeatable)', collect);
     addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(cmd)));
     addConfigFlags(cmd, name, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
   }
