@@ -85,6 +85,10 @@ describe('rlhf with LoRA', () => {
     const p = rlhf('ppo', '--policy', 'base', '--reward-model', 'rm-lora', '--prompts', 'prompts.jsonl', '--out', 'ppo-lora', '--lora-r', '4', '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', '--progress-bar', 'false');
     expect(p.code, p.err).toBe(0);
     expect(existsSync(at('ppo-lora/adapter_model.safetensors'))).toBe(true);
+    // A separate critic from the adapter reward model keeps training its adapter.
+    const c = rlhf('ppo', '--policy', 'base', '--reward-model', 'rm-lora', '--separate-critic', '--prompts', 'prompts.jsonl', '--out', 'ppo-critic-lora', '--lora-r', '4', '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', '--progress-bar', 'false');
+    expect(c.code, c.err).toBe(0);
+    expect(existsSync(at('ppo-critic-lora/critic/adapter_model.safetensors'))).toBe(true);
   });
 
   it('dpo, grpo and rloo take --lora-*; the reference is the base with the adapter off', () => {

@@ -69,25 +69,35 @@ export class LoRALinear extends Module {
     });
   }
 
+  /** B·A, unscaled, in the base weight's dtype and layout: (in, out) with fanInFanOut, made as Aᵀ·Bᵀ (no transposed copy). */
+  private product(): Tensor {
+    return tidy(() => {
+      const [a, b] = [this.lora_A.weight, this.lora_B.weight];
+      return (this.spec.fanInFanOut ? a.t().matmul(b.t()) : b.matmul(a)).to(this.weight.dtype);
+    });
+  }
+
   /** s·B·A in the base weight's layout ((in, out) with fanInFanOut). */
   deltaWeight(): Tensor {
-    return tidy(() => {
-      const d = this.lora_B.weight.matmul(this.lora_A.weight).mul(this.spec.scaling);
-      return this.spec.fanInFanOut ? d.t().contiguous() : d;
-    });
+    return tidy(() => this.product().mul(this.spec.scaling));
+  }
+
+  /** W + s·B·A in a new tensor, without autograd (what the native calls get). */
+  effectiveWeight(): Tensor {
+    return noGrad(() => tidy(() => this.weight.add(this.product(), this.spec.scaling)));
   }
 
   /** Adds the delta into the base weight (forward then costs what the plain layer does). */
   merge(): void {
     if (this.merged) return;
-    noGrad(() => tidy(() => void this.weight.add_(this.deltaWeight().to(this.weight.dtype))));
+    noGrad(() => tidy(() => void this.weight.add_(this.product(), this.spec.scaling)));
     this.merged = true;
   }
 
   /** Takes the delta back out of the base weight. */
   unmerge(): void {
     if (!this.merged) return;
-    noGrad(() => tidy(() => void this.weight.sub_(this.deltaWeight().to(this.weight.dtype))));
+    noGrad(() => tidy(() => void this.weight.sub_(this.product(), this.spec.scaling)));
     this.merged = false;
   }
 }
@@ -98,7 +108,7 @@ export class LoRALinear extends Module {
  */
 export function nativeLinearWeight(layer: { weight: Tensor }, made: Tensor[]): Tensor {
   if (!(layer instanceof LoRALinear) || !layer.active) return layer.weight;
-  const w = keep(noGrad(() => tidy(() => layer.weight.add(layer.deltaWeight().to(layer.weight.dtype)))));
+  const w = keep(layer.effectiveWeight());
   made.push(w);
   return w;
 }

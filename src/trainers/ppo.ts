@@ -36,6 +36,7 @@ import { DataParallel } from '../distributed/ddp.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
+import { hasLora } from '../lora/adapter.js';
 import type { Device } from '../tensor/types.js';
 
 /** PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping, logging, checkpoints, seed, device, resume, progress, mixed precision). */
@@ -173,7 +174,7 @@ export interface PPOTrainerOptions {
    * separate critic, the critic gets an adapter of its own on its trunk (criticPeftConfig).
    */
   peftConfig?: LoraConfigInput | undefined;
-  /** The separate critic's adapter: default the same config as the policy's; null trains the critic in full. */
+  /** The separate critic's adapter: default the policy's config (or, for a critic loaded with an adapter, that one, trained on); null trains the critic in full. */
   criticPeftConfig?: LoraConfigInput | null | undefined;
   /** The frozen reward model (or give rewardFn). */
   rewardModel?: RewardModel;
@@ -261,7 +262,8 @@ export class PPOTrainer {
     for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
       if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
     const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', { modulesToSave: o.model.v_head ? ['v_head'] : [], exclude: ['critic'] });
-    const criticConfig = o.criticPeftConfig === undefined ? o.peftConfig : (o.criticPeftConfig ?? undefined);
+    // A critic loaded from a reward model's adapter directory keeps training that adapter.
+    const criticConfig = o.criticPeftConfig === undefined ? (o.model.critic && hasLora(o.model.critic) ? undefined : o.peftConfig) : (o.criticPeftConfig ?? undefined);
     if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { modulesToSave: ['score'] });
     if (!o.refModel && !lora) throw new Error('PPOTrainer: give refModel (the frozen SFT policy), or train a LoRA adapter (peftConfig), whose base is then the reference');
     this.model = o.model;
