@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildReport } from '../src/index.js';
 import { chartsFor } from '../src/report/charts.js';
+import { smoothPoints } from '../src/report/smoothing.js';
+import { PAGE_SCRIPT } from '../src/report/page-script.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-report-runs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -70,5 +72,43 @@ describe('report: scales and held-out evaluation', () => {
     // Every held-out prompt has both answers: no "—" cells.
     const table = html.slice(html.indexOf('Held-out answers'));
     expect(table.slice(0, table.indexOf('</table>'))).not.toContain('<span class="muted">—</span>');
+  });
+});
+
+describe('report: smoothing', () => {
+  it("smooths as TensorBoard does (debiased EMA), keeps gaps, and 0 leaves the points as they are", () => {
+    const pts: [number, number | null][] = [[1, 1], [2, null], [3, 3], [4, 5]];
+    expect(smoothPoints(pts, 0)).toBe(pts);
+    const s = smoothPoints(pts, 0.5);
+    // avg: 0.5, (gap), 0.5*0.5+0.5*3 = 1.75, 1.75*0.5+2.5 = 3.375; debiased by 1-0.5^n.
+    expect(s.map(([x]) => x)).toEqual([1, 2, 3, 4]);
+    expect(s[0]![1]).toBeCloseTo(1, 12);
+    expect(s[1]![1]).toBeNull();
+    expect(s[2]![1]).toBeCloseTo(1.75 / 0.75, 12);
+    expect(s[3]![1]).toBeCloseTo(3.375 / 0.875, 12);
+  });
+
+  it('the page has the slider and runs this very function', async () => {
+    const dir = join(tmp, 'smooth');
+    run(dir, 'sft', 'loss');
+    const html = await buildReport(dir);
+    expect(html).toContain('<input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0">');
+    expect(PAGE_SCRIPT).toContain(`var smoothPoints = ${smoothPoints.toString()};`);
+  });
+});
+
+describe('report: runs of one kind overlaid', () => {
+  it('two GRPO runs get a section with each shared metric, one line per run; a lone SFT run gets none', async () => {
+    const dir = join(tmp, 'sweep');
+    run(join(dir, 'lr-1e-5'), 'grpo', 'reward');
+    run(join(dir, 'lr-3e-5'), 'grpo', 'reward');
+    run(join(dir, 'sft-base'), 'sft', 'loss');
+    const html = await buildReport(dir);
+    expect(sections(html)).toEqual(['overlay-grpo:GRPO runs compared', 'lr-1e-5:GRPO: lr-1e-5', 'lr-3e-5:GRPO: lr-3e-5', 'sft-base:SFT: sft-base']);
+    const data = JSON.parse(html.slice(html.indexOf('<script type="application/json" id="report-data">') + 49, html.indexOf('</script>', html.indexOf('id="report-data"')))) as { id: string; title: string; series: { label: string; points: [number, number][] }[] }[];
+    const overlay = data.filter((c) => c.id.startsWith('overlay-grpo'));
+    expect(overlay.map((c) => c.title)).toEqual(['reward']);
+    expect(overlay[0]!.series.map((s) => s.label)).toEqual(['lr-1e-5', 'lr-3e-5']);
+    expect(overlay[0]!.series[0]!.points).toEqual([[1, 1], [2, 0.5], [3, 1 / 3]]);
   });
 });

@@ -46,14 +46,14 @@ const GROUPS: Group[] = [
 ];
 
 /** Logged alongside the metrics but not worth a chart: x-axis candidates and wall-clock stamps. */
-const NOT_PLOTTED = new Set(['epoch', 'time', 'iteration', 'episode']);
+export const NOT_PLOTTED = new Set(['epoch', 'time', 'iteration', 'episode']);
 
 // Tableau 10: distinct, opaque, and readable on white.
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
 /** Thousands of points per line draw slowly and look no different; keep every k-th and the last. */
 const MAX_POINTS = 2000;
-function thin<T>(xs: T[]): T[] {
+export function thin<T>(xs: T[]): T[] {
   if (xs.length <= MAX_POINTS) return xs;
   const stride = Math.ceil(xs.length / MAX_POINTS);
   const kept = xs.filter((_, i) => i % stride === 0);

@@ -7,9 +7,13 @@
 // colour. Looking only inside chart.chartArea matters: the legend's colour boxes sit
 // outside it and would otherwise pass for a drawn line. Animation is off, so Chart.js has
 // painted by the time the constructor returns and the check needs no timers.
+import { smoothPoints } from './smoothing.js';
+
 export const PAGE_SCRIPT = String.raw`
 (function () {
   'use strict';
+  var smoothPoints = ${smoothPoints.toString()};
+  var charts = [];
   var status = document.getElementById('report-status');
   var specs = JSON.parse(document.getElementById('report-data').textContent || '[]');
   var errors = [];
@@ -86,6 +90,7 @@ export const PAGE_SCRIPT = String.raw`
           },
         });
         chart.update('none');
+        charts.push({ chart: chart, spec: spec });
         var ok = showsSeries(chart, spec.series.map(function (s) { return rgb(s.color); }));
         canvas.setAttribute('data-drawn', ok ? 'true' : 'false');
         if (ok) drawn++;
@@ -104,5 +109,20 @@ export const PAGE_SCRIPT = String.raw`
   status.setAttribute('data-state', 'done');
   status.textContent = drawn + ' of ' + specs.length + ' charts drawn' + (errors.length ? ' — ' + errors.join('; ') : '');
   if (drawn < specs.length) status.className = 'status bad';
+
+  // The smoothing slider redraws every line with the moving average (histograms stay as they are).
+  var slider = document.getElementById('smoothing');
+  var shown = document.getElementById('smoothing-value');
+  if (slider) slider.addEventListener('input', function () {
+    var w = Number(slider.value);
+    if (shown) shown.textContent = w.toFixed(2);
+    charts.forEach(function (c) {
+      if (c.spec.kind === 'histogram') return;
+      c.chart.data.datasets.forEach(function (d, i) {
+        d.data = smoothPoints(c.spec.series[i].points, w).map(function (p) { return { x: p[0], y: p[1] }; });
+      });
+      c.chart.update('none');
+    });
+  });
 })();
 `;

@@ -9,6 +9,8 @@ import { chartJsSource } from './chartjs.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { PAGE_SCRIPT } from './page-script.js';
 import { findRuns, hasRunContent } from './find-runs.js';
+import { overlaySection } from './overlay.js';
+import type { MetricRow } from './read.js';
 import { readRunFiles } from './read.js';
 import { sectionFor, stageTitle, type Section } from './sections.js';
 import { STYLE } from './style.js';
@@ -47,6 +49,15 @@ export async function buildReport(runDir: string): Promise<string> {
     sections.push(sectionFor(sectionId(s.dir), s.title, s.files, note));
   }
 
+  // Two or more runs of one kind (their config's stage): their shared metrics overlaid, after the overview.
+  const byStage = new Map<string, { name: string; rows: MetricRow[] }[]>();
+  for (const s of stages) {
+    const stage = s.files.configs[0]?.stage;
+    if (stage && s.files.metrics) byStage.set(stage, [...(byStage.get(stage) ?? []), { name: s.dir, rows: s.files.metrics.rows }]);
+  }
+  const overlays = [...byStage].flatMap(([stage, runs]) => (runs.length >= 2 ? [overlaySection(runs, stageTitle(stage), `overlay-${stage}`)] : [])).filter((o): o is Section => o !== null);
+  sections.splice(hasRunContent(root) ? 1 : 0, 0, ...overlays);
+
   const charts = sections.flatMap((s) => s.charts);
   const name = basename(resolve(runDir));
   const nav = sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
@@ -65,6 +76,7 @@ export async function buildReport(runDir: string): Promise<string> {
 <p class="path">${escapeHtml(resolve(runDir))} · generated ${escapeHtml(new Date().toISOString())}</p>
 ${nav}
 <div id="report-status" class="status" data-state="pending" data-charts="${charts.length}" data-drawn="0">Charts need JavaScript; ${charts.length} not drawn yet.</div>
+<label class="smoothing">Smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0"> <output id="smoothing-value">0.00</output></label>
 </header>
 <main>
 ${sections.map((s) => s.html).join('\n')}

@@ -8,6 +8,8 @@ h3 { font-size: 15px; margin: 22px 0 6px; }
 nav { margin: 6px 0; }
 nav a { color: #4e79a7; }
 .status { font-size: 12px; display: inline-block; padding: 2px 8px; border-radius: 4px; background: #eef5ee; color: #2d6a2d; }
+.smoothing { font-size: 12px; margin-left: 12px; }
+.smoothing input { vertical-align: middle; }
 .status.bad, .status[data-state="pending"] { background: #fbeaea; color: #9b2226; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 14px; }
 figure.chart { margin: 0; border: 1px solid #ddd; border-radius: 6px; padding: 8px 10px; background: #fff; }
