@@ -5,7 +5,7 @@
 import { NOT_PLOTTED, PALETTE, thin, type ChartSpec } from './charts.js';
 import { escapeHtml } from './html.js';
 import type { MetricRow } from './read.js';
-import type { Section } from './sections.js';
+import { chartsHtml, type Section } from './sections.js';
 
 /** A chart page with hundreds of overlays is unreadable; the runs' own sections have every metric. */
 const MAX_CHARTS = 40;
@@ -31,7 +31,6 @@ export function overlaySection(runs: { name: string; rows: MetricRow[] }[], kind
       .filter((r) => owners.get(key)!.has(r.name))
       .map((r) => ({ label: r.name, color: color.get(r.name)!, points: thin(r.rows.filter((row) => key in row.values).map((row): [number, number | null] => [row.step, row.values[key] ?? null])) })),
   }));
-  const cards = charts.map((c) => `<figure class="chart"><figcaption>${escapeHtml(c.title)}</figcaption><div class="canvas-box"><canvas id="${c.id}" role="img" aria-label="${escapeHtml(`${c.title}: ${c.series.map((s) => s.label).join(', ')}`)}"></canvas></div></figure>`);
-  const html = `<section id="${id}"><h2>${escapeHtml(`${kind} runs compared`)}</h2><p class="muted">Each metric that ${runs.length > 2 ? 'two or more' : 'both'} of ${runs.map((r) => escapeHtml(r.name)).join(', ')} logged, one line per run.</p><div class="charts">\n${cards.join('\n')}\n</div></section>`;
+  const html = `<section id="${id}"><h2>${escapeHtml(`${kind} runs compared`)}</h2><p class="muted">Each metric that ${runs.length > 2 ? 'two or more' : 'both'} of ${runs.map((r) => escapeHtml(r.name)).join(', ')} logged, one line per run.</p>${chartsHtml(charts)}</section>`;
   return { id, title: `${kind} runs compared`, html, charts };
 }

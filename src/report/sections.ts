@@ -78,7 +78,8 @@ function comparisonHtml(file: string, rows: Comparison[]): string {
   );
 }
 
-function chartsHtml(specs: ChartSpec[]): string {
+/** The chart cards (canvases) of `specs`, drawn by the page script. */
+export function chartsHtml(specs: ChartSpec[]): string {
   if (specs.length === 0) return '';
   const cards = specs.map(
     (c) =>
