@@ -225,7 +225,7 @@ describe('rlhf errors', () => {
     m.dispose();
     expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'nope.jsonl', '--out', 'x'), /^rlhf: --data: nope\.jsonl: no such file or directory$/);
     expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', 'fast'), /^rlhf: --learning-rate expects a number, got 'fast'$/);
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', '-1'), /SFTConfig: field 'learningRate' must be a positive number, got -1/);
+    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', '-1'), /SFTConfig: field 'learningRate' must be a non-negative number, got -1/);
     expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learnin-rate', '1'), /unknown option '--learnin-rate'/);
     expectOneLineError(rlhf('sft', '--model', 'huge', '--data', 'sft.jsonl', '--out', 'x'), /--model: 'huge' is not a preset/);
     expectOneLineError(rlhf('ppo', '--policy', 'nope', '--reward-model', 'nope', '--prompts', 'prompts.jsonl', '--out', 'x'), /--policy: nope: no such file/);

@@ -266,7 +266,7 @@ describe('SFTTrainer', () => {
   it('rejects bad configs naming the field', () => {
     const model = tiny();
     const mk = (config: Record<string, unknown>) => () => new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: tmp, ...config } });
-    expect(mk({ learningRate: -1 })).toThrow(/SFTConfig: field 'learningRate' must be a positive number, got -1/);
+    expect(mk({ learningRate: -1 })).toThrow(/SFTConfig: field 'learningRate' must be a non-negative number, got -1/);
     expect(mk({ batchSize: 2.5 })).toThrow(/field 'batchSize' must be a positive integer/);
     expect(mk({ lrScheduler: 'cosine' })).toThrow(/SFTConfig: unknown field 'lrScheduler'/);
     expect(mk({ maxLength: 4096 })).toThrow(/exceeds the model's blockSize \(48\)/);

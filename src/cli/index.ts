@@ -22,6 +22,7 @@ import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
 import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
+import { startingPointHelp } from '../trainers/starting-point.js';
 import { addLaunchCommand } from './launch.js';
 import { closeProcessGroup } from '../distributed/process-group.js';
 import { DEMO_METHODS, parseDemoMethods, runArithmeticDemo } from './arithmetic-demo.js';
@@ -275,6 +276,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'run directory')
     .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(sftCmd)));
+  sftCmd.addHelpText('after', startingPointHelp('sft', defaultSFTConfig));
   addConfigFlags(sftCmd, 'SFTConfig', { ...defaultSFTConfig, maxLength: 0 }, ['outputDir']).action(sft);
 
   const rmCmd = program.command('rm').description('train a reward model on rankings ({prompt, chosen, rejected} or {prompt, completions}, detected per line)')
@@ -283,6 +285,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'run directory')
     .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(rmCmd)));
+  rmCmd.addHelpText('after', startingPointHelp('reward', defaultRewardConfig));
   addConfigFlags(rmCmd, 'RewardConfig', { ...defaultRewardConfig, maxLength: 0 }, ['outputDir']).action(rm);
 
   const ppoCmd = program.command('ppo').description('PPO against the reward model with a KL penalty to the SFT policy')
@@ -295,6 +298,7 @@ export function buildProgram(): Command {
     .option('--eval-reward <spec>', 'a built-in reward that also judges the held-out answers, logged as eval/<name>, e.g. exact-match:answer (repeatable)', collect)
     .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(ppoCmd)));
+  ppoCmd.addHelpText('after', startingPointHelp('ppo', defaultPPOConfig));
   addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
 
   const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)').addHelpText('after', presetsHelpText())
@@ -304,6 +308,7 @@ export function buildProgram(): Command {
     .option('--eval-data <pairs.jsonl>', 'held-out pairs (default: evalFraction of --data)')
     .option('--ref-model <dir>', 'a reference model other than the starting policy');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(dpoCmd)));
+  dpoCmd.addHelpText('after', startingPointHelp('dpo', defaultDPOConfig));
   addConfigFlags(dpoCmd, 'DPOConfig', { ...defaultDPOConfig, maxLength: 0 }, ['outputDir']).action(dpo);
 
   for (const [kind, description, defaults, name] of [
@@ -320,6 +325,7 @@ export function buildProgram(): Command {
       .option('--eval-prompts <prompts.jsonl>', 'held-out {prompt, …} lines: answered greedily and scored before training, every --eval-steps and at the end (eval/* metrics, eval_samples.jsonl)')
       .option('--eval-reward <spec>', 'a built-in reward that also judges the held-out answers, logged as eval/<name>, e.g. exact-match:answer (repeatable)', collect);
     addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(cmd)));
+    cmd.addHelpText('after', startingPointHelp(kind, defaults));
     addConfigFlags(cmd, name, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
   }
 

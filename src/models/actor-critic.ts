@@ -12,7 +12,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { GPT, type ModelConfigInput } from './gpt.js';
-import { loadGPTFamily, modelConfigToHF, type GPTFamily } from './gpt-checkpoint.js';
+import { loadGPTFamily, modelConfigToHF, originMark, type GPTFamily } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
 import { hasLora } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
@@ -113,7 +113,7 @@ export class ActorCritic extends GPT {
     else {
       const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
       await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
-      await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic }));
+      await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }));
     }
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }

@@ -15,5 +15,6 @@ export function frozenCopy(model: GPT): GPT {
   const copy = GPT.create(model.config, { device: first.device, dtype: first.dtype });
   restoreRng(rng);
   noGrad(() => copy.loadStateDict(model.stateDict()));
+  copy.origin = model.origin;
   return copy.requiresGrad_(false).eval();
 }

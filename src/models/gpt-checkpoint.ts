@@ -11,7 +11,7 @@ import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/s
 import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
-import { GPT, isLlamaConfig, resolveGPTConfig, type GPTConfig, type ModelConfig } from './gpt.js';
+import { GPT, isLlamaConfig, resolveGPTConfig, type GPTConfig, type ModelConfig, type ModelOrigin } from './gpt.js';
 import { llamaConfigFromHF, llamaConfigToHF, type LlamaConfig } from './llama-config.js';
 import { rememberModelDir } from '../lora/adapter.js';
 import { loadAdapterModel } from '../lora/load-adapter.js';
@@ -117,8 +117,14 @@ export async function saveGPT(model: GPT, dir: string, extraConfig: Record<strin
   // namedParameters lists a tied parameter once: a tied lm_head.weight is left out, as HF does.
   const tensors = new Map(model.namedParameters());
   await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(model.config, extraConfig));
+  await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(model.config, extraConfig, originMark(model)));
 }
+
+/** config.json's torch_rlhf mark of a model trained here from random weights (what load reads back as origin 'from-scratch'). */
+export const originMark = (model: GPT): Record<string, unknown> => (model.origin === 'pretrained' ? {} : { from_scratch: true });
+
+/** The origin of a loaded checkpoint, from its config.json. */
+const originOf = (hf: Record<string, unknown>): ModelOrigin => ((hf.torch_rlhf as { from_scratch?: unknown } | undefined)?.from_scratch === true ? 'from-scratch' : 'pretrained');
 
 export function readJsonFile(path: string): Record<string, unknown> {
   if (!existsSync(path)) throw new Error(`${path}: file not found`);
@@ -303,6 +309,7 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     // Again on what was read: a file replaced since its header was checked must not load half.
     checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
     if (options.dtype) model.to(options.dtype);
+    model.origin = originOf(hf);
     rememberModelDir(model, resolve(dir));
     return model;
   } catch (err) {

@@ -279,8 +279,18 @@ export interface GenerateOutput {
   sequences: number[][];
 }
 
+/**
+ * Where a model's weights come from: 'random' (built here, freshly initialised), 'from-scratch'
+ * (a checkpoint this library trained from random weights; config.json's torch_rlhf.from_scratch
+ * says so) or 'pretrained' (any other checkpoint). Trainers pick their defaults by it
+ * (src/trainers/starting-point.ts): TRL's suit a pretrained model, not one learning from nothing.
+ */
+export type ModelOrigin = 'random' | 'from-scratch' | 'pretrained';
+
 export class GPT extends Module {
   readonly config: ModelConfig;
+  /** Where the weights come from (see ModelOrigin); set by load, kept by save. */
+  origin: ModelOrigin = 'random';
   /** GPT-2's trunk (`transformer.*`), or null for a Llama-family model. */
   readonly transformer: GPTTransformer | null;
   /** The Llama family's trunk (`model.*`), or null for GPT-2. */

@@ -12,7 +12,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { GPT, type ModelConfigInput } from './gpt.js';
-import { loadGPTFamily, modelConfigToHF, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
+import { loadGPTFamily, modelConfigToHF, originMark, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { hasLora } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
@@ -100,7 +100,7 @@ export class RewardModel extends GPT {
       modelConfigToHF(
         this.config,
         { architectures: [sequenceClassificationArchitecture(this.config)], num_labels: 1 },
-        { kind: 'reward-model', rewardNormalization: this.normalization },
+        { kind: 'reward-model', rewardNormalization: this.normalization, ...originMark(this) },
       ),
     );
   }

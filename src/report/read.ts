@@ -43,6 +43,8 @@ export interface RunFiles {
   evalSamples?: { file: string; rows: Sample[] };
   comparison?: { file: string; rows: Comparison[] };
   summary?: { file: string; value: Record<string, unknown> };
+  /** The trainer's findings that the run learned nothing (warnings.json, src/trainers/learning-check.ts). */
+  warnings?: { file: string; stage: string; messages: string[] };
   configs: ConfigFile[];
 }
 
@@ -169,6 +171,15 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
     if (summary === null || typeof summary !== 'object' || Array.isArray(summary))
       throw new Error(`${summaryFile}: expected a JSON object of name → value`);
     run.summary = { file: summaryFile, value: summary as Record<string, unknown> };
+  }
+
+  const warningsFile = join(dir, 'warnings.json');
+  const warnings = await readJsonFile(warningsFile);
+  if (warnings !== undefined) {
+    const w = warnings as { stage?: unknown; warnings?: unknown };
+    if (typeof w !== 'object' || w === null || typeof w.stage !== 'string' || !Array.isArray(w.warnings) || !w.warnings.every((m) => typeof m === 'string'))
+      throw new Error(`${warningsFile}: expected {stage, warnings: [text, …]}`);
+    run.warnings = { file: warningsFile, stage: w.stage, messages: w.warnings as string[] };
   }
 
   const names = (await fsp.readdir(dir)).filter((n) => /^[A-Za-z0-9-]+_config\.json$/.test(n)).sort();

@@ -101,6 +101,8 @@ export function sectionFor(id: string, title: string, run: RunFiles, note?: stri
   const charts = run.metrics ? chartsFor(run.metrics.rows, id) : [];
   const parts: string[] = [`<section id="${escapeHtml(id)}"><h2>${escapeHtml(title)}</h2><p class="path">${escapeHtml(run.dir)}</p>`];
   if (note) parts.push(`<p class="muted">${escapeHtml(note)}</p>`);
+  // A run that learned nothing says so first, before curves that may look busy.
+  if (run.warnings) for (const m of run.warnings.messages) parts.push(`<p class="warning"><strong>Warning: this ${escapeHtml(run.warnings.stage)} run learned nothing.</strong> ${escapeHtml(m)}</p>`);
   if (run.summary) parts.push(`<h3>Summary</h3>`, keyValueTable(flatten(run.summary.value)));
   if (run.metrics) {
     const rows = run.metrics.rows;

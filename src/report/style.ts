@@ -5,6 +5,7 @@ h1 { font-size: 22px; margin: 20px 0 4px; }
 h2 { font-size: 19px; margin: 32px 0 2px; border-bottom: 2px solid #4e79a7; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 22px 0 6px; }
 .path, .muted { color: #666; font-size: 12px; margin: 2px 0 8px; }
+.warning { background: #fff4e5; border-left: 4px solid #e67e22; padding: 8px 12px; margin: 8px 0; }
 nav { margin: 6px 0; }
 nav a { color: #4e79a7; }
 .status { font-size: 12px; display: inline-block; padding: 2px 8px; border-radius: 4px; background: #eef5ee; color: #2d6a2d; }

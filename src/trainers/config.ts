@@ -119,7 +119,8 @@ export const checks = {
 /** Field rules of TrainingConfig; trainer configs extend them with their own. */
 export const trainingConfigRules = {
   outputDir: checks.string,
-  learningRate: checks.positive,
+  // 0 is allowed: a run that must not move the weights (and is told it learned nothing).
+  learningRate: checks.nonNegative,
   numTrainEpochs: checks.positive,
   maxSteps: checks.int,
   batchSize: checks.positiveInt,

@@ -8,6 +8,8 @@ import { splitDataset } from '../data/datasets.js';
 import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
+import { defaultsForStart } from './starting-point.js';
+import { accuracyFinding } from './learning-check.js';
 import type { PreferencePair } from '../data/formats.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
@@ -144,7 +146,8 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   private readonly refIsBase: boolean;
 
   constructor(o: DPOTrainerOptions) {
-    const config = resolveDPOConfig(o.config, o.model.config.blockSize);
+    const start = defaultsForStart('dpo', o.model.origin, o.config, defaultDPOConfig);
+    const config = resolveDPOConfig(start.config, o.model.config.blockSize);
     checkVocabulary('DPOTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     const lora = prepareLora(o.model, o.peftConfig, 'DPOTrainer');
@@ -154,6 +157,7 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     const split = o.evalDataset ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferencePair[]): DPOExample[] => xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
     super(o.model, config, encode(split.train), encode(split.eval), 'dpo');
+    this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'DPOTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
@@ -226,6 +230,10 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
       }
     });
     return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
+  }
+
+  protected override learningFinding(metrics: Record<string, number>): string | null {
+    return accuracyFinding('the held-out reward accuracy (rewards/accuracies)', metrics['eval/rewards/accuracies'], this.evalData.length);
   }
 
   protected override async saveFinal(dir: string): Promise<void> {

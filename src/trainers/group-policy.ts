@@ -11,6 +11,8 @@ import { parsePromptRecords, type PromptData } from '../data/records.js';
 import type { PromptExample } from '../data/formats.js';
 import { HeldOutEvaluation, judges, logHeldOut } from './held-out.js';
 import { mulberry32, shuffle } from '../data/random.js';
+import { announceStart } from './starting-point.js';
+import { reportFinding, rewardTrendFinding } from './learning-check.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import { GPT } from '../models/gpt.js';
@@ -119,7 +121,7 @@ export const groupPolicyRules = {
   epsilon: checks.positive, epsilonHigh: [(v: unknown) => v === null || (typeof v === 'number' && v > 0), 'null or a positive number'],
   numIterations: checks.positiveInt, maskTruncatedCompletions: checks.boolean,
   rewardWeights: [(v: unknown) => v === null || (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x))), 'null or an array of numbers'],
-  learningRate: checks.positive, lrSchedulerType: trainingConfigRules.lrSchedulerType, warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative,
+  learningRate: checks.nonNegative, lrSchedulerType: trainingConfigRules.lrSchedulerType, warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative,
   adamBeta1: checks.fraction, adamBeta2: checks.fraction, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative, loggingSteps: checks.positiveInt,
   sampleEvery: checks.nonNegativeInt, numSamples: checks.nonNegativeInt, evalSteps: checks.nonNegativeInt, saveSteps: checks.nonNegativeInt, saveTotalLimit: checks.nonNegativeInt,
   seed: checks.nonNegativeInt, device: trainingConfigRules.device, resumeFromCheckpoint: trainingConfigRules.resumeFromCheckpoint,
@@ -206,6 +208,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   readonly optimizer: AdamW;
   readonly device: Device;
   readonly history: Record<string, number>[] = [];
+  /** What the run chose and why (defaults by starting point), printed when it starts. */
+  protected readonly startNotes: string[] = [];
   /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
   private readonly callbacks: TrainerCallback[];
   private events = new CallbackList();
@@ -456,10 +460,11 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   }
 
   /** Runs the steps; the final policy and tokenizer are written to outputDir. */
-  async train(): Promise<{ steps: number; metrics: Record<string, number>; outputDir: string }> {
+  async train(): Promise<{ steps: number; metrics: Record<string, number>; outputDir: string; warnings: string[] }> {
     const c = this.config;
     this.dp = await DataParallel.fromEnvironment(this.device);
     const main = writesFiles(this.dp);
+    if (main) announceStart(this.label, this.startNotes);
     if (main) {
       mkdirSync(c.outputDir, { recursive: true });
       recoverRunDir(c.outputDir);
@@ -510,8 +515,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
       await this.model.save(c.outputDir);
       await this.tokenizer.save(c.outputDir);
     }
+    const warnings = main ? await reportFinding(this.label, rewardTrendFinding(this.history, 'reward', 'kl'), c.outputDir) : [];
     await this.events.fire('onTrainEnd', this.callbackState);
-    return { steps: this.step, metrics: last, outputDir: c.outputDir };
+    return { steps: this.step, metrics: last, outputDir: c.outputDir, warnings };
   }
 
   dispose(): void {

@@ -7,6 +7,7 @@ import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checks } from './config.js';
+import { defaultsForStart } from './starting-point.js';
 import { groupAdvantages, grpoLoss, type GRPOLossType, type ScaleRewards } from './grpo-math.js';
 import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
 
@@ -43,7 +44,9 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
   protected readonly label = 'grpo';
 
   constructor(o: GroupPolicyOptions<GRPOConfig> & { model: GPT }) {
-    super(o, resolveGRPOConfig(o.config, o.model.config.blockSize));
+    const start = defaultsForStart('grpo', o.model.origin, o.config, defaultGRPOConfig);
+    super(o, resolveGRPOConfig(start.config, o.model.config.blockSize));
+    this.startNotes.push(...start.notes);
   }
 
   protected advantages(rewards: Tensor): { advantages: Tensor; metrics: Record<string, number> } {

@@ -29,6 +29,8 @@ import { HeldOutEvaluation, judges, logHeldOut } from './held-out.js';
 import type { RewardSource } from '../rewards/rewards.js';
 import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
+import { announceStart, defaultsForStart } from './starting-point.js';
+import { reportFinding, rewardTrendFinding } from './learning-check.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice } from './trainer.js';
@@ -134,7 +136,7 @@ export const defaultPPOConfig: Omit<PPOConfig, 'outputDir' | 'maxPromptLength' |
 
 const rules = {
   outputDir: checks.string, numIterations: checks.positiveInt, batchSize: checks.positiveInt, miniBatchSize: checks.positiveInt,
-  microBatchSize: checks.positiveInt, ppoEpochs: checks.positiveInt, learningRate: checks.positive,
+  microBatchSize: checks.positiveInt, ppoEpochs: checks.positiveInt, learningRate: checks.nonNegative,
   lrSchedulerType: trainingConfigRules.lrSchedulerType,
   warmupSteps: checks.nonNegativeInt, weightDecay: checks.nonNegative, adamEpsilon: checks.nonNegative, maxGradNorm: checks.nonNegative,
   maxNewTokens: checks.positiveInt, maxPromptLength: checks.positiveInt, temperature: checks.positive, topK: checks.nonNegativeInt,
@@ -240,6 +242,8 @@ export class PPOTrainer {
   private optimizerSteps = 0;
   private lastCheckpoint: string | null = null;
   readonly history: Record<string, number>[] = [];
+  /** What the run chose and why (defaults by starting point), printed when it starts. */
+  private readonly startNotes: string[];
   /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
   private readonly callbacks: TrainerCallback[];
   private events = new CallbackList();
@@ -252,7 +256,9 @@ export class PPOTrainer {
       throw new Error(`PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got ${got}`);
     }
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
-    this.config = resolvePPOConfig(o.config, o.model.config.blockSize);
+    const start = defaultsForStart('ppo', o.model.origin, o.config, defaultPPOConfig);
+    this.startNotes = start.notes;
+    this.config = resolvePPOConfig(start.config, o.model.config.blockSize);
     const c = this.config;
     this.callbacks = userCallbacks(o.callbacks, 'PPOTrainer');
     const prompts = parsePromptRecords(o.prompts, 'PPOTrainer prompts');
@@ -564,10 +570,11 @@ export class PPOTrainer {
   }
 
   /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
-  async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string }> {
+  async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string; warnings: string[] }> {
     const c = this.config;
     this.dp = await DataParallel.fromEnvironment(this.device);
     const main = writesFiles(this.dp);
+    if (main) announceStart('ppo', this.startNotes);
     if (main) {
       mkdirSync(c.outputDir, { recursive: true });
       recoverRunDir(c.outputDir);
@@ -618,8 +625,9 @@ export class PPOTrainer {
       await this.model.save(c.outputDir);
       await this.tokenizer.save(c.outputDir);
     }
+    const warnings = main ? await reportFinding('ppo', rewardTrendFinding(this.history, 'objective/scores', 'objective/kl'), c.outputDir) : [];
     await this.events.fire('onTrainEnd', this.callbackState);
-    return { iterations: this.iteration, metrics: last, outputDir: c.outputDir };
+    return { iterations: this.iteration, metrics: last, outputDir: c.outputDir, warnings };
   }
 
   dispose(): void {

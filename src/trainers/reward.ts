@@ -6,6 +6,8 @@ import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
+import { defaultsForStart } from './starting-point.js';
+import { accuracyFinding } from './learning-check.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
 import type { PreferenceExample } from '../data/formats.js';
 import type { RewardModel } from '../models/reward-model.js';
@@ -131,7 +133,8 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
   private readonly normalizationSource: string;
 
   constructor(o: RewardTrainerOptions) {
-    const config = resolveRewardConfig(o.config, o.model.config.blockSize);
+    const start = defaultsForStart('reward', o.model.origin, o.config, defaultRewardConfig);
+    const config = resolveRewardConfig(start.config, o.model.config.blockSize);
     checkVocabulary('RewardTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     prepareLora(o.model, o.peftConfig, 'RewardTrainer', { modulesToSave: ['score'] });
@@ -140,6 +143,7 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     const split = o.evalDataset ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: PreferenceExample[]): RankedExample[] => xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
     super(o.model, config, encode(split.train), encode(split.eval), 'reward');
+    this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'RewardTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
@@ -205,6 +209,10 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     } finally {
       this.model.train();
     }
+  }
+
+  protected override learningFinding(metrics: Record<string, number>): string | null {
+    return accuracyFinding("the reward model's held-out accuracy", metrics['eval/accuracy'], this.evalData.length);
   }
 
   protected override async saveFinal(dir: string): Promise<void> {

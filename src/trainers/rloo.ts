@@ -7,6 +7,7 @@ import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checks } from './config.js';
+import { defaultsForStart } from './starting-point.js';
 import { groupAdvantages, leaveOneOutAdvantages } from './grpo-math.js';
 import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
 
@@ -30,7 +31,9 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
   protected readonly label = 'rloo';
 
   constructor(o: GroupPolicyOptions<RLOOConfig> & { model: GPT }) {
-    super(o, resolveRLOOConfig(o.config, o.model.config.blockSize));
+    const start = defaultsForStart('rloo', o.model.origin, o.config, defaultRLOOConfig);
+    super(o, resolveRLOOConfig(start.config, o.model.config.blockSize));
+    this.startNotes.push(...start.notes);
   }
 
   /** The KL folded into the reward is of the sampling-time log-probs. */

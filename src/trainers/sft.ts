@@ -3,6 +3,8 @@ import { splitDataset } from '../data/datasets.js';
 import { parseSFTRecords, type SFTData } from '../data/records.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
+import { defaultsForStart } from './starting-point.js';
+import { sftFinding, unigramLoss } from './learning-check.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
@@ -110,7 +112,8 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
   readonly device: string;
 
   constructor(o: SFTTrainerOptions) {
-    const config = resolveSFTConfig(o.config, o.model.config.blockSize);
+    const start = defaultsForStart('sft', o.model.origin, o.config, defaultSFTConfig, Array.isArray(o.trainDataset) ? o.trainDataset.length : 0);
+    const config = resolveSFTConfig(start.config, o.model.config.blockSize);
     checkVocabulary('SFTTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     prepareLora(o.model, o.peftConfig, 'SFTTrainer');
@@ -122,6 +125,7 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
       return config.packing ? pack(seqs, config.maxLength) : seqs;
     };
     super(o.model, config, encode(split.train), encode(split.eval), 'sft');
+    this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'SFTTrainer'));
     this.tokenizer = o.tokenizer;
     this.device = device;
@@ -159,6 +163,12 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
     });
     const loss = sum / Math.max(count, 1);
     return { loss, perplexity: Math.exp(loss), tokens: count };
+  }
+
+  /** No better than a unigram model of the answer tokens on the held-out set (or the training loss without one). */
+  protected override learningFinding(metrics: Record<string, number>): string | null {
+    const held = this.evalData.length > 0;
+    return sftFinding(metrics[held ? 'eval/loss' : 'loss'], unigramLoss(this.trainData, held ? this.evalData : this.trainData, this.gpt.config.vocabSize), this.gpt.config.vocabSize);
   }
 
   protected override async saveFinal(dir: string): Promise<void> {

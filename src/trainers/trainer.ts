@@ -18,6 +18,8 @@ import { createProgress } from './progress.js';
 import { recoverRunDir } from './run-dir.js';
 import { prepareRunLogs } from './run-logs.js';
 import { lrFactor } from './schedule.js';
+import { announceStart } from './starting-point.js';
+import { reportFinding } from './learning-check.js';
 import { CallbackList, checkCallback, runCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { launchEnv } from '../distributed/process-group.js';
@@ -56,6 +58,8 @@ export interface TrainResult {
   /** The last logged training metrics and the final evaluation (prefixed eval/). */
   metrics: Record<string, number>;
   outputDir: string;
+  /** Findings that the run learned nothing (src/trainers/learning-check.ts), also printed and kept in warnings.json. */
+  warnings: string[];
 }
 
 /** 'auto': CUDA when available — in a data-parallel launch the rank's own GPU, cuda:LOCAL_RANK — else the CPU. */
@@ -69,6 +73,8 @@ export function pickDevice(d: Device | 'auto'): Device {
 const isNoDecay = (name: string): boolean => name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
 
 export abstract class Trainer<Example, Batch> {
+  /** What the run chose and why (defaults by starting point), printed when it starts. */
+  protected readonly startNotes: string[] = [];
   readonly optimizer: AdamW;
   protected globalStep = 0;
   protected epoch = 0;
@@ -217,12 +223,18 @@ export abstract class Trainer<Example, Batch> {
     }
   }
 
+  /** What says the run learned nothing, from its final metrics (each stage has its own evidence); null: nothing to report. */
+  protected learningFinding(_metrics: Record<string, number>): string | null {
+    return null;
+  }
+
   /** Runs the training to totalSteps (continuing a checkpoint when asked). */
   async train(): Promise<TrainResult> {
     const c = this.config;
     this.dp = await DataParallel.fromEnvironment(this.deviceName);
     const main = writesFiles(this.dp);
     const trainable = this.model.parameters().filter((p) => p.requiresGrad);
+    if (main) announceStart(this.label, this.startNotes);
     if (main) {
       mkdirSync(c.outputDir, { recursive: true });
       recoverRunDir(c.outputDir);
@@ -284,8 +296,9 @@ export abstract class Trainer<Example, Batch> {
     if (Object.keys(finalEval).length) await this.log({ step: this.globalStep, ...finalEval });
     await this.checkpoint();
     if (main) await this.saveFinal(c.outputDir);
+    const warnings = main ? await reportFinding(this.label, this.learningFinding({ ...last, ...finalEval }), c.outputDir) : [];
     await this.events.fire('onTrainEnd', this.callbackState);
-    return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir };
+    return { globalStep: this.globalStep, metrics: { ...last, ...finalEval }, outputDir: c.outputDir, warnings };
   }
 
   /**
