@@ -6,7 +6,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ActorCritic, ByteTokenizer, GPT, GRPOTrainer, PPOTrainer, torch, type RewardFunction } from '../src/index.js';
+import { ActorCritic, ByteTokenizer, GPT, GRPOTrainer, PPOTrainer, RewardModel, RewardTrainer, scoreTexts, torch, type RewardFunction } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-held-out-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -84,6 +84,22 @@ describe('held-out evaluation of the online trainers', () => {
     t.dispose();
     policy.dispose();
     ref.dispose();
+  });
+
+  it("the reward model's held-out ranking scores go to eval_scores.jsonl, best first, as scoreTexts gives them", async () => {
+    torch.manualSeed(4);
+    const rm = new RewardModel(small);
+    const dir = join(tmp, 'rm');
+    const evalRows = [{ prompt: 'Q:', chosen: ' yes', rejected: ' no' }, { prompt: 'R:', completions: [' a', ' b', ''] }];
+    const t = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: [{ prompt: 'Q:', chosen: ' good', rejected: ' bad' }], evalDataset: evalRows, config: { outputDir: dir, maxSteps: 1, batchSize: 1, progressBar: false } });
+    await t.train();
+    const got = lines(dir, 'eval_scores.jsonl').map((l) => l.scores as number[]);
+    rm.eval();
+    const expected = [scoreTexts(rm, tok, ['Q:', 'Q:'], [' yes', ' no']), scoreTexts(rm, tok, ['R:', 'R:', 'R:'], [' a', ' b', ''])];
+    got.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - expected[i]![j]!)).toBeLessThan(1e-5)));
+    expect(got.map((r) => r.length)).toEqual([2, 3]);
+    t.dispose();
+    rm.dispose();
   });
 
   it('a bad evalDataset fails at once with its index and field', () => {

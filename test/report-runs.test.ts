@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildReport } from '../src/index.js';
 import { chartsFor } from '../src/report/charts.js';
+import { histogramSpec } from '../src/report/histograms.js';
 import { smoothPoints } from '../src/report/smoothing.js';
 import { PAGE_SCRIPT } from '../src/report/page-script.js';
 
@@ -110,5 +111,35 @@ describe('report: runs of one kind overlaid', () => {
     expect(overlay.map((c) => c.title)).toEqual(['reward']);
     expect(overlay[0]!.series.map((s) => s.label)).toEqual(['lr-1e-5', 'lr-3e-5']);
     expect(overlay[0]!.series[0]!.points).toEqual([[1, 1], [2, 0.5], [3, 1 / 3]]);
+  });
+});
+
+describe('report: score histograms', () => {
+  it('shared bins; every finite value counted once; a constant set still gets a bin', () => {
+    const h = histogramSpec('h', 't', [{ label: 'a', values: [0, 0.5, 1, 1, Number.NaN] }, { label: 'b', values: [0.25] }], 4)!;
+    expect(h.kind).toBe('histogram');
+    expect(h.labels).toEqual(['0.125', '0.375', '0.625', '0.875']);
+    expect(h.series.map((s) => s.label)).toEqual(['a (n=4)', 'b (n=1)']);
+    expect(h.series.map((s) => s.points.map(([, c]) => c))).toEqual([[1, 0, 1, 2], [0, 1, 0, 0]]);
+    expect(histogramSpec('c', 't', [{ label: 'a', values: [2, 2] }], 2)!.series[0]!.points).toEqual([[0, 0], [1, 2]]);
+    expect(histogramSpec('e', 't', [{ label: 'a', values: [] }])).toBeNull();
+  });
+
+  it("a reward-model run shows chosen vs rejected; an online run its first vs last scores", async () => {
+    const dir = join(tmp, 'rm-hist');
+    run(dir, 'reward', 'loss');
+    writeFileSync(join(dir, 'eval_scores.jsonl'), [[1, -1], [2, 0, -3]].map((scores) => JSON.stringify({ scores })).join('\n') + '\n');
+    const html = await buildReport(dir);
+    const data = JSON.parse(html.slice(html.indexOf('id="report-data">') + 17, html.indexOf('</script>', html.indexOf('id="report-data"')))) as { title: string; kind?: string; series: { label: string }[] }[];
+    const rm = data.find((c) => c.kind === 'histogram')!;
+    expect(rm.title).toBe('Reward model: held-out chosen vs rejected scores');
+    expect(rm.series.map((s) => s.label)).toEqual(['chosen (n=2)', 'rejected (n=3)']);
+    const odir = join(tmp, 'grpo-hist');
+    run(odir, 'grpo', 'reward');
+    writeFileSync(join(odir, 'eval_samples.jsonl'), [0, 4].flatMap((it) => [1, 2].map((i) => JSON.stringify({ iteration: it, prompt: `q${i}`, answer: 'a', score: it + i }))).join('\n') + '\n');
+    const ohtml = await buildReport(odir);
+    expect(ohtml).toContain('<figcaption>Score distribution (held-out answers)</figcaption>');
+    expect(ohtml).toContain('iteration 0 (n=2)');
+    expect(ohtml).toContain('iteration 4 (n=2)');
   });
 });

@@ -167,6 +167,7 @@ describe('report', () => {
     expect(captions(html)).toEqual([
       // objective/kl and policy/approxkl_avg differ by more than 10x: one chart each.
       'Clip fraction', 'Entropy', 'KL divergence (approxkl_avg)', 'KL divergence (kl)', 'Losses', 'Reward / score', 'Response length', 'Learning rate', 'Gradient norm', 'Value function',
+      'Score distribution (sampled answers)', // a histogram of the first vs the last iteration's scores
     ]);
     expect(html).toContain('Samples: first vs last iteration');
     expect(html).toContain('<th>iteration 0</th><th>iteration 20</th>');
@@ -175,7 +176,7 @@ describe('report', () => {
     expect(html).not.toContain('answer@10'); // middle iterations are left out
     expect(html).toContain('late answer'); // a prompt only the last iteration has
     expect(html).toContain('&lt;/script&gt;&lt;b&gt;bold?&lt;/b&gt;'); // config value escaped
-    const dom = renderAndCheck(file, 10);
+    const dom = renderAndCheck(file, 11);
     expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
     expect(dom).toContain('&lt;img src=x onerror=');
     expect(dom).not.toMatch(/<img\b/);
@@ -197,9 +198,9 @@ describe('report', () => {
     expect(html).toContain('Mean score: SFT 0.15, PPO 0.8 over 2 prompts.');
     // The hostile metric name travels as JSON inside a <script> and must not close it.
     expect(html).toContain('x\\u003c/script\\u003e\\u003cscript\\u003e');
-    const dom = renderAndCheck(out, 4 + 5 + 11);
+    const dom = renderAndCheck(out, 4 + 5 + 12);
     expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
-    expect(dom).toContain('20 of 20 charts drawn');
+    expect(dom).toContain('21 of 21 charts drawn');
   });
 
   it('the status reports charts that did not draw (the check is not vacuous)', async () => {

@@ -14,6 +14,9 @@ export interface ChartSpec {
   id: string;
   title: string;
   series: Series[];
+  /** 'line' (the default: points are [step, value]) or 'histogram' (points are [bin, count], the bins' labels in `labels`). */
+  kind?: 'line' | 'histogram';
+  labels?: string[];
 }
 
 interface Group {

@@ -41,6 +41,8 @@ export interface RunFiles {
   samples?: { file: string; rows: Sample[] };
   /** The online trainers' held-out answers (eval_samples.jsonl): the same prompts at each evaluation. */
   evalSamples?: { file: string; rows: Sample[] };
+  /** The reward model's scores of its held-out rankings, best answer first (eval_scores.jsonl). */
+  evalScores?: { file: string; rows: number[][] };
   comparison?: { file: string; rows: Comparison[] };
   summary?: { file: string; value: Record<string, unknown> };
   /** The trainer's findings that the run learned nothing (warnings.json, src/trainers/learning-check.ts). */
@@ -125,6 +127,12 @@ function sampleRow(obj: Record<string, unknown>, where: string): Sample {
   };
 }
 
+function scoresRow(obj: Record<string, unknown>, where: string): number[] {
+  const v = obj.scores;
+  if (!Array.isArray(v) || v.length < 2 || !v.every((x) => typeof x === 'number')) throw new Error(`${where}: "scores" must be an array of 2 or more numbers, got ${JSON.stringify(v)}`);
+  return v as number[];
+}
+
 function comparisonRow(obj: Record<string, unknown>, where: string): Comparison {
   return {
     prompt: requireString(obj, 'prompt', where),
@@ -160,6 +168,10 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
   const evalSamplesFile = join(dir, 'eval_samples.jsonl');
   const evalSamplesText = await readIfPresent(evalSamplesFile);
   if (evalSamplesText !== undefined) run.evalSamples = { file: evalSamplesFile, rows: parseJsonl(evalSamplesFile, evalSamplesText, sampleRow) };
+
+  const evalScoresFile = join(dir, 'eval_scores.jsonl');
+  const evalScoresText = await readIfPresent(evalScoresFile);
+  if (evalScoresText !== undefined) run.evalScores = { file: evalScoresFile, rows: parseJsonl(evalScoresFile, evalScoresText, scoresRow) };
 
   const comparisonFile = join(dir, 'comparison.jsonl');
   const comparisonText = await readIfPresent(comparisonFile);

@@ -1,6 +1,7 @@
 // The HTML of one report section (one run directory): charts, summary, samples, comparison,
 // config. Returns markup plus the chart specs the page script will draw into its canvases.
 import { chartsFor, type ChartSpec } from './charts.js';
+import { histogramsFor } from './histograms.js';
 import { escapeHtml, flatten, formatNumber, formatValue, keyValueTable, table } from './html.js';
 import type { Comparison, RunFiles, Sample } from './read.js';
 
@@ -98,7 +99,7 @@ export interface Section {
 
 /** One section; `id` is also the prefix of its canvas ids. `note` is plain text shown under the path. */
 export function sectionFor(id: string, title: string, run: RunFiles, note?: string): Section {
-  const charts = run.metrics ? chartsFor(run.metrics.rows, id) : [];
+  const charts = [...(run.metrics ? chartsFor(run.metrics.rows, id) : []), ...histogramsFor(run, id)];
   const parts: string[] = [`<section id="${escapeHtml(id)}"><h2>${escapeHtml(title)}</h2><p class="path">${escapeHtml(run.dir)}</p>`];
   if (note) parts.push(`<p class="muted">${escapeHtml(note)}</p>`);
   // A run that learned nothing says so first, before curves that may look busy.

@@ -5,6 +5,8 @@
 import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
+import { writeEvalScores } from './eval-scores.js';
+import { writesFiles } from '../distributed/run-state.js';
 import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
 import { accuracyFinding } from './learning-check.js';
@@ -145,6 +147,14 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     super(o.model, config, encode(split.train), encode(split.eval), 'reward');
     this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'RewardTrainer'));
+    // After the final save (and normalisation): the held-out rankings' scores, for the report's chosen-vs-rejected histogram.
+    this.callbacks.push({
+      onTrainEnd: () => {
+        if (!writesFiles(this.dp)) return;
+        this.model.eval(); // no dropout in the scores
+        writeEvalScores(this.config.outputDir, this.evalData.map((e) => this.scoreSequences(e.sequences)));
+      },
+    });
     this.tokenizer = o.tokenizer;
     this.device = device;
     if (o.normalizationDataset) {
