@@ -44,6 +44,8 @@ describe('rlhf demo --method', () => {
     expect(r.out).toMatch(/format as requested/);
     expect(r.out).toMatch(/GRPO raised held-out accuracy from/);
     expect(r.out).toMatch(/DPO raised held-out accuracy from/);
+    // Runs that learn raise no "learned nothing" warning.
+    expect(r.err).not.toMatch(/warning:/);
     const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     // The SFT policy mostly answers plainly whatever format is asked (its demonstrations did).
     expect(s.sft.formatRate).toBeLessThan(0.6);

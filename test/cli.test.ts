@@ -50,6 +50,8 @@ describe('rlhf demo --quick', () => {
     // 99 on the development machine; docs/demo.md), through the reward model it optimises,
     // with the KL to the SFT policy bounded.
     expect(r.out).toMatch(/PPO improved the labeler's score/);
+    // Runs that learn raise no "learned nothing" warning.
+    expect(r.err).not.toMatch(/warning:/);
     const summary = JSON.parse(readFileSync(join(tmp, 'demo', 'summary.json'), 'utf8'));
     expect(summary.ppoScore).toBeGreaterThan(summary.sftScore + 0.02);
     expect(summary.winRate).toBeGreaterThan(0.5);
