@@ -5,7 +5,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildReport } from '../src/index.js';
+import { buildReport, writeReport } from '../src/index.js';
 import { chartsFor } from '../src/report/charts.js';
 import { histogramSpec } from '../src/report/histograms.js';
 import { smoothPoints } from '../src/report/smoothing.js';
@@ -141,5 +141,21 @@ describe('report: score histograms', () => {
     expect(ohtml).toContain('<figcaption>Score distribution (held-out answers)</figcaption>');
     expect(ohtml).toContain('iteration 0 (n=2)');
     expect(ohtml).toContain('iteration 4 (n=2)');
+  });
+});
+
+describe('report: several runs given', () => {
+  it('each run is a section, and runs of one kind are overlaid; several runs need an output file', async () => {
+    const a = join(tmp, 'cmp', 'a', 'grpo-seed1');
+    const b = join(tmp, 'cmp', 'b', 'grpo-seed2');
+    run(a, 'grpo', 'reward');
+    run(b, 'grpo', 'reward');
+    const html = await buildReport([a, b]);
+    expect(sections(html)).toEqual(['overlay-grpo:GRPO runs compared', 'grpo-seed1:GRPO: grpo-seed1', 'grpo-seed2:GRPO: grpo-seed2']);
+    expect(html).toContain('<h1>RLHF report: grpo-seed1 vs grpo-seed2</h1>');
+    await expect(writeReport([a, b])).rejects.toThrow('a report of several runs needs an output file (--out FILE.html)');
+    const out = join(tmp, 'cmp', 'cmp.html');
+    expect(await writeReport([a, b], out)).toBe(out);
+    await expect(buildReport([a, join(tmp, 'cmp')])).rejects.toThrow(`${join(tmp, 'cmp')}: holds no run`);
   });
 });

@@ -354,11 +354,11 @@ export function buildProgram(): Command {
     .requiredOption('--model <adapter-dir>', 'a directory holding a PEFT adapter (adapter_config.json + adapter_model.safetensors)')
     .requiredOption('--out <dir>', 'where the merged model goes')).action(mergeCommand);
 
-  program.command('report').description('write a self-contained HTML report of a run directory')
-    .argument('<run-dir>', 'a run directory (sft, rm, ppo or demo)')
+  program.command('report').description('write a self-contained HTML report of a run directory, or of several runs side by side and overlaid')
+    .argument('<run-dirs...>', 'a run directory (any trainer, or a folder of runs such as the demo\'s), or several runs to compare (then give --out)')
     .option('--out <file.html>', 'output file (default RUN_DIR/report.html)')
-    .action(async (runDir: string, o: Opts) => {
-      console.log(await writeReport(runDir, o.out as string | undefined));
+    .action(async (runDirs: string[], o: Opts) => {
+      console.log(await writeReport(runDirs, o.out as string | undefined));
     });
   addLaunchCommand(program, fileURLToPath(import.meta.url));
   return program;

@@ -8,19 +8,14 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { chartJsSource } from './chartjs.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { PAGE_SCRIPT } from './page-script.js';
-import { findRuns, hasRunContent } from './find-runs.js';
+import { findRuns, hasRunContent, type FoundRun } from './find-runs.js';
 import { overlaySection } from './overlay.js';
-import type { MetricRow } from './read.js';
-import { readRunFiles } from './read.js';
+import { readRunFiles, type MetricRow, type RunFiles } from './read.js';
 import { sectionFor, stageTitle, type Section } from './sections.js';
 import { STYLE } from './style.js';
 
 
-/** A folder name as an HTML id and canvas-id prefix ('run' is the top section's). */
-const sectionId = (dir: string): string => (dir === 'run' ? 'run-dir' : dir.replace(/[^A-Za-z0-9_-]/g, '_'));
-
-/** The HTML report of `runDir` (a single run, or a directory of runs: the demo's sft/ rm/ ppo/, or any folders holding run files). */
-export async function buildReport(runDir: string): Promise<string> {
+async function checkRunDirectory(runDir: string): Promise<void> {
   let stat;
   try {
     stat = await fsp.stat(runDir);
@@ -28,11 +23,38 @@ export async function buildReport(runDir: string): Promise<string> {
     throw new Error(`run directory not found: ${runDir}`);
   }
   if (!stat.isDirectory()) throw new Error(`${runDir}: not a directory (expected a run directory containing metrics.jsonl)`);
+}
 
-  const root = await readRunFiles(runDir);
-  const stages = await findRuns(runDir);
+/** Runs given one by one (`rlhf report A B`): each must hold run files; names are the folders' (made unique). */
+async function namedRuns(dirs: readonly string[]): Promise<FoundRun[]> {
+  const seen = new Set<string>();
+  const runs: FoundRun[] = [];
+  for (const [i, dir] of dirs.entries()) {
+    const files = await readRunFiles(dir);
+    if (!hasRunContent(files)) throw new Error(`${dir}: holds no run (no metrics.jsonl, samples or <stage>_config.json)`);
+    let name = basename(resolve(dir));
+    if (seen.has(name)) name = `${name}-${i + 1}`;
+    seen.add(name);
+    const stage = files.configs[0]?.stage;
+    runs.push({ dir: name, title: stage ? `${stageTitle(stage)}: ${name}` : name, files });
+  }
+  return runs;
+}
+
+/** A folder name as an HTML id and canvas-id prefix ('run' is the top section's). */
+const sectionId = (dir: string): string => (dir === 'run' ? 'run-dir' : dir.replace(/[^A-Za-z0-9_-]/g, '_'));
+
+/** The HTML report of `runDir` (a single run, or a directory of runs: the demo's sft/ rm/ ppo/, or any folders holding run files). */
+export async function buildReport(runDirs: string | readonly string[]): Promise<string> {
+  const list = typeof runDirs === 'string' ? [runDirs] : [...runDirs];
+  if (list.length === 0) throw new Error('buildReport: no run directory given');
+  for (const dir of list) await checkRunDirectory(dir);
+  const runDir = list[0]!;
+  // One directory: it and the runs in its folders. Several: each is one run, side by side and overlaid.
+  const root: RunFiles = list.length === 1 ? await readRunFiles(runDir) : { dir: '', configs: [] };
+  const stages = list.length === 1 ? await findRuns(runDir) : await namedRuns(list);
   if (!root.metrics && !stages.some((s) => s.files.metrics)) {
-    const also = stages.length ? ` nor in ${stages.map((s) => join(runDir, s.dir, 'metrics.jsonl')).join(', ')}` : '';
+    const also = stages.length ? ` nor in ${stages.map((s) => join(s.files.dir, 'metrics.jsonl')).join(', ')}` : '';
     throw new Error(`${join(runDir, 'metrics.jsonl')}: not found${also} — is ${runDir} a training run's output directory?`);
   }
 
@@ -45,7 +67,7 @@ export async function buildReport(runDir: string): Promise<string> {
   for (const s of stages) {
     // A stage that has not logged yet (an interrupted demo) is shown, not fatal: the other
     // stages are still worth reading.
-    const note = s.files.metrics ? undefined : `${join(runDir, s.dir, 'metrics.jsonl')} not found: this stage has not logged any step.`;
+    const note = s.files.metrics ? undefined : `${join(s.files.dir, 'metrics.jsonl')} not found: this stage has not logged any step.`;
     sections.push(sectionFor(sectionId(s.dir), s.title, s.files, note));
   }
 
@@ -59,7 +81,7 @@ export async function buildReport(runDir: string): Promise<string> {
   sections.splice(hasRunContent(root) ? 1 : 0, 0, ...overlays);
 
   const charts = sections.flatMap((s) => s.charts);
-  const name = basename(resolve(runDir));
+  const name = list.map((d) => basename(resolve(d))).join(' vs ');
   const nav = sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
   return `<!DOCTYPE html>
 <html lang="en">
@@ -73,7 +95,7 @@ export async function buildReport(runDir: string): Promise<string> {
 <body>
 <header>
 <h1>${escapeHtml(`RLHF report: ${name}`)}</h1>
-<p class="path">${escapeHtml(resolve(runDir))} · generated ${escapeHtml(new Date().toISOString())}</p>
+<p class="path">${escapeHtml(list.map((d) => resolve(d)).join(' · '))} · generated ${escapeHtml(new Date().toISOString())}</p>
 ${nav}
 <div id="report-status" class="status" data-state="pending" data-charts="${charts.length}" data-drawn="0">Charts need JavaScript; ${charts.length} not drawn yet.</div>
 <label class="smoothing">Smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0"> <output id="smoothing-value">0.00</output></label>
@@ -89,10 +111,12 @@ ${sections.map((s) => s.html).join('\n')}
 `;
 }
 
-/** Writes the report (default `${runDir}/report.html`) atomically and returns its path. */
-export async function writeReport(runDir: string, outFile?: string): Promise<string> {
-  const html = await buildReport(runDir);
-  const path = outFile ?? join(runDir, 'report.html');
+/** Writes the report (default `${runDir}/report.html`; several runs need `outFile`) atomically and returns its path. */
+export async function writeReport(runDirs: string | readonly string[], outFile?: string): Promise<string> {
+  const list = typeof runDirs === 'string' ? [runDirs] : [...runDirs];
+  if (list.length > 1 && outFile === undefined) throw new Error('a report of several runs needs an output file (--out FILE.html)');
+  const html = await buildReport(list);
+  const path = outFile ?? join(list[0]!, 'report.html');
   await writeFileAtomic(path, Buffer.from(html, 'utf8'));
   return path;
 }
