@@ -103,6 +103,14 @@ if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import transformers' 2>/dev
   fi
 fi
 
+# peft: the LoRA round trips with PEFT itself (test/lora.test.ts loads our adapters with PEFT and
+# transformers; it skips, saying why, without it). Wheels only, after transformers.
+if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import peft' 2>/dev/null && .venv/bin/python3 -c 'import transformers' 2>/dev/null; then
+  say "peft into .venv (the LoRA round trips with PEFT)"
+  .venv/bin/python3 -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-5}" \
+    --disable-pip-version-check -q "peft==0.21.0" || say "peft could not be installed: the PEFT round trips will skip"
+fi
+
 # tensorboard: the test that reads our TensorBoard event files back with TensorBoard's own reader
 # (in test/callbacks.test.ts; it skips, saying why, without it).
 if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import tensorboard' 2>/dev/null && [ -x .venv/bin/python3 ]; then
