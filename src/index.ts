@@ -30,7 +30,7 @@ export { lrFactor, type LrSchedulerType } from './trainers/schedule.js';
 export { SFTTrainer, defaultSFTConfig, resolveSFTConfig, collateSequences, languageModelLoss, lmLossFromLogits, type SFTConfig, type SFTBatch, type SFTTrainerOptions } from './trainers/sft.js';
 export { RewardTrainer, defaultRewardConfig, resolveRewardConfig, rankingLoss, collateRankings, type RewardConfig, type RewardBatch, type RewardTrainerOptions, type RankedExample } from './trainers/reward.js';
 export { DPOTrainer, defaultDPOConfig, resolveDPOConfig, collatePairs, type DPOConfig, type DPOTrainerOptions, type DPOExample, type DPOBatch } from './trainers/dpo.js';
-export { dpoLoss, dpoMetrics, sequenceLogps, answerLengths, meanAnswerLogits, type DPOLossType, type DPOLossOptions, type DPOLossOutput, type PairLogps } from './trainers/dpo-math.js';
+export { dpoLoss, dpoMetrics, sequenceLogps, answerLengths, meanAnswerLogits, answerTokenMetrics, type DPOLossType, type DPOLossOptions, type DPOLossOutput, type PairLogps } from './trainers/dpo-math.js';
 export { frozenCopy } from './models/frozen-copy.js';
 export { sftSequence, pack, truncateKeepingAnswer, encodePromptAnswer, rankedSequences, pairTexts, pairSequences, IGNORE_INDEX, type LabeledSequence } from './trainers/tokenize.js';
 export { listCheckpoints } from './trainers/checkpoint.js';

@@ -415,7 +415,7 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
     torch.tidy(() => {
       const o = step(batch);
       expect(o.loss.item()).toBeCloseTo(mc.loss, 5);
-      for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected', 'logits/chosen', 'logits/rejected'])
+      for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected', 'logits/chosen', 'logits/rejected', 'entropy', 'mean_token_accuracy'])
         expect(o.metrics[k], k).toBeCloseTo(mc.metrics[k], 4);
       o.loss.backward();
     });

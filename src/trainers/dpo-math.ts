@@ -119,3 +119,19 @@ export function meanAnswerLogits(logits: Tensor, labels: Tensor, B: number): { c
     return { chosen: mean(0, B), rejected: mean(B, perRow.shape[0]! - B) };
   });
 }
+
+/**
+ * TRL's entropy and mean_token_accuracy of a DPO batch: the mean entropy of the next-token
+ * distribution over every labeled position (chosen and rejected answers), and the share of the
+ * chosen answers' tokens (the first `B` rows) that are the distribution's argmax.
+ */
+export function answerTokenMetrics(logits: Tensor, labels: Tensor, B: number): { entropy: number; meanTokenAccuracy: number } {
+  return tidy(() => {
+    const mask = labels.ne(IGNORE_INDEX);
+    const logp = logits.detach().float().logSoftmax(-1);
+    const entropy = logp.exp().mul(logp).sum(-1).neg().mul(mask).sum().div(mask.sum().clamp(1)).item();
+    const chosenMask = mask.narrow(0, 0, B);
+    const right = logp.narrow(0, 0, B).argmax(-1).eq(labels.narrow(0, 0, B)).logicalAnd(chosenMask);
+    return { entropy, meanTokenAccuracy: right.sum().float().div(chosenMask.sum().clamp(1)).item() };
+  });
+}

@@ -20,7 +20,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, withMixedPrecision, type TrainingConfig } from './config.js';
-import { answerLengths, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, DPO_LOSS_TYPES, type DPOLossType, type PairLogps } from './dpo-math.js';
+import { answerLengths, answerTokenMetrics, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, DPO_LOSS_TYPES, type DPOLossType, type PairLogps } from './dpo-math.js';
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
 import { pickDevice, Trainer, type StepOutput } from './trainer.js';
@@ -208,7 +208,8 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     const policy = splitPairs(sequenceLogps(logits, batch.labels), B);
     const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config, splitPairs(answerLengths(batch.labels), B));
     const meanLogits = meanAnswerLogits(logits, batch.labels, B);
-    const metrics = { ...dpoMetrics(policy, out), 'logits/chosen': meanLogits.chosen, 'logits/rejected': meanLogits.rejected };
+    const tokens = answerTokenMetrics(logits, batch.labels, B);
+    const metrics = { ...dpoMetrics(policy, out), 'logits/chosen': meanLogits.chosen, 'logits/rejected': meanLogits.rejected, entropy: tokens.entropy, mean_token_accuracy: tokens.meanTokenAccuracy };
     return { loss: out.losses.mean(), weight: B, metrics };
   }
 
