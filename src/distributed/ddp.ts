@@ -76,7 +76,7 @@ export class DataParallel {
    * The data-parallel context of a training run on `device`: the default process group when one
    * was joined (initProcessGroup), else one joined from the launch environment (torchrun's
    * WORLD_SIZE > 1; NCCL for a CUDA device, else Gloo; TORCH_RLHF_DDP_TIMEOUT seconds per
-   * collective, default 1800), else null: a single process.
+   * collective, default 1800, and at least 2 minutes to join), else null: a single process.
    */
   static async fromEnvironment(device = 'cpu', env: NodeJS.ProcessEnv = process.env): Promise<DataParallel | null> {
     let group = getProcessGroup();
@@ -86,7 +86,9 @@ export class DataParallel {
       const raw = env.TORCH_RLHF_DDP_TIMEOUT;
       const seconds = raw === undefined || raw === '' ? 1800 : Number(raw);
       if (!(seconds > 0)) throw new Error(`distributed: TORCH_RLHF_DDP_TIMEOUT must be a positive number of seconds, got '${raw}'`);
-      group = await initProcessGroup({ timeoutMs: Math.round(seconds * 1000), backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
+      // Starting up (loading libtorch, the model, the data) may take longer than a collective is allowed to: the join waits at least 2 minutes.
+      const timeoutMs = Math.round(seconds * 1000);
+      group = await initProcessGroup({ timeoutMs, joinTimeoutMs: Math.max(timeoutMs, 120_000), backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
     }
     if (group.worldSize === 1) return null;
     let dp = perGroup.get(group);
