@@ -3,7 +3,7 @@
 import {
   ActorCritic, ByteTokenizer, DPOTrainer, GPT, GPT2Tokenizer, GRPOTrainer, PPOTrainer, RewardModel, RewardTrainer, RLOOTrainer, SFTTrainer,
   exactMatch, generateText, loadSFTDataset, loadTokenizer, scoreTexts, textLogprobs, torch,
-  type PreferencePairRecord, type PreferenceRecord, type PromptRecord, type RewardFunction, type SFTRecord, type Tokenizer,
+  type PreferencePairRecord, type PreferenceRecord, type PromptRecord, type RewardFunction, type SFTRecord, type Tokenizer, type TrainerCallback,
 } from 'torch-rlhf';
 
 export async function usage(dir: string, maybeEval: SFTRecord[] | undefined): Promise<void> {
@@ -31,7 +31,11 @@ export async function usage(dir: string, maybeEval: SFTRecord[] | undefined): Pr
   await new DPOTrainer({ model, tokenizer: tok, trainDataset: pairs, config: { outputDir: 'runs/dpo', beta: 0.1 } }).train();
 
   const length: RewardFunction = ({ completions }) => completions.map((c) => -c.length);
-  await new GRPOTrainer({ model, tokenizer: tok, prompts, rewards: [exactMatch(), length], config: { outputDir: 'runs/grpo', numGenerations: 4 } }).train();
+  const stopAtOne: TrainerCallback = { onStep: (_state, m) => ((m.reward ?? 0) > 1 ? { shouldTrainingStop: true } : undefined), onLog: (state, logs) => void console.log(state.step, logs.loss) };
+  await new GRPOTrainer({
+    model, tokenizer: tok, prompts, rewards: [exactMatch(), length], evalDataset: prompts, evalRewards: exactMatch(), callbacks: [stopAtOne],
+    config: { outputDir: 'runs/grpo', numGenerations: 4, evalSteps: 10, reportTo: 'tensorboard' },
+  }).train();
   await new RLOOTrainer({ model, tokenizer: tok, prompts, rewards: rm, config: { outputDir: 'runs/rloo' } }).train();
 
   const answers: string[] = await generateText(model, tok, ['Hello'], { maxNewTokens: 8, temperature: 0.7, seed: 1 });
