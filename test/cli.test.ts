@@ -14,7 +14,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function rlhf(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp, timeout: 300_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp, timeout: 900_000 }); // a bound against hangs, not a speed check: a loaded machine may take minutes
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 /** A failure is one line on stderr, a non-zero exit and no stack trace. */
