@@ -15,10 +15,11 @@ import { RewardModel } from '../models/reward-model.js';
 import { writeReport } from '../report/index.js';
 import { defaultDPOConfig, DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
 import { defaultGRPOConfig, GRPOTrainer, type GRPOConfig } from '../trainers/grpo.js';
-import { defaultPPOConfig, PPOTrainer } from '../trainers/ppo.js';
+import { defaultPPOConfig, PPOTrainer, type PPOConfig } from '../trainers/ppo.js';
 import { defaultRLOOConfig, RLOOTrainer, type RLOOConfig } from '../trainers/rloo.js';
-import { defaultRewardConfig, RewardTrainer } from '../trainers/reward.js';
-import { defaultSFTConfig, SFTTrainer } from '../trainers/sft.js';
+import { defaultRewardConfig, RewardTrainer, type RewardConfig } from '../trainers/reward.js';
+import { defaultSFTConfig, SFTTrainer, type SFTConfig } from '../trainers/sft.js';
+import { parseDevice } from '../tensor/types.js';
 import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
@@ -59,14 +60,20 @@ async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => 
   return data.examples;
 }
 
+/**
+ * Flag values as a trainer's config: typed here only to be handed over, since every trainer
+ * validates each field by its rules (a wrong value is an error naming the field).
+ */
+const handOver = <C>(fields: Record<string, unknown>): Partial<C> & { outputDir: string } => fields as Partial<C> & { outputDir: string };
+
 async function sft(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultSFTConfig, maxLength: 0 }, 'SFTConfig'), outputDir: str(o, 'out') };
-  const device = pickDevice((config.device as never) ?? 'auto');
+  const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const data = await loadData(loadSFTDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
   seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
-  const t = new SFTTrainer({ model, tokenizer, config: config as never, trainDataset: data, evalDataset: evalData, peftConfig: loraFromFlags(o, model) });
+  const t = new SFTTrainer({ model, tokenizer, config: handOver<SFTConfig>(config), trainDataset: data, evalDataset: evalData, peftConfig: loraFromFlags(o, model) });
   console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
@@ -74,7 +81,7 @@ async function sft(o: Opts): Promise<void> {
 
 async function rm(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultRewardConfig, maxLength: 0 }, 'RewardConfig'), outputDir: str(o, 'out') };
-  const device = pickDevice((config.device as never) ?? 'auto');
+  const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const data = await loadData(loadPreferenceDataset, o, '--data');
   const norm = o.normalizationData ? await loadData(loadSFTDataset, o, '--normalization-data') : undefined;
   const dir = str(o, 'model');
@@ -82,7 +89,7 @@ async function rm(o: Opts): Promise<void> {
   seedRun(config, defaultRewardConfig.seed, 'RewardConfig');
   const model = await RewardModel.fromPretrained(dir, { device, baseModel: o.baseModel as string | undefined });
   const tokenizer = await tokenizerOf(dir, model);
-  const t = new RewardTrainer({ model, tokenizer, config: config as never, trainDataset: data, normalizationDataset: norm, peftConfig: loraFromFlags(o) });
+  const t = new RewardTrainer({ model, tokenizer, config: handOver<RewardConfig>(config), trainDataset: data, normalizationDataset: norm, peftConfig: loraFromFlags(o) });
   console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
@@ -90,7 +97,7 @@ async function rm(o: Opts): Promise<void> {
 
 async function ppo(o: Opts): Promise<void> {
   const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, 'PPOConfig'), outputDir: str(o, 'out') };
-  const device = pickDevice((config.device as never) ?? 'auto');
+  const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const evalPrompts = o.evalPrompts ? await loadData(loadPromptDataset, o, '--eval-prompts') : undefined;
   const evalRewards = ((o.evalReward as string[] | undefined) ?? []).map((spec) => builtinReward(spec));
@@ -105,7 +112,7 @@ async function ppo(o: Opts): Promise<void> {
   const refModel = peftConfig ? undefined : await GPT.load(policyDir, { device, baseModel });
   const rewardModel = await RewardModel.load(rmDir, { device });
   const tokenizer = await tokenizerOf(policyDir, model);
-  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: config as never, prompts, evalDataset: evalPrompts, evalRewards, ptxDataset: ptx, peftConfig });
+  const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: handOver<PPOConfig>(config), prompts, evalDataset: evalPrompts, evalRewards, ptxDataset: ptx, peftConfig });
   console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
@@ -159,7 +166,7 @@ async function generate(args: string[], o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'model'), '--model');
   // Bad data fails before the model is loaded.
   const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
-  const device = pickDevice((o.device as never) ?? 'auto');
+  const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
   const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
   const tok = await tokenizerOf(dir, model);
   const sampling = {
@@ -216,7 +223,7 @@ function parseScoreLine(v: unknown): ScoreLine {
 async function score(o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'rewardModel'), '--reward-model');
   const file = requireFile(str(o, 'data'), '--data');
-  const device = pickDevice((o.device as never) ?? 'auto');
+  const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
   const model = await RewardModel.load(dir, { device, baseModel: o.baseModel as string | undefined });
   model.eval();
   const tok = await tokenizerOf(dir, model);
@@ -265,7 +272,7 @@ export function buildProgram(): Command {
       const seed = Number(o.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed expects a non-negative integer, got '${String(o.seed)}'`);
       const methods = parseDemoMethods(String(o.method));
-      const common = { quick: !!o.quick, device: o.device as never, out: o.out as string | undefined, seed, progressBar: o.progress as boolean };
+      const common = { quick: !!o.quick, device: parseDevice(o.device, '--device', true), out: o.out as string | undefined, seed, progressBar: o.progress as boolean };
       if (methods === 'ppo') await runDemo(common);
       else await runArithmeticDemo({ ...common, methods });
     });

@@ -1,5 +1,6 @@
 // What `--model` can name for `rlhf sft`: a preset, a config.json, or a model directory
 // (GPT-2 or the Llama family, by its config.json's model_type).
+import type { Device } from '../tensor/types.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, type ModelConfigInput } from '../models/gpt.js';
@@ -19,15 +20,15 @@ export const MODEL_PRESETS: Record<string, Preset> = {
 };
 
 /** `baseModel`: the base of a directory that holds a PEFT adapter (--base-model). */
-export async function modelFromSpec(spec: string, device: string, baseModel?: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
+export async function modelFromSpec(spec: string, device: Device, baseModel?: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
   const preset = MODEL_PRESETS[spec];
   if (preset) {
     const tokenizer = new ByteTokenizer();
-    return { model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset } as ModelConfigInput, { device: device as never }), tokenizer, source: `preset '${spec}'` };
+    return { model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset } as ModelConfigInput, { device }), tokenizer, source: `preset '${spec}'` };
   }
   if (!existsSync(spec)) throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
   if (statSync(spec).isDirectory()) {
-    const model = await GPT.load(spec, { device: device as never, baseModel });
+    const model = await GPT.load(spec, { device, baseModel });
     const tokenizer = await tokenizerOf(spec, model);
     // GPT-2's tokenizer has no pad token; ours adds one after the vocabulary (PAD ≠ EOS).
     if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -43,7 +44,7 @@ export async function modelFromSpec(spec: string, device: string, baseModel?: st
   const isHF = ['model_type', 'n_embd', 'hidden_size'].some((k) => k in cfg);
   const config = isHF ? modelConfigFromHF(cfg, spec) : { vocabSize: tokenizer.vocabSize, ...(cfg as Partial<ModelConfigInput>) };
   try {
-    return { model: GPT.create(config as ModelConfigInput, { device: device as never }), tokenizer, source: spec };
+    return { model: GPT.create(config as ModelConfigInput, { device }), tokenizer, source: spec };
   } catch (err) {
     throw new Error(`${spec}: ${(err as Error).message}`);
   }

@@ -4,6 +4,14 @@ export const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'in
 /** Element types. `uint8`, `int8` and `int16` also exist for byte buffers. */
 export type DType = (typeof DTYPES)[number] | 'uint8' | 'int8' | 'int16';
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+/** A device name as the type says ('cpu', 'cuda', 'cuda:N'), or 'auto' where `auto` allows; anything else is an error naming `what`. */
+export function parseDevice(value: unknown, what: string, auto: true): Device | 'auto';
+export function parseDevice(value: unknown, what: string, auto?: false): Device;
+export function parseDevice(value: unknown, what: string, auto = false): Device | 'auto' {
+  if (typeof value === 'string' && (value === 'cpu' || /^cuda(:\d+)?$/.test(value) || (auto && value === 'auto'))) return value as Device | 'auto';
+  throw new Error(`${what} must be ${auto ? "'auto', " : ''}'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(value)}`);
+}
 export type Scalar = number | boolean;
 
 export interface TensorOptions {

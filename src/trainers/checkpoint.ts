@@ -34,7 +34,7 @@ export interface TrainerState {
   logHistory: Record<string, number>[];
 }
 
-export async function saveCheckpoint(dir: string, model: SavableModel, optimizer: Optimizer<never>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
+export async function saveCheckpoint<H extends object>(dir: string, model: SavableModel, optimizer: Optimizer<H>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
   const tmp = checkpointTempDir(dir);
@@ -62,7 +62,7 @@ export async function saveCheckpoint(dir: string, model: SavableModel, optimizer
 }
 
 /** Restores model weights, optimizer state and returns the trainer state. */
-export async function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer<never>): Promise<TrainerState> {
+export async function loadCheckpoint<H extends object>(dir: string, model: Module, optimizer: Optimizer<H>): Promise<TrainerState> {
   const statePath = join(dir, 'trainer_state.json');
   if (!existsSync(statePath)) throw new Error(`${dir}: not a checkpoint (no trainer_state.json)`);
   if (!isCompleteCheckpoint(dir)) throw new Error(`${dir}: an incomplete checkpoint (its weights or optimizer state are missing)`);

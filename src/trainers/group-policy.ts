@@ -425,7 +425,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
     const dir = join(this.config.outputDir, `checkpoint-${this.step}`);
     const extra = { optimizerSteps: this.optimizerSteps, heldOutBaseline: this.heldOut?.baseline ?? null, ...(await distributedCheckpointState(this.dp)) };
     const state = { globalStep: this.step, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
-    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
     await this.events.fire('onSave', this.callbackState, dir);
   }
@@ -448,7 +448,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> {
   private async resume(): Promise<void> {
     const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
     if (dir === null) return;
-    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    const state = await loadCheckpoint(dir, this.model, this.optimizer);
     this.step = state.globalStep;
     this.promptEpoch = state.epoch;
     this.promptOffset = state.epochOffset;

@@ -534,7 +534,7 @@ export class PPOTrainer {
     const dir = join(this.config.outputDir, `checkpoint-${this.iteration}`);
     const extra = { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps, heldOutBaseline: this.heldOut?.baseline ?? null, ...(await distributedCheckpointState(this.dp)) };
     const state = { globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
-    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
     await this.events.fire('onSave', this.callbackState, dir);
   }
@@ -557,7 +557,7 @@ export class PPOTrainer {
   private async resume(): Promise<void> {
     const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
     if (dir === null) return;
-    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    const state = await loadCheckpoint(dir, this.model, this.optimizer);
     this.iteration = state.globalStep;
     this.promptEpoch = state.epoch;
     this.promptOffset = state.epochOffset;

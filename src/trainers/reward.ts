@@ -2,6 +2,7 @@
 // InstructGPT's K-wise loss): a ranking of K answers contributes all C(K,2) pairs as one
 // batch element, each pair weighted 1/C(K,2), so prompts with many answers do not dominate
 // and the pairs of one prompt are not treated as independent examples.
+import type { Device } from '../tensor/types.js';
 import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
@@ -77,7 +78,7 @@ export function rankingLoss(rewards: Tensor, batch: Pick<RewardBatch, 'better' |
   });
 }
 
-export function collateRankings(examples: RankedExample[], padId: number, device: string): RewardBatch {
+export function collateRankings(examples: RankedExample[], padId: number, device: Device): RewardBatch {
   const seqs = examples.flatMap((e) => e.sequences);
   const T = Math.max(...seqs.map((s) => s.length));
   const ids = new Float64Array(seqs.length * T).fill(padId);
@@ -98,7 +99,7 @@ export function collateRankings(examples: RankedExample[], padId: number, device
       }
     row += K;
   }
-  const dev = device as never;
+  const dev = device;
   return tidy(() => ({
     inputIds: fromBytes(new Uint8Array(ids.buffer), 'float64', [seqs.length, T]).to({ dtype: 'int64', device: dev }),
     attentionMask: fromBytes(mask, 'bool', [seqs.length, T]).to({ device: dev }),
@@ -130,7 +131,7 @@ export interface RewardTrainerOptions {
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
   declare readonly config: RewardConfig;
   readonly tokenizer: Tokenizer;
-  readonly device: string;
+  readonly device: Device;
   private readonly normalizationSeqs: number[][];
   private readonly normalizationSource: string;
 

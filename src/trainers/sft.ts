@@ -1,4 +1,5 @@
 // Stage 1: supervised fine-tuning of the GPT decoder on demonstrations (TRL's SFTTrainer).
+import type { Device } from '../tensor/types.js';
 import { splitDataset } from '../data/datasets.js';
 import { parseSFTRecords, type SFTData } from '../data/records.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
@@ -51,7 +52,7 @@ export interface SFTBatch {
 }
 
 /** Right-padded tensors for a list of labeled sequences. */
-export function collateSequences(seqs: LabeledSequence[], padId: number, device: string): SFTBatch {
+export function collateSequences(seqs: LabeledSequence[], padId: number, device: Device): SFTBatch {
   const T = Math.max(...seqs.map((s) => s.ids.length));
   const B = seqs.length;
   const ids = new Float64Array(B * T).fill(padId);
@@ -70,7 +71,7 @@ export function collateSequences(seqs: LabeledSequence[], padId: number, device:
       if (l !== IGNORE_INDEX) count++;
     }
   });
-  const dev = device as never;
+  const dev = device;
   return tidy(() => ({
     inputIds: fromBytes(new Uint8Array(ids.buffer), 'float64', [B, T]).to({ dtype: 'int64', device: dev }),
     attentionMask: fromBytes(mask, 'bool', [B, T]).to({ device: dev }),
@@ -109,7 +110,7 @@ export interface SFTTrainerOptions {
 export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
   readonly tokenizer: Tokenizer;
   declare readonly config: SFTConfig;
-  readonly device: string;
+  readonly device: Device;
 
   constructor(o: SFTTrainerOptions) {
     const start = defaultsForStart('sft', o.model.origin, o.config, defaultSFTConfig, Array.isArray(o.trainDataset) ? o.trainDataset.length : 0);

@@ -177,7 +177,7 @@ export abstract class Trainer<Example, Batch> {
   private async resume(): Promise<void> {
     const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
     if (dir === null) return;
-    const state = await loadCheckpoint(dir, this.model, this.optimizer as never);
+    const state = await loadCheckpoint(dir, this.model, this.optimizer);
     this.globalStep = state.globalStep;
     this.epoch = state.epoch;
     this.epochOffset = state.epochOffset;
@@ -197,7 +197,7 @@ export abstract class Trainer<Example, Batch> {
     const state: Omit<TrainerState, 'optimizer'> = {
       globalStep: this.globalStep, epoch: this.epoch, epochOffset: this.epochOffset, rngState, extra, logHistory: this.logHistory,
     };
-    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer as never, state, this.config.saveTotalLimit);
+    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer, state, this.config.saveTotalLimit);
     this.lastCheckpoint = dir;
     await this.events.fire('onSave', this.callbackState, dir);
   }
