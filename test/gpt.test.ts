@@ -184,7 +184,9 @@ describe('GPT checkpoints', () => {
     const bytes = readFileSync(join(FIXTURE, 'model.safetensors'));
     writeFileSync(join(dir, 'model.safetensors'), bytes.subarray(0, bytes.length - 100));
     await expect(GPT.load(dir)).rejects.toThrow(/model\.safetensors/);
-    expect(torch.memory().tensors).toBe(base);
+    // At most the count it started with: a failed load must add none, while tensors that earlier
+    // tests left to the garbage collector may be finalized during these awaits (seen in CI: 110 → 37).
+    expect(torch.memory().tensors).toBeLessThanOrEqual(base);
   });
 });
 
