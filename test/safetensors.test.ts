@@ -359,11 +359,18 @@ describe('safetensors rejects malformed files', () => {
     injectFailure.countdown = 1; // the second tensor, "b"
     await expect(loadSafetensors(okPath)).rejects.toThrow(`${okPath}: could not create tensor "b": injected failure`);
     expect(injectFailure.countdown).toBe(-1);
-    expect(torch.memory()).toEqual(base);
+    // At most the starting count: a rejected load adds nothing, while a tensor an earlier test
+    // left to the garbage collector may be finalized during these awaits (seen in CI: 1 → 0).
+    const noMore = () => {
+      const now = torch.memory();
+      expect(now.tensors).toBeLessThanOrEqual(base.tensors);
+      expect(now.bytes).toBeLessThanOrEqual(base.bytes);
+    };
+    noMore();
     const { tensors } = loadSafetensorsSync(okPath); // and the file itself is fine
     expect([...tensors.keys()]).toEqual(['a', 'b']);
     disposeAll(tensors);
-    expect(torch.memory()).toEqual(base);
+    noMore();
   });
 });
 
