@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset } from '../src/data/index.js';
 import { mulberry32 } from '../src/data/random.js';
 import { ByteTokenizer } from '../src/tokenizers/byte-tokenizer.js';
-import { resolveSFTConfig } from '../src/trainers/sft.js';
+import { resolveSFTConfig } from '../src/trainers/sft-config.js';
 import {
   arithmeticAccuracy,
   arithmeticFormatReward,

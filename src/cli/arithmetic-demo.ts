@@ -13,9 +13,12 @@ import { packageRoot } from '../native.js';
 import { getNumThreads, manualSeed } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import { generateText } from '../text/generate.js';
-import { DPOTrainer, type DPOConfig } from '../trainers/dpo.js';
-import { GRPOTrainer, type GRPOConfig } from '../trainers/grpo.js';
-import { SFTTrainer, type SFTConfig } from '../trainers/sft.js';
+import { DPOTrainer } from '../trainers/dpo.js';
+import type { DPOConfig } from '../trainers/dpo-config.js';
+import { GRPOTrainer } from '../trainers/grpo.js';
+import type { GRPOConfig } from '../trainers/grpo-config.js';
+import { SFTTrainer } from '../trainers/sft.js';
+import type { SFTConfig } from '../trainers/sft-config.js';
 import { startDemoRun, type DemoOptions } from './demo.js';
 
 export const DEMO_METHODS = ['grpo', 'dpo'] as const;

@@ -12,9 +12,12 @@ import { dispose, tidy } from '../tensor/scope.js';
 import { cat } from '../tensor/join.js';
 import { getNumThreads, manualSeed } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
-import { PPOTrainer, type PPOConfig } from '../trainers/ppo.js';
-import { RewardTrainer, type RewardConfig } from '../trainers/reward.js';
-import { SFTTrainer, type SFTConfig } from '../trainers/sft.js';
+import { PPOTrainer } from '../trainers/ppo.js';
+import type { PPOConfig } from '../trainers/ppo-config.js';
+import { RewardTrainer } from '../trainers/reward.js';
+import type { RewardConfig } from '../trainers/reward-config.js';
+import { SFTTrainer } from '../trainers/sft.js';
+import type { SFTConfig } from '../trainers/sft-config.js';
 import { pickDevice } from '../trainers/trainer.js';
 import type { Device } from '../tensor/types.js';
 

@@ -24,7 +24,7 @@ import { mulberry32, type Rng } from '../data/random.js';
 import type { GPTConfig } from '../models/gpt.js';
 import { exactMatch, type SyncRewardFunction } from '../rewards/builtin.js';
 import type { RewardInputs, RewardScores } from '../rewards/types.js';
-import type { SFTConfig } from '../trainers/sft.js';
+import type { SFTConfig } from '../trainers/sft-config.js';
 
 export type AnswerFormat = 'plain' | 'bang' | 'query';
 

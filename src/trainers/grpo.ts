@@ -6,39 +6,10 @@
 import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checks } from './config.js';
 import { defaultsForStart } from './starting-point.js';
-import { groupAdvantages, grpoLoss, type GRPOLossType, type ScaleRewards } from './grpo-math.js';
-import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
-
-export interface GRPOConfig extends GroupPolicyConfig {
-  /** How per-token losses become the step's loss. Default 'dapo'. */
-  lossType: GRPOLossType;
-  /** The advantages' scaling: by the group's std, the batch's, or none (Dr. GRPO). Default 'group'. */
-  scaleRewards: ScaleRewards;
-  /** Multiply the per-token KL by the importance ratio (unbiased off-policy). Default true, as TRL. */
-  useBiasCorrectionKl: boolean;
-}
-
-export const defaultGRPOConfig: Omit<GRPOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
-  ...groupPolicyDefaults,
-  numGenerations: 8,
-  beta: 0,
-  lossType: 'dapo',
-  scaleRewards: 'group',
-  useBiasCorrectionKl: true,
-};
-
-const rules = {
-  ...groupPolicyRules,
-  lossType: [(v: unknown) => ['grpo', 'bnpo', 'dr_grpo', 'dapo'].includes(v as string), "'grpo', 'bnpo', 'dr_grpo' or 'dapo'"],
-  scaleRewards: [(v: unknown) => ['group', 'batch', 'none'].includes(v as string), "'group', 'batch' or 'none'"],
-  useBiasCorrectionKl: checks.boolean,
-} as const;
-
-export function resolveGRPOConfig(c: Partial<GRPOConfig> & { outputDir: string }, blockSize: number): GRPOConfig {
-  return resolveGroupConfig<GRPOConfig>('GRPOConfig', defaultGRPOConfig, rules, c, blockSize);
-}
+import { groupAdvantages, grpoLoss } from './grpo-math.js';
+import { GroupPolicyTrainer, type GroupPolicyOptions } from './group-policy.js';
+import { defaultGRPOConfig, resolveGRPOConfig, type GRPOConfig } from './grpo-config.js';
 
 export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
   protected readonly label = 'grpo';

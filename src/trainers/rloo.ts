@@ -6,26 +6,10 @@
 import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checks } from './config.js';
 import { defaultsForStart } from './starting-point.js';
 import { groupAdvantages, leaveOneOutAdvantages } from './grpo-math.js';
-import { groupPolicyDefaults, groupPolicyRules, GroupPolicyTrainer, resolveGroupConfig, type GroupPolicyConfig, type GroupPolicyOptions } from './group-policy.js';
-
-export interface RLOOConfig extends GroupPolicyConfig {
-  /** Whiten the advantages over the batch (mean 0, std 1). Default false. */
-  normalizeAdvantages: boolean;
-}
-
-export const defaultRLOOConfig: Omit<RLOOConfig, 'outputDir' | 'maxPromptLength' | 'microBatchSize'> = {
-  ...groupPolicyDefaults,
-  numGenerations: 2,
-  beta: 0.05,
-  normalizeAdvantages: false,
-};
-
-export function resolveRLOOConfig(c: Partial<RLOOConfig> & { outputDir: string }, blockSize: number): RLOOConfig {
-  return resolveGroupConfig<RLOOConfig>('RLOOConfig', defaultRLOOConfig, { ...groupPolicyRules, normalizeAdvantages: checks.boolean }, c, blockSize);
-}
+import { GroupPolicyTrainer, type GroupPolicyOptions } from './group-policy.js';
+import { defaultRLOOConfig, resolveRLOOConfig, type RLOOConfig } from './rloo-config.js';
 
 export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
   protected readonly label = 'rloo';

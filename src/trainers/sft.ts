@@ -14,34 +14,11 @@ import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { checks, defaultTrainingConfig, resolveConfig, trainingConfigRules, type TrainingConfig } from './config.js';
+import { defaultSFTConfig, resolveSFTConfig, type SFTConfig } from './sft-config.js';
 import { IGNORE_INDEX, pack, sftSequence, type LabeledSequence } from './tokenize.js';
 import { pickDevice, Trainer } from './trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { prepareLora } from '../lora/trainer-setup.js';
-
-export interface SFTConfig extends TrainingConfig {
-  /** Longest sequence (prompt + answer) in tokens; defaults to the model's blockSize. */
-  maxLength: number;
-  /** Loss on the answer tokens only (prompt tokens masked). Default true. */
-  completionOnlyLoss: boolean;
-  /** Concatenate examples into full maxLength blocks instead of padding. Default false. */
-  packing: boolean;
-}
-
-export const defaultSFTConfig: Omit<SFTConfig, 'outputDir' | 'maxLength'> = {
-  ...defaultTrainingConfig,
-  learningRate: 2e-5,
-  numTrainEpochs: 3,
-  completionOnlyLoss: true,
-  packing: false,
-};
-
-export function resolveSFTConfig(c: Partial<SFTConfig> & { outputDir: string }, blockSize: number): SFTConfig {
-  const cfg = resolveConfig<SFTConfig>('SFTConfig', { ...defaultSFTConfig, maxLength: blockSize }, { ...trainingConfigRules, maxLength: checks.positiveInt, completionOnlyLoss: checks.boolean, packing: checks.boolean }, c);
-  if (cfg.maxLength > blockSize) throw new Error(`SFTConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
-  return cfg;
-}
 
 export interface SFTBatch {
   inputIds: Tensor;
