@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binding/args.h"
@@ -17,6 +18,8 @@ class Fields {
     if (a.missing(i) || !a[i].IsObject()) a.fail(i, std::string("an object of ") + what);
     obj_ = a[i].As<Napi::Object>();
   }
+  // A nested object, named in errors by its path (e.g. "gpt weights.blocks[3]").
+  Fields(Napi::Object obj, std::string what) : what_(std::move(what)), obj_(obj) {}
   bool has(const char* k) const {
     const Napi::Value v = obj_.Get(k);
     return !v.IsUndefined() && !v.IsNull();
@@ -60,13 +63,35 @@ class Fields {
     }
     return out;
   }
-  at::Tensor tensor(const char* k) const { return TensorHandle::Get(obj_.Get(k), std::string(what_) + "." + k); }
+  at::Tensor tensor(const char* k) const { return TensorHandle::Get(obj_.Get(k), what_ + "." + k); }
+  // A tensor that may be absent or null (an undefined at::Tensor then), as a missing bias.
+  at::Tensor optTensor(const char* k) const { return has(k) ? tensor(k) : at::Tensor(); }
+  Fields object(const char* k) const {
+    const Napi::Value v = obj_.Get(k);
+    if (!v.IsObject()) fail(k, "an object");
+    return Fields(v.As<Napi::Object>(), what_ + "." + k);
+  }
+  // An array of objects, each read by name.
+  std::vector<Fields> objects(const char* k) const {
+    const Napi::Value v = obj_.Get(k);
+    if (!v.IsArray()) fail(k, "an array of objects");
+    const Napi::Array arr = v.As<Napi::Array>();
+    std::vector<Fields> out;
+    out.reserve(arr.Length());
+    for (uint32_t j = 0; j < arr.Length(); ++j) {
+      const Napi::Value e = arr.Get(j);
+      const std::string where = what_ + "." + k + "[" + std::to_string(j) + "]";
+      if (!e.IsObject()) throw Napi::TypeError::New(obj_.Env(), where + " must be an object");
+      out.emplace_back(e.As<Napi::Object>(), where);
+    }
+    return out;
+  }
 
  private:
   [[noreturn]] void fail(const char* k, const char* expected) const {
-    throw Napi::TypeError::New(obj_.Env(), std::string(what_) + "." + k + " must be " + expected);
+    throw Napi::TypeError::New(obj_.Env(), what_ + "." + k + " must be " + expected);
   }
-  const char* what_;
+  std::string what_;
   Napi::Object obj_;
 };
 

@@ -2,6 +2,7 @@
 #include <ATen/core/Reduction.h>
 
 #include "binding/args.h"
+#include "binding/fields.h"
 #include "binding/integer_division.h"
 #include "binding/ops.h"
 #include "native/attention.h"
@@ -66,35 +67,40 @@ V allclose(Args& a) {
 }
 V equal(Args& a) { return Napi::Boolean::New(a.env(), at::equal(a.tensor(0), a.tensor(1))); }
 
-#define UNARY(NAME, FN) \
+// The elementwise functions of one tensor: the one table of them. Each line defines the op and
+// registers it under its JS name; the addon also exports the names as `unaryOps`, which a test
+// compares with src/native.ts's UNARY_OPS (from which Tensor's methods are made).
+#define TORCH_RLHF_UNARY_OPS(X) \
+  X(neg, at::neg) \
+  X(exp, at::exp) \
+  X(log, at::log) \
+  X(log1p, at::log1p) \
+  X(expm1, at::expm1) \
+  X(sqrt, at::sqrt) \
+  X(rsqrt, at::rsqrt) \
+  X(tanh, at::tanh) \
+  X(sigmoid, at::sigmoid) \
+  X(logSigmoid, at::log_sigmoid) \
+  X(relu, at::relu) \
+  X(silu, at::silu) \
+  X(abs, at::abs) \
+  X(sign, at::sign) \
+  X(sin, at::sin) \
+  X(cos, at::cos) \
+  X(floor, at::floor) \
+  X(ceil, at::ceil) \
+  X(round, at::round) \
+  X(reciprocal, at::reciprocal) \
+  X(square, at::square) \
+  X(erf, at::erf) \
+  X(logicalNot, at::logical_not) \
+  X(isnan, at::isnan) \
+  X(isinf, at::isinf) \
+  X(isfinite, at::isfinite)
+#define DEFINE_UNARY(NAME, FN) \
   V NAME(Args& a) { return wrap(a.env(), FN(a.tensor(0))); }
-UNARY(neg, at::neg)
-UNARY(exp, at::exp)
-UNARY(log, at::log)
-UNARY(log1p, at::log1p)
-UNARY(expm1, at::expm1)
-UNARY(sqrt, at::sqrt)
-UNARY(rsqrt, at::rsqrt)
-UNARY(tanh, at::tanh)
-UNARY(sigmoid, at::sigmoid)
-UNARY(logSigmoid, at::log_sigmoid)
-UNARY(relu, at::relu)
-UNARY(silu, at::silu)
-UNARY(abs, at::abs)
-UNARY(sign, at::sign)
-UNARY(sin, at::sin)
-UNARY(cos, at::cos)
-UNARY(floor, at::floor)
-UNARY(ceil, at::ceil)
-UNARY(round, at::round)
-UNARY(reciprocal, at::reciprocal)
-UNARY(square, at::square)
-UNARY(erf, at::erf)
-UNARY(logicalNot, at::logical_not)
-UNARY(isnan, at::isnan)
-UNARY(isinf, at::isinf)
-UNARY(isfinite, at::isfinite)
-#undef UNARY
+TORCH_RLHF_UNARY_OPS(DEFINE_UNARY)
+#undef DEFINE_UNARY
 
 V gelu(Args& a) {  // approximate: 'none' | 'tanh'
   const std::string approx = a.missing(1) ? "none" : a.str(1);
@@ -221,8 +227,7 @@ V outer(Args& a) { return wrap(a.env(), at::outer(a.tensor(0), a.tensor(1))); }
 V einsum(Args& a) { return wrap(a.env(), at::einsum(a.str(0), a.tensors(1))); }
 
 // ---- torch.nn.functional ----
-int64_t reduction(const Args& a, size_t i) {
-  const std::string r = a.missing(i) ? "mean" : a.str(i);
+int64_t reduction(const std::string& r) {
   if (r == "mean") return at::Reduction::Mean;
   if (r == "sum") return at::Reduction::Sum;
   if (r == "none") return at::Reduction::None;
@@ -239,15 +244,22 @@ V rmsNorm(Args& a) {  // rmsNorm(x, normalizedShape, weight?, eps)
   return wrap(a.env(), at::rms_norm(a.tensor(0), a.ints(1), a.c10OptTensor(2), a.number(3, 1e-6)));
 }
 V dropout(Args& a) { return wrap(a.env(), at::dropout(a.tensor(0), a.number(1, 0.5), a.boolean(2, true))); }
-V crossEntropy(Args& a) {  // crossEntropy(input, target, weight?, reduction?, ignoreIndex?, labelSmoothing?)
-  return wrap(a.env(), at::cross_entropy_loss(a.tensor(0), a.tensor(1), a.c10OptTensor(2), reduction(a, 3),
-                                              a.int64(4, -100), a.number(5, 0.0)));
+V crossEntropy(Args& a) {  // crossEntropy(input, target, {weight?, reduction?, ignoreIndex?, labelSmoothing?})
+  const Fields o(a, 2, "crossEntropy options");
+  return wrap(a.env(), at::cross_entropy_loss(a.tensor(0), a.tensor(1), o.optTensor("weight"), reduction(o.str("reduction", "mean")),
+                                              o.int64("ignoreIndex", -100), o.number("labelSmoothing", 0.0)));
 }
-V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1), reduction(a, 2))); }
-V scaledDotProductAttention(Args& a) {  // (q, k, v, mask?, dropoutP, isCausal, scale?, train, reference?, enableGqa?)
-  auto fn = a.boolean(8, false) ? scaledDotProductAttentionReference : trl::scaledDotProductAttention;
-  return wrap(a.env(), fn(a.tensor(0), a.tensor(1), a.tensor(2), a.optTensor(3), a.number(4, 0.0),
-                          a.boolean(5, false), a.optNumber(6), a.boolean(7, true), a.boolean(9, false)));
+V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1), reduction(a.missing(2) ? "mean" : a.str(2)))); }
+// scaledDotProductAttention(q, k, v, {attnMask?, dropoutP?, isCausal?, scale?, training?, reference?, enableGqa?})
+V scaledDotProductAttention(Args& a) {
+  const Fields o(a, 3, "scaledDotProductAttention options");
+  auto fn = o.boolean("reference", false) ? scaledDotProductAttentionReference : trl::scaledDotProductAttention;
+  std::optional<at::Tensor> mask;
+  if (o.has("attnMask")) mask = o.tensor("attnMask");
+  std::optional<double> scale;
+  if (o.has("scale")) scale = o.number("scale");
+  return wrap(a.env(), fn(a.tensor(0), a.tensor(1), a.tensor(2), mask, o.number("dropoutP", 0.0), o.boolean("isCausal", false),
+                          scale, o.boolean("training", true), o.boolean("enableGqa", false)));
 }
 
 const OpEntry kOps[] = {
@@ -255,11 +267,9 @@ const OpEntry kOps[] = {
     {"fmod", fmod}, {"eq", eq}, {"ne", ne}, {"lt", lt}, {"le", le}, {"gt", gt}, {"ge", ge},
     {"maximum", maximum}, {"minimum", minimum}, {"logicalAnd", logicalAnd}, {"logicalOr", logicalOr},
     {"logicalXor", logicalXor}, {"allclose", allclose}, {"equal", equal},
-    {"neg", neg}, {"exp", exp}, {"log", log}, {"log1p", log1p}, {"expm1", expm1}, {"sqrt", sqrt},
-    {"rsqrt", rsqrt}, {"tanh", tanh}, {"sigmoid", sigmoid}, {"logSigmoid", logSigmoid}, {"relu", relu},
-    {"silu", silu}, {"abs", abs}, {"sign", sign}, {"sin", sin}, {"cos", cos}, {"floor", floor},
-    {"ceil", ceil}, {"round", round}, {"reciprocal", reciprocal}, {"square", square}, {"erf", erf},
-    {"logicalNot", logicalNot}, {"isnan", isnan}, {"isinf", isinf}, {"isfinite", isfinite},
+#define UNARY_ENTRY(NAME, FN) {#NAME, NAME},
+    TORCH_RLHF_UNARY_OPS(UNARY_ENTRY)
+#undef UNARY_ENTRY
     {"gelu", gelu}, {"clamp", clamp}, {"where", where}, {"lerp", lerp},
     {"sum", sum}, {"mean", mean}, {"prod", prod}, {"var", var}, {"std", std_}, {"max", max}, {"min", min},
     {"amax", amax}, {"amin", amin}, {"argmax", argmax}, {"argmin", argmin}, {"logsumexp", logsumexp},
@@ -275,6 +285,12 @@ const OpEntry kOps[] = {
 
 void registerMathOps(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+#define UNARY_NAME(NAME, FN) #NAME,
+  const char* const unary[] = {TORCH_RLHF_UNARY_OPS(UNARY_NAME)};
+#undef UNARY_NAME
+  Napi::Array names = Napi::Array::New(env, sizeof(unary) / sizeof(unary[0]));
+  for (uint32_t i = 0; i < names.Length(); ++i) names.Set(i, Napi::String::New(env, unary[i]));
+  exports.Set("unaryOps", names);
 }
 
 }  // namespace trl

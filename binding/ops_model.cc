@@ -6,6 +6,7 @@
 #include "binding/args.h"
 #include "binding/fields.h"
 #include "binding/ops.h"
+#include "native/attention.h"
 #include "native/compute_thread.h"
 #include "native/gpt.h"
 #include "native/llama.h"
@@ -18,60 +19,65 @@ namespace {
 
 using V = Napi::Value;
 
-// weights: [wte, wpe, lnf_w, lnf_b|null, then 12 per block: ln1_w, ln1_b, attn_w, attn_b,
-// attn_proj_w, attn_proj_b, ln2_w, ln2_b, fc_w, fc_b, mlp_proj_w, mlp_proj_b] (biases may be null).
-GPTWeights parseWeights(const Args& a, size_t i, size_t n_head_i, size_t eps_i) {
-  const auto list = a.optTensorList(i);
-  auto get = [&](size_t k) -> at::Tensor {
-    if (k >= list.size()) a.fail(i, "the GPT weight list (too short)");
-    std::optional<at::Tensor> t = list.get(k);
-    return t.has_value() ? *t : at::Tensor();
-  };
-  TORCH_CHECK(list.size() >= 4 && (list.size() - 4) % 12 == 0, "gpt: weight list of ", list.size(),
-              " entries does not describe a GPT (4 + 12 per layer)");
+// The GPT-2 model by name: {nHead, eps, wte, wpe, lnfW, lnfB?, blocks: [{ln1W, ln1B?, attnW, attnB?,
+// attnProjW, attnProjB?, ln2W, ln2B?, fcW, fcB?, mlpProjW, mlpProjB?}]} (src/native.ts: GPTNativeModel);
+// a bias is absent or null when the model has none.
+GPTWeights parseWeights(const Args& a, size_t i) {
+  const Fields m(a, i, "gpt model");
   GPTWeights w;
-  w.wte = get(0);
-  w.wpe = get(1);
-  w.lnf_w = get(2);
-  w.lnf_b = get(3);
-  TORCH_CHECK(w.wte.defined() && w.wpe.defined() && w.lnf_w.defined(), "gpt: wte, wpe and ln_f.weight are required");
-  for (size_t k = 4; k < list.size(); k += 12) {
-    GPTBlockWeights b;
-    b.ln1_w = get(k), b.ln1_b = get(k + 1), b.attn_w = get(k + 2), b.attn_b = get(k + 3);
-    b.attn_proj_w = get(k + 4), b.attn_proj_b = get(k + 5), b.ln2_w = get(k + 6), b.ln2_b = get(k + 7);
-    b.fc_w = get(k + 8), b.fc_b = get(k + 9), b.mlp_proj_w = get(k + 10), b.mlp_proj_b = get(k + 11);
-    TORCH_CHECK(b.ln1_w.defined() && b.attn_w.defined() && b.attn_proj_w.defined() && b.ln2_w.defined() &&
-                    b.fc_w.defined() && b.mlp_proj_w.defined(),
-                "gpt: block ", (k - 4) / 12, " is missing a weight");
-    w.blocks.push_back(std::move(b));
+  w.wte = m.tensor("wte");
+  w.wpe = m.tensor("wpe");
+  w.lnf_w = m.tensor("lnfW");
+  w.lnf_b = m.optTensor("lnfB");
+  for (const Fields& b : m.objects("blocks")) {
+    GPTBlockWeights blk;
+    blk.ln1_w = b.tensor("ln1W"), blk.ln1_b = b.optTensor("ln1B");
+    blk.attn_w = b.tensor("attnW"), blk.attn_b = b.optTensor("attnB");
+    blk.attn_proj_w = b.tensor("attnProjW"), blk.attn_proj_b = b.optTensor("attnProjB");
+    blk.ln2_w = b.tensor("ln2W"), blk.ln2_b = b.optTensor("ln2B");
+    blk.fc_w = b.tensor("fcW"), blk.fc_b = b.optTensor("fcB");
+    blk.mlp_proj_w = b.tensor("mlpProjW"), blk.mlp_proj_b = b.optTensor("mlpProjB");
+    w.blocks.push_back(std::move(blk));
   }
-  w.n_head = a.int64(n_head_i);
-  w.eps = a.number(eps_i, 1e-5);
+  w.n_head = m.int64("nHead");
+  w.eps = m.number("eps", 1e-5);
   TORCH_CHECK(w.n_head > 0 && w.wte.size(1) % w.n_head == 0, "gpt: n_embd ", w.wte.size(1),
               " is not divisible by n_head ", w.n_head);
   return w;
 }
 
 // Token ids on the model's device as int64; floating ids are refused, not truncated.
-at::Tensor tokenIds(Args& a, size_t i, const c10::Device& device) {
-  const at::Tensor& ids = a.tensor(i);
+at::Tensor tokenIds(const at::Tensor& ids, const c10::Device& device) {
   TORCH_CHECK(at::isIntegralType(ids.scalar_type(), /*includeBool=*/false),
               "gpt: input ids must be an integer tensor (int64), got ", ids.scalar_type());
   return ids.to(device, at::kLong);
 }
 
-// gptForward(weights, nHead, eps, inputIds, attentionMask?, positionIds?, withLogits = true)
-//   → [logits, hidden], or [hidden] without the LM head
+// A forward's input by name: {inputIds, attentionMask?, positionIds?, withLogits = true}, on `device`.
+struct ForwardInput {
+  at::Tensor ids, valid, positions;
+  bool with_logits = true;
+};
+ForwardInput parseForwardInput(const Args& a, size_t i, const c10::Device& device) {
+  const Fields f(a, i, "forward input");
+  ForwardInput in;
+  in.ids = tokenIds(f.tensor("inputIds"), device);
+  in.valid = f.has("attentionMask") ? f.tensor("attentionMask").to(device, at::kBool)
+                                    : at::ones(in.ids.sizes(), in.ids.options().dtype(at::kBool));
+  in.positions = f.has("positionIds") ? f.tensor("positionIds").to(device, at::kLong) : positionsFromMask(in.valid);
+  in.with_logits = f.boolean("withLogits", true);
+  return in;
+}
+V forwardResult(Napi::Env env, const ForwardOutput& out, bool with_logits) {
+  return with_logits ? wrapAll(env, {out.logits, out.hidden}) : wrapAll(env, {out.hidden});
+}
+
+// gptForward(model, input) → [logits, hidden], or [hidden] without the LM head
 V gptForward(Args& a) {
   c10::NoGradGuard no_grad;
-  const GPTWeights w = parseWeights(a, 0, 1, 2);
-  const at::Tensor ids = tokenIds(a, 3, w.wte.device());
-  const at::Tensor valid = a.missing(4) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool))
-                                        : a.tensor(4).to(w.wte.device(), at::kBool);
-  const at::Tensor pos = a.missing(5) ? positionsFromMask(valid) : a.tensor(5).to(w.wte.device(), at::kLong);
-  const bool with_logits = a.boolean(6, true);
-  auto out = trl::gptForward(w, ids, pos, valid, nullptr, false, with_logits);
-  return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
+  const GPTWeights w = parseWeights(a, 0);
+  const ForwardInput in = parseForwardInput(a, 1, w.wte.device());
+  return forwardResult(a.env(), trl::gptForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
 }
 
 // Runs one generation off the JS thread and settles a Promise. The job owns every native
@@ -123,55 +129,42 @@ Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) 
   return p;
 }
 
-// weights: [embed, norm, lm_head|null (tied), then 16 per layer: input_layernorm, q_w, q_b,
-// k_w, k_b, v_w, v_b, o_w, o_b, post_attention_layernorm, gate_w, gate_b, up_w, up_b, down_w,
-// down_b] (biases may be null); spec: {nHead, nKvHead, headDim, eps, maxPositions, invFreq}.
-LlamaWeights parseLlamaWeights(const Args& a, size_t i, size_t spec_i) {
-  const auto list = a.optTensorList(i);
-  auto get = [&](size_t k) -> at::Tensor {
-    std::optional<at::Tensor> t = list.get(k);
-    return t.has_value() ? *t : at::Tensor();
-  };
-  TORCH_CHECK(list.size() >= 3 && (list.size() - 3) % 16 == 0, "llama: weight list of ", list.size(),
-              " entries does not describe a Llama model (3 + 16 per layer)");
+// The Llama-family model by name: {nHead, nKvHead, headDim, eps, maxPositions, invFreq, embed, norm,
+// lmHead? (absent or null: tied to embed), layers: [{inputLayernorm, qW, qB?, kW, kB?, vW, vB?, oW, oB?,
+// postAttentionLayernorm, gateW, gateB?, upW, upB?, downW, downB?}]} (src/native.ts: LlamaNativeModel).
+LlamaWeights parseLlamaWeights(const Args& a, size_t i) {
+  const Fields m(a, i, "llama model");
   LlamaWeights w;
-  w.embed = get(0);
-  w.norm_w = get(1);
-  w.head = list.get(2).has_value() ? get(2) : w.embed;
-  TORCH_CHECK(w.embed.defined() && w.norm_w.defined(), "llama: embed_tokens and norm weights are required");
-  for (size_t k = 3; k < list.size(); k += 16) {
-    LlamaLayerWeights l;
-    l.ln1_w = get(k), l.q_w = get(k + 1), l.q_b = get(k + 2), l.k_w = get(k + 3), l.k_b = get(k + 4);
-    l.v_w = get(k + 5), l.v_b = get(k + 6), l.o_w = get(k + 7), l.o_b = get(k + 8), l.ln2_w = get(k + 9);
-    l.gate_w = get(k + 10), l.gate_b = get(k + 11), l.up_w = get(k + 12), l.up_b = get(k + 13);
-    l.down_w = get(k + 14), l.down_b = get(k + 15);
-    TORCH_CHECK(l.ln1_w.defined() && l.q_w.defined() && l.k_w.defined() && l.v_w.defined() && l.o_w.defined() &&
-                    l.ln2_w.defined() && l.gate_w.defined() && l.up_w.defined() && l.down_w.defined(),
-                "llama: layer ", (k - 3) / 16, " is missing a weight");
-    w.layers.push_back(std::move(l));
+  w.embed = m.tensor("embed");
+  w.norm_w = m.tensor("norm");
+  w.head = m.has("lmHead") ? m.tensor("lmHead") : w.embed;
+  for (const Fields& l : m.objects("layers")) {
+    LlamaLayerWeights y;
+    y.ln1_w = l.tensor("inputLayernorm");
+    y.q_w = l.tensor("qW"), y.q_b = l.optTensor("qB"), y.k_w = l.tensor("kW"), y.k_b = l.optTensor("kB");
+    y.v_w = l.tensor("vW"), y.v_b = l.optTensor("vB"), y.o_w = l.tensor("oW"), y.o_b = l.optTensor("oB");
+    y.ln2_w = l.tensor("postAttentionLayernorm");
+    y.gate_w = l.tensor("gateW"), y.gate_b = l.optTensor("gateB"), y.up_w = l.tensor("upW"), y.up_b = l.optTensor("upB");
+    y.down_w = l.tensor("downW"), y.down_b = l.optTensor("downB");
+    w.layers.push_back(std::move(y));
   }
-  const Fields spec(a, spec_i, "llama spec");
-  w.n_head = spec.int64("nHead");
-  w.n_kv_head = spec.int64("nKvHead");
-  w.head_dim = spec.int64("headDim");
-  w.max_positions = spec.int64("maxPositions");
-  w.eps = spec.number("eps");
-  w.inv_freq = spec.tensor("invFreq").to(w.embed.device(), at::kFloat);
+  w.n_head = m.int64("nHead");
+  w.n_kv_head = m.int64("nKvHead");
+  w.head_dim = m.int64("headDim");
+  w.max_positions = m.int64("maxPositions");
+  w.eps = m.number("eps");
+  w.inv_freq = m.tensor("invFreq").to(w.embed.device(), at::kFloat);
   TORCH_CHECK(w.n_kv_head > 0 && w.n_head % w.n_kv_head == 0, "llama: nKvHead ", w.n_kv_head, " must divide nHead ", w.n_head);
   TORCH_CHECK(w.inv_freq.numel() * 2 == w.head_dim, "llama: invFreq must hold headDim / 2 values");
   return w;
 }
 
-// llamaForward(weights, spec, inputIds, attentionMask?, positionIds?, withLogits = true) → as gptForward
+// llamaForward(model, input) → as gptForward
 V llamaForward(Args& a) {
   c10::NoGradGuard no_grad;
-  const LlamaWeights w = parseLlamaWeights(a, 0, 1);
-  const at::Tensor ids = tokenIds(a, 2, w.embed.device());
-  const at::Tensor valid = a.missing(3) ? at::ones(ids.sizes(), ids.options().dtype(at::kBool)) : a.tensor(3).to(w.embed.device(), at::kBool);
-  const at::Tensor pos = a.missing(4) ? positionsFromMask(valid) : a.tensor(4).to(w.embed.device(), at::kLong);
-  const bool with_logits = a.boolean(5, true);
-  auto out = trl::llamaForward(w, ids, pos, valid, nullptr, false, with_logits);
-  return with_logits ? wrapAll(a.env(), {out.logits, out.hidden}) : wrapAll(a.env(), {out.hidden});
+  const LlamaWeights w = parseLlamaWeights(a, 0);
+  const ForwardInput in = parseForwardInput(a, 1, w.embed.device());
+  return forwardResult(a.env(), trl::llamaForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
 }
 
 // Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
@@ -195,29 +188,41 @@ GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   return o;
 }
 
-// generate(weights, nHead, eps, promptIds, promptMask, options) → Promise<{tokens, responseMask, logprobs}>
-V generate(Args& a) {
-  GPTWeights w = parseWeights(a, 0, 1, 2);
-  const GenerateOptions o = parseGenerateOptions(a, 5);
-  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(3), mask = a.tensor(4), o] {
-    return trl::generate(w, ids, mask, o);
-  });
+// Left-padded prompts by name: {promptIds (B, T), promptMask (B, T) bool}.
+struct Prompts {
+  at::Tensor ids, mask;
+};
+Prompts parsePrompts(const Args& a, size_t i) {
+  const Fields f(a, i, "prompts");
+  return {f.tensor("promptIds"), f.tensor("promptMask")};
 }
 
-// llamaGenerate(weights, spec, promptIds, promptMask, options) → Promise<{tokens, responseMask, logprobs}>
-V llamaGenerate(Args& a) {
-  LlamaWeights w = parseLlamaWeights(a, 0, 1);
-  const GenerateOptions o = parseGenerateOptions(a, 4);
-  return queueGeneration(a.env(), [w = std::move(w), ids = a.tensor(2), mask = a.tensor(3), o] {
-    return trl::llamaGenerate(w, ids, mask, o);
-  });
+// generate(model, prompts, options) → Promise<{tokens, responseMask, logprobs}>
+V generate(Args& a) {
+  GPTWeights w = parseWeights(a, 0);
+  const Prompts p = parsePrompts(a, 1);
+  const GenerateOptions o = parseGenerateOptions(a, 2);
+  return queueGeneration(a.env(), [w = std::move(w), p, o] { return trl::generate(w, p.ids, p.mask, o); });
 }
+
+// llamaGenerate(model, prompts, options) → Promise<{tokens, responseMask, logprobs}>
+V llamaGenerate(Args& a) {
+  LlamaWeights w = parseLlamaWeights(a, 0);
+  const Prompts p = parsePrompts(a, 1);
+  const GenerateOptions o = parseGenerateOptions(a, 2);
+  return queueGeneration(a.env(), [w = std::move(w), p, o] { return trl::llamaGenerate(w, p.ids, p.mask, o); });
+}
+
+// attentionMask(keyMask (B, S) bool, queries L) → (B, 1, L, S) bool: the one mask both forwards
+// use (native/attention.h says what it hides and why).
+V attentionMask(Args& a) { return wrap(a.env(), trl::attentionMask(a.tensor(0), a.int64(1))); }
 
 const OpEntry kOps[] = {
     {"gptForward", gptForward},
     {"generate", generate},
     {"llamaForward", llamaForward},
     {"llamaGenerate", llamaGenerate},
+    {"attentionMask", attentionMask},
 };
 
 }  // namespace

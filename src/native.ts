@@ -165,14 +165,17 @@ export interface NativeAddon {
   layerNorm(x: H, shape: number[], w: Opt<H>, b: Opt<H>, eps: number): H;
   rmsNorm(x: H, shape: number[], w: Opt<H>, eps: number): H;
   dropout(x: H, p: number, train: boolean): H;
-  crossEntropy(x: H, target: H, weight: Opt<H>, reduction: string, ignoreIndex: number, labelSmoothing: number): H;
+  crossEntropy(x: H, target: H, options: { weight?: Opt<H>; reduction?: string; ignoreIndex?: number; labelSmoothing?: number }): H;
   mseLoss(x: H, y: H, reduction: string): H;
-  scaledDotProductAttention(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean, scale: Opt<number>, train: boolean, reference?: boolean, enableGqa?: boolean): H;
+  scaledDotProductAttention(q: H, k: H, v: H, options: NativeAttentionOptions): H;
   // fused model entry points
-  gptForward(weights: (H | null)[], nHead: number, eps: number, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
-  generate(weights: (H | null)[], nHead: number, eps: number, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
-  llamaForward(weights: (H | null)[], spec: LlamaNativeSpec, inputIds: H, attentionMask: Opt<H>, positionIds: Opt<H>, withLogits?: boolean): H[];
-  llamaGenerate(weights: (H | null)[], spec: LlamaNativeSpec, promptIds: H, promptMask: H, options: NativeGenerateOptions): Promise<{ tokens: H; responseMask: H; logprobs: H }>;
+  /** [logits, hidden], or [hidden] when input.withLogits is false. */
+  gptForward(model: GPTNativeModel, input: NativeForwardInput): H[];
+  generate(model: GPTNativeModel, prompts: NativePrompts, options: NativeGenerateOptions): Promise<NativeGenerated>;
+  llamaForward(model: LlamaNativeModel, input: NativeForwardInput): H[];
+  llamaGenerate(model: LlamaNativeModel, prompts: NativePrompts, options: NativeGenerateOptions): Promise<NativeGenerated>;
+  /** (B, 1, L, S) bool from a (B, S) key mask for the last L queries: the one mask both forwards use (native/attention.h). */
+  attentionMask(keyMask: H, queries: number): H;
   // runtime
   manualSeed(seed: number): void;
   emptyCache(): void;
@@ -198,6 +201,8 @@ export interface NativeAddon {
   distWait(work: WorkHandle): Promise<H[]>;
   distInfo(group: GroupHandle): { rank: number; worldSize: number; backend: string };
   distDestroy(group: GroupHandle): void;
+  /** The unary ops' names as the addon's table has them (binding/ops_math.cc); a test compares them with UNARY_OPS. */
+  unaryOps: string[];
   [unary: string]: unknown;
 }
 
@@ -224,8 +229,33 @@ export interface NativeGroupOptions {
   glooInterface?: string;
 }
 
-/** The Llama trunk's sizes for the native forward and generation (named, not positional). */
-export interface LlamaNativeSpec {
+/** GPT-2 by name, as binding/ops_model.cc reads it: sizes, then weights (a bias is null when the model has none). */
+export interface GPTNativeModel {
+  nHead: number;
+  eps: number;
+  wte: Handle;
+  wpe: Handle;
+  lnfW: Handle;
+  lnfB: Handle | null;
+  blocks: GPTNativeBlock[];
+}
+/** One GPT-2 block's weights; Conv1D weights are (in, out). */
+export interface GPTNativeBlock {
+  ln1W: Handle;
+  ln1B: Handle | null;
+  attnW: Handle;
+  attnB: Handle | null;
+  attnProjW: Handle;
+  attnProjB: Handle | null;
+  ln2W: Handle;
+  ln2B: Handle | null;
+  fcW: Handle;
+  fcB: Handle | null;
+  mlpProjW: Handle;
+  mlpProjB: Handle | null;
+}
+/** A Llama-family model by name, as binding/ops_model.cc reads it. */
+export interface LlamaNativeModel {
   nHead: number;
   nKvHead: number;
   headDim: number;
@@ -233,6 +263,59 @@ export interface LlamaNativeSpec {
   maxPositions: number;
   /** RoPE's inverse frequencies, (headDim / 2) float32. */
   invFreq: Handle;
+  embed: Handle;
+  norm: Handle;
+  /** null: tied to embed. */
+  lmHead: Handle | null;
+  layers: LlamaNativeLayer[];
+}
+/** One Llama decoder layer's weights; projections are (out, in), biases null where the model has none. */
+export interface LlamaNativeLayer {
+  inputLayernorm: Handle;
+  qW: Handle;
+  qB: Handle | null;
+  kW: Handle;
+  kB: Handle | null;
+  vW: Handle;
+  vB: Handle | null;
+  oW: Handle;
+  oB: Handle | null;
+  postAttentionLayernorm: Handle;
+  gateW: Handle;
+  gateB: Handle | null;
+  upW: Handle;
+  upB: Handle | null;
+  downW: Handle;
+  downB: Handle | null;
+}
+/** A native forward's input by name. */
+export interface NativeForwardInput {
+  inputIds: Handle;
+  attentionMask?: Handle | null;
+  positionIds?: Handle | null;
+  /** false skips the LM head (default true). */
+  withLogits?: boolean;
+}
+/** Left-padded prompts (B, T) and their mask (true = real token). */
+export interface NativePrompts {
+  promptIds: Handle;
+  promptMask: Handle;
+}
+export interface NativeGenerated {
+  tokens: Handle;
+  responseMask: Handle;
+  logprobs: Handle;
+}
+/** scaled_dot_product_attention's options by name. */
+export interface NativeAttentionOptions {
+  attnMask?: Handle | null;
+  dropoutP?: number;
+  isCausal?: boolean;
+  scale?: number | null;
+  training?: boolean;
+  /** The plain-ATen reference implementation (tests). */
+  reference?: boolean;
+  enableGqa?: boolean;
 }
 /** Generation options by name, as the native loop reads them. */
 export interface NativeGenerateOptions {
@@ -248,7 +331,7 @@ export interface NativeGenerateOptions {
   useCache: boolean;
 }
 
-/** Names of the elementwise functions of one tensor that the addon exports. */
+/** Names of the elementwise functions of one tensor that the addon exports (its table: binding/ops_math.cc). */
 export const UNARY_OPS = [
   'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'logSigmoid', 'relu',
   'silu', 'abs', 'sign', 'sin', 'cos', 'floor', 'ceil', 'round', 'reciprocal', 'square', 'erf',

@@ -1177,3 +1177,12 @@ describe('torch.nn.functional', () => {
     expectClose(x.grad!, [0, 4 / 3, -2]);
   });
 });
+
+describe('the unary op table', () => {
+  it("UNARY_OPS (src/native.ts) names exactly the addon's unary ops (binding/ops_math.cc), each a Tensor method", async () => {
+    const { N, UNARY_OPS } = await import('../src/native.js');
+    expect([...UNARY_OPS].sort()).toEqual([...N.unaryOps].sort());
+    const x = f32([0.5, 2]);
+    for (const op of UNARY_OPS) expect(x[op]().shape).toEqual([2]);
+  });
+});

@@ -7,10 +7,10 @@
 import * as F from '../nn/functional.js';
 import { Dropout, Embedding, LayerNorm } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
-import { N, type Handle, type LlamaNativeSpec } from '../native.js';
+import { N, type GPTNativeModel, type LlamaNativeModel, type NativeGenerated } from '../native.js';
 import { empty, ones, tensor, zeros } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
-import { noGrad } from '../tensor/runtime.js';
+import { isGradEnabled, noGrad } from '../tensor/runtime.js';
 import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
@@ -19,7 +19,7 @@ import { Linear } from '../nn/layers.js';
 import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { LlamaModel } from './llama.js';
 import { nativeLinearWeight } from '../lora/lora-linear.js';
-import { hasLora } from '../lora/adapter.js';
+import { hasLora, loraAdapter } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
 export interface GPTConfig {
@@ -234,12 +234,17 @@ export interface GPTForwardOptions {
   pastKeyValues?: LayerKV[] | null;
   /** Return this call's keys and values for the next call. */
   useCache?: boolean;
+  /**
+   * @internal Which implementation runs: by default the native one whenever it gives the same
+   * result (see `GPT.nativeApplies`), else the modules'. Tests force either to compare them.
+   */
+  path?: ForwardPath;
 }
+/** The modules' forward (autograd, dropout, KV cache) or one native call for the whole trunk. */
+export type ForwardPath = 'modules' | 'native';
 
-export interface NativeForwardOptions {
-  attentionMask?: Tensor | null;
-  positionIds?: Tensor | null;
-}
+/** @deprecated transitional; removed at integration */
+export type NativeForwardOptions = Pick<GPTForwardOptions, 'attentionMask' | 'positionIds'>;
 
 export interface GPTOutput {
   /** (B, T, vocabSize) */
@@ -365,9 +370,14 @@ export class GPT extends Module {
   /**
    * Logits and final hidden states for `inputIds` (B, T). Handles left/right padding through
    * `attentionMask` (padded keys are never attended; positions count real tokens) and
-   * incremental decoding through `pastKeyValues`.
+   * incremental decoding through `pastKeyValues`. Without autograd (grad mode off) it runs as
+   * one native call (`nativeApplies`): the same math, much faster for scoring.
    */
   forward(inputIds: Tensor, options: GPTForwardOptions = {}): GPTOutput {
+    if (this.pickPath(inputIds, options) === 'native') {
+      const [logits, hiddenStates] = this.nativeForward(inputIds, options, true);
+      return { logits: logits!, hiddenStates: hiddenStates! };
+    }
     return tidy(() => {
       const { hiddenStates, presentKeyValues } = this.trunk(inputIds, options);
       return { logits: F.linear(hiddenStates, this.lm_head.weight), hiddenStates, presentKeyValues };
@@ -376,19 +386,46 @@ export class GPT extends Module {
 
   /**
    * The final hidden states (B, T, nEmbd) only, without the LM head (HF's GPT2Model output):
-   * what the reward and value heads read. Same options as `forward`.
+   * what the reward and value heads read. Same options as `forward`, and the same choice of path.
    */
   hiddenStates(inputIds: Tensor, options: Omit<GPTForwardOptions, 'useCache'> = {}): Tensor {
-    return this.trunk(inputIds, { ...options, useCache: false }).hiddenStates;
+    const o = { ...options, useCache: false };
+    if (this.pickPath(inputIds, o) === 'native') return this.nativeForward(inputIds, o, false)[0]!;
+    return this.trunk(inputIds, o).hiddenStates;
+  }
+
+  /**
+   * Whether the native forward gives what the modules' would: no autograd wanted (grad mode
+   * off), no KV cache in or out, and no dropout in effect (eval mode, or dropout 0 in the model
+   * and its LoRA adapter; an active adapter's layers pass W + s·B·A).
+   */
+  nativeApplies(options: GPTForwardOptions = {}): boolean {
+    if (isGradEnabled() || options.pastKeyValues || options.useCache) return false;
+    return !this.training || (this.config.dropout === 0 && (loraAdapter(this)?.config.loraDropout ?? 0) === 0);
+  }
+
+  private pickPath(inputIds: Tensor, options: GPTForwardOptions): ForwardPath {
+    const path = options.path ?? (this.nativeApplies(options) ? 'native' : 'modules');
+    if (path === 'native') {
+      if (options.pastKeyValues || options.useCache) throw new Error('GPT.forward: the native path takes no pastKeyValues and returns no cache');
+      this.checkInput(inputIds, 0);
+    }
+    return path;
+  }
+
+  /** The shape checks both paths share, with errors that name the argument. */
+  private checkInput(inputIds: Tensor, pastLen: number): void {
+    if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2) throw new TypeError(`GPT.forward: inputIds must be a (batch, length) Tensor`);
+    const T = inputIds.shape[1]!;
+    if (pastLen + T > this.config.blockSize) throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
   }
 
   private trunk(inputIds: Tensor, options: GPTForwardOptions): Omit<GPTOutput, 'logits'> {
-    if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2) throw new TypeError(`GPT.forward: inputIds must be a (batch, length) Tensor`);
-    const [B, T] = inputIds.shape as [number, number];
     const past = options.pastKeyValues ?? null;
     const pastLen = past?.[0]?.[0].shape[2] ?? 0;
+    this.checkInput(inputIds, pastLen);
+    const [B, T] = inputIds.shape as [number, number];
     if (past && past.length !== this.config.nLayer) throw new Error(`GPT.forward: pastKeyValues has ${past.length} layers, the model ${this.config.nLayer}`);
-    if (pastLen + T > this.config.blockSize) throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
     const device = this.device;
     return tidy(() => {
       const keyMask = options.attentionMask
@@ -403,7 +440,7 @@ export class GPT extends Module {
       // causality alone, so plain causal attention gives the same outputs at every real position
       // (pad positions, whose outputs nothing reads, see other keys): libtorch's kernel then skips
       // the mask, 10–20 % of attention's time.
-      const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : attentionMask(keyMask, T);
+      const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : new Tensor(N.attentionMask(keyMask.handle, T));
       const ids = inputIds.to({ dtype: 'int64', device });
       if (this.model) return this.model.forward(ids, pos, mask, past, !!options.useCache);
       const tr = this.transformer!;
@@ -425,67 +462,53 @@ export class GPT extends Module {
   }
 
   /**
-   * The parameter handles in the order the native forward and generation expect. A linear layer
-   * with an active LoRA adapter passes W + s·B·A, made here into `made` for the caller to free.
+   * The model by name as the native forward and generation read it (src/native.ts: GPTNativeModel,
+   * LlamaNativeModel). A linear layer with an active LoRA adapter passes W + s·B·A, and a Llama
+   * model its RoPE frequencies, made here into `made` for the caller to free.
    */
-  private nativeWeights(made: Tensor[]): (Handle | null)[] {
+  private nativeModel(made: Tensor[]): { gpt: GPTNativeModel } | { llama: LlamaNativeModel } {
     const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
     const w = (layer: { weight: Tensor }) => nativeLinearWeight(layer, made).handle;
     if (this.model) {
       const m = this.model;
-      const list = [h(m.embed_tokens.weight), h(m.norm.weight), this.lm_head instanceof Linear ? h(this.lm_head.weight) : null];
-      for (const l of m.layers) {
-        const a = l.self_attn;
-        const p = l.mlp;
-        list.push(h(l.input_layernorm.weight), w(a.q_proj), h(a.q_proj.bias), w(a.k_proj), h(a.k_proj.bias), w(a.v_proj), h(a.v_proj.bias),
-          w(a.o_proj), h(a.o_proj.bias), h(l.post_attention_layernorm.weight), w(p.gate_proj), h(p.gate_proj.bias), w(p.up_proj), h(p.up_proj.bias),
-          w(p.down_proj), h(p.down_proj.bias));
-      }
-      return list;
+      const c = this.config as LlamaConfig;
+      const invFreq = keep(tensor(m.invFreq, { device: this.device }));
+      made.push(invFreq);
+      const layers = [...m.layers].map(({ input_layernorm, self_attn: a, post_attention_layernorm, mlp: p }) => ({
+        inputLayernorm: input_layernorm.weight.handle, postAttentionLayernorm: post_attention_layernorm.weight.handle,
+        qW: w(a.q_proj), qB: h(a.q_proj.bias), kW: w(a.k_proj), kB: h(a.k_proj.bias), vW: w(a.v_proj), vB: h(a.v_proj.bias), oW: w(a.o_proj), oB: h(a.o_proj.bias),
+        gateW: w(p.gate_proj), gateB: h(p.gate_proj.bias), upW: w(p.up_proj), upB: h(p.up_proj.bias), downW: w(p.down_proj), downB: h(p.down_proj.bias),
+      }));
+      const lmHead = this.lm_head instanceof Linear ? this.lm_head.weight.handle : null;
+      const sizes = { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize };
+      return { llama: { ...sizes, invFreq: invFreq.handle, embed: m.embed_tokens.weight.handle, norm: m.norm.weight.handle, lmHead, layers } };
     }
     const tr = this.transformer!;
-    const list = [h(tr.wte.weight), h(tr.wpe.weight), h(tr.ln_f.weight), h(tr.ln_f.bias)];
-    for (const b of tr.h)
-      list.push(h(b.ln_1.weight), h(b.ln_1.bias), w(b.attn.c_attn), h(b.attn.c_attn.bias), w(b.attn.c_proj), h(b.attn.c_proj.bias),
-        h(b.ln_2.weight), h(b.ln_2.bias), w(b.mlp.c_fc), h(b.mlp.c_fc.bias), w(b.mlp.c_proj), h(b.mlp.c_proj.bias));
-    return list;
+    const c = this.gpt2Config;
+    const blocks = [...tr.h].map(({ ln_1, attn, ln_2, mlp }) => ({
+      ln1W: ln_1.weight!.handle, ln1B: h(ln_1.bias), attnW: w(attn.c_attn), attnB: h(attn.c_attn.bias), attnProjW: w(attn.c_proj), attnProjB: h(attn.c_proj.bias),
+      ln2W: ln_2.weight!.handle, ln2B: h(ln_2.bias), fcW: w(mlp.c_fc), fcB: h(mlp.c_fc.bias), mlpProjW: w(mlp.c_proj), mlpProjB: h(mlp.c_proj.bias),
+    }));
+    return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte: tr.wte.weight.handle, wpe: tr.wpe.weight.handle, lnfW: tr.ln_f.weight!.handle, lnfB: h(tr.ln_f.bias), blocks } };
   }
 
-  /** The Llama trunk's sizes for the native calls, with RoPE's frequencies in `invFreq` (the caller frees it). */
-  private llamaSpec(invFreq: Tensor): LlamaNativeSpec {
-    const c = this.config as LlamaConfig;
-    return { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize, invFreq: invFreq.handle };
-  }
-  private ropeFrequencies(): Tensor {
-    return tensor(this.model!.invFreq, { device: this.device });
-  }
-
-  /**
-   * Inference forward in one native call (no autograd, no dropout): the same math as
-   * `forward`, much faster for scoring. Returns logits (B, T, V) and hidden states (B, T, C).
-   */
+  /** @deprecated transitional; removed at integration */
   forwardNative(inputIds: Tensor, options: NativeForwardOptions = {}): { logits: Tensor; hiddenStates: Tensor } {
-    const [logits, hidden] = this.nativeForward(inputIds, options, true);
-    return { logits: logits!, hiddenStates: hidden! };
+    return noGrad(() => this.forward(inputIds, { ...options, path: 'native' }));
   }
 
-  /** `hiddenStates` in one native call (no autograd, no dropout, no LM head). */
+  /** @deprecated transitional; removed at integration */
   hiddenStatesNative(inputIds: Tensor, options: NativeForwardOptions = {}): Tensor {
-    return this.nativeForward(inputIds, options, false)[0]!;
+    return noGrad(() => this.hiddenStates(inputIds, { ...options, path: 'native' }));
   }
 
-  private nativeForward(inputIds: Tensor, options: NativeForwardOptions, withLogits: boolean): Tensor[] {
-    const mask = options.attentionMask?.handle ?? null;
-    const pos = options.positionIds?.handle ?? null;
+  /** The trunk (and with `withLogits` the LM head) in one native call: [logits, hidden] or [hidden]. */
+  private nativeForward(inputIds: Tensor, options: GPTForwardOptions, withLogits: boolean): Tensor[] {
+    const input = { inputIds: inputIds.handle, attentionMask: options.attentionMask?.handle, positionIds: options.positionIds?.handle, withLogits };
     const made: Tensor[] = [];
     try {
-      if (this.model) {
-        const invFreq = this.ropeFrequencies();
-        made.push(invFreq);
-        return N.llamaForward(this.nativeWeights(made), this.llamaSpec(invFreq), inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
-      }
-      const c = this.gpt2Config;
-      return N.gptForward(this.nativeWeights(made), c.nHead, c.layerNormEpsilon, inputIds.handle, mask, pos, withLogits).map((h) => new Tensor(h));
+      const m = this.nativeModel(made);
+      return ('llama' in m ? N.llamaForward(m.llama, input) : N.gptForward(m.gpt, input)).map((h) => new Tensor(h));
     } finally {
       torch_dispose(made);
     }
@@ -522,19 +545,15 @@ export class GPT extends Module {
     });
     const promptIds = keep(new Tensor(N.fromBuffer(ids, [prompts.length, T], null, 'int64', this.device)));
     const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
-    let r: { tokens: Handle; responseMask: Handle; logprobs: Handle };
+    let r: NativeGenerated;
     // Adapters' effective weights are made once for the whole generation and freed after it.
     const made: Tensor[] = [];
     try {
-      const named = { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, greedy: o.greedy, eosTokenIds: eos, padTokenId: o.padTokenId, seed: o.seed ?? null, useCache: o.useCache };
-      if (this.model) {
-        const invFreq = keep(this.ropeFrequencies());
-        made.push(invFreq);
-        r = await N.llamaGenerate(this.nativeWeights(made), this.llamaSpec(invFreq), promptIds.handle, promptMask.handle, named);
-      } else {
-        const c = this.gpt2Config;
-        r = await N.generate(this.nativeWeights(made), c.nHead, c.layerNormEpsilon, promptIds.handle, promptMask.handle, named);
-      }
+      const { maxNewTokens, temperature, topK, topP, greedy, padTokenId, useCache } = o;
+      const named = { maxNewTokens, temperature, topK, topP, greedy, eosTokenIds: eos, padTokenId, seed: o.seed ?? null, useCache };
+      const m = this.nativeModel(made);
+      const batch = { promptIds: promptIds.handle, promptMask: promptMask.handle };
+      r = await ('llama' in m ? N.llamaGenerate(m.llama, batch, named) : N.generate(m.gpt, batch, named));
     } catch (err) {
       promptIds.dispose();
       promptMask.dispose();
@@ -557,14 +576,4 @@ function paddedOnlyAtTheEnd(keyMask: Tensor): boolean {
   const S = keyMask.shape[1]!;
   if (S < 2) return true;
   return !keyMask.slice(1, 0, S - 1).logicalNot().logicalAnd(keyMask.slice(1, 1)).any().item();
-}
-
-/** (B, 1, T, S) bool: causal over the last T of S positions, padded keys hidden. */
-function attentionMask(keyMask: Tensor, T: number): Tensor {
-  const S = keyMask.shape[1]!;
-  const causal = ones([T, S], { dtype: 'bool', device: keyMask.device }).tril(S - T);
-  const m = causal.unsqueeze(0).logicalAnd(keyMask.unsqueeze(1));
-  // A query that sees no key (a left pad) would produce NaN, which leaks into gradients
-  // through 0·NaN; let it see everything instead. Its output is never used.
-  return m.logicalOr(m.any(-1, true).logicalNot()).unsqueeze(1);
 }

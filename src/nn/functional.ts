@@ -1,5 +1,5 @@
 // torch.nn.functional: the layers' math, each one native call.
-import { N } from '../native.js';
+import { N, type NativeAttentionOptions } from '../native.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -53,7 +53,9 @@ export interface CrossEntropyOptions {
 /** Cross entropy from logits (N, C) or (N, C, d…) and class indices; targets equal to ignoreIndex (-100) are skipped. */
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   return new Tensor(
-    N.crossEntropy(h('crossEntropy', input), h('crossEntropy', target), optH('crossEntropy', options.weight), options.reduction ?? 'mean', options.ignoreIndex ?? -100, options.labelSmoothing ?? 0),
+    N.crossEntropy(h('crossEntropy', input), h('crossEntropy', target), {
+      weight: optH('crossEntropy', options.weight), reduction: options.reduction, ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing,
+    }),
   );
 }
 
@@ -89,13 +91,14 @@ export interface AttentionOptions {
  * memory-efficient on CUDA). A query that may attend to no key gets zeros, as in PyTorch ≥ 2.5.
  */
 export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
-  return new Tensor(
-    N.scaledDotProductAttention(h('scaledDotProductAttention', query), h('scaledDotProductAttention', key), h('scaledDotProductAttention', value), optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, false, options.enableGqa ?? false),
-  );
+  const op = 'scaledDotProductAttention';
+  return new Tensor(N.scaledDotProductAttention(h(op, query), h(op, key), h(op, value), nativeAttentionOptions(options, false)));
 }
 /** @internal The op-by-op composition, for the parity test. */
 export function scaledDotProductAttentionReference(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions = {}): Tensor {
-  return new Tensor(
-    N.scaledDotProductAttention(query.handle, key.handle, value.handle, optH('scaledDotProductAttention', options.attnMask), options.dropoutP ?? 0, options.isCausal ?? false, options.scale ?? null, options.training ?? true, true, options.enableGqa ?? false),
-  );
+  return new Tensor(N.scaledDotProductAttention(query.handle, key.handle, value.handle, nativeAttentionOptions(options, true)));
+}
+function nativeAttentionOptions(o: AttentionOptions, reference: boolean): NativeAttentionOptions {
+  const { dropoutP, isCausal, scale, training, enableGqa } = o;
+  return { attnMask: optH('scaledDotProductAttention', o.attnMask), dropoutP, isCausal, scale, training, reference, enableGqa };
 }

@@ -289,33 +289,7 @@ export class Tensor {
     return new Tensor(N.where(tensorArg('where', condition), this.handle, operand('where', other)));
   }
 
-  // ---- elementwise functions ----
-  declare neg: () => Tensor;
-  declare exp: () => Tensor;
-  declare log: () => Tensor;
-  declare log1p: () => Tensor;
-  declare expm1: () => Tensor;
-  declare sqrt: () => Tensor;
-  declare rsqrt: () => Tensor;
-  declare tanh: () => Tensor;
-  declare sigmoid: () => Tensor;
-  declare logSigmoid: () => Tensor;
-  declare relu: () => Tensor;
-  declare silu: () => Tensor;
-  declare abs: () => Tensor;
-  declare sign: () => Tensor;
-  declare sin: () => Tensor;
-  declare cos: () => Tensor;
-  declare floor: () => Tensor;
-  declare ceil: () => Tensor;
-  declare round: () => Tensor;
-  declare reciprocal: () => Tensor;
-  declare square: () => Tensor;
-  declare erf: () => Tensor;
-  declare logicalNot: () => Tensor;
-  declare isnan: () => Tensor;
-  declare isinf: () => Tensor;
-  declare isfinite: () => Tensor;
+  // ---- elementwise functions: the unary ops (UNARY_OPS) are added below, from the addon's table ----
   /** GELU; `approximate: 'tanh'` is GPT-2's variant. */
   gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
     return new Tensor(N.gelu(this.handle, approximate));
@@ -600,6 +574,11 @@ export class Tensor {
 
 /** A Tensor outside every tidy scope (its owner disposes it). */
 const untracked = (h: Handle): Tensor => keep(new Tensor(h));
+
+/** The unary ops as methods of Tensor (`x.exp()`, …): one per name in UNARY_OPS, made below. */
+export type UnaryMethods = { [K in UnaryOp]: () => Tensor };
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the methods are defined on the prototype below
+export interface Tensor extends UnaryMethods {}
 
 for (const op of UNARY_OPS) {
   const fn = N[op] as (h: Handle) => Handle;
