@@ -400,26 +400,26 @@ describe('KL controllers', () => {
   it('FixedKLController never changes', () => {
     const c = new FixedKLController(0.05);
     for (const kl of [0, 1, 100, -3]) c.update(kl, 512);
-    expect(c.value).toBe(0.05);
+    expect(c.klCoef).toBe(0.05);
   });
 
   it('AdaptiveKLController: error clipped to ±0.2, multiplier 1 + error·n/horizon', () => {
     const c = new AdaptiveKLController(0.1, 6, 10000);
     // KL 9: error 0.5 → 0.2; ×(1 + 0.2·256/10000) = ×1.00512 → 0.100512.
     c.update(9, 256);
-    expect(c.value).toBeCloseTo(0.100512, 14);
+    expect(c.klCoef).toBeCloseTo(0.100512, 14);
     // KL 3: error −0.5 → −0.2; ×0.99488 → 0.100512·0.99488 = 0.09999737856.
     c.update(3, 256);
-    expect(c.value).toBeCloseTo(0.09999737856, 14);
+    expect(c.klCoef).toBeCloseTo(0.09999737856, 14);
     // KL 6.6: error 0.1 (unclipped); ×(1 + 0.1·1000/10000) = ×1.01 → 0.1009973523456.
     c.update(6.6, 1000);
-    expect(c.value).toBeCloseTo(0.1009973523456, 14);
+    expect(c.klCoef).toBeCloseTo(0.1009973523456, 14);
     // KL on target: unchanged.
     c.update(6, 1000);
-    expect(c.value).toBeCloseTo(0.1009973523456, 14);
+    expect(c.klCoef).toBeCloseTo(0.1009973523456, 14);
     // KL 0: error −1 → −0.2; ×(1 − 0.2·500/10000) = ×0.99 → 0.099987378822144.
     c.update(0, 500);
-    expect(c.value).toBeCloseTo(0.099987378822144, 14);
+    expect(c.klCoef).toBeCloseTo(0.099987378822144, 14);
   });
 
   it('AdaptiveKLController refuses a non-positive target or horizon', () => {

@@ -1,10 +1,10 @@
-// Hooks into a training run, as Hugging Face's TrainerCallback / TrainerControl: every trainer
-// (the shared loop of SFT, RM and DPO, PPO's and GRPO/RLOO's own loops) calls onStep after each
-// optimizer step (PPO, GRPO, RLOO: after each iteration), onLog with each line it writes to
-// metrics.jsonl, onEvaluate with held-out metrics, onSave with each checkpoint directory and
-// onTrainEnd at the end. A callback stops the run early by setting `control.shouldTrainingStop`
-// or by returning `{ shouldTrainingStop: true }`; the run then ends as a finished one does (final
-// checkpoint and model written). Callbacks may be async; they run in order, one at a time.
+// Hooks into a training run, as Hugging Face's TrainerCallback / TrainerControl: the run loop
+// every trainer shares (run-loop.ts) calls onStep after each optimizer step (PPO, GRPO, RLOO:
+// after each iteration), onLog with each line it writes to metrics.jsonl, onEvaluate with
+// held-out metrics, onSave with each checkpoint directory and onTrainEnd at the end. A callback
+// stops the run early by setting `control.shouldTrainingStop` or by returning
+// `{ shouldTrainingStop: true }`; the run then ends as a finished one does (final checkpoint and
+// model written). Callbacks may be async; they run in order, one at a time.
 import { reportCallbacks, type ReportTo } from './tensorboard.js';
 
 /** Where the run is, passed to every callback (read-only: changing it changes nothing). */

@@ -13,6 +13,7 @@ import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkpointTempDir, installCheckpoint, isCompleteCheckpoint, listCheckpoints, rotateCheckpoints } from './run-dir.js';
 import { ADAPTER_WEIGHTS_FILE, PEFT_KEY_PREFIX } from '../lora/peft-files.js';
+import type { DataPosition } from './data-order.js';
 
 export { listCheckpoints };
 
@@ -22,16 +23,27 @@ export interface SavableModel extends Module {
 }
 
 export interface TrainerState {
-  globalStep: number;
-  epoch: number;
-  /** Examples of the current epoch's order already consumed. */
-  epochOffset: number;
+  /** Steps done, in the stage's unit (optimizer steps; PPO: iterations; GRPO, RLOO: generation rounds). */
+  step: number;
+  /** Where the data order stands: passes over the data done (epochs, or passes over the prompts) and items of this pass consumed. */
+  position: DataPosition;
   /** CPU generator state, base64. */
   rngState: string;
   /** Anything else a trainer needs to continue exactly (e.g. the adaptive KL coefficient). */
   extra: Record<string, unknown>;
   optimizer: { steps: Record<string, number>; paramGroups: unknown[] };
   logHistory: Record<string, number>[];
+}
+
+/**
+ * The trainer state of a trainer_state.json. Checkpoints written before the run loop was shared
+ * name the step `globalStep` and the position `epoch` / `epochOffset` (PPO, GRPO and RLOO kept
+ * their iteration and prompt position in them too); they resume as they did.
+ */
+function readTrainerState(raw: Record<string, unknown>): TrainerState {
+  if (typeof raw.step === 'number') return raw as unknown as TrainerState;
+  const { globalStep, epoch, epochOffset, ...rest } = raw;
+  return { ...(rest as Omit<TrainerState, 'step' | 'position'>), step: globalStep as number, position: { pass: epoch as number, offset: epochOffset as number } };
 }
 
 export async function saveCheckpoint<H extends object>(dir: string, model: SavableModel, optimizer: Optimizer<H>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
@@ -68,7 +80,7 @@ export async function loadCheckpoint<H extends object>(dir: string, model: Modul
   if (!isCompleteCheckpoint(dir)) throw new Error(`${dir}: an incomplete checkpoint (its weights or optimizer state are missing)`);
   let state: TrainerState;
   try {
-    state = JSON.parse(readFileSync(statePath, 'utf8'));
+    state = readTrainerState(JSON.parse(readFileSync(statePath, 'utf8')));
   } catch (err) {
     throw new Error(`${statePath}: not valid JSON (${(err as Error).message})`);
   }

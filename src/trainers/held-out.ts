@@ -16,7 +16,6 @@ import { cat } from '../tensor/join.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import type { CallbackList, CallbackState } from './callbacks.js';
 
 /** An evaluation prompt as the trainers hold prompts: its text, its ids and its other columns. */
 export interface HeldOutPrompt {
@@ -103,17 +102,6 @@ export class HeldOutEvaluation {
 /** Appends one evaluation's answers to eval_samples.jsonl in the format of samples.jsonl. */
 export function writeEvalSamples(outputDir: string, step: number, samples: HeldOutResult['samples']): void {
   appendFileSync(join(outputDir, 'eval_samples.jsonl'), samples.map((s) => `${JSON.stringify({ iteration: step, ...s })}\n`).join(''));
-}
-
-/** One held-out evaluation of a run: a metrics.jsonl line (eval/*), the answers in eval_samples.jsonl, then onEvaluate and onLog. */
-export async function logHeldOut(h: HeldOutEvaluation, model: GPT, outputDir: string, events: CallbackList, state: CallbackState): Promise<Record<string, number>> {
-  const { metrics, samples } = await h.run(model);
-  const line = { step: state.step, ...metrics, time: Date.now() / 1000 };
-  appendFileSync(join(outputDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
-  writeEvalSamples(outputDir, state.step, samples);
-  await events.fire('onEvaluate', state, metrics);
-  await events.fire('onLog', state, line);
-  return metrics;
 }
 
 /** The `evalRewards` option as a list, its reward models moved to `device` in eval mode. */

@@ -54,13 +54,13 @@ export function klPerToken(logprobs: Tensor, refLogprobs: Tensor, estimator: KLE
 }
 
 /**
- * Per-token rewards: −β·KL at every response token, plus the reward model's score at the
+ * Per-token rewards: −klCoef·KL at every response token, plus the reward model's score at the
  * last real token of each response. Masked positions are 0.
  */
-export function tokenRewards(scores: Tensor, kl: Tensor, mask: Tensor, beta: number): { rewards: Tensor; nonScoreReward: Tensor } {
+export function tokenRewards(scores: Tensor, kl: Tensor, mask: Tensor, klCoef: number): { rewards: Tensor; nonScoreReward: Tensor } {
   return tidy(() => {
     const m = mask.to(kl.dtype);
-    const nonScoreReward = kl.mul(-beta).mul(m);
+    const nonScoreReward = kl.mul(-klCoef).mul(m);
     // Index of each row's last real token (responses are right-padded).
     const last = mask.long().sum(1).sub(1).clamp(0).unsqueeze(1);
     const rewards = nonScoreReward.scatterAdd(1, last, scores.to(kl.dtype).unsqueeze(1));
@@ -132,22 +132,25 @@ export function explainedVariance(values: Tensor, returns: Tensor, mask: Tensor)
   });
 }
 
+/** The KL coefficient of PPO's penalty (PPOConfig.klCoef, TRL's kl_coef) over a run: fixed or adaptive. */
+export type KLController = FixedKLController | AdaptiveKLController;
+
 /** A fixed KL coefficient. */
 export class FixedKLController {
-  constructor(public value: number) {}
+  constructor(public klCoef: number) {}
   update(_currentKl: number, _nSteps: number): void {}
 }
 
 /**
- * Ziegler et al.'s adaptive KL coefficient: nudges β so the measured KL tracks `target`,
+ * Ziegler et al.'s adaptive KL coefficient: nudges klCoef so the measured KL tracks `target`,
  * by at most ±20 % of the error per `horizon` samples.
  */
 export class AdaptiveKLController {
-  constructor(public value: number, readonly target: number, readonly horizon: number) {
+  constructor(public klCoef: number, readonly target: number, readonly horizon: number) {
     if (!(target > 0) || !(horizon > 0)) throw new RangeError('AdaptiveKLController: target and horizon must be > 0');
   }
   update(currentKl: number, nSteps: number): void {
     const error = Math.min(Math.max(currentKl / this.target - 1, -0.2), 0.2);
-    this.value *= 1 + (error * nSteps) / this.horizon;
+    this.klCoef *= 1 + (error * nSteps) / this.horizon;
   }
 }

@@ -1,11 +1,10 @@
 // Stage 3: PPO against the reward model with a per-token KL penalty to the frozen SFT policy
 // (InstructGPT; TRL's PPO trainer; "The N Implementation Details of RLHF with PPO").
-// One iteration: rollout → score → advantages → several epochs of clipped updates → log.
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// One iteration: rollout → score → advantages → several epochs of clipped updates. The run around
+// the iterations (resume, checkpoints, logs, held-out evaluation) is the shared loop's (run-loop.ts,
+// online-trainer.ts).
 import { parsePromptRecords, parseSFTRecords, type PromptData, type SFTData } from '../data/records.js';
 import { mulberry32, shuffle } from '../data/random.js';
-import { writeJsonAtomic } from '../io/atomic.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import type { RewardModel } from '../models/reward-model.js';
@@ -13,29 +12,23 @@ import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
 import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
-import { manualSeed, noGrad } from '../tensor/runtime.js';
+import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { captureRng, loadCheckpoint, resumeDir, saveCheckpoint } from './checkpoint.js';
-import { recoverRunDir } from './run-dir.js';
-import { prepareRunLogs } from './run-logs.js';
 import { withMixedPrecision } from './config.js';
 import { defaultPPOConfig, resolvePPOConfig, type PPOConfig } from './ppo-config.js';
-import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss } from './ppo-math.js';
-import { createProgress } from './progress.js';
-import { lrFactor } from './schedule.js';
-import { HeldOutEvaluation, judges, logHeldOut } from './held-out.js';
+import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLController } from './ppo-math.js';
+import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import type { RewardSource } from '../rewards/rewards.js';
-import { CallbackList, checkCallback, runCallbacks, userCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
+import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
-import { announceStart, defaultsForStart } from './starting-point.js';
-import { reportFinding, rewardTrendFinding } from './learning-check.js';
+import { defaultsForStart } from './starting-point.js';
 import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
-import { NonFiniteLossError, pickDevice } from './trainer.js';
-import { DataParallel } from '../distributed/ddp.js';
-import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
+import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
+import { encodePrompts, OnlineTrainer } from './online-trainer.js';
+import { rankSeed } from '../distributed/run-state.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import { hasLora } from '../lora/adapter.js';
@@ -101,7 +94,9 @@ export interface Rollout {
   prompts: string[];
 }
 
-export class PPOTrainer {
+export class PPOTrainer extends OnlineTrainer<PPOConfig> {
+  protected readonly label = 'ppo';
+  protected readonly trendMetrics = { reward: 'objective/scores', kl: 'objective/kl' };
   readonly config: PPOConfig;
   readonly model: ActorCritic;
   /** The reference policy; null when it is the policy's base (its LoRA adapter off). */
@@ -110,22 +105,12 @@ export class PPOTrainer {
   readonly rewardFn: PPORewardFn | null;
   readonly tokenizer: Tokenizer;
   readonly optimizer: AdamW;
-  readonly kl: FixedKLController | AdaptiveKLController;
+  /** The KL coefficient over the run (config.klCoef, fixed or adapted to targetKl). */
+  readonly klController: KLController;
   readonly device: Device;
-  private readonly prompts: { text: string; ids: number[] }[];
+  protected readonly prompts: HeldOutPrompt[];
   private readonly ptx: LabeledSequence[];
-  iteration = 0;
-  private promptEpoch = 0;
-  private promptOffset = 0;
-  private optimizerSteps = 0;
-  private lastCheckpoint: string | null = null;
-  readonly history: Record<string, number>[] = [];
-  /** What the run chose and why (defaults by starting point), printed when it starts. */
-  private readonly startNotes: string[];
-  /** The trainer's callbacks (the `callbacks` option and addCallback); a run adds those of `reportTo`. */
-  private readonly callbacks: TrainerCallback[];
-  private events = new CallbackList();
-  private readonly heldOut: HeldOutEvaluation | null;
+  protected readonly heldOut: HeldOutEvaluation | null;
 
   constructor(o: PPOTrainerOptions) {
     const given: unknown = o.model;
@@ -134,11 +119,12 @@ export class PPOTrainer {
       throw new Error(`PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got ${got}`);
     }
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
+    super();
     const start = defaultsForStart('ppo', o.model.origin, o.config, defaultPPOConfig);
-    this.startNotes = start.notes;
+    this.startNotes.push(...start.notes);
     this.config = resolvePPOConfig(start.config, o.model.config.blockSize);
     const c = this.config;
-    this.callbacks = userCallbacks(o.callbacks, 'PPOTrainer');
+    this.callbacks.push(...userCallbacks(o.callbacks, 'PPOTrainer'));
     const prompts = parsePromptRecords(o.prompts, 'PPOTrainer prompts');
     if (prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
@@ -158,15 +144,17 @@ export class PPOTrainer {
     this.device = pickDevice(c.device);
     const models = [o.model, ...(o.refModel ? [o.refModel] : []), ...(o.rewardModel ? [o.rewardModel] : [])];
     for (const m of models) m.to(this.device);
-    // Dropout off in all four models: PPO's ratio and KL assume deterministic forwards.
+    // Dropout off in all four models: the policy and the value model (both in the ActorCritic, as a
+    // value head or a separate critic), the reference and the reward model (where they are given).
+    // PPO's ratio and KL assume deterministic forwards.
     for (const m of models) m.eval();
     o.refModel?.requiresGrad_(false);
     o.rewardModel?.requiresGrad_(false);
-    this.prompts = prompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength) }));
+    this.prompts = encodePrompts(prompts, o.tokenizer, c.maxPromptLength);
     const evalPrompts = o.evalDataset ? parsePromptRecords(o.evalDataset, 'PPOTrainer evalDataset') : null;
     this.heldOut = evalPrompts
       ? new HeldOutEvaluation(
-          evalPrompts.map((p) => ({ text: p.prompt, ids: o.tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-c.maxPromptLength), columns: p.columns ?? {} })),
+          encodePrompts(evalPrompts, o.tokenizer, c.maxPromptLength),
           o.tokenizer, c.maxNewTokens, c.batchSize,
           async (inputs, tokens) => {
             if (this.rewardModel) return tidy(() => this.rewardModel!.rewardsNative(tokens.sequences, tokens.attentionMask).tolist() as number[]);
@@ -177,29 +165,21 @@ export class PPOTrainer {
       : null;
     this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
     this.optimizer = new AdamW(trainableParameters(o.model), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
-    this.kl = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
+    this.klController = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
+  }
+
+  /** Iterations done (the run loop's step). */
+  get iteration(): number {
+    return this.step;
+  }
+
+  get totalSteps(): number {
+    return this.config.numIterations;
   }
 
   private get totalOptimizerSteps(): number {
     const c = this.config;
     return c.numIterations * c.ppoEpochs * (c.batchSize / c.miniBatchSize);
-  }
-
-  /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
-  protected dp: DataParallel | null = null;
-
-  /** This rank's prompts: its share of a global batch of batchSize prompts per rank. */
-  private nextPrompts(): { text: string; ids: number[] }[] {
-    const out: { text: string; ids: number[] }[] = [];
-    while (out.length < this.config.batchSize * (this.dp?.worldSize ?? 1)) {
-      if (this.promptOffset >= this.prompts.length) {
-        this.promptEpoch++;
-        this.promptOffset = 0;
-      }
-      const order = shuffle([...this.prompts.keys()], mulberry32(this.config.seed * 7919 + this.promptEpoch));
-      out.push(this.prompts[order[this.promptOffset++]!]!);
-    }
-    return this.dp ? this.dp.shard(out) : out;
   }
 
   /** Log-probs of the response tokens under logits (B, P+R, V), temperature-scaled. */
@@ -210,18 +190,13 @@ export class PPOTrainer {
     });
   }
 
-  /** Where `tokens` hold an id that ends an answer (EOS, or another of the tokenizer's stop ids). */
-  private isStopToken(tokens: Tensor): Tensor {
-    return tidy(() => this.tokenizer.stopTokenIds.map((id) => tokens.eq(id)).reduce((a, b) => a.logicalOr(b)));
-  }
-
   /** Steps 1–3: generate, score, and compute advantages. */
   async rollout(): Promise<Rollout> {
     const c = this.config;
-    const batch = this.nextPrompts();
+    const batch = this.nextPrompts(c.batchSize);
     const gen = await this.model.generate(batch.map((b) => b.ids), {
       maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.iteration, this.dp),
+      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.step, this.dp),
     });
     try {
       // A programmatic reward may be async: it is awaited before the tensor work below.
@@ -229,14 +204,14 @@ export class PPOTrainer {
       return noGrad(() =>
         tidy(() => {
           const P = gen.promptIds.shape[1]!;
-          const sequences = cat([gen.promptIds, gen.tokens.where(gen.responseMask, this.safeFillId())], 1);
+          const sequences = cat([gen.promptIds, gen.tokens.where(gen.responseMask, this.fillId())], 1);
           const attentionMask = cat([gen.promptMask, gen.responseMask], 1);
           const parts = { logprobs: [] as Tensor[], values: [] as Tensor[], ref: [] as Tensor[], scores: [] as Tensor[] };
           for (let i = 0; i < batch.length; i += c.microBatchSize) {
             const n = Math.min(c.microBatchSize, batch.length - i);
             const ids = sequences.narrow(0, i, n);
             const mask = attentionMask.narrow(0, i, n);
-            const resp = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), this.safeFillId());
+            const resp = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), this.fillId());
             const pv = this.model.policyAndValuesNative(ids, mask);
             parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
             parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
@@ -254,12 +229,12 @@ export class PPOTrainer {
             scores = scores.sub(hasEos.logicalNot().float().mul(c.missingEosPenalty));
           }
           const kl = klPerToken(logprobs, refLogprobs, c.klEstimator).mul(m);
-          const { rewards: raw, nonScoreReward } = tokenRewards(scores, kl, responseMask, this.kl.value);
+          const { rewards: raw, nonScoreReward } = tokenRewards(scores, kl, responseMask, this.klController.klCoef);
           const rewards = c.whitenRewards ? maskedWhiten(raw, responseMask, false).mul(m) : raw;
           const { advantages: adv, returns } = gae(rewards, values, responseMask, c.gamma, c.lam);
           const advantages = maskedWhiten(adv, responseMask).mul(m);
           return {
-            sequences, attentionMask, responses: gen.tokens.where(responseMask, this.safeFillId()), responseMask, genLogprobs: gen.logprobs.clone(),
+            sequences, attentionMask, responses: gen.tokens.where(responseMask, this.fillId()), responseMask, genLogprobs: gen.logprobs.clone(),
             logprobs, refLogprobs, values, scores, rewards, kl, nonScoreReward, advantages, returns, promptLength: P, prompts: batch.map((b) => b.text),
           };
         }),
@@ -289,11 +264,6 @@ export class PPOTrainer {
     return scores as number[];
   }
 
-  /** A token id the models can embed, for masked response positions. */
-  private safeFillId(): number {
-    return this.tokenizer.padTokenId < this.model.config.vocabSize ? this.tokenizer.padTokenId : this.tokenizer.eosTokenId;
-  }
-
   /**
    * Step 4: ppoEpochs passes of clipped policy and value updates over shuffled minibatches. With
    * several ranks the gradients are averaged before clipping and the early stop reads the
@@ -305,15 +275,14 @@ export class PPOTrainer {
     const add = (k: string, v: number) => (stats[k] ??= []).push(v);
     const B = r.sequences.shape[0]!;
     const P = r.promptLength;
-    const rng = mulberry32(c.seed * 31 + this.iteration);
+    const rng = mulberry32(c.seed * 31 + this.step);
     let stop = false;
     let ptxCursor = 0;
     for (let epoch = 0; epoch < c.ppoEpochs && !stop; epoch++) {
       const order = shuffle([...Array(B).keys()], rng);
       for (let start = 0; start < B && !stop; start += c.miniBatchSize) {
         const mb = order.slice(start, start + c.miniBatchSize);
-        const lr = c.learningRate * lrFactor(c.lrSchedulerType, this.optimizerSteps, c.warmupSteps, this.totalOptimizerSteps);
-        for (const g of this.optimizer.paramGroups) g.options.lr = lr;
+        const lr = this.setLearningRate(this.optimizerSteps, c.warmupSteps, this.totalOptimizerSteps);
         this.optimizer.zeroGrad();
         const micro = mb.length / c.microBatchSize;
         let approxKl = 0;
@@ -341,7 +310,7 @@ export class PPOTrainer {
               loss = loss.add(ptxLoss.mul(c.ptxCoef));
             }
             const value = loss.item();
-            if (!Number.isFinite(value)) throw new NonFiniteLossError(this.iteration + 1, value, this.lastCheckpoint);
+            if (!Number.isFinite(value)) throw new NonFiniteLossError(this.step + 1, value, this.lastCheckpoint);
             loss.div(micro).backward();
             const ak = pl.approxKl.item();
             approxKl += ak / micro;
@@ -388,7 +357,7 @@ export class PPOTrainer {
           'objective/non_score_reward': nonScore,
           'objective/rlhf_reward': scores + nonScore,
           'objective/scores': scores,
-          'objective/kl_coef': this.kl.value,
+          'objective/kl_coef': this.klController.klCoef,
           'val/num_eos_tokens': this.isStopToken(r.responses).logicalAnd(r.responseMask).sum().item(),
           'val/response_length': m.sum(1).mean().item(),
           'val/explained_variance': explainedVariance(r.values, r.returns, r.responseMask),
@@ -397,118 +366,51 @@ export class PPOTrainer {
     );
   }
 
-  private writeSamples(r: Rollout): void {
+  /** The first answers of a rollout for samples.jsonl. */
+  private writeRolloutSamples(r: Rollout): void {
     const n = Math.min(this.config.numSamples, r.prompts.length);
     const rows = (r.responses.tolist() as number[][]).slice(0, n);
     const masks = (r.responseMask.tolist() as boolean[][]).slice(0, n);
     const scores = (r.scores.tolist() as number[]).slice(0, n);
-    for (let i = 0; i < n; i++) {
-      const answer = this.tokenizer.decode(rows[i]!.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true });
-      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ iteration: this.iteration, prompt: r.prompts[i], answer, score: scores[i] })}\n`);
+    this.writeSamples(rows.map((row, i) => ({ prompt: r.prompts[i]!, answer: this.tokenizer.decode(row.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true }), score: scores[i]! })));
+  }
+
+  /** One iteration: a rollout, its PPO epochs, and the KL coefficient's update from the measured KL. */
+  protected async trainStep(): Promise<Record<string, number>> {
+    const r = await this.rollout();
+    try {
+      const own = { ...this.rolloutStats(r), ...(await this.update(r)) };
+      // Scores, KL and the other metrics over every rank's rollouts (equal shares).
+      const stats = this.dp ? await this.dp.reduceMetrics(own) : own;
+      this.klController.update(stats['objective/kl']!, this.config.batchSize);
+      if (this.samplesDue()) this.writeRolloutSamples(r);
+      return stats;
+    } finally {
+      dispose(r);
     }
   }
 
-  private async checkpoint(): Promise<void> {
-    const dir = join(this.config.outputDir, `checkpoint-${this.iteration}`);
-    const extra = { klCoef: this.kl.value, optimizerSteps: this.optimizerSteps, heldOutBaseline: this.heldOut?.baseline ?? null, ...(await distributedCheckpointState(this.dp)) };
-    const state = { globalStep: this.iteration, epoch: this.promptEpoch, epochOffset: this.promptOffset, rngState: captureRng(), extra, logHistory: this.history };
-    if (writesFiles(this.dp)) await saveCheckpoint(dir, this.model, this.optimizer, state, this.config.saveTotalLimit);
-    this.lastCheckpoint = dir;
-    await this.events.fire('onSave', this.callbackState, dir);
+  protected override progressMetrics(stats: Record<string, number>): Record<string, number> {
+    return { score: stats['objective/scores']!, kl: stats['objective/kl']! };
   }
 
-  /** One held-out evaluation (rank 0): eval/* in metrics.jsonl, the answers in eval_samples.jsonl. */
-  private async evaluateHeldOut(): Promise<Record<string, number>> {
-    return this.heldOut && writesFiles(this.dp) ? logHeldOut(this.heldOut, this.model, this.config.outputDir, this.events, this.callbackState) : {};
+  /** A history row: the iteration, the episodes (rollouts) so far, and the iteration's metrics, as TRL logs them. */
+  protected override stepRow(stats: Record<string, number>): Record<string, number> {
+    return { iteration: this.step, episode: this.step * this.config.batchSize, ...stats };
   }
 
-  /** Adds a callback for the next train() (HF's add_callback). */
-  addCallback(callback: TrainerCallback): this {
-    this.callbacks.push(checkCallback(callback, 'PPOTrainer.addCallback'));
-    return this;
+  protected override checkpointExtra(): Record<string, unknown> {
+    return { klCoef: this.klController.klCoef, ...super.checkpointExtra() };
   }
 
-  private get callbackState(): CallbackState {
-    return { trainer: 'ppo', step: this.iteration, maxSteps: this.config.numIterations, outputDir: this.config.outputDir };
-  }
-
-  private async resume(): Promise<void> {
-    const dir = resumeDir(this.config.outputDir, this.config.resumeFromCheckpoint);
-    if (dir === null) return;
-    const state = await loadCheckpoint(dir, this.model, this.optimizer);
-    this.iteration = state.globalStep;
-    this.promptEpoch = state.epoch;
-    this.promptOffset = state.epochOffset;
-    this.kl.value = state.extra.klCoef as number;
-    this.optimizerSteps = state.extra.optimizerSteps as number;
-    if (this.heldOut && Array.isArray(state.extra.heldOutBaseline)) this.heldOut.baseline = state.extra.heldOutBaseline as number[];
-    this.history.push(...state.logHistory);
-    restoreDistributedRng(dir, state.extra, state.rngState, this.dp);
-    this.lastCheckpoint = dir;
+  protected override onResume(extra: Record<string, unknown>): void {
+    this.klController.klCoef = extra.klCoef as number;
+    super.onResume(extra);
   }
 
   /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
-  async train(): Promise<{ iterations: number; metrics: Record<string, number>; outputDir: string; warnings: string[] }> {
-    const c = this.config;
-    this.dp = await DataParallel.fromEnvironment(this.device);
-    const main = writesFiles(this.dp);
-    if (main) announceStart('ppo', this.startNotes);
-    if (main) {
-      mkdirSync(c.outputDir, { recursive: true });
-      recoverRunDir(c.outputDir);
-      await writeJsonAtomic(join(c.outputDir, 'ppo_config.json'), c);
-    }
-    manualSeed(rankSeed(c.seed, this.dp));
-    await this.resume();
-    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.iteration : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, { file: 'samples.jsonl', stepKey: 'iteration' }, { file: 'eval_samples.jsonl', stepKey: 'iteration' }]);
-    this.events = runCallbacks(this.callbacks, c, main);
-    // The starting policy's held-out answers: the baseline of the win rate (a resumed run has it from its checkpoint).
-    if (this.heldOut?.baseline === null) await this.evaluateHeldOut();
-    await this.dp?.broadcastParameters(this.model.parameters());
-    const progress = createProgress('ppo', c.numIterations, c.progressBar && main);
-    progress.update(this.iteration, {});
-    let last: Record<string, number> = {};
-    try {
-      while (this.iteration < c.numIterations) {
-        const r = await this.rollout();
-        try {
-          const own = { ...this.rolloutStats(r), ...(await this.update(r)) };
-          // Scores, KL and the other metrics over every rank's rollouts (equal shares).
-          const stats = this.dp ? await this.dp.reduceMetrics(own) : own;
-          this.kl.update(stats['objective/kl']!, c.batchSize);
-          this.iteration++;
-          last = { iteration: this.iteration, episode: this.iteration * c.batchSize, ...stats };
-          this.history.push(last);
-          progress.update(this.iteration, { score: stats['objective/scores']!, kl: stats['objective/kl']! });
-          const stop = await this.events.fire('onStep', this.callbackState, stats);
-          if (this.iteration % c.loggingSteps === 0 || this.iteration === c.numIterations || stop) {
-            const line = { step: this.iteration, ...stats, time: Date.now() / 1000 };
-            if (main) appendFileSync(join(c.outputDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
-            await this.events.fire('onLog', this.callbackState, line);
-          }
-          if (main && c.sampleEvery > 0 && (this.iteration % c.sampleEvery === 0 || this.iteration === 1)) this.writeSamples(r);
-        } finally {
-          dispose(r);
-        }
-        if (c.saveSteps > 0 && this.iteration % c.saveSteps === 0 && this.iteration < c.numIterations) await this.checkpoint();
-        if (this.heldOut && c.evalSteps > 0 && this.iteration % c.evalSteps === 0 && this.iteration < c.numIterations) await this.evaluateHeldOut();
-        if (this.events.control.shouldTrainingStop) break;
-      }
-    } finally {
-      progress.stop();
-    }
-    if (this.heldOut) last = { ...last, ...(await this.evaluateHeldOut()) };
-    await this.checkpoint();
-    if (main) {
-      await this.model.save(c.outputDir);
-      await this.tokenizer.save(c.outputDir);
-    }
-    const warnings = main ? await reportFinding('ppo', rewardTrendFinding(this.history, 'objective/scores', 'objective/kl'), c.outputDir) : [];
-    await this.events.fire('onTrainEnd', this.callbackState);
-    return { iterations: this.iteration, metrics: last, outputDir: c.outputDir, warnings };
-  }
-
-  dispose(): void {
-    this.optimizer.dispose();
+  override async train(): Promise<TrainResult & { iterations: number }> {
+    const result = await super.train();
+    return { ...result, iterations: result.globalStep };
   }
 }
