@@ -52,13 +52,13 @@ describe('GPT against a PyTorch implementation of GPT-2 (golden fixtures)', () =
   it('native inference forward equals the TypeScript forward', () => {
     torch.tidy(() => {
       const mask = g('padded.attention_mask');
-      const ts = model.forward(g('padded.input_ids'), { attentionMask: mask });
-      const nat = model.forwardNative(g('padded.input_ids'), { attentionMask: mask });
+      const ts = model.forward(g('padded.input_ids'), { attentionMask: mask, path: 'modules' });
+      const nat = model.forward(g('padded.input_ids'), { attentionMask: mask, path: 'native' });
       expect(maxDiff(ts.logits, nat.logits)).toBeLessThan(1e-5);
       expect(maxDiff(ts.hiddenStates, nat.hiddenStates)).toBeLessThan(1e-5);
       // The trunk-only forms (no LM head) give the same hidden states.
-      expect(maxDiff(model.hiddenStates(g('padded.input_ids'), { attentionMask: mask }), ts.hiddenStates)).toBe(0);
-      expect(maxDiff(model.hiddenStatesNative(g('padded.input_ids'), { attentionMask: mask }), nat.hiddenStates)).toBe(0);
+      expect(maxDiff(model.hiddenStates(g('padded.input_ids'), { attentionMask: mask, path: 'modules' }), ts.hiddenStates)).toBe(0);
+      expect(maxDiff(model.hiddenStates(g('padded.input_ids'), { attentionMask: mask, path: 'native' }), nat.hiddenStates)).toBe(0);
     });
   });
 

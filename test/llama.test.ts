@@ -43,12 +43,12 @@ describe.each(['llama-tiny', 'qwen2-tiny', 'llama-tiny-bf16-sharded'])('%s again
       const ids = torch.tensor(c.inputIds, { dtype: 'int64' });
       const mask = torch.tensor(c.attentionMask, { dtype: 'int64' });
       const pos = torch.tensor(c.positionIds, { dtype: 'int64' });
-      const js = torch.noGrad(() => model.forward(ids, { attentionMask: mask, positionIds: pos }).logits);
-      const native = model.forwardNative(ids, { attentionMask: mask, positionIds: pos }).logits;
+      const js = torch.noGrad(() => model.forward(ids, { attentionMask: mask, positionIds: pos, path: 'modules' }).logits);
+      const native = torch.noGrad(() => model.forward(ids, { attentionMask: mask, positionIds: pos, path: 'native' }).logits);
       expect(maxDiffOnMask(js, c.logits, c.attentionMask), `${c.name} (module)`).toBeLessThan(1e-4);
       expect(maxDiffOnMask(native, c.logits, c.attentionMask), `${c.name} (native)`).toBeLessThan(1e-4);
       // Positions counted from the mask, as our trainers pass them, give the same outputs.
-      const counted = model.forwardNative(ids, { attentionMask: mask }).logits;
+      const counted = torch.noGrad(() => model.forward(ids, { attentionMask: mask, path: 'native' }).logits);
       expect(maxDiffOnMask(counted, c.logits, c.attentionMask), `${c.name} (counted positions)`).toBeLessThan(1e-4);
       torch.dispose([ids, mask, pos, js, native, counted]);
     }

@@ -66,9 +66,9 @@ describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny'
     expect(a.layers.size).toBeGreaterThan(0);
     for (const c of g.cases) {
       const ids = torch.tensor(c.inputIds, { dtype: 'int64' });
-      const logits = torch.noGrad(() => model.forward(ids).logits);
+      const logits = torch.noGrad(() => model.forward(ids, { path: 'modules' }).logits);
       expect(maxDiff(logits, c.logits!)).toBeLessThan(1e-4);
-      const native = model.forwardNative(ids).logits;
+      const native = torch.noGrad(() => model.forward(ids, { path: 'native' }).logits);
       expect(maxDiff(native, c.logits!)).toBeLessThan(1e-4);
       torch.dispose([ids, logits, native]);
     }
@@ -124,7 +124,7 @@ describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny'
 
 describe('a reward model with an adapter (PEFT task type SEQ_CLS)', () => {
   it('PEFT loads our reward-model adapter, the score head saved in full (modules_to_save), with our scores', async () => {
-    const rm = await RewardModel.fromPretrained(fixture('gpt2-tiny'));
+    const rm = await RewardModel.fromTrunk(fixture('gpt2-tiny'));
     applyLora(rm, { r: 2, loraAlpha: 4, targetModules: ['c_attn', 'c_fc'], modulesToSave: ['score'] });
     randomizeAdapter(rm, 5);
     torch.noGrad(() => void rm.score.bias!.zero_()); // transformers' score has no bias (ours carries the normalisation)
@@ -158,11 +158,11 @@ describe('LoRA operations', () => {
     const fresh = torch.noGrad(() => model.forward(ids).logits);
     expect(maxDiff(fresh, baseLogits)).toBe(0); // lora_B starts at zero
     randomizeAdapter(model, 11);
-    const adapted = torch.noGrad(() => model.forward(ids).logits);
+    const adapted = torch.noGrad(() => model.forward(ids, { path: 'modules' }).logits);
     expect(maxDiff(adapted, baseLogits)).toBeGreaterThan(1e-2);
-    const native = model.forwardNative(ids).logits;
+    const native = torch.noGrad(() => model.forward(ids, { path: 'native' }).logits);
     expect(maxDiff(native, adapted)).toBeLessThan(1e-5);
-    const disabled = withAdapterDisabled(model, () => model.forwardNative(ids).logits);
+    const disabled = withAdapterDisabled(model, () => torch.noGrad(() => model.forward(ids, { path: 'native' }).logits));
     expect(maxDiff(disabled, baseLogits)).toBe(0);
     // Generation: the adapter on (effective weights), off (the base's tokens), and merged (the same tokens).
     const ref = await withAdapterDisabled(model, () => model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true }));
@@ -258,7 +258,7 @@ describe('LoRA operations', () => {
     const ids = torch.tensor([[1, 2, 3, 4]], { dtype: 'int64' });
     for (let i = 0; i < 3; i++) {
       torch.dispose(await model.generate([[1, 2]], { maxNewTokens: 4 }));
-      torch.dispose(model.forwardNative(ids));
+      torch.dispose(torch.noGrad(() => model.forward(ids, { path: 'native' })));
       torch.tidy(() => model.forward(ids).logits.sum().backward());
       model.zeroGrad();
       mergeAdapter(model);

@@ -129,7 +129,7 @@ describe('Module', () => {
     g.eval();
     torch.tidy(() => {
       const ids = torch.tensor([[1, 2, 3]]);
-      expect(g.forward(ids).logits.allclose(g.forwardNative(ids).logits, 1e-5, 1e-6)).toBe(true);
+      expect(g.forward(ids, { path: 'modules' }).logits.allclose(g.forward(ids, { path: 'native' }).logits, 1e-5, 1e-6)).toBe(true);
     });
     const out = await g.generate([[1, 2]], { greedy: true, maxNewTokens: 3 });
     expect(out.tokens.shape).toEqual([1, 3]);

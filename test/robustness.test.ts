@@ -93,15 +93,15 @@ describe('the native GPT forward', () => {
   it('an empty batch or sequence gives empty outputs, as the module forward does', () => {
     for (const shape of [[0, 4], [2, 0]]) {
       const ids = torch.zeros(shape, { dtype: 'int64' });
-      const { logits, hiddenStates } = gpt.forwardNative(ids);
-      const js = torch.noGrad(() => gpt.forward(ids).logits);
+      const { logits, hiddenStates } = torch.noGrad(() => gpt.forward(ids, { path: 'native' }));
+      const js = torch.noGrad(() => gpt.forward(ids, { path: 'modules' }).logits);
       expect(logits.shape).toEqual(js.shape);
       expect(hiddenStates.shape).toEqual([...shape, 8]);
       torch.dispose([ids, logits, hiddenStates, js]);
     }
   });
   it('floating token ids are refused, not truncated', () => {
-    expect(() => gpt.forwardNative(torch.tensor([[1.5, 2]]))).toThrow(/input ids must be an integer tensor \(int64\), got Float/);
+    expect(() => torch.noGrad(() => gpt.forward(torch.tensor([[1.5, 2]]), { path: 'native' }))).toThrow(/input ids must be an integer tensor \(int64\), got Float/);
   });
 });
 

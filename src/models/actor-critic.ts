@@ -11,7 +11,7 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
-import { GPT, type ModelConfigInput } from './gpt.js';
+import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
 import { loadGPTFamily, modelConfigToHF, originMark, type GPTFamily } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
 import { hasLora } from '../lora/adapter.js';
@@ -81,26 +81,22 @@ export class ActorCritic extends GPT {
     }
   }
 
-  /** Logits and per-position values in one call (two trunks with a separate critic). Differentiable. */
-  policyAndValues(inputIds: Tensor, attentionMask: Tensor): PolicyValueOutput {
+  /**
+   * Logits and per-position values in one call (two trunks with a separate critic).
+   * Differentiable in grad mode; without it the trunks run natively (GPT.forward says when).
+   */
+  policyAndValues(inputIds: Tensor, attentionMask: Tensor, options: { path?: ForwardPath } = {}): PolicyValueOutput {
     return tidy(() => {
-      const out = this.forward(inputIds, { attentionMask });
+      const out = this.forward(inputIds, { attentionMask, path: options.path });
       if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-      const h = this.#critic!.hiddenStates(inputIds, { attentionMask });
+      const h = this.#critic!.hiddenStates(inputIds, { attentionMask, path: options.path });
       return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
     });
   }
 
-  /** The same without autograd, through the native forward (for rollouts). */
+  /** @deprecated transitional; removed at integration */
   policyAndValuesNative(inputIds: Tensor, attentionMask: Tensor): PolicyValueOutput {
-    return noGrad(() =>
-      tidy(() => {
-        const out = this.forwardNative(inputIds, { attentionMask });
-        if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-        const h = this.#critic!.hiddenStatesNative(inputIds, { attentionMask });
-        return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
-      }),
-    );
+    return noGrad(() => this.policyAndValues(inputIds, attentionMask, { path: 'native' }));
   }
 
   /**

@@ -235,8 +235,9 @@ export interface GPTForwardOptions {
   /** Return this call's keys and values for the next call. */
   useCache?: boolean;
   /**
-   * @internal Which implementation runs: by default the native one whenever it gives the same
-   * result (see `GPT.nativeApplies`), else the modules'. Tests force either to compare them.
+   * Which implementation runs: by default the native one whenever it gives the same result
+   * (see `GPT.nativeApplies`), else the modules'. 'native' also runs it in training mode, without
+   * dropout (inference such as scoring); tests force either path to compare them.
    */
   path?: ForwardPath;
 }

@@ -11,7 +11,7 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
-import { GPT, type ModelConfigInput } from './gpt.js';
+import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
 import { loadGPTFamily, modelConfigToHF, originMark, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { hasLora } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
@@ -46,9 +46,17 @@ export class RewardModel extends GPT {
     });
   }
 
-  /** A reward model on the trunk of a GPT checkpoint (e.g. the SFT model); the head is new. */
-  static async fromPretrained(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
+  /**
+   * A reward model to train, on the trunk of a causal-LM checkpoint (e.g. the SFT model): a new
+   * score head (kept when the checkpoint has one). `load` reads a trained reward model instead.
+   */
+  static async fromTrunk(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
     return loadGPTFamily(dir, options, { ...rewardFamily, headsOptional: true });
+  }
+
+  /** @deprecated transitional; removed at integration (use fromTrunk) */
+  static async fromPretrained(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
+    return RewardModel.fromTrunk(dir, options);
   }
 
   /** Loads a trained reward model (its head must be there). */
@@ -57,29 +65,23 @@ export class RewardModel extends GPT {
   }
 
   /**
-   * Rewards (B,) of sequences (B, T): the head at each row's last real token. Differentiable;
-   * `attentionMask` marks real tokens (left or right padding).
+   * Rewards (B,) of sequences (B, T): the head at each row's last real token. Differentiable
+   * in grad mode; without it the trunk runs natively (GPT.forward says when). `attentionMask`
+   * marks real tokens (left or right padding).
    */
-  rewards(inputIds: Tensor, attentionMask?: Tensor | null): Tensor {
+  rewards(inputIds: Tensor, attentionMask?: Tensor | null, options: { path?: ForwardPath } = {}): Tensor {
     return tidy(() => {
       const mask = attentionMask ?? inputIds.ge(0);
-      const hiddenStates = this.hiddenStates(inputIds, { attentionMask: mask });
+      const hiddenStates = this.hiddenStates(inputIds, { attentionMask: mask, path: options.path });
       const last = lastTokenIndex(mask);
       const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
       return this.score.forward(h).squeeze(-1);
     });
   }
 
-  /** The same scores without autograd, through the native forward (for PPO's scoring). */
+  /** @deprecated transitional; removed at integration */
   rewardsNative(inputIds: Tensor, attentionMask: Tensor): Tensor {
-    return noGrad(() =>
-      tidy(() => {
-        const hiddenStates = this.hiddenStatesNative(inputIds, { attentionMask });
-        const last = lastTokenIndex(attentionMask);
-        const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
-        return this.score.forward(h).squeeze(-1);
-      }),
-    );
+    return noGrad(() => this.rewards(inputIds, attentionMask, { path: 'native' }));
   }
 
   /** Shifts the bias so that these reference scores (raw) have mean 0. */

@@ -4,6 +4,7 @@
 // out of that sample's weighted sum (TRL's nansum), and a sample no reward applies to is NaN.
 // A reward function's failure or bad output names the function and the sample.
 import { RewardModel } from '../models/reward-model.js';
+import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { rewardName, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
 
@@ -62,7 +63,8 @@ export async function scoreSamples(
   for (const [i, s] of sources.entries()) {
     let scores: RewardScores;
     if (s instanceof RewardModel) {
-      const r = s.rewardsNative(tokens.sequences, tokens.attentionMask);
+      // Scoring is inference: the native trunk, without autograd or dropout whatever the model's mode.
+      const r = noGrad(() => s.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' }));
       scores = r.tolist() as number[];
       r.dispose();
     } else {
