@@ -380,6 +380,6 @@ describe('rlhf dpo', () => {
     expect(r.err).toMatch(/rlhf: skipped 1 invalid line\(s\) of dpo-bad\.jsonl \(first: line 4: fields 'chosen'/);
     expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--loss-type', 'kto'), /^rlhf: DPOConfig: field 'lossType' must be 'sigmoid', 'robust', 'ipo', 'hinge' or 'sft', or a non-empty list of them, got "kto"$/);
     expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--beta', 'high'), /^rlhf: --beta expects a number, got 'high'$/);
-    expect(rlhf('dpo', '--help').out).toMatch(/--precompute-ref-log-probs <true\|false>\s+DPOConfig\.precomputeRefLogProbs \(default: false\)/);
+    expect(rlhf('dpo', '--help').out).toMatch(/--precompute-ref-log-probs <true\|false>\s+Compute the reference log-probs[^(]*\(DPOConfig\.precomputeRefLogProbs,\s+default:\s+false\)/);
   });
 });

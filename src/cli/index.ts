@@ -14,17 +14,17 @@ import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
 import { writeReport } from '../report/index.js';
 import { DPOTrainer } from '../trainers/dpo.js';
-import { defaultDPOConfig, type DPOConfig } from '../trainers/dpo-config.js';
+import { defaultDPOConfig, dpoFields, type DPOConfig } from '../trainers/dpo-config.js';
 import { GRPOTrainer } from '../trainers/grpo.js';
-import { defaultGRPOConfig, type GRPOConfig } from '../trainers/grpo-config.js';
+import { defaultGRPOConfig, grpoFields, type GRPOConfig } from '../trainers/grpo-config.js';
 import { PPOTrainer } from '../trainers/ppo.js';
-import { defaultPPOConfig, type PPOConfig } from '../trainers/ppo-config.js';
+import { defaultPPOConfig, ppoFields, type PPOConfig } from '../trainers/ppo-config.js';
 import { RLOOTrainer } from '../trainers/rloo.js';
-import { defaultRLOOConfig, type RLOOConfig } from '../trainers/rloo-config.js';
+import { defaultRLOOConfig, rlooFields, type RLOOConfig } from '../trainers/rloo-config.js';
 import { RewardTrainer } from '../trainers/reward.js';
-import { defaultRewardConfig, type RewardConfig } from '../trainers/reward-config.js';
+import { defaultRewardConfig, rewardFields, type RewardConfig } from '../trainers/reward-config.js';
 import { SFTTrainer } from '../trainers/sft.js';
-import { defaultSFTConfig, type SFTConfig } from '../trainers/sft-config.js';
+import { defaultSFTConfig, sftFields, type SFTConfig } from '../trainers/sft-config.js';
 import { parseDevice } from '../tensor/types.js';
 import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
@@ -73,7 +73,7 @@ async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => 
 const handOver = <C>(fields: Record<string, unknown>): Partial<C> & { outputDir: string } => fields as Partial<C> & { outputDir: string };
 
 async function sft(o: Opts): Promise<void> {
-  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultSFTConfig, maxLength: 0 }, 'SFTConfig'), outputDir: str(o, 'out') };
+  const config: Record<string, unknown> = { ...configFromFlags(o, sftFields, 'SFTConfig'), outputDir: str(o, 'out') };
   const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const data = await loadData(loadSFTDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
@@ -86,7 +86,7 @@ async function sft(o: Opts): Promise<void> {
 }
 
 async function rm(o: Opts): Promise<void> {
-  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultRewardConfig, maxLength: 0 }, 'RewardConfig'), outputDir: str(o, 'out') };
+  const config: Record<string, unknown> = { ...configFromFlags(o, rewardFields, 'RewardConfig'), outputDir: str(o, 'out') };
   const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const data = await loadData(loadPreferenceDataset, o, '--data');
   const norm = o.normalizationData ? await loadData(loadSFTDataset, o, '--normalization-data') : undefined;
@@ -102,7 +102,7 @@ async function rm(o: Opts): Promise<void> {
 }
 
 async function ppo(o: Opts): Promise<void> {
-  const config: Record<string, unknown> = { ...configFromFlags(o, { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, 'PPOConfig'), outputDir: str(o, 'out') };
+  const config: Record<string, unknown> = { ...configFromFlags(o, ppoFields, 'PPOConfig'), outputDir: str(o, 'out') };
   const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const evalPrompts = o.evalPrompts ? await loadData(loadPromptDataset, o, '--eval-prompts') : undefined;
@@ -125,7 +125,7 @@ async function ppo(o: Opts): Promise<void> {
 }
 
 async function dpo(o: Opts): Promise<void> {
-  const flags: Record<string, unknown> = { ...configFromFlags(o, { ...defaultDPOConfig, maxLength: 0 }, 'DPOConfig'), outputDir: str(o, 'out') };
+  const flags: Record<string, unknown> = { ...configFromFlags(o, dpoFields, 'DPOConfig'), outputDir: str(o, 'out') };
   // The trainer validates every field (resolveDPOConfig); typed here only to be handed over.
   const config = flags as Partial<DPOConfig> & { outputDir: string };
   const device = pickDevice(config.device ?? 'auto');
@@ -146,8 +146,9 @@ async function dpo(o: Opts): Promise<void> {
 /** rlhf grpo / rlhf rloo: the group-sampled online trainers, on the prompts and the rewards the flags name. */
 async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const defaults = kind === 'grpo' ? defaultGRPOConfig : defaultRLOOConfig;
+  const fields = kind === 'grpo' ? grpoFields : rlooFields;
   const name = kind === 'grpo' ? 'GRPOConfig' : 'RLOOConfig';
-  const flags: Record<string, unknown> = { ...configFromFlags(o, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, name), outputDir: str(o, 'out') };
+  const flags: Record<string, unknown> = { ...configFromFlags(o, fields, name), outputDir: str(o, 'out') };
   const weights = parseRewardWeights(flags.rewardWeights);
   if (weights) flags.rewardWeights = weights;
   // A null default takes no type from itself: epsilonHigh's flag is a number.
@@ -290,7 +291,7 @@ export function buildProgram(): Command {
     .option('--eval-data <file.jsonl>', 'held-out data (default: evalFraction of --data)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(sftCmd)));
   sftCmd.addHelpText('after', startingPointHelp('sft', defaultSFTConfig));
-  addConfigFlags(sftCmd, 'SFTConfig', { ...defaultSFTConfig, maxLength: 0 }, ['outputDir']).action(sft);
+  addConfigFlags(sftCmd, 'SFTConfig', sftFields, ['outputDir']).action(sft);
 
   const rmCmd = program.command('rm').description('train a reward model on rankings ({prompt, chosen, rejected} or {prompt, completions}, detected per line)')
     .requiredOption('--model <sft-dir>', 'the SFT run directory (its trunk starts the reward model)')
@@ -299,7 +300,7 @@ export function buildProgram(): Command {
     .option('--normalization-data <sft.jsonl>', 'demonstrations that should score mean 0 (default: the best answers)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(rmCmd)));
   rmCmd.addHelpText('after', startingPointHelp('reward', defaultRewardConfig));
-  addConfigFlags(rmCmd, 'RewardConfig', { ...defaultRewardConfig, maxLength: 0 }, ['outputDir']).action(rm);
+  addConfigFlags(rmCmd, 'RewardConfig', rewardFields, ['outputDir']).action(rm);
 
   const ppoCmd = program.command('ppo').description('PPO against the reward model with a KL penalty to the SFT policy')
     .requiredOption('--policy <sft-dir>', 'the SFT run directory (the starting and reference policy)')
@@ -312,7 +313,7 @@ export function buildProgram(): Command {
     .option('--ptx-data <sft.jsonl>', 'demonstrations for PPO-ptx (with --ptx-coef)');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(ppoCmd)));
   ppoCmd.addHelpText('after', startingPointHelp('ppo', defaultPPOConfig));
-  addConfigFlags(ppoCmd, 'PPOConfig', { ...defaultPPOConfig, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action(ppo);
+  addConfigFlags(ppoCmd, 'PPOConfig', ppoFields, ['outputDir']).action(ppo);
 
   const dpoCmd = program.command('dpo').description('direct preference optimization on pairs ({prompt, chosen, rejected}, as texts or messages, or {chosen, rejected} conversations)').addHelpText('after', presetsHelpText())
     .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory); its frozen copy is the reference')
@@ -322,11 +323,11 @@ export function buildProgram(): Command {
     .option('--ref-model <dir>', 'a reference model other than the starting policy');
   addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(dpoCmd)));
   dpoCmd.addHelpText('after', startingPointHelp('dpo', defaultDPOConfig));
-  addConfigFlags(dpoCmd, 'DPOConfig', { ...defaultDPOConfig, maxLength: 0 }, ['outputDir']).action(dpo);
+  addConfigFlags(dpoCmd, 'DPOConfig', dpoFields, ['outputDir']).action(dpo);
 
-  for (const [kind, description, defaults, name] of [
-    ['grpo', 'GRPO: numGenerations completions per prompt scored by rewards, the group as the baseline (no critic)', defaultGRPOConfig, 'GRPOConfig'],
-    ['rloo', 'RLOO: K completions per prompt, a leave-one-out baseline, the KL folded into the reward', defaultRLOOConfig, 'RLOOConfig'],
+  for (const [kind, description, defaults, fields, name] of [
+    ['grpo', 'GRPO: numGenerations completions per prompt scored by rewards, the group as the baseline (no critic)', defaultGRPOConfig, grpoFields, 'GRPOConfig'],
+    ['rloo', 'RLOO: K completions per prompt, a leave-one-out baseline, the KL folded into the reward', defaultRLOOConfig, rlooFields, 'RLOOConfig'],
   ] as const) {
     const cmd = program.command(kind).description(description).addHelpText('after', presetsHelpText())
       .requiredOption('--model <sft-dir|preset>', 'the policy to start from (usually the SFT run directory)')
@@ -339,7 +340,7 @@ export function buildProgram(): Command {
       .option('--eval-reward <spec>', 'a built-in reward that also judges the held-out answers, logged as eval/<name>, e.g. exact-match:answer (repeatable)', collect);
     addSkipInvalidFlag(addBaseModelFlag(addLoraFlags(cmd)));
     cmd.addHelpText('after', startingPointHelp(kind, defaults));
-    addConfigFlags(cmd, name, { ...defaults, maxPromptLength: 0, microBatchSize: 0 }, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
+    addConfigFlags(cmd, name, fields, ['outputDir']).action((o: Opts) => groupPolicy(kind, o));
   }
 
   const generateCmd = program.command('generate').description('answer prompts with a trained model (arguments, --prompts file, or interactively)')

@@ -9,7 +9,8 @@ import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
 import { hasLora, loraAdapter, modelDir } from '../lora/adapter.js';
 import type { Module } from '../nn/module.js';
-import { resolveLoraConfig, type LoraConfig, type LoraConfigInput } from '../lora/config.js';
+import { loraFields, resolveLoraConfig, type LoraConfig, type LoraConfigInput } from '../lora/config.js';
+import { describeDefault } from '../trainers/config-fields.js';
 import { mergeAndUnload } from '../lora/inject.js';
 import { isAdapterDir, readAdapterConfig } from '../lora/peft-files.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
@@ -24,15 +25,23 @@ const flagOf = (field: string): string => {
   return key ? `--${kebab(key)}` : field;
 };
 
+/** A LoRA flag's help: its LoraConfig field's help and default. */
+const loraHelp = (field: keyof typeof loraFields, note = ''): string =>
+  `${loraFields[field].help} (LoraConfig.${field}${note}, default: ${describeDefault(loraFields[field])})`;
+
 /** The LoRA flags of a training command. */
 export function addLoraFlags(cmd: Command): Command {
   return cmd
-    .option('--use-peft', 'train a LoRA adapter instead of the full model (PEFT defaults: r 8, alpha 8, all linear layers); saved as PEFT adapter files')
-    .option('--lora-r <n>', 'LoRA rank (turns LoRA on; default 8)')
-    .option('--lora-alpha <a>', 'LoRA alpha: the delta is scaled by alpha / r (default 8)')
-    .option('--lora-dropout <p>', "dropout on the adapter's input (default 0)")
-    .option('--lora-target-modules <names>', "comma-separated module names (c_attn,c_proj / q_proj,v_proj), a regular expression, or all-linear (default)")
-    .option('--use-rslora', 'rsLoRA: scale by alpha / sqrt(r)');
+    .option(
+      '--use-peft',
+      `train a LoRA adapter instead of the full model (PEFT defaults: r ${loraFields.r.default}, alpha ${loraFields.loraAlpha.default}, ` +
+        'all linear layers); saved as PEFT adapter files',
+    )
+    .option('--lora-r <n>', loraHelp('r', '; turns LoRA on'))
+    .option('--lora-alpha <a>', loraHelp('loraAlpha'))
+    .option('--lora-dropout <p>', loraHelp('loraDropout'))
+    .option('--lora-target-modules <names>', `${loraHelp('targetModules')}; comma-separated here (c_attn,c_proj / q_proj,v_proj)`)
+    .option('--use-rslora', loraHelp('useRslora'));
 }
 
 /** --base-model, for commands that read a model directory that may hold an adapter. */

@@ -2,44 +2,66 @@
 // scaled by alpha / r, or alpha / √r with rsLoRA), loraDropout on the adapter's input, which
 // linear layers get an adapter (module names, a regular expression, or 'all-linear') and
 // which modules train in full beside them (a reward or value head). Checked with errors that
-// name the field, and converted to and from adapter_config.json's snake_case fields.
-import { checks, resolveConfig } from '../trainers/config.js';
+// name the field (from one table of the fields: help, check, default), and converted to and
+// from adapter_config.json's snake_case fields.
+import { resolveConfig } from '../trainers/config.js';
+import { checks, defaultsOf, rulesOf, type Fields } from '../trainers/config-fields.js';
 
 export interface LoraConfig {
-  /** The adapter's rank. Default 8 (PEFT's). */
+  /** The adapter's rank (PEFT's default). Default: 8. */
   r: number;
-  /** The delta B·A is scaled by loraAlpha / r (rsLoRA: / √r). Default 8. */
+  /** The delta B·A is scaled by loraAlpha / r (rsLoRA: / √r). Default: 8. */
   loraAlpha: number;
-  /** Dropout on the adapter's input while training. Default 0. */
+  /** Dropout on the adapter's input while training. Default: 0. */
   loraDropout: number;
   /**
-   * Which linear layers get an adapter: names matched against the end of each module's path
-   * ('c_attn' matches transformer.h.0.attn.c_attn), one regular expression matched against the
-   * whole path, or 'all-linear' (every linear layer but the output heads). Default 'all-linear'.
+   * Which linear layers get an adapter: names matched against the end of each module's path ('c_attn'
+   * matches transformer.h.0.attn.c_attn), one regular expression matched against the whole path, or
+   * 'all-linear' (every linear layer but the output heads). Default: "all-linear".
    */
   targetModules: string[] | string;
-  /** rsLoRA: scale by loraAlpha / √r, which keeps high ranks learning. Default false. */
+  /** rsLoRA: scale by loraAlpha / √r, which keeps high ranks learning. Default: false. */
   useRslora: boolean;
-  /** Which biases train: only 'none' (PEFT's default) is supported. */
+  /** Which biases train: only 'none' (PEFT's default) is supported. Default: "none". */
   bias: 'none';
-  /** Modules trained in full and saved with the adapter (e.g. ['score']). Default none. */
+  /** Modules trained in full and saved with the adapter (e.g. ['score']). Default: []. */
   modulesToSave: string[];
 }
 
 export type LoraConfigInput = Partial<LoraConfig>;
 
-export const defaultLoraConfig: LoraConfig = { r: 8, loraAlpha: 8, loraDropout: 0, targetModules: 'all-linear', useRslora: false, bias: 'none', modulesToSave: [] };
-
 const isNameList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && s.length > 0);
-const rules = {
-  r: checks.positiveInt,
-  loraAlpha: checks.positive,
-  loraDropout: checks.fraction,
-  targetModules: [(v: unknown) => isNameList(v) || (typeof v === 'string' && v.length > 0 && validRegex(v)), "a non-empty list of module names, a regular expression or 'all-linear'"],
-  useRslora: checks.boolean,
-  bias: [(v: unknown) => v === 'none', "'none' (adapters on biases are not supported)"],
-  modulesToSave: [(v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string' && s.length > 0), 'a list of module names'],
-} as const;
+
+/** LoraConfig's fields: help, check and default of each (PEFT's defaults). */
+export const loraFields = {
+  r: { help: "The adapter's rank (PEFT's default).", check: checks.positiveInt, default: 8 },
+  loraAlpha: { help: 'The delta B·A is scaled by loraAlpha / r (rsLoRA: / √r).', check: checks.positive, default: 8 },
+  loraDropout: { help: "Dropout on the adapter's input while training.", check: checks.fraction, default: 0 },
+  targetModules: {
+    help:
+      "Which linear layers get an adapter: names matched against the end of each module's path ('c_attn' matches " +
+      "transformer.h.0.attn.c_attn), one regular expression matched against the whole path, or 'all-linear' (every linear " +
+      'layer but the output heads).',
+    check: [
+      (v: unknown) => isNameList(v) || (typeof v === 'string' && v.length > 0 && validRegex(v)),
+      "a non-empty list of module names, a regular expression or 'all-linear'",
+    ],
+    default: 'all-linear',
+  },
+  useRslora: { help: 'rsLoRA: scale by loraAlpha / √r, which keeps high ranks learning.', check: checks.boolean, default: false },
+  bias: {
+    help: "Which biases train: only 'none' (PEFT's default) is supported.",
+    check: [(v: unknown) => v === 'none', "'none' (adapters on biases are not supported)"],
+    default: 'none',
+  },
+  modulesToSave: {
+    help: "Modules trained in full and saved with the adapter (e.g. ['score']).",
+    check: [(v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string' && s.length > 0), 'a list of module names'],
+    default: [],
+  },
+} as const satisfies Fields<LoraConfig>;
+
+export const defaultLoraConfig: LoraConfig = defaultsOf(loraFields);
 
 function validRegex(s: string): boolean {
   try {
@@ -52,7 +74,7 @@ function validRegex(s: string): boolean {
 
 /** Fills PEFT's defaults and checks every field (an unknown field is an error). */
 export function resolveLoraConfig(c: LoraConfigInput, name = 'LoraConfig'): LoraConfig {
-  return resolveConfig<LoraConfig>(name, defaultLoraConfig, rules, c);
+  return resolveConfig<LoraConfig>(name, defaultLoraConfig, rulesOf(loraFields), c);
 }
 
 /** What scales the delta: alpha / r, or alpha / √r with rsLoRA (PEFT's `scaling`). */

@@ -1,10 +1,15 @@
 // The training arguments every trainer shares (Hugging Face TrainingArguments' names,
-// camelCased), with documented defaults and validation that names the field.
+// camelCased): their interfaces, their field declarations (help, check, default: one table,
+// from which the defaults, the rules, the CLI's flags and the doc comments come; see
+// config-fields.ts), and resolveConfig, which fills the defaults and validates naming the field.
 import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
 import { autocast } from '../tensor/runtime.js';
 import { didYouMean } from './did-you-mean.js';
 import { reportToRule, type ReportTo } from './tensorboard.js';
+import { checks, defaultsOf, oneOf, rulesOf, type Field, type Fields, type Rule } from './config-fields.js';
+
+export { checks } from './config-fields.js';
 
 /** The fields every run has, the SFT and reward-model trainers' and PPO's. */
 export interface RunConfig {
@@ -12,53 +17,57 @@ export interface RunConfig {
   outputDir: string;
   /** Peak learning rate of AdamW. */
   learningRate: number;
-  /** Default 'linear' (decay to 0 after warmup). */
+  /** The learning rate's schedule after warmup ('linear' decays to 0). Default: "linear". */
   lrSchedulerType: LrSchedulerType;
+  /** Steps of linear warmup from 0 to the peak learning rate. Default: 0. */
   warmupSteps: number;
-  /** Decoupled weight decay, not applied to biases and LayerNorm weights. Default 0. */
+  /** Decoupled weight decay, not applied to biases and LayerNorm weights. Default: 0. */
   weightDecay: number;
+  /** AdamW's epsilon. */
   adamEpsilon: number;
-  /** Gradient clipping by global norm (0 = off). Default 1. */
+  /** Gradient clipping by global norm (0 = off). Default: 1. */
   maxGradNorm: number;
   /** Log averaged metrics every N optimizer steps (PPO: iterations). */
   loggingSteps: number;
-  /** Checkpoint every N steps (0 = only at the end). Default 0. */
+  /** Checkpoint every N steps (0 = only at the end). Default: 0. */
   saveSteps: number;
-  /** Keep at most this many checkpoint-N folders (0 = all). Default 2. */
+  /** Keep at most this many checkpoint-N folders (0 = all). Default: 2. */
   saveTotalLimit: number;
-  /** Seeds initialisation, data order, sampling and dropout. Default 42. */
+  /** Seeds initialisation, data order, sampling and dropout. Default: 42. */
   seed: number;
-  /** 'auto' picks CUDA when available. */
+  /** 'auto' picks CUDA when available. Default: "auto". */
   device: Device | 'auto';
-  /** A checkpoint-N folder, or true for the latest one in outputDir. Default false. */
+  /** A checkpoint-N folder, or true for the latest one in outputDir. Default: false. */
   resumeFromCheckpoint: string | boolean;
-  /** Progress bar on stderr when it is a terminal. Default true. */
+  /** Progress bar on stderr when it is a terminal. Default: true. */
   progressBar: boolean;
   /**
-   * 'bf16': forward passes under autocast in bfloat16 (CUDA, or CPU), parameters and optimizer
-   * state stay float32 (master weights). Default 'no'.
+   * 'bf16': forward passes under autocast in bfloat16 (CUDA, or CPU), parameters and optimizer state
+   * stay float32 (master weights). Default: "no".
    */
   mixedPrecision: MixedPrecision;
-  /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none' (the default). */
+  /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'. Default: "none". */
   reportTo: ReportTo;
 }
 
 export interface TrainingConfig extends RunConfig {
-  /** Passes over the training data (ignored when maxSteps > 0). Default 1. */
+  /** Passes over the training data (ignored when maxSteps > 0). Default: 1. */
   numTrainEpochs: number;
-  /** Optimizer steps to run; overrides numTrainEpochs when > 0. Default -1. */
+  /** Optimizer steps to run; overrides numTrainEpochs when > 0. Default: -1. */
   maxSteps: number;
-  /** Examples per micro-batch (per_device_train_batch_size). Default 8. */
+  /** Examples per micro-batch (per_device_train_batch_size). Default: 8. */
   batchSize: number;
-  /** Micro-batches per optimizer step. Default 1. */
+  /** Micro-batches per optimizer step. Default: 1. */
   gradientAccumulationSteps: number;
-  /** Warmup as a fraction of the total steps (used when warmupSteps is 0). Default 0. */
+  /** Warmup as a fraction of the total steps (used when warmupSteps is 0). Default: 0. */
   warmupRatio: number;
+  /** AdamW's beta1. Default: 0.9. */
   adamBeta1: number;
+  /** AdamW's beta2. Default: 0.999. */
   adamBeta2: number;
-  /** Evaluate on held-out data every N steps (0 = only at the end). Default 0. */
+  /** Evaluate on held-out data every N steps (0 = only at the end). Default: 0. */
   evalSteps: number;
-  /** Held-out share of the data when no eval dataset is given. Default 0.1. */
+  /** Held-out share of the data when no eval dataset is given. Default: 0.1. */
   evalFraction: number;
 }
 
@@ -69,88 +78,103 @@ export function withMixedPrecision<T>(mode: MixedPrecision, device: string, fn: 
   return mode === 'bf16' ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', fn, 'bfloat16') : fn();
 }
 
-/** Defaults of the run-level fields every trainer shares. */
-export const runDefaults = {
-  saveSteps: 0,
-  saveTotalLimit: 2,
-  seed: 42,
-  device: 'auto',
-  resumeFromCheckpoint: false,
-  progressBar: true,
-  mixedPrecision: 'no',
-  reportTo: 'none',
-} satisfies Partial<RunConfig>;
-
-export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = {
-  numTrainEpochs: 1,
-  maxSteps: -1,
-  batchSize: 8,
-  gradientAccumulationSteps: 1,
-  lrSchedulerType: 'linear',
-  warmupRatio: 0,
-  warmupSteps: 0,
-  weightDecay: 0,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-  maxGradNorm: 1,
-  loggingSteps: 10,
-  evalSteps: 0,
-  evalFraction: 0.1,
-  ...runDefaults,
-};
-
-type Check = (v: unknown) => boolean;
-const isNum: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const isInt: Check = (v) => typeof v === 'number' && Number.isInteger(v);
-export const checks = {
-  positive: [(v: unknown) => isNum(v) && (v as number) > 0, 'a positive number'],
-  nonNegative: [(v: unknown) => isNum(v) && (v as number) >= 0, 'a non-negative number'],
-  fraction: [(v: unknown) => isNum(v) && (v as number) >= 0 && (v as number) < 1, 'a number in [0, 1)'],
-  unit: [(v: unknown) => isNum(v) && (v as number) >= 0 && (v as number) <= 1, 'a number in [0, 1]'],
-  positiveInt: [(v: unknown) => isInt(v) && (v as number) > 0, 'a positive integer'],
-  nonNegativeInt: [(v: unknown) => isInt(v) && (v as number) >= 0, 'a non-negative integer'],
-  int: [isInt, 'an integer'],
-  number: [isNum, 'a number'],
-  boolean: [(v: unknown) => typeof v === 'boolean', 'true or false'],
-  string: [(v: unknown) => typeof v === 'string' && v.length > 0, 'a non-empty string'],
-} as const satisfies Record<string, readonly [Check, string]>;
-
-/** Field rules of TrainingConfig; trainer configs extend them with their own. */
-export const trainingConfigRules = {
-  outputDir: checks.string,
+/** The fields every run has, declared once (help, check, default); the trainers' tables reuse them. */
+export const runFields = {
+  outputDir: { help: 'Run directory: the final model, checkpoint-N/ folders, metrics.jsonl, the resolved config.', check: checks.string },
   // 0 is allowed: a run that must not move the weights (and is told it learned nothing).
-  learningRate: checks.nonNegative,
-  numTrainEpochs: checks.positive,
-  maxSteps: checks.int,
-  batchSize: checks.positiveInt,
-  gradientAccumulationSteps: checks.positiveInt,
-  lrSchedulerType: [(v: unknown) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v as string), "'linear', 'cosine', 'constant' or 'constant_with_warmup'"],
-  warmupRatio: checks.unit,
-  warmupSteps: checks.nonNegativeInt,
-  weightDecay: checks.nonNegative,
-  adamBeta1: checks.fraction,
-  adamBeta2: checks.fraction,
-  adamEpsilon: checks.nonNegative,
-  maxGradNorm: checks.nonNegative,
-  loggingSteps: checks.positiveInt,
-  evalSteps: checks.nonNegativeInt,
-  evalFraction: checks.fraction,
-  saveSteps: checks.nonNegativeInt,
-  saveTotalLimit: checks.nonNegativeInt,
-  seed: checks.nonNegativeInt,
-  device: [(v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)), "'auto', 'cpu', 'cuda' or 'cuda:N'"],
-  resumeFromCheckpoint: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
-  progressBar: checks.boolean,
-  mixedPrecision: [(v: unknown) => v === 'no' || v === 'bf16', "'no' or 'bf16'"],
-  reportTo: reportToRule,
-} satisfies Record<string, readonly [Check, string]>;
+  learningRate: { help: 'Peak learning rate of AdamW.', check: checks.nonNegative },
+  lrSchedulerType: {
+    help: "The learning rate's schedule after warmup ('linear' decays to 0).",
+    check: oneOf(['linear', 'cosine', 'constant', 'constant_with_warmup']),
+    default: 'linear',
+  },
+  warmupSteps: { help: 'Steps of linear warmup from 0 to the peak learning rate.', check: checks.nonNegativeInt, default: 0 },
+  weightDecay: { help: 'Decoupled weight decay, not applied to biases and LayerNorm weights.', check: checks.nonNegative, default: 0 },
+  adamEpsilon: { help: "AdamW's epsilon.", check: checks.nonNegative },
+  maxGradNorm: { help: 'Gradient clipping by global norm (0 = off).', check: checks.nonNegative, default: 1 },
+  loggingSteps: { help: 'Log averaged metrics every N optimizer steps (PPO: iterations).', check: checks.positiveInt },
+  saveSteps: { help: 'Checkpoint every N steps (0 = only at the end).', check: checks.nonNegativeInt, default: 0 },
+  saveTotalLimit: { help: 'Keep at most this many checkpoint-N folders (0 = all).', check: checks.nonNegativeInt, default: 2 },
+  seed: { help: 'Seeds initialisation, data order, sampling and dropout.', check: checks.nonNegativeInt, default: 42 },
+  device: {
+    help: "'auto' picks CUDA when available.",
+    check: [
+      (v: unknown) => v === 'auto' || v === 'cpu' || (typeof v === 'string' && /^cuda(:\d+)?$/.test(v)),
+      "'auto', 'cpu', 'cuda' or 'cuda:N'",
+    ],
+    default: 'auto',
+  },
+  resumeFromCheckpoint: {
+    help: 'A checkpoint-N folder, or true for the latest one in outputDir.',
+    check: [(v: unknown) => typeof v === 'boolean' || (typeof v === 'string' && v.length > 0), 'true, false or a checkpoint directory'],
+    default: false,
+  },
+  progressBar: { help: 'Progress bar on stderr when it is a terminal.', check: checks.boolean, default: true },
+  mixedPrecision: {
+    help: "'bf16': forward passes under autocast in bfloat16 (CUDA, or CPU), parameters and optimizer state stay float32 (master weights).",
+    check: oneOf(['no', 'bf16']),
+    default: 'no',
+  },
+  reportTo: {
+    help: "Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'.",
+    check: reportToRule,
+    default: 'none',
+  },
+} as const satisfies Fields<RunConfig>;
+
+/** TrainingConfig's fields (TrainingArguments'): SFT's, the reward model's and DPO's tables start from them. */
+export const trainingFields = {
+  ...runFields,
+  numTrainEpochs: { help: 'Passes over the training data (ignored when maxSteps > 0).', check: checks.positive, default: 1 },
+  maxSteps: { help: 'Optimizer steps to run; overrides numTrainEpochs when > 0.', check: checks.int, default: -1 },
+  batchSize: { help: 'Examples per micro-batch (per_device_train_batch_size).', check: checks.positiveInt, default: 8 },
+  gradientAccumulationSteps: { help: 'Micro-batches per optimizer step.', check: checks.positiveInt, default: 1 },
+  warmupRatio: { help: 'Warmup as a fraction of the total steps (used when warmupSteps is 0).', check: checks.unit, default: 0 },
+  adamBeta1: { help: "AdamW's beta1.", check: checks.fraction, default: 0.9 },
+  adamBeta2: { help: "AdamW's beta2.", check: checks.fraction, default: 0.999 },
+  adamEpsilon: { ...runFields.adamEpsilon, default: 1e-8 },
+  loggingSteps: { ...runFields.loggingSteps, default: 10 },
+  evalSteps: { help: 'Evaluate on held-out data every N steps (0 = only at the end).', check: checks.nonNegativeInt, default: 0 },
+  evalFraction: { help: 'Held-out share of the data when no eval dataset is given.', check: checks.fraction, default: 0.1 },
+} as const satisfies Fields<TrainingConfig>;
+
+/** maxLength of SFT, the reward model and DPO: the longest sequence, the model's blockSize unless given. */
+export const maxLengthField = {
+  help: 'Longest sequence (prompt + answer) in tokens.',
+  check: checks.positiveInt,
+  derived: "the model's blockSize",
+  flag: 'number',
+} as const satisfies Field<number>;
+
+/** The sampling filters of the online trainers (PPO, GRPO, RLOO); their temperatures' defaults differ. */
+export const samplingFields = {
+  topK: { help: 'Sample from the k most likely tokens (0 = off).', check: checks.nonNegativeInt, default: 0 },
+  topP: { help: 'Nucleus sampling: the smallest set of tokens with this much probability (1 = off).', check: checks.topP, default: 1 },
+} as const satisfies Fields<{ topK: number; topP: number }>;
+
+/** The samples and held-out evaluations of an online trainer (PPO counts in iterations, GRPO and RLOO in steps). */
+export function onlineRunFields(unit: 'iterations' | 'steps', samples: 'answers' | 'completions') {
+  return {
+    sampleEvery: { help: `Write sample ${samples} to samples.jsonl every N ${unit} (0 = never).`, check: checks.nonNegativeInt, default: 10 },
+    numSamples: { help: 'Samples written each time.', check: checks.nonNegativeInt, default: 4 },
+    evalSteps: {
+      help: `With an evalDataset: a held-out evaluation every N ${unit}, besides the one before training and the one at the end (0: those two only).`,
+      check: checks.nonNegativeInt,
+      default: 0,
+    },
+  } as const satisfies Fields<{ sampleEvery: number; numSamples: number; evalSteps: number }>;
+}
+
+export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = defaultsOf(trainingFields);
+
+/** TrainingConfig's validation rules (seedRun checks a seed by them before training). */
+export const trainingConfigRules = rulesOf(trainingFields);
 
 /**
  * Fills defaults and validates: unknown fields and wrong values are errors naming the field
  * (a typo in a config must not silently fall back to a default).
  */
-export function resolveConfig<T extends object>(name: string, defaults: Partial<T>, rules: Record<string, readonly [Check, string]>, given: Partial<T>): T {
+export function resolveConfig<T extends object>(name: string, defaults: Partial<T>, rules: Record<string, Rule>, given: Partial<T>): T {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new TypeError(`${name}: expected an object`);
   for (const k of Object.keys(given)) if (!(k in rules)) throw new Error(`${name}: unknown field '${k}'${didYouMean(k, Object.keys(rules))}`);
   const cfg = { ...defaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as Record<string, unknown>;
