@@ -1,14 +1,16 @@
 // The config field tables are the one source of each option: every field has help and a
 // default (fixed, or derived and said in words); the config interfaces' doc comments, which
 // editors and TypeDoc show, are the tables' (help + default); and `--help` shows the real
-// defaults, a derived one in words. Run with FIX_CONFIG_DOCS=1 to rewrite the doc comments
+// defaults, a derived one in words; docs/config.md, the reference of every field, is made from
+// the tables too. Run with FIX_CONFIG_DOCS=1 to rewrite the doc comments and docs/config.md
 // from the tables after changing one.
 import { describe, it, expect } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { runFields, samplingFields, trainingFields } from '../src/trainers/config.js';
-import { fieldDoc, type Field } from '../src/trainers/config-fields.js';
+import { describeDefault, fieldDoc, type Field } from '../src/trainers/config-fields.js';
+import { kebab } from '../src/cli/options.js';
 import { sftFields } from '../src/trainers/sft-config.js';
 import { rewardFields } from '../src/trainers/reward-config.js';
 import { dpoFields } from '../src/trainers/dpo-config.js';
@@ -154,5 +156,53 @@ describe('--help and the tables', () => {
       }
     }
     expect(help('sft')).toContain(`${loraFields.r.help} (LoraConfig.r; turns LoRA on, default: 8)`);
+  });
+});
+
+/** The configs in docs/config.md: each trainer's (with its command) and LoRA's. */
+const referenced: [name: string, command: string, table: Table][] = [
+  ['SFTConfig', 'rlhf sft', sftFields],
+  ['RewardConfig', 'rlhf rm', rewardFields],
+  ['DPOConfig', 'rlhf dpo', dpoFields],
+  ['PPOConfig', 'rlhf ppo', ppoFields],
+  ['GRPOConfig', 'rlhf grpo', grpoFields],
+  ['RLOOConfig', 'rlhf rloo', rlooFields],
+];
+
+/** docs/config.md: one table per config of every field, its flag, default and help. */
+function configReference(): string {
+  const cell = (s: string): string => s.replace(/\|/g, '\\|');
+  const rows = (table: Table, flag: (k: string) => string): string =>
+    Object.entries(table)
+      .map(([k, f]) => `| \`${k}\` | ${flag(k)} | ${cell(describeDefault(f) ?? 'required')} | ${cell(f.help)} |`)
+      .join('\n');
+  const head = '| field | flag | default | what it does |\n| --- | --- | --- | --- |';
+  const trainerFlag = (k: string): string => (k === 'outputDir' ? '`--out`' : `\`--${kebab(k)}\``);
+  const sections = referenced.map(([name, command, table]) => `## ${name} (\`${command}\`)\n\n${head}\n${rows(table, trainerFlag)}\n`);
+  const loraFlags: Record<string, string> = {
+    r: '--lora-r',
+    loraAlpha: '--lora-alpha',
+    loraDropout: '--lora-dropout',
+    targetModules: '--lora-target-modules',
+    useRslora: '--use-rslora',
+  };
+  const loraFlag = (k: string): string => (loraFlags[k] ? `\`${loraFlags[k]}\`` : '—');
+  const lora = `## LoraConfig (\`peftConfig\`, \`--use-peft\` / \`--lora-*\`)\n\n${head}\n${rows(loraFields, loraFlag)}\n`;
+  return (
+    '# Config reference\n\n' +
+    'Every field of every trainer config: its command-line flag, its default and what it does. This file is generated from the\n' +
+    'field tables in `src/trainers/*-config.ts` and `src/lora/config.ts`, the same ones that make the defaults, the validation,\n' +
+    "`rlhf <command> --help` and the interfaces' doc comments (test/config-fields.test.ts checks it; `FIX_CONFIG_DOCS=1 npx vitest run\n" +
+    'test/config-fields.test.ts` rewrites it). A default in words is derived when the run starts; the trainers started from random\n' +
+    'weights fill some fields with other defaults ("Defaults by starting point" in the [README](../README.md)).\n\n' +
+    [...sections, lora].join('\n')
+  );
+}
+
+describe('docs/config.md', () => {
+  it('is the reference the tables make', () => {
+    const path = fileURLToPath(new URL('../docs/config.md', import.meta.url));
+    if (process.env.FIX_CONFIG_DOCS) writeFileSync(path, configReference());
+    expect(readFileSync(path, 'utf8')).toBe(configReference());
   });
 });
