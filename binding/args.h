@@ -12,7 +12,7 @@
 #include "binding/handle.h"
 #include "native/types.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 class Args {
  public:
@@ -175,4 +175,4 @@ struct OpEntry {
 };
 void registerOps(Napi::Env env, Napi::Object exports, const OpEntry* ops, size_t n);
 
-}  // namespace trl
+}  // namespace torch_rlhf

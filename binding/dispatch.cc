@@ -1,6 +1,6 @@
 #include "binding/args.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -32,4 +32,4 @@ void registerOps(Napi::Env env, Napi::Object exports, const OpEntry* ops, size_t
     exports.Set(ops[i].name, Napi::Function::New(env, Dispatch, ops[i].name, const_cast<OpEntry*>(&ops[i])));
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

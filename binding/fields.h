@@ -9,7 +9,7 @@
 
 #include "binding/args.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 // Named fields of a JS object; each read names the object and the field in its error.
 class Fields {
@@ -95,4 +95,4 @@ class Fields {
   Napi::Object obj_;
 };
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -3,7 +3,7 @@
 #include <mutex>
 #include <unordered_map>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 constexpr napi_type_tag kHandleTag = {0x7a3c1f0e5b2d4c91ULL, 0x8e6f0a4b3c2d1e5fULL};
@@ -160,4 +160,4 @@ bool IsDisposed(Napi::Value handle) { return recordOf(handle.Env(), handle) == n
 
 }  // namespace TensorHandle
 
-}  // namespace trl
+}  // namespace torch_rlhf

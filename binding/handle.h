@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace TensorHandle {
 void Init(Napi::Env env, Napi::Object exports);
@@ -35,4 +35,4 @@ struct DeviceMemory {
 };
 std::vector<DeviceMemory> liveMemory();
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace integer_division {
 
@@ -52,4 +52,4 @@ inline at::Scalar remainderDivisor(const at::Tensor& x, const at::Scalar& y) {
 
 }  // namespace integer_division
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -11,7 +11,7 @@
 #include <functional>
 #include <memory>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -181,4 +181,4 @@ void registerDistOps(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

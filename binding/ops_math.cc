@@ -8,7 +8,7 @@
 #include "native/attention.h"
 #include "native/gelu.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -253,7 +253,7 @@ V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1),
 // scaledDotProductAttention(q, k, v, {attnMask?, dropoutP?, isCausal?, scale?, training?, reference?, enableGqa?})
 V scaledDotProductAttention(Args& a) {
   const Fields o(a, 3, "scaledDotProductAttention options");
-  auto fn = o.boolean("reference", false) ? scaledDotProductAttentionReference : trl::scaledDotProductAttention;
+  auto fn = o.boolean("reference", false) ? scaledDotProductAttentionReference : torch_rlhf::scaledDotProductAttention;
   std::optional<at::Tensor> mask;
   if (o.has("attnMask")) mask = o.tensor("attnMask");
   std::optional<double> scale;
@@ -293,4 +293,4 @@ void registerMathOps(Napi::Env env, Napi::Object exports) {
   exports.Set("unaryOps", names);
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

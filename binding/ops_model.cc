@@ -13,7 +13,7 @@
 
 #include <functional>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -77,7 +77,7 @@ V gptForward(Args& a) {
   c10::NoGradGuard no_grad;
   const GPTWeights w = parseWeights(a, 0);
   const ForwardInput in = parseForwardInput(a, 1, w.wte.device());
-  return forwardResult(a.env(), trl::gptForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
+  return forwardResult(a.env(), torch_rlhf::gptForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
 }
 
 // Runs one generation off the JS thread and settles a Promise. The job owns every native
@@ -164,7 +164,7 @@ V llamaForward(Args& a) {
   c10::NoGradGuard no_grad;
   const LlamaWeights w = parseLlamaWeights(a, 0);
   const ForwardInput in = parseForwardInput(a, 1, w.embed.device());
-  return forwardResult(a.env(), trl::llamaForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
+  return forwardResult(a.env(), torch_rlhf::llamaForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
 }
 
 // Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
@@ -202,7 +202,7 @@ V generate(Args& a) {
   GPTWeights w = parseWeights(a, 0);
   const Prompts p = parsePrompts(a, 1);
   const GenerateOptions o = parseGenerateOptions(a, 2);
-  return queueGeneration(a.env(), [w = std::move(w), p, o] { return trl::generate(w, p.ids, p.mask, o); });
+  return queueGeneration(a.env(), [w = std::move(w), p, o] { return torch_rlhf::generate(w, p.ids, p.mask, o); });
 }
 
 // llamaGenerate(model, prompts, options) → Promise<{tokens, responseMask, logprobs}>
@@ -210,12 +210,12 @@ V llamaGenerate(Args& a) {
   LlamaWeights w = parseLlamaWeights(a, 0);
   const Prompts p = parsePrompts(a, 1);
   const GenerateOptions o = parseGenerateOptions(a, 2);
-  return queueGeneration(a.env(), [w = std::move(w), p, o] { return trl::llamaGenerate(w, p.ids, p.mask, o); });
+  return queueGeneration(a.env(), [w = std::move(w), p, o] { return torch_rlhf::llamaGenerate(w, p.ids, p.mask, o); });
 }
 
 // attentionMask(keyMask (B, S) bool, queries L) → (B, 1, L, S) bool: the one mask both forwards
 // use (native/attention.h says what it hides and why).
-V attentionMask(Args& a) { return wrap(a.env(), trl::attentionMask(a.tensor(0), a.int64(1))); }
+V attentionMask(Args& a) { return wrap(a.env(), torch_rlhf::attentionMask(a.tensor(0), a.int64(1))); }
 
 const OpEntry kOps[] = {
     {"gptForward", gptForward},
@@ -231,4 +231,4 @@ void registerModelOps(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

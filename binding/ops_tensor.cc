@@ -6,7 +6,7 @@
 #include "binding/args.h"
 #include "binding/ops.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -335,4 +335,4 @@ void registerTensorOps(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

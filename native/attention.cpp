@@ -8,7 +8,7 @@
 #include <cmath>
 #include <limits>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -218,4 +218,4 @@ at::Tensor attentionMask(const at::Tensor& key_valid, int64_t L) {
   return mask.unsqueeze(1);
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <optional>
 
-namespace trl {
+namespace torch_rlhf {
 
 // softmax(q kᵀ · scale + mask) v, with PyTorch's semantics:
 //   q (…, L, E), k (…, S, E), v (…, S, Ev) → (…, L, Ev)
@@ -40,4 +40,4 @@ at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::T
 // NaN out of the outputs and the gradients.
 at::Tensor attentionMask(const at::Tensor& key_valid, int64_t L);
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-namespace trl::dist {
+namespace torch_rlhf::dist {
 
 namespace {
 
@@ -386,4 +386,4 @@ std::vector<at::Tensor> wait(Work& w) {
 
 void destroy(Group& g) { g.release(); }
 
-}  // namespace trl::dist
+}  // namespace torch_rlhf::dist

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace trl::dist {
+namespace torch_rlhf::dist {
 
 struct GroupOptions {
   std::string master_addr = "127.0.0.1";
@@ -68,4 +68,4 @@ std::vector<at::Tensor> wait(Work& w);
 // wait for the collective in flight).
 void destroy(Group& g);
 
-}  // namespace trl::dist
+}  // namespace torch_rlhf::dist

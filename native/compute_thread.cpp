@@ -21,7 +21,7 @@ __attribute__((weak)) void omp_set_num_threads(int);
 __attribute__((weak)) int MKL_Set_Num_Threads_Local(int);
 }
 
-namespace trl {
+namespace torch_rlhf {
 
 int usableCpus() {
   cpu_set_t set;
@@ -117,4 +117,4 @@ void runOnComputeThread(const std::function<void()>& work) {
 
 void setComputeThreadCount(int n) { computeThread().wanted_threads.store(n); }
 
-}  // namespace trl
+}  // namespace torch_rlhf

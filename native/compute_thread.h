@@ -12,7 +12,7 @@
 #pragma once
 #include <functional>
 
-namespace trl {
+namespace torch_rlhf {
 
 // Runs `work` on the compute thread and waits for it; an exception thrown by `work` is rethrown
 // here. Jobs from several callers run one after another, in order.
@@ -25,4 +25,4 @@ int usableCpus();
 // from it before its next job.
 void setComputeThreadCount(int n);
 
-}  // namespace trl
+}  // namespace torch_rlhf

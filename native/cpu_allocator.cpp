@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -124,4 +124,4 @@ CpuCacheStats cpuCacheStats() {
   return g_allocator ? g_allocator->stats() : CpuCacheStats{};
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

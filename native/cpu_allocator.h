@@ -9,7 +9,7 @@
 
 #include <cstddef>
 
-namespace trl {
+namespace torch_rlhf {
 
 struct CpuCacheStats {
   size_t cachedBytes = 0;   // held in the cache, free for reuse
@@ -23,4 +23,4 @@ void installCachingCpuAllocator(size_t limitBytes);
 void emptyCpuCache();
 CpuCacheStats cpuCacheStats();
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -4,7 +4,7 @@
 
 #include <limits>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -107,4 +107,4 @@ GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const a
   return {at::stack(tokens, 1), at::stack(masks, 1), at::stack(logps, 1)};
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

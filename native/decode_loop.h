@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-namespace trl {
+namespace torch_rlhf {
 
 // Keys and values of every layer, preallocated for `capacity` positions.
 struct KVCache {
@@ -58,4 +58,4 @@ void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_
 GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid,
                           const GenerateOptions& o, KVCache* cache);
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -7,7 +7,7 @@
 
 #include "vec8.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -125,4 +125,4 @@ at::Tensor geluTanh(const at::Tensor& x) {
   return geluTanhForward(x);
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -5,7 +5,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-namespace trl {
+namespace torch_rlhf {
 
 // gelu_tanh(x) = ½x(1 + tanh(u)) = x·σ(2u), u = √(2/π)(x + 0.044715x³); the σ form needs one
 // exp and no tanh. Differentiable like at::gelu (its double backward goes through libtorch's
@@ -17,4 +17,4 @@ at::Tensor geluTanh(const at::Tensor& x);
 at::Tensor geluTanhForward(const at::Tensor& x);
 at::Tensor geluTanhBackward(const at::Tensor& grad, const at::Tensor& x);
 
-}  // namespace trl
+}  // namespace torch_rlhf

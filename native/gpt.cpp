@@ -9,7 +9,7 @@
 #include "gelu.h"
 #include "skinny_matmul.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -133,4 +133,4 @@ GenerateOutput generate(const GPTWeights& weights, const at::Tensor& prompt_ids,
                     o.use_cache ? &cache : nullptr);
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-namespace trl {
+namespace torch_rlhf {
 
 struct GPTBlockWeights {
   at::Tensor ln1_w, ln1_b, attn_w, attn_b, attn_proj_w, attn_proj_b;
@@ -44,4 +44,4 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
 GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
                         const GenerateOptions& o);
 
-}  // namespace trl
+}  // namespace torch_rlhf

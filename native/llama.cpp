@@ -4,7 +4,7 @@
 
 #include "attention.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -127,4 +127,4 @@ GenerateOutput llamaGenerate(const LlamaWeights& weights, const at::Tensor& prom
                     o.use_cache ? &cache : nullptr);
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -11,7 +11,7 @@
 #include "decode_loop.h"
 #include "skinny_matmul.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 // Hugging Face's layout: every projection (out, in), biases undefined where the model has none.
 struct LlamaLayerWeights {
@@ -38,4 +38,4 @@ ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, c
 GenerateOutput llamaGenerate(const LlamaWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
                              const GenerateOptions& o);
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-namespace trl {
+namespace torch_rlhf {
 
 void adamwStep(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& exp_avg,
                const std::vector<at::Tensor>& exp_avg_sq, const std::vector<at::Tensor>& max_exp_avg_sq,
@@ -91,4 +91,4 @@ double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, doub
   return total_norm;
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <vector>
 
-namespace trl {
+namespace torch_rlhf {
 
 struct AdamWOptions {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
@@ -33,4 +33,4 @@ void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& mom
 double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, double norm_type,
                     bool error_if_nonfinite);
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -5,7 +5,7 @@
 
 #include "vec8.h"
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 
@@ -128,4 +128,4 @@ at::Tensor packedMatmul(const at::Tensor& x, const PackedWeight& w) {
   return y;
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

@@ -11,7 +11,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-namespace trl {
+namespace torch_rlhf {
 
 // The largest M the kernel takes; larger batches go to libtorch's matmul.
 constexpr int64_t kSkinnyMaxRows = 16;
@@ -34,4 +34,4 @@ bool packedMatmulApplies(const at::Tensor& x, const PackedWeight& w);
 // x @ W + bias, (M, N).
 at::Tensor packedMatmul(const at::Tensor& x, const PackedWeight& w);
 
-}  // namespace trl
+}  // namespace torch_rlhf

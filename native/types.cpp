@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace trl {
+namespace torch_rlhf {
 
 namespace {
 struct DtypeName {
@@ -47,4 +47,4 @@ std::string deviceName(const at::Device& d) {
   return d.str();
 }
 
-}  // namespace trl
+}  // namespace torch_rlhf

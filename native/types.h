@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <string>
 
-namespace trl {
+namespace torch_rlhf {
 
 // "float32" → at::kFloat, …; throws std::invalid_argument naming the accepted names.
 at::ScalarType parseDtype(const std::string& name);
@@ -13,4 +13,4 @@ std::string dtypeName(at::ScalarType t);
 at::Device parseDevice(const std::string& name);
 std::string deviceName(const at::Device& d);
 
-}  // namespace trl
+}  // namespace torch_rlhf

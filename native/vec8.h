@@ -27,7 +27,7 @@
 // value changes the ABI (-Wpsabi) does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-namespace trl::vec {
+namespace torch_rlhf::vec {
 
 typedef float Vec8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
@@ -86,4 +86,4 @@ TRL_INLINE Vec8 exp8(Vec8 x) {
   return y * (Vec8)bits;  // a vector cast reinterprets the bits
 }
 
-}  // namespace trl::vec
+}  // namespace torch_rlhf::vec

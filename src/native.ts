@@ -191,7 +191,7 @@ export interface NativeAddon {
   version(): { libtorch: string; build: string; cuda: boolean; parallel: string };
   adamwStep(params: H[], expAvg: H[], expAvgSq: H[], maxExpAvgSq: H[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): number[];
   sgdStep(params: H[], buffers: (H | null)[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): (H | null)[];
-  clipGradNorm(params: H[], maxNorm: number, normType: number, errorIfNonfinite: boolean): number;
+  clipGradNorm(params: H[], options: { maxNorm: number; normType?: number; errorIfNonfinite?: boolean }): number;
   // process groups over c10d (src/distributed/)
   distInit(options: NativeGroupOptions): Promise<GroupHandle>;
   distAllReduce(group: GroupHandle, t: H, options: { op: string }): WorkHandle;

@@ -8,5 +8,5 @@ import type { Tensor } from '../tensor/tensor.js';
  */
 export function clipGradNorm(parameters: Iterable<Tensor>, maxNorm: number, normType = 2, options: { errorIfNonfinite?: boolean } = {}): number {
   const hs = [...parameters].map((p) => p.handle);
-  return N.clipGradNorm(hs, maxNorm, normType, options.errorIfNonfinite ?? false);
+  return N.clipGradNorm(hs, { maxNorm, normType, errorIfNonfinite: options.errorIfNonfinite });
 }
