@@ -237,8 +237,12 @@ V linear(Args& a) { return wrap(a.env(), at::linear(a.tensor(0), a.tensor(1), a.
 V embedding(Args& a) {  // embedding(weight, indices, paddingIdx?)
   return wrap(a.env(), at::embedding(a.tensor(0), a.tensor(1), a.int64(2, -1)));
 }
-V layerNorm(Args& a) {  // layerNorm(x, normalizedShape, weight?, bias?, eps)
-  return wrap(a.env(), at::layer_norm(a.tensor(0), a.ints(1), a.c10OptTensor(2), a.c10OptTensor(3), a.number(4, 1e-5)));
+V layerNorm(Args& a) {  // layerNorm(x, normalizedShape, {weight?, bias?, eps = 1e-5})
+  const Fields o(a, 2, "layerNorm options");
+  std::optional<at::Tensor> weight, bias;
+  if (o.has("weight")) weight = o.tensor("weight");
+  if (o.has("bias")) bias = o.tensor("bias");
+  return wrap(a.env(), at::layer_norm(a.tensor(0), a.ints(1), weight, bias, o.number("eps", 1e-5)));
 }
 V rmsNorm(Args& a) {  // rmsNorm(x, normalizedShape, weight?, eps)
   return wrap(a.env(), at::rms_norm(a.tensor(0), a.ints(1), a.c10OptTensor(2), a.number(3, 1e-6)));

@@ -162,7 +162,7 @@ export interface NativeAddon {
   einsum(eq: string, ts: H[]): H;
   linear(x: H, w: H, b: Opt<H>): H;
   embedding(w: H, idx: H, paddingIdx: number): H;
-  layerNorm(x: H, shape: number[], w: Opt<H>, b: Opt<H>, eps: number): H;
+  layerNorm(x: H, shape: number[], options: { weight?: Opt<H>; bias?: Opt<H>; eps?: number }): H;
   rmsNorm(x: H, shape: number[], w: Opt<H>, eps: number): H;
   dropout(x: H, p: number, train: boolean): H;
   crossEntropy(x: H, target: H, options: { weight?: Opt<H>; reduction?: string; ignoreIndex?: number; labelSmoothing?: number }): H;

@@ -30,7 +30,7 @@ export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx
 }
 
 export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, optH('layerNorm', weight), optH('layerNorm', bias), eps));
+  return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, { weight: optH('layerNorm', weight), bias: optH('layerNorm', bias), eps }));
 }
 
 /** x / √(mean(x²) + eps) · weight over the last dims (Llama's RMSNorm, torch.nn.functional.rms_norm). */
