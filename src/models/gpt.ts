@@ -408,7 +408,8 @@ export class GPT extends Module {
   private pickPath(inputIds: Tensor, options: GPTForwardOptions): ForwardPath {
     const path = options.path ?? (this.nativeApplies(options) ? 'native' : 'modules');
     if (path === 'native') {
-      if (options.pastKeyValues || options.useCache) throw new Error('GPT.forward: the native path takes no pastKeyValues and returns no cache');
+      if (options.pastKeyValues || options.useCache)
+        throw new Error('GPT.forward: the native path takes no pastKeyValues and returns no cache');
       this.checkInput(inputIds, 0);
     }
     return path;
@@ -418,7 +419,8 @@ export class GPT extends Module {
   private checkInput(inputIds: Tensor, pastLen: number): void {
     if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2) throw new TypeError(`GPT.forward: inputIds must be a (batch, length) Tensor`);
     const T = inputIds.shape[1]!;
-    if (pastLen + T > this.config.blockSize) throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
+    if (pastLen + T > this.config.blockSize)
+      throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
   }
 
   private trunk(inputIds: Tensor, options: GPTForwardOptions): Omit<GPTOutput, 'logits'> {
@@ -477,20 +479,25 @@ export class GPT extends Module {
       made.push(invFreq);
       const layers = [...m.layers].map(({ input_layernorm, self_attn: a, post_attention_layernorm, mlp: p }) => ({
         inputLayernorm: input_layernorm.weight.handle, postAttentionLayernorm: post_attention_layernorm.weight.handle,
-        qW: w(a.q_proj), qB: h(a.q_proj.bias), kW: w(a.k_proj), kB: h(a.k_proj.bias), vW: w(a.v_proj), vB: h(a.v_proj.bias), oW: w(a.o_proj), oB: h(a.o_proj.bias),
-        gateW: w(p.gate_proj), gateB: h(p.gate_proj.bias), upW: w(p.up_proj), upB: h(p.up_proj.bias), downW: w(p.down_proj), downB: h(p.down_proj.bias),
+        qW: w(a.q_proj), qB: h(a.q_proj.bias), kW: w(a.k_proj), kB: h(a.k_proj.bias),
+        vW: w(a.v_proj), vB: h(a.v_proj.bias), oW: w(a.o_proj), oB: h(a.o_proj.bias),
+        gateW: w(p.gate_proj), gateB: h(p.gate_proj.bias), upW: w(p.up_proj), upB: h(p.up_proj.bias),
+        downW: w(p.down_proj), downB: h(p.down_proj.bias),
       }));
       const lmHead = this.lm_head instanceof Linear ? this.lm_head.weight.handle : null;
       const sizes = { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize };
-      return { llama: { ...sizes, invFreq: invFreq.handle, embed: m.embed_tokens.weight.handle, norm: m.norm.weight.handle, lmHead, layers } };
+      const embed = m.embed_tokens.weight.handle;
+      return { llama: { ...sizes, invFreq: invFreq.handle, embed, norm: m.norm.weight.handle, lmHead, layers } };
     }
     const tr = this.transformer!;
     const c = this.gpt2Config;
     const blocks = [...tr.h].map(({ ln_1, attn, ln_2, mlp }) => ({
-      ln1W: ln_1.weight!.handle, ln1B: h(ln_1.bias), attnW: w(attn.c_attn), attnB: h(attn.c_attn.bias), attnProjW: w(attn.c_proj), attnProjB: h(attn.c_proj.bias),
-      ln2W: ln_2.weight!.handle, ln2B: h(ln_2.bias), fcW: w(mlp.c_fc), fcB: h(mlp.c_fc.bias), mlpProjW: w(mlp.c_proj), mlpProjB: h(mlp.c_proj.bias),
+      ln1W: ln_1.weight!.handle, ln1B: h(ln_1.bias), ln2W: ln_2.weight!.handle, ln2B: h(ln_2.bias),
+      attnW: w(attn.c_attn), attnB: h(attn.c_attn.bias), attnProjW: w(attn.c_proj), attnProjB: h(attn.c_proj.bias),
+      fcW: w(mlp.c_fc), fcB: h(mlp.c_fc.bias), mlpProjW: w(mlp.c_proj), mlpProjB: h(mlp.c_proj.bias),
     }));
-    return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte: tr.wte.weight.handle, wpe: tr.wpe.weight.handle, lnfW: tr.ln_f.weight!.handle, lnfB: h(tr.ln_f.bias), blocks } };
+    const [wte, wpe, lnfW, lnfB] = [tr.wte.weight.handle, tr.wpe.weight.handle, tr.ln_f.weight!.handle, h(tr.ln_f.bias)];
+    return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte, wpe, lnfW, lnfB, blocks } };
   }
 
   /** @deprecated transitional; removed at integration */
@@ -505,7 +512,8 @@ export class GPT extends Module {
 
   /** The trunk (and with `withLogits` the LM head) in one native call: [logits, hidden] or [hidden]. */
   private nativeForward(inputIds: Tensor, options: GPTForwardOptions, withLogits: boolean): Tensor[] {
-    const input = { inputIds: inputIds.handle, attentionMask: options.attentionMask?.handle, positionIds: options.positionIds?.handle, withLogits };
+    const { attentionMask, positionIds } = options;
+    const input = { inputIds: inputIds.handle, attentionMask: attentionMask?.handle, positionIds: positionIds?.handle, withLogits };
     const made: Tensor[] = [];
     try {
       const m = this.nativeModel(made);

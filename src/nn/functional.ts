@@ -30,7 +30,8 @@ export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx
 }
 
 export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, { weight: optH('layerNorm', weight), bias: optH('layerNorm', bias), eps }));
+  const options = { weight: optH('layerNorm', weight), bias: optH('layerNorm', bias), eps };
+  return new Tensor(N.layerNorm(h('layerNorm', input), normalizedShape, options));
 }
 
 /** x / √(mean(x²) + eps) · weight over the last dims (Llama's RMSNorm, torch.nn.functional.rms_norm). */
@@ -54,7 +55,8 @@ export interface CrossEntropyOptions {
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   return new Tensor(
     N.crossEntropy(h('crossEntropy', input), h('crossEntropy', target), {
-      weight: optH('crossEntropy', options.weight), reduction: options.reduction, ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing,
+      weight: optH('crossEntropy', options.weight), reduction: options.reduction,
+      ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing,
     }),
   );
 }
