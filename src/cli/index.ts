@@ -1,14 +1,10 @@
 #!/usr/bin/env node
-// The `rlhf` command: the demo, each stage on your data, generation, scoring and reports.
-import { createInterface } from 'node:readline/promises';
-import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+// The `rlhf` command: the demo, each stage on your data, generation, scoring and reports. This
+// file declares the commands and their flags and hands each over: the trainers get their config
+// from the flags here, `generate` and `score` live in their own files.
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset, readExamples, type LoadDatasetOptions, type LoadedDataset, type SkippedLine } from '../data/datasets.js';
-import { hasEmptyAnswer, parsePreferenceExample, parseSFTExample, type PreferenceExample, type PreferencePair, type SFTExample } from '../data/formats.js';
-import { generateText, generationLengths } from '../text/generate.js';
-import { promptCompletionIds, rewardScores } from '../text/score.js';
+import { loadPreferenceDataset, loadPreferencePairDataset, loadPromptDataset, loadSFTDataset } from '../data/datasets.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
@@ -26,7 +22,6 @@ import { defaultRewardConfig, rewardFields, type RewardConfig } from '../trainer
 import { SFTTrainer } from '../trainers/sft.js';
 import { defaultSFTConfig, sftFields, type SFTConfig } from '../trainers/sft-config.js';
 import { parseDevice } from '../tensor/types.js';
-import { promptAndAnswer } from '../trainers/tokenize.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { runDemo } from './demo.js';
 import { startingPointHelp } from '../trainers/starting-point.js';
@@ -39,32 +34,10 @@ import { builtinReward } from '../rewards/builtin-spec.js';
 import { addBaseModelFlag, addLoraFlags, loraFromFlags, mergeCommand, tokenizerOf } from './lora.js';
 import { collect, parseRewardWeights, rewardSourcesFromFlags } from './rewards.js';
 import { seedRun } from './seed.js';
-import { addConfigFlags, addSkipInvalidFlag, configFromFlags, kebab, optionKey } from './options.js';
-
-type Opts = Record<string, unknown>;
-const str = (o: Opts, k: string): string => o[k] as string;
-
-function requireFile(path: string, flag: string): string {
-  if (!existsSync(path)) throw new Error(`${flag}: ${path}: no such file or directory`);
-  return path;
-}
-
-function report(skipped: SkippedLine[], path: string): void {
-  if (skipped.length) console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
-}
-
-/** ', 3 with an empty answer' for the run's summary line (accepted, as in TRL, but worth seeing). */
-function emptyNote(examples: readonly (SFTExample | PreferenceExample | PreferencePair)[]): string {
-  const n = examples.filter(hasEmptyAnswer).length;
-  return n ? ` (${n} with an empty answer)` : '';
-}
-
-/** The examples of the data file given with `flag`, honouring --skip-invalid and saying what it skipped. */
-async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => Promise<LoadedDataset<T>>, o: Opts, flag: string): Promise<T[]> {
-  const data = await load(requireFile(str(o, optionKey(flag)), flag), { skipInvalid: !!o.skipInvalid });
-  report(data.skipped, data.path);
-  return data.examples;
-}
+import { emptyNote, loadData, requireFile, runSummary, str, type Opts } from './inputs.js';
+import { generate } from './generate.js';
+import { score } from './score.js';
+import { addConfigFlags, addSkipInvalidFlag, configFromFlags } from './options.js';
 
 /**
  * Flag values as a trainer's config: typed here only to be handed over, since every trainer
@@ -80,7 +53,7 @@ async function sft(o: Opts): Promise<void> {
   seedRun(config, defaultSFTConfig.seed, 'SFTConfig');
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
   const t = new SFTTrainer({ model, tokenizer, config: handOver<SFTConfig>(config), trainDataset: data, evalDataset: evalData, peftConfig: loraFromFlags(o, model) });
-  console.error(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples${emptyNote(data)} → ${config.outputDir}`);
+  runSummary(`rlhf sft: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} examples${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -96,7 +69,7 @@ async function rm(o: Opts): Promise<void> {
   const model = await RewardModel.fromPretrained(dir, { device, baseModel: o.baseModel as string | undefined });
   const tokenizer = await tokenizerOf(dir, model);
   const t = new RewardTrainer({ model, tokenizer, config: handOver<RewardConfig>(config), trainDataset: data, normalizationDataset: norm, peftConfig: loraFromFlags(o) });
-  console.error(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
+  runSummary(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }));
 }
@@ -119,7 +92,7 @@ async function ppo(o: Opts): Promise<void> {
   const rewardModel = await RewardModel.load(rmDir, { device });
   const tokenizer = await tokenizerOf(policyDir, model);
   const t = new PPOTrainer({ model, refModel, rewardModel, tokenizer, config: handOver<PPOConfig>(config), prompts, evalDataset: evalPrompts, evalRewards, ptxDataset: ptx, peftConfig });
-  console.error(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
+  runSummary(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -138,7 +111,7 @@ async function dpo(o: Opts): Promise<void> {
   const peftConfig = loraFromFlags(o, model);
   const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData, peftConfig });
   const reference = refDir ?? (t.refModel ? 'a frozen copy' : peftConfig && !config.referenceFree ? 'the base (adapter off)' : 'none kept');
-  console.error(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs${emptyNote(data)}, reference ${reference} → ${config.outputDir}`);
+  runSummary(`rlhf dpo: ${source}, ${model.numParameters().toLocaleString()} parameters, ${data.length} pairs${emptyNote(data)}, reference ${reference} → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
@@ -164,101 +137,9 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
   const peftConfig = loraFromFlags(o, model);
   const t = kind === 'grpo' ? new GRPOTrainer({ model, tokenizer, prompts, evalDataset: evalPrompts, evalRewards, rewards, config, peftConfig }) : new RLOOTrainer({ model, tokenizer, prompts, evalDataset: evalPrompts, evalRewards, rewards, config, peftConfig });
-  console.error(`rlhf ${kind}: ${source}, ${prompts.length} prompts, ${rewards.length} reward(s), ${t.config.numGenerations} completions per prompt → ${config.outputDir}`);
+  runSummary(`rlhf ${kind}: ${source}, ${prompts.length} prompts, ${rewards.length} reward(s), ${t.config.numGenerations} completions per prompt → ${config.outputDir}`);
   const r = await t.train();
   console.log(JSON.stringify({ stage: kind, steps: r.steps, ...r.metrics, outputDir: r.outputDir }));
-}
-
-async function generate(args: string[], o: Opts): Promise<void> {
-  const dir = requireFile(str(o, 'model'), '--model');
-  // Bad data fails before the model is loaded.
-  const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
-  const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
-  const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
-  const tok = await tokenizerOf(dir, model);
-  const sampling = {
-    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
-    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed),
-  };
-  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
-  // Checked before any prompt is read: the default fits the model, a given length must.
-  try {
-    generationLengths(model, sampling.maxNewTokens);
-  } catch (e) {
-    throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
-  }
-  const answer = (batch: string[]): Promise<string[]> => generateText(model, tok, batch, sampling);
-  const outFile = o.out ? str(o, 'out') : null;
-  if (outFile) {
-    mkdirSync(dirname(outFile), { recursive: true });
-    rmSync(outFile, { force: true });
-  }
-  if (prompts.length === 0) {
-    if (!process.stdin.isTTY) throw new Error('no prompts: give them as arguments, with --prompts file.jsonl, or run in a terminal for an interactive prompt');
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
-    console.log('Type a prompt (empty line or Ctrl-D to quit).');
-    for (;;) {
-      const line = await rl.question('> ').catch(() => '');
-      if (!line) break;
-      console.log((await answer([line]))[0]);
-    }
-    rl.close();
-    return;
-  }
-  const batchSize = Number(o.batchSize ?? 16);
-  let empty = 0;
-  for (let i = 0; i < prompts.length; i += batchSize) {
-    const batch = prompts.slice(i, i + batchSize);
-    const answers = await answer(batch);
-    // TRL's {prompt, completion}: the rows `rlhf score` (and SFT) read.
-    const lines = batch.map((p, j) => JSON.stringify({ prompt: p, completion: answers[j] }));
-    empty += answers.filter((a) => a.trim() === '').length;
-    if (outFile) appendFileSync(outFile, `${lines.join('\n')}\n`);
-    else console.log(lines.join('\n'));
-  }
-  if (outFile) console.error(`rlhf generate: ${prompts.length} answers${empty ? ` (${empty} empty)` : ''} → ${outFile}`);
-  model.dispose();
-}
-
-/** A line of `score --data`: a ranking ({chosen, rejected} or {completions}) or a demonstration. */
-type ScoreLine = { ranking: PreferenceExample } | { demonstration: SFTExample };
-function parseScoreLine(v: unknown): ScoreLine {
-  const ranked = typeof v === 'object' && v !== null && ('chosen' in v || 'completions' in v);
-  return ranked ? { ranking: parsePreferenceExample(v) } : { demonstration: parseSFTExample(v) };
-}
-
-async function score(o: Opts): Promise<void> {
-  const dir = requireFile(str(o, 'rewardModel'), '--reward-model');
-  const file = requireFile(str(o, 'data'), '--data');
-  const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
-  const model = await RewardModel.load(dir, { device, baseModel: o.baseModel as string | undefined });
-  model.eval();
-  const tok = await tokenizerOf(dir, model);
-  const seqOf = (prompt: string, answer: string, templated = false): number[] => promptCompletionIds(tok, prompt, answer, model.config.blockSize, templated);
-  const scores = (seqs: number[][]): number[] => rewardScores(model, seqs, tok.padTokenId);
-  let pairs = 0, correct = 0, n = 0, empty = 0;
-  const skipped: SkippedLine[] = [];
-  for await (const { line, example } of readExamples(file, parseScoreLine, { skipInvalid: !!o.skipInvalid }, skipped)) {
-    try {
-      if ('ranking' in example) {
-        const ex = example.ranking;
-        const s = scores(ex.completions.map((c) => seqOf(ex.prompt, c)));
-        for (let i = 0; i < s.length; i++) for (let j = i + 1; j < s.length; j++) ((pairs++), s[i]! > s[j]! && correct++);
-        console.log(JSON.stringify({ line, prompt: ex.prompt, scores: s }));
-      } else {
-        const { prompt, answer, templated } = promptAndAnswer(example.demonstration, tok);
-        console.log(JSON.stringify({ line, prompt, score: scores([seqOf(prompt, answer, templated)])[0] }));
-      }
-      if ('ranking' in example ? hasEmptyAnswer(example.ranking) : hasEmptyAnswer(example.demonstration)) empty++;
-      n++;
-    } catch (err) {
-      throw new Error(`${file}:${line}: ${(err as Error).message}`);
-    }
-  }
-  report(skipped, file);
-  const empties = empty ? `, ${empty} with an empty answer` : '';
-  console.error(pairs > 0 ? `rlhf score: ${n} lines${empties}, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored${empties}`);
-  model.dispose();
 }
 
 export function buildProgram(): Command {

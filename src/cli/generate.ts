@@ -1,0 +1,58 @@
+// rlhf generate: a trained model's answers to prompts given as arguments, in a --prompts file
+// (written as {prompt, completion} lines, as `rlhf score` and `rlhf sft` read them) or typed
+// at the terminal.
+import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { loadPromptDataset } from '../data/datasets.js';
+import { GPT } from '../models/gpt.js';
+import { parseDevice } from '../tensor/types.js';
+import { generateText, generationLengths } from '../text/generate.js';
+import { pickDevice } from '../trainers/trainer.js';
+import { loadData, requireFile, str, type Opts } from './inputs.js';
+import { tokenizerOf } from './lora.js';
+import { kebab } from './options.js';
+import { promptLoop } from './repl.js';
+
+export async function generate(args: string[], o: Opts): Promise<void> {
+  const dir = requireFile(str(o, 'model'), '--model');
+  // Bad data fails before the model is loaded.
+  const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
+  const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
+  const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
+  const tok = await tokenizerOf(dir, model);
+  const sampling = {
+    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
+    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed),
+  };
+  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
+  // Checked before any prompt is read: the default fits the model, a given length must.
+  try {
+    generationLengths(model, sampling.maxNewTokens);
+  } catch (e) {
+    throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
+  }
+  const answer = (batch: string[]): Promise<string[]> => generateText(model, tok, batch, sampling);
+  const outFile = o.out ? str(o, 'out') : null;
+  if (outFile) {
+    mkdirSync(dirname(outFile), { recursive: true });
+    rmSync(outFile, { force: true });
+  }
+  if (prompts.length === 0) {
+    if (!process.stdin.isTTY) throw new Error('no prompts: give them as arguments, with --prompts file.jsonl, or run in a terminal for an interactive prompt');
+    await promptLoop(answer);
+    return;
+  }
+  const batchSize = Number(o.batchSize ?? 16);
+  let empty = 0;
+  for (let i = 0; i < prompts.length; i += batchSize) {
+    const batch = prompts.slice(i, i + batchSize);
+    const answers = await answer(batch);
+    // TRL's {prompt, completion}: the rows `rlhf score` (and SFT) read.
+    const lines = batch.map((p, j) => JSON.stringify({ prompt: p, completion: answers[j] }));
+    empty += answers.filter((a) => a.trim() === '').length;
+    if (outFile) appendFileSync(outFile, `${lines.join('\n')}\n`);
+    else console.log(lines.join('\n'));
+  }
+  if (outFile) console.error(`rlhf generate: ${prompts.length} answers${empty ? ` (${empty} empty)` : ''} → ${outFile}`);
+  model.dispose();
+}
