@@ -26,7 +26,7 @@ sft.dispose();
 model.dispose();
 
 // 2. The reward model: the SFT trunk with a scalar head, trained on {prompt, chosen, rejected} pairs.
-const rm = await RewardModel.fromPretrained(join(out, 'sft'));
+const rm = await RewardModel.fromTrunk(join(out, 'sft'));
 const prefs = (await loadPreferenceDataset(join(data, 'prefs.jsonl'))).examples.slice(0, tiny ? 32 : 1000);
 const rmTrainer = new RewardTrainer({ model: rm, tokenizer, trainDataset: prefs, config: { outputDir: join(out, 'rm'), learningRate: 1e-4, batchSize: 16, maxSteps: tiny ? 2 : -1, progressBar: !tiny } });
 console.log('rm', (await rmTrainer.train()).metrics);

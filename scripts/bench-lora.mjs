@@ -116,7 +116,7 @@ async function child(task) {
     const calls = [];
     for (let i = 0; i < 25; i++) {
       const c0 = process.cpuUsage();
-      torch.dispose(model.forwardNative(one));
+      torch.dispose(torch.noGrad(() => model.forward(one, { path: 'native' })));
       const c = process.cpuUsage(c0);
       if (i >= 5) calls.push((c.user + c.system) / 1000);
     }
@@ -206,7 +206,7 @@ async function parent() {
     '',
     'The whole-generation rows differ by about the noise between rounds (merged and no adapter run the very same computation, yet differ by 7 % here); the one-token measure below isolates what the unmerged adapter costs.',
     '',
-    `What the unmerged adapter adds to each native call (forward or whole generation), measured apart from the noise of a generation: a one-token forwardNative takes ${one('generate/base')} ms of CPU without an adapter, ${one('generate/merged')} ms merged and ${one('generate/lora')} ms unmerged, so building W + s·B·A for the ${LAYERS} adapted layers costs about ${(median(r('generate/lora').oneToken) - median(r('generate/base').oneToken)).toFixed(1)} ms per call, once per generate() (here ${((100 * (median(r('generate/lora').oneToken) - median(r('generate/base').oneToken))) / ms('generate/base')).toFixed(1)} % of the generation above). Merged costs what the base model does.`,
+    `What the unmerged adapter adds to each native call (forward or whole generation), measured apart from the noise of a generation: a one-token native forward takes ${one('generate/base')} ms of CPU without an adapter, ${one('generate/merged')} ms merged and ${one('generate/lora')} ms unmerged, so building W + s·B·A for the ${LAYERS} adapted layers costs about ${(median(r('generate/lora').oneToken) - median(r('generate/base').oneToken)).toFixed(1)} ms per call, once per generate() (here ${((100 * (median(r('generate/lora').oneToken) - median(r('generate/base').oneToken))) / ms('generate/base')).toFixed(1)} % of the generation above). Merged costs what the base model does.`,
   ].join('\n');
   writeSection(`${root}/docs/benchmarks.md`, 'bench-lora', md);
   console.log(md);

@@ -76,7 +76,7 @@ if (device === 'none') {
     const sft = new SFTTrainer({ model: m, tokenizer: tok, trainDataset: data, config: { outputDir: join(dir, 'sft'), maxSteps: 10, learningRate: 1e-3, device, progressBar: false } });
     const r1 = await sft.train();
     sft.dispose(); m.dispose();
-    const rm = await RewardModel.fromPretrained(join(dir, 'sft'), { device });
+    const rm = await RewardModel.fromTrunk(join(dir, 'sft'), { device });
     const prefs = Array.from({ length: 16 }, (_, i) => ({ prompt: `Q${i % 4}:`, completions: [' good!', ' bad.'] }));
     const rt = new (await import('../dist/index.js')).RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs, config: { outputDir: join(dir, 'rm'), maxSteps: 10, learningRate: 1e-3, device, progressBar: false } });
     const r2 = await rt.train();

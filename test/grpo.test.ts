@@ -115,7 +115,7 @@ describe('scoring with several rewards', () => {
     const rm = new RewardModel({ vocabSize: 16, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8 });
     const fn: RewardFunction = () => [1, 1, 1];
     const r = await scoreSamples([rm, fn], [1, 1], inputs, seq);
-    const direct = rm.rewardsNative(seq.sequences, seq.attentionMask).tolist() as number[];
+    const direct = torch.noGrad(() => rm.rewards(seq.sequences, seq.attentionMask, { path: 'native' })).tolist() as number[];
     r.total.forEach((v, i) => expect(v).toBeCloseTo(direct[i]! + 1, 5));
     expect(r.perSource[0]!.name).toBe('reward_model_0');
     rm.dispose();

@@ -102,8 +102,8 @@ describe('trainers with a LoRA adapter', () => {
     const back = (await GPT.load(outputDir)).eval();
     model.eval();
     const ids = torch.tensor([[3, 5, 7, 9]], { dtype: 'int64' });
-    const a = model.forwardNative(ids).logits;
-    const b = back.forwardNative(ids).logits;
+    const a = torch.noGrad(() => model.forward(ids, { path: 'native' })).logits;
+    const b = torch.noGrad(() => back.forward(ids, { path: 'native' })).logits;
     expect(a.equal(b)).toBe(true);
     torch.dispose([ids, a, b]);
     for (const x of [t, model, back]) x.dispose();
@@ -138,7 +138,7 @@ describe('trainers with a LoRA adapter', () => {
   });
 
   it('RewardTrainer: the adapter and the score head train; the saved adapter loads as a reward model', async () => {
-    const rm = await RewardModel.fromPretrained(baseDir);
+    const rm = await RewardModel.fromTrunk(baseDir);
     const outputDir = join(tmp, 'rm');
     const t = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: pairRows, peftConfig: lora, config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet } });
     const snap = snapshot(rm); // after the trainer put the adapter on
@@ -208,7 +208,7 @@ describe('trainers with a LoRA adapter', () => {
   it.each([false, true])('PPO (separate critic: %s): the reference is the base; the value head or the critic\'s adapter trains', async (separateCritic) => {
     const rmDir = join(tmp, 'ppo-rm');
     if (separateCritic && !existsSync(rmDir)) {
-      const rm = await RewardModel.fromPretrained(baseDir);
+      const rm = await RewardModel.fromTrunk(baseDir);
       await rm.save(rmDir);
       rm.dispose();
     }

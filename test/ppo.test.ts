@@ -29,7 +29,7 @@ beforeAll(async () => {
   await st.train();
   st.dispose();
   base.dispose();
-  const rm = await RewardModel.fromPretrained(sftDir);
+  const rm = await RewardModel.fromTrunk(sftDir);
   await rm.save(rmDir);
   rm.dispose();
 });

@@ -10,7 +10,7 @@ import { RewardModel } from '../models/reward-model.js';
 import { packageRoot } from '../native.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import { cat } from '../tensor/join.js';
-import { getNumThreads, manualSeed } from '../tensor/runtime.js';
+import { getNumThreads, manualSeed, noGrad } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import { PPOTrainer } from '../trainers/ppo.js';
 import type { PPOConfig } from '../trainers/ppo-config.js';
@@ -68,7 +68,7 @@ async function judge(policy: GPT, reward: RewardModel, tok: ByteTokenizer, promp
   const rewards: number[] = new Array(prompts.length).fill(0);
   for (let s = 0; s < samples; s++) {
     const out = await policy.generate(ids, { maxNewTokens: 24, temperature: 0.7, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId, seed: 1000 + s });
-    const r = tidy(() => reward.rewardsNative(cat([out.promptIds, out.tokens.where(out.responseMask, tok.eosTokenId)], 1), cat([out.promptMask, out.responseMask], 1)).tolist() as number[]);
+    const r = tidy(() => noGrad(() => reward.rewards(cat([out.promptIds, out.tokens.where(out.responseMask, tok.eosTokenId)], 1), cat([out.promptMask, out.responseMask], 1), { path: 'native' })).tolist() as number[]);
     out.sequences.forEach((seq, i) => {
       const a = tok.decode(seq, { skipSpecialTokens: true });
       if (s === 0) answers.push(a);
@@ -116,7 +116,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
 
   // 2. The reward model on the labeler's rankings.
   log(`[2/3] reward model on ${prefs.examples.length} rankings of ${prefs.examples[0]?.completions.length} answers`);
-  const rm = await RewardModel.fromPretrained(join(out, 'sft'), { device });
+  const rm = await RewardModel.fromTrunk(join(out, 'sft'), { device });
   const rmTrainer = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs.examples, normalizationDataset: sftData.examples, config: { ...plan.rm, outputDir: join(out, 'rm'), seed, device, progressBar } });
   const rmRes = await rmTrainer.train();
   rmTrainer.dispose();

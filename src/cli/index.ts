@@ -66,7 +66,7 @@ async function rm(o: Opts): Promise<void> {
   const dir = str(o, 'model');
   requireFile(dir, '--model');
   seedRun(config, defaultRewardConfig.seed, 'RewardConfig');
-  const model = await RewardModel.fromPretrained(dir, { device, baseModel: o.baseModel as string | undefined });
+  const model = await RewardModel.fromTrunk(dir, { device, baseModel: o.baseModel as string | undefined });
   const tokenizer = await tokenizerOf(dir, model);
   const t = new RewardTrainer({ model, tokenizer, config: handOver<RewardConfig>(config), trainDataset: data, normalizationDataset: norm, peftConfig: loraFromFlags(o) });
   runSummary(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);

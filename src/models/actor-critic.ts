@@ -94,11 +94,6 @@ export class ActorCritic extends GPT {
     });
   }
 
-  /** @deprecated transitional; removed at integration */
-  policyAndValuesNative(inputIds: Tensor, attentionMask: Tensor): PolicyValueOutput {
-    return noGrad(() => this.policyAndValues(inputIds, attentionMask, { path: 'native' }));
-  }
-
   /**
    * Writes the policy in HF GPT-2 layout (GPT.load reads it; the value head rides along as
    * v_head.*), and a separate critic under critic/ as a reward-model checkpoint.

@@ -244,9 +244,6 @@ export interface GPTForwardOptions {
 /** The modules' forward (autograd, dropout, KV cache) or one native call for the whole trunk. */
 export type ForwardPath = 'modules' | 'native';
 
-/** @deprecated transitional; removed at integration */
-export type NativeForwardOptions = Pick<GPTForwardOptions, 'attentionMask' | 'positionIds'>;
-
 export interface GPTOutput {
   /** (B, T, vocabSize) */
   logits: Tensor;
@@ -498,16 +495,6 @@ export class GPT extends Module {
     }));
     const [wte, wpe, lnfW, lnfB] = [tr.wte.weight.handle, tr.wpe.weight.handle, tr.ln_f.weight!.handle, h(tr.ln_f.bias)];
     return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte, wpe, lnfW, lnfB, blocks } };
-  }
-
-  /** @deprecated transitional; removed at integration */
-  forwardNative(inputIds: Tensor, options: NativeForwardOptions = {}): { logits: Tensor; hiddenStates: Tensor } {
-    return noGrad(() => this.forward(inputIds, { ...options, path: 'native' }));
-  }
-
-  /** @deprecated transitional; removed at integration */
-  hiddenStatesNative(inputIds: Tensor, options: NativeForwardOptions = {}): Tensor {
-    return noGrad(() => this.hiddenStates(inputIds, { ...options, path: 'native' }));
   }
 
   /** The trunk (and with `withLogits` the LM head) in one native call: [logits, hidden] or [hidden]. */

@@ -54,11 +54,6 @@ export class RewardModel extends GPT {
     return loadGPTFamily(dir, options, { ...rewardFamily, headsOptional: true });
   }
 
-  /** @deprecated transitional; removed at integration (use fromTrunk) */
-  static async fromPretrained(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
-    return RewardModel.fromTrunk(dir, options);
-  }
-
   /** Loads a trained reward model (its head must be there). */
   static override async load(dir: string, options: LoadGPTOptions = {}): Promise<RewardModel> {
     return loadGPTFamily(dir, options, rewardFamily);
@@ -77,11 +72,6 @@ export class RewardModel extends GPT {
       const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
       return this.score.forward(h).squeeze(-1);
     });
-  }
-
-  /** @deprecated transitional; removed at integration */
-  rewardsNative(inputIds: Tensor, attentionMask: Tensor): Tensor {
-    return noGrad(() => this.rewards(inputIds, attentionMask, { path: 'native' }));
   }
 
   /** Shifts the bias so that these reference scores (raw) have mean 0. */

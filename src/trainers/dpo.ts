@@ -114,7 +114,7 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     if (batch.refLogps) return batch.refLogps;
     const model = ref ?? (this.refIsBase ? this.gpt : null);
     if (model === null) return zeros([2 * batch.pairs], { device: this.device });
-    const logps = (m: GPT) => noGrad(() => tidy(() => sequenceLogps(m.forwardNative(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels)));
+    const logps = (m: GPT) => noGrad(() => tidy(() => sequenceLogps(m.forward(batch.inputIds, { attentionMask: batch.attentionMask, path: 'native' }).logits, batch.labels)));
     return onReference(this.gpt, this.refIsBase && model === this.gpt ? null : model, logps);
   }
 

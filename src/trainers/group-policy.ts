@@ -170,7 +170,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       const columns: Record<string, unknown[]> = {};
       for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
       const scored = await scoreSamples(this.sources, this.weights, { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences }, { sequences, attentionMask });
-      const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forwardNative(sequences, { attentionMask }).logits, completions, P, c.temperature)));
+      const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forward(sequences, { attentionMask, path: 'native' }).logits, completions, P, c.temperature)));
       // With one update per batch the old policy is the current one: no forward needed for it.
       const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
       const refLogprobs = this.refModel || this.refIsBase ? own(onReference(this.model, this.refModel, logprobsOf)) : null;

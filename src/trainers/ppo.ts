@@ -157,7 +157,7 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           encodePrompts(evalPrompts, o.tokenizer, c.maxPromptLength),
           o.tokenizer, c.maxNewTokens, c.batchSize,
           async (inputs, tokens) => {
-            if (this.rewardModel) return tidy(() => this.rewardModel!.rewardsNative(tokens.sequences, tokens.attentionMask).tolist() as number[]);
+            if (this.rewardModel) return tidy(() => noGrad(() => this.rewardModel!.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' })).tolist() as number[]);
             return (await this.rewardFn!(inputs.prompts, inputs.completions)).map((v) => (typeof v === 'number' ? v : Number.NaN));
           },
           judges(o.evalRewards, this.device),
@@ -212,11 +212,11 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
             const ids = sequences.narrow(0, i, n);
             const mask = attentionMask.narrow(0, i, n);
             const resp = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), this.fillId());
-            const pv = this.model.policyAndValuesNative(ids, mask);
+            const pv = noGrad(() => this.model.policyAndValues(ids, mask, { path: 'native' }));
             parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
             parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
-            parts.ref.push(this.responseLogprobs(onReference(this.model, this.refModel, (m) => m.forwardNative(ids, { attentionMask: mask })).logits, resp, P));
-            if (this.rewardModel) parts.scores.push(this.rewardModel.rewardsNative(ids, mask));
+            parts.ref.push(this.responseLogprobs(onReference(this.model, this.refModel, (m) => noGrad(() => m.forward(ids, { attentionMask: mask, path: 'native' }))).logits, resp, P));
+            if (this.rewardModel) parts.scores.push(noGrad(() => this.rewardModel!.rewards(ids, mask, { path: 'native' })));
           }
           const responseMask = gen.responseMask.clone(); // gen is disposed after this scope
           const m = responseMask.float();

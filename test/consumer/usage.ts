@@ -19,7 +19,7 @@ export async function usage(dir: string, maybeEval: SFTRecord[] | undefined): Pr
   new SFTTrainer({ model, tokenizer: gpt2, trainDataset: loaded.examples, config: { outputDir: 'runs/sft2' } });
 
   const prefs: PreferenceRecord[] = [{ prompt: 'Q:', chosen: ' good', rejected: ' bad' }, { prompt: 'Q:', completions: [' a', ' b', ''] }];
-  const rm = await RewardModel.fromPretrained('runs/sft');
+  const rm = await RewardModel.fromTrunk('runs/sft');
   await new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs, config: { outputDir: 'runs/rm' } }).train();
 
   const prompts: PromptRecord[] = [{ prompt: 'What is 2+2?', answer: '4' }];

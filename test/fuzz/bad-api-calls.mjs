@@ -82,9 +82,9 @@ const probeCases = [
   () => torch.setNumThreads(5000),
   () => torch.zeros([2000]).split(1).length,
   () => torch.zeros([1000, 2]).chunk(2 ** 32).length,
-  () => gpt.forwardNative(torch.zeros([0, 4], { dtype: 'int64' })),
-  () => gpt.forwardNative(torch.tensor([[1.5, 2]])),
-  () => gpt.forwardNative(torch.tensor([[99, 2]], { dtype: 'int64' })),
+  () => torch.noGrad(() => gpt.forward(torch.zeros([0, 4], { dtype: 'int64' }), { path: 'native' })),
+  () => torch.noGrad(() => gpt.forward(torch.tensor([[1.5, 2]]), { path: 'native' })),
+  () => torch.noGrad(() => gpt.forward(torch.tensor([[99, 2]], { dtype: 'int64' }), { path: 'native' })),
   () => F.relu(3),
   () => F.softmax(null, 0),
 ];
@@ -121,8 +121,8 @@ for (let i = 0; i < total; i++) {
     call = () => F[f](...a);
   } else if (r < 0.94) {
     const a = [arg(), arg()];
-    name = 'gpt.forwardNative';
-    call = () => gpt.forwardNative(a[0], typeof a[1] === 'object' ? a[1] : {});
+    name = 'gpt.forward (native path)';
+    call = () => torch.noGrad(() => gpt.forward(a[0], { ...(typeof a[1] === 'object' ? a[1] : {}), path: 'native' }));
   } else {
     const k = Math.floor(random() * probeCases.length);
     name = `probe#${k}`;
