@@ -41,7 +41,6 @@ export { ActorCritic, ValueHead, type PolicyValueOutput } from './models/actor-c
 export { defaultPPOConfig, resolvePPOConfig, type PPOConfig } from './trainers/ppo-config.js';
 export { PPOTrainer, type PPOTrainerOptions, type Rollout } from './trainers/ppo.js';
 export * from './trainers/ppo-math.js';
-export * from './demo/labeler.js';
 export { makeDemoTask } from './demo/task.js';
 export { buildReport, writeReport } from './report/index.js';
 export * from './text/index.js';
