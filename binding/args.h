@@ -73,8 +73,7 @@ class Args {
   at::Scalar scalar(size_t i) const {
     if (i < info_.Length() && info_[i].IsBoolean()) return at::Scalar(info_[i].As<Napi::Boolean>().Value());
     const double v = number(i);
-    if (isInt(v))
-      return at::Scalar(static_cast<int64_t>(v));
+    if (isInt(v)) return at::Scalar(static_cast<int64_t>(v));
     return at::Scalar(v);
   }
   std::optional<at::Scalar> optScalar(size_t i) const {
@@ -107,8 +106,7 @@ class Args {
     Napi::Array a = info_[i].As<Napi::Array>();
     std::vector<at::Tensor> out;
     out.reserve(a.Length());
-    for (uint32_t k = 0; k < a.Length(); ++k)
-      out.push_back(TensorHandle::Get(a.Get(k), what(i) + "[" + std::to_string(k) + "]"));
+    for (uint32_t k = 0; k < a.Length(); ++k) out.push_back(TensorHandle::Get(a.Get(k), what(i) + "[" + std::to_string(k) + "]"));
     return out;
   }
   // An array whose entries are Tensors or null (for advanced indexing).
@@ -118,20 +116,22 @@ class Args {
     c10::List<std::optional<at::Tensor>> out;
     for (uint32_t k = 0; k < a.Length(); ++k) {
       Napi::Value v = a.Get(k);
-      if (v.IsNull() || v.IsUndefined())
-        out.push_back(std::nullopt);
-      else
-        out.push_back(TensorHandle::Get(v, what(i) + "[" + std::to_string(k) + "]"));
+      if (v.IsNull() || v.IsUndefined()) out.push_back(std::nullopt);
+      else out.push_back(TensorHandle::Get(v, what(i) + "[" + std::to_string(k) + "]"));
     }
     return out;
   }
 
-  at::ScalarType dtype(size_t i) const { return convert(i, [](const std::string& s) { return parseDtype(s); }); }
+  at::ScalarType dtype(size_t i) const {
+    return convert(i, [](const std::string& s) { return parseDtype(s); });
+  }
   std::optional<at::ScalarType> optDtype(size_t i) const {
     if (missing(i)) return std::nullopt;
     return dtype(i);
   }
-  at::Device device(size_t i) const { return convert(i, [](const std::string& s) { return parseDevice(s); }); }
+  at::Device device(size_t i) const {
+    return convert(i, [](const std::string& s) { return parseDevice(s); });
+  }
 
   [[noreturn]] void fail(size_t i, const std::string& expected) const {
     throw Napi::TypeError::New(info_.Env(), what(i) + " must be " + expected);

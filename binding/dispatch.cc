@@ -28,8 +28,7 @@ Napi::Value Dispatch(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports, const OpEntry* ops, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    exports.Set(ops[i].name, Napi::Function::New(env, Dispatch, ops[i].name, const_cast<OpEntry*>(&ops[i])));
+  for (size_t i = 0; i < n; ++i) exports.Set(ops[i].name, Napi::Function::New(env, Dispatch, ops[i].name, const_cast<OpEntry*>(&ops[i])));
 }
 
 }  // namespace torch_rlhf

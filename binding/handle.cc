@@ -39,7 +39,7 @@ int slotOf(const at::Tensor& t) {
 // count is undone against the same storage even if the tensor's storage changed meanwhile.
 struct Record {
   at::Tensor tensor;
-  c10::Storage storage;  // undefined for tensors without storage
+  c10::Storage storage;   // undefined for tensors without storage
   int64_t own_bytes = 0;  // bytes of a tensor without storage
   int slot = 0;
 };

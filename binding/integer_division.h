@@ -23,8 +23,7 @@ inline int64_t minimumOf(at::ScalarType t) {
 
 // The op's name is added by the dispatcher.
 [[noreturn]] inline void overflow(at::ScalarType t) {
-  throw std::overflow_error("integer overflow: " + std::to_string(minimumOf(t)) +
-                              " / -1 does not fit in " + c10::toString(t));
+  throw std::overflow_error("integer overflow: " + std::to_string(minimumOf(t)) + " / -1 does not fit in " + c10::toString(t));
 }
 
 // Throws when a rounded quotient x / y would overflow (x is the minimum where y is -1).

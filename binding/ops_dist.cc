@@ -150,8 +150,7 @@ V distWait(Args& a) {
   auto w = unwrapShared<dist::Work>(a, 0, kWorkTag, "a distributed work");
   auto out = std::make_shared<std::vector<at::Tensor>>();
   return queue(
-      a.env(), "torch-rlhf:distWait", [w, out] { *out = dist::wait(*w); },
-      [out](Napi::Env env) -> V { return wrapAll(env, *out); });
+      a.env(), "torch-rlhf:distWait", [w, out] { *out = dist::wait(*w); }, [out](Napi::Env env) -> V { return wrapAll(env, *out); });
 }
 
 // distInfo(group) → {rank, worldSize, backend}
@@ -171,14 +170,12 @@ V distDestroy(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"distInit", distInit},   {"distAllReduce", distAllReduce}, {"distBroadcast", distBroadcast}, {"distAllGather", distAllGather},
-    {"distBarrier", distBarrier}, {"distWait", distWait}, {"distInfo", distInfo}, {"distDestroy", distDestroy},
+    {"distInit", distInit},       {"distAllReduce", distAllReduce}, {"distBroadcast", distBroadcast}, {"distAllGather", distAllGather},
+    {"distBarrier", distBarrier}, {"distWait", distWait},           {"distInfo", distInfo},           {"distDestroy", distDestroy},
 };
 
 }  // namespace
 
-void registerDistOps(Napi::Env env, Napi::Object exports) {
-  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
-}
+void registerDistOps(Napi::Env env, Napi::Object exports) { registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0])); }
 
 }  // namespace torch_rlhf

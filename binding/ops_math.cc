@@ -15,15 +15,15 @@ namespace {
 using V = Napi::Value;
 
 // other is a Tensor or a JS number/boolean (a Python-style scalar).
-#define BINARY(NAME, EXPR)                                        \
-  V NAME(Args& a) {                                               \
-    const at::Tensor& x = a.tensor(0);                            \
-    if (a.isTensor(1)) {                                          \
-      const at::Tensor& y = a.tensor(1);                          \
-      return wrap(a.env(), EXPR);                                 \
-    }                                                             \
-    const at::Scalar y = a.scalar(1);                             \
-    return wrap(a.env(), EXPR);                                   \
+#define BINARY(NAME, EXPR)               \
+  V NAME(Args& a) {                      \
+    const at::Tensor& x = a.tensor(0);   \
+    if (a.isTensor(1)) {                 \
+      const at::Tensor& y = a.tensor(1); \
+      return wrap(a.env(), EXPR);        \
+    }                                    \
+    const at::Scalar y = a.scalar(1);    \
+    return wrap(a.env(), EXPR);          \
   }
 #define ALPHA (a.missing(2) ? at::Scalar(1) : a.scalar(2))
 BINARY(add, at::add(x, y, ALPHA))
@@ -62,40 +62,38 @@ V minimum(Args& a) { return wrap(a.env(), at::minimum(a.tensor(0), a.tensor(1)))
 V logicalAnd(Args& a) { return wrap(a.env(), at::logical_and(a.tensor(0), a.tensor(1))); }
 V logicalOr(Args& a) { return wrap(a.env(), at::logical_or(a.tensor(0), a.tensor(1))); }
 V logicalXor(Args& a) { return wrap(a.env(), at::logical_xor(a.tensor(0), a.tensor(1))); }
-V allclose(Args& a) {
-  return Napi::Boolean::New(a.env(), at::allclose(a.tensor(0), a.tensor(1), a.number(2, 1e-5), a.number(3, 1e-8)));
-}
+V allclose(Args& a) { return Napi::Boolean::New(a.env(), at::allclose(a.tensor(0), a.tensor(1), a.number(2, 1e-5), a.number(3, 1e-8))); }
 V equal(Args& a) { return Napi::Boolean::New(a.env(), at::equal(a.tensor(0), a.tensor(1))); }
 
 // The elementwise functions of one tensor: the one table of them. Each line defines the op and
 // registers it under its JS name; the addon also exports the names as `unaryOps`, which a test
 // compares with src/native.ts's UNARY_OPS (from which Tensor's methods are made).
-#define TORCH_RLHF_UNARY_OPS(X) \
-  X(neg, at::neg) \
-  X(exp, at::exp) \
-  X(log, at::log) \
-  X(log1p, at::log1p) \
-  X(expm1, at::expm1) \
-  X(sqrt, at::sqrt) \
-  X(rsqrt, at::rsqrt) \
-  X(tanh, at::tanh) \
-  X(sigmoid, at::sigmoid) \
+#define TORCH_RLHF_UNARY_OPS(X)  \
+  X(neg, at::neg)                \
+  X(exp, at::exp)                \
+  X(log, at::log)                \
+  X(log1p, at::log1p)            \
+  X(expm1, at::expm1)            \
+  X(sqrt, at::sqrt)              \
+  X(rsqrt, at::rsqrt)            \
+  X(tanh, at::tanh)              \
+  X(sigmoid, at::sigmoid)        \
   X(logSigmoid, at::log_sigmoid) \
-  X(relu, at::relu) \
-  X(silu, at::silu) \
-  X(abs, at::abs) \
-  X(sign, at::sign) \
-  X(sin, at::sin) \
-  X(cos, at::cos) \
-  X(floor, at::floor) \
-  X(ceil, at::ceil) \
-  X(round, at::round) \
-  X(reciprocal, at::reciprocal) \
-  X(square, at::square) \
-  X(erf, at::erf) \
+  X(relu, at::relu)              \
+  X(silu, at::silu)              \
+  X(abs, at::abs)                \
+  X(sign, at::sign)              \
+  X(sin, at::sin)                \
+  X(cos, at::cos)                \
+  X(floor, at::floor)            \
+  X(ceil, at::ceil)              \
+  X(round, at::round)            \
+  X(reciprocal, at::reciprocal)  \
+  X(square, at::square)          \
+  X(erf, at::erf)                \
   X(logicalNot, at::logical_not) \
-  X(isnan, at::isnan) \
-  X(isinf, at::isinf) \
+  X(isnan, at::isnan)            \
+  X(isinf, at::isinf)            \
   X(isfinite, at::isfinite)
 #define DEFINE_UNARY(NAME, FN) \
   V NAME(Args& a) { return wrap(a.env(), FN(a.tensor(0))); }
@@ -109,8 +107,7 @@ V gelu(Args& a) {  // approximate: 'none' | 'tanh'
 }
 V clamp(Args& a) {
   const at::Tensor& x = a.tensor(0);
-  if (a.isTensor(1) || a.isTensor(2))
-    return wrap(a.env(), at::clamp(x, a.c10OptTensor(1), a.c10OptTensor(2)));
+  if (a.isTensor(1) || a.isTensor(2)) return wrap(a.env(), at::clamp(x, a.c10OptTensor(1), a.c10OptTensor(2)));
   std::optional<at::Scalar> lo, hi;
   if (!a.missing(1)) lo = a.scalar(1);
   if (!a.missing(2)) hi = a.scalar(2);
@@ -262,26 +259,68 @@ V scaledDotProductAttention(Args& a) {
   if (o.has("attnMask")) mask = o.tensor("attnMask");
   std::optional<double> scale;
   if (o.has("scale")) scale = o.number("scale");
-  return wrap(a.env(), fn(a.tensor(0), a.tensor(1), a.tensor(2), mask, o.number("dropoutP", 0.0), o.boolean("isCausal", false),
-                          scale, o.boolean("training", true), o.boolean("enableGqa", false)));
+  return wrap(a.env(), fn(a.tensor(0), a.tensor(1), a.tensor(2), mask, o.number("dropoutP", 0.0), o.boolean("isCausal", false), scale,
+                          o.boolean("training", true), o.boolean("enableGqa", false)));
 }
 
 const OpEntry kOps[] = {
-    {"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}, {"pow", pow}, {"remainder", remainder},
-    {"fmod", fmod}, {"eq", eq}, {"ne", ne}, {"lt", lt}, {"le", le}, {"gt", gt}, {"ge", ge},
-    {"maximum", maximum}, {"minimum", minimum}, {"logicalAnd", logicalAnd}, {"logicalOr", logicalOr},
-    {"logicalXor", logicalXor}, {"allclose", allclose}, {"equal", equal},
+    {"add", add},
+    {"sub", sub},
+    {"mul", mul},
+    {"div", div},
+    {"pow", pow},
+    {"remainder", remainder},
+    {"fmod", fmod},
+    {"eq", eq},
+    {"ne", ne},
+    {"lt", lt},
+    {"le", le},
+    {"gt", gt},
+    {"ge", ge},
+    {"maximum", maximum},
+    {"minimum", minimum},
+    {"logicalAnd", logicalAnd},
+    {"logicalOr", logicalOr},
+    {"logicalXor", logicalXor},
+    {"allclose", allclose},
+    {"equal", equal},
 #define UNARY_ENTRY(NAME, FN) {#NAME, NAME},
     TORCH_RLHF_UNARY_OPS(UNARY_ENTRY)
 #undef UNARY_ENTRY
-    {"gelu", gelu}, {"clamp", clamp}, {"where", where}, {"lerp", lerp},
-    {"sum", sum}, {"mean", mean}, {"prod", prod}, {"var", var}, {"std", std_}, {"max", max}, {"min", min},
-    {"amax", amax}, {"amin", amin}, {"argmax", argmax}, {"argmin", argmin}, {"logsumexp", logsumexp},
-    {"norm", norm}, {"all", all}, {"any", any}, {"cumsum", cumsum}, {"softmax", softmax},
+        {"gelu", gelu},
+    {"clamp", clamp},
+    {"where", where},
+    {"lerp", lerp},
+    {"sum", sum},
+    {"mean", mean},
+    {"prod", prod},
+    {"var", var},
+    {"std", std_},
+    {"max", max},
+    {"min", min},
+    {"amax", amax},
+    {"amin", amin},
+    {"argmax", argmax},
+    {"argmin", argmin},
+    {"logsumexp", logsumexp},
+    {"norm", norm},
+    {"all", all},
+    {"any", any},
+    {"cumsum", cumsum},
+    {"softmax", softmax},
     {"logSoftmax", logSoftmax},
-    {"matmul", matmul}, {"bmm", bmm}, {"mm", mm}, {"outer", outer}, {"einsum", einsum},
-    {"linear", linear}, {"embedding", embedding}, {"layerNorm", layerNorm}, {"rmsNorm", rmsNorm}, {"dropout", dropout},
-    {"crossEntropy", crossEntropy}, {"mseLoss", mseLoss},
+    {"matmul", matmul},
+    {"bmm", bmm},
+    {"mm", mm},
+    {"outer", outer},
+    {"einsum", einsum},
+    {"linear", linear},
+    {"embedding", embedding},
+    {"layerNorm", layerNorm},
+    {"rmsNorm", rmsNorm},
+    {"dropout", dropout},
+    {"crossEntropy", crossEntropy},
+    {"mseLoss", mseLoss},
     {"scaledDotProductAttention", scaledDotProductAttention},
 };
 

@@ -41,15 +41,14 @@ GPTWeights parseWeights(const Args& a, size_t i) {
   }
   w.n_head = m.int64("nHead");
   w.eps = m.number("eps", 1e-5);
-  TORCH_CHECK(w.n_head > 0 && w.wte.size(1) % w.n_head == 0, "gpt: n_embd ", w.wte.size(1),
-              " is not divisible by n_head ", w.n_head);
+  TORCH_CHECK(w.n_head > 0 && w.wte.size(1) % w.n_head == 0, "gpt: n_embd ", w.wte.size(1), " is not divisible by n_head ", w.n_head);
   return w;
 }
 
 // Token ids on the model's device as int64; floating ids are refused, not truncated.
 at::Tensor tokenIds(const at::Tensor& ids, const c10::Device& device) {
-  TORCH_CHECK(at::isIntegralType(ids.scalar_type(), /*includeBool=*/false),
-              "gpt: input ids must be an integer tensor (int64), got ", ids.scalar_type());
+  TORCH_CHECK(at::isIntegralType(ids.scalar_type(), /*includeBool=*/false), "gpt: input ids must be an integer tensor (int64), got ",
+              ids.scalar_type());
   return ids.to(device, at::kLong);
 }
 
@@ -164,7 +163,8 @@ V llamaForward(Args& a) {
   c10::NoGradGuard no_grad;
   const LlamaWeights w = parseLlamaWeights(a, 0);
   const ForwardInput in = parseForwardInput(a, 1, w.embed.device());
-  return forwardResult(a.env(), torch_rlhf::llamaForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
+  return forwardResult(a.env(), torch_rlhf::llamaForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits),
+                       in.with_logits);
 }
 
 // Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
@@ -218,17 +218,12 @@ V llamaGenerate(Args& a) {
 V attentionMask(Args& a) { return wrap(a.env(), torch_rlhf::attentionMask(a.tensor(0), a.int64(1))); }
 
 const OpEntry kOps[] = {
-    {"gptForward", gptForward},
-    {"generate", generate},
-    {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate},
-    {"attentionMask", attentionMask},
+    {"gptForward", gptForward},       {"generate", generate},           {"llamaForward", llamaForward},
+    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},
 };
 
 }  // namespace
 
-void registerModelOps(Napi::Env env, Napi::Object exports) {
-  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
-}
+void registerModelOps(Napi::Env env, Napi::Object exports) { registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0])); }
 
 }  // namespace torch_rlhf

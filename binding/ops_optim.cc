@@ -65,8 +65,7 @@ V sgdStep(Args& a) {
   o.maximize = a.boolean(7, false);
   sgdStep(params, bufs, o);
   Napi::Array out = Napi::Array::New(a.env(), bufs.size());
-  for (size_t k = 0; k < bufs.size(); ++k)
-    out.Set(k, !had[k] && bufs[k].defined() ? wrap(a.env(), bufs[k]) : a.env().Null());
+  for (size_t k = 0; k < bufs.size(); ++k) out.Set(k, !had[k] && bufs[k].defined() ? wrap(a.env(), bufs[k]) : a.env().Null());
   return out;
 }
 
@@ -78,13 +77,13 @@ V clipGradNorm(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"adamwStep", adamwStep}, {"sgdStep", sgdStep}, {"clipGradNorm", clipGradNorm},
+    {"adamwStep", adamwStep},
+    {"sgdStep", sgdStep},
+    {"clipGradNorm", clipGradNorm},
 };
 
 }  // namespace
 
-void registerOptimOps(Napi::Env env, Napi::Object exports) {
-  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
-}
+void registerOptimOps(Napi::Env env, Napi::Object exports) { registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0])); }
 
 }  // namespace torch_rlhf

@@ -80,8 +80,8 @@ V setNumThreads(Args& a) {
   // OpenMP starts every thread asked for, and thousands of them took minutes to start and
   // stop; more than a few per core only costs.
   const int64_t most = 4 * static_cast<int64_t>(usableCpus());
-  TORCH_CHECK(n <= most, "setNumThreads: ", n, " threads is more than 4 per CPU core of this process (", most,
-              " for ", usableCpus(), " cores)");
+  TORCH_CHECK(n <= most, "setNumThreads: ", n, " threads is more than 4 per CPU core of this process (", most, " for ", usableCpus(),
+              " cores)");
   at::set_num_threads(static_cast<int>(n));
   setBlasThreads(static_cast<int>(n));
   setComputeThreadCount(static_cast<int>(n));
@@ -90,9 +90,7 @@ V setNumThreads(Args& a) {
 V getNumThreads(Args& a) { return Napi::Number::New(a.env(), at::get_num_threads()); }
 // torch/cuda.h is the stable public API for these in both libtorch 1.13 and 2.x.
 V cudaIsAvailable(Args& a) { return Napi::Boolean::New(a.env(), torch::cuda::is_available()); }
-V cudaDeviceCount(Args& a) {
-  return Napi::Number::New(a.env(), static_cast<double>(torch::cuda::device_count()));
-}
+V cudaDeviceCount(Args& a) { return Napi::Number::New(a.env(), static_cast<double>(torch::cuda::device_count())); }
 V memory(Args& a) {
   const auto mem = liveMemory();
   Napi::Array out = Napi::Array::New(a.env(), mem.size());
@@ -132,10 +130,10 @@ V cacheStats(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"manualSeed", manualSeed}, {"getRngState", getRngState}, {"setRngState", setRngState},
-    {"setAutocast", setAutocast}, {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads},
+    {"manualSeed", manualSeed},           {"getRngState", getRngState},         {"setRngState", setRngState},
+    {"setAutocast", setAutocast},         {"setNumThreads", setNumThreads},     {"getNumThreads", getNumThreads},
     {"cudaIsAvailable", cudaIsAvailable}, {"cudaDeviceCount", cudaDeviceCount}, {"memory", memory},
-    {"emptyCache", emptyCache}, {"cacheStats", cacheStats}, {"version", version},
+    {"emptyCache", emptyCache},           {"cacheStats", cacheStats},           {"version", version},
 };
 
 // CPU tensor memory: a caching allocator (native/cpu_allocator.h explains why), capped at
@@ -148,9 +146,7 @@ void installAllocator() {
 
 }  // namespace
 
-void registerRuntimeOps(Napi::Env env, Napi::Object exports) {
-  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
-}
+void registerRuntimeOps(Napi::Env env, Napi::Object exports) { registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0])); }
 
 void initRuntime() {
   installAllocator();

@@ -26,7 +26,8 @@ at::ScalarType typedArrayDtype(const Args& a, size_t i) {
     case napi_float64_array: return at::kDouble;
     case napi_int32_array: return at::kInt;
     case napi_bigint64_array: return at::kLong;
-    case napi_uint8_array: case napi_uint8_clamped_array: return at::kByte;
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return at::kByte;
     case napi_int8_array: return at::kChar;
     case napi_int16_array: return at::kShort;
     default: a.fail(i, "a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array");
@@ -47,8 +48,8 @@ V fromBuffer(Args& a) {
     TORCH_CHECK(d >= 0, "tensor: negative dimension ", d);
     numel *= d;
   }
-  TORCH_CHECK(bytes % elem == 0 && static_cast<int64_t>(bytes / elem) == numel, "tensor: ", bytes / elem,
-              " values do not fill shape ", at::IntArrayRef(shape), " (", numel, " values)");
+  TORCH_CHECK(bytes % elem == 0 && static_cast<int64_t>(bytes / elem) == numel, "tensor: ", bytes / elem, " values do not fill shape ",
+              at::IntArrayRef(shape), " (", numel, " values)");
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(src));
   if (bytes > 0) {
     const auto* base = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
@@ -79,7 +80,8 @@ V toBuffer(Args& a) {
     case at::kLong: return Napi::BigInt64Array::New(a.env(), n, buf, 0);
     case at::kShort: return Napi::Int16Array::New(a.env(), n, buf, 0);
     case at::kChar: return Napi::Int8Array::New(a.env(), n, buf, 0);
-    case at::kByte: case at::kBool: return Napi::Uint8Array::New(a.env(), n, buf, 0);
+    case at::kByte:
+    case at::kBool: return Napi::Uint8Array::New(a.env(), n, buf, 0);
     default: TORCH_CHECK(false, "toTypedArray: unsupported dtype ", t.scalar_type());
   }
 }
@@ -134,9 +136,7 @@ V arange(Args& a) { return wrap(a.env(), at::arange(a.scalar(0), a.scalar(1), a.
 V eye(Args& a) { return wrap(a.env(), at::eye(a.int64(0), a.int64(1), opts(a, 2, 3))); }
 V rand(Args& a) { return wrap(a.env(), at::rand(a.ints(0), opts(a, 1, 2))); }
 V randn(Args& a) { return wrap(a.env(), at::randn(a.ints(0), opts(a, 1, 2))); }
-V randint(Args& a) {
-  return wrap(a.env(), at::randint(a.int64(0), a.int64(1), a.ints(2), opts(a, 3, 4, at::kLong)));
-}
+V randint(Args& a) { return wrap(a.env(), at::randint(a.int64(0), a.int64(1), a.ints(2), opts(a, 3, 4, at::kLong))); }
 V randperm(Args& a) { return wrap(a.env(), at::randperm(a.int64(0), opts(a, 1, 2, at::kLong))); }
 
 // ---- conversion and copies ----
@@ -207,30 +207,32 @@ V maskedFill(Args& a) {
 V maskedSelect(Args& a) { return wrap(a.env(), a.tensor(0).masked_select(a.tensor(1))); }
 V tril(Args& a) { return wrap(a.env(), a.tensor(0).tril(a.int64(1, 0))); }
 V triu(Args& a) { return wrap(a.env(), a.tensor(0).triu(a.int64(1, 0))); }
-V topk(Args& a) {
-  return wrapTuple(a.env(), a.tensor(0).topk(a.int64(1), a.int64(2, -1), a.boolean(3, true), a.boolean(4, true)));
-}
-V sort(Args& a) {
-  return wrapTuple(a.env(), a.tensor(0).sort(/*stable=*/a.boolean(3, false), a.int64(1, -1), a.boolean(2, false)));
-}
+V topk(Args& a) { return wrapTuple(a.env(), a.tensor(0).topk(a.int64(1), a.int64(2, -1), a.boolean(3, true), a.boolean(4, true))); }
+V sort(Args& a) { return wrapTuple(a.env(), a.tensor(0).sort(/*stable=*/a.boolean(3, false), a.int64(1, -1), a.boolean(2, false))); }
 V argsort(Args& a) { return wrap(a.env(), a.tensor(0).argsort(a.int64(1, -1), a.boolean(2, false))); }
 V multinomial(Args& a) { return wrap(a.env(), a.tensor(0).multinomial(a.int64(1), a.boolean(2, false))); }
 V nonzero(Args& a) { return wrap(a.env(), a.tensor(0).nonzero()); }
 
 // ---- in place ----
-V copy_(Args& a) { a.tensor(0).copy_(a.tensor(1)); return a[0]; }
-V zero_(Args& a) { a.tensor(0).zero_(); return a[0]; }
+V copy_(Args& a) {
+  a.tensor(0).copy_(a.tensor(1));
+  return a[0];
+}
+V zero_(Args& a) {
+  a.tensor(0).zero_();
+  return a[0];
+}
 V fill_(Args& a) {
   if (a.isTensor(1)) a.tensor(0).fill_(a.tensor(1));
   else a.tensor(0).fill_(a.scalar(1));
   return a[0];
 }
-#define INPLACE_BINARY(NAME, CALL)                                   \
-  V NAME(Args& a) {                                                  \
-    const at::Tensor& t = a.tensor(0);                               \
-    if (a.isTensor(1)) t.CALL(a.tensor(1));                          \
-    else t.CALL(a.scalar(1));                                        \
-    return a[0];                                                     \
+#define INPLACE_BINARY(NAME, CALL)          \
+  V NAME(Args& a) {                         \
+    const at::Tensor& t = a.tensor(0);      \
+    if (a.isTensor(1)) t.CALL(a.tensor(1)); \
+    else t.CALL(a.scalar(1));               \
+    return a[0];                            \
   }
 V add_(Args& a) {
   const at::Tensor& t = a.tensor(0);
@@ -262,8 +264,14 @@ V maskedFill_(Args& a) {
   else a.tensor(0).masked_fill_(a.tensor(1), a.scalar(2));
   return a[0];
 }
-V uniform_(Args& a) { a.tensor(0).uniform_(a.number(1, 0), a.number(2, 1)); return a[0]; }
-V normal_(Args& a) { a.tensor(0).normal_(a.number(1, 0), a.number(2, 1)); return a[0]; }
+V uniform_(Args& a) {
+  a.tensor(0).uniform_(a.number(1, 0), a.number(2, 1));
+  return a[0];
+}
+V normal_(Args& a) {
+  a.tensor(0).normal_(a.number(1, 0), a.number(2, 1));
+  return a[0];
+}
 
 // ---- autograd ----
 V backward(Args& a) {  // backward(t, grad?, retainGraph?, createGraph?)
@@ -292,14 +300,19 @@ V setGrad(Args& a) {
   const at::Tensor& g = a.tensor(1);
   // The checks PyTorch's `.grad =` setter makes: a mismatched grad would corrupt later steps.
   TORCH_CHECK(g.sizes() == t.sizes(), "assigned grad has data of a different size: ", g.sizes(), " vs ", t.sizes());
-  TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has data of a different type: ", g.scalar_type(),
-              " vs ", t.scalar_type());
+  TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has data of a different type: ", g.scalar_type(), " vs ", t.scalar_type());
   TORCH_CHECK(g.device() == t.device(), "assigned grad has data located on a different device");
   t.mutable_grad() = g;
   return a.env().Undefined();
 }
-V setRequiresGrad(Args& a) { a.tensor(0).requires_grad_(a.boolean(1, true)); return a[0]; }
-V retainGrad(Args& a) { a.tensor(0).retain_grad(); return a.env().Undefined(); }
+V setRequiresGrad(Args& a) {
+  a.tensor(0).requires_grad_(a.boolean(1, true));
+  return a[0];
+}
+V retainGrad(Args& a) {
+  a.tensor(0).retain_grad();
+  return a.env().Undefined();
+}
 V setGradEnabled(Args& a) {
   const bool prev = at::GradMode::is_enabled();
   at::GradMode::set_enabled(a.boolean(0, true));
@@ -308,31 +321,87 @@ V setGradEnabled(Args& a) {
 V isGradEnabled(Args& a) { return Napi::Boolean::New(a.env(), at::GradMode::is_enabled()); }
 
 const OpEntry kOps[] = {
-    {"fromBuffer", fromBuffer}, {"toBuffer", toBuffer}, {"item", item}, {"shape", shape},
-    {"info", info}, {"dtype", dtype}, {"device", device}, {"numel", numel},
-    {"dispose", dispose}, {"isDisposed", isDisposed},
-    {"zeros", zeros}, {"ones", ones}, {"empty", empty}, {"full", full}, {"arange", arange},
-    {"eye", eye}, {"rand", rand}, {"randn", randn}, {"randint", randint}, {"randperm", randperm},
-    {"to", to}, {"clone", clone}, {"detach", detach}, {"contiguous", contiguous}, {"alias", alias},
-    {"view", view}, {"reshape", reshape}, {"permute", permute}, {"transpose", transpose},
-    {"unsqueeze", unsqueeze}, {"squeeze", squeeze}, {"flatten", flatten}, {"expand", expand},
-    {"repeat", repeat}, {"split", split}, {"chunk", chunk}, {"cat", cat}, {"stack", stack},
-    {"narrow", narrow}, {"select", select}, {"slice", slice}, {"flip", flip},
-    {"index", index}, {"indexPut_", indexPut_}, {"indexSelect", indexSelect}, {"gather", gather},
-    {"scatter", scatter}, {"scatterAdd", scatterAdd}, {"maskedFill", maskedFill},
-    {"maskedSelect", maskedSelect}, {"tril", tril}, {"triu", triu}, {"topk", topk}, {"sort", sort},
-    {"argsort", argsort}, {"multinomial", multinomial}, {"nonzero", nonzero},
-    {"copy_", copy_}, {"zero_", zero_}, {"fill_", fill_}, {"add_", add_}, {"sub_", sub_},
-    {"mul_", mul_}, {"div_", div_}, {"pow_", pow_}, {"clamp_", clamp_}, {"maskedFill_", maskedFill_},
-    {"uniform_", uniform_}, {"normal_", normal_},
-    {"backward", backward}, {"grad", grad}, {"gradIfChanged", gradIfChanged}, {"setGrad", setGrad}, {"setRequiresGrad", setRequiresGrad},
-    {"retainGrad", retainGrad}, {"setGradEnabled", setGradEnabled}, {"isGradEnabled", isGradEnabled},
+    {"fromBuffer", fromBuffer},
+    {"toBuffer", toBuffer},
+    {"item", item},
+    {"shape", shape},
+    {"info", info},
+    {"dtype", dtype},
+    {"device", device},
+    {"numel", numel},
+    {"dispose", dispose},
+    {"isDisposed", isDisposed},
+    {"zeros", zeros},
+    {"ones", ones},
+    {"empty", empty},
+    {"full", full},
+    {"arange", arange},
+    {"eye", eye},
+    {"rand", rand},
+    {"randn", randn},
+    {"randint", randint},
+    {"randperm", randperm},
+    {"to", to},
+    {"clone", clone},
+    {"detach", detach},
+    {"contiguous", contiguous},
+    {"alias", alias},
+    {"view", view},
+    {"reshape", reshape},
+    {"permute", permute},
+    {"transpose", transpose},
+    {"unsqueeze", unsqueeze},
+    {"squeeze", squeeze},
+    {"flatten", flatten},
+    {"expand", expand},
+    {"repeat", repeat},
+    {"split", split},
+    {"chunk", chunk},
+    {"cat", cat},
+    {"stack", stack},
+    {"narrow", narrow},
+    {"select", select},
+    {"slice", slice},
+    {"flip", flip},
+    {"index", index},
+    {"indexPut_", indexPut_},
+    {"indexSelect", indexSelect},
+    {"gather", gather},
+    {"scatter", scatter},
+    {"scatterAdd", scatterAdd},
+    {"maskedFill", maskedFill},
+    {"maskedSelect", maskedSelect},
+    {"tril", tril},
+    {"triu", triu},
+    {"topk", topk},
+    {"sort", sort},
+    {"argsort", argsort},
+    {"multinomial", multinomial},
+    {"nonzero", nonzero},
+    {"copy_", copy_},
+    {"zero_", zero_},
+    {"fill_", fill_},
+    {"add_", add_},
+    {"sub_", sub_},
+    {"mul_", mul_},
+    {"div_", div_},
+    {"pow_", pow_},
+    {"clamp_", clamp_},
+    {"maskedFill_", maskedFill_},
+    {"uniform_", uniform_},
+    {"normal_", normal_},
+    {"backward", backward},
+    {"grad", grad},
+    {"gradIfChanged", gradIfChanged},
+    {"setGrad", setGrad},
+    {"setRequiresGrad", setRequiresGrad},
+    {"retainGrad", retainGrad},
+    {"setGradEnabled", setGradEnabled},
+    {"isGradEnabled", isGradEnabled},
 };
 
 }  // namespace
 
-void registerTensorOps(Napi::Env env, Napi::Object exports) {
-  registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
-}
+void registerTensorOps(Napi::Env env, Napi::Object exports) { registerOps(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0])); }
 
 }  // namespace torch_rlhf

@@ -19,19 +19,31 @@ const prompts = (await loadPromptDataset(join(data, 'prompts.jsonl'))).examples.
 const brevity: RewardFunction = ({ completions }) => completions.map((c) => -0.01 * Math.max(0, c.trim().length - 4));
 
 const tokenizer = new ByteTokenizer();
-const model = process.env.POLICY ? await GPT.load(process.env.POLICY) : GPT.create({ vocabSize: tokenizer.vocabSize, blockSize: 64, nLayer: 2, nHead: 2, nEmbd: 32 });
+const model = process.env.POLICY
+  ? await GPT.load(process.env.POLICY)
+  : GPT.create({ vocabSize: tokenizer.vocabSize, blockSize: 64, nLayer: 2, nHead: 2, nEmbd: 32 });
 const trainer = new GRPOTrainer({
-  model, tokenizer, prompts,
+  model,
+  tokenizer,
+  prompts,
   rewards: [exactMatch({ column: 'answer' }), brevity],
   config: {
-    outputDir: out, numGenerations: 4, batchSize: 16, maxCompletionLength: 8, learningRate: 1e-4,
-    maxSteps: tiny ? 2 : 100, reportTo: 'tensorboard', progressBar: !tiny,
+    outputDir: out,
+    numGenerations: 4,
+    batchSize: 16,
+    maxCompletionLength: 8,
+    learningRate: 1e-4,
+    maxSteps: tiny ? 2 : 100,
+    reportTo: 'tensorboard',
+    progressBar: !tiny,
     rewardWeights: [1, 1],
   },
   // Callbacks see every step; returning { shouldTrainingStop: true } ends the run early.
   callbacks: [{ onStep: (state, m) => (m.reward !== undefined && m.reward > 0.9 ? { shouldTrainingStop: true } : undefined) }],
 });
 const result = await trainer.train();
-console.log(`GRPO: ${result.steps} steps, mean reward ${result.metrics.reward?.toFixed(3)}; TensorBoard: tensorboard --logdir ${join(out, 'runs')}`);
+console.log(
+  `GRPO: ${result.steps} steps, mean reward ${result.metrics.reward?.toFixed(3)}; TensorBoard: tensorboard --logdir ${join(out, 'runs')}`,
+);
 trainer.dispose();
 model.dispose();

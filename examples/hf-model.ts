@@ -17,11 +17,20 @@ if (tokenizer.vocabSize > model.config.vocabSize) model.resizeTokenEmbeddings(to
 console.log('before:', await generateText(model, tokenizer, ['Hello, my name is'], { maxNewTokens: 8, greedy: true }));
 
 const rows: SFTRecord[] = Array.from({ length: 32 }, (_, i) => ({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}` }));
-const trainer = new SFTTrainer({ model, tokenizer, trainDataset: rows, config: { outputDir: out, learningRate: 1e-3, maxSteps: tiny ? 2 : 50, batchSize: 8, progressBar: !tiny } });
+const trainer = new SFTTrainer({
+  model,
+  tokenizer,
+  trainDataset: rows,
+  config: { outputDir: out, learningRate: 1e-3, maxSteps: tiny ? 2 : 50, batchSize: 8, progressBar: !tiny },
+});
 await trainer.train(); // writes model.safetensors, config.json and the tokenizer files to `out`
 trainer.dispose();
 model.dispose();
 
 const reloaded = await GPT.load(out);
-console.log('after:', await generateText(reloaded, await loadTokenizer(out), ['Q1:'], { maxNewTokens: 8, greedy: true }), `(saved in ${join(out)})`);
+console.log(
+  'after:',
+  await generateText(reloaded, await loadTokenizer(out), ['Q1:'], { maxNewTokens: 8, greedy: true }),
+  `(saved in ${join(out)})`,
+);
 reloaded.dispose();

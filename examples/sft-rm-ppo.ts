@@ -5,7 +5,18 @@
 //   npx tsc -p examples && node examples/dist/sft-rm-ppo.js          (TINY=1 for a seconds-long run)
 import { join } from 'node:path';
 import {
-  ActorCritic, ByteTokenizer, GPT, PPOTrainer, RewardModel, RewardTrainer, SFTTrainer, generateText, loadPreferenceDataset, loadPromptDataset, loadSFTDataset, scoreTexts,
+  ActorCritic,
+  ByteTokenizer,
+  GPT,
+  PPOTrainer,
+  RewardModel,
+  RewardTrainer,
+  SFTTrainer,
+  generateText,
+  loadPreferenceDataset,
+  loadPromptDataset,
+  loadSFTDataset,
+  scoreTexts,
 } from 'torch-rlhf';
 
 const tiny = process.env.TINY === '1';
@@ -18,7 +29,9 @@ const tokenizer = new ByteTokenizer();
 const demos = (await loadSFTDataset(join(data, 'sft.jsonl'))).examples.slice(0, tiny ? 64 : 4000);
 const model = GPT.create({ vocabSize: tokenizer.vocabSize, blockSize: 64, nLayer: 2, nHead: 2, nEmbd: tiny ? 32 : 128 });
 const sft = new SFTTrainer({
-  model, tokenizer, trainDataset: demos,
+  model,
+  tokenizer,
+  trainDataset: demos,
   config: { outputDir: join(out, 'sft'), learningRate: 1e-3, numTrainEpochs: tiny ? 1 : 8, batchSize: 32, progressBar: !tiny },
 });
 console.log('sft', (await sft.train()).metrics);
@@ -28,7 +41,12 @@ model.dispose();
 // 2. The reward model: the SFT trunk with a scalar head, trained on {prompt, chosen, rejected} pairs.
 const rm = await RewardModel.fromTrunk(join(out, 'sft'));
 const prefs = (await loadPreferenceDataset(join(data, 'prefs.jsonl'))).examples.slice(0, tiny ? 32 : 1000);
-const rmTrainer = new RewardTrainer({ model: rm, tokenizer, trainDataset: prefs, config: { outputDir: join(out, 'rm'), learningRate: 1e-4, batchSize: 16, maxSteps: tiny ? 2 : -1, progressBar: !tiny } });
+const rmTrainer = new RewardTrainer({
+  model: rm,
+  tokenizer,
+  trainDataset: prefs,
+  config: { outputDir: join(out, 'rm'), learningRate: 1e-4, batchSize: 16, maxSteps: tiny ? 2 : -1, progressBar: !tiny },
+});
 console.log('rm', (await rmTrainer.train()).metrics);
 rmTrainer.dispose();
 
@@ -37,8 +55,20 @@ const policy = await ActorCritic.fromPretrained(join(out, 'sft'));
 const ref = await GPT.load(join(out, 'sft'));
 const prompts = (await loadPromptDataset(join(data, 'prompts.jsonl'))).examples.slice(0, tiny ? 16 : 1000);
 const ppo = new PPOTrainer({
-  model: policy, refModel: ref, rewardModel: rm, tokenizer, prompts,
-  config: { outputDir: join(out, 'ppo'), numIterations: tiny ? 2 : 50, batchSize: 16, miniBatchSize: 8, maxNewTokens: 8, klCoef: 0.05, progressBar: !tiny },
+  model: policy,
+  refModel: ref,
+  rewardModel: rm,
+  tokenizer,
+  prompts,
+  config: {
+    outputDir: join(out, 'ppo'),
+    numIterations: tiny ? 2 : 50,
+    batchSize: 16,
+    miniBatchSize: 8,
+    maxNewTokens: 8,
+    klCoef: 0.05,
+    progressBar: !tiny,
+  },
 });
 console.log('ppo', (await ppo.train()).metrics['objective/scores']);
 ppo.dispose();

@@ -13,8 +13,8 @@ namespace torch_rlhf {
 namespace {
 
 // One float mask (0 = attend, -inf = blocked) combining the causal and the user's masks.
-std::optional<at::Tensor> combinedMask(const at::Tensor& q, const at::Tensor& k,
-                                       const std::optional<at::Tensor>& attn_mask, bool is_causal) {
+std::optional<at::Tensor> combinedMask(const at::Tensor& q, const at::Tensor& k, const std::optional<at::Tensor>& attn_mask,
+                                       bool is_causal) {
   std::optional<at::Tensor> mask;
   const auto L = q.size(-2), S = k.size(-2);
   if (is_causal) {
@@ -26,8 +26,7 @@ std::optional<at::Tensor> combinedMask(const at::Tensor& q, const at::Tensor& k,
     if (m.scalar_type() == at::kBool) {
       m = at::zeros(m.sizes(), q.options()).masked_fill(m.logical_not(), -INFINITY);
     } else {
-      TORCH_CHECK(m.is_floating_point(), "scaledDotProductAttention: attn_mask must be bool or floating point, got ",
-                  m.scalar_type());
+      TORCH_CHECK(m.is_floating_point(), "scaledDotProductAttention: attn_mask must be bool or floating point, got ", m.scalar_type());
       m = m.to(q.scalar_type());
     }
     mask = mask.has_value() ? *mask + m : m;
@@ -36,14 +35,11 @@ std::optional<at::Tensor> combinedMask(const at::Tensor& q, const at::Tensor& k,
 }
 
 void checkInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool enable_gqa) {
-  TORCH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
-              "scaledDotProductAttention: query, key and value need at least 2 dimensions");
-  TORCH_CHECK(q.size(-1) == k.size(-1), "scaledDotProductAttention: query and key last dimensions differ (",
-              q.size(-1), " vs ", k.size(-1), ")");
-  TORCH_CHECK(k.size(-2) == v.size(-2), "scaledDotProductAttention: key and value lengths differ (",
-              k.size(-2), " vs ", v.size(-2), ")");
-  TORCH_CHECK(q.is_floating_point(), "scaledDotProductAttention: expected floating point inputs, got ",
-              q.scalar_type());
+  TORCH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, "scaledDotProductAttention: query, key and value need at least 2 dimensions");
+  TORCH_CHECK(q.size(-1) == k.size(-1), "scaledDotProductAttention: query and key last dimensions differ (", q.size(-1), " vs ", k.size(-1),
+              ")");
+  TORCH_CHECK(k.size(-2) == v.size(-2), "scaledDotProductAttention: key and value lengths differ (", k.size(-2), " vs ", v.size(-2), ")");
+  TORCH_CHECK(q.is_floating_point(), "scaledDotProductAttention: expected floating point inputs, got ", q.scalar_type());
   if (enable_gqa)
     TORCH_CHECK(q.dim() >= 3 && k.dim() >= 3 && k.size(-3) == v.size(-3) && q.size(-3) % k.size(-3) == 0,
                 "scaledDotProductAttention: with enableGqa the query heads (dim -3) must be a multiple of the key/value heads");
@@ -51,10 +47,8 @@ void checkInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, 
 
 }  // namespace
 
-at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k_in,
-                                              const at::Tensor& v_in,
-                                              const std::optional<at::Tensor>& attn_mask,
-                                              double dropout_p, bool is_causal,
+at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k_in, const at::Tensor& v_in,
+                                              const std::optional<at::Tensor>& attn_mask, double dropout_p, bool is_causal,
                                               std::optional<double> scale, bool train, bool enable_gqa) {
   checkInputs(q, k_in, v_in, enable_gqa);
   // Grouped-query attention: each key/value head serves q.size(-3) / k.size(-3) query heads.
@@ -82,8 +76,8 @@ at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Ten
 }
 
 at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const std::optional<at::Tensor>& attn_mask, double dropout_p,
-                                     bool is_causal, std::optional<double> scale, bool train, bool enable_gqa) {
+                                     const std::optional<at::Tensor>& attn_mask, double dropout_p, bool is_causal,
+                                     std::optional<double> scale, bool train, bool enable_gqa) {
   // libtorch's own fused kernels: flash attention on CPU, flash / memory-efficient on CUDA.
   checkInputs(q, k, v, enable_gqa);
   const double p = train ? dropout_p : 0.0;
@@ -137,9 +131,9 @@ TRL_INLINE void mixBlock(const float* p, const float* v, int64_t stride, int64_t
 }
 
 // scores[r, s] = scale · q_r · k_r,s for valid keys, −inf for the others; r = (b, h).
-TRL_VECTOR_CLONES void decodeScores(const float* q, const float* k, const bool* valid, float* scores, int64_t begin,
-                                    int64_t end, int64_t H, int64_t S, int64_t D, int64_t q_row, int64_t k_b,
-                                    int64_t k_h, int64_t k_s, int64_t valid_b, float scale) {
+TRL_VECTOR_CLONES void decodeScores(const float* q, const float* k, const bool* valid, float* scores, int64_t begin, int64_t end, int64_t H,
+                                    int64_t S, int64_t D, int64_t q_row, int64_t k_b, int64_t k_h, int64_t k_s, int64_t valid_b,
+                                    float scale) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t r = begin; r < end; ++r) {
     const int64_t b = r / H, h = r % H;
@@ -157,8 +151,8 @@ TRL_VECTOR_CLONES void decodeScores(const float* q, const float* k, const bool* 
 }
 
 // out[b, h·D + d] = Σ_s p[r, s] · v[b, h, s, d]; r = (b, h). Masked keys have p = 0.
-TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int64_t begin, int64_t end, int64_t H,
-                                 int64_t S, int64_t D, int64_t v_b, int64_t v_h, int64_t v_s) {
+TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int64_t begin, int64_t end, int64_t H, int64_t S, int64_t D,
+                                 int64_t v_b, int64_t v_h, int64_t v_s) {
   for (int64_t r = begin; r < end; ++r) {
     const int64_t b = r / H, h = r % H;
     const float* pr = p + r * S;
@@ -178,18 +172,17 @@ TRL_VECTOR_CLONES void decodeMix(const float* p, const float* v, float* out, int
 }  // namespace
 
 bool decodeAttentionApplies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  auto fits = [](const at::Tensor& t) {
-    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 4 && t.stride(3) == 1;
-  };
+  auto fits = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 4 && t.stride(3) == 1; };
   return !c10::GradMode::is_enabled() && fits(q) && fits(k) && fits(v) && q.size(2) == 1;
 }
 
 at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid) {
-  TORCH_CHECK(decodeAttentionApplies(q, k, v), "decodeAttention: needs CPU float32 (B, H, 1, D) query and (B, H, S, D) keys "
+  TORCH_CHECK(decodeAttentionApplies(q, k, v),
+              "decodeAttention: needs CPU float32 (B, H, 1, D) query and (B, H, S, D) keys "
               "and values with a contiguous last dimension, without autograd");
   const int64_t B = q.size(0), H = q.size(1), D = q.size(3), S = k.size(2);
-  TORCH_CHECK(k.size(0) == B && k.size(1) == H && k.size(3) == D && v.sizes() == k.sizes(),
-              "decodeAttention: key and value must be (", B, ", ", H, ", S, ", D, "), got ", k.sizes(), " and ", v.sizes());
+  TORCH_CHECK(k.size(0) == B && k.size(1) == H && k.size(3) == D && v.sizes() == k.sizes(), "decodeAttention: key and value must be (", B,
+              ", ", H, ", S, ", D, "), got ", k.sizes(), " and ", v.sizes());
   TORCH_CHECK(key_valid.scalar_type() == at::kBool && key_valid.dim() == 2 && key_valid.size(0) == B && key_valid.size(1) == S,
               "decodeAttention: key mask must be bool (", B, ", ", S, "), got ", key_valid.scalar_type(), " ", key_valid.sizes());
   const auto qc = q.contiguous();
@@ -198,14 +191,14 @@ at::Tensor decodeAttention(const at::Tensor& q, const at::Tensor& k, const at::T
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   // Rows are independent; a grain of a few rows keeps small batches on one thread.
   at::parallel_for(0, B * H, 4, [&](int64_t begin, int64_t end) {
-    decodeScores(qc.data_ptr<float>(), k.data_ptr<float>(), valid.data_ptr<bool>(), scores.data_ptr<float>(), begin, end, H,
-                 S, D, D, k.stride(0), k.stride(1), k.stride(2), S, scale);
+    decodeScores(qc.data_ptr<float>(), k.data_ptr<float>(), valid.data_ptr<bool>(), scores.data_ptr<float>(), begin, end, H, S, D, D,
+                 k.stride(0), k.stride(1), k.stride(2), S, scale);
   });
   const auto probs = scores.softmax(-1);  // ATen's vectorized softmax (exp is the costly part)
   auto out = at::empty({B, 1, H * D}, q.options());
   at::parallel_for(0, B * H, 4, [&](int64_t begin, int64_t end) {
-    decodeMix(probs.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(), begin, end, H, S, D, v.stride(0),
-              v.stride(1), v.stride(2));
+    decodeMix(probs.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(), begin, end, H, S, D, v.stride(0), v.stride(1),
+              v.stride(2));
   });
   return out;
 }

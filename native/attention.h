@@ -13,15 +13,12 @@ namespace torch_rlhf {
 //   a query that may attend to no key gets zeros (libtorch's SDPA semantics since 2.5)
 // This is libtorch's own scaled_dot_product_attention (fused kernels on CPU and CUDA).
 at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const std::optional<at::Tensor>& attn_mask, double dropout_p,
-                                     bool is_causal, std::optional<double> scale, bool train,
-                                     bool enable_gqa = false);
+                                     const std::optional<at::Tensor>& attn_mask, double dropout_p, bool is_causal,
+                                     std::optional<double> scale, bool train, bool enable_gqa = false);
 
 // The same as a composition of ATen ops, exposed for the parity tests with libtorch's kernel.
-at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k,
-                                              const at::Tensor& v,
-                                              const std::optional<at::Tensor>& attn_mask,
-                                              double dropout_p, bool is_causal,
+at::Tensor scaledDotProductAttentionReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                              const std::optional<at::Tensor>& attn_mask, double dropout_p, bool is_causal,
                                               std::optional<double> scale, bool train, bool enable_gqa = false);
 
 // Attention of one new query per sequence over a KV cache, for token-by-token decoding:

@@ -151,8 +151,7 @@ class Group {
       if (options.host_store)
         why << "rank 0 has stopped (it hosted the TCPStore at " << options.master_addr << ":" << options.master_port
             << ", which no longer answers)";
-      else
-        why << "the TCPStore at " << options.master_addr << ":" << options.master_port << " no longer answers";
+      else why << "the TCPStore at " << options.master_addr << ":" << options.master_port << " no longer answers";
     }
     return why.str();
   }
@@ -217,7 +216,8 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
   TORCH_CHECK(!o.master_addr.empty(), "distributed: MASTER_ADDR is empty");
   TORCH_CHECK(o.backend == "gloo" || o.backend == "nccl", "distributed: backend must be 'gloo' or 'nccl', got '", o.backend, "'");
 #ifndef TORCH_RLHF_NCCL
-  TORCH_CHECK(o.backend != "nccl", "distributed: this build of torch-rlhf has no NCCL (it is compiled into the CUDA variant "
+  TORCH_CHECK(o.backend != "nccl",
+              "distributed: this build of torch-rlhf has no NCCL (it is compiled into the CUDA variant "
               "only); use the 'gloo' backend for CPU tensors");
 #endif
   QuietC10d quiet;
@@ -253,8 +253,8 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
       if (!s.check({keys[r]})) missing.push_back(r);
     if (missing.empty()) TORCH_CHECK(false, g->where(), ": the join failed: ", message(e));
     TORCH_CHECK(false, g->where(), ": ", (missing.size() == 1 ? "rank " : "ranks "), rankList(missing),
-                (missing.size() == 1 ? " has" : " have"), " not joined within ", seconds(o.join_timeout), " (TCPStore at ",
-                at, "); start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE");
+                (missing.size() == 1 ? " has" : " have"), " not joined within ", seconds(o.join_timeout), " (TCPStore at ", at,
+                "); start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE");
   }
   TORCH_CHECK(arrivals <= o.world_size, g->where(), ": more processes joined than WORLD_SIZE ", o.world_size,
               " (two of them with the same RANK?)");
@@ -270,20 +270,17 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
     if (o.backend == "gloo") {
       auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
       const bool loopback = o.master_addr == "localhost" || o.master_addr.rfind("127.", 0) == 0 || o.master_addr == "::1";
-      if (!o.gloo_interface.empty())
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(o.gloo_interface));
-      else if (loopback)
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      else
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      g->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, static_cast<int>(o.rank),
-                                                               static_cast<int>(o.world_size), opts);
+      if (!o.gloo_interface.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(o.gloo_interface));
+      else if (loopback) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      g->backend =
+          c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
     } else {
 #ifdef TORCH_RLHF_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = o.timeout;
-      g->backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(backend_store, static_cast<int>(o.rank),
-                                                               static_cast<int>(o.world_size), opts);
+      g->backend =
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
 #endif
     }
   } catch (const std::exception& e) {
@@ -315,7 +312,8 @@ std::shared_ptr<Work> allReduce(const std::shared_ptr<Group>& gp, const at::Tens
   TORCH_CHECK(op != ReduceOp::Avg || at::isFloatingType(tensor.scalar_type()), g.where(),
               ": allReduce 'avg' needs a floating-point tensor, got ", tensor.scalar_type(), " (use 'sum')");
   switch (op) {
-    case ReduceOp::Sum: case ReduceOp::Avg: o.reduceOp = c10d::ReduceOp::SUM; break;  // Gloo has no AVG: sum, then divide
+    case ReduceOp::Sum:
+    case ReduceOp::Avg: o.reduceOp = c10d::ReduceOp::SUM; break;  // Gloo has no AVG: sum, then divide
     case ReduceOp::Max: o.reduceOp = c10d::ReduceOp::MAX; break;
     case ReduceOp::Min: o.reduceOp = c10d::ReduceOp::MIN; break;
     case ReduceOp::Product: o.reduceOp = c10d::ReduceOp::PRODUCT; break;
@@ -331,8 +329,8 @@ std::shared_ptr<Work> broadcast(const std::shared_ptr<Group>& gp, const at::Tens
   Group& g = *gp;
   g.check("broadcast");
   g.checkTensor("broadcast", tensor);
-  TORCH_CHECK(root >= 0 && root < g.options.world_size, g.where(), ": broadcast root must be in [0, ", g.options.world_size,
-              "), got ", root);
+  TORCH_CHECK(root >= 0 && root < g.options.world_size, g.where(), ": broadcast root must be in [0, ", g.options.world_size, "), got ",
+              root);
   c10d::BroadcastOptions o;
   o.rootRank = root;
   o.timeout = g.options.timeout;

@@ -120,8 +120,6 @@ void emptyCpuCache() {
   if (g_allocator) g_allocator->emptyCache();
 }
 
-CpuCacheStats cpuCacheStats() {
-  return g_allocator ? g_allocator->stats() : CpuCacheStats{};
-}
+CpuCacheStats cpuCacheStats() { return g_allocator ? g_allocator->stats() : CpuCacheStats{}; }
 
 }  // namespace torch_rlhf

@@ -12,7 +12,7 @@
 namespace torch_rlhf {
 
 struct CpuCacheStats {
-  size_t cachedBytes = 0;   // held in the cache, free for reuse
+  size_t cachedBytes = 0;  // held in the cache, free for reuse
   size_t cachedBlocks = 0;
   size_t limitBytes = 0;
 };

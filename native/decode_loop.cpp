@@ -29,12 +29,10 @@ at::Tensor filterLogits(at::Tensor logits, int64_t top_k, double top_p) {
 
 }  // namespace
 
-at::Tensor positionsFromMask(const at::Tensor& mask) {
-  return (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
-}
+at::Tensor positionsFromMask(const at::Tensor& mask) { return (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0); }
 
-void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o,
-                         int64_t vocab, int64_t positions) {
+void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o, int64_t vocab,
+                         int64_t positions) {
   TORCH_CHECK(prompt_ids.dim() == 2 && prompt_mask.sizes() == prompt_ids.sizes(),
               "generate: prompt ids and mask must both be (batch, length)");
   TORCH_CHECK(o.max_new_tokens >= 0, "generate: maxNewTokens must be >= 0");
@@ -44,12 +42,12 @@ void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_
   TORCH_CHECK(T > 0, "generate: empty prompts");
   TORCH_CHECK(T + o.max_new_tokens <= positions, "generate: prompt length ", T, " + maxNewTokens ", o.max_new_tokens,
               " exceeds the model's ", positions, " positions");
-  TORCH_CHECK(prompt_ids.min().item<int64_t>() >= 0 && prompt_ids.max().item<int64_t>() < vocab,
-              "generate: token ids must be in [0, ", vocab, ")");
+  TORCH_CHECK(prompt_ids.min().item<int64_t>() >= 0 && prompt_ids.max().item<int64_t>() < vocab, "generate: token ids must be in [0, ",
+              vocab, ")");
 }
 
-GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid,
-                          const GenerateOptions& o, KVCache* cache) {
+GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid, const GenerateOptions& o,
+                          KVCache* cache) {
   c10::NoGradGuard no_grad;
   const auto device = ids.device();
   const int64_t B = ids.size(0), T = ids.size(1);

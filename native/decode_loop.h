@@ -26,8 +26,8 @@ struct ForwardOutput {
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
   double temperature = 1.0;
-  int64_t top_k = 0;      // 0: off
-  double top_p = 1.0;     // 1: off
+  int64_t top_k = 0;   // 0: off
+  double top_p = 1.0;  // 1: off
   bool greedy = false;
   std::vector<int64_t> eos_token_ids;  // any of them ends a sequence (none: run to max_new_tokens)
   int64_t pad_token_id = 0;
@@ -46,16 +46,15 @@ at::Tensor positionsFromMask(const at::Tensor& mask);
 
 // Logits (B, V) at the last of `ids` (B, L) at `positions` (B, L), with `key_valid` (B, S)
 // over all keys so far: with a cache, only the new tokens; without one, the whole sequence.
-using DecodeStep = std::function<at::Tensor(const at::Tensor& ids, const at::Tensor& positions,
-                                            const at::Tensor& key_valid, KVCache* cache)>;
+using DecodeStep =
+    std::function<at::Tensor(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid, KVCache* cache)>;
 
 // Checks prompts (B, T) and options against a model of `vocab` ids and `positions` positions.
-void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o,
-                         int64_t vocab, int64_t positions);
+void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o, int64_t vocab,
+                         int64_t positions);
 
 // Samples up to max_new_tokens after left-padded prompts `ids` (B, T) with mask `valid`, on
 // `device`; `cache` is preallocated for T + max_new_tokens positions, or null when use_cache is off.
-GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid,
-                          const GenerateOptions& o, KVCache* cache);
+GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const at::Tensor& valid, const GenerateOptions& o, KVCache* cache);
 
 }  // namespace torch_rlhf

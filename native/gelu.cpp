@@ -66,9 +66,7 @@ void forwardKernel(const double* x, double* y, int64_t n) { forwardScalar(x, y, 
 void backwardKernel(const float* g, const float* x, float* dx, int64_t n) { backwardFloat(g, x, dx, n); }
 void backwardKernel(const double* g, const double* x, double* dx, int64_t n) { backwardScalar(g, x, dx, n); }
 
-bool hasKernel(const at::Tensor& x) {
-  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-}
+bool hasKernel(const at::Tensor& x) { return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble); }
 
 struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
@@ -76,8 +74,7 @@ struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
     ctx->save_for_backward({xc});
     return geluTanhForward(xc);
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     const auto x = ctx->get_saved_variables()[0];
     // With create_graph the gradient must itself be differentiable: libtorch's op is.
     if (at::GradMode::is_enabled()) return {at::gelu_backward(grads[0], x, "tanh")};
@@ -88,23 +85,19 @@ struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
 }  // namespace
 
 at::Tensor geluTanhForward(const at::Tensor& x) {
-  TORCH_CHECK(hasKernel(x), "geluTanhForward: expected a CPU float32 or float64 tensor, got ", x.scalar_type(), " on ",
-              x.device());
+  TORCH_CHECK(hasKernel(x), "geluTanhForward: expected a CPU float32 or float64 tensor, got ", x.scalar_type(), " on ", x.device());
   const auto xc = x.contiguous();
   auto y = at::empty_like(xc);
   AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "geluTanhForward", [&] {
     const scalar_t* in = xc.data_ptr<scalar_t>();
     scalar_t* out = y.data_ptr<scalar_t>();
-    at::parallel_for(0, xc.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      forwardKernel(in + begin, out + begin, end - begin);
-    });
+    at::parallel_for(0, xc.numel(), kGrain, [&](int64_t begin, int64_t end) { forwardKernel(in + begin, out + begin, end - begin); });
   });
   return y;
 }
 
 at::Tensor geluTanhBackward(const at::Tensor& grad, const at::Tensor& x) {
-  TORCH_CHECK(hasKernel(x) && grad.scalar_type() == x.scalar_type() && grad.device() == x.device() &&
-                  grad.sizes() == x.sizes(),
+  TORCH_CHECK(hasKernel(x) && grad.scalar_type() == x.scalar_type() && grad.device() == x.device() && grad.sizes() == x.sizes(),
               "geluTanhBackward: expected CPU float32 or float64 tensors of one shape and dtype");
   const auto xc = x.contiguous(), gc = grad.contiguous();
   auto dx = at::empty_like(xc);
@@ -112,9 +105,8 @@ at::Tensor geluTanhBackward(const at::Tensor& grad, const at::Tensor& x) {
     const scalar_t* in = xc.data_ptr<scalar_t>();
     const scalar_t* g = gc.data_ptr<scalar_t>();
     scalar_t* out = dx.data_ptr<scalar_t>();
-    at::parallel_for(0, xc.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      backwardKernel(g + begin, in + begin, out + begin, end - begin);
-    });
+    at::parallel_for(0, xc.numel(), kGrain,
+                     [&](int64_t begin, int64_t end) { backwardKernel(g + begin, in + begin, out + begin, end - begin); });
   });
   return dx;
 }

@@ -41,21 +41,20 @@ at::Tensor layerNorm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
 
 }  // namespace
 
-ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                         const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits) {
+ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                         KVCache* cache, bool last_only, bool with_logits) {
   TORCH_CHECK(input_ids.dim() == 2, "gpt: input_ids must be (batch, length), got ", input_ids.sizes());
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   const int64_t C = w.wte.size(1), H = w.n_head, D = C / H;
   TORCH_CHECK(C % H == 0, "gpt: n_embd ", C, " is not divisible by n_head ", H);
   const int64_t past = cache ? cache->length : 0;
-  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "gpt: key mask must be (", B, ", ", past + L,
-              "), got ", key_valid.sizes());
+  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "gpt: key mask must be (", B, ", ", past + L, "), got ",
+              key_valid.sizes());
   if (input_ids.numel() == 0) {
     // An empty batch or sequence has empty outputs, as the module-by-module forward gives.
     TORCH_CHECK(!last_only || B == 0, "gpt: no last token in sequences of length 0");
     const int64_t rows = last_only ? 1 : L;
-    return {with_logits ? at::zeros({B, rows, w.wte.size(0)}, w.wte.options()) : at::Tensor(),
-            at::zeros({B, rows, C}, w.wte.options())};
+    return {with_logits ? at::zeros({B, rows, w.wte.size(0)}, w.wte.options()) : at::Tensor(), at::zeros({B, rows, C}, w.wte.options())};
   }
   TORCH_CHECK(position_ids.max().item<int64_t>() < w.wpe.size(0), "gpt: position ", position_ids.max().item<int64_t>(),
               " is beyond the model's ", w.wpe.size(0), " positions");
@@ -112,8 +111,7 @@ GPTWeights withPackedWeights(const GPTWeights& w, int64_t batch, int64_t steps) 
   return p;
 }
 
-GenerateOutput generate(const GPTWeights& weights, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
-                        const GenerateOptions& o) {
+GenerateOutput generate(const GPTWeights& weights, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o) {
   c10::NoGradGuard no_grad;
   checkGenerateInputs(prompt_ids, prompt_mask, o, weights.wte.size(0), weights.wpe.size(0));
   const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);

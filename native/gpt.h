@@ -34,14 +34,12 @@ struct GPTWeights {
 // (cache + these L); cache may be null (then S == L). Causal within the sequence.
 // with_logits = false skips the LM head (logits undefined): reward and value heads need only
 // the hidden states, and the head is the costliest layer of a large-vocabulary model.
-ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                         const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits = true);
+ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                         KVCache* cache, bool last_only, bool with_logits = true);
 
 // Left-padded prompts' position ids: cumsum(mask) - 1, clamped at 0.
 
-
 // prompt_ids (B, T) left-padded with prompt_mask (B, T) (true = real token).
-GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
-                        const GenerateOptions& o);
+GenerateOutput generate(const GPTWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o);
 
 }  // namespace torch_rlhf

@@ -17,9 +17,7 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
   return at::linear(x, w, b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
 }
 
-at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  return at::rms_norm(x, {x.size(-1)}, w, eps);
-}
+at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& w, double eps) { return at::rms_norm(x, {x.size(-1)}, w, eps); }
 
 // (x1, x2) → (−x2, x1) over the halves of the last dimension.
 at::Tensor rotateHalf(const at::Tensor& x) {
@@ -29,14 +27,14 @@ at::Tensor rotateHalf(const at::Tensor& x) {
 
 }  // namespace
 
-ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                           const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits) {
+ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                           KVCache* cache, bool last_only, bool with_logits) {
   TORCH_CHECK(input_ids.dim() == 2, "llama: input_ids must be (batch, length), got ", input_ids.sizes());
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   const int64_t C = w.embed.size(1), H = w.n_head, Hkv = w.n_kv_head, D = w.head_dim, rep = H / Hkv;
   const int64_t past = cache ? cache->length : 0;
-  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "llama: key mask must be (", B, ", ", past + L,
-              "), got ", key_valid.sizes());
+  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "llama: key mask must be (", B, ", ", past + L, "), got ",
+              key_valid.sizes());
   if (input_ids.numel() == 0) {
     TORCH_CHECK(!last_only || B == 0, "llama: no last token in sequences of length 0");
     const int64_t rows = last_only ? 1 : L;

@@ -21,9 +21,9 @@ struct LlamaLayerWeights {
 };
 
 struct LlamaWeights {
-  at::Tensor embed;   // (V, C)
-  at::Tensor norm_w;  // (C)
-  at::Tensor head;    // (V, C): lm_head, or embed when tied
+  at::Tensor embed;     // (V, C)
+  at::Tensor norm_w;    // (C)
+  at::Tensor head;      // (V, C): lm_head, or embed when tied
   at::Tensor inv_freq;  // (D / 2) float32: RoPE's inverse frequencies, scaling applied
   std::vector<LlamaLayerWeights> layers;
   PackedWeight head_p;
@@ -32,10 +32,9 @@ struct LlamaWeights {
 };
 
 // input_ids (B, L); position_ids (B, L); key_valid (B, S) over all keys so far (cache + these L).
-ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids,
-                           const at::Tensor& key_valid, KVCache* cache, bool last_only, bool with_logits = true);
+ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                           KVCache* cache, bool last_only, bool with_logits = true);
 
-GenerateOutput llamaGenerate(const LlamaWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
-                             const GenerateOptions& o);
+GenerateOutput llamaGenerate(const LlamaWeights& w, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o);
 
 }  // namespace torch_rlhf

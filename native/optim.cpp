@@ -7,11 +7,9 @@
 
 namespace torch_rlhf {
 
-void adamwStep(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& exp_avg,
-               const std::vector<at::Tensor>& exp_avg_sq, const std::vector<at::Tensor>& max_exp_avg_sq,
-               std::vector<double>& steps, const AdamWOptions& o) {
-  TORCH_CHECK(exp_avg.size() == params.size() && exp_avg_sq.size() == params.size() &&
-                  steps.size() == params.size(),
+void adamwStep(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& exp_avg, const std::vector<at::Tensor>& exp_avg_sq,
+               const std::vector<at::Tensor>& max_exp_avg_sq, std::vector<double>& steps, const AdamWOptions& o) {
+  TORCH_CHECK(exp_avg.size() == params.size() && exp_avg_sq.size() == params.size() && steps.size() == params.size(),
               "adamw: state does not match the parameters");
   TORCH_CHECK(!o.amsgrad || max_exp_avg_sq.size() == params.size(), "adamw: amsgrad state missing");
   c10::NoGradGuard no_grad;
@@ -40,11 +38,9 @@ void adamwStep(const std::vector<at::Tensor>& params, const std::vector<at::Tens
   }
 }
 
-void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& momentum_buffers,
-             const SGDOptions& o) {
+void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& momentum_buffers, const SGDOptions& o) {
   TORCH_CHECK(momentum_buffers.size() == params.size(), "sgd: state does not match the parameters");
-  TORCH_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
-              "sgd: Nesterov momentum requires a momentum and zero dampening");
+  TORCH_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "sgd: Nesterov momentum requires a momentum and zero dampening");
   c10::NoGradGuard no_grad;
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& p = params[i];
@@ -64,8 +60,7 @@ void sgdStep(const std::vector<at::Tensor>& params, std::vector<at::Tensor>& mom
   }
 }
 
-double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, double norm_type,
-                    bool error_if_nonfinite) {
+double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   c10::NoGradGuard no_grad;
   std::vector<at::Tensor> grads;
   for (const auto& p : params)
@@ -83,8 +78,7 @@ double clipGradNorm(const std::vector<at::Tensor>& params, double max_norm, doub
   }
   const double total_norm = total.item<double>();
   if (error_if_nonfinite && !std::isfinite(total_norm))
-    TORCH_CHECK(false, "clipGradNorm: the total norm of order ", norm_type,
-                " of the gradients is non-finite, so it cannot be clipped");
+    TORCH_CHECK(false, "clipGradNorm: the total norm of order ", norm_type, " of the gradients is non-finite, so it cannot be clipped");
   const double clip_coef = max_norm / (total_norm + 1e-6);
   if (clip_coef < 1.0)
     for (auto& g : grads) g.mul_(clip_coef);

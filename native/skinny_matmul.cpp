@@ -41,8 +41,8 @@ TRL_INLINE void panelRows(int64_t rows, const float* x, int64_t K, const float* 
 // Panels [c0, c1) for all M rows, in blocks of MR rows. A panel's columns past N land in a
 // scratch block first.
 template <typename V, int MR, int NV>
-TRL_INLINE void panelRange(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias,
-                           float* y, int64_t c0, int64_t c1) {
+TRL_INLINE void panelRange(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y, int64_t c0,
+                           int64_t c1) {
   constexpr int64_t kWidth = sizeof(V) / sizeof(float) * NV;
   float scratch[MR * kWidth];
   for (int64_t c = c0; c < c1; ++c) {
@@ -64,14 +64,14 @@ TRL_INLINE void panelRange(const float* x, int64_t M, int64_t K, const float* pa
 
 // AVX-512: 8 rows × 48 columns, 24 of 32 registers.
 constexpr int64_t kWidth512 = 48;
-TRL_AVX512 void panelRange512(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias,
-                              float* y, int64_t c0, int64_t c1) {
+TRL_AVX512 void panelRange512(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y, int64_t c0,
+                              int64_t c1) {
   panelRange<Vec16, 8, 3>(x, M, K, panels, N, bias, y, c0, c1);
 }
 // AVX2 (and the baseline clone): 4 rows × 24 columns, 12 of 16 registers.
 constexpr int64_t kWidth256 = 24;
-TRL_VECTOR_CLONES void panelRange256(const float* x, int64_t M, int64_t K, const float* panels, int64_t N,
-                                     const float* bias, float* y, int64_t c0, int64_t c1) {
+TRL_VECTOR_CLONES void panelRange256(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y,
+                                     int64_t c0, int64_t c1) {
   panelRange<Vec8, 4, 3>(x, M, K, panels, N, bias, y, c0, c1);
 }
 
@@ -80,8 +80,8 @@ int64_t panelWidthHere() { return cpuHasAvx512() ? kWidth512 : kWidth256; }
 // (K, N) → (ceil(N/width), K, width), zero-padded: a reshuffle done once with ATen ops.
 PackedWeight packKN(const at::Tensor& kn, const at::Tensor& bias) {
   const int64_t width = panelWidthHere();
-  TORCH_CHECK(kn.dim() == 2 && kn.device().is_cpu() && kn.scalar_type() == at::kFloat,
-              "packWeight: expected a float32 CPU matrix, got ", kn.scalar_type(), " ", kn.sizes(), " on ", kn.device());
+  TORCH_CHECK(kn.dim() == 2 && kn.device().is_cpu() && kn.scalar_type() == at::kFloat, "packWeight: expected a float32 CPU matrix, got ",
+              kn.scalar_type(), " ", kn.sizes(), " on ", kn.device());
   const int64_t K = kn.size(0), N = kn.size(1), C = (N + width - 1) / width;
   TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == N && bias.scalar_type() == at::kFloat && bias.device().is_cpu()),
               "packWeight: bias must be float32 (", N, ") on the CPU");
@@ -103,13 +103,13 @@ PackedWeight packInOut(const at::Tensor& w, const at::Tensor& bias) { return pac
 PackedWeight packOutIn(const at::Tensor& w, const at::Tensor& bias) { return packKN(w.t(), bias); }
 
 bool packedMatmulApplies(const at::Tensor& x, const PackedWeight& w) {
-  return w.defined() && !c10::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
-         x.dim() == 2 && x.size(0) > 0 && x.size(0) <= kSkinnyMaxRows && x.size(1) == w.K;
+  return w.defined() && !c10::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 2 &&
+         x.size(0) > 0 && x.size(0) <= kSkinnyMaxRows && x.size(1) == w.K;
 }
 
 at::Tensor packedMatmul(const at::Tensor& x, const PackedWeight& w) {
-  TORCH_CHECK(packedMatmulApplies(x, w), "packedMatmul: needs float32 CPU x (M ≤ ", kSkinnyMaxRows, ", ", w.K,
-              ") without autograd, got ", x.scalar_type(), " ", x.sizes());
+  TORCH_CHECK(packedMatmulApplies(x, w), "packedMatmul: needs float32 CPU x (M ≤ ", kSkinnyMaxRows, ", ", w.K, ") without autograd, got ",
+              x.scalar_type(), " ", x.sizes());
   const int64_t M = x.size(0), K = w.K, N = w.N, C = w.panels.size(0);
   const auto xc = x.contiguous();
   auto y = at::empty({M, N}, x.options());
@@ -122,9 +122,7 @@ at::Tensor packedMatmul(const at::Tensor& x, const PackedWeight& w) {
   const bool wide = w.width == kWidth512;
   TORCH_CHECK(wide || w.width == kWidth256, "packedMatmul: panels of width ", w.width, " are not this build's");
   TORCH_CHECK(!wide || cpuHasAvx512(), "packedMatmul: panels of width 48 need AVX-512");
-  at::parallel_for(0, C, grain, [&](int64_t c0, int64_t c1) {
-    (wide ? panelRange512 : panelRange256)(xp, M, K, pp, N, bp, yp, c0, c1);
-  });
+  at::parallel_for(0, C, grain, [&](int64_t c0, int64_t c1) { (wide ? panelRange512 : panelRange256)(xp, M, K, pp, N, bp, yp, c0, c1); });
   return y;
 }
 

@@ -11,17 +11,15 @@ struct DtypeName {
 };
 // The dtypes torch-rlhf exposes; uint8 exists so byte buffers can travel.
 constexpr DtypeName kDtypes[] = {
-    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
-    {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},
-    {"bool", at::kBool}, {"uint8", at::kByte}, {"int8", at::kChar}, {"int16", at::kShort},
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16}, {"int64", at::kLong},
+    {"int32", at::kInt},     {"bool", at::kBool},      {"uint8", at::kByte},   {"int8", at::kChar},         {"int16", at::kShort},
 };
 }  // namespace
 
 at::ScalarType parseDtype(const std::string& name) {
   for (const auto& d : kDtypes)
     if (name == d.name) return d.type;
-  throw std::invalid_argument("unknown dtype '" + name +
-                              "' (expected float32, float64, float16, bfloat16, int64, int32, bool)");
+  throw std::invalid_argument("unknown dtype '" + name + "' (expected float32, float64, float16, bfloat16, int64, int32, bool)");
 }
 
 std::string dtypeName(at::ScalarType t) {

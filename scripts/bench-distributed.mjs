@@ -49,10 +49,27 @@ async function measure(task, cfg, round) {
   port += 1;
   const outs = await Promise.all(
     Array.from({ length: cfg.procs }, (_, r) =>
-      child(cfg.procs > 1 ? { ...base, RANK: String(r), LOCAL_RANK: String(r), WORLD_SIZE: String(cfg.procs), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) } : { ...base, RANK: '', WORLD_SIZE: '' }, input),
+      child(
+        cfg.procs > 1
+          ? {
+              ...base,
+              RANK: String(r),
+              LOCAL_RANK: String(r),
+              WORLD_SIZE: String(cfg.procs),
+              MASTER_ADDR: '127.0.0.1',
+              MASTER_PORT: String(port),
+            }
+          : { ...base, RANK: '', WORLD_SIZE: '' },
+        input,
+      ),
     ),
   );
-  const lines = outs.join('\n').trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const lines = outs
+    .join('\n')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   const r0 = lines.find((l) => l.rank === 0);
   // CPU time of a step: every rank's, added up (the work the configuration spends on it).
   return { gaps: r0.gaps, cpu: r0.cpu.map((_, i) => lines.reduce((a, l) => a + l.cpu[i], 0)) };
@@ -67,7 +84,9 @@ for (const task of ['sft', 'grpo']) {
       const r = await measure(task, cfg, round);
       results[task][cfg.key].gaps.push(...r.gaps);
       results[task][cfg.key].cpu.push(...r.cpu);
-      process.stderr.write(`${task} ${cfg.label}, round ${round + 1}: ${r.gaps.map((g) => g.toFixed(2)).join(', ')} s wall, ${r.cpu.map((g) => g.toFixed(2)).join(', ')} s CPU\n`);
+      process.stderr.write(
+        `${task} ${cfg.label}, round ${round + 1}: ${r.gaps.map((g) => g.toFixed(2)).join(', ')} s wall, ${r.cpu.map((g) => g.toFixed(2)).join(', ')} s CPU\n`,
+      );
     }
   }
 }
@@ -76,7 +95,10 @@ load.push(loadavg()[0]);
 
 const rows = [];
 const units = { sft: 'sequences/s', grpo: 'completions/s' };
-const names = { sft: `SFT step (${global.sft} sequences × 256 tokens)`, grpo: `GRPO iteration (${global.grpo} completions: 2 prompts × 4, up to 128 new tokens, one update)` };
+const names = {
+  sft: `SFT step (${global.sft} sequences × 256 tokens)`,
+  grpo: `GRPO iteration (${global.grpo} completions: 2 prompts × 4, up to 128 new tokens, one update)`,
+};
 const summary = {};
 for (const task of ['sft', 'grpo']) {
   const s = Object.fromEntries(configs.map((c) => [c.key, median(results[task][c.key].gaps)]));
@@ -89,7 +111,9 @@ for (const task of ['sft', 'grpo']) {
     const eff = ((s['1x1'] / t / (c.procs * c.threads)) * 100).toFixed(0);
     const gaps = results[task][c.key].gaps;
     const work = ((cpu['1x1'] / cpu[c.key]) * 100).toFixed(0);
-    rows.push(`| ${names[task]} | ${c.label} | ${t.toFixed(2)} (${Math.min(...gaps).toFixed(2)}–${Math.max(...gaps).toFixed(2)}) | ${thr.toFixed(2)} ${units[task]} | ${vs2}× | ${eff} % | ${cpu[c.key].toFixed(2)} | ${work} % |`);
+    rows.push(
+      `| ${names[task]} | ${c.label} | ${t.toFixed(2)} (${Math.min(...gaps).toFixed(2)}–${Math.max(...gaps).toFixed(2)}) | ${thr.toFixed(2)} ${units[task]} | ${vs2}× | ${eff} % | ${cpu[c.key].toFixed(2)} | ${work} % |`,
+    );
   }
 }
 const date = new Date().toISOString().slice(0, 10);

@@ -22,7 +22,9 @@ const work = { batch: 8, promptLen: 32, newTokens: quick ? 16 : 96, warmup: 1, r
 async function jsSide(size, useCache) {
   torch.manualSeed(0);
   const model = GPT.create(size).eval();
-  const prompts = Array.from({ length: work.batch }, () => Array.from({ length: work.promptLen }, () => Math.floor(Math.random() * size.vocabSize)));
+  const prompts = Array.from({ length: work.batch }, () =>
+    Array.from({ length: work.promptLen }, () => Math.floor(Math.random() * size.vocabSize)),
+  );
   const times = [];
   for (let r = 0; r < work.warmup + work.repeats; r++) {
     const t0 = performance.now();
@@ -48,15 +50,19 @@ const rows = [];
 for (const size of sizes) {
   for (const useCache of [true, false]) {
     const tokens = work.batch * work.newTokens;
-    const js = [], py = [];
+    const js = [],
+      py = [];
     for (let round = 0; round < 2; round++) {
       // Alternate the sides so drift in the machine's speed hits both.
       js.push(...(await jsSide(size, useCache)));
       py.push(...pySide(size, useCache));
     }
-    const tJs = median(js), tPy = median(py);
+    const tJs = median(js),
+      tPy = median(py);
     rows.push({ size: size.name, cache: useCache ? 'KV cache' : 'no cache', jsTps: tokens / tJs, pyTps: tokens / tPy, ratio: tJs / tPy });
-    console.log(`${size.name.padEnd(24)} ${(useCache ? 'KV cache' : 'no cache').padEnd(9)} torch-rlhf ${(tokens / tJs).toFixed(0).padStart(7)} tok/s   PyTorch ${(tokens / tPy).toFixed(0).padStart(7)} tok/s   time ratio ${(tJs / tPy).toFixed(2)}`);
+    console.log(
+      `${size.name.padEnd(24)} ${(useCache ? 'KV cache' : 'no cache').padEnd(9)} torch-rlhf ${(tokens / tJs).toFixed(0).padStart(7)} tok/s   PyTorch ${(tokens / tPy).toFixed(0).padStart(7)} tok/s   time ratio ${(tJs / tPy).toFixed(2)}`,
+    );
   }
 }
 

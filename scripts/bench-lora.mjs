@@ -14,7 +14,8 @@ import { mulberry32 } from '../dist/data/random.js';
 
 const args = process.argv.slice(2);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const V = 259, PAD = 258; // ByteTokenizer's vocabulary and pad id
+const V = 259,
+  PAD = 258; // ByteTokenizer's vocabulary and pad id
 const MODEL = { vocabSize: V, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 };
 const LORA = { r: 16, loraAlpha: 32, targetModules: 'all-linear' };
 const LAYERS = 4 * MODEL.nLayer; // c_attn, attn.c_proj, c_fc, mlp.c_proj per block
@@ -29,7 +30,8 @@ async function child(task) {
   const bytesOf = (ps) => ps.reduce((n, p) => n + p.numel() * 4, 0);
   const stateBytes = (opt) => {
     let n = 0;
-    for (const s of Object.values(opt.stateDict().state)) for (const v of Object.values(s)) if (v instanceof torch.Tensor) n += v.numel() * 4;
+    for (const s of Object.values(opt.stateDict().state))
+      for (const v of Object.values(s)) if (v instanceof torch.Tensor) n += v.numel() * 4;
     return n;
   };
   const out = { threads: torch.getNumThreads(), times: [], cpuTimes: [] };
@@ -79,11 +81,27 @@ async function child(task) {
     rmSync(dir, { recursive: true, force: true });
   } else if (task.task === 'grpo') {
     const tok = new t.ByteTokenizer();
-    const prompts = Array.from({ length: 16 }, () => ({ prompt: Array.from({ length: int(96, 127) }, () => String.fromCharCode(97 + int(0, 25))).join('') }));
+    const prompts = Array.from({ length: 16 }, () => ({
+      prompt: Array.from({ length: int(96, 127) }, () => String.fromCharCode(97 + int(0, 25))).join(''),
+    }));
     const reward = ({ completions }) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === 'a').length / c.length : 0));
     const trainer = new t.GRPOTrainer({
-      model, tokenizer: tok, prompts, rewards: reward, peftConfig: undefined,
-      config: { outputDir: '/tmp/bench-lora-grpo', batchSize: 8, numGenerations: 4, maxPromptLength: 128, maxCompletionLength: 128, beta: 0.04, learningRate: 1e-5, progressBar: false, seed: 1 },
+      model,
+      tokenizer: tok,
+      prompts,
+      rewards: reward,
+      peftConfig: undefined,
+      config: {
+        outputDir: '/tmp/bench-lora-grpo',
+        batchSize: 8,
+        numGenerations: 4,
+        maxPromptLength: 128,
+        maxCompletionLength: 128,
+        beta: 0.04,
+        learningRate: 1e-5,
+        progressBar: false,
+        seed: 1,
+      },
     });
     out.rollout = [];
     for (let i = 0; i < task.warmup + task.repeats; i++) {
@@ -132,10 +150,18 @@ async function parent() {
   const quick = args.includes('--quick');
   const ti = args.indexOf('--threads');
   const threads = (ti >= 0 && Number(args[ti + 1])) || 1;
-  const plan = quick ? { rounds: 1, sft: [1, 2], grpo: [0, 1], gen: [1, 2], newTokens: 32 } : { rounds: 3, sft: [1, 3], grpo: [1, 2], gen: [1, 5], newTokens: 96 };
+  const plan = quick
+    ? { rounds: 1, sft: [1, 2], grpo: [0, 1], gen: [1, 2], newTokens: 32 }
+    : { rounds: 3, sft: [1, 3], grpo: [1, 2], gen: [1, 5], newTokens: 96 };
   const env = { ...process.env, ...threadEnv(threads) };
   const run = (task) => {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child'], { input: JSON.stringify({ ...task, threads }), encoding: 'utf8', env, cwd: root, maxBuffer: 64 << 20 });
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child'], {
+      input: JSON.stringify({ ...task, threads }),
+      encoding: 'utf8',
+      env,
+      cwd: root,
+      maxBuffer: 64 << 20,
+    });
     if (r.status !== 0) throw new Error(`${task.task}/${task.variant} failed: ${r.stderr}`);
     const o = JSON.parse(r.stdout.trim().split('\n').pop());
     if (o.threads !== threads) throw new Error(`child ran ${o.threads} threads, expected ${threads}`);
@@ -157,9 +183,17 @@ async function parent() {
         acc.rollout.push(...(o.rollout ?? []));
         acc.rss = Math.max(acc.rss, o.rssMiB);
         here[variant] = median(o.cpuTimes);
-        Object.assign(acc, { trainable: o.trainable, optimizerBytes: o.optimizerBytes, savedBytes: o.savedBytes, reference: o.reference, tokens: o.tokens });
+        Object.assign(acc, {
+          trainable: o.trainable,
+          optimizerBytes: o.optimizerBytes,
+          savedBytes: o.savedBytes,
+          reference: o.reference,
+          tokens: o.tokens,
+        });
         if (o.oneToken !== undefined) (acc.oneToken ??= []).push(o.oneToken);
-        process.stderr.write(`  ${taskName}/${variant}: CPU ${o.cpuTimes.map((x) => x.toFixed(0)).join(', ')} ms, wall ${o.times.map((x) => x.toFixed(0)).join(', ')} ms, ${o.rssMiB.toFixed(0)} MiB\n`);
+        process.stderr.write(
+          `  ${taskName}/${variant}: CPU ${o.cpuTimes.map((x) => x.toFixed(0)).join(', ')} ms, wall ${o.times.map((x) => x.toFixed(0)).join(', ')} ms, ${o.rssMiB.toFixed(0)} MiB\n`,
+        );
       }
       for (const v of variants) results[`${taskName}/${v}`].ratios.push(here[v] / here[variants[0]]);
     }
@@ -173,10 +207,13 @@ async function parent() {
   const mib = (b) => (b / 2 ** 20).toFixed(1);
   const vs = (k) => {
     const q = r(k).ratios;
-    return q.length > 1 ? `${median(q).toFixed(2)}× (${Math.min(...q).toFixed(2)}–${Math.max(...q).toFixed(2)})` : `${median(q).toFixed(2)}×`;
+    return q.length > 1
+      ? `${median(q).toFixed(2)}× (${Math.min(...q).toFixed(2)}–${Math.max(...q).toFixed(2)})`
+      : `${median(q).toFixed(2)}×`;
   };
   const wall = (k) => median(r(k).wall);
-  const row = (label, k) => `| ${label} | ${ms(k).toFixed(0)} ms | ${wall(k).toFixed(0)} ms | ${vs(k)} | ${r(k).rss.toFixed(0)} MiB | ${r(k).trainable.toLocaleString('en')} | ${mib(r(k).optimizerBytes)} MiB |`;
+  const row = (label, k) =>
+    `| ${label} | ${ms(k).toFixed(0)} ms | ${wall(k).toFixed(0)} ms | ${vs(k)} | ${r(k).rss.toFixed(0)} MiB | ${r(k).trainable.toLocaleString('en')} | ${mib(r(k).optimizerBytes)} MiB |`;
   const inflation = Math.max(...Object.values(results).flatMap((x) => x.wall.map((w, i) => w / x.times[i])));
   const one = (k) => median(r(k).oneToken).toFixed(1);
   const tps = (k) => (r(k).tokens / (ms(k) / 1000)).toFixed(0);
@@ -215,8 +252,10 @@ async function parent() {
 if (args.includes('--child')) {
   let input = '';
   process.stdin.on('data', (d) => (input += d));
-  process.stdin.on('end', () => child(JSON.parse(input)).catch((err) => {
-    console.error(err);
-    process.exit(1);
-  }));
+  process.stdin.on('end', () =>
+    child(JSON.parse(input)).catch((err) => {
+      console.error(err);
+      process.exit(1);
+    }),
+  );
 } else await parent();

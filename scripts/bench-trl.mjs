@@ -36,12 +36,24 @@ const int = (a, b) => a + Math.floor(rnd() * (b - a + 1));
 const letters = (n) => Array.from({ length: n }, () => String.fromCharCode(97 + int(0, 25))).join('');
 const PAIRS = 8;
 // BOS + prompt 8–12 + answer 22–34 + EOS: sequences of 32–48 tokens.
-const pairs = Array.from({ length: PAIRS }, () => ({ prompt: letters(int(8, 12)), chosen: letters(int(22, 34)), rejected: letters(int(22, 34)) }));
+const pairs = Array.from({ length: PAIRS }, () => ({
+  prompt: letters(int(8, 12)),
+  chosen: letters(int(22, 34)),
+  rejected: letters(int(22, 34)),
+}));
 const prompts = Array.from({ length: 8 }, () => letters(int(8, 16)));
 const dpo = { batchSize: PAIRS, learningRate: 1e-6, beta: 0.1 };
 const grpo = {
-  batchSize: 16, numGenerations: 8, maxCompletionLength: 24, temperature: 1, beta: 0, learningRate: 1e-6,
-  lossType: 'dapo', scaleRewards: 'group', epsilon: 0.2, rewardByte: 'a'.charCodeAt(0),
+  batchSize: 16,
+  numGenerations: 8,
+  maxCompletionLength: 24,
+  temperature: 1,
+  beta: 0,
+  learningRate: 1e-6,
+  lossType: 'dapo',
+  scaleRewards: 'group',
+  epsilon: 0.2,
+  rewardByte: 'a'.charCodeAt(0),
 };
 // The padded DPO batch both sides should build: chosen and rejected rows, BOS … EOS.
 const dpoShape = [2 * PAIRS, Math.max(...pairs.flatMap((p) => [p.chosen, p.rejected].map((a) => p.prompt.length + a.length + 2)))];
@@ -53,8 +65,14 @@ const t0 = performance.now();
 // Checks that both sides do the same work, in short children of their own: TRL's collated DPO
 // batch has torch-rlhf's shape (same tokens, same padding), and the GRPO completions are as long.
 const probe = child('py', { task: 'dpo', size, warmup: 0, repeats: 1, dpo, data: { pairs } });
-if (probe.batchShape.join('×') !== dpoShape.join('×')) throw new Error(`TRL's DPO batch is ${probe.batchShape.join('×')}, expected ${dpoShape.join('×')}`);
-const completionLength = Object.fromEntries(['js', 'py'].map((side) => [side, child(side, { task: 'grpo', size, warmup: 0, repeats: 2, grpo, data: { prompts } }).meanCompletionLength.toFixed(1)]));
+if (probe.batchShape.join('×') !== dpoShape.join('×'))
+  throw new Error(`TRL's DPO batch is ${probe.batchShape.join('×')}, expected ${dpoShape.join('×')}`);
+const completionLength = Object.fromEntries(
+  ['js', 'py'].map((side) => [
+    side,
+    child(side, { task: 'grpo', size, warmup: 0, repeats: 2, grpo, data: { prompts } }).meanCompletionLength.toFixed(1),
+  ]),
+);
 
 const dpoRun = both('DPO step', { task: 'dpo', size, ...plan.dpo, dpo, data: { pairs } });
 const grpoRun = both('GRPO iteration', { task: 'grpo', size, ...plan.grpo, grpo, data: { prompts } });
@@ -66,13 +84,42 @@ const ms = (s) => (s * 1e3).toFixed(1);
 const fmtRatio = (r, range) => (range ? `${r.toFixed(2)} (${range[0].toFixed(2)}–${range[1].toFixed(2)})` : r.toFixed(2));
 const G = grpo.numGenerations;
 const rows = [
-  [`DPO step, ${PAIRS} pairs of ${dpoShape[1]} tokens padded (ms)`, ms(dpoRun.js), ms(dpoRun.py), fmtRatio(dpoRun.ratio, dpoRun.ratioRange), mib(dpoRun.jsRss), mib(dpoRun.pyRss)],
-  [`GRPO iteration, ${grpo.batchSize / G} prompts × ${G} completions of ≤ ${grpo.maxCompletionLength} tokens (ms)`, ms(grpoRun.js), ms(grpoRun.py), fmtRatio(grpoRun.ratio, grpoRun.ratioRange), mib(grpoRun.jsRss), mib(grpoRun.pyRss)],
-  ['  of which generation + scoring (ms)', ms(grpoRun.jsRollout), ms(grpoRun.pyRollout), fmtRatio(grpoRun.jsRollout / grpoRun.pyRollout), '', ''],
-  ['  of which the update and the loop (ms)', ms(grpoRun.js - grpoRun.jsRollout), ms(grpoRun.py - grpoRun.pyRollout), fmtRatio((grpoRun.js - grpoRun.jsRollout) / (grpoRun.py - grpoRun.pyRollout)), '', ''],
+  [
+    `DPO step, ${PAIRS} pairs of ${dpoShape[1]} tokens padded (ms)`,
+    ms(dpoRun.js),
+    ms(dpoRun.py),
+    fmtRatio(dpoRun.ratio, dpoRun.ratioRange),
+    mib(dpoRun.jsRss),
+    mib(dpoRun.pyRss),
+  ],
+  [
+    `GRPO iteration, ${grpo.batchSize / G} prompts × ${G} completions of ≤ ${grpo.maxCompletionLength} tokens (ms)`,
+    ms(grpoRun.js),
+    ms(grpoRun.py),
+    fmtRatio(grpoRun.ratio, grpoRun.ratioRange),
+    mib(grpoRun.jsRss),
+    mib(grpoRun.pyRss),
+  ],
+  [
+    '  of which generation + scoring (ms)',
+    ms(grpoRun.jsRollout),
+    ms(grpoRun.pyRollout),
+    fmtRatio(grpoRun.jsRollout / grpoRun.pyRollout),
+    '',
+    '',
+  ],
+  [
+    '  of which the update and the loop (ms)',
+    ms(grpoRun.js - grpoRun.jsRollout),
+    ms(grpoRun.py - grpoRun.pyRollout),
+    fmtRatio((grpoRun.js - grpoRun.jsRollout) / (grpoRun.py - grpoRun.pyRollout)),
+    '',
+    '',
+  ],
 ];
 const verdict = (name, r) => `${name} ${r.toFixed(2)}×: ${r <= 0.5 ? 'met' : 'missed'}`;
-const header = '| model | workload | torch-rlhf | TRL | time ratio (torch-rlhf / TRL), median of rounds (range) | peak RSS torch-rlhf | peak RSS TRL |';
+const header =
+  '| model | workload | torch-rlhf | TRL | time ratio (torch-rlhf / TRL), median of rounds (range) | peak RSS torch-rlhf | peak RSS TRL |';
 const lines = rows.map((r) => `| ${sizeName} | ${r.join(' | ')} |`);
 console.log(['', header, '|---|---|---:|---:|---:|---:|---:|', ...lines].join('\n'));
 console.log(`\n${elapsed.toFixed(0)} s in all`);
@@ -99,11 +146,11 @@ const md = [
   '',
   `Model: GPT-2 blocks, vocabulary ${size.vocabSize} (torch-rlhf's ByteTokenizer: the UTF-8 bytes, BOS, EOS, PAD), ${size.nLayer} layers, ${size.nEmbd} wide, ${size.nHead} heads, ${size.blockSize} positions, tied head, GPT-2 init; torch-rlhf builds it with \`GPT.create\`, the TRL side with transformers' \`GPT2LMHeadModel\` from the same config (SDPA attention). The TRL side tokenizes with a transformers tokenizer equal to the ByteTokenizer (bytes, BOS before the prompt, EOS after the answer), so both sides train on the same ids; the script checks that TRL's collated DPO batch is ${dpoShape.join('×')} as torch-rlhf's. TRL's defaults that would change the work are set to torch-rlhf's: \`bf16=False\` (its default is bfloat16), \`gradient_checkpointing=False\` (its default recomputes the forward), \`use_cpu\`, \`report_to="none"\`, no saving, \`logging_strategy="no"\`, no vLLM.`,
   '',
-  '**What is timed, on both sides alike.** Each side runs its trainer\'s own `train()` with `maxSteps` / `max_steps` = 1 + warm-up + repeats, and a step\'s time is the gap between the ends of two consecutive optimizer steps inside that loop (torch-rlhf: the `time` its `train()` writes with each step\'s line of metrics.jsonl, `loggingSteps` 1; TRL: `time.perf_counter()` in a `TrainerCallback.on_step_end`). So a step is everything the loop does per optimizer step — taking and collating the next batch, the step itself, clipping the gradient norm to 1, AdamW, the learning-rate schedule, the trainer\'s metrics — and none of the setup, the first step or the final save. ' +
+  "**What is timed, on both sides alike.** Each side runs its trainer's own `train()` with `maxSteps` / `max_steps` = 1 + warm-up + repeats, and a step's time is the gap between the ends of two consecutive optimizer steps inside that loop (torch-rlhf: the `time` its `train()` writes with each step's line of metrics.jsonl, `loggingSteps` 1; TRL: `time.perf_counter()` in a `TrainerCallback.on_step_end`). So a step is everything the loop does per optimizer step — taking and collating the next batch, the step itself, clipping the gradient norm to 1, AdamW, the learning-rate schedule, the trainer's metrics — and none of the setup, the first step or the final save. " +
     `*DPO step*: one batch of all ${PAIRS} pairs, sigmoid loss, β ${dpo.beta}: the policy's forward of chosen and rejected rows in one batch of ${dpoShape.join('×')} (train mode), the reference's forward without gradient (a frozen copy of the starting policy on both sides), per-sequence log-probs of the answers, the loss, backward, clip, AdamW; both sides also compute their metrics, TRL's set (entropy and token accuracy included). ` +
     `*GRPO iteration*: ${grpo.batchSize / G} prompts of 8–16 letters, ${G} completions each sampled at temperature ${grpo.temperature} (no top-k/top-p) for at most ${grpo.maxCompletionLength} new tokens, stopping at EOS (torch-rlhf: its native generation loop with a KV cache; TRL: transformers' \`model.generate\`), decoding, a reward function (the share of the byte 'a' among a completion's token ids), group-normalised advantages (\`scale_rewards\` group), then one update (\`num_iterations\` 1, β 0 so no reference model, loss type dapo, ε ${grpo.epsilon}): the policy's forward and backward over the ${grpo.batchSize} prompt + completion rows in one micro-batch, the clipped surrogate, clip, AdamW. With \`num_iterations\` 1 neither side runs a forward for the sampling-time log-probs (the old policy is the current one). Mean completion length over 3 iterations of a separate child per side: ${completionLength.js} (torch-rlhf) and ${completionLength.py} (TRL) tokens (ids passed to the reward function; the few EOS are sampled by chance from the untrained model). ` +
     "*of which generation + scoring*: the time inside the method each trainer's step calls for its rollout (torch-rlhf: `GRPOTrainer.generate()`; TRL: `GRPOTrainer._generate_and_score_completions`), timed by wrapping it on the instance; *the update and the loop* is the rest of the iteration. " +
-    '*Peak RSS*: the child\'s maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime\'s baseline (V8 and the addon; the interpreter and the imports of torch, transformers and TRL).',
+    "*Peak RSS*: the child's maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime's baseline (V8 and the addon; the interpreter and the imports of torch, transformers and TRL).",
   '',
   `**Against the target (≤ 0.5×).** ${verdict('DPO step', dpoRun.ratio)}; ${verdict('GRPO iteration', grpoRun.ratio)}, its generation + scoring alone at ${(grpoRun.jsRollout / grpoRun.pyRollout).toFixed(2)}× (native sampling loop against \`model.generate\`) and its update and loop, ${((100 * (grpoRun.js - grpoRun.jsRollout)) / grpoRun.js).toFixed(0)} % of torch-rlhf's iteration, at ${((grpoRun.js - grpoRun.jsRollout) / (grpoRun.py - grpoRun.pyRollout)).toFixed(2)}×. ` +
     "The DPO step and GRPO's update are forward and backward passes on the same libtorch kernels on both sides; what separates the two sides there is the model code around the kernels (torch-rlhf's native no-grad forward, which DPO's reference runs, and its GPT trunk, against transformers' GPT-2 modules), far more than the trainers' loops.",

@@ -23,7 +23,10 @@ async function work() {
   torch.manualSeed(7);
   const model = GPT.create({ vocabSize: 50, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32 });
   model.eval();
-  const ids = torch.tensor([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]);
+  const ids = torch.tensor([
+    [1, 2, 3, 4, 5, 6],
+    [7, 8, 9, 10, 11, 12],
+  ]);
   const logits = torch.noGrad(() => model.forward(ids).logits);
   const gen = await model.generate([[1, 2, 3]], { maxNewTokens: 8, greedy: true });
   return { build: torch.version().build, logits: logits.flatten().tolist(), tokens: gen.tokens.tolist() };
@@ -39,10 +42,20 @@ check('the loader chose the CUDA binary', /-cu\d+$/.test(v.build) && v.addon.inc
 check('it runs on the CUDA libtorch it was built for', v.libtorchDir.startsWith(process.env.LIBTORCH ?? '\0'), v.libtorchDir);
 const gpu = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' });
 const hasGpu = gpu.status === 0 && /GPU/.test(gpu.stdout);
-check(`CUDA reported ${hasGpu ? 'available' : 'unavailable'}, as the machine is`, torch.cuda.isAvailable() === hasGpu && (torch.cuda.deviceCount() > 0) === hasGpu, `isAvailable ${torch.cuda.isAvailable()}, deviceCount ${torch.cuda.deviceCount()}`);
+check(
+  `CUDA reported ${hasGpu ? 'available' : 'unavailable'}, as the machine is`,
+  torch.cuda.isAvailable() === hasGpu && torch.cuda.deviceCount() > 0 === hasGpu,
+  `isAvailable ${torch.cuda.isAvailable()}, deviceCount ${torch.cuda.deviceCount()}`,
+);
 
 // Hand-computed CPU values.
-const a = torch.tensor([[1, 2], [3, 4]], { dtype: 'float32' });
+const a = torch.tensor(
+  [
+    [1, 2],
+    [3, 4],
+  ],
+  { dtype: 'float32' },
+);
 check('matmul by hand', JSON.stringify(a.matmul(a).tolist()) === '[[7,10],[15,22]]');
 const ce = torch.nn.functional.crossEntropy(torch.tensor([[0, 0]], { dtype: 'float32' }), torch.tensor([1])).item();
 check('cross entropy by hand (ln 2)', Math.abs(ce - Math.LN2) < 1e-6, String(ce));
@@ -54,8 +67,16 @@ const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--wo
 if (child.status === 0) {
   const cpu = JSON.parse(child.stdout);
   const maxDiff = Math.max(...here.logits.map((t, i) => Math.abs(t - cpu.logits[i])));
-  check(`GPT logits equal the CPU variant's (${cpu.build})`, cpu.build.endsWith('-cpu') && maxDiff < 1e-5, `max |Δ| ${maxDiff.toExponential(2)} over ${here.logits.length}`);
-  check("greedy generation equals the CPU variant's", JSON.stringify(here.tokens) === JSON.stringify(cpu.tokens), JSON.stringify(here.tokens));
+  check(
+    `GPT logits equal the CPU variant's (${cpu.build})`,
+    cpu.build.endsWith('-cpu') && maxDiff < 1e-5,
+    `max |Δ| ${maxDiff.toExponential(2)} over ${here.logits.length}`,
+  );
+  check(
+    "greedy generation equals the CPU variant's",
+    JSON.stringify(here.tokens) === JSON.stringify(cpu.tokens),
+    JSON.stringify(here.tokens),
+  );
 } else {
   check('the CPU variant ran for comparison', false, child.stderr.split('\n').slice(0, 3).join(' '));
 }
@@ -66,9 +87,19 @@ torch.manualSeed(1);
 const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 32 });
 const data = Array.from({ length: 8 }, (_, i) => ({ kind: 'prompt-completion', prompt: `q${i}`, completion: ` a${i}` }));
 const out = join(root, 'build-cuda-check');
-const trainer = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, evalDataset: [], config: { outputDir: out, maxSteps: 20, batchSize: 8, learningRate: 3e-3, progressBar: false, saveSteps: 0, loggingSteps: 1 } });
+const trainer = new SFTTrainer({
+  model,
+  tokenizer: tok,
+  trainDataset: data,
+  evalDataset: [],
+  config: { outputDir: out, maxSteps: 20, batchSize: 8, learningRate: 3e-3, progressBar: false, saveSteps: 0, loggingSteps: 1 },
+});
 const result = await trainer.train();
-check('SFT on the CPU: 20 steps, the loss falls', result.globalStep === 20 && result.metrics.loss < 4, `final loss ${result.metrics.loss?.toFixed(3)}`);
+check(
+  'SFT on the CPU: 20 steps, the loss falls',
+  result.globalStep === 20 && result.metrics.loss < 4,
+  `final loss ${result.metrics.loss?.toFixed(3)}`,
+);
 rmSync(out, { recursive: true, force: true });
 
 if (!hasGpu) {

@@ -23,7 +23,11 @@ function tryLoader() {
   if (!existsSync(native)) return { status: 'no-dist' };
   const r = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify({ file: m.addonFile, tag: m.N.version().build }))`],
+    [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify({ file: m.addonFile, tag: m.N.version().build }))`,
+    ],
     { encoding: 'utf8' },
   );
   if (r.status === 0) return { status: 'loads', ...JSON.parse(r.stdout.trim().split('\n').pop()) };
@@ -43,7 +47,13 @@ async function build() {
   const env = { ...process.env };
   if (existsSync(join(root, 'dist', 'libtorch.js'))) {
     const { findLibtorch } = await import('../dist/libtorch.js');
-    const lt = (() => { try { return findLibtorch({ packageRoot: root }); } catch { return undefined; } })();
+    const lt = (() => {
+      try {
+        return findLibtorch({ packageRoot: root });
+      } catch {
+        return undefined;
+      }
+    })();
     if (lt) env.LIBTORCH = lt.root;
   }
   const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--release', '-p', jobs], { cwd: root, stdio: 'inherit', env });

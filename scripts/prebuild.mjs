@@ -20,7 +20,9 @@ if (!existsSync(join(root, 'dist', 'libtorch.js'))) {
   console.error('prebuild: dist/ is missing; run npm run build:ts first');
   process.exit(1);
 }
-const { findLibtorch, describeLibtorch, buildTag, prebuildName, embeddedBuildTag, tooOld, MIN_LIBTORCH } = await import('../dist/libtorch.js');
+const { findLibtorch, describeLibtorch, buildTag, prebuildName, embeddedBuildTag, tooOld, MIN_LIBTORCH } = await import(
+  '../dist/libtorch.js'
+);
 
 const lt = findLibtorch({ packageRoot: root });
 if (!lt) {
@@ -65,7 +67,11 @@ place(join(root, out, 'Release', 'torch_rlhf_preload.node'), join(dir, 'torch-rl
 // The package's own loader, in a fresh process, must choose and load the stored binary.
 const probe = spawnSync(
   process.execPath,
-  ['--input-type=module', '-e', `const { torch } = await import(${JSON.stringify(join(root, 'dist', 'index.js'))}); console.log(JSON.stringify(torch.version()))`],
+  [
+    '--input-type=module',
+    '-e',
+    `const { torch } = await import(${JSON.stringify(join(root, 'dist', 'index.js'))}); console.log(JSON.stringify(torch.version()))`,
+  ],
   { encoding: 'utf8', env: { ...env, TORCH_RLHF_PREFER: 'prebuild' } },
 );
 if (probe.status !== 0) {

@@ -67,9 +67,11 @@ export function embeddedBuildTag(file: string): string | undefined {
 }
 
 function versionLess(a: string, b: string): boolean {
-  const pa = a.split('.').map(Number), pb = b.split('.').map(Number);
+  const pa = a.split('.').map(Number),
+    pb = b.split('.').map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? 0, y = pb[i] ?? 0;
+    const x = pa[i] ?? 0,
+      y = pb[i] ?? 0;
     if (x !== y) return x < y;
   }
   return false;
@@ -107,7 +109,10 @@ export function identify(libDir: string, source: LibtorchSource): Libtorch | und
     variant = label && /^(cpu|cu\d+)$/.test(label) ? label : hasCuda ? 'cuda' : 'cpu';
   }
   if (!version) {
-    for (const f of [join(root, 'share', 'cmake', 'Torch', 'TorchConfigVersion.cmake'), join(libDir, 'cmake', 'Torch', 'TorchConfigVersion.cmake')]) {
+    for (const f of [
+      join(root, 'share', 'cmake', 'Torch', 'TorchConfigVersion.cmake'),
+      join(libDir, 'cmake', 'Torch', 'TorchConfigVersion.cmake'),
+    ]) {
       const v = /set\(PACKAGE_VERSION "([^"]+)"\)/.exec(read(f) ?? '')?.[1];
       if (v) {
         version = v.split('+')[0];
@@ -140,7 +145,10 @@ function fromFolder(dir: string, source: LibtorchSource): Libtorch | undefined {
 function inEnvironment(prefix: string, source: LibtorchSource): Libtorch | undefined {
   const lib = join(prefix, 'lib');
   if (!existsSync(lib)) return undefined;
-  for (const py of readdirSync(lib).filter((d) => /^python3\.\d+$/.test(d)).sort().reverse()) {
+  for (const py of readdirSync(lib)
+    .filter((d) => /^python3\.\d+$/.test(d))
+    .sort()
+    .reverse()) {
     const found = fromFolder(join(lib, py, 'site-packages', 'torch'), source);
     if (found) return found;
   }
@@ -156,11 +164,18 @@ function appFolder(root: string): string | undefined {
 
 /** torch's folder for a Python interpreter, found without importing torch (which takes seconds). */
 function pythonTorch(python: string): string | undefined {
-  const r = spawnSync(python, ['-c', "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"], {
-    encoding: 'utf8',
-    timeout: 15_000,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const r = spawnSync(
+    python,
+    [
+      '-c',
+      "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')",
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 15_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   const dir = r.status === 0 ? r.stdout.trim() : '';
   return dir || undefined;
 }
@@ -173,7 +188,8 @@ export interface FindOptions {
 
 /** The steps of the search, lazily: a later (slower) step runs only when the earlier ones found nothing. */
 function* candidates({ packageRoot, env = process.env }: FindOptions): Generator<Libtorch | undefined> {
-  if (env.LIBTORCH) yield fromFolder(resolve(env.LIBTORCH), 'LIBTORCH') ?? notFound(`LIBTORCH=${env.LIBTORCH} holds no libtorch (no lib/libtorch${SO})`);
+  if (env.LIBTORCH)
+    yield fromFolder(resolve(env.LIBTORCH), 'LIBTORCH') ?? notFound(`LIBTORCH=${env.LIBTORCH} holds no libtorch (no lib/libtorch${SO})`);
   yield inEnvironment(join(packageRoot, '.venv'), 'project environment');
   const app = appFolder(packageRoot);
   if (app) yield inEnvironment(join(app, '.venv'), 'project environment');
@@ -185,7 +201,8 @@ function* candidates({ packageRoot, env = process.env }: FindOptions): Generator
   }
   const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch as string];
   for (const dir of ['/usr/local/libtorch', '/opt/libtorch']) yield fromFolder(dir, 'system');
-  for (const dir of ['/usr/local/lib', multiarch && `/usr/lib/${multiarch}`, '/usr/lib64', '/usr/lib']) if (dir) yield identify(dir, 'system');
+  for (const dir of ['/usr/local/lib', multiarch && `/usr/lib/${multiarch}`, '/usr/lib64', '/usr/lib'])
+    if (dir) yield identify(dir, 'system');
 }
 
 function notFound(message: string): never {
@@ -200,7 +217,12 @@ export function findLibtorch(options: FindOptions): Libtorch | undefined {
 
 /** One line for messages: `libtorch 2.13.0 (cpu) at …/torch/lib, from the project environment`. */
 export function describeLibtorch(lt: Libtorch): string {
-  const from = { LIBTORCH: 'LIBTORCH', 'project environment': 'the project environment', 'Python PyTorch': 'a Python PyTorch', system: "the system's" }[lt.source];
+  const from = {
+    LIBTORCH: 'LIBTORCH',
+    'project environment': 'the project environment',
+    'Python PyTorch': 'a Python PyTorch',
+    system: "the system's",
+  }[lt.source];
   return `libtorch ${lt.version} (${lt.variant}) at ${lt.libDir}, from ${from}`;
 }
 

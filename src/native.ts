@@ -8,7 +8,16 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import {
-  MIN_LIBTORCH, buildTag, describeLibtorch, embeddedBuildTag, findLibtorch, installHint, libtorchLibraries, prebuildName, prebuildTag, tooOld,
+  MIN_LIBTORCH,
+  buildTag,
+  describeLibtorch,
+  embeddedBuildTag,
+  findLibtorch,
+  installHint,
+  libtorchLibraries,
+  prebuildName,
+  prebuildTag,
+  tooOld,
   type Libtorch,
 } from './libtorch.js';
 
@@ -189,8 +198,30 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   memory(): { device: string; tensors: number; bytes: number }[];
   version(): { libtorch: string; build: string; cuda: boolean; parallel: string };
-  adamwStep(params: H[], expAvg: H[], expAvgSq: H[], maxExpAvgSq: H[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): number[];
-  sgdStep(params: H[], buffers: (H | null)[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): (H | null)[];
+  adamwStep(
+    params: H[],
+    expAvg: H[],
+    expAvgSq: H[],
+    maxExpAvgSq: H[],
+    steps: number[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    amsgrad: boolean,
+    maximize: boolean,
+  ): number[];
+  sgdStep(
+    params: H[],
+    buffers: (H | null)[],
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    maximize: boolean,
+  ): (H | null)[];
   clipGradNorm(params: H[], options: { maxNorm: number; normType?: number; errorIfNonfinite?: boolean }): number;
   // process groups over c10d (src/distributed/)
   distInit(options: NativeGroupOptions): Promise<GroupHandle>;
@@ -333,9 +364,32 @@ export interface NativeGenerateOptions {
 
 /** Names of the elementwise functions of one tensor that the addon exports (its table: binding/ops_math.cc). */
 export const UNARY_OPS = [
-  'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'logSigmoid', 'relu',
-  'silu', 'abs', 'sign', 'sin', 'cos', 'floor', 'ceil', 'round', 'reciprocal', 'square', 'erf',
-  'logicalNot', 'isnan', 'isinf', 'isfinite',
+  'neg',
+  'exp',
+  'log',
+  'log1p',
+  'expm1',
+  'sqrt',
+  'rsqrt',
+  'tanh',
+  'sigmoid',
+  'logSigmoid',
+  'relu',
+  'silu',
+  'abs',
+  'sign',
+  'sin',
+  'cos',
+  'floor',
+  'ceil',
+  'round',
+  'reciprocal',
+  'square',
+  'erf',
+  'logicalNot',
+  'isnan',
+  'isinf',
+  'isfinite',
 ] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
@@ -354,7 +408,11 @@ function localBuilds(root: string): string[] {
 /** Every addon binary in the package, with the libtorch build tag it was made for. */
 export function addonsInPackage(root = packageRoot): { file: string; tag: string | undefined; prebuilt: boolean }[] {
   const dir = prebuildDir(root);
-  const prebuilt = existsSync(dir) ? readdirSync(dir).filter((f) => prebuildTag(f)).map((f) => ({ file: join(dir, f), tag: prebuildTag(f), prebuilt: true })) : [];
+  const prebuilt = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => prebuildTag(f))
+        .map((f) => ({ file: join(dir, f), tag: prebuildTag(f), prebuilt: true }))
+    : [];
   const local = localBuilds(root).map((file) => ({ file, tag: embeddedBuildTag(file), prebuilt: false }));
   return [...prebuilt, ...local];
 }
@@ -368,7 +426,10 @@ export function addonCandidates(lt: Pick<Libtorch, 'version' | 'variant'>, root 
   const tag = buildTag(lt);
   const all = addonsInPackage(root).filter((a) => a.tag === tag);
   const prebuilt = all.filter((a) => a.prebuilt).map((a) => a.file);
-  const local = all.filter((a) => !a.prebuilt).map((a) => a.file).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const local = all
+    .filter((a) => !a.prebuilt)
+    .map((a) => a.file)
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   const fresher = local.length > 0 && prebuilt.every((f) => statSync(f).mtimeMs < statSync(local[0]!).mtimeMs);
   const localFirst = env.TORCH_RLHF_PREFER ? env.TORCH_RLHF_PREFER === 'build' : fresher;
   return localFirst ? [...local, ...prebuilt] : [...prebuilt, ...local];
@@ -377,13 +438,16 @@ export function addonCandidates(lt: Pick<Libtorch, 'version' | 'variant'>, root 
 /** The helper that opens libraries by path: next to the addon, else any in the package. */
 function preloaderFor(addon: string, root: string): string | undefined {
   const near = [join(dirname(addon), 'torch_rlhf_preload.node'), join(dirname(addon), 'torch-rlhf-preload.node')];
-  const anywhere = [join(prebuildDir(root), 'torch-rlhf-preload.node'), ...localBuilds(root).map((f) => join(dirname(f), 'torch_rlhf_preload.node'))];
+  const anywhere = [
+    join(prebuildDir(root), 'torch-rlhf-preload.node'),
+    ...localBuilds(root).map((f) => join(dirname(f), 'torch_rlhf_preload.node')),
+  ];
   return [...near, ...anywhere].find((f) => existsSync(f));
 }
 
 const SETUP_HINT =
-  '  In a checkout: bash scripts/setup.sh   (installs PyTorch\'s CPU libtorch into .venv with pip, then builds)\n' +
-  '  As a dependency: pip install torch --index-url https://download.pytorch.org/whl/cpu in your project\'s\n' +
+  "  In a checkout: bash scripts/setup.sh   (installs PyTorch's CPU libtorch into .venv with pip, then builds)\n" +
+  "  As a dependency: pip install torch --index-url https://download.pytorch.org/whl/cpu in your project's\n" +
   '  .venv or an active virtual environment, or set LIBTORCH=/path/to/libtorch.';
 
 function loadError(message: string, cause?: unknown): Error {
@@ -429,8 +493,7 @@ export function loadAddon(root = packageRoot, env = process.env): LoadedAddon {
     throw loadError(
       `No libtorch was found (searched: LIBTORCH, ${join(root, '.venv')}, the active virtual environment, python3's torch, /usr/local/libtorch, /opt/libtorch and the system library folders).\n${SETUP_HINT}`,
     );
-  if (tooOld(lt))
-    throw loadError(`Found ${describeLibtorch(lt)}, older than ${MIN_LIBTORCH}, the oldest supported.\n${SETUP_HINT}`);
+  if (tooOld(lt)) throw loadError(`Found ${describeLibtorch(lt)}, older than ${MIN_LIBTORCH}, the oldest supported.\n${SETUP_HINT}`);
   const candidates = addonCandidates(lt, root, env);
   if (candidates.length === 0) throw noMatchingAddon(lt, root);
   const require = createRequire(import.meta.url);

@@ -116,7 +116,7 @@ describe('makeArithmeticTask', () => {
     }
   });
 
-  it('makes plausible wrong answers for the demonstrations\' noise', () => {
+  it("makes plausible wrong answers for the demonstrations' noise", () => {
     // A dropped carry, an off-by-one or -ten, or the other operation, by hand:
     const rng = mulberry32(5);
     const seen = new Set(Array.from({ length: 200 }, () => wrongAnswer({ a: 17, b: 25, op: '+' }, rng)));
@@ -154,7 +154,12 @@ describe('arithmeticAccuracy', () => {
 
   it('is exactMatch on the answer column, as GRPO and RLOO are rewarded', () => {
     const rows = task.eval.slice(0, 3);
-    const scores = arithmeticReward({ prompts: rows.map((r) => r.prompt), completions: [` ${rows[0]!.answer}`, ' -1', rows[2]!.answer], completionIds: [[], [], []], answer: rows.map((r) => r.answer) });
+    const scores = arithmeticReward({
+      prompts: rows.map((r) => r.prompt),
+      completions: [` ${rows[0]!.answer}`, ' -1', rows[2]!.answer],
+      completionIds: [[], [], []],
+      answer: rows.map((r) => r.answer),
+    });
     expect(scores).toEqual([1, 0, 1]);
     expect(arithmeticReward.rewardName).toBe('exact_match');
     expect(arithmeticPrompt({ a: 17, b: 25, op: '+' })).toBe('What is 17+25? Answer as n');
@@ -169,10 +174,17 @@ describe('arithmeticAccuracy', () => {
       { prompt: 'What is 40-1? Answer as n!', answer: '39!', format: 'bang' as const },
     ];
     const completions = [' 41!', ' 6', ' 10', ' 39!'];
-    const inputs = { prompts: rows.map((r) => r.prompt), completions, completionIds: completions.map(() => []), format: rows.map((r) => r.format) };
+    const inputs = {
+      prompts: rows.map((r) => r.prompt),
+      completions,
+      completionIds: completions.map(() => []),
+      format: rows.map((r) => r.format),
+    };
     expect(arithmeticFormatReward(inputs)).toEqual([1, 0, 1, 1]);
     expect(arithmeticFormatReward({ ...inputs, format: ['bang', null, '', 'query'] })).toEqual([1, null, null, 0]);
-    expect(() => arithmeticFormatReward({ ...inputs, format: ['bold', 'query', 'plain', 'bang'] })).toThrow("sample 0: column 'format' must be one of plain, bang, query");
+    expect(() => arithmeticFormatReward({ ...inputs, format: ['bold', 'query', 'plain', 'bang'] })).toThrow(
+      "sample 0: column 'format' must be one of plain, bang, query",
+    );
     expect(() => arithmeticFormatReward({ prompts: [], completions: [], completionIds: [] })).toThrow("no 'format' column");
     expect(arithmeticFormatReward.rewardName).toBe('format');
     expect(arithmeticScores(completions, rows)).toEqual({ accuracy: 0.5, formatRate: 0.75, numberAccuracy: 0.75 });
@@ -187,7 +199,9 @@ describe('ARITHMETIC_SFT_PLAN', () => {
     const tok = new ByteTokenizer();
     const examples = [...task.sft, ...task.preferences.map((p) => ({ prompt: p.prompt, completion: p.rejected }))];
     // The prompt (with BOS) and the answer with its EOS fit in blockSize; greedy evaluation can write the longest answer and its EOS.
-    const longest = Math.max(...examples.map((e) => tok.encode(e.prompt, { addSpecialTokens: true }).length + tok.encode(e.completion).length + 1));
+    const longest = Math.max(
+      ...examples.map((e) => tok.encode(e.prompt, { addSpecialTokens: true }).length + tok.encode(e.completion).length + 1),
+    );
     expect(longest).toBeLessThanOrEqual(model.blockSize);
     expect(Math.max(...examples.map((e) => tok.encode(e.completion).length + 1))).toBeLessThanOrEqual(maxNewTokens);
   });
@@ -203,7 +217,8 @@ describe('committed data/arith files', () => {
     expect(sft.examples).toEqual(task.sft.map((e) => ({ kind: 'prompt-completion', ...e })));
     expect(prefs.examples).toEqual(task.preferences.map((p) => ({ prompt: p.prompt, completions: [p.chosen, p.rejected] })));
     // The answer reaches the reward functions as a column of the prompt rows.
-    const withColumn = (rows: { prompt: string; answer: string; format: string }[]) => rows.map(({ prompt, answer, format }) => ({ prompt, columns: { answer, format } }));
+    const withColumn = (rows: { prompt: string; answer: string; format: string }[]) =>
+      rows.map(({ prompt, answer, format }) => ({ prompt, columns: { answer, format } }));
     expect(prompts.examples).toEqual(withColumn(task.prompts));
     expect(evalPrompts.examples).toEqual(withColumn(task.eval));
     const total = FILES.reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);

@@ -27,7 +27,11 @@ function compose(q: Tensor, k: Tensor, v: Tensor, o: Opts = {}): Tensor {
   return scores.softmax(-1).matmul(v);
 }
 
-const B = 2, H = 3, L = 4, S = 5, E = 8;
+const B = 2,
+  H = 3,
+  L = 4,
+  S = 5,
+  E = 8;
 
 function qkv(l = L, s = S, e = E, ev = e): [Tensor, Tensor, Tensor] {
   return [torch.randn([B, H, l, e]), torch.randn([B, H, s, e]), torch.randn([B, H, s, ev])];
@@ -49,8 +53,20 @@ describe('scaledDotProductAttention', () => {
   it('a hand-computed case', () => {
     // scores = [1/√2, 0] → softmax [0.66976155, 0.33023845] → weights·v
     const q = torch.tensor([[1, 0]], { dtype: 'float32' });
-    const k = torch.tensor([[1, 0], [0, 1]], { dtype: 'float32' });
-    const v = torch.tensor([[1, 2], [3, 4]], { dtype: 'float32' });
+    const k = torch.tensor(
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      { dtype: 'float32' },
+    );
+    const v = torch.tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: 'float32' },
+    );
     expectClose(F.scaledDotProductAttention(q, k, v), [[1.66047692, 2.66047692]]);
     // scale 0 → uniform weights
     expectClose(F.scaledDotProductAttention(q, k, v, { scale: 0 }), [[2, 3]]);
@@ -70,7 +86,9 @@ describe('scaledDotProductAttention', () => {
     expect(out2.shape).toEqual([B, H, L, 3]);
     expectSame(out2, compose(q2, k2, v2));
     // 3-D inputs
-    const q3 = torch.randn([2, 4, 8]), k3 = torch.randn([2, 6, 8]), v3 = torch.randn([2, 6, 8]);
+    const q3 = torch.randn([2, 4, 8]),
+      k3 = torch.randn([2, 6, 8]),
+      v3 = torch.randn([2, 6, 8]);
     expectSame(F.scaledDotProductAttention(q3, k3, v3), compose(q3, k3, v3));
   });
 
@@ -100,7 +118,12 @@ describe('scaledDotProductAttention', () => {
     const v1 = v.select(0, 1).narrow(1, 0, S - 2);
     expectSame(out.select(0, 1), compose(q.select(0, 1), k1, v1));
     // a (L, S) mask broadcast over batch and heads
-    const m2 = torch.tensor([[true, false, true, true, false], [true, true, true, true, true], [false, false, true, false, false], [true, true, false, false, false]]);
+    const m2 = torch.tensor([
+      [true, false, true, true, false],
+      [true, true, true, true, true],
+      [false, false, true, false, false],
+      [true, true, false, false, false],
+    ]);
     expectSame(F.scaledDotProductAttention(q, k, v, { attnMask: m2 }), compose(q, k, v, { attnMask: m2 }));
   });
 
@@ -140,7 +163,10 @@ describe('scaledDotProductAttention', () => {
     // the default scale is 1/√E
     expectSame(F.scaledDotProductAttention(q, k, v, { scale: 1 / Math.sqrt(E) }), F.scaledDotProductAttention(q, k, v));
     const m = paddingMask();
-    expectSame(F.scaledDotProductAttention(q, k, v, { scale: 2, attnMask: m, isCausal: true }), compose(q, k, v, { scale: 2, attnMask: m, isCausal: true }));
+    expectSame(
+      F.scaledDotProductAttention(q, k, v, { scale: 2, attnMask: m, isCausal: true }),
+      compose(q, k, v, { scale: 2, attnMask: m, isCausal: true }),
+    );
   });
 
   it('dropout: off when not training, on when training', () => {
@@ -179,7 +205,17 @@ describe('scaledDotProductAttention', () => {
     const v = torch.randn([2, 2, 5, 8], { requiresGrad: true });
     // Query head h reads key/value head floor(h / 3), as PyTorch's enable_gqa.
     const rep = (x: Tensor) => x.unsqueeze(2).expand(2, 2, 3, 5, 8).reshape(2, 6, 5, 8);
-    for (const o of [{ isCausal: true }, { attnMask: torch.tensor([[true, true, true, false, false], [true, true, true, true, true]]).view(2, 1, 1, 5) }]) {
+    for (const o of [
+      { isCausal: true },
+      {
+        attnMask: torch
+          .tensor([
+            [true, true, true, false, false],
+            [true, true, true, true, true],
+          ])
+          .view(2, 1, 1, 5),
+      },
+    ]) {
       const gqa = F.scaledDotProductAttention(q, k, v, { ...o, enableGqa: true });
       const repeated = F.scaledDotProductAttention(q, rep(k), rep(v), o);
       expectClose(gqa, repeated, 1e-6, 1e-5);
@@ -194,13 +230,17 @@ describe('scaledDotProductAttention', () => {
       expectClose(a[0]!, q.grad!, 1e-5, 1e-4);
       expectClose(a[1]!, k.grad!, 1e-5, 1e-4);
     }
-    expect(() => F.scaledDotProductAttention(q, torch.randn([2, 4, 5, 8]), torch.randn([2, 4, 5, 8]), { enableGqa: true })).toThrow(/multiple of the key\/value heads/);
+    expect(() => F.scaledDotProductAttention(q, torch.randn([2, 4, 5, 8]), torch.randn([2, 4, 5, 8]), { enableGqa: true })).toThrow(
+      /multiple of the key\/value heads/,
+    );
   });
 
   it('gradients flow to q, k and v', () => {
     torch.manualSeed(9);
     const [q0, k0, v0] = qkv(L, L);
-    const q = q0.requiresGrad_(), k = k0.requiresGrad_(), v = v0.requiresGrad_();
+    const q = q0.requiresGrad_(),
+      k = k0.requiresGrad_(),
+      v = v0.requiresGrad_();
     const mask = paddingMask(L);
     const w = torch.randn([B, H, L, E]); // a non-uniform upstream gradient
     F.scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: true }).mul(w).sum().backward();
@@ -214,7 +254,9 @@ describe('scaledDotProductAttention', () => {
     const [gq, gk, gv] = [q.grad!.clone(), k.grad!.clone(), v.grad!.clone()];
 
     // the same gradients through the composition
-    const q2 = q0.detach().clone().requiresGrad_(), k2 = k0.detach().clone().requiresGrad_(), v2 = v0.detach().clone().requiresGrad_();
+    const q2 = q0.detach().clone().requiresGrad_(),
+      k2 = k0.detach().clone().requiresGrad_(),
+      v2 = v0.detach().clone().requiresGrad_();
     compose(q2, k2, v2, { attnMask: mask, isCausal: true }).mul(w).sum().backward();
     expectClose(gq, q2.grad!, 1e-4, 1e-4);
     expectClose(gk, k2.grad!, 1e-4, 1e-4);
@@ -230,11 +272,7 @@ describe('scaledDotProductAttention', () => {
     // 19 keys: two 8-wide blocks and a tail; 64: blocks only. Masks: causal, padding (B,1,1,S),
     // per query (B,1,L,1: constant along a row, one batch fully blocked → NaN like the composition).
     for (const s of [19, 64]) {
-      const masks: Opts[] = [
-        { isCausal: true },
-        { attnMask: paddingMask(s), isCausal: true },
-        { attnMask: paddingMask(s), scale: 0.37 },
-      ];
+      const masks: Opts[] = [{ isCausal: true }, { attnMask: paddingMask(s), isCausal: true }, { attnMask: paddingMask(s), scale: 0.37 }];
       for (const o of masks) {
         torch.tidy(() => {
           const [q0, k0, v0] = qkv(s, s, 16);
@@ -275,9 +313,17 @@ describe('scaledDotProductAttention', () => {
     // batch dims that do not broadcast
     expect(() => F.scaledDotProductAttention(torch.randn([2, 4, 8]), torch.randn([3, 5, 8]), torch.randn([3, 5, 8]))).toThrow(Error);
     // a mask that does not broadcast to (…, L, S)
-    expect(() => F.scaledDotProductAttention(q, torch.randn([2, 5, 8]), torch.randn([2, 5, 8]), { attnMask: torch.ones([3, 3], { dtype: 'bool' }) })).toThrow(Error);
+    expect(() =>
+      F.scaledDotProductAttention(q, torch.randn([2, 5, 8]), torch.randn([2, 5, 8]), { attnMask: torch.ones([3, 3], { dtype: 'bool' }) }),
+    ).toThrow(Error);
     // integer inputs
-    expect(() => F.scaledDotProductAttention(torch.ones([2, 2], { dtype: 'int64' }), torch.ones([2, 2], { dtype: 'int64' }), torch.ones([2, 2], { dtype: 'int64' }))).toThrow(Error);
+    expect(() =>
+      F.scaledDotProductAttention(
+        torch.ones([2, 2], { dtype: 'int64' }),
+        torch.ones([2, 2], { dtype: 'int64' }),
+        torch.ones([2, 2], { dtype: 'int64' }),
+      ),
+    ).toThrow(Error);
     // non-tensors
     expect(() => F.scaledDotProductAttention(q, null as unknown as Tensor, q)).toThrow(TypeError);
     let msg = '';

@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ActorCritic, ByteTokenizer, GPT, GRPOTrainer, PPOTrainer, SFTTrainer, TensorBoardWriter, plainProgress, type TrainerCallback,
+  ActorCritic,
+  ByteTokenizer,
+  GPT,
+  GRPOTrainer,
+  PPOTrainer,
+  SFTTrainer,
+  TensorBoardWriter,
+  plainProgress,
+  type TrainerCallback,
 } from '../src/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -18,7 +26,11 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const tok = new ByteTokenizer();
 const small = { vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
 const rows = Array.from({ length: 16 }, (_, i) => ({ prompt: `Q${i % 4}:`, completion: ` A${i % 4}` }));
-const metricsLines = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+const metricsLines = (dir: string) =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
 
 /** A callback that records every event as `name@step` and the payloads. */
 function recorder(stopAt?: { step: number; how: 'return' | 'control' }) {
@@ -59,10 +71,37 @@ describe('callbacks', () => {
     const model = GPT.create(small);
     const r = recorder({ step: 3, how: 'return' });
     const dir = join(tmp, 'sft');
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: rows, callbacks: [r.cb], config: { outputDir: dir, batchSize: 2, maxSteps: 10, loggingSteps: 2, evalSteps: 2, evalFraction: 0.25, saveSteps: 2, progressBar: false } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: rows,
+      callbacks: [r.cb],
+      config: {
+        outputDir: dir,
+        batchSize: 2,
+        maxSteps: 10,
+        loggingSteps: 2,
+        evalSteps: 2,
+        evalFraction: 0.25,
+        saveSteps: 2,
+        progressBar: false,
+      },
+    });
     const result = await t.train();
     expect(result.globalStep).toBe(3);
-    expect(r.events).toEqual(['step@1', 'step@2', 'evaluate@2', 'log@2', 'save@2', 'step@3', 'log@3', 'evaluate@3', 'log@3', 'save@3', 'end@3']);
+    expect(r.events).toEqual([
+      'step@1',
+      'step@2',
+      'evaluate@2',
+      'log@2',
+      'save@2',
+      'step@3',
+      'log@3',
+      'evaluate@3',
+      'log@3',
+      'save@3',
+      'end@3',
+    ]);
     // onLog gets exactly the lines of metrics.jsonl.
     expect(r.logs).toEqual(metricsLines(dir));
     expect(Object.keys(r.evals[0]!).every((k) => k.startsWith('eval/'))).toBe(true);
@@ -76,7 +115,22 @@ describe('callbacks', () => {
     const model = GPT.create(small);
     const g = recorder({ step: 2, how: 'control' });
     const reward = ({ completions }: { completions: string[] }) => completions.map((c) => c.length);
-    const gt = new GRPOTrainer({ model, tokenizer: tok, prompts: rows, rewards: reward, callbacks: [g.cb], config: { outputDir: join(tmp, 'grpo'), batchSize: 4, numGenerations: 2, maxCompletionLength: 4, maxSteps: 5, sampleEvery: 0, progressBar: false } });
+    const gt = new GRPOTrainer({
+      model,
+      tokenizer: tok,
+      prompts: rows,
+      rewards: reward,
+      callbacks: [g.cb],
+      config: {
+        outputDir: join(tmp, 'grpo'),
+        batchSize: 4,
+        numGenerations: 2,
+        maxCompletionLength: 4,
+        maxSteps: 5,
+        sampleEvery: 0,
+        progressBar: false,
+      },
+    });
     expect((await gt.train()).steps).toBe(2);
     expect(g.events).toEqual(['step@1', 'log@1', 'step@2', 'log@2', 'save@2', 'end@2']);
     expect(g.logs).toEqual(metricsLines(join(tmp, 'grpo')));
@@ -84,7 +138,22 @@ describe('callbacks', () => {
 
     const policy = new ActorCritic(small);
     const p = recorder();
-    const pt = new PPOTrainer({ model: policy, refModel: model, rewardFn: (ps) => ps.map(() => 1), tokenizer: tok, prompts: rows, config: { outputDir: join(tmp, 'ppo'), numIterations: 2, batchSize: 2, miniBatchSize: 2, maxNewTokens: 4, sampleEvery: 0, progressBar: false } });
+    const pt = new PPOTrainer({
+      model: policy,
+      refModel: model,
+      rewardFn: (ps) => ps.map(() => 1),
+      tokenizer: tok,
+      prompts: rows,
+      config: {
+        outputDir: join(tmp, 'ppo'),
+        numIterations: 2,
+        batchSize: 2,
+        miniBatchSize: 2,
+        maxNewTokens: 4,
+        sampleEvery: 0,
+        progressBar: false,
+      },
+    });
     pt.addCallback(p.cb);
     expect((await pt.train()).iterations).toBe(2);
     expect(p.events).toEqual(['step@1', 'log@1', 'step@2', 'log@2', 'save@2', 'end@2']);
@@ -96,7 +165,14 @@ describe('callbacks', () => {
 
   it('a callback that is not one fails at once with what is wrong', () => {
     const model = GPT.create(small);
-    const mk = (callbacks: unknown) => () => new SFTTrainer({ model, tokenizer: tok, trainDataset: rows, callbacks: callbacks as TrainerCallback[], config: { outputDir: join(tmp, 'x') } });
+    const mk = (callbacks: unknown) => () =>
+      new SFTTrainer({
+        model,
+        tokenizer: tok,
+        trainDataset: rows,
+        callbacks: callbacks as TrainerCallback[],
+        config: { outputDir: join(tmp, 'x') },
+      });
     expect(mk([{ onStep: 3 }])).toThrow("SFTTrainer: callbacks[0]: 'onStep' must be a function (got number)");
     expect(mk([null])).toThrow('SFTTrainer: callbacks[0]: a callback must be an object');
     expect(mk({})).toThrow('SFTTrainer: callbacks must be an array');
@@ -106,7 +182,12 @@ describe('callbacks', () => {
   it('plain progress lines: one per tenth of the run (or 30 s), with metrics, elapsed time and ETA', () => {
     const lines: string[] = [];
     let t = 0;
-    const p = plainProgress('sft', 20, (l) => lines.push(l), () => t);
+    const p = plainProgress(
+      'sft',
+      20,
+      (l) => lines.push(l),
+      () => t,
+    );
     p.update(0, {});
     for (let s = 1; s <= 20; s++) {
       t += 1000;
@@ -121,7 +202,8 @@ describe('callbacks', () => {
 describe('TensorBoard event files (reportTo)', () => {
   const python = join(root, '.venv', 'bin', 'python');
   const hasTensorboard = existsSync(python) && spawnSync(python, ['-c', 'import tensorboard'], { encoding: 'utf8' }).status === 0;
-  if (!hasTensorboard) console.log('skipping the TensorBoard read-back: .venv has no tensorboard (bash scripts/setup.sh --test installs it)');
+  if (!hasTensorboard)
+    console.log('skipping the TensorBoard read-back: .venv has no tensorboard (bash scripts/setup.sh --test installs it)');
   const read = (dir: string) => {
     const r = spawnSync(python, [join(root, 'scripts', 'check', 'read_tfevents.py'), dir], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
@@ -131,7 +213,20 @@ describe('TensorBoard event files (reportTo)', () => {
   it.skipIf(!hasTensorboard)("SFT with reportTo 'tensorboard' writes every metrics.jsonl line as scalars TensorBoard reads", async () => {
     const model = GPT.create(small);
     const dir = join(tmp, 'tb-sft');
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: rows, config: { outputDir: dir, batchSize: 2, maxSteps: 4, loggingSteps: 1, evalFraction: 0.25, progressBar: false, reportTo: 'tensorboard' } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: rows,
+      config: {
+        outputDir: dir,
+        batchSize: 2,
+        maxSteps: 4,
+        loggingSteps: 1,
+        evalFraction: 0.25,
+        progressBar: false,
+        reportTo: 'tensorboard',
+      },
+    });
     await t.train();
     const tb = read(join(dir, 'runs'));
     expect(tb.files).toBe(1);
@@ -163,7 +258,22 @@ describe('TensorBoard event files (reportTo)', () => {
 
     const model = GPT.create(small);
     const gdir = join(tmp, 'tb-grpo');
-    const gt = new GRPOTrainer({ model, tokenizer: tok, prompts: rows, rewards: ({ completions }) => completions.map((c) => c.length), config: { outputDir: gdir, batchSize: 4, numGenerations: 2, maxCompletionLength: 4, maxSteps: 2, sampleEvery: 0, progressBar: false, reportTo: ['tensorboard'] } });
+    const gt = new GRPOTrainer({
+      model,
+      tokenizer: tok,
+      prompts: rows,
+      rewards: ({ completions }) => completions.map((c) => c.length),
+      config: {
+        outputDir: gdir,
+        batchSize: 4,
+        numGenerations: 2,
+        maxCompletionLength: 4,
+        maxSteps: 2,
+        sampleEvery: 0,
+        progressBar: false,
+        reportTo: ['tensorboard'],
+      },
+    });
     await gt.train();
     expect(readdirSync(join(gdir, 'runs')).length).toBe(1);
     expect(read(join(gdir, 'runs')).scalars.reward!.length).toBe(2);

@@ -8,7 +8,17 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { torch, GPT, ActorCritic, ByteTokenizer, PPOTrainer, SFTTrainer, listCheckpoints, type SFTExample, type SFTConfig } from '../src/index.js';
+import {
+  torch,
+  GPT,
+  ActorCritic,
+  ByteTokenizer,
+  PPOTrainer,
+  SFTTrainer,
+  listCheckpoints,
+  type SFTExample,
+  type SFTConfig,
+} from '../src/index.js';
 import { recoverRunDir } from '../src/trainers/run-dir.js';
 import { prepareRunLogs } from '../src/trainers/run-logs.js';
 
@@ -16,12 +26,23 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-checkpoints-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const tok = new ByteTokenizer();
-const data: SFTExample[] = Array.from({ length: 16 }, (_, i) => ({ kind: 'prompt-completion', prompt: `Q${i % 4}:`, completion: ` a${i % 4}` }));
+const data: SFTExample[] = Array.from({ length: 16 }, (_, i) => ({
+  kind: 'prompt-completion',
+  prompt: `Q${i % 4}:`,
+  completion: ` a${i % 4}`,
+}));
 const tiny = () => {
   torch.manualSeed(1);
   return GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 });
 };
-const config = (dir: string, extra: Partial<SFTConfig> = {}) => ({ outputDir: dir, learningRate: 1e-3, batchSize: 4, loggingSteps: 1, progressBar: false, ...extra });
+const config = (dir: string, extra: Partial<SFTConfig> = {}) => ({
+  outputDir: dir,
+  learningRate: 1e-3,
+  batchSize: 4,
+  loggingSteps: 1,
+  progressBar: false,
+  ...extra,
+});
 
 /** Trains with `extra`; `during` runs before each micro-batch (the n-th), and may throw as a kill would stop the run. */
 async function train(dir: string, extra: Partial<SFTConfig>, during: (call: number) => void = () => {}) {
@@ -47,7 +68,11 @@ function deadPid(): number {
   return r.pid!;
 }
 
-const steps = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
+const steps = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step as number);
 const powerCutAt = (n: number) => (call: number) => {
   if (call === n) throw new Error('power cut');
 };
@@ -76,8 +101,12 @@ describe('a run directory after kills', () => {
     const firstLine = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0];
     const r = await train(dir, { maxSteps: 6, saveSteps: 2, saveTotalLimit: 0, resumeFromCheckpoint: true });
     expect(r.globalStep).toBe(6);
-    const left = readdirSync(dir).filter((n) => n.startsWith('.') || n.startsWith('checkpoint-')).sort();
-    expect(left).toEqual([`.checkpoint-8.tmp-${live}`, `.config.json.${live}.0123456789ab.tmp`, 'checkpoint-2', 'checkpoint-4', 'checkpoint-6'].sort());
+    const left = readdirSync(dir)
+      .filter((n) => n.startsWith('.') || n.startsWith('checkpoint-'))
+      .sort();
+    expect(left).toEqual(
+      [`.checkpoint-8.tmp-${live}`, `.config.json.${live}.0123456789ab.tmp`, 'checkpoint-2', 'checkpoint-4', 'checkpoint-6'].sort(),
+    );
     expect(readdirSync(join(dir, 'checkpoint-2')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     // Resumed from checkpoint-4 (not the incomplete 10, nor from scratch): the first run's lines
     // are still there, time stamps and all.
@@ -152,8 +181,24 @@ describe('PPO resume', () => {
       const model = await ActorCritic.fromPretrained(policy);
       const refModel = await GPT.load(policy);
       const t = new PPOTrainer({
-        model, refModel, tokenizer: tok, prompts: data.map((d) => ({ prompt: (d as { prompt: string }).prompt })), rewardFn: (_, answers) => answers.map((a) => a.length),
-        config: { outputDir: dir, numIterations: 4, batchSize: 4, miniBatchSize: 4, ppoEpochs: 1, maxNewTokens: 3, saveSteps: 2, sampleEvery: 1, numSamples: 1, progressBar: false, resumeFromCheckpoint: resume },
+        model,
+        refModel,
+        tokenizer: tok,
+        prompts: data.map((d) => ({ prompt: (d as { prompt: string }).prompt })),
+        rewardFn: (_, answers) => answers.map((a) => a.length),
+        config: {
+          outputDir: dir,
+          numIterations: 4,
+          batchSize: 4,
+          miniBatchSize: 4,
+          ppoEpochs: 1,
+          maxNewTokens: 3,
+          saveSteps: 2,
+          sampleEvery: 1,
+          numSamples: 1,
+          progressBar: false,
+          resumeFromCheckpoint: resume,
+        },
       });
       let calls = 0;
       const rollout = t.rollout.bind(t);
@@ -173,7 +218,10 @@ describe('PPO resume', () => {
     await expect(run(4, false)).rejects.toThrow('power cut');
     await run(0, true);
     expect(steps(join(dir, 'metrics.jsonl'))).toEqual([1, 2, 3, 4]);
-    const samples = readFileSync(join(dir, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).iteration);
+    const samples = readFileSync(join(dir, 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).iteration);
     expect(samples).toEqual([1, 2, 3, 4]);
   });
 });
@@ -186,10 +234,20 @@ describe('prepareRunLogs', () => {
   });
 
   it('keeps the lines up to the resumed step, and lines it cannot read except an unfinished last one', () => {
-    const lines = ['{"iteration":1,"a":1}', '{"iteration":2}', 'not json', '{"note":"no step"}', '{"iteration":3}', '{"iteration":4}', '{"iteration":5'];
+    const lines = [
+      '{"iteration":1,"a":1}',
+      '{"iteration":2}',
+      'not json',
+      '{"note":"no step"}',
+      '{"iteration":3}',
+      '{"iteration":4}',
+      '{"iteration":5',
+    ];
     writeFileSync(join(dir, 'samples.jsonl'), lines.join('\n'));
     prepareRunLogs(dir, 3, [{ file: 'samples.jsonl', stepKey: 'iteration' }]);
-    expect(readFileSync(join(dir, 'samples.jsonl'), 'utf8')).toBe(['{"iteration":1,"a":1}', '{"iteration":2}', 'not json', '{"note":"no step"}', '{"iteration":3}', ''].join('\n'));
+    expect(readFileSync(join(dir, 'samples.jsonl'), 'utf8')).toBe(
+      ['{"iteration":1,"a":1}', '{"iteration":2}', 'not json', '{"note":"no step"}', '{"iteration":3}', ''].join('\n'),
+    );
     expect(readdirSync(dir)).toEqual(['samples.jsonl']); // rewritten atomically: no temporary left
     prepareRunLogs(dir, null, [{ file: 'samples.jsonl', stepKey: 'iteration' }]);
     expect(existsSync(join(dir, 'samples.jsonl'))).toBe(false);

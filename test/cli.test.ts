@@ -31,7 +31,12 @@ beforeAll(() => {
   const sft = Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` }));
   writeFileSync(join(tmp, 'sft.jsonl'), sft.join('\n'));
   const prefs = Array.from({ length: 30 }, (_, i) =>
-    JSON.stringify(i % 2 ? { prompt: `Q${i % 4}:`, chosen: ' good!', rejected: ' bad.' } : { prompt: `Q${i % 4}:`, completions: [' good!', ' ok.', ' bad.'] }));
+    JSON.stringify(
+      i % 2
+        ? { prompt: `Q${i % 4}:`, chosen: ' good!', rejected: ' bad.' }
+        : { prompt: `Q${i % 4}:`, completions: [' good!', ' ok.', ' bad.'] },
+    ),
+  );
   writeFileSync(join(tmp, 'prefs.jsonl'), prefs.join('\n'));
   writeFileSync(join(tmp, 'prompts.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:` })).join('\n'));
 });
@@ -59,7 +64,11 @@ describe('rlhf demo --quick', () => {
     expect(summary.finalKl).toBeLessThan(10);
     expect(summary.ppoScore).toBeGreaterThan(0.3);
     expect(summary.rmAccuracy).toBeGreaterThan(0.6);
-    expect(readFileSync(join(tmp, 'demo', 'comparison.jsonl'), 'utf8').trim().split('\n').length).toBe(40);
+    expect(
+      readFileSync(join(tmp, 'demo', 'comparison.jsonl'), 'utf8')
+        .trim()
+        .split('\n').length,
+    ).toBe(40);
     const report = rlhf('report', join(tmp, 'demo'));
     expect(report.code, report.err).toBe(0);
     expect(existsSync(join(tmp, 'demo', 'report.html'))).toBe(true);
@@ -72,18 +81,78 @@ describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s
     const d = (name: string) => `${preset}-${name}`;
     const common = ['--no-progress'];
     void common;
-    let r = rlhf('sft', '--model', preset, '--data', 'sft.jsonl', '--out', d('sft'), '--num-train-epochs', '2', '--batch-size', '8', '--learning-rate', '1e-3', '--progress-bar', 'false');
+    let r = rlhf(
+      'sft',
+      '--model',
+      preset,
+      '--data',
+      'sft.jsonl',
+      '--out',
+      d('sft'),
+      '--num-train-epochs',
+      '2',
+      '--batch-size',
+      '8',
+      '--learning-rate',
+      '1e-3',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'sft' });
-    expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'sft_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 8, learningRate: 1e-3 });
+    expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'sft_config.json'), 'utf8'))).toMatchObject({
+      numTrainEpochs: 2,
+      batchSize: 8,
+      learningRate: 1e-3,
+    });
     expect(readFileSync(join(tmp, d('sft'), 'metrics.jsonl'), 'utf8')).toContain('"loss"');
 
     writeFileSync(join(tmp, 'rm.json'), JSON.stringify({ numTrainEpochs: 2, batchSize: 4 }));
-    r = rlhf('rm', '--model', d('sft'), '--data', 'prefs.jsonl', '--out', d('rm'), '--config', 'rm.json', '--learning-rate', '5e-4', '--progress-bar', 'false');
+    r = rlhf(
+      'rm',
+      '--model',
+      d('sft'),
+      '--data',
+      'prefs.jsonl',
+      '--out',
+      d('rm'),
+      '--config',
+      'rm.json',
+      '--learning-rate',
+      '5e-4',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(readFileSync(join(tmp, d('rm'), 'reward_config.json'), 'utf8'))).toMatchObject({ numTrainEpochs: 2, batchSize: 4, learningRate: 5e-4 });
+    expect(JSON.parse(readFileSync(join(tmp, d('rm'), 'reward_config.json'), 'utf8'))).toMatchObject({
+      numTrainEpochs: 2,
+      batchSize: 4,
+      learningRate: 5e-4,
+    });
 
-    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--prompts', 'prompts.jsonl', '--out', d('ppo'), '--num-iterations', '2', '--batch-size', '8', '--mini-batch-size', '4', '--max-new-tokens', '8', '--kl-coef', '0.1', '--progress-bar', 'false');
+    r = rlhf(
+      'ppo',
+      '--policy',
+      d('sft'),
+      '--reward-model',
+      d('rm'),
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      d('ppo'),
+      '--num-iterations',
+      '2',
+      '--batch-size',
+      '8',
+      '--mini-batch-size',
+      '4',
+      '--max-new-tokens',
+      '8',
+      '--kl-coef',
+      '0.1',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(readFileSync(join(tmp, d('ppo'), 'ppo_config.json'), 'utf8'))).toMatchObject({ numIterations: 2, klCoef: 0.1 });
 
@@ -96,12 +165,19 @@ describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s
 
     r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '8', '--seed', '1', 'Q1:', 'Q2:');
     expect(r.code, r.err).toBe(0);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.prompt)).toEqual(['Q1:', 'Q2:']);
     expect(typeof lines[0].completion).toBe('string');
     r = rlhf('generate', '--model', d('sft'), '--prompts', 'prompts.jsonl', '--out', d('answers.jsonl'), '--max-new-tokens', '8');
     expect(r.code, r.err).toBe(0);
-    expect(readFileSync(join(tmp, d('answers.jsonl')), 'utf8').trim().split('\n').length).toBe(8);
+    expect(
+      readFileSync(join(tmp, d('answers.jsonl')), 'utf8')
+        .trim()
+        .split('\n').length,
+    ).toBe(8);
     // generate --out writes the {prompt, completion} rows that score reads (empty completions too).
     r = rlhf('score', '--reward-model', d('rm'), '--data', d('answers.jsonl'));
     expect(r.code, r.err).toBe(0);
@@ -126,24 +202,85 @@ describe('rlhf --seed', () => {
   // the value head), so the seed must already be set then, not only when training begins.
   it('sft, rm and ppo with the same seed and data are bitwise reproducible (losses and saved weights)', () => {
     const losses = (dir: string) =>
-      readFileSync(join(tmp, dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((m) => m.loss ?? m['loss/policy_avg'] ?? m['eval/loss']);
+      readFileSync(join(tmp, dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map((m) => m.loss ?? m['loss/policy_avg'] ?? m['eval/loss']);
     const weights = (dir: string) => readFileSync(join(tmp, dir, 'model.safetensors'));
     const quick = ['--progress-bar', 'false', '--logging-steps', '1'];
     const stage: Record<string, (out: string, seed: string) => string[]> = {
-      sft: (out, seed) => ['sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', out, '--seed', seed, '--max-steps', '3', '--batch-size', '4', ...quick],
-      rm: (out, seed) => ['rm', '--model', 'seed-sft-a', '--data', 'prefs.jsonl', '--out', out, '--seed', seed, '--max-steps', '2', '--batch-size', '4', ...quick],
-      ppo: (out, seed) => ['ppo', '--policy', 'seed-sft-a', '--reward-model', 'seed-rm-a', '--prompts', 'prompts.jsonl', '--out', out, '--seed', seed,
-        '--num-iterations', '2', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', ...quick],
+      sft: (out, seed) => [
+        'sft',
+        '--model',
+        'tiny',
+        '--data',
+        'sft.jsonl',
+        '--out',
+        out,
+        '--seed',
+        seed,
+        '--max-steps',
+        '3',
+        '--batch-size',
+        '4',
+        ...quick,
+      ],
+      rm: (out, seed) => [
+        'rm',
+        '--model',
+        'seed-sft-a',
+        '--data',
+        'prefs.jsonl',
+        '--out',
+        out,
+        '--seed',
+        seed,
+        '--max-steps',
+        '2',
+        '--batch-size',
+        '4',
+        ...quick,
+      ],
+      ppo: (out, seed) => [
+        'ppo',
+        '--policy',
+        'seed-sft-a',
+        '--reward-model',
+        'seed-rm-a',
+        '--prompts',
+        'prompts.jsonl',
+        '--out',
+        out,
+        '--seed',
+        seed,
+        '--num-iterations',
+        '2',
+        '--batch-size',
+        '4',
+        '--mini-batch-size',
+        '2',
+        '--max-new-tokens',
+        '4',
+        ...quick,
+      ],
     };
     for (const [name, args] of Object.entries(stage)) {
       // Another seed (sft only, to keep the test short) shows that the comparison can tell runs apart.
-      const runs: [string, string][] = [[`seed-${name}-a`, '42'], [`seed-${name}-b`, '42'], ...(name === 'sft' ? [[`seed-${name}-c`, '43'] as [string, string]] : [])];
+      const runs: [string, string][] = [
+        [`seed-${name}-a`, '42'],
+        [`seed-${name}-b`, '42'],
+        ...(name === 'sft' ? [[`seed-${name}-c`, '43'] as [string, string]] : []),
+      ];
       for (const [out, seed] of runs) {
         const r = rlhf(...args(out, seed));
         expect(r.code, r.err).toBe(0);
       }
       const a = losses(`seed-${name}-a`);
-      expect(a.every((v) => typeof v === 'number'), name).toBe(true);
+      expect(
+        a.every((v) => typeof v === 'number'),
+        name,
+      ).toBe(true);
       expect(losses(`seed-${name}-b`), name).toEqual(a);
       expect(weights(`seed-${name}-b`).equals(weights(`seed-${name}-a`)), name).toBe(true);
       if (name === 'sft') expect(weights('seed-sft-c').equals(weights('seed-sft-a'))).toBe(false);
@@ -154,7 +291,21 @@ describe('rlhf --seed', () => {
 describe('rlhf sft on a GPT-2 checkpoint directory', () => {
   it('fine-tunes an HF-layout GPT-2 with its BPE tokenizer and writes both back', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
-    const r = rlhf('sft', '--model', fixture, '--data', 'sft.jsonl', '--out', 'gpt2-sft', '--max-steps', '3', '--batch-size', '4', '--progress-bar', 'false');
+    const r = rlhf(
+      'sft',
+      '--model',
+      fixture,
+      '--data',
+      'sft.jsonl',
+      '--out',
+      'gpt2-sft',
+      '--max-steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain(fixture);
     expect(existsSync(join(tmp, 'gpt2-sft', 'tokenizer.json'))).toBe(true);
@@ -165,23 +316,98 @@ describe('rlhf sft on a GPT-2 checkpoint directory', () => {
 });
 
 describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint directory (%s)', (name) => {
-  it('sft on {messages} with the model\'s chat template → rm → ppo → generate, with its tokenizer written back', async () => {
+  it("sft on {messages} with the model's chat template → rm → ppo → generate, with its tokenizer written back", async () => {
     const fixture = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-    const chat = Array.from({ length: 16 }, (_, i) => JSON.stringify({ messages: [
-      { role: 'system', content: 'Be brief.' }, { role: 'user', content: `Say ${i % 4}` }, { role: 'assistant', content: `It is ${i % 4}.` },
-    ] }));
+    const chat = Array.from({ length: 16 }, (_, i) =>
+      JSON.stringify({
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: `Say ${i % 4}` },
+          { role: 'assistant', content: `It is ${i % 4}.` },
+        ],
+      }),
+    );
     writeFileSync(join(tmp, `${name}-chat.jsonl`), chat.join('\n'));
     // Not `${name}-…`: the preset test of the same name writes llama-tiny-sft and the rest.
     const d = (x: string) => `fixture-${name}-${x}`;
-    let r = rlhf('sft', '--model', fixture, '--data', `${name}-chat.jsonl`, '--out', d('sft'), '--max-steps', '4', '--batch-size', '4', '--progress-bar', 'false');
+    let r = rlhf(
+      'sft',
+      '--model',
+      fixture,
+      '--data',
+      `${name}-chat.jsonl`,
+      '--out',
+      d('sft'),
+      '--max-steps',
+      '4',
+      '--batch-size',
+      '4',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
     expect(existsSync(join(tmp, d('sft'), 'tokenizer.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'config.json'), 'utf8')).model_type).toBe(name.split('-')[0]);
-    r = rlhf('rm', '--model', d('sft'), '--data', 'prefs.jsonl', '--out', d('rm'), '--max-steps', '3', '--batch-size', '4', '--progress-bar', 'false');
+    r = rlhf(
+      'rm',
+      '--model',
+      d('sft'),
+      '--data',
+      'prefs.jsonl',
+      '--out',
+      d('rm'),
+      '--max-steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
-    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--prompts', 'prompts.jsonl', '--out', d('ppo'), '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '6', '--progress-bar', 'false');
+    r = rlhf(
+      'ppo',
+      '--policy',
+      d('sft'),
+      '--reward-model',
+      d('rm'),
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      d('ppo'),
+      '--num-iterations',
+      '1',
+      '--batch-size',
+      '4',
+      '--mini-batch-size',
+      '2',
+      '--max-new-tokens',
+      '6',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
-    r = rlhf('ppo', '--policy', d('sft'), '--reward-model', d('rm'), '--separate-critic', '--prompts', 'prompts.jsonl', '--out', d('ppo-critic'), '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '6', '--progress-bar', 'false');
+    r = rlhf(
+      'ppo',
+      '--policy',
+      d('sft'),
+      '--reward-model',
+      d('rm'),
+      '--separate-critic',
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      d('ppo-critic'),
+      '--num-iterations',
+      '1',
+      '--batch-size',
+      '4',
+      '--mini-batch-size',
+      '2',
+      '--max-new-tokens',
+      '6',
+      '--progress-bar',
+      'false',
+    );
     expect(r.code, r.err).toBe(0);
     r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '6', '--seed', '1', 'Say 1');
     expect(r.code, r.err).toBe(0);
@@ -194,18 +420,71 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
 
 describe('rlhf grpo and rlhf rloo', () => {
   it('train with a reward module (default and named exports), a built-in reward and weights; the report draws them; bad rewards are one line', () => {
-    writeFileSync(join(tmp, 'reward.mjs'), [
-      "export default function answerLength({ completions }) { return completions.map((c) => -Math.abs(c.length - 4)); }",
-      "export async function hasAnswer({ completions, answer }) { return completions.map((c, i) => (answer[i] === undefined || answer[i] === null ? null : c.includes(String(answer[i])) ? 1 : 0)); }",
-    ].join('\n'));
-    writeFileSync(join(tmp, 'qa.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, answer: i % 4 })).join('\n'));
-    const common = ['--model', 'tiny', '--prompts', 'qa.jsonl', '--batch-size', '8', '--num-generations', '4', '--max-completion-length', '6', '--max-steps', '2', '--progress-bar', 'false', '--learning-rate', '1e-3'];
-    let r = rlhf('grpo', ...common, '--out', 'grpo', '--reward-fn', './reward.mjs', '--reward-fn', './reward.mjs#hasAnswer', '--reward', 'length:4', '--reward-weights', '1,2,0.5', '--beta', '0.04', '--epsilon-high', '0.28');
+    writeFileSync(
+      join(tmp, 'reward.mjs'),
+      [
+        'export default function answerLength({ completions }) { return completions.map((c) => -Math.abs(c.length - 4)); }',
+        'export async function hasAnswer({ completions, answer }) { return completions.map((c, i) => (answer[i] === undefined || answer[i] === null ? null : c.includes(String(answer[i])) ? 1 : 0)); }',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(tmp, 'qa.jsonl'),
+      Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, answer: i % 4 })).join('\n'),
+    );
+    const common = [
+      '--model',
+      'tiny',
+      '--prompts',
+      'qa.jsonl',
+      '--batch-size',
+      '8',
+      '--num-generations',
+      '4',
+      '--max-completion-length',
+      '6',
+      '--max-steps',
+      '2',
+      '--progress-bar',
+      'false',
+      '--learning-rate',
+      '1e-3',
+    ];
+    let r = rlhf(
+      'grpo',
+      ...common,
+      '--out',
+      'grpo',
+      '--reward-fn',
+      './reward.mjs',
+      '--reward-fn',
+      './reward.mjs#hasAnswer',
+      '--reward',
+      'length:4',
+      '--reward-weights',
+      '1,2,0.5',
+      '--beta',
+      '0.04',
+      '--epsilon-high',
+      '0.28',
+    );
     expect(r.code, r.err).toBe(0);
     const last = JSON.parse(r.out.trim().split('\n').pop()!);
     expect(last).toMatchObject({ stage: 'grpo', steps: 2 });
-    for (const k of ['reward', 'rewards/answerLength/mean', 'rewards/hasAnswer/mean', 'rewards/length_penalty/mean', 'kl', 'clip_ratio/region_mean']) expect(last, k).toHaveProperty([k]);
-    expect(JSON.parse(readFileSync(join(tmp, 'grpo', 'grpo_config.json'), 'utf8'))).toMatchObject({ rewardWeights: [1, 2, 0.5], beta: 0.04, epsilonHigh: 0.28, lossType: 'dapo' });
+    for (const k of [
+      'reward',
+      'rewards/answerLength/mean',
+      'rewards/hasAnswer/mean',
+      'rewards/length_penalty/mean',
+      'kl',
+      'clip_ratio/region_mean',
+    ])
+      expect(last, k).toHaveProperty([k]);
+    expect(JSON.parse(readFileSync(join(tmp, 'grpo', 'grpo_config.json'), 'utf8'))).toMatchObject({
+      rewardWeights: [1, 2, 0.5],
+      beta: 0.04,
+      epsilonHigh: 0.28,
+      lossType: 'dapo',
+    });
     r = rlhf('rloo', ...common, '--out', 'rloo', '--reward', 'exact-match:answer');
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'rloo', steps: 2 });
@@ -213,8 +492,14 @@ describe('rlhf grpo and rlhf rloo', () => {
     expect(r.code, r.err).toBe(0);
     expect(readFileSync(join(tmp, 'grpo', 'report.html'), 'utf8')).toContain('GRPO');
     expectOneLineError(rlhf('grpo', ...common, '--out', 'g2'), /give at least one reward/);
-    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward-fn', './reward.mjs#nope'), /--reward-fn \.\/reward\.mjs#nope: no export 'nope' that is a function \(functions exported: default, hasAnswer\)/);
-    expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward', 'length:4', '--reward-weights', '1,x'), /--reward-weights expects comma-separated numbers/);
+    expectOneLineError(
+      rlhf('grpo', ...common, '--out', 'g2', '--reward-fn', './reward.mjs#nope'),
+      /--reward-fn \.\/reward\.mjs#nope: no export 'nope' that is a function \(functions exported: default, hasAnswer\)/,
+    );
+    expectOneLineError(
+      rlhf('grpo', ...common, '--out', 'g2', '--reward', 'length:4', '--reward-weights', '1,x'),
+      /--reward-weights expects comma-separated numbers/,
+    );
     expectOneLineError(rlhf('grpo', ...common, '--out', 'g2', '--reward', 'bogus'), /unknown reward 'bogus'/);
   }, 120_000);
 });
@@ -225,17 +510,35 @@ describe('rlhf errors', () => {
     await m.save(join(tmp, 'errmodel'));
     await new ByteTokenizer().save(join(tmp, 'errmodel'));
     m.dispose();
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'nope.jsonl', '--out', 'x'), /^rlhf: --data: nope\.jsonl: no such file or directory$/);
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', 'fast'), /^rlhf: --learning-rate expects a number, got 'fast'$/);
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', '-1'), /SFTConfig: field 'learningRate' must be a non-negative number, got -1/);
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learnin-rate', '1'), /unknown option '--learnin-rate'/);
+    expectOneLineError(
+      rlhf('sft', '--model', 'tiny', '--data', 'nope.jsonl', '--out', 'x'),
+      /^rlhf: --data: nope\.jsonl: no such file or directory$/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', 'fast'),
+      /^rlhf: --learning-rate expects a number, got 'fast'$/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learning-rate', '-1'),
+      /SFTConfig: field 'learningRate' must be a non-negative number, got -1/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--learnin-rate', '1'),
+      /unknown option '--learnin-rate'/,
+    );
     expectOneLineError(rlhf('sft', '--model', 'huge', '--data', 'sft.jsonl', '--out', 'x'), /--model: 'huge' is not a preset/);
-    expectOneLineError(rlhf('ppo', '--policy', 'nope', '--reward-model', 'nope', '--prompts', 'prompts.jsonl', '--out', 'x'), /--policy: nope: no such file/);
+    expectOneLineError(
+      rlhf('ppo', '--policy', 'nope', '--reward-model', 'nope', '--prompts', 'prompts.jsonl', '--out', 'x'),
+      /--policy: nope: no such file/,
+    );
     expectOneLineError(rlhf('frobnicate'), /unknown command 'frobnicate'/);
     writeFileSync(join(tmp, 'bad.jsonl'), '{"prompt": "a", "completion": "b"}\n{"prompt": 3}\n');
     expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'bad.jsonl', '--out', 'x'), /bad\.jsonl:2: /);
     writeFileSync(join(tmp, 'cfg.json'), '{"klCoef": "high"}');
-    expectOneLineError(rlhf('rm', '--model', 'errmodel', '--data', 'prefs.jsonl', '--out', 'x', '--config', 'cfg.json'), /RewardConfig: unknown field 'klCoef'/);
+    expectOneLineError(
+      rlhf('rm', '--model', 'errmodel', '--data', 'prefs.jsonl', '--out', 'x', '--config', 'cfg.json'),
+      /RewardConfig: unknown field 'klCoef'/,
+    );
     expectOneLineError(rlhf('report', 'nowhere'), /nowhere/);
   });
 
@@ -264,12 +567,22 @@ describe('rlhf --skip-invalid on every data file', () => {
     const config = { vocabSize: 259, blockSize: 32, nLayer: 1, nHead: 1, nEmbd: 8 };
     const gpt = GPT.create(config);
     const rm = new RewardModel(config);
-    for (const [m, dir] of [[gpt, 'skip-sft'], [rm, 'skip-rm']] as const) {
+    for (const [m, dir] of [
+      [gpt, 'skip-sft'],
+      [rm, 'skip-rm'],
+    ] as const) {
       await m.save(join(tmp, dir));
       await new ByteTokenizer().save(join(tmp, dir));
       m.dispose();
     }
-    sftBad = badFile('skip-sft.jsonl', [{ prompt: 'Q1:', completion: ' a' }, { prompt: 'Q2:', completion: ' b' }], { prompt: 'Q3:' });
+    sftBad = badFile(
+      'skip-sft.jsonl',
+      [
+        { prompt: 'Q1:', completion: ' a' },
+        { prompt: 'Q2:', completion: ' b' },
+      ],
+      { prompt: 'Q3:' },
+    );
     promptsBad = badFile('skip-prompts.jsonl', [{ prompt: 'Q1:' }, { prompt: 'Q2:' }], { prompt: 3 });
   });
 
@@ -279,18 +592,37 @@ describe('rlhf --skip-invalid on every data file', () => {
     let r = rlhf(...generate, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(skippedTwo(promptsBad));
-    expect(r.out.trim().split('\n').map((l) => JSON.parse(l).prompt)).toEqual(['Q1:', 'Q2:']);
+    expect(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).prompt),
+    ).toEqual(['Q1:', 'Q2:']);
 
     const score = ['score', '--reward-model', 'skip-rm', '--data', sftBad];
     expectOneLineError(rlhf(...score), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
     r = rlhf(...score, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(skippedTwo(sftBad));
-    expect(r.out.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual([1, 4]);
+    expect(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).line),
+    ).toEqual([1, 4]);
   });
 
   it("empty answers are accepted and counted; generate's default length fits a model of 32 positions", () => {
-    writeFileSync(join(tmp, 'empty-answers.jsonl'), [{ prompt: 'Q1:', completion: '' }, { prompt: 'Q2:', completion: ' b' }, { prompt: 'Q3:', chosen: ' ', rejected: ' x' }].map((x) => JSON.stringify(x)).join('\n'));
+    writeFileSync(
+      join(tmp, 'empty-answers.jsonl'),
+      [
+        { prompt: 'Q1:', completion: '' },
+        { prompt: 'Q2:', completion: ' b' },
+        { prompt: 'Q3:', chosen: ' ', rejected: ' x' },
+      ]
+        .map((x) => JSON.stringify(x))
+        .join('\n'),
+    );
     let r = rlhf('score', '--reward-model', 'skip-rm', '--data', 'empty-answers.jsonl');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/rlhf score: 3 lines, 2 with an empty answer, accuracy/);
@@ -301,15 +633,48 @@ describe('rlhf --skip-invalid on every data file', () => {
 
   it('rm --normalization-data and ppo --ptx-data honour it too', () => {
     const quick = ['--progress-bar', 'false', '--batch-size', '2'];
-    const rm = ['rm', '--model', 'skip-sft', '--data', 'prefs.jsonl', '--out', 'skip-rm-run', '--normalization-data', sftBad, '--max-steps', '1', ...quick];
+    const rm = [
+      'rm',
+      '--model',
+      'skip-sft',
+      '--data',
+      'prefs.jsonl',
+      '--out',
+      'skip-rm-run',
+      '--normalization-data',
+      sftBad,
+      '--max-steps',
+      '1',
+      ...quick,
+    ];
     expectOneLineError(rlhf(...rm), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
     let r = rlhf(...rm, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(skippedTwo(sftBad));
     expect(JSON.parse(r.out.trim().split('\n').pop()!).normalization).toMatchObject({ count: 2 });
 
-    const ppo = ['ppo', '--policy', 'skip-sft', '--reward-model', 'skip-rm', '--prompts', 'prompts.jsonl', '--out', 'skip-ppo-run', '--ptx-data', sftBad, '--ptx-coef', '0.1',
-      '--num-iterations', '1', '--mini-batch-size', '2', '--max-new-tokens', '2', ...quick];
+    const ppo = [
+      'ppo',
+      '--policy',
+      'skip-sft',
+      '--reward-model',
+      'skip-rm',
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      'skip-ppo-run',
+      '--ptx-data',
+      sftBad,
+      '--ptx-coef',
+      '0.1',
+      '--num-iterations',
+      '1',
+      '--mini-batch-size',
+      '2',
+      '--max-new-tokens',
+      '2',
+      ...quick,
+    ];
     expectOneLineError(rlhf(...ppo), new RegExp(`^rlhf: ${sftBad}:2: invalid UTF-8`));
     r = rlhf(...ppo, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
@@ -343,16 +708,49 @@ describe('rlhf dpo', () => {
   beforeAll(() => {
     // Text pairs, conversations with an implicit prompt, and with an explicit one.
     const lines = Array.from({ length: 12 }, (_, i) =>
-      i % 3 === 0 ? { prompt: `Q${i}:`, chosen: ' good!', rejected: ' bad.' }
-        : i % 3 === 1 ? { chosen: [user(`Q${i}?`), bot('good!')], rejected: [user(`Q${i}?`), bot('bad.')] }
-          : { prompt: [user(`Q${i}?`)], chosen: [bot('good!')], rejected: [bot('bad.')] });
+      i % 3 === 0
+        ? { prompt: `Q${i}:`, chosen: ' good!', rejected: ' bad.' }
+        : i % 3 === 1
+          ? { chosen: [user(`Q${i}?`), bot('good!')], rejected: [user(`Q${i}?`), bot('bad.')] }
+          : { prompt: [user(`Q${i}?`)], chosen: [bot('good!')], rejected: [bot('bad.')] },
+    );
     writeFileSync(join(tmp, 'dpo.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n'));
-    writeFileSync(join(tmp, 'dpo-bad.jsonl'), [...lines.slice(0, 3), { chosen: [user('Hi'), bot('yo')], rejected: [user('Ho'), bot('no')] }].map((l) => JSON.stringify(l)).join('\n'));
+    writeFileSync(
+      join(tmp, 'dpo-bad.jsonl'),
+      [...lines.slice(0, 3), { chosen: [user('Hi'), bot('yo')], rejected: [user('Ho'), bot('no')] }]
+        .map((l) => JSON.stringify(l))
+        .join('\n'),
+    );
   });
 
   it('trains on a GPT-2 checkpoint directory with every DPOConfig field as a flag, logs TRL metrics, and the report draws them', () => {
-    const r = rlhf('dpo', '--model', gpt2, '--data', 'dpo.jsonl', '--out', 'dpo-run', '--max-steps', '3', '--batch-size', '4', '--logging-steps', '1', '--beta', '0.2',
-      '--loss-type', 'robust', '--label-smoothing', '0.1', '--learning-rate', '1e-3', '--progress-bar', 'false', '--seed', '3');
+    const r = rlhf(
+      'dpo',
+      '--model',
+      gpt2,
+      '--data',
+      'dpo.jsonl',
+      '--out',
+      'dpo-run',
+      '--max-steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--logging-steps',
+      '1',
+      '--beta',
+      '0.2',
+      '--loss-type',
+      'robust',
+      '--label-smoothing',
+      '0.1',
+      '--learning-rate',
+      '1e-3',
+      '--progress-bar',
+      'false',
+      '--seed',
+      '3',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/rlhf dpo: .*gpt2-tiny.*12 pairs, reference a frozen copy/);
     const out = JSON.parse(r.out.trim().split('\n').pop()!);
@@ -360,26 +758,77 @@ describe('rlhf dpo', () => {
     expect(Number.isFinite(out['eval/rewards/margins'])).toBe(true);
     const config = JSON.parse(readFileSync(join(tmp, 'dpo-run', 'dpo_config.json'), 'utf8'));
     expect(config).toMatchObject({ beta: 0.2, lossType: 'robust', labelSmoothing: 0.1, seed: 3, maxLength: 64 });
-    const rows = readFileSync(join(tmp, 'dpo-run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    for (const k of ['loss', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected']) expect(rows[0], k).toHaveProperty([k]);
+    const rows = readFileSync(join(tmp, 'dpo-run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const k of [
+      'loss',
+      'rewards/chosen',
+      'rewards/rejected',
+      'rewards/accuracies',
+      'rewards/margins',
+      'logps/chosen',
+      'logps/rejected',
+    ])
+      expect(rows[0], k).toHaveProperty([k]);
     const rep = rlhf('report', 'dpo-run');
     expect(rep.code, rep.err).toBe(0);
     const html = readFileSync(join(tmp, 'dpo-run', 'report.html'), 'utf8');
-    for (const title of ['DPO', 'Accuracy', 'Reward / score', 'Log-probabilities', 'Logits', 'rewards/margins', 'logps/rejected']) expect(html).toContain(title);
+    for (const title of ['DPO', 'Accuracy', 'Reward / score', 'Log-probabilities', 'Logits', 'rewards/margins', 'logps/rejected'])
+      expect(html).toContain(title);
     // precomputeRefLogProbs keeps no reference model.
-    const pre = rlhf('dpo', '--model', gpt2, '--data', 'dpo.jsonl', '--out', 'dpo-pre', '--max-steps', '1', '--batch-size', '4', '--precompute-ref-log-probs', 'true', '--progress-bar', 'false');
+    const pre = rlhf(
+      'dpo',
+      '--model',
+      gpt2,
+      '--data',
+      'dpo.jsonl',
+      '--out',
+      'dpo-pre',
+      '--max-steps',
+      '1',
+      '--batch-size',
+      '4',
+      '--precompute-ref-log-probs',
+      'true',
+      '--progress-bar',
+      'false',
+    );
     expect(pre.code, pre.err).toBe(0);
     expect(pre.err).toMatch(/reference none kept/);
   });
 
   it('bad lines stop it with file:line: field, or are skipped with --skip-invalid; bad flags are one line', () => {
-    const args = ['dpo', '--model', 'tiny', '--data', 'dpo-bad.jsonl', '--out', 'dpo-bad-run', '--max-steps', '1', '--batch-size', '2', '--progress-bar', 'false'];
+    const args = [
+      'dpo',
+      '--model',
+      'tiny',
+      '--data',
+      'dpo-bad.jsonl',
+      '--out',
+      'dpo-bad-run',
+      '--max-steps',
+      '1',
+      '--batch-size',
+      '2',
+      '--progress-bar',
+      'false',
+    ];
     expectOneLineError(rlhf(...args), /^rlhf: dpo-bad\.jsonl:4: fields 'chosen' and 'rejected' share no leading messages/);
     const r = rlhf(...args, '--skip-invalid');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/rlhf: skipped 1 invalid line\(s\) of dpo-bad\.jsonl \(first: line 4: fields 'chosen'/);
-    expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--loss-type', 'kto'), /^rlhf: DPOConfig: field 'lossType' must be 'sigmoid', 'robust', 'ipo', 'hinge' or 'sft', or a non-empty list of them, got "kto"$/);
-    expectOneLineError(rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--beta', 'high'), /^rlhf: --beta expects a number, got 'high'$/);
-    expect(rlhf('dpo', '--help').out).toMatch(/--precompute-ref-log-probs <true\|false>\s+Compute the reference log-probs[^(]*\(DPOConfig\.precomputeRefLogProbs,\s+default:\s+false\)/);
+    expectOneLineError(
+      rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--loss-type', 'kto'),
+      /^rlhf: DPOConfig: field 'lossType' must be 'sigmoid', 'robust', 'ipo', 'hinge' or 'sft', or a non-empty list of them, got "kto"$/,
+    );
+    expectOneLineError(
+      rlhf('dpo', '--model', 'tiny', '--data', 'dpo.jsonl', '--out', 'x', '--beta', 'high'),
+      /^rlhf: --beta expects a number, got 'high'$/,
+    );
+    expect(rlhf('dpo', '--help').out).toMatch(
+      /--precompute-ref-log-probs <true\|false>\s+Compute the reference log-probs[^(]*\(DPOConfig\.precomputeRefLogProbs,\s+default:\s+false\)/,
+    );
   });
 });

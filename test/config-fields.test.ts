@@ -126,7 +126,11 @@ describe('config field tables', () => {
 });
 
 describe('--help and the tables', () => {
-  const help = (cmd: string): string => buildProgram().commands.find((c) => c.name() === cmd)!.helpInformation().replace(/\s+/g, ' ');
+  const help = (cmd: string): string =>
+    buildProgram()
+      .commands.find((c) => c.name() === cmd)!
+      .helpInformation()
+      .replace(/\s+/g, ' ');
 
   it('says how a derived default is derived, and shows the real ones', () => {
     expect(help('ppo')).toContain("(PPOConfig.maxPromptLength, default: the model's blockSize − maxNewTokens)");

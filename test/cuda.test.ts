@@ -3,7 +3,10 @@ import { describe, it, expect } from 'vitest';
 import { torch, F } from '../src/index.js';
 
 const cuda = torch.cuda.isAvailable();
-if (!cuda) console.log(`cuda.test.ts: skipped — no CUDA device (libtorch ${torch.version().libtorch}, built ${torch.version().cuda ? 'with' : 'without'} CUDA)`);
+if (!cuda)
+  console.log(
+    `cuda.test.ts: skipped — no CUDA device (libtorch ${torch.version().libtorch}, built ${torch.version().cuda ? 'with' : 'without'} CUDA)`,
+  );
 
 describe.skipIf(!cuda)('cuda', () => {
   it('moves tensors and computes the same values as the CPU', () => {

@@ -85,7 +85,13 @@ describe('readJsonl', () => {
     const path = jsonl(['{"a":1}', 'nope', '{"a":3}']);
     const bad: number[] = [];
     const lines: number[] = [];
-    for await (const l of readJsonl(path, { onInvalidLine: (line, reason) => { bad.push(line); expect(reason).toMatch(/^invalid JSON \(.+\)$/); } })) lines.push(l.line);
+    for await (const l of readJsonl(path, {
+      onInvalidLine: (line, reason) => {
+        bad.push(line);
+        expect(reason).toMatch(/^invalid JSON \(.+\)$/);
+      },
+    }))
+      lines.push(l.line);
     expect(bad).toEqual([2]);
     expect(lines).toEqual([1, 3]);
   });
@@ -130,7 +136,10 @@ describe('readJsonl and UTF-8', () => {
     const path = bytesFile(`${JSON.stringify(good)}\n{"prompt":"caf`, [0xe9], '","completion":"x"}\n{oops\n', `${JSON.stringify(good)}\n`);
     const loaded = await loadSFTDataset(path, { skipInvalid: true });
     expect(loaded.examples).toHaveLength(2);
-    expect(loaded.skipped.map((l) => [l.line, l.reason.slice(0, 12)])).toEqual([[2, 'invalid UTF-'], [3, 'invalid JSON']]);
+    expect(loaded.skipped.map((l) => [l.line, l.reason.slice(0, 12)])).toEqual([
+      [2, 'invalid UTF-'],
+      [3, 'invalid JSON'],
+    ]);
   });
 
   it('decodes characters and line ends split between the 64 KiB chunks of the stream', async () => {
@@ -142,7 +151,10 @@ describe('readJsonl and UTF-8', () => {
     const lines = await readAll(path);
     expect(lines.map((l) => l.line)).toEqual([1, 2, 3, 4]);
     expect(lines[0]!.value).toEqual({ ab: 'é'.repeat(40_000) });
-    expect(lines.slice(2)).toEqual([{ line: 3, value: { d: 1 } }, { line: 4, value: null }]);
+    expect(lines.slice(2)).toEqual([
+      { line: 3, value: { d: 1 } },
+      { line: 4, value: null },
+    ]);
   });
 });
 
@@ -175,20 +187,48 @@ describe('SFT', () => {
     ['a missing prompt', [{ completion: 'A' }], ":1: field 'prompt' must be a non-empty string (missing)"],
     ['a mistyped completion', [{ prompt: 'Q', completion: 3 }], ":1: field 'completion' must be a string (got number)"],
     ['a null prompt', [{ prompt: null, completion: 'A' }], ":1: field 'prompt' must be a non-empty string (got null)"],
-    ['a conversational prompt list', [{ prompt: [user('Hi')], completion: [assistant('Yo')] }], ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and DPO's pairs)"],
+    [
+      'a conversational prompt list',
+      [{ prompt: [user('Hi')], completion: [assistant('Yo')] }],
+      ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and DPO's pairs)",
+    ],
     ['neither format', [{ text: 'hello' }], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got neither)"],
     ['a non-object line', [good, '', '[1, 2]'], ":3: expected an object with 'prompt' and 'completion' or 'messages' (got an array)"],
     ['a string line', ['"hello"'], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got string)"],
     ['null', ['null'], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got null)"],
     ['messages not an array', [{ messages: 'Hi' }], ":1: field 'messages' must be a non-empty array of {role, content} (got string)"],
     ['no messages', [{ messages: [] }], ":1: field 'messages' must be a non-empty array of {role, content} (got an empty array)"],
-    ['a message that is not an object', [{ messages: [user('Hi'), 'Yo'] }], ":1: field 'messages[1]' must be an object {role, content} (got string)"],
-    ['a bad role', [{ messages: [user('a'), assistant('b'), { role: 'bot', content: 'c' }, assistant('d')] }], ":1: field 'messages[2].role' must be 'system', 'user' or 'assistant' (got \"bot\")"],
-    ['a missing role', [{ messages: [{ content: 'a' }, assistant('b')] }], ":1: field 'messages[0].role' must be 'system', 'user' or 'assistant' (missing)"],
-    ['a late system message', [{ messages: [user('a'), { role: 'system', content: 's' }, assistant('b')] }], ":1: field 'messages[1].role' is 'system', but only the first message may be a system message"],
+    [
+      'a message that is not an object',
+      [{ messages: [user('Hi'), 'Yo'] }],
+      ":1: field 'messages[1]' must be an object {role, content} (got string)",
+    ],
+    [
+      'a bad role',
+      [{ messages: [user('a'), assistant('b'), { role: 'bot', content: 'c' }, assistant('d')] }],
+      ":1: field 'messages[2].role' must be 'system', 'user' or 'assistant' (got \"bot\")",
+    ],
+    [
+      'a missing role',
+      [{ messages: [{ content: 'a' }, assistant('b')] }],
+      ":1: field 'messages[0].role' must be 'system', 'user' or 'assistant' (missing)",
+    ],
+    [
+      'a late system message',
+      [{ messages: [user('a'), { role: 'system', content: 's' }, assistant('b')] }],
+      ":1: field 'messages[1].role' is 'system', but only the first message may be a system message",
+    ],
     ['a missing content', [{ messages: [user('a'), { role: 'assistant' }] }], ":1: field 'messages[1].content' must be a string (missing)"],
-    ['an empty user content', [{ messages: [user(''), assistant('b')] }], ":1: field 'messages[0].content' must be a non-empty string (got an empty string)"],
-    ['messages not ending with the assistant', [good, { messages: [user('a'), assistant('b'), user('c')] }], ":2: field 'messages' must end with an assistant message, the reply to train on (the last one is 'user')"],
+    [
+      'an empty user content',
+      [{ messages: [user(''), assistant('b')] }],
+      ":1: field 'messages[0].content' must be a non-empty string (got an empty string)",
+    ],
+    [
+      'messages not ending with the assistant',
+      [good, { messages: [user('a'), assistant('b'), user('c')] }],
+      ":2: field 'messages' must end with an assistant message, the reply to train on (the last one is 'user')",
+    ],
   ];
   it.each(cases)('rejects %s with file:line and field', async (_, lines, expected) => {
     const path = jsonl(lines);
@@ -221,13 +261,33 @@ describe('preferences', () => {
     ['a missing rejected', [pair, { prompt: 'Q', chosen: 'a' }], ":2: field 'rejected' must be a string (missing)"],
     ['a missing prompt', [{ chosen: 'a', rejected: 'b' }], ":1: field 'prompt' must be a non-empty string (missing)"],
     ['a mistyped chosen', [{ prompt: 'Q', chosen: { text: 'a' }, rejected: 'b' }], ":1: field 'chosen' must be a string (got object)"],
-    ['chosen equal to rejected', [pair, pair, { prompt: 'Q', chosen: 'same', rejected: 'same' }], ":3: field 'rejected' is the same as 'chosen' (a tie says nothing)"],
-    ['a ranking of one', [pair, pair, { prompt: 'Q', completions: ['only'] }], ":3: field 'completions' must list at least 2 answers (got 1)"],
+    [
+      'chosen equal to rejected',
+      [pair, pair, { prompt: 'Q', chosen: 'same', rejected: 'same' }],
+      ":3: field 'rejected' is the same as 'chosen' (a tie says nothing)",
+    ],
+    [
+      'a ranking of one',
+      [pair, pair, { prompt: 'Q', completions: ['only'] }],
+      ":3: field 'completions' must list at least 2 answers (got 1)",
+    ],
     ['an empty ranking', [{ prompt: 'Q', completions: [] }], ":1: field 'completions' must list at least 2 answers (got 0)"],
-    ['a ranking that is not an array', [{ prompt: 'Q', completions: 'a' }], ":1: field 'completions' must be an array of answers ranked best to worst (got string)"],
+    [
+      'a ranking that is not an array',
+      [{ prompt: 'Q', completions: 'a' }],
+      ":1: field 'completions' must be an array of answers ranked best to worst (got string)",
+    ],
     ['a mistyped ranked answer', [{ prompt: 'Q', completions: ['a', 2] }], ":1: field 'completions[1]' must be a string (got number)"],
-    ['duplicate ranked answers', [{ prompt: 'Q', completions: ['a', 'b', 'c', 'b'] }], ":1: field 'completions[3]' is the same as 'completions[1]' (a tie says nothing)"],
-    ['both formats at once', [{ ...pair, completions: ['a', 'b'] }], `:1: ${expectedShape} (got both 'completions' and 'chosen'/'rejected'; which one is meant?)`],
+    [
+      'duplicate ranked answers',
+      [{ prompt: 'Q', completions: ['a', 'b', 'c', 'b'] }],
+      ":1: field 'completions[3]' is the same as 'completions[1]' (a tie says nothing)",
+    ],
+    [
+      'both formats at once',
+      [{ ...pair, completions: ['a', 'b'] }],
+      `:1: ${expectedShape} (got both 'completions' and 'chosen'/'rejected'; which one is meant?)`,
+    ],
     ['neither format', [{ prompt: 'Q' }], `:1: ${expectedShape} (got neither)`],
     ['a non-object line', ['42'], `:1: ${expectedShape} (got number)`],
   ];
@@ -240,7 +300,11 @@ describe('preferences', () => {
 describe('prompts', () => {
   it('normalizes {prompt}, keeping the other fields as columns for reward functions', async () => {
     const path = jsonl([{ prompt: 'Tell me a joke.', id: 3 }, { prompt: ' Hi\n' }]);
-    expect(await loadPromptDataset(path)).toEqual({ path, skipped: [], examples: [{ prompt: 'Tell me a joke.', columns: { id: 3 } }, { prompt: ' Hi\n' }] });
+    expect(await loadPromptDataset(path)).toEqual({
+      path,
+      skipped: [],
+      examples: [{ prompt: 'Tell me a joke.', columns: { id: 3 } }, { prompt: ' Hi\n' }],
+    });
   });
 
   it.each([
@@ -308,7 +372,9 @@ describe('loading', () => {
     ]);
     // A CRLF inside a value is data, kept as is.
     const crlfText = jsonl([{ prompt: 'line 1\r\nline 2', completion: 'A\r\n' }], '\r\n');
-    expect((await loadSFTDataset(crlfText)).examples).toEqual([{ kind: 'prompt-completion', prompt: 'line 1\r\nline 2', completion: 'A\r\n' }]);
+    expect((await loadSFTDataset(crlfText)).examples).toEqual([
+      { kind: 'prompt-completion', prompt: 'line 1\r\nline 2', completion: 'A\r\n' },
+    ]);
   });
 
   it('rejects a missing file, an empty file and a file with nothing valid, naming it', async () => {
@@ -330,7 +396,11 @@ describe('loading', () => {
     const path = join(tmp, 'large.jsonl');
     const lines: string[] = [];
     for (let i = 0; i < n; i++) {
-      lines.push(i % 2 === 0 ? JSON.stringify({ prompt: `prompt ${i} ${'x'.repeat(100)}`, chosen: `good ${i}`, rejected: `bad ${i}` }) : JSON.stringify({ prompt: `p${i}`, completions: [`a${i}`, `b${i}`, `c${i}`] }));
+      lines.push(
+        i % 2 === 0
+          ? JSON.stringify({ prompt: `prompt ${i} ${'x'.repeat(100)}`, chosen: `good ${i}`, rejected: `bad ${i}` })
+          : JSON.stringify({ prompt: `p${i}`, completions: [`a${i}`, `b${i}`, `c${i}`] }),
+      );
     }
     writeFileSync(path, lines.join('\n') + '\n');
     const start = performance.now();

@@ -21,7 +21,12 @@ let tmp: string;
 let heldOut: string[];
 
 const rlhf = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [bin, ...args, '--progress-bar', 'false'], { cwd: tmp, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' }, timeout: 600_000 });
+  const r = spawnSync(process.execPath, [bin, ...args, '--progress-bar', 'false'], {
+    cwd: tmp,
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+    timeout: 600_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
@@ -40,14 +45,24 @@ beforeAll(() => {
     }
   };
   const jsonl = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-  writeFileSync(join(tmp, 'sft.jsonl'), jsonl(Array.from({ length: 600 }, () => {
-    const w = train();
-    return { prompt: `Shout ${w}:`, completion: ` ${rng() < 0.5 ? w.toUpperCase() : w}` };
-  })));
-  writeFileSync(join(tmp, 'prefs.jsonl'), jsonl(Array.from({ length: 600 }, () => {
-    const w = train();
-    return { prompt: `Shout ${w}:`, chosen: ` ${w.toUpperCase()}`, rejected: ` ${w}` };
-  })));
+  writeFileSync(
+    join(tmp, 'sft.jsonl'),
+    jsonl(
+      Array.from({ length: 600 }, () => {
+        const w = train();
+        return { prompt: `Shout ${w}:`, completion: ` ${rng() < 0.5 ? w.toUpperCase() : w}` };
+      }),
+    ),
+  );
+  writeFileSync(
+    join(tmp, 'prefs.jsonl'),
+    jsonl(
+      Array.from({ length: 600 }, () => {
+        const w = train();
+        return { prompt: `Shout ${w}:`, chosen: ` ${w.toUpperCase()}`, rejected: ` ${w}` };
+      }),
+    ),
+  );
   writeFileSync(join(tmp, 'prompts.jsonl'), jsonl(Array.from({ length: 300 }, () => ({ prompt: `Shout ${train()}:` }))));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -58,7 +73,12 @@ async function taskScore(dir: string): Promise<number> {
   model.eval();
   let right = 0;
   for (let s = 0; s < 3; s++) {
-    const answers = await generateText(model, new ByteTokenizer(), heldOut.map((w) => `Shout ${w}:`), { maxNewTokens: 10, temperature: 0.7, seed: 100 + s });
+    const answers = await generateText(
+      model,
+      new ByteTokenizer(),
+      heldOut.map((w) => `Shout ${w}:`),
+      { maxNewTokens: 10, temperature: 0.7, seed: 100 + s },
+    );
     answers.forEach((a, i) => (right += a.trim() === heldOut[i]!.toUpperCase() ? 1 : 0));
   }
   model.dispose();

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPreferenceDataset, loadPromptDataset, loadSFTDataset } from '../src/data/index.js';
 import { describeLabeler, labelerBreakdown, labelerScore } from '../src/demo/labeler.js';
-import { DEMO_HELD_OUT_PROMPTS, DEMO_MAX_ANSWER_BYTES, DEMO_TRAIN_NAMES, demoTaskFiles, makeDemoTask, type DemoTask } from '../src/demo/task.js';
+import {
+  DEMO_HELD_OUT_PROMPTS,
+  DEMO_MAX_ANSWER_BYTES,
+  DEMO_TRAIN_NAMES,
+  demoTaskFiles,
+  makeDemoTask,
+  type DemoTask,
+} from '../src/demo/task.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dataDir = join(root, 'data', 'demo');
@@ -56,7 +63,16 @@ describe('labeler', () => {
     }
     // Every rule moves the score on its own.
     expect(labelerScore('Thank Cy:', ' Thanks Cy, nice!')).toBe(1);
-    for (const worse of [' Hey Cy, nice!', ' Thanks Jo, nice!', ' Thanks cy, nice!', ' Thanks Cy, ok!', ' Thanks Cy, nice', ' Thanks Cy, nice, very very nice!', ' Thanks Cy, nice zq!', ' Thanks Cy, dumb!'])
+    for (const worse of [
+      ' Hey Cy, nice!',
+      ' Thanks Jo, nice!',
+      ' Thanks cy, nice!',
+      ' Thanks Cy, ok!',
+      ' Thanks Cy, nice',
+      ' Thanks Cy, nice, very very nice!',
+      ' Thanks Cy, nice zq!',
+      ' Thanks Cy, dumb!',
+    ])
       expect(labelerScore('Thank Cy:', worse), worse).toBeLessThan(1);
   });
 
@@ -86,7 +102,12 @@ describe('makeDemoTask', () => {
   });
 
   it('has the default and requested sizes, K answers per ranking, short texts', () => {
-    expect([task.sft.length, task.preferences.length, task.prompts.length, task.evalPrompts.length]).toEqual([600, 1200, 200, DEMO_HELD_OUT_PROMPTS]);
+    expect([task.sft.length, task.preferences.length, task.prompts.length, task.evalPrompts.length]).toEqual([
+      600,
+      1200,
+      200,
+      DEMO_HELD_OUT_PROMPTS,
+    ]);
     const small = makeDemoTask(7, { sft: 5, preferences: 3, prompts: 2, k: 3 });
     expect([small.sft.length, small.preferences.length, small.prompts.length]).toEqual([5, 3, 2]);
     expect(small.preferences.every((p) => p.completions.length === 3)).toBe(true);
@@ -154,7 +175,9 @@ describe('committed data/demo files', () => {
     const prompts = await loadPromptDataset(join(dataDir, 'prompts.jsonl'));
     const evalPrompts = await loadPromptDataset(join(dataDir, 'eval_prompts.jsonl'));
     expect([sft.skipped, prefs.skipped, prompts.skipped, evalPrompts.skipped]).toEqual([[], [], [], []]);
-    expect(sft.examples.map((e) => (e.kind === 'prompt-completion' ? { prompt: e.prompt, completion: e.completion } : e))).toEqual(task.sft);
+    expect(sft.examples.map((e) => (e.kind === 'prompt-completion' ? { prompt: e.prompt, completion: e.completion } : e))).toEqual(
+      task.sft,
+    );
     expect(prefs.examples).toEqual(task.preferences);
     expect(prompts.examples).toEqual(task.prompts);
     expect(evalPrompts.examples).toEqual(task.evalPrompts);

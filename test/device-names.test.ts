@@ -18,7 +18,9 @@ describe('parseDevice', () => {
 
   it('rlhf sft --device tpu is a one-line error before anything loads', () => {
     const bin = join(fileURLToPath(new URL('..', import.meta.url)), 'dist', 'cli', 'index.js');
-    const r = spawnSync(process.execPath, [bin, 'sft', '--model', 'tiny', '--data', 'none.jsonl', '--out', 'x', '--device', 'tpu'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [bin, 'sft', '--model', 'tiny', '--data', 'none.jsonl', '--out', 'x', '--device', 'tpu'], {
+      encoding: 'utf8',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim()).toBe(`rlhf: --device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got "tpu"`);
   });

@@ -63,7 +63,14 @@ async function ranks(script: string, args: string[], world: number, env: NodeJS.
   const port = await freePort();
   return Promise.all(
     Array.from({ length: world }, (_, r) =>
-      run(process.execPath, [script, ...args], { RANK: String(r), LOCAL_RANK: String(r), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...env }),
+      run(process.execPath, [script, ...args], {
+        RANK: String(r),
+        LOCAL_RANK: String(r),
+        WORLD_SIZE: String(world),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        ...env,
+      }),
     ),
   );
 }
@@ -82,7 +89,11 @@ async function maxDiff(dirA: string, dirB: string): Promise<number> {
     expect(names.length).toBeGreaterThan(4);
     expect([...b.tensors.keys()].sort()).toEqual(names);
     let worst = 0;
-    for (const k of names) worst = Math.max(worst, torch.tidy(() => a.tensors.get(k)!.sub(b.tensors.get(k)!).abs().max().item()));
+    for (const k of names)
+      worst = Math.max(
+        worst,
+        torch.tidy(() => a.tensors.get(k)!.sub(b.tensors.get(k)!).abs().max().item()),
+      );
     return worst;
   } finally {
     torch.dispose([[...a.tensors.values()], [...b.tensors.values()]]);
@@ -93,10 +104,30 @@ const job = (o: Record<string, unknown>) => [JSON.stringify(o)];
 describe('process group (unit)', () => {
   it('reads torchrun and Slurm environments', () => {
     expect(launchEnv({})).toBeNull();
-    expect(launchEnv({ RANK: '1', WORLD_SIZE: '4', LOCAL_RANK: '1', MASTER_ADDR: 'n0', MASTER_PORT: '1234', TORCHELASTIC_USE_AGENT_STORE: 'True' })).toEqual({
-      rank: 1, worldSize: 4, localRank: 1, masterAddr: 'n0', masterPort: 1234, agentStore: true, restart: 0,
+    expect(
+      launchEnv({
+        RANK: '1',
+        WORLD_SIZE: '4',
+        LOCAL_RANK: '1',
+        MASTER_ADDR: 'n0',
+        MASTER_PORT: '1234',
+        TORCHELASTIC_USE_AGENT_STORE: 'True',
+      }),
+    ).toEqual({
+      rank: 1,
+      worldSize: 4,
+      localRank: 1,
+      masterAddr: 'n0',
+      masterPort: 1234,
+      agentStore: true,
+      restart: 0,
     });
-    expect(launchEnv({ SLURM_PROCID: '3', SLURM_NTASKS: '8', SLURM_LOCALID: '1', MASTER_ADDR: 'n0' })).toMatchObject({ rank: 3, worldSize: 8, localRank: 1, masterPort: 29500 });
+    expect(launchEnv({ SLURM_PROCID: '3', SLURM_NTASKS: '8', SLURM_LOCALID: '1', MASTER_ADDR: 'n0' })).toMatchObject({
+      rank: 3,
+      worldSize: 8,
+      localRank: 1,
+      masterPort: 29500,
+    });
     expect(() => launchEnv({ WORLD_SIZE: '2' })).toThrow(/RANK is not/);
     expect(() => launchEnv({ WORLD_SIZE: 'two', RANK: '0' })).toThrow(/WORLD_SIZE must be a non-negative integer, got 'two'/);
   });
@@ -123,9 +154,13 @@ describe('process group (unit)', () => {
     }
     const free = await freePort();
     const t0 = Date.now();
-    await expect(ProcessGroup.init({ rank: 0, worldSize: 3, masterPort: free, joinTimeoutMs: 1500 }, {})).rejects.toThrow(/ranks 1 and 2 have not joined within 1.5 s/);
+    await expect(ProcessGroup.init({ rank: 0, worldSize: 3, masterPort: free, joinTimeoutMs: 1500 }, {})).rejects.toThrow(
+      /ranks 1 and 2 have not joined within 1.5 s/,
+    );
     expect(Date.now() - t0).toBeLessThan(10_000);
-    await expect(ProcessGroup.init({ rank: 1, worldSize: 2, masterPort: await freePort(), joinTimeoutMs: 1500 }, {})).rejects.toThrow(/rank 1 of 2\): could not reach the TCPStore at 127\.0\.0\.1:\d+ within 1\.5 s/);
+    await expect(ProcessGroup.init({ rank: 1, worldSize: 2, masterPort: await freePort(), joinTimeoutMs: 1500 }, {})).rejects.toThrow(
+      /rank 1 of 2\): could not reach the TCPStore at 127\.0\.0\.1:\d+ within 1\.5 s/,
+    );
     await expect(ProcessGroup.init({ rank: 2, worldSize: 2 }, {})).rejects.toThrow(/RANK must be in \[0, 2\), got 2/);
     await expect(ProcessGroup.init({ backend: 'nccl' }, {})).rejects.toThrow(/nccl/);
   });
@@ -139,7 +174,12 @@ describe('process group (unit)', () => {
     const [y] = await g.allGather(x).wait();
     expect(y!.tolist()).toEqual([1, 2, 3]);
     await g.barrier().wait();
-    const strided = torch.tensor([[1, 2], [3, 4]]).t();
+    const strided = torch
+      .tensor([
+        [1, 2],
+        [3, 4],
+      ])
+      .t();
     expect(() => g.allReduce(strided, 'sum')).toThrow(/allReduce needs a contiguous tensor/);
     strided.dispose();
     g.destroy();
@@ -156,7 +196,17 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
       return JSON.parse(line.slice(7));
     });
     for (const r of [a, b]) {
-      expect(r).toMatchObject({ worldSize: 2, backend: 'gloo', sum: [3, 30], avg: [1.5, 15], max: [2, 20], min: [1, 10], product: [2, 200], broadcast: [1, 1, 1], allGather: [[[0, 0]], [[1, 2]]] });
+      expect(r).toMatchObject({
+        worldSize: 2,
+        backend: 'gloo',
+        sum: [3, 30],
+        avg: [1.5, 15],
+        max: [2, 20],
+        min: [1, 10],
+        product: [2, 200],
+        broadcast: [1, 1, 1],
+        allGather: [[[0, 0]], [[1, 2]]],
+      });
       // d/dp of (r + 1)·Σp averaged: (1 + 2) / 2; the second parameter has a gradient on rank 0 only: (1 + 0) / 2.
       expect(r.grads.map((g: number[]) => [...new Set(g)])).toEqual([[1.5], [0.5], [1.5]]);
       expect(r.liveAfter).toBe(r.liveBefore);
@@ -173,13 +223,19 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     expect(result(one).checksum).toBeCloseTo(r0!.checksum, 3);
     expect(await maxDiff(join(tmp, 'sft-2'), join(tmp, 'sft-1'))).toBeLessThan(1e-5);
     // Rank 0 alone wrote the run: one metrics line per logged step, the loss over both ranks' tokens.
-    const m2 = readFileSync(join(tmp, 'sft-2', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const m1 = readFileSync(join(tmp, 'sft-1', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const m2 = readFileSync(join(tmp, 'sft-2', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const m1 = readFileSync(join(tmp, 'sft-1', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(m2.map((m) => m.step)).toEqual(m1.map((m) => m.step));
     expect(m2.at(-1).loss).toBeCloseTo(m1.at(-1).loss, 5);
   });
 
-  it('GRPO: 2 ranks equal 1 process updating on both ranks\' batches after 3 steps (to 1e-5)', async () => {
+  it("GRPO: 2 ranks equal 1 process updating on both ranks' batches after 3 steps (to 1e-5)", async () => {
     const two = await ranks(worker, job({ task: 'grpo', out: join(tmp, 'grpo-2'), batchSize: 4, steps: 3 }), 2);
     const one = await single(worker, job({ task: 'grpo-ref', out: join(tmp, 'grpo-1'), batchSize: 4, steps: 3 }));
     const [r0, r1] = two.map(result);
@@ -193,7 +249,10 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     const out = join(tmp, `${task}-2`);
     const [r0, r1] = (await ranks(worker, job({ task, out, batchSize: 4, steps: 3 }), 2)).map(result);
     expect(r0!.checksum).toBe(r1!.checksum);
-    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
     expect(steps).toEqual([1, 2, 3]);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
   });
@@ -204,16 +263,28 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     const part = join(tmp, 'resume-part');
     cpSync(join(full, 'checkpoint-2'), join(part, 'checkpoint-2'), { recursive: true });
     writeFileSync(join(part, 'metrics.jsonl'), readFileSync(join(full, 'metrics.jsonl'), 'utf8').split('\n').slice(0, 2).join('\n') + '\n');
-    const resumed = (await ranks(worker, job({ task: 'grpo', out: part, batchSize: 4, steps: 4, saveSteps: 2, resume: true }), 2)).map(result);
+    const resumed = (await ranks(worker, job({ task: 'grpo', out: part, batchSize: 4, steps: 4, saveSteps: 2, resume: true }), 2)).map(
+      result,
+    );
     expect(resumed[0]!.checksum).toBe(resumed[1]!.checksum);
     expect(await maxDiff(full, part)).toBe(0);
-    const wrong = await single(worker, job({ task: 'grpo', out: join(tmp, 'resume-one'), batchSize: 4, steps: 4, resume: join(full, 'checkpoint-2') }));
+    const wrong = await single(
+      worker,
+      job({ task: 'grpo', out: join(tmp, 'resume-one'), batchSize: 4, steps: 4, resume: join(full, 'checkpoint-2') }),
+    );
     expect(wrong.code).not.toBe(0);
-    expect(wrong.err).toMatch(/checkpoint-2: this checkpoint was written by a run of 2 process\(es\); an exact resume needs the same world size, and this run has 1/);
+    expect(wrong.err).toMatch(
+      /checkpoint-2: this checkpoint was written by a run of 2 process\(es\); an exact resume needs the same world size, and this run has 1/,
+    );
   });
 
   it('a rank that dies makes the other fail within seconds, naming it', async () => {
-    const [r0, r1] = await ranks(worker, job({ task: 'sft', out: join(tmp, 'dies'), batchSize: 2, steps: 6, dieAtStep: 3, failRank: 1 }), 2, { TORCH_RLHF_DDP_TIMEOUT: '60' });
+    const [r0, r1] = await ranks(
+      worker,
+      job({ task: 'sft', out: join(tmp, 'dies'), batchSize: 2, steps: 6, dieAtStep: 3, failRank: 1 }),
+      2,
+      { TORCH_RLHF_DDP_TIMEOUT: '60' },
+    );
     expect(r1!.code).toBe(17);
     expect(r0!.code).not.toBe(0);
     expect(r0!.err).toMatch(/distributed \(rank 0 of 2\): allReduce failed: rank 1 has stopped \(no heartbeat for 1\.5 s\)/);
@@ -223,7 +294,13 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
 
   it('a frozen rank makes the other fail after the timeout the user set, naming it', async () => {
     const port = await freePort();
-    const env = (r: number) => ({ RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TORCH_RLHF_DDP_TIMEOUT: '4' });
+    const env = (r: number) => ({
+      RANK: String(r),
+      WORLD_SIZE: '2',
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      TORCH_RLHF_DDP_TIMEOUT: '4',
+    });
     // Rank 1 stops itself (SIGSTOP) at its 2nd step: its connections stay open, but no collective and no heartbeat come.
     const args = job({ task: 'sft', out: join(tmp, 'stuck'), batchSize: 2, steps: 6, stopAtStep: 2, failRank: 1 });
     const rank1 = spawn(process.execPath, [worker, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env(1) }, stdio: 'ignore' });
@@ -242,10 +319,29 @@ describe('launchers', () => {
   const data = () => {
     const file = join(tmp, 'sft.jsonl');
     const words = ['cat', 'dog', 'owl', 'elk', 'ant', 'bee', 'cow', 'pig', 'rat', 'fox', 'hen', 'yak', 'emu', 'eel', 'gnu', 'ram'];
-    writeFileSync(file, words.map((w, i) => JSON.stringify({ prompt: `Say ${w}:`, completion: ` ${words[(i + 5) % 16]}` })).join('\n') + '\n');
+    writeFileSync(
+      file,
+      words.map((w, i) => JSON.stringify({ prompt: `Say ${w}:`, completion: ` ${words[(i + 5) % 16]}` })).join('\n') + '\n',
+    );
     return file;
   };
-  const sftArgs = (out: string) => ['sft', '--model', 'tiny', '--data', data(), '--out', out, '--max-steps', '3', '--batch-size', '2', '--progress-bar', 'false', '--eval-fraction', '0'];
+  const sftArgs = (out: string) => [
+    'sft',
+    '--model',
+    'tiny',
+    '--data',
+    data(),
+    '--out',
+    out,
+    '--max-steps',
+    '3',
+    '--batch-size',
+    '2',
+    '--progress-bar',
+    'false',
+    '--eval-fraction',
+    '0',
+  ];
   const trained = (out: string) => {
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
@@ -254,7 +350,11 @@ describe('launchers', () => {
 
   it('rlhf launch --nproc-per-node 2 -- sft … trains', async () => {
     const out = join(tmp, 'launch-sft');
-    const r = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', ...sftArgs(out)], noLaunchEnv);
+    const r = await run(
+      process.execPath,
+      [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', ...sftArgs(out)],
+      noLaunchEnv,
+    );
     expect(r.code, r.err).toBe(0);
     trained(out);
   });
@@ -262,13 +362,36 @@ describe('launchers', () => {
   it('the same command under torchrun --no-python trains (its agent hosts the store)', async () => {
     if (!existsSync(torchrun)) throw new Error(`${torchrun} is missing: bash scripts/setup.sh installs PyTorch's wheel with torchrun`);
     const out = join(tmp, 'torchrun-sft');
-    const r = await run(torchrun, ['--no-python', '--nproc-per-node', '2', '--master-port', String(await freePort()), process.execPath, cli, ...sftArgs(out)], noLaunchEnv);
+    const r = await run(
+      torchrun,
+      ['--no-python', '--nproc-per-node', '2', '--master-port', String(await freePort()), process.execPath, cli, ...sftArgs(out)],
+      noLaunchEnv,
+    );
     expect(r.code, r.err).toBe(0);
     trained(out);
   });
 
   it('rlhf launch names the rank that failed and exits non-zero', async () => {
-    const r = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', 'sft', '--model', 'tiny', '--data', join(tmp, 'missing.jsonl'), '--out', join(tmp, 'x')], noLaunchEnv);
+    const r = await run(
+      process.execPath,
+      [
+        cli,
+        'launch',
+        '--nproc-per-node',
+        '2',
+        '--master-port',
+        String(await freePort()),
+        '--',
+        'sft',
+        '--model',
+        'tiny',
+        '--data',
+        join(tmp, 'missing.jsonl'),
+        '--out',
+        join(tmp, 'x'),
+      ],
+      noLaunchEnv,
+    );
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/rlhf launch: rank [01] failed \(exit code 1\)/);
     const bad = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '0', '--', 'sft'], noLaunchEnv);

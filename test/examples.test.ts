@@ -26,7 +26,10 @@ describe('examples/', () => {
 
   const run = (name: string) => {
     const r = spawnSync(process.execPath, [join(root, 'examples', 'dist', `${name}.js`)], {
-      cwd: tmp, encoding: 'utf8', env: { ...process.env, TINY: '1', OUT: join(tmp, name) }, timeout: 300_000,
+      cwd: tmp,
+      encoding: 'utf8',
+      env: { ...process.env, TINY: '1', OUT: join(tmp, name) },
+      timeout: 300_000,
     });
     expect(r.status, r.stderr).toBe(0);
     return r.stdout;
@@ -77,7 +80,18 @@ describe('docs/guide.md', () => {
       writeFileSync(join(dir, `block-${i}.ts`), code);
       return `block-${i}.ts`;
     });
-    const compilerOptions = { module: 'nodenext', target: 'ES2022', lib: ['ES2023', 'esnext.disposable'], types: ['node'], strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noEmit: true, skipLibCheck: true, moduleDetection: 'force' };
+    const compilerOptions = {
+      module: 'nodenext',
+      target: 'ES2022',
+      lib: ['ES2023', 'esnext.disposable'],
+      types: ['node'],
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      noEmit: true,
+      skipLibCheck: true,
+      moduleDetection: 'force',
+    };
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files }));
     const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
@@ -87,11 +101,20 @@ describe('docs/guide.md', () => {
 describe('API reference', () => {
   it('npm run docs:api (TypeDoc over src/index.ts) builds without errors', () => {
     const out = join(tmp, 'api');
-    const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/\[error\]/);
     const index = readFileSync(join(out, 'index.html'), 'utf8');
     expect(index).toContain('torch-rlhf guide');
-    for (const name of ['SFTTrainer', 'GRPOTrainer', 'generateText', 'TrainerCallback']) expect(existsSync(join(out, name === 'TrainerCallback' ? 'interfaces' : name === 'generateText' ? 'functions' : 'classes', `${name}.html`)), name).toBe(true);
+    for (const name of ['SFTTrainer', 'GRPOTrainer', 'generateText', 'TrainerCallback'])
+      expect(
+        existsSync(
+          join(out, name === 'TrainerCallback' ? 'interfaces' : name === 'generateText' ? 'functions' : 'classes', `${name}.html`),
+        ),
+        name,
+      ).toBe(true);
   });
 });

@@ -16,8 +16,24 @@ const maxDiffOnMask = (a: Tensor, b: Tensor, mask: Tensor): number =>
   });
 
 // Left padding (generation's prompts), right padding (SFT and reward batches), and none.
-const ids = (): Tensor => torch.tensor([[0, 0, 5, 6, 7, 8], [1, 2, 3, 4, 0, 0], [9, 8, 7, 6, 5, 4]], { dtype: 'int64' });
-const mask = (): Tensor => torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], { dtype: 'int64' });
+const ids = (): Tensor =>
+  torch.tensor(
+    [
+      [0, 0, 5, 6, 7, 8],
+      [1, 2, 3, 4, 0, 0],
+      [9, 8, 7, 6, 5, 4],
+    ],
+    { dtype: 'int64' },
+  );
+const mask = (): Tensor =>
+  torch.tensor(
+    [
+      [0, 0, 1, 1, 1, 1],
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+    ],
+    { dtype: 'int64' },
+  );
 
 describe.each(['gpt2-tiny', 'llama-tiny'])('%s: the native and the modules forward agree', (name) => {
   it('forward and hiddenStates, with padding left and right', async () => {
@@ -38,7 +54,12 @@ describe.each(['gpt2-tiny', 'llama-tiny'])('%s: the native and the modules forwa
       expect(torch.noGrad(() => model.nativeApplies())).toBe(true);
       expect(torch.noGrad(() => model.nativeApplies({ useCache: true }))).toBe(false);
       expect(model.forward(x, { attentionMask: m }).logits.requiresGrad).toBe(true);
-      expect(maxDiff(torch.noGrad(() => model.forward(x, { attentionMask: m }).logits), native.logits)).toBe(0);
+      expect(
+        maxDiff(
+          torch.noGrad(() => model.forward(x, { attentionMask: m }).logits),
+          native.logits,
+        ),
+      ).toBe(0);
     });
     model.dispose();
   });
@@ -51,7 +72,12 @@ describe.each(['gpt2-tiny', 'llama-tiny'])('%s: the native and the modules forwa
     torch.tidy(() => {
       const [x, m] = [ids(), mask()];
       expect(maxDiff(rm.rewards(x, m, { path: 'native' }), rm.rewards(x, m, { path: 'modules' }))).toBeLessThan(1e-5);
-      expect(maxDiff(torch.noGrad(() => rm.rewards(x, m)), rm.rewards(x, m, { path: 'native' }))).toBe(0);
+      expect(
+        maxDiff(
+          torch.noGrad(() => rm.rewards(x, m)),
+          rm.rewards(x, m, { path: 'native' }),
+        ),
+      ).toBe(0);
       const a = ac.policyAndValues(x, m, { path: 'modules' });
       const b = ac.policyAndValues(x, m, { path: 'native' });
       expect(maxDiffOnMask(b.logits, a.logits, m)).toBeLessThan(1e-5);
@@ -68,7 +94,9 @@ describe('the default path', () => {
     expect(torch.noGrad(() => model.nativeApplies())).toBe(false);
     model.eval();
     expect(torch.noGrad(() => model.nativeApplies())).toBe(true);
-    expect(() => torch.noGrad(() => model.forward(torch.tensor([[1, 2]]), { useCache: true, path: 'native' }))).toThrow(/native path takes no pastKeyValues/);
+    expect(() => torch.noGrad(() => model.forward(torch.tensor([[1, 2]]), { useCache: true, path: 'native' }))).toThrow(
+      /native path takes no pastKeyValues/,
+    );
     model.dispose();
   });
 });

@@ -29,7 +29,10 @@ async function checkpoint(config: Record<string, unknown>, weights: Record<strin
 /** The error of `load`, and how long it took to come. */
 async function timedError(load: () => Promise<unknown>): Promise<{ message: string; ms: number }> {
   const t0 = performance.now();
-  const err = await load().then(() => new Error('loaded'), (e: unknown) => e as Error);
+  const err = await load().then(
+    () => new Error('loaded'),
+    (e: unknown) => e as Error,
+  );
   return { message: err.message, ms: performance.now() - t0 };
 }
 
@@ -41,7 +44,11 @@ describe('checkpoint config validation', () => {
     const rss = process.memoryUsage().rss;
     const dir = await checkpoint(LARGE);
     const { message, ms } = await timedError(() => GPT.load(dir));
-    expect(message).toMatch(new RegExp(`^${dir}: missing keys: transformer\\.wte\\.weight, transformer\\.wpe\\.weight, transformer\\.h\\.0\\.ln_1\\.weight, transformer\\.h\\.0\\.ln_1\\.bias, transformer\\.h\\.0\\.attn\\.c_attn\\.weight and 431 more \\(436 of the 437 tensors the config implies\\)$`));
+    expect(message).toMatch(
+      new RegExp(
+        `^${dir}: missing keys: transformer\\.wte\\.weight, transformer\\.wpe\\.weight, transformer\\.h\\.0\\.ln_1\\.weight, transformer\\.h\\.0\\.ln_1\\.bias, transformer\\.h\\.0\\.attn\\.c_attn\\.weight and 431 more \\(436 of the 437 tensors the config implies\\)$`,
+      ),
+    );
     expect(ms).toBeLessThan(500);
     expect(torch.memory().tensors).toBe(base.tensors);
     expect(process.memoryUsage().rss - rss).toBeLessThan(200e6); // nothing near the model's 3.1 GB
@@ -55,7 +62,9 @@ describe('checkpoint config validation', () => {
     const dir = await checkpoint({ ...small, n_layer: 3 }, Object.fromEntries(gpt.namedParameters()));
     gpt.dispose();
     const { message } = await timedError(() => GPT.load(dir));
-    expect(message).toBe(`${dir}: missing keys: transformer.h.1.ln_1.weight, transformer.h.1.ln_1.bias, transformer.h.1.attn.c_attn.weight, transformer.h.1.attn.c_attn.bias, transformer.h.1.attn.c_proj.weight and 19 more (24 of the 41 tensors the config implies)`);
+    expect(message).toBe(
+      `${dir}: missing keys: transformer.h.1.ln_1.weight, transformer.h.1.ln_1.bias, transformer.h.1.attn.c_attn.weight, transformer.h.1.attn.c_attn.bias, transformer.h.1.attn.c_proj.weight and 19 more (24 of the 41 tensors the config implies)`,
+    );
   });
 
   it.each([
@@ -82,13 +91,17 @@ describe('checkpoint config validation', () => {
     expect(message).toBe(`${join(dir, 'config.json')}: missing field 'n_layer'`);
     expect(count(message, dir)).toBe(1);
     const hidden = await checkpoint({ ...noLayers, num_hidden_layers: 0 });
-    expect((await timedError(() => GPT.load(hidden))).message).toBe(`${join(hidden, 'config.json')}: field 'num_hidden_layers' must be a positive integer, got 0`);
+    expect((await timedError(() => GPT.load(hidden))).message).toBe(
+      `${join(hidden, 'config.json')}: field 'num_hidden_layers' must be a positive integer, got 0`,
+    );
   });
 
   it('GPT.create bounds its sizes too', () => {
     const t0 = performance.now();
     expect(() => GPT.create({ vocabSize: 10, nLayer: 1e12 })).toThrow('GPT config: nLayer must be at most 1024, got 1000000000000');
-    expect(() => GPT.create({ vocabSize: 10, nEmbd: 64, nHead: 2, layerNormEpsilon: Number.NaN })).toThrow('GPT config: layerNormEpsilon must be in (0, 1), got NaN');
+    expect(() => GPT.create({ vocabSize: 10, nEmbd: 64, nHead: 2, layerNormEpsilon: Number.NaN })).toThrow(
+      'GPT config: layerNormEpsilon must be in (0, 1), got NaN',
+    );
     expect(performance.now() - t0).toBeLessThan(500);
   });
 });

@@ -66,7 +66,11 @@ describe('GPT against a PyTorch implementation of GPT-2 (golden fixtures)', () =
     // The trunk skips the key mask when padding is only at the end; real positions must not change.
     torch.manualSeed(8);
     const m = GPT.create({ vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 16 });
-    const rows = [[1, 2, 3, 4, 5, 6], [7, 8, 9], [10, 11, 12, 13]];
+    const rows = [
+      [1, 2, 3, 4, 5, 6],
+      [7, 8, 9],
+      [10, 11, 12, 13],
+    ];
     const T = 6;
     const ids = torch.tensor(rows.map((r) => [...r, ...Array(T - r.length).fill(0)]));
     const mask = torch.tensor(rows.map((r) => Array.from({ length: T }, (_, j) => j < r.length)));
@@ -125,7 +129,15 @@ describe('GPT checkpoints', () => {
     const dir = join(tmp, 'roundtrip');
     await m.save(dir);
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ model_type: 'gpt2', vocab_size: 40, n_positions: 16, n_layer: 2, n_head: 2, n_embd: 8, activation_function: 'gelu_new' });
+    expect(cfg).toMatchObject({
+      model_type: 'gpt2',
+      vocab_size: 40,
+      n_positions: 16,
+      n_layer: 2,
+      n_head: 2,
+      n_embd: 8,
+      activation_function: 'gelu_new',
+    });
     const st = await loadSafetensors(join(dir, 'model.safetensors'));
     expect([...st.tensors.keys()]).toContain('transformer.h.1.attn.c_attn.weight');
     expect([...st.tensors.keys()]).not.toContain('lm_head.weight');
@@ -177,7 +189,9 @@ describe('GPT checkpoints', () => {
     await expect(GPT.load(dir)).rejects.toThrow(/no model\.safetensors/);
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, n_embd: 48, n_head: 4 }));
     writeFileSync(join(dir, 'model.safetensors'), readFileSync(join(FIXTURE, 'model.safetensors')));
-    await expect(GPT.load(dir)).rejects.toThrow(/model\.safetensors: tensor 'transformer\.wte\.weight' has shape \[457,32\], the config implies \[457,48\]/);
+    await expect(GPT.load(dir)).rejects.toThrow(
+      /model\.safetensors: tensor 'transformer\.wte\.weight' has shape \[457,32\], the config implies \[457,48\]/,
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, n_layer: 3 }));
     await expect(GPT.load(dir)).rejects.toThrow(/missing keys: transformer\.h\.2/);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
@@ -251,7 +265,10 @@ describe('generation', () => {
         worst = Math.max(worst, a.logprobs.sub(b.logprobs).abs().max().item());
       }
       console.log(JSON.stringify({ same, worst }));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TORCH_RLHF_DISABLE_AVX512: '1' } });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, TORCH_RLHF_DISABLE_AVX512: '1' },
+    });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect(out.same).toBe(true);
@@ -294,7 +311,12 @@ describe('generation', () => {
       const P = out.promptIds.shape[1]!;
       const N = out.tokens.shape[1]!;
       const { logits } = model.forward(ids, { attentionMask: mask });
-      const lp = logits.narrow(1, P - 1, N).div(T).logSoftmax(-1).gather(2, out.tokens.unsqueeze(-1)).squeeze(-1);
+      const lp = logits
+        .narrow(1, P - 1, N)
+        .div(T)
+        .logSoftmax(-1)
+        .gather(2, out.tokens.unsqueeze(-1))
+        .squeeze(-1);
       const masked = lp.maskedFill(out.responseMask.logicalNot(), 0);
       expect(maxDiff(masked, out.logprobs)).toBeLessThan(1e-4);
     });
@@ -341,7 +363,13 @@ describe('generation', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     const t0 = Date.now();
-    const out = await big.generate([[1, 2, 3], [4, 5, 6]], { maxNewTokens: 200, seed: 1, useCache: false });
+    const out = await big.generate(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      { maxNewTokens: 200, seed: 1, useCache: false },
+    );
     clearInterval(timer);
     const elapsed = Date.now() - t0;
     expect(elapsed).toBeGreaterThan(20);

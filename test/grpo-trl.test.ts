@@ -6,7 +6,16 @@
 // two accumulated micro-batches.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { torch, groupAdvantages, grpoLoss, nanMeanStd, scoreSamples, type GRPOLossType, type RewardFunction, type ScaleRewards } from '../src/index.js';
+import {
+  torch,
+  groupAdvantages,
+  grpoLoss,
+  nanMeanStd,
+  scoreSamples,
+  type GRPOLossType,
+  type RewardFunction,
+  type ScaleRewards,
+} from '../src/index.js';
 
 const golden = JSON.parse(readFileSync(new URL('./fixtures/trl/grpo.json', import.meta.url), 'utf8'));
 
@@ -20,10 +29,17 @@ describe('GRPO advantages and reward metrics against TRL', () => {
     it(c.name, async () => {
       const n = c.rewards[0].length;
       const fns: RewardFunction[] = c.rewardFuncs.map((name: string, i: number) => Object.assign(() => c.rewards[i], { rewardName: name }));
-      const inputs = { prompts: Array.from({ length: n }, (_, i) => `p${i}`), completions: Array.from({ length: n }, () => ''), completionIds: golden.advantageInputs.completionIds };
+      const inputs = {
+        prompts: Array.from({ length: n }, (_, i) => `p${i}`),
+        completions: Array.from({ length: n }, () => ''),
+        completionIds: golden.advantageInputs.completionIds,
+      };
       const seq = { sequences: torch.zeros([n, 1], { dtype: 'int64' }), attentionMask: torch.ones([n, 1], { dtype: 'bool' }) };
       const scored = await scoreSamples(fns, c.config.rewardWeights, inputs, seq);
-      const r = torch.tensor(scored.total.map((v) => (Number.isNaN(v) ? Number.NaN : v)), { dtype: 'float32' });
+      const r = torch.tensor(
+        scored.total.map((v) => (Number.isNaN(v) ? Number.NaN : v)),
+        { dtype: 'float32' },
+      );
       const { advantages, zeroStd } = groupAdvantages(r, c.config.numGenerations, c.config.scaleRewards as ScaleRewards);
       close(advantages.tolist() as number[], c.advantages, 2e-5, 'advantages');
       const frac = (zeroStd.tolist() as boolean[]).filter(Boolean).length / n;
@@ -56,14 +72,22 @@ describe('GRPO losses and gradients against TRL', () => {
           advantages: torch.tensor(li.advantages, { dtype: 'float64' }),
           mask,
         },
-        { lossType: c.config.lossType as GRPOLossType, beta: c.config.beta, epsilon: c.config.epsilonLow, epsilonHigh: c.config.epsilonHigh, maxCompletionLength: c.config.maxCompletionLength, useBiasCorrectionKl: true },
+        {
+          lossType: c.config.lossType as GRPOLossType,
+          beta: c.config.beta,
+          epsilon: c.config.epsilonLow,
+          epsilonHigh: c.config.epsilonHigh,
+          maxCompletionLength: c.config.maxCompletionLength,
+          useBiasCorrectionKl: true,
+        },
         // This micro-batch is one of `ga` of the optimizer step, whose tokens TRL counts in numItemsInBatch.
         { tokens: c.numItemsInBatch, sequences: li.B * ga, microBatches: ga },
       );
       expect(loss.item()).toBeCloseTo(c.loss, 10);
       loss.backward();
       close((logprobs.grad!.tolist() as number[][]).flat(), (c.gradPerTokenLogps as number[][]).flat(), 1e-10, 'gradient');
-      for (const k of ['clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean']) expect(metrics[k]!.item(), k).toBeCloseTo(c.metrics[k], 6);
+      for (const k of ['clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean'])
+        expect(metrics[k]!.item(), k).toBeCloseTo(c.metrics[k], 6);
       if (c.config.beta > 0) expect(metrics.kl!.item()).toBeCloseTo(c.metrics.kl, 6);
       torch.dispose([logprobs, mask, loss, Object.values(metrics)]);
     });

@@ -7,8 +7,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  torch, GPT, ByteTokenizer, SFTTrainer, RewardModel, GRPOTrainer, RLOOTrainer, loadTokenizer, groupAdvantages, leaveOneOutAdvantages,
-  clippedSurrogate, klToReference, aggregateLoss, scoreSamples, type SFTExample, type RewardFunction,
+  torch,
+  GPT,
+  ByteTokenizer,
+  SFTTrainer,
+  RewardModel,
+  GRPOTrainer,
+  RLOOTrainer,
+  loadTokenizer,
+  groupAdvantages,
+  leaveOneOutAdvantages,
+  clippedSurrogate,
+  klToReference,
+  aggregateLoss,
+  scoreSamples,
+  type SFTExample,
+  type RewardFunction,
 } from '../src/index.js';
 import { expectClose } from './helpers.js';
 
@@ -24,19 +38,35 @@ beforeAll(async () => {
   // A policy that answers with short strings over {a, b, c}, so a reward on them has signal.
   torch.manualSeed(0);
   let x = 7;
-  const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
   const demos: SFTExample[] = Array.from({ length: 160 }, (_, i) => ({
-    kind: 'prompt-completion', prompt: `p${i % 8}:`, completion: Array.from({ length: 3 + Math.floor(rnd() * 4) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
+    kind: 'prompt-completion',
+    prompt: `p${i % 8}:`,
+    completion: Array.from({ length: 3 + Math.floor(rnd() * 4) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
   }));
   const base = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 });
-  const st = new SFTTrainer({ model: base, tokenizer: tok, trainDataset: demos, config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false } });
+  const st = new SFTTrainer({
+    model: base,
+    tokenizer: tok,
+    trainDataset: demos,
+    config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false },
+  });
   await st.train();
   st.dispose();
   base.dispose();
 });
 
 const config = (name: string, extra: Record<string, unknown> = {}) => ({
-  outputDir: join(tmp, name), batchSize: 16, numGenerations: 4, maxCompletionLength: 8, learningRate: 3e-3, temperature: 1, progressBar: false, seed: 5, sampleEvery: 0, ...extra,
+  outputDir: join(tmp, name),
+  batchSize: 16,
+  numGenerations: 4,
+  maxCompletionLength: 8,
+  learningRate: 3e-3,
+  temperature: 1,
+  progressBar: false,
+  seed: 5,
+  sampleEvery: 0,
+  ...extra,
 });
 
 describe('GRPO and RLOO math', () => {
@@ -47,25 +77,50 @@ describe('GRPO and RLOO math', () => {
     expectClose(g.advantages, [0.5, -0.5, -0.5, 0.5].map((v) => v / (s + 1e-4)).concat([0, 0, 0, 0]), 1e-5);
     expect(g.zeroStd.tolist()).toEqual([false, false, false, false, true, true, true, true]);
     const batchStd = Math.sqrt(((1 - 1.25) ** 2 * 2 + 1.25 ** 2 * 2 + 0.75 ** 2 * 4) / 7);
-    expectClose(groupAdvantages(r, 4, 'batch').advantages, [0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0].map((v) => v / (batchStd + 1e-4)), 1e-5);
+    expectClose(
+      groupAdvantages(r, 4, 'batch').advantages,
+      [0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0].map((v) => v / (batchStd + 1e-4)),
+      1e-5,
+    );
     expectClose(groupAdvantages(r, 4, 'none').advantages, [0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0]);
   });
 
   it('leave-one-out advantages: each reward minus the mean of the others of its group', () => {
-    expectClose(leaveOneOutAdvantages(torch.tensor([1, 0, 0, 3, 5, 5], { dtype: 'float32' }), 3), [1 - 0, 0 - 0.5, 0 - 0.5, 3 - 5, 5 - 4, 5 - 4]);
+    expectClose(leaveOneOutAdvantages(torch.tensor([1, 0, 0, 3, 5, 5], { dtype: 'float32' }), 3), [
+      1 - 0,
+      0 - 0.5,
+      0 - 0.5,
+      3 - 5,
+      5 - 4,
+      5 - 4,
+    ]);
     expect(() => leaveOneOutAdvantages(torch.tensor([1]), 1)).toThrow(/at least 2/);
   });
 
   it('the clipped surrogate and its clip fractions, by hand', () => {
     // ratios e^0.5 ≈ 1.65 (above 1.2) and e^-0.5 ≈ 0.61 (below 0.8); advantages +1 and −1.
-    const logp = torch.tensor([[0.5, -0.5], [0.5, -0.5]]);
+    const logp = torch.tensor([
+      [0.5, -0.5],
+      [0.5, -0.5],
+    ]);
     const old = torch.zeros([2, 2]);
     const adv = torch.tensor([1, -1], { dtype: 'float32' });
-    const mask = torch.tensor([[true, true], [true, false]]);
+    const mask = torch.tensor([
+      [true, true],
+      [true, false],
+    ]);
     const s = clippedSurrogate(logp, old, adv, mask, 0.2, 0.2);
-    const e = Math.exp(0.5), f = Math.exp(-0.5);
+    const e = Math.exp(0.5),
+      f = Math.exp(-0.5);
     // A = +1: −min(ρ, clip ρ) → −1.2 and −0.61; A = −1: −min(−ρ, −clip ρ) = max(ρ, clip ρ) → 1.65 and 0.8.
-    expectClose(s.perToken, [[-1.2, -f], [e, 0.8]], 1e-5);
+    expectClose(
+      s.perToken,
+      [
+        [-1.2, -f],
+        [e, 0.8],
+      ],
+      1e-5,
+    );
     expect(s.clipHigh.item()).toBeCloseTo(1 / 3, 6); // row 0 token 0 (ρ > 1.2, A > 0) over 3 real tokens
     expect(s.clipLow.item()).toBe(0); // row 0 token 1 has A > 0; row 1's low ratio is masked out
     expect(s.clipRegion.item()).toBeCloseTo(1 / 3, 6);
@@ -73,12 +128,25 @@ describe('GRPO and RLOO math', () => {
 
   it('k3 KL is exp(d) − d − 1 with d = ref − logp', () => {
     const d = [-0.3, 0, 0.7];
-    expectClose(klToReference(torch.zeros([3]), torch.tensor(d)), d.map((v) => Math.exp(v) - v - 1), 1e-6);
+    expectClose(
+      klToReference(torch.zeros([3]), torch.tensor(d)),
+      d.map((v) => Math.exp(v) - v - 1),
+      1e-6,
+    );
   });
 
   it("the four aggregations of TRL's loss types", () => {
-    const per = torch.tensor([[1, 2, 3], [4, 0, 0]], { dtype: 'float32' });
-    const mask = torch.tensor([[true, true, true], [true, false, false]]);
+    const per = torch.tensor(
+      [
+        [1, 2, 3],
+        [4, 0, 0],
+      ],
+      { dtype: 'float32' },
+    );
+    const mask = torch.tensor([
+      [true, true, true],
+      [true, false, false],
+    ]);
     const o = { maxCompletionLength: 5, tokensInStep: 8, sequencesInStep: 2 };
     expect(aggregateLoss(per, mask, 'grpo', o).item()).toBeCloseTo((2 + 4) / 2, 6);
     expect(aggregateLoss(per, mask, 'bnpo', o).item()).toBeCloseTo(10 / 4, 6);
@@ -89,10 +157,16 @@ describe('GRPO and RLOO math', () => {
 
 describe('scoring with several rewards', () => {
   const seq = { sequences: torch.zeros([3, 2], { dtype: 'int64' }), attentionMask: torch.ones([3, 2], { dtype: 'bool' }) };
-  const inputs = { prompts: ['a', 'b', 'c'], completions: ['x', 'yy', 'zzz'], completionIds: [[1], [2, 2], [3, 3, 3]], answer: ['x', 'q', null] };
+  const inputs = {
+    prompts: ['a', 'b', 'c'],
+    completions: ['x', 'yy', 'zzz'],
+    completionIds: [[1], [2, 2], [3, 3, 3]],
+    answer: ['x', 'q', null],
+  };
 
   it('weights, null (not applicable), async functions and dataset columns', async () => {
-    const exact: RewardFunction = async ({ completions, answer }) => completions.map((c, i) => (answer![i] === null ? null : c === answer![i] ? 1 : 0));
+    const exact: RewardFunction = async ({ completions, answer }) =>
+      completions.map((c, i) => (answer![i] === null ? null : c === answer![i] ? 1 : 0));
     const len: RewardFunction = ({ completionIds }) => completionIds.map((ids) => -ids.length);
     const r = await scoreSamples([exact, len], [2, 0.5], inputs, seq);
     expect(r.total).toEqual([2 - 0.5, 0 - 1, -1.5]);
@@ -122,19 +196,43 @@ describe('scoring with several rewards', () => {
   });
 });
 
-describe.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%sTrainer', (name, Trainer) => {
+describe.each([
+  ['GRPO', GRPOTrainer],
+  ['RLOO', RLOOTrainer],
+] as const)('%sTrainer', (name, Trainer) => {
   it('raises a programmatic reward on a tiny model, with TRL-named metrics and constant memory', async () => {
     const model = await GPT.load(sftDir);
     const base = torch.memory().tensors;
-    const t = new Trainer({ model, tokenizer: tok, prompts, rewards: aShare, config: config(`learn-${name}`, { maxSteps: 30, ...(name === 'RLOO' ? { numGenerations: 4 } : {}) }) });
+    const t = new Trainer({
+      model,
+      tokenizer: tok,
+      prompts,
+      rewards: aShare,
+      config: config(`learn-${name}`, { maxSteps: 30, ...(name === 'RLOO' ? { numGenerations: 4 } : {}) }),
+    });
     await t.train();
     const h = t.history;
     const first = h.slice(0, 5).reduce((a, r) => a + r.reward!, 0) / 5;
     const last = h.slice(-5).reduce((a, r) => a + r.reward!, 0) / 5;
     expect(last).toBeGreaterThan(first + 0.1);
-    for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/aShare/mean', 'completions/mean_length', 'completions/clipped_ratio', 'entropy', 'clip_ratio/region_mean', 'loss', 'lr'])
+    for (const k of [
+      'reward',
+      'reward_std',
+      'frac_reward_zero_std',
+      'rewards/aShare/mean',
+      'completions/mean_length',
+      'completions/clipped_ratio',
+      'entropy',
+      'clip_ratio/region_mean',
+      'loss',
+      'lr',
+    ])
       expect(h[0], k).toHaveProperty([k]);
-    expect(readFileSync(join(tmp, `learn-${name}`, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(30);
+    expect(
+      readFileSync(join(tmp, `learn-${name}`, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(30);
     t.dispose();
     // Rollouts, updates and the reference copy freed (≤: other tests' garbage may be finalized meanwhile).
     expect(torch.memory().tensors).toBeLessThanOrEqual(base);
@@ -167,10 +265,19 @@ describe.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%sTraine
     b.dispose();
     torch.manualSeed(999);
     const resumed = await GPT.load(sftDir);
-    const c = new Trainer({ model: resumed, tokenizer: tok, prompts, rewards: aShare, config: config(`resume-part-${name}`, { ...extra, resumeFromCheckpoint: true }) });
+    const c = new Trainer({
+      model: resumed,
+      tokenizer: tok,
+      prompts,
+      rewards: aShare,
+      config: config(`resume-part-${name}`, { ...extra, resumeFromCheckpoint: true }),
+    });
     await c.train();
     full.namedParameters().forEach(([n, p], i) => expect(p.equal(resumed.namedParameters()[i]![1]), n).toBe(true));
-    const steps = readFileSync(join(tmp, `resume-part-${name}`, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const steps = readFileSync(join(tmp, `resume-part-${name}`, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
     expect(steps).toEqual([1, 2, 3, 4]);
     for (const x of [a, c]) x.dispose();
     for (const m of [full, part, resumed]) m.dispose();
@@ -178,7 +285,8 @@ describe.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%sTraine
 
   it('bad configs name the field', async () => {
     const model = await GPT.load(sftDir);
-    const mk = (extra: Record<string, unknown>) => () => new Trainer({ model, tokenizer: tok, prompts, rewards: aShare, config: config('bad', extra) });
+    const mk = (extra: Record<string, unknown>) => () =>
+      new Trainer({ model, tokenizer: tok, prompts, rewards: aShare, config: config('bad', extra) });
     expect(mk({ batchSize: 10, numGenerations: 4 })).toThrow(/batchSize \(10\) must be a multiple of numGenerations \(4\)/);
     expect(mk({ numGenerations: 1, batchSize: 4 })).toThrow(/numGenerations must be at least 2/);
     expect(mk({ epsilon: 0 })).toThrow(/field 'epsilon' must be a positive number/);
@@ -195,7 +303,13 @@ describe('GRPO on a Llama-family checkpoint', () => {
     const model = await GPT.load(dir);
     const tokenizer = await loadTokenizer(dir);
     const len: RewardFunction = ({ completionIds }) => completionIds.map((ids) => -ids.length);
-    const t = new GRPOTrainer({ model, tokenizer, prompts: [{ prompt: 'hello' }, { prompt: 'the cat' }], rewards: len, config: { ...config('llama'), batchSize: 8, maxSteps: 2, beta: 0.04 } });
+    const t = new GRPOTrainer({
+      model,
+      tokenizer,
+      prompts: [{ prompt: 'hello' }, { prompt: 'the cat' }],
+      rewards: len,
+      config: { ...config('llama'), batchSize: 8, maxSteps: 2, beta: 0.04 },
+    });
     await t.train();
     expect(t.history).toHaveLength(2);
     expect(t.history[1]).toHaveProperty('kl');

@@ -92,7 +92,7 @@ describe.each([
     tok = (await loadTokenizer(join(fixtures, name))) as HFTokenizer;
   });
 
-  it('loads as an HFTokenizer with transformers\' special tokens and a PAD distinct from every stop id', () => {
+  it("loads as an HFTokenizer with transformers' special tokens and a PAD distinct from every stop id", () => {
     expect(tok).toBeInstanceOf(HFTokenizer);
     expect(tok.kind).toBe('hf');
     expect(tok.vocabSize).toBe(g.tokenizer.vocabSize);
@@ -172,9 +172,14 @@ describe.each([
     expect([...ids.prompt, ...ids.answer]).toEqual(c.ids); // no second BOS, no EOS after the end of turn
   });
 
-  it('refuses message contents that hold a special token\'s text', () => {
-    const forged: ChatMessage[] = [{ role: 'user', content: `hi${endOfTurn}` }, { role: 'assistant', content: 'ok' }];
-    expect(() => renderChat(tok, forged)).toThrow(`messages[0].content contains ${JSON.stringify(endOfTurn)}, a special token of the tokenizer`);
+  it("refuses message contents that hold a special token's text", () => {
+    const forged: ChatMessage[] = [
+      { role: 'user', content: `hi${endOfTurn}` },
+      { role: 'assistant', content: 'ok' },
+    ];
+    expect(() => renderChat(tok, forged)).toThrow(
+      `messages[0].content contains ${JSON.stringify(endOfTurn)}, a special token of the tokenizer`,
+    );
   });
 
   it('saves and loads back the same tokenizer', async () => {
@@ -183,10 +188,21 @@ describe.each([
     expect(readdirSync(dir).sort()).toEqual(['generation_config.json', 'tokenizer.json', 'tokenizer_config.json']);
     const back = (await loadTokenizer(dir)) as HFTokenizer;
     expect(back).toBeInstanceOf(HFTokenizer);
-    const fields = (t: HFTokenizer) => [t.vocabSize, t.bosTokenId, t.eosTokenId, t.padTokenId, t.stopTokenIds, t.addedPadToken, t.chatTemplate?.text];
+    const fields = (t: HFTokenizer) => [
+      t.vocabSize,
+      t.bosTokenId,
+      t.eosTokenId,
+      t.padTokenId,
+      t.stopTokenIds,
+      t.addedPadToken,
+      t.chatTemplate?.text,
+    ];
     expect(fields(back)).toEqual(fields(tok));
     for (const e of g.tokenizer.encodings) {
-      for (const allowSpecialTokens of [false, true]) expect(back.encode(e.text, { allowSpecialTokens, addSpecialTokens: e.addSpecialTokens })).toEqual(tok.encode(e.text, { allowSpecialTokens, addSpecialTokens: e.addSpecialTokens }));
+      for (const allowSpecialTokens of [false, true])
+        expect(back.encode(e.text, { allowSpecialTokens, addSpecialTokens: e.addSpecialTokens })).toEqual(
+          tok.encode(e.text, { allowSpecialTokens, addSpecialTokens: e.addSpecialTokens }),
+        );
     }
     for (const c of g.tokenizer.chat) expect(renderChat(back, c.messages, c.addGenerationPrompt)).toBe(c.text);
   });
@@ -233,7 +249,7 @@ describe('BOS, EOS and PAD from tokenizer_config.json and generation_config.json
     expect(tok.bosTokenId).toBeUndefined();
   });
 
-  it('takes EOS from generation_config.json\'s first stop id when tokenizer_config.json names none', async () => {
+  it("takes EOS from generation_config.json's first stop id when tokenizer_config.json names none", async () => {
     const dir = fixtureCopy('llama-tiny', { 'tokenizer_config.json': (j) => delete j.eos_token });
     const tok = (await loadTokenizer(dir)) as HFTokenizer;
     expect([tok.eosTokenId, tok.eosToken, tok.stopTokenIds]).toEqual([421, '<|eot_id|>', [421, 2]]);
@@ -242,7 +258,13 @@ describe('BOS, EOS and PAD from tokenizer_config.json and generation_config.json
   it('takes all three from generation_config.json without tokenizer_config.json, and the simple template', async () => {
     const dir = fixtureCopy('qwen2-tiny', { 'tokenizer_config.json': undefined });
     const tok = (await loadTokenizer(dir)) as HFTokenizer;
-    expect([tok.eosTokenId, tok.bosTokenId, tok.padTokenId, tok.addedPadToken, tok.chatTemplate]).toEqual([386, 384, 384, false, undefined]);
+    expect([tok.eosTokenId, tok.bosTokenId, tok.padTokenId, tok.addedPadToken, tok.chatTemplate]).toEqual([
+      386,
+      384,
+      384,
+      false,
+      undefined,
+    ]);
     expect(renderChat(tok, [{ role: 'user', content: 'Hi' }], true)).toBe('<|user|>\nHi\n<|assistant|>\n');
   });
 });
@@ -255,8 +277,10 @@ describe('chat templates', () => {
     { role: 'assistant', content: 'Bye.' },
   ];
 
-  it('reads chat_template.jinja, which wins over tokenizer_config.json\'s', async () => {
-    const dir = fixtureCopy('qwen2-tiny', { 'chat_template.jinja': '{% for m in messages %}<|im_start|>{{ m.role }}: {{ m.content }}<|im_end|>{% endfor %}' });
+  it("reads chat_template.jinja, which wins over tokenizer_config.json's", async () => {
+    const dir = fixtureCopy('qwen2-tiny', {
+      'chat_template.jinja': '{% for m in messages %}<|im_start|>{{ m.role }}: {{ m.content }}<|im_end|>{% endfor %}',
+    });
     const tok = (await loadTokenizer(dir)) as HFTokenizer;
     expect(tok.chatTemplate?.file).toBe(join(dir, 'chat_template.jinja'));
     expect(renderChat(tok, conversation.slice(0, 2))).toBe('<|im_start|>user: Hi<|im_end|><|im_start|>assistant: Hello.<|im_end|>');
@@ -267,7 +291,11 @@ describe('chat templates', () => {
 
   it('takes the template named "default" from a list', async () => {
     const dir = fixtureCopy('qwen2-tiny', {
-      'tokenizer_config.json': (j) => (j.chat_template = [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D{{ messages | length }}' }]),
+      'tokenizer_config.json': (j) =>
+        (j.chat_template = [
+          { name: 'tool_use', template: 'T' },
+          { name: 'default', template: 'D{{ messages | length }}' },
+        ]),
     });
     expect(renderChat(await loadTokenizer(dir), conversation)).toBe('D4');
   });
@@ -279,17 +307,24 @@ describe('chat templates', () => {
     expect(err.message).toMatch(/chat template is not a valid Jinja template \(.+\)/);
   });
 
-  it('reports a template\'s raise_exception with the file', async () => {
-    const dir = fixtureCopy('qwen2-tiny', { 'tokenizer_config.json': (j) => (j.chat_template = "{{ raise_exception('Roles must alternate') }}") });
+  it("reports a template's raise_exception with the file", async () => {
+    const dir = fixtureCopy('qwen2-tiny', {
+      'tokenizer_config.json': (j) => (j.chat_template = "{{ raise_exception('Roles must alternate') }}"),
+    });
     const tok = await loadTokenizer(dir);
-    expect(() => renderChat(tok, conversation)).toThrow(`chat template of ${join(dir, 'tokenizer_config.json')} failed to render: Roles must alternate`);
+    expect(() => renderChat(tok, conversation)).toThrow(
+      `chat template of ${join(dir, 'tokenizer_config.json')} failed to render: Roles must alternate`,
+    );
   });
 
   it('refuses a template that renders earlier turns differently once later ones follow', async () => {
     // Only the last assistant message is shown in full: earlier ones are cut to their first letter.
-    const template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and not loop.last %}{{ m.content[0] }}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    const template =
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and not loop.last %}{{ m.content[0] }}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
     const tok = await loadTokenizer(fixtureCopy('qwen2-tiny', { 'tokenizer_config.json': (j) => (j.chat_template = template) }));
-    expect(() => encodeConversation(tok, conversation)).toThrow(/is not prefix-stable: the conversation through messages\[1\] is not a prefix of the whole conversation \(they differ at token \d+: .*\), so the assistant turns cannot be found/);
+    expect(() => encodeConversation(tok, conversation)).toThrow(
+      /is not prefix-stable: the conversation through messages\[1\] is not a prefix of the whole conversation \(they differ at token \d+: .*\), so the assistant turns cannot be found/,
+    );
   });
 });
 
@@ -300,25 +335,70 @@ describe('loadTokenizer', () => {
     const chat = join(tmp, 'gpt2-chat');
     for (const dir of [plain, chat]) cpSync(join(gpt2, 'tokenizer.json'), join(dir, 'tokenizer.json'));
     writeFileSync(join(plain, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>', model_max_length: 1024 }));
-    writeFileSync(join(chat, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>', chat_template: '{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}' }));
+    writeFileSync(
+      join(chat, 'tokenizer_config.json'),
+      JSON.stringify({ eos_token: '<|endoftext|>', chat_template: '{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}' }),
+    );
     expect(await loadTokenizer(plain)).toBeInstanceOf(GPT2Tokenizer);
     const tok = await loadTokenizer(chat);
     expect(tok).toBeInstanceOf(HFTokenizer);
     const reference = await GPT2Tokenizer.fromTokenizerJson(join(gpt2, 'tokenizer.json'));
     expect([tok.eosTokenId, tok.padTokenId, tok.vocabSize]).toEqual([reference.eosTokenId, reference.padTokenId, reference.vocabSize]);
-    expect(tok.encode('Hello, world!<|endoftext|>', { allowSpecialTokens: true })).toEqual(reference.encode('Hello, world!<|endoftext|>', { allowSpecialTokens: true }));
+    expect(tok.encode('Hello, world!<|endoftext|>', { allowSpecialTokens: true })).toEqual(
+      reference.encode('Hello, world!<|endoftext|>', { allowSpecialTokens: true }),
+    );
   });
 
   it.each<[string, Record<string, ((json: Record<string, any>) => void) | string | undefined>, string, RegExp]>([
     ['tokenizer_config.json that is not JSON', { 'tokenizer_config.json': '{"eos_token": ' }, 'tokenizer_config.json', /not valid JSON/],
-    ['an eos_token the vocabulary lacks', { 'tokenizer_config.json': (j) => (j.eos_token = '<|nope|>') }, 'tokenizer_config.json', /"eos_token" is "<\|nope\|>", which is not a token of .*tokenizer\.json/],
-    ['an eos_token of the wrong type', { 'tokenizer_config.json': (j) => (j.eos_token = 5) }, 'tokenizer_config.json', /"eos_token" must be a string, null or an object with a string "content" \(got 5\)/],
-    ['a stop id outside the vocabulary', { 'generation_config.json': (j) => (j.eos_token_id = [421, 9999]) }, 'generation_config.json', /"eos_token_id" is \[421,9999\]; expected an id or a list of ids of the tokenizer, below 423/],
-    ['no EOS anywhere', { 'tokenizer_config.json': (j) => delete j.eos_token, 'generation_config.json': undefined }, 'tokenizer_config.json', /Cannot find the EOS token of .*: neither .*'s "eos_token" nor .*generation_config\.json's "eos_token_id" names one/],
-    ['a template list without "default"', { 'tokenizer_config.json': (j) => (j.chat_template = [{ name: 'rag', template: 'x' }]) }, 'tokenizer_config.json', /lists templates "rag" but none named "default"/],
-    ['a tokenizer.json with an id past its tokens', { 'tokenizer.json': (j) => (j.added_tokens[6].id = 5000) }, 'tokenizer.json', /added_tokens\[6\] \("<pad>"\) has id 5000, but the file defines 423 tokens/],
-    ['a tokenizer.json of an unknown model type', { 'tokenizer.json': (j) => (j.model.type = 'Word2Vec') }, 'tokenizer.json', /Unsupported tokenizer file .*: model type "Word2Vec"/],
-    ['a tokenizer.json with an unknown decoder', { 'tokenizer.json': (j) => (j.decoder = { type: 'Mystery' }) }, 'tokenizer.json', /Unsupported tokenizer file .*: .*Mystery/],
+    [
+      'an eos_token the vocabulary lacks',
+      { 'tokenizer_config.json': (j) => (j.eos_token = '<|nope|>') },
+      'tokenizer_config.json',
+      /"eos_token" is "<\|nope\|>", which is not a token of .*tokenizer\.json/,
+    ],
+    [
+      'an eos_token of the wrong type',
+      { 'tokenizer_config.json': (j) => (j.eos_token = 5) },
+      'tokenizer_config.json',
+      /"eos_token" must be a string, null or an object with a string "content" \(got 5\)/,
+    ],
+    [
+      'a stop id outside the vocabulary',
+      { 'generation_config.json': (j) => (j.eos_token_id = [421, 9999]) },
+      'generation_config.json',
+      /"eos_token_id" is \[421,9999\]; expected an id or a list of ids of the tokenizer, below 423/,
+    ],
+    [
+      'no EOS anywhere',
+      { 'tokenizer_config.json': (j) => delete j.eos_token, 'generation_config.json': undefined },
+      'tokenizer_config.json',
+      /Cannot find the EOS token of .*: neither .*'s "eos_token" nor .*generation_config\.json's "eos_token_id" names one/,
+    ],
+    [
+      'a template list without "default"',
+      { 'tokenizer_config.json': (j) => (j.chat_template = [{ name: 'rag', template: 'x' }]) },
+      'tokenizer_config.json',
+      /lists templates "rag" but none named "default"/,
+    ],
+    [
+      'a tokenizer.json with an id past its tokens',
+      { 'tokenizer.json': (j) => (j.added_tokens[6].id = 5000) },
+      'tokenizer.json',
+      /added_tokens\[6\] \("<pad>"\) has id 5000, but the file defines 423 tokens/,
+    ],
+    [
+      'a tokenizer.json of an unknown model type',
+      { 'tokenizer.json': (j) => (j.model.type = 'Word2Vec') },
+      'tokenizer.json',
+      /Unsupported tokenizer file .*: model type "Word2Vec"/,
+    ],
+    [
+      'a tokenizer.json with an unknown decoder',
+      { 'tokenizer.json': (j) => (j.decoder = { type: 'Mystery' }) },
+      'tokenizer.json',
+      /Unsupported tokenizer file .*: .*Mystery/,
+    ],
   ])('rejects %s with an error naming the file', async (_label, edits, file, message) => {
     const dir = fixtureCopy('llama-tiny', edits);
     const err = await loadError(dir);
@@ -326,9 +406,10 @@ describe('loadTokenizer', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('loads the sharded checkpoint\'s tokenizer too', async () => {
+  it("loads the sharded checkpoint's tokenizer too", async () => {
     const tok = await loadTokenizer(join(fixtures, 'llama-tiny-bf16-sharded'));
     const g = golden('llama-tiny-bf16-sharded');
-    for (const e of g.tokenizer.encodings) expect(tok.encode(e.text, { addSpecialTokens: e.addSpecialTokens, allowSpecialTokens: true })).toEqual(e.ids);
+    for (const e of g.tokenizer.encodings)
+      expect(tok.encode(e.text, { addSpecialTokens: e.addSpecialTokens, allowSpecialTokens: true })).toEqual(e.ids);
   });
 });

@@ -17,8 +17,12 @@ function fakeWheel(prefix: string, version: string, cuda: string | null): string
   mkdirSync(join(torch, 'lib'), { recursive: true });
   mkdirSync(join(prefix, 'bin'), { recursive: true });
   writeFileSync(join(prefix, 'bin', 'python3'), '');
-  for (const lib of ['libc10.so', 'libtorch_cpu.so', 'libtorch.so', ...(cuda ? ['libc10_cuda.so', 'libtorch_cuda.so'] : [])]) writeFileSync(join(torch, 'lib', lib), '');
-  writeFileSync(join(torch, 'version.py'), `from typing import Optional\n__version__ = '${version}'\ndebug = False\ncuda: Optional[str] = ${cuda ? `'${cuda}'` : 'None'}\n`);
+  for (const lib of ['libc10.so', 'libtorch_cpu.so', 'libtorch.so', ...(cuda ? ['libc10_cuda.so', 'libtorch_cuda.so'] : [])])
+    writeFileSync(join(torch, 'lib', lib), '');
+  writeFileSync(
+    join(torch, 'version.py'),
+    `from typing import Optional\n__version__ = '${version}'\ndebug = False\ncuda: Optional[str] = ${cuda ? `'${cuda}'` : 'None'}\n`,
+  );
   return torch;
 }
 
@@ -62,8 +66,15 @@ describe('findLibtorch', () => {
     fakeWheel(join(pkg, '.venv'), '2.14.1', '13.0');
     expect(findLibtorch({ packageRoot: pkg, env })).toMatchObject({ source: 'project environment', version: '2.14.1', variant: 'cu130' });
     // LIBTORCH takes a wheel's torch/ folder, its lib/, or a libtorch root.
-    for (const dir of [other, join(other, 'lib')]) expect(findLibtorch({ packageRoot: pkg, env: { ...env, LIBTORCH: dir } })).toMatchObject({ source: 'LIBTORCH', version: '2.13.0', libDir: join(other, 'lib') });
-    expect(() => findLibtorch({ packageRoot: pkg, env: { ...env, LIBTORCH: join(tmp, 'missing') } })).toThrow(/LIBTORCH=.*holds no libtorch/);
+    for (const dir of [other, join(other, 'lib')])
+      expect(findLibtorch({ packageRoot: pkg, env: { ...env, LIBTORCH: dir } })).toMatchObject({
+        source: 'LIBTORCH',
+        version: '2.13.0',
+        libDir: join(other, 'lib'),
+      });
+    expect(() => findLibtorch({ packageRoot: pkg, env: { ...env, LIBTORCH: join(tmp, 'missing') } })).toThrow(
+      /LIBTORCH=.*holds no libtorch/,
+    );
   });
 });
 
@@ -92,7 +103,10 @@ describe('choosing the binary', () => {
     const rel = (files: string[]) => files.map((f) => f.slice(pkg.length + 1));
     const cpu = { version: '2.13.0', variant: 'cpu' };
     utimesSync(local, new Date(2000, 0, 1), new Date(2000, 0, 1)); // older than the prebuilds
-    expect(rel(addonCandidates(cpu, pkg, {}))).toEqual([`prebuilds/${process.platform}-${process.arch}/torch-rlhf.libtorch-2.13.0-cpu.node`, 'build/Release/torch_rlhf.node']);
+    expect(rel(addonCandidates(cpu, pkg, {}))).toEqual([
+      `prebuilds/${process.platform}-${process.arch}/torch-rlhf.libtorch-2.13.0-cpu.node`,
+      'build/Release/torch_rlhf.node',
+    ]);
     expect(rel(addonCandidates(cpu, pkg, { TORCH_RLHF_PREFER: 'build' }))[0]).toBe('build/Release/torch_rlhf.node');
     utimesSync(local, new Date(), new Date(Date.now() + 60_000)); // a fresh local compile wins
     expect(rel(addonCandidates(cpu, pkg, {}))[0]).toBe('build/Release/torch_rlhf.node');
@@ -125,7 +139,9 @@ describe('choosing the binary', () => {
     mkdirSync(join(old, 'lib'), { recursive: true });
     writeFileSync(join(old, 'lib', 'libtorch.so'), '');
     writeFileSync(join(old, 'build-version'), '1.13.1+cpu');
-    expect(() => loadAddon(pkg, { LIBTORCH: old })).toThrow(/libtorch 1\.13\.1 \(cpu\).*older than 2\.4, the oldest supported[\s\S]*scripts\/setup\.sh/);
+    expect(() => loadAddon(pkg, { LIBTORCH: old })).toThrow(
+      /libtorch 1\.13\.1 \(cpu\).*older than 2\.4, the oldest supported[\s\S]*scripts\/setup\.sh/,
+    );
   });
 
   it('this process runs on the libtorch it found, opened from that folder, with a binary built for it', () => {

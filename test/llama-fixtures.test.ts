@@ -15,8 +15,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const fixtures = join(root, 'test', 'fixtures');
 const script = join(root, 'scripts', 'fixtures', 'make_llama_fixtures.py');
 const python = join(root, '.venv', 'bin', 'python3');
-const hasTransformers =
-  existsSync(python) && spawnSync(python, ['-c', 'import transformers, torch'], { stdio: 'ignore' }).status === 0;
+const hasTransformers = existsSync(python) && spawnSync(python, ['-c', 'import transformers, torch'], { stdio: 'ignore' }).status === 0;
 
 type Json = Record<string, any>;
 const readJson = (path: string): Json => JSON.parse(readFileSync(path, 'utf8')) as Json;
@@ -110,7 +109,11 @@ describe.each(cases)('$dir', ({ dir, modelType, dtype, tied, bias, sharded }) =>
         [p + 'mlp.down_proj.weight']: [H, I],
       });
       if (bias) {
-        Object.assign(want, { [p + 'self_attn.q_proj.bias']: [q], [p + 'self_attn.k_proj.bias']: [kv], [p + 'self_attn.v_proj.bias']: [kv] });
+        Object.assign(want, {
+          [p + 'self_attn.q_proj.bias']: [q],
+          [p + 'self_attn.k_proj.bias']: [kv],
+          [p + 'self_attn.v_proj.bias']: [kv],
+        });
       }
     }
     expect(Object.keys(tensors).sort()).toEqual(Object.keys(want).sort());
@@ -194,7 +197,10 @@ describe.each(cases)('$dir', ({ dir, modelType, dtype, tied, bias, sharded }) =>
 it.skipIf(!hasTransformers)('each opens in transformers with its golden logits and generations (check mode)', async () => {
   const pairs = cases.flatMap(({ dir }) => [join(fixtures, dir), join(fixtures, dir, 'golden.json')]);
   const { stdout } = await execFileAsync(python, [script, 'check', ...pairs], { encoding: 'utf8' });
-  const results = stdout.trim().split('\n').map((line) => JSON.parse(line) as Json);
+  const results = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Json);
   expect(results).toHaveLength(cases.length);
   results.forEach((result, i) => {
     expect(result, cases[i]!.dir).toMatchObject({ ok: true, modelType: cases[i]!.modelType, generationsEqual: true });

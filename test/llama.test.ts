@@ -17,18 +17,39 @@ const fixture = (name: string) => join(root, 'test', 'fixtures', name);
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-llama-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface LogitsCase { name: string; inputIds: number[][]; attentionMask: number[][]; positionIds: number[][]; logits: number[][][] }
-interface GenerationCase { name: string; inputIds: number[][]; attentionMask: number[][]; maxNewTokens: number; eosTokenId: number[]; padTokenId: number; newTokens: number[][]; finished: boolean[]; logprobs: number[][] }
-interface Golden { logits: LogitsCase[]; generations: GenerationCase[] }
+interface LogitsCase {
+  name: string;
+  inputIds: number[][];
+  attentionMask: number[][];
+  positionIds: number[][];
+  logits: number[][][];
+}
+interface GenerationCase {
+  name: string;
+  inputIds: number[][];
+  attentionMask: number[][];
+  maxNewTokens: number;
+  eosTokenId: number[];
+  padTokenId: number;
+  newTokens: number[][];
+  finished: boolean[];
+  logprobs: number[][];
+}
+interface Golden {
+  logits: LogitsCase[];
+  generations: GenerationCase[];
+}
 const golden = (dir: string): Golden => JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
 
 /** Max |a - b| over the positions the mask marks real. */
 function maxDiffOnMask(ours: Tensor, theirs: number[][][], mask: number[][]): number {
   const a = ours.tolist() as number[][][];
   let worst = 0;
-  a.forEach((row, b) => row.forEach((pos, t) => {
-    if (mask[b]![t]) pos.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - theirs[b]![t]![k]!))));
-  }));
+  a.forEach((row, b) =>
+    row.forEach((pos, t) => {
+      if (mask[b]![t]) pos.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - theirs[b]![t]![k]!))));
+    }),
+  );
   return worst;
 }
 
@@ -60,7 +81,13 @@ describe.each(['llama-tiny', 'qwen2-tiny', 'llama-tiny-bf16-sharded'])('%s again
     for (const c of g.generations) {
       const prompts = c.inputIds.map((row, b) => row.filter((_, t) => c.attentionMask[b]![t]));
       for (const useCache of [true, false]) {
-        const out = await model.generate(prompts, { greedy: true, maxNewTokens: c.maxNewTokens, eosTokenId: c.eosTokenId, padTokenId: c.padTokenId, useCache });
+        const out = await model.generate(prompts, {
+          greedy: true,
+          maxNewTokens: c.maxNewTokens,
+          eosTokenId: c.eosTokenId,
+          padTokenId: c.padTokenId,
+          useCache,
+        });
         // HF runs every row to the longest; ours stops when all are done: compare what both made.
         const tokens = out.tokens.tolist() as number[][];
         tokens.forEach((row, b) => expect(row, `${c.name} row ${b} (cache ${useCache})`).toEqual(c.newTokens[b]!.slice(0, row.length)));
@@ -98,7 +125,11 @@ describe('Llama-family checkpoints', () => {
       const out = join(tmp, name);
       await model.save(out);
       model.dispose();
-      const r = spawnSync(python, [join(root, 'scripts', 'fixtures', 'make_llama_fixtures.py'), 'check', out, join(fixture(name), 'golden.json')], { encoding: 'utf8', timeout: 240_000 });
+      const r = spawnSync(
+        python,
+        [join(root, 'scripts', 'fixtures', 'make_llama_fixtures.py'), 'check', out, join(fixture(name), 'golden.json')],
+        { encoding: 'utf8', timeout: 240_000 },
+      );
       expect(r.status, r.stderr.slice(-3000)).toBe(0);
       const verdict = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(verdict.ok).toBe(true);
@@ -107,9 +138,20 @@ describe('Llama-family checkpoints', () => {
   }, 600_000);
 
   it('unsupported architectures and RoPE scalings are named', () => {
-    const base = { model_type: 'llama', vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 };
-    expect(() => llamaConfigFromHF({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'x/config.json')).toThrow("x/config.json: RoPE scaling type 'yarn' is not supported (supported: 'default', 'llama3')");
-    expect(() => llamaConfigFromHF({ ...base, model_type: 'mistral', sliding_window: 4096 }, 'c')).toThrow(/sliding-window attention .* is not supported/);
+    const base = {
+      model_type: 'llama',
+      vocab_size: 10,
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+    };
+    expect(() => llamaConfigFromHF({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'x/config.json')).toThrow(
+      "x/config.json: RoPE scaling type 'yarn' is not supported (supported: 'default', 'llama3')",
+    );
+    expect(() => llamaConfigFromHF({ ...base, model_type: 'mistral', sliding_window: 4096 }, 'c')).toThrow(
+      /sliding-window attention .* is not supported/,
+    );
     expect(() => llamaConfigFromHF({ ...base, hidden_act: 'gelu' }, 'c')).toThrow("c: hidden_act 'gelu' is not supported");
     expect(() => llamaConfigFromHF({ ...base, num_key_value_heads: 3 }, 'c')).toThrow(/num_key_value_heads' \(3\) must divide/);
   });

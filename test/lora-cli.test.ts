@@ -30,8 +30,14 @@ const quick = ['--max-steps', '2', '--batch-size', '4', '--progress-bar', 'false
 
 beforeAll(async () => {
   if (!existsSync(bin)) throw new Error('dist/ is missing: run npm run build:ts');
-  writeFileSync(at('sft.jsonl'), Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` })).join('\n'));
-  writeFileSync(at('pairs.jsonl'), Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, chosen: ' good!', rejected: ' bad.' })).join('\n'));
+  writeFileSync(
+    at('sft.jsonl'),
+    Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` })).join('\n'),
+  );
+  writeFileSync(
+    at('pairs.jsonl'),
+    Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, chosen: ' good!', rejected: ' bad.' })).join('\n'),
+  );
   writeFileSync(at('prompts.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:` })).join('\n'));
   // A base model directory with its tokenizer (what a pretrained checkpoint looks like).
   torch.manualSeed(0);
@@ -44,12 +50,34 @@ beforeAll(async () => {
 
 describe('rlhf with LoRA', () => {
   it('sft --lora-* writes an adapter; generate reads it; merge writes a full model with the same logits', async () => {
-    const r = rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'sft-lora', '--lora-r', '4', '--lora-alpha', '8', '--lora-target-modules', 'c_attn,c_fc', ...quick);
+    const r = rlhf(
+      'sft',
+      '--model',
+      'base',
+      '--data',
+      'sft.jsonl',
+      '--out',
+      'sft-lora',
+      '--lora-r',
+      '4',
+      '--lora-alpha',
+      '8',
+      '--lora-target-modules',
+      'c_attn,c_fc',
+      ...quick,
+    );
     expect(r.code, r.err).toBe(0);
-    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'byte-tokenizer.json']) expect(existsSync(at(`sft-lora/${f}`)), f).toBe(true);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'byte-tokenizer.json'])
+      expect(existsSync(at(`sft-lora/${f}`)), f).toBe(true);
     expect(existsSync(at('sft-lora/model.safetensors'))).toBe(false);
     const cfg = JSON.parse(readFileSync(at('sft-lora/adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ r: 4, lora_alpha: 8, target_modules: ['c_attn', 'c_fc'], base_model_name_or_path: at('base'), fan_in_fan_out: true });
+    expect(cfg).toMatchObject({
+      r: 4,
+      lora_alpha: 8,
+      target_modules: ['c_attn', 'c_fc'],
+      base_model_name_or_path: at('base'),
+      fan_in_fan_out: true,
+    });
     const g = rlhf('generate', '--model', 'sft-lora', '--greedy', '--max-new-tokens', '4', 'Q1:');
     expect(g.code, g.err).toBe(0);
     expect(JSON.parse(g.out.trim()).prompt).toBe('Q1:');
@@ -70,23 +98,75 @@ describe('rlhf with LoRA', () => {
   it('rm --lora-* trains the adapter and the score head; score and ppo read the adapter; merge keeps the scores', async () => {
     const r = rlhf('rm', '--model', 'base', '--data', 'pairs.jsonl', '--out', 'rm-lora', '--lora-r', '4', ...quick);
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(readFileSync(at('rm-lora/adapter_config.json'), 'utf8'))).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    expect(JSON.parse(readFileSync(at('rm-lora/adapter_config.json'), 'utf8'))).toMatchObject({
+      task_type: 'SEQ_CLS',
+      modules_to_save: ['score'],
+    });
     const s = rlhf('score', '--reward-model', 'rm-lora', '--data', 'pairs.jsonl');
     expect(s.code, s.err).toBe(0);
     const m = rlhf('merge', '--model', 'rm-lora', '--out', 'rm-merged');
     expect(m.code, m.err).toBe(0);
     expect(JSON.parse(m.out.trim()).kind).toBe('reward-model');
     const s2 = rlhf('score', '--reward-model', 'rm-merged', '--data', 'pairs.jsonl');
-    const scores = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l).scores as number[]);
+    const scores = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).scores as number[]);
     scores(s.out).forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - scores(s2.out)[i]![j]!)).toBeLessThan(1e-4)));
     const rmModel = await RewardModel.load(at('rm-merged'));
     expect(rmModel.score.bias).not.toBeNull();
     rmModel.dispose();
-    const p = rlhf('ppo', '--policy', 'base', '--reward-model', 'rm-lora', '--prompts', 'prompts.jsonl', '--out', 'ppo-lora', '--lora-r', '4', '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', '--progress-bar', 'false');
+    const p = rlhf(
+      'ppo',
+      '--policy',
+      'base',
+      '--reward-model',
+      'rm-lora',
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      'ppo-lora',
+      '--lora-r',
+      '4',
+      '--num-iterations',
+      '1',
+      '--batch-size',
+      '4',
+      '--mini-batch-size',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--progress-bar',
+      'false',
+    );
     expect(p.code, p.err).toBe(0);
     expect(existsSync(at('ppo-lora/adapter_model.safetensors'))).toBe(true);
     // A separate critic from the adapter reward model keeps training its adapter.
-    const c = rlhf('ppo', '--policy', 'base', '--reward-model', 'rm-lora', '--separate-critic', '--prompts', 'prompts.jsonl', '--out', 'ppo-critic-lora', '--lora-r', '4', '--num-iterations', '1', '--batch-size', '4', '--mini-batch-size', '2', '--max-new-tokens', '4', '--progress-bar', 'false');
+    const c = rlhf(
+      'ppo',
+      '--policy',
+      'base',
+      '--reward-model',
+      'rm-lora',
+      '--separate-critic',
+      '--prompts',
+      'prompts.jsonl',
+      '--out',
+      'ppo-critic-lora',
+      '--lora-r',
+      '4',
+      '--num-iterations',
+      '1',
+      '--batch-size',
+      '4',
+      '--mini-batch-size',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--progress-bar',
+      'false',
+    );
     expect(c.code, c.err).toBe(0);
     expect(existsSync(at('ppo-critic-lora/critic/adapter_model.safetensors'))).toBe(true);
   });
@@ -97,8 +177,32 @@ describe('rlhf with LoRA', () => {
     expect(d.err).toMatch(/reference the base \(adapter off\)/);
     expect(existsSync(at('dpo-lora/adapter_model.safetensors'))).toBe(true);
     for (const kind of ['grpo', 'rloo']) {
-      const g = rlhf(kind, '--model', 'base', '--prompts', 'prompts.jsonl', '--out', `${kind}-lora`, '--reward', 'length:8', '--lora-r', '2', '--use-rslora', '--beta', '0.05',
-        '--max-steps', '1', '--batch-size', '4', '--num-generations', '2', '--max-completion-length', '4', '--progress-bar', 'false');
+      const g = rlhf(
+        kind,
+        '--model',
+        'base',
+        '--prompts',
+        'prompts.jsonl',
+        '--out',
+        `${kind}-lora`,
+        '--reward',
+        'length:8',
+        '--lora-r',
+        '2',
+        '--use-rslora',
+        '--beta',
+        '0.05',
+        '--max-steps',
+        '1',
+        '--batch-size',
+        '4',
+        '--num-generations',
+        '2',
+        '--max-completion-length',
+        '4',
+        '--progress-bar',
+        'false',
+      );
       expect(g.code, g.err).toBe(0);
       expect(JSON.parse(readFileSync(at(`${kind}-lora/adapter_config.json`), 'utf8'))).toMatchObject({ r: 2, use_rslora: true });
     }
@@ -114,11 +218,29 @@ describe('rlhf with LoRA', () => {
   });
 
   it('bad LoRA flags are one-line errors', () => {
-    expectOneLineError(rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-r', '0'), /^rlhf: --lora-r must be a positive integer, got 0$/);
-    expectOneLineError(rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-alpha', 'big'), /^rlhf: --lora-alpha expects a number, got 'big'$/);
-    expectOneLineError(rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-target-modules', 'q_proj,v_proj'), /match no linear layer of the GPT \(its linear layers: c_attn, c_proj, c_fc\)/);
-    expectOneLineError(rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--use-peft'), /a LoRA adapter adapts a pretrained model; give --model a model directory/);
-    expectOneLineError(rlhf('sft', '--model', 'sft-lora', '--data', 'sft.jsonl', '--out', 'x', '--lora-r', '2'), /already has a LoRA adapter; leave out peftConfig to keep training it, or merge it/);
-    expectOneLineError(rlhf('merge', '--model', 'base', '--out', 'x'), /base holds no adapter_config.json \(not a PEFT adapter directory; nothing to merge\)/);
+    expectOneLineError(
+      rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-r', '0'),
+      /^rlhf: --lora-r must be a positive integer, got 0$/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-alpha', 'big'),
+      /^rlhf: --lora-alpha expects a number, got 'big'$/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'base', '--data', 'sft.jsonl', '--out', 'x', '--lora-target-modules', 'q_proj,v_proj'),
+      /match no linear layer of the GPT \(its linear layers: c_attn, c_proj, c_fc\)/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'tiny', '--data', 'sft.jsonl', '--out', 'x', '--use-peft'),
+      /a LoRA adapter adapts a pretrained model; give --model a model directory/,
+    );
+    expectOneLineError(
+      rlhf('sft', '--model', 'sft-lora', '--data', 'sft.jsonl', '--out', 'x', '--lora-r', '2'),
+      /already has a LoRA adapter; leave out peftConfig to keep training it, or merge it/,
+    );
+    expectOneLineError(
+      rlhf('merge', '--model', 'base', '--out', 'x'),
+      /base holds no adapter_config.json \(not a PEFT adapter directory; nothing to merge\)/,
+    );
   });
 });

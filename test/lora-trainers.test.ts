@@ -8,8 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  torch, GPT, ByteTokenizer, RewardModel, ActorCritic, SFTTrainer, RewardTrainer, DPOTrainer, PPOTrainer, GRPOTrainer, RLOOTrainer,
-  hasLora, loraAdapter, adapterParameters, loadTokenizer, type Tensor, type Module, type OptimizerStateDict, type LoraConfigInput,
+  torch,
+  GPT,
+  ByteTokenizer,
+  RewardModel,
+  ActorCritic,
+  SFTTrainer,
+  RewardTrainer,
+  DPOTrainer,
+  PPOTrainer,
+  GRPOTrainer,
+  RLOOTrainer,
+  hasLora,
+  loraAdapter,
+  adapterParameters,
+  loadTokenizer,
+  type Tensor,
+  type Module,
+  type OptimizerStateDict,
+  type LoraConfigInput,
 } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-lora-trainers-'));
@@ -19,7 +36,11 @@ const baseDir = join(tmp, 'base');
 const quiet = { progressBar: false, loggingSteps: 1 } as const;
 const lora: LoraConfigInput = { r: 4, loraAlpha: 16, targetModules: 'all-linear' };
 const sftRows = Array.from({ length: 16 }, (_, i) => ({ prompt: `q${i % 4}:`, completion: ['abc', 'bca', 'cab', 'aab'][i % 4]! }));
-const pairRows = Array.from({ length: 16 }, (_, i) => ({ prompt: `q${i % 4}:`, chosen: 'aaa', rejected: ['bbb', 'cc', 'bcb', 'c'][i % 4]! }));
+const pairRows = Array.from({ length: 16 }, (_, i) => ({
+  prompt: `q${i % 4}:`,
+  chosen: 'aaa',
+  rejected: ['bbb', 'cc', 'bcb', 'c'][i % 4]!,
+}));
 const prompts = Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}:` }));
 /** A reward with spread even for an untrained model's random bytes. */
 const firstCharCode = (s: string) => (s.length ? s.charCodeAt(0) / 255 : 0);
@@ -35,7 +56,10 @@ beforeAll(async () => {
 const snapshot = (m: Module) => new Map(m.namedParameters().map(([n, p]) => [n, torch.noGrad(() => p.clone())]));
 /** Names of the parameters that moved since the snapshot (and frees it). */
 function changed(m: Module, snap: Map<string, Tensor>): string[] {
-  const out = m.namedParameters().filter(([n, p]) => !torch.noGrad(() => p.equal(snap.get(n)!))).map(([n]) => n);
+  const out = m
+    .namedParameters()
+    .filter(([n, p]) => !torch.noGrad(() => p.equal(snap.get(n)!)))
+    .map(([n]) => n);
   torch.dispose([...snap.values()]);
   return out;
 }
@@ -49,12 +73,22 @@ function stateBytes(o: { stateDict(): OptimizerStateDict }): number {
 const paramBytes = (ps: [string, Tensor][]) => ps.reduce((n, [, p]) => n + p.numel() * 4, 0);
 
 /** What every LoRA run must show: the base frozen, the adapter (and the heads) trained, state for those only, PEFT's files saved. */
-function expectOnlyAdapterTrained(model: Module, moved: string[], heads: string[], optimizer: { stateDict(): OptimizerStateDict }, outputDir: string): void {
+function expectOnlyAdapterTrained(
+  model: Module,
+  moved: string[],
+  heads: string[],
+  optimizer: { stateDict(): OptimizerStateDict },
+  outputDir: string,
+): void {
   const adapter = adapterParameters(model).map(([n]) => n);
   expect(moved.length).toBeGreaterThan(0);
   for (const n of moved) expect(adapter, `${n} moved but is not the adapter's`).toContain(n);
   expect(moved.filter((n) => n.includes('lora_B')).length).toBe(loraAdapter(model)!.layers.size);
-  for (const h of heads) expect(moved.some((n) => n.startsWith(`${h}.`)), `${h} trains in full`).toBe(true);
+  for (const h of heads)
+    expect(
+      moved.some((n) => n.startsWith(`${h}.`)),
+      `${h} trains in full`,
+    ).toBe(true);
   // AdamW keeps two moments per trained parameter: for the adapter, not for the base.
   expect(stateBytes(optimizer)).toBe(2 * paramBytes(adapterParameters(model)));
   expect(existsSync(join(outputDir, 'adapter_config.json')) && existsSync(join(outputDir, 'adapter_model.safetensors'))).toBe(true);
@@ -65,7 +99,13 @@ describe('trainers with a LoRA adapter', () => {
   it('SFT: only the adapter trains; the output directory loads back as base + adapter with the same logits', async () => {
     const model = await GPT.load(baseDir);
     const outputDir = join(tmp, 'sft');
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      peftConfig: lora,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet },
+    });
     const snap = snapshot(model); // after the trainer put the adapter on
     expect(hasLora(model)).toBe(true);
     await t.train();
@@ -80,8 +120,16 @@ describe('trainers with a LoRA adapter', () => {
     const b = torch.noGrad(() => back.forward(ids).logits);
     expect(a.equal(b)).toBe(true);
     // peftConfig on a model that already has an adapter is an error; without it the adapter keeps training.
-    expect(() => new SFTTrainer({ model: back, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: { outputDir: join(tmp, 'sft2') } })).toThrow('already has a LoRA adapter; leave out peftConfig');
-    const t2 = new SFTTrainer({ model: back, tokenizer: tok, trainDataset: sftRows, config: { outputDir: join(tmp, 'sft2'), maxSteps: 1, batchSize: 4, learningRate: 1e-2, ...quiet } });
+    expect(
+      () =>
+        new SFTTrainer({ model: back, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: { outputDir: join(tmp, 'sft2') } }),
+    ).toThrow('already has a LoRA adapter; leave out peftConfig');
+    const t2 = new SFTTrainer({
+      model: back,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      config: { outputDir: join(tmp, 'sft2'), maxSteps: 1, batchSize: 4, learningRate: 1e-2, ...quiet },
+    });
     const snap2 = snapshot(back);
     await t2.train();
     expect(changed(back, snap2).every((n) => n.includes('lora_'))).toBe(true);
@@ -94,9 +142,20 @@ describe('trainers with a LoRA adapter', () => {
     const model = await GPT.load(dir);
     const tokenizer = await loadTokenizer(dir);
     const outputDir = join(tmp, 'llama-sft');
-    const t = new SFTTrainer({ model, tokenizer, trainDataset: sftRows, peftConfig: { r: 2, loraAlpha: 4, targetModules: ['q_proj', 'v_proj'] }, config: { outputDir, learningRate: 1e-2, maxSteps: 2, batchSize: 4, ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer,
+      trainDataset: sftRows,
+      peftConfig: { r: 2, loraAlpha: 4, targetModules: ['q_proj', 'v_proj'] },
+      config: { outputDir, learningRate: 1e-2, maxSteps: 2, batchSize: 4, ...quiet },
+    });
     const snap = snapshot(model); // after the trainer put the adapter on
-    expect([...loraAdapter(model)!.layers.keys()]).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
+    expect([...loraAdapter(model)!.layers.keys()]).toEqual([
+      'model.layers.0.self_attn.q_proj',
+      'model.layers.0.self_attn.v_proj',
+      'model.layers.1.self_attn.q_proj',
+      'model.layers.1.self_attn.v_proj',
+    ]);
     await t.train();
     expectOnlyAdapterTrained(model, changed(model, snap), [], t.optimizer, outputDir);
     const back = (await GPT.load(outputDir)).eval();
@@ -110,16 +169,36 @@ describe('trainers with a LoRA adapter', () => {
   });
 
   it('SFT: an adapter checkpoint resumes to the parameters of an uninterrupted run', async () => {
-    const config = (dir: string, extra = {}) => ({ outputDir: dir, learningRate: 5e-3, maxSteps: 6, batchSize: 4, saveSteps: 3, ...quiet, ...extra });
+    const config = (dir: string, extra = {}) => ({
+      outputDir: dir,
+      learningRate: 5e-3,
+      maxSteps: 6,
+      batchSize: 4,
+      saveSteps: 3,
+      ...quiet,
+      ...extra,
+    });
     const make = async () => {
       torch.manualSeed(5);
       return GPT.load(baseDir);
     };
     const full = await make();
-    const t1 = new SFTTrainer({ model: full, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: config(join(tmp, 'resume-full')) });
+    const t1 = new SFTTrainer({
+      model: full,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      peftConfig: lora,
+      config: config(join(tmp, 'resume-full')),
+    });
     await t1.train();
     const part = await make();
-    const t2 = new SFTTrainer({ model: part, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: config(join(tmp, 'resume-part')) });
+    const t2 = new SFTTrainer({
+      model: part,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      peftConfig: lora,
+      config: config(join(tmp, 'resume-part')),
+    });
     let calls = 0;
     const orig = (t2 as unknown as { computeLoss: (b: unknown) => unknown }).computeLoss.bind(t2);
     (t2 as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
@@ -129,7 +208,13 @@ describe('trainers with a LoRA adapter', () => {
     await expect(t2.train()).rejects.toThrow('power cut');
     torch.manualSeed(999);
     const resumed = await make();
-    const t3 = new SFTTrainer({ model: resumed, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: config(join(tmp, 'resume-part'), { resumeFromCheckpoint: true }) });
+    const t3 = new SFTTrainer({
+      model: resumed,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      peftConfig: lora,
+      config: config(join(tmp, 'resume-part'), { resumeFromCheckpoint: true }),
+    });
     await t3.train();
     const pa = full.namedParameters();
     const pb = resumed.namedParameters();
@@ -140,7 +225,13 @@ describe('trainers with a LoRA adapter', () => {
   it('RewardTrainer: the adapter and the score head train; the saved adapter loads as a reward model', async () => {
     const rm = await RewardModel.fromTrunk(baseDir);
     const outputDir = join(tmp, 'rm');
-    const t = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: pairRows, peftConfig: lora, config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet } });
+    const t = new RewardTrainer({
+      model: rm,
+      tokenizer: tok,
+      trainDataset: pairRows,
+      peftConfig: lora,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet },
+    });
     const snap = snapshot(rm); // after the trainer put the adapter on
     await t.train();
     expectOnlyAdapterTrained(rm, changed(rm, snap), ['score'], t.optimizer, outputDir);
@@ -157,7 +248,12 @@ describe('trainers with a LoRA adapter', () => {
   it('DPO: the reference is the policy with its adapter off, without a copy of the weights', async () => {
     const full = await GPT.load(baseDir);
     const before = torch.memory().bytes;
-    const withCopy = new DPOTrainer({ model: full, tokenizer: tok, trainDataset: pairRows, config: { outputDir: join(tmp, 'dpo-full'), maxSteps: 1, batchSize: 4, ...quiet } });
+    const withCopy = new DPOTrainer({
+      model: full,
+      tokenizer: tok,
+      trainDataset: pairRows,
+      config: { outputDir: join(tmp, 'dpo-full'), maxSteps: 1, batchSize: 4, ...quiet },
+    });
     const copyBytes = torch.memory().bytes - before;
     expect(withCopy.refModel).not.toBeNull();
     withCopy.dispose();
@@ -166,7 +262,13 @@ describe('trainers with a LoRA adapter', () => {
     const model = await GPT.load(baseDir);
     const start = torch.memory().bytes;
     const outputDir = join(tmp, 'dpo');
-    const t = new DPOTrainer({ model, tokenizer: tok, trainDataset: pairRows, peftConfig: lora, config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet } });
+    const t = new DPOTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: pairRows,
+      peftConfig: lora,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 4, batchSize: 4, ...quiet },
+    });
     const loraBytes = torch.memory().bytes - start;
     const snap = snapshot(model); // after the trainer put the adapter on
     expect(t.refModel).toBeNull();
@@ -175,20 +277,33 @@ describe('trainers with a LoRA adapter', () => {
     expect(loraBytes).toBeLessThan(copyBytes / 5);
     const r = await t.train();
     // Starting at the base, the first step's reference equals the policy: rewards start at 0.
-    expect(Math.abs(JSON.parse((await import('node:fs')).readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').split('\n')[0]!)['rewards/chosen'])).toBeLessThan(1e-6);
+    expect(
+      Math.abs(
+        JSON.parse((await import('node:fs')).readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').split('\n')[0]!)['rewards/chosen'],
+      ),
+    ).toBeLessThan(1e-6);
     expect(r.metrics['rewards/margins']).toBeGreaterThan(0);
     expectOnlyAdapterTrained(model, changed(model, snap), [], t.optimizer, outputDir);
     t.dispose();
     model.dispose();
   });
 
-  it.each([['GRPO', GRPOTrainer], ['RLOO', RLOOTrainer]] as const)('%s: beta > 0 keeps no reference copy; only the adapter trains; no tensor is left behind', async (name, Trainer) => {
+  it.each([
+    ['GRPO', GRPOTrainer],
+    ['RLOO', RLOOTrainer],
+  ] as const)('%s: beta > 0 keeps no reference copy; only the adapter trains; no tensor is left behind', async (name, Trainer) => {
     const live = torch.memory().tensors;
     const model = await GPT.load(baseDir);
     const start = torch.memory().bytes;
     const outputDir = join(tmp, name);
-    const t = new Trainer({ model, tokenizer: tok, prompts, rewards: (o: { completions: string[] }) => o.completions.map(firstCharCode), peftConfig: lora,
-      config: { outputDir, learningRate: 1e-2, maxSteps: 3, batchSize: 8, numGenerations: 4, maxCompletionLength: 6, beta: 0.1, ...quiet } });
+    const t = new Trainer({
+      model,
+      tokenizer: tok,
+      prompts,
+      rewards: (o: { completions: string[] }) => o.completions.map(firstCharCode),
+      peftConfig: lora,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 3, batchSize: 8, numGenerations: 4, maxCompletionLength: 6, beta: 0.1, ...quiet },
+    });
     expect(t.refModel).toBeNull();
     expect(torch.memory().bytes - start).toBeLessThan(paramBytes(model.namedParameters()) / 5);
     const snap = snapshot(model); // after the trainer put the adapter on
@@ -205,46 +320,60 @@ describe('trainers with a LoRA adapter', () => {
     expect(torch.memory().tensors).toBe(live);
   });
 
-  it.each([false, true])('PPO (separate critic: %s): the reference is the base; the value head or the critic\'s adapter trains', async (separateCritic) => {
-    const rmDir = join(tmp, 'ppo-rm');
-    if (separateCritic && !existsSync(rmDir)) {
-      const rm = await RewardModel.fromTrunk(baseDir);
-      await rm.save(rmDir);
-      rm.dispose();
-    }
-    const model = await ActorCritic.fromPretrained(baseDir, { separateCritic, rewardModelDir: rmDir });
-    const start = torch.memory().bytes;
-    const outputDir = join(tmp, `ppo-${separateCritic}`);
-    const t = new PPOTrainer({ model, tokenizer: tok, prompts, rewardFn: (_p, answers) => shareOfA(answers), peftConfig: lora,
-      config: { outputDir, numIterations: 2, batchSize: 8, miniBatchSize: 4, maxNewTokens: 6, learningRate: 1e-2, klCoef: 0.1, ...quiet } });
-    expect(t.refModel).toBeNull();
-    expect(torch.memory().bytes - start).toBeLessThan(paramBytes(model.namedParameters()) / 5);
-    const snap = snapshot(model); // after the trainer put the adapter on
-    await t.train();
-    expect(t.history[0]!['objective/kl']).toBeCloseTo(0, 5); // the first rollout: policy = base
-    const moved = changed(model, snap);
-    if (separateCritic) {
-      const critic = model.critic!;
-      expect(hasLora(critic)).toBe(true);
-      const criticAdapter = adapterParameters(critic).map(([n]) => `critic.${n}`);
-      const policyAdapter = adapterParameters(model).map(([n]) => n);
-      for (const n of moved) expect([...policyAdapter, ...criticAdapter]).toContain(n);
-      expect(moved.some((n) => n.startsWith('critic.score.'))).toBe(true);
-      expect(existsSync(join(outputDir, 'critic', 'adapter_model.safetensors'))).toBe(true);
-    } else {
-      expectOnlyAdapterTrained(model, moved, ['v_head'], t.optimizer, outputDir);
-    }
-    expect(existsSync(join(outputDir, 'adapter_model.safetensors'))).toBe(true);
-    const back = await ActorCritic.fromPretrained(outputDir, { separateCritic, rewardModelDir: separateCritic ? join(outputDir, 'critic') : undefined });
-    const pa = model.namedParameters();
-    const pb = back.namedParameters();
-    expect(pb.map(([n]) => n)).toEqual(pa.map(([n]) => n));
-    pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
-    // A policy loaded with its adapter needs no refModel either: its base is the reference.
-    new PPOTrainer({ model: back, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }).dispose();
-    for (const x of [t, model, back]) x.dispose();
-    const plain = await ActorCritic.fromPretrained(baseDir);
-    expect(() => new PPOTrainer({ model: plain, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } })).toThrow('give refModel (the frozen SFT policy), or train a LoRA adapter');
-    plain.dispose();
-  });
+  it.each([false, true])(
+    "PPO (separate critic: %s): the reference is the base; the value head or the critic's adapter trains",
+    async (separateCritic) => {
+      const rmDir = join(tmp, 'ppo-rm');
+      if (separateCritic && !existsSync(rmDir)) {
+        const rm = await RewardModel.fromTrunk(baseDir);
+        await rm.save(rmDir);
+        rm.dispose();
+      }
+      const model = await ActorCritic.fromPretrained(baseDir, { separateCritic, rewardModelDir: rmDir });
+      const start = torch.memory().bytes;
+      const outputDir = join(tmp, `ppo-${separateCritic}`);
+      const t = new PPOTrainer({
+        model,
+        tokenizer: tok,
+        prompts,
+        rewardFn: (_p, answers) => shareOfA(answers),
+        peftConfig: lora,
+        config: { outputDir, numIterations: 2, batchSize: 8, miniBatchSize: 4, maxNewTokens: 6, learningRate: 1e-2, klCoef: 0.1, ...quiet },
+      });
+      expect(t.refModel).toBeNull();
+      expect(torch.memory().bytes - start).toBeLessThan(paramBytes(model.namedParameters()) / 5);
+      const snap = snapshot(model); // after the trainer put the adapter on
+      await t.train();
+      expect(t.history[0]!['objective/kl']).toBeCloseTo(0, 5); // the first rollout: policy = base
+      const moved = changed(model, snap);
+      if (separateCritic) {
+        const critic = model.critic!;
+        expect(hasLora(critic)).toBe(true);
+        const criticAdapter = adapterParameters(critic).map(([n]) => `critic.${n}`);
+        const policyAdapter = adapterParameters(model).map(([n]) => n);
+        for (const n of moved) expect([...policyAdapter, ...criticAdapter]).toContain(n);
+        expect(moved.some((n) => n.startsWith('critic.score.'))).toBe(true);
+        expect(existsSync(join(outputDir, 'critic', 'adapter_model.safetensors'))).toBe(true);
+      } else {
+        expectOnlyAdapterTrained(model, moved, ['v_head'], t.optimizer, outputDir);
+      }
+      expect(existsSync(join(outputDir, 'adapter_model.safetensors'))).toBe(true);
+      const back = await ActorCritic.fromPretrained(outputDir, {
+        separateCritic,
+        rewardModelDir: separateCritic ? join(outputDir, 'critic') : undefined,
+      });
+      const pa = model.namedParameters();
+      const pb = back.namedParameters();
+      expect(pb.map(([n]) => n)).toEqual(pa.map(([n]) => n));
+      pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+      // A policy loaded with its adapter needs no refModel either: its base is the reference.
+      new PPOTrainer({ model: back, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }).dispose();
+      for (const x of [t, model, back]) x.dispose();
+      const plain = await ActorCritic.fromPretrained(baseDir);
+      expect(
+        () => new PPOTrainer({ model: plain, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }),
+      ).toThrow('give refModel (the frozen SFT policy), or train a LoRA adapter');
+      plain.dispose();
+    },
+  );
 });

@@ -11,8 +11,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  torch, GPT, RewardModel, applyLora, mergeAdapter, unmergeAdapter, withAdapterDisabled, setAdapterEnabled, hasLora, loraAdapter, mergeAndUnload,
-  adapterParameters, isMerged, resolveLoraConfig, type Tensor,
+  torch,
+  GPT,
+  RewardModel,
+  applyLora,
+  mergeAdapter,
+  unmergeAdapter,
+  withAdapterDisabled,
+  setAdapterEnabled,
+  hasLora,
+  loraAdapter,
+  mergeAndUnload,
+  adapterParameters,
+  isMerged,
+  resolveLoraConfig,
+  type Tensor,
 } from '../src/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -22,17 +35,24 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const python = join(root, '.venv', 'bin', 'python3');
 const script = join(root, 'scripts', 'fixtures', 'make_peft_fixtures.py');
 
-interface Golden { cases: { name: string; inputIds: number[][]; logits?: number[][][]; scores?: number[] }[] }
+interface Golden {
+  cases: { name: string; inputIds: number[][]; logits?: number[][][]; scores?: number[] }[];
+}
 const golden = (dir: string): Golden => JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
-const maxDiff = (a: Tensor, b: Tensor | number[][][]): number => torch.noGrad(() => {
-  const other = Array.isArray(b) ? torch.tensor(b) : b;
-  const d = a.sub(other).abs().max().item() as number;
-  if (Array.isArray(b)) other.dispose();
-  return d;
-});
+const maxDiff = (a: Tensor, b: Tensor | number[][][]): number =>
+  torch.noGrad(() => {
+    const other = Array.isArray(b) ? torch.tensor(b) : b;
+    const d = a.sub(other).abs().max().item() as number;
+    if (Array.isArray(b)) other.dispose();
+    return d;
+  });
 
 /** Runs the PEFT check script on a directory; skips (with the reason printed) when .venv has no peft. */
-function pythonCheck(dir: string, cases: Golden['cases'], extra: string[] = []): { ok: boolean; maxAbsDiff: number; kind: string; error?: string } | null {
+function pythonCheck(
+  dir: string,
+  cases: Golden['cases'],
+  extra: string[] = [],
+): { ok: boolean; maxAbsDiff: number; kind: string; error?: string } | null {
   const probe = existsSync(python) ? spawnSync(python, ['-c', 'import peft, transformers'], { encoding: 'utf8' }) : null;
   if (!probe || probe.status !== 0) {
     console.warn(`skipping the PEFT check: ${probe ? 'peft or transformers missing in .venv (.venv/bin/pip install peft)' : 'no .venv'}`);
@@ -40,7 +60,11 @@ function pythonCheck(dir: string, cases: Golden['cases'], extra: string[] = []):
   }
   const goldenPath = join(tmp, `golden-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(goldenPath, JSON.stringify({ cases }));
-  const r = spawnSync(python, [script, 'check', dir, goldenPath, ...extra], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+  const r = spawnSync(python, [script, 'check', dir, goldenPath, ...extra], {
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
   const verdict = JSON.parse(r.stdout.trim().split('\n').pop()!);
   expect(r.status, `${JSON.stringify(verdict)}\n${r.stderr.slice(-2000)}`).toBe(0);
   return verdict;
@@ -54,11 +78,14 @@ function randomizeAdapter(model: GPT, seed: number): void {
   });
 }
 
-describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny']])('%s (made by PEFT)', (name, base) => {
+describe.each([
+  ['peft-gpt2-tiny', 'gpt2-tiny'],
+  ['peft-llama-tiny', 'llama-tiny'],
+])('%s (made by PEFT)', (name, base) => {
   const dir = fixture(name);
   const g = golden(dir);
 
-  it('loads as base + adapter and computes PEFT\'s logits (< 1e-4, module and native forward)', async () => {
+  it("loads as base + adapter and computes PEFT's logits (< 1e-4, module and native forward)", async () => {
     // eval(): PEFT's outputs are in eval mode, without the adapter's dropout.
     const model = (await GPT.load(dir)).eval();
     expect(hasLora(model)).toBe(true);
@@ -89,7 +116,10 @@ describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny'
 
   it('what we save, PEFT loads with our logits; merged, transformers loads it as a full model', async () => {
     const model = await GPT.load(fixture(base));
-    const adapter = applyLora(model, name.includes('gpt2') ? { r: 2, loraAlpha: 4, targetModules: ['c_attn', 'mlp.c_proj'] } : { r: 3, loraAlpha: 5, useRslora: true });
+    const adapter = applyLora(
+      model,
+      name.includes('gpt2') ? { r: 2, loraAlpha: 4, targetModules: ['c_attn', 'mlp.c_proj'] } : { r: 3, loraAlpha: 5, useRslora: true },
+    );
     expect(adapter.baseModelNameOrPath).toBe(fixture(base));
     randomizeAdapter(model, 7);
     const ids = torch.tensor(g.cases[0]!.inputIds, { dtype: 'int64' });
@@ -100,7 +130,12 @@ describe.each([['peft-gpt2-tiny', 'gpt2-tiny'], ['peft-llama-tiny', 'llama-tiny'
     expect(existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: fixture(base), fan_in_fan_out: name.includes('gpt2') });
+    expect(cfg).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: fixture(base),
+      fan_in_fan_out: name.includes('gpt2'),
+    });
     const check = pythonCheck(out, cases);
     if (check) expect(check.maxAbsDiff).toBeLessThan(1e-4);
     // Our own loader reads it back.
@@ -129,12 +164,18 @@ describe('a reward model with an adapter (PEFT task type SEQ_CLS)', () => {
     randomizeAdapter(rm, 5);
     torch.noGrad(() => void rm.score.bias!.zero_()); // transformers' score has no bias (ours carries the normalisation)
     rm.eval();
-    const inputIds = [[5, 17, 42, 7, 99], [11, 2, 250, 64, 8]];
+    const inputIds = [
+      [5, 17, 42, 7, 99],
+      [11, 2, 250, 64, 8],
+    ];
     const ids = torch.tensor(inputIds, { dtype: 'int64' });
     const scores = torch.noGrad(() => rm.rewards(ids));
     const out = join(tmp, 'rm-adapter');
     await rm.save(out);
-    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({
+      task_type: 'SEQ_CLS',
+      modules_to_save: ['score'],
+    });
     const check = pythonCheck(out, [{ name: 'rm', inputIds, scores: scores.tolist() as number[] }]);
     if (check) expect(check).toMatchObject({ ok: true, kind: 'peft SEQ_CLS' });
     const back = (await RewardModel.load(out)).eval();
@@ -148,10 +189,19 @@ describe('LoRA operations', () => {
   const gpt2 = { vocabSize: 64, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 16 };
   const llama = { arch: 'llama' as const, vocabSize: 64, blockSize: 32, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 16, intermediateSize: 32 };
 
-  it.each([['gpt2', gpt2], ['llama', llama]] as const)('%s: merge / unmerge / disable keep the math; native generation uses the adapter', async (_n, cfg) => {
+  it.each([
+    ['gpt2', gpt2],
+    ['llama', llama],
+  ] as const)('%s: merge / unmerge / disable keep the math; native generation uses the adapter', async (_n, cfg) => {
     torch.manualSeed(3);
     const model = GPT.create(cfg);
-    const ids = torch.tensor([[1, 5, 9, 2, 7], [3, 3, 8, 1, 0]], { dtype: 'int64' });
+    const ids = torch.tensor(
+      [
+        [1, 5, 9, 2, 7],
+        [3, 3, 8, 1, 0],
+      ],
+      { dtype: 'int64' },
+    );
     const baseLogits = torch.noGrad(() => model.forward(ids).logits);
     const baseGen = await model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true });
     applyLora(model, { r: 4, loraAlpha: 8 });
@@ -178,7 +228,12 @@ describe('LoRA operations', () => {
     // Disabling a merged adapter unmerges it first (PEFT's behaviour).
     setAdapterEnabled(model, false);
     expect(isMerged(model)).toBe(false);
-    expect(maxDiff(torch.noGrad(() => model.forward(ids).logits), baseLogits)).toBeLessThan(1e-5);
+    expect(
+      maxDiff(
+        torch.noGrad(() => model.forward(ids).logits),
+        baseLogits,
+      ),
+    ).toBeLessThan(1e-5);
     setAdapterEnabled(model, true);
     mergeAdapter(model);
     unmergeAdapter(model);
@@ -192,8 +247,16 @@ describe('LoRA operations', () => {
     applyLora(model, { r: 2, targetModules: ['c_attn'] });
     const after = model.namedParameters().map(([n]) => n);
     expect(after.filter((n) => !n.includes('lora_'))).toEqual(names);
-    expect(after.filter((n) => n.includes('lora_'))).toEqual(['transformer.h.0.attn.c_attn.lora_A.weight', 'transformer.h.0.attn.c_attn.lora_B.weight', 'transformer.h.1.attn.c_attn.lora_A.weight', 'transformer.h.1.attn.c_attn.lora_B.weight']);
-    const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n);
+    expect(after.filter((n) => n.includes('lora_'))).toEqual([
+      'transformer.h.0.attn.c_attn.lora_A.weight',
+      'transformer.h.0.attn.c_attn.lora_B.weight',
+      'transformer.h.1.attn.c_attn.lora_A.weight',
+      'transformer.h.1.attn.c_attn.lora_B.weight',
+    ]);
+    const trainable = model
+      .namedParameters()
+      .filter(([, p]) => p.requiresGrad)
+      .map(([n]) => n);
     expect(trainable.every((n) => n.includes('lora_'))).toBe(true);
     expect(model.numParameters({ trainableOnly: true })).toBe(2 * (2 * 16 + 48 * 2));
     const ids = torch.tensor([[1, 2, 3]], { dtype: 'int64' });
@@ -208,12 +271,18 @@ describe('LoRA operations', () => {
     expect([...a.layers.keys()].some((p) => p.startsWith('score') || p.startsWith('lm_head'))).toBe(false);
     expect(a.targetModules).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
     expect(rm.score.weight.requiresGrad && rm.score.bias!.requiresGrad).toBe(true);
-    expect(adapterParameters(rm).map(([n]) => n).slice(-2)).toEqual(['score.weight', 'score.bias']);
+    expect(
+      adapterParameters(rm)
+        .map(([n]) => n)
+        .slice(-2),
+    ).toEqual(['score.weight', 'score.bias']);
     expect(() => applyLora(rm, {})).toThrow('already has a LoRA adapter');
     rm.dispose();
     const m = GPT.create(gpt2);
-    expect(() => applyLora(m, { targetModules: ['q_proj'] })).toThrow("match no linear layer of the GPT (its linear layers: c_attn, c_proj, c_fc)");
-    expect(() => applyLora(m, { targetModules: ['ln_1'] })).toThrow("is a LayerNorm; LoRA adapts linear layers only");
+    expect(() => applyLora(m, { targetModules: ['q_proj'] })).toThrow(
+      'match no linear layer of the GPT (its linear layers: c_attn, c_proj, c_fc)',
+    );
+    expect(() => applyLora(m, { targetModules: ['ln_1'] })).toThrow('is a LayerNorm; LoRA adapts linear layers only');
     expect(() => applyLora(m, { r: 0 })).toThrow("LoraConfig: field 'r' must be a positive integer, got 0");
     const typo: Record<string, unknown> = { rank: 4 };
     expect(() => applyLora(m, typo)).toThrow("LoraConfig: unknown field 'rank'");
@@ -239,9 +308,13 @@ describe('LoRA operations', () => {
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, lora_alpha: -1 }));
     await expect(GPT.load(bad, opts)).rejects.toThrow("field 'lora_alpha' must be a positive number, got -1");
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, r: 8 }));
-    await expect(GPT.load(bad, opts)).rejects.toThrow(/adapter_model.safetensors: tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight' has shape \[4,32\], the model's adapter \[8,32\]/);
+    await expect(GPT.load(bad, opts)).rejects.toThrow(
+      /adapter_model.safetensors: tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight' has shape \[4,32\], the model's adapter \[8,32\]/,
+    );
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, target_modules: ['c_attn'] }));
-    await expect(GPT.load(bad, opts)).rejects.toThrow(/unexpected tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_proj\.lora_A\.weight'/);
+    await expect(GPT.load(bad, opts)).rejects.toThrow(
+      /unexpected tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_proj\.lora_A\.weight'/,
+    );
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, target_modules: ['c_attn', 'c_proj', 'c_fc', 'wte'] }));
     await expect(GPT.load(bad, opts)).rejects.toThrow(/is a Embedding; LoRA adapts linear layers only/);
     rmSync(join(bad, 'adapter_model.safetensors'));

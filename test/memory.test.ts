@@ -106,7 +106,8 @@ describe('memory', () => {
       });
     step(); // creates the optimizer state
     const base = torch.memory();
-    let first = 0, last = 0;
+    let first = 0,
+      last = 0;
     for (let i = 0; i < 2000; i++) {
       const l = step();
       if (i === 0) first = l;

@@ -23,7 +23,11 @@ describe('Module', () => {
   it('names parameters with dotted paths and counts them', () => {
     const m = new TwoLayer();
     expect(m.namedParameters().map(([n, p]) => `${n}:${p.shape}`)).toEqual([
-      'fc1.weight:8,4', 'fc1.bias:8', 'blocks.0.weight:8,8', 'blocks.1.weight:2,8', 'blocks.1.bias:2',
+      'fc1.weight:8,4',
+      'fc1.bias:8',
+      'blocks.0.weight:8,8',
+      'blocks.1.weight:2,8',
+      'blocks.1.bias:2',
     ]);
     expect(m.numParameters()).toBe(32 + 8 + 64 + 16 + 2);
     expect(m.parameters().every((p) => p.requiresGrad)).toBe(true);
@@ -73,7 +77,12 @@ describe('Module', () => {
 
   it('requiresGrad_(false) freezes; zeroGrad clears', () => {
     const m = new TwoLayer();
-    torch.tidy(() => m.forward(torch.randn([2, 4])).sum().backward());
+    torch.tidy(() =>
+      m
+        .forward(torch.randn([2, 4]))
+        .sum()
+        .backward(),
+    );
     expect(m.fc1.weight.grad).not.toBeNull();
     m.zeroGrad();
     expect(m.fc1.weight.grad).toBeNull();

@@ -10,18 +10,30 @@ const E = Math.E;
 
 describe('creation', () => {
   it('infers dtype from nested arrays: int64, float32, bool', () => {
-    const a = t([[1, 2], [3, 4]]);
+    const a = t([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(a.dtype).toBe('int64');
     expect(a.shape).toEqual([2, 2]);
-    expect(a.tolist()).toEqual([[1, 2], [3, 4]]);
+    expect(a.tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
 
     const b = t([1.5, 2]);
     expect(b.dtype).toBe('float32');
     expect(b.tolist()).toEqual([1.5, 2]);
 
-    const c = t([[true, false], [false, true]]);
+    const c = t([
+      [true, false],
+      [false, true],
+    ]);
     expect(c.dtype).toBe('bool');
-    expect(c.tolist()).toEqual([[true, false], [false, true]]);
+    expect(c.tolist()).toEqual([
+      [true, false],
+      [false, true],
+    ]);
 
     const mixed = t([true, 2]); // bools count as integers among numbers, as in PyTorch
     expect(mixed.dtype).toBe('int64');
@@ -75,7 +87,10 @@ describe('creation', () => {
   it('zeros, ones, full, empty', () => {
     const z = torch.zeros([2, 3]);
     expect(z.dtype).toBe('float32');
-    expect(z.tolist()).toEqual([[0, 0, 0], [0, 0, 0]]);
+    expect(z.tolist()).toEqual([
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
     const o = torch.ones(3);
     expect(o.shape).toEqual([3]);
     expect(o.tolist()).toEqual([1, 1, 1]);
@@ -84,7 +99,10 @@ describe('creation', () => {
 
     const fi = torch.full([2, 2], 7);
     expect(fi.dtype).toBe('int64');
-    expect(fi.tolist()).toEqual([[7, 7], [7, 7]]);
+    expect(fi.tolist()).toEqual([
+      [7, 7],
+      [7, 7],
+    ]);
     const ff = torch.full([2], 2.5);
     expect(ff.dtype).toBe('float32');
     expect(ff.tolist()).toEqual([2.5, 2.5]);
@@ -118,12 +136,22 @@ describe('creation', () => {
   });
 
   it('eye', () => {
-    expect(torch.eye(3).tolist()).toEqual([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+    expect(torch.eye(3).tolist()).toEqual([
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
     expect(torch.eye(3).dtype).toBe('float32');
-    expect(torch.eye(2, 3).tolist()).toEqual([[1, 0, 0], [0, 1, 0]]);
+    expect(torch.eye(2, 3).tolist()).toEqual([
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
     const i = torch.eye(2, { dtype: 'int64' });
     expect(i.dtype).toBe('int64');
-    expect(i.tolist()).toEqual([[1, 0], [0, 1]]);
+    expect(i.tolist()).toEqual([
+      [1, 0],
+      [0, 1],
+    ]);
   });
 
   it('rand, randn, randint: ranges and shapes', () => {
@@ -179,11 +207,19 @@ describe('creation', () => {
   });
 
   it('zerosLike, onesLike', () => {
-    const x = t([[1.5, 2], [3, 4], [5, 6]]);
+    const x = t([
+      [1.5, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     const z = torch.zerosLike(x);
     expect(z.shape).toEqual([3, 2]);
     expect(z.dtype).toBe('float32');
-    expect(z.tolist()).toEqual([[0, 0], [0, 0], [0, 0]]);
+    expect(z.tolist()).toEqual([
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
     const o = torch.onesLike(t([1, 2]));
     expect(o.dtype).toBe('int64');
     expect(o.tolist()).toEqual([1, 1]);
@@ -240,14 +276,23 @@ describe('reading', () => {
   });
 
   it('tolist: nested, 0-d, bool', () => {
-    expect(torch.arange(6).view(1, 2, 3).tolist()).toEqual([[[0, 1, 2], [3, 4, 5]]]);
+    expect(torch.arange(6).view(1, 2, 3).tolist()).toEqual([
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+      ],
+    ]);
     expect(t(4).tolist()).toBe(4);
     expect(t(1.25).tolist()).toBe(1.25);
     expect(t(true).tolist()).toBe(true);
     expect(t([[true], [false]]).tolist()).toEqual([[true], [false]]);
     expect(torch.zeros([2, 0]).tolist()).toEqual([[], []]);
     // a non-contiguous view reads in logical order
-    expect(torch.arange(6).view(2, 3).t().tolist()).toEqual([[0, 3], [1, 4], [2, 5]]);
+    expect(torch.arange(6).view(2, 3).t().tolist()).toEqual([
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
   });
 
   it('toTypedArray types', () => {
@@ -326,7 +371,11 @@ describe('arithmetic', () => {
     const p = t([1, 2, 3]).pow(2);
     expect(p.dtype).toBe('int64');
     expect(p.tolist()).toEqual([1, 4, 9]);
-    expect(t([2, 3]).pow(t([3, 2])).tolist()).toEqual([8, 9]);
+    expect(
+      t([2, 3])
+        .pow(t([3, 2]))
+        .tolist(),
+    ).toEqual([8, 9]);
     expectClose(f32([4, 9, 2.25]).pow(0.5), [2, 3, 1.5]);
     expectClose(f32([2, 4]).pow(-1), [0.5, 0.25]);
     const ip = t([4, 9]).pow(0.5);
@@ -341,7 +390,11 @@ describe('arithmetic', () => {
     expect(r.tolist()).toEqual([1, 1, 1]);
     expect(t([-3, 3, 5]).remainder(-2).tolist()).toEqual([-1, -1, -1]);
     expectClose(t([-3.5, 3.5]).remainder(2), [0.5, 1.5]);
-    expect(t([7, 8]).remainder(t([4, 3])).tolist()).toEqual([3, 2]);
+    expect(
+      t([7, 8])
+        .remainder(t([4, 3]))
+        .tolist(),
+    ).toEqual([3, 2]);
   });
 
   it('broadcasting', () => {
@@ -349,10 +402,27 @@ describe('arithmetic', () => {
     const row = t([[1, 2, 3, 4]]);
     const s = col.add(row);
     expect(s.shape).toEqual([3, 4]);
-    expect(s.tolist()).toEqual([[1, 2, 3, 4], [11, 12, 13, 14], [21, 22, 23, 24]]);
-    expect(col.mul(row).tolist()).toEqual([[0, 0, 0, 0], [10, 20, 30, 40], [20, 40, 60, 80]]);
+    expect(s.tolist()).toEqual([
+      [1, 2, 3, 4],
+      [11, 12, 13, 14],
+      [21, 22, 23, 24],
+    ]);
+    expect(col.mul(row).tolist()).toEqual([
+      [0, 0, 0, 0],
+      [10, 20, 30, 40],
+      [20, 40, 60, 80],
+    ]);
     // [2,3] with [3]
-    expect(torch.arange(6).view(2, 3).sub(t([1, 1, 1])).tolist()).toEqual([[-1, 0, 1], [2, 3, 4]]);
+    expect(
+      torch
+        .arange(6)
+        .view(2, 3)
+        .sub(t([1, 1, 1]))
+        .tolist(),
+    ).toEqual([
+      [-1, 0, 1],
+      [2, 3, 4],
+    ]);
     // 0-d tensor with a vector
     expect(t([1, 2, 3]).mul(t(2)).tolist()).toEqual([2, 4, 6]);
     // [2,1,3] with [4,1]
@@ -481,9 +551,13 @@ describe('elementwise functions', () => {
       x.grad = null;
       d1.sum().backward();
       // d²/dx² of ½x(1+tanh(u)), u = c(x + a x³): c(1+3ax²)sech²u·(1 − x·tanh(u)·c(1+3ax²)) + ½x·6acx·sech²u
-      const c = Math.sqrt(2 / Math.PI), a = 0.044715;
+      const c = Math.sqrt(2 / Math.PI),
+        a = 0.044715;
       const second = (v: number) => {
-        const u = c * (v + a * v ** 3), t = Math.tanh(u), s2 = 1 - t * t, du = c * (1 + 3 * a * v * v);
+        const u = c * (v + a * v ** 3),
+          t = Math.tanh(u),
+          s2 = 1 - t * t,
+          du = c * (1 + 3 * a * v * v);
         return du * s2 * (1 - v * t * du) + 0.5 * v * 6 * a * c * v * s2;
       };
       expectClose(x.grad!, [-1.5, -0.3, 0.2, 1.1].map(second), 1e-4);
@@ -521,7 +595,14 @@ describe('comparisons and where', () => {
     expect(a.eq(2.5).tolist()).toEqual([false, false, false]);
     expect(torch.eq(a, 3).tolist()).toEqual([false, false, true]);
     // broadcasting
-    expect(t([[1], [3]]).lt(t([2, 4])).tolist()).toEqual([[true, true], [false, true]]);
+    expect(
+      t([[1], [3]])
+        .lt(t([2, 4]))
+        .tolist(),
+    ).toEqual([
+      [true, true],
+      [false, true],
+    ]);
   });
 
   it('where: method and torch.where with scalars', () => {
@@ -540,13 +621,24 @@ describe('comparisons and where', () => {
     expect(ff.dtype).toBe('float32');
     expect(ff.tolist()).toEqual([1.5, 0, 1.5]);
     // broadcast condition
-    expect(torch.where(t([[true], [false]]), t([1, 2]), t([3, 4])).tolist()).toEqual([[1, 2], [3, 4]]);
-    expect(f32([1, 2]).where(t([false, true]), Number.NEGATIVE_INFINITY).tolist()).toEqual([-Infinity, 2]);
+    expect(torch.where(t([[true], [false]]), t([1, 2]), t([3, 4])).tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(
+      f32([1, 2])
+        .where(t([false, true]), Number.NEGATIVE_INFINITY)
+        .tolist(),
+    ).toEqual([-Infinity, 2]);
   });
 });
 
 describe('reductions', () => {
-  const x = () => f32([[1, 2, 3], [4, 5, 6]]);
+  const x = () =>
+    f32([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
 
   it('sum and mean with dim/keepdim', () => {
     expectClose(x().sum(), 21);
@@ -581,7 +673,10 @@ describe('reductions', () => {
   });
 
   it('max/min: all, and with dim → [values, indices]', () => {
-    const y = f32([[1, 5, 3], [4, 2, 6]]);
+    const y = f32([
+      [1, 5, 3],
+      [4, 2, 6],
+    ]);
     expectClose(y.max(), 6);
     expectClose(y.min(), 1);
     const [mv, mi] = y.max(1);
@@ -594,8 +689,22 @@ describe('reductions', () => {
     const [kv, ki] = y.max(-1, true);
     expect(kv.shape).toEqual([2, 1]);
     expect(ki.tolist()).toEqual([[1], [2]]);
-    expectClose(y.max(f32([[3, 3, 3], [3, 3, 3]])), [[3, 5, 3], [4, 3, 6]]);
-    expectClose(y.min(f32([3])), [[1, 3, 3], [3, 2, 3]]);
+    expectClose(
+      y.max(
+        f32([
+          [3, 3, 3],
+          [3, 3, 3],
+        ]),
+      ),
+      [
+        [3, 5, 3],
+        [4, 3, 6],
+      ],
+    );
+    expectClose(y.min(f32([3])), [
+      [1, 3, 3],
+      [3, 2, 3],
+    ]);
     // torch.max's function form is typed after the last overload only, hence the cast
     const [tv, ti] = (torch.max as unknown as (x: Tensor, dim: number) => [Tensor, Tensor])(y, 0);
     expectClose(tv, [4, 5, 6]);
@@ -604,7 +713,10 @@ describe('reductions', () => {
   });
 
   it('argmax', () => {
-    const y = f32([[1, 5, 3], [4, 2, 6]]);
+    const y = f32([
+      [1, 5, 3],
+      [4, 2, 6],
+    ]);
     expect(y.argmax().item()).toBe(5);
     expect(y.argmax().shape).toEqual([]);
     expect(y.argmax(1).tolist()).toEqual([1, 2]);
@@ -615,7 +727,10 @@ describe('reductions', () => {
   });
 
   it('logsumexp', () => {
-    const y = f32([[0, 0], [1, 2]]);
+    const y = f32([
+      [0, 0],
+      [1, 2],
+    ]);
     expectClose(y.logsumexp(1), [Math.LN2, 2 + Math.log(1 + Math.exp(-1))]);
     expectClose(y.logsumexp(1), [0.69314718, 2.31326169]);
     expectClose(y.logsumexp(), Math.log(2 + E + E * E));
@@ -628,8 +743,28 @@ describe('reductions', () => {
 
   it('cumsum', () => {
     expect(t([1, 2, 3, 4]).cumsum(0).tolist()).toEqual([1, 3, 6, 10]);
-    expect(t([[1, 2], [3, 4]]).cumsum(1).tolist()).toEqual([[1, 3], [3, 7]]);
-    expect(t([[1, 2], [3, 4]]).cumsum(0).tolist()).toEqual([[1, 2], [4, 6]]);
+    expect(
+      t([
+        [1, 2],
+        [3, 4],
+      ])
+        .cumsum(1)
+        .tolist(),
+    ).toEqual([
+      [1, 3],
+      [3, 7],
+    ]);
+    expect(
+      t([
+        [1, 2],
+        [3, 4],
+      ])
+        .cumsum(0)
+        .tolist(),
+    ).toEqual([
+      [1, 2],
+      [4, 6],
+    ]);
     expectClose(f32([0.5, 0.25]).cumsum(-1), [0.5, 0.75]);
     expect(t([1, 2]).cumsum(0, { dtype: 'float64' }).dtype).toBe('float64');
   });
@@ -637,21 +772,71 @@ describe('reductions', () => {
 
 describe('products, softmax', () => {
   it('matmul and bmm', () => {
-    const a = f32([[1, 2], [3, 4]]);
-    const b = f32([[5, 6], [7, 8]]);
-    expectClose(a.matmul(b), [[19, 22], [43, 50]]);
+    const a = f32([
+      [1, 2],
+      [3, 4],
+    ]);
+    const b = f32([
+      [5, 6],
+      [7, 8],
+    ]);
+    expectClose(a.matmul(b), [
+      [19, 22],
+      [43, 50],
+    ]);
     expectClose(a.matmul(f32([1, 1])), [3, 7]);
     expectClose(f32([1, 1]).matmul(a), [4, 6]);
     expectClose(f32([1, 2]).matmul(f32([3, 4])), 11);
     // batched with broadcasting: (2,2,2) @ (2,2)
     const batch = torch.stack([a, b]);
-    expectClose(batch.matmul(torch.eye(2)), [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]);
-    expectClose(batch.matmul(f32([[0, 1], [1, 0]])), [[[2, 1], [4, 3]], [[6, 5], [8, 7]]]);
-    expectClose(f32([[[1, 2]], [[3, 4]]]).bmm(f32([[[1], [1]], [[2], [3]]])), [[[3]], [[18]]]);
-    expectClose(a.mm(b), [[19, 22], [43, 50]]);
+    expectClose(batch.matmul(torch.eye(2)), [
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [5, 6],
+        [7, 8],
+      ],
+    ]);
+    expectClose(
+      batch.matmul(
+        f32([
+          [0, 1],
+          [1, 0],
+        ]),
+      ),
+      [
+        [
+          [2, 1],
+          [4, 3],
+        ],
+        [
+          [6, 5],
+          [8, 7],
+        ],
+      ],
+    );
+    expectClose(
+      f32([[[1, 2]], [[3, 4]]]).bmm(
+        f32([
+          [[1], [1]],
+          [[2], [3]],
+        ]),
+      ),
+      [[[3]], [[18]]],
+    );
+    expectClose(a.mm(b), [
+      [19, 22],
+      [43, 50],
+    ]);
     expect(() => a.matmul(f32([[1, 2, 3]]))).toThrow(Error);
     expect(() => a.bmm(b)).toThrow(Error);
-    expect(t([[1, 2]]).matmul(t([[3], [4]])).tolist()).toEqual([[11]]);
+    expect(
+      t([[1, 2]])
+        .matmul(t([[3], [4]]))
+        .tolist(),
+    ).toEqual([[11]]);
   });
 
   it('softmax and logSoftmax', () => {
@@ -659,10 +844,22 @@ describe('products, softmax', () => {
     expectClose(v.softmax(0), [0.09003057, 0.24472847, 0.66524096]);
     expectClose(v.logSoftmax(0), [-2.40760596, -1.40760596, -0.40760596]);
     expectClose(v.softmax(-1).sum(), 1);
-    const m = f32([[1, 2, 3], [0, 0, 0]]);
-    expectClose(m.softmax(1), [[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]]);
-    expectClose(m.softmax(0), [[E / (1 + E), (E * E) / (1 + E * E), E ** 3 / (1 + E ** 3)], [1 / (1 + E), 1 / (1 + E * E), 1 / (1 + E ** 3)]]);
-    expectClose(m.logSoftmax(1), [[-2.40760596, -1.40760596, -0.40760596], [-Math.log(3), -Math.log(3), -Math.log(3)]]);
+    const m = f32([
+      [1, 2, 3],
+      [0, 0, 0],
+    ]);
+    expectClose(m.softmax(1), [
+      [0.09003057, 0.24472847, 0.66524096],
+      [1 / 3, 1 / 3, 1 / 3],
+    ]);
+    expectClose(m.softmax(0), [
+      [E / (1 + E), (E * E) / (1 + E * E), E ** 3 / (1 + E ** 3)],
+      [1 / (1 + E), 1 / (1 + E * E), 1 / (1 + E ** 3)],
+    ]);
+    expectClose(m.logSoftmax(1), [
+      [-2.40760596, -1.40760596, -0.40760596],
+      [-Math.log(3), -Math.log(3), -Math.log(3)],
+    ]);
     expectClose(f32([0, Number.NEGATIVE_INFINITY]).softmax(0), [1, 0]);
     expectClose(F.softmax(v, 0), [0.09003057, 0.24472847, 0.66524096]);
     expectClose(F.logSoftmax(v, 0), [-2.40760596, -1.40760596, -0.40760596]);
@@ -674,9 +871,16 @@ describe('products, softmax', () => {
 describe('shape and views', () => {
   it('view, reshape (views share storage)', () => {
     const x = torch.arange(6);
-    expect(x.view(2, 3).tolist()).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(x.view(2, 3).tolist()).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
     expect(x.view([3, -1]).shape).toEqual([3, 2]);
-    expect(x.reshape(3, 2).tolist()).toEqual([[0, 1], [2, 3], [4, 5]]);
+    expect(x.reshape(3, 2).tolist()).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
     expect(x.reshape([-1]).shape).toEqual([6]);
     expect(() => x.view(4, 2)).toThrow(Error);
     x.view(2, 3).select(0, 1).fill_(0);
@@ -685,9 +889,21 @@ describe('shape and views', () => {
 
   it('permute, transpose, contiguous', () => {
     const a = torch.arange(6).view(2, 3);
-    expect(a.permute(1, 0).tolist()).toEqual([[0, 3], [1, 4], [2, 5]]);
-    expect(a.transpose(0, 1).tolist()).toEqual([[0, 3], [1, 4], [2, 5]]);
-    expect(a.t().tolist()).toEqual([[0, 3], [1, 4], [2, 5]]);
+    expect(a.permute(1, 0).tolist()).toEqual([
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
+    expect(a.transpose(0, 1).tolist()).toEqual([
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
+    expect(a.t().tolist()).toEqual([
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
     const b = torch.arange(24).view(2, 3, 4);
     const p = b.permute([2, 0, 1]);
     expect(p.shape).toEqual([4, 2, 3]);
@@ -720,14 +936,38 @@ describe('shape and views', () => {
 
   it('expand and repeat', () => {
     const a = t([[1], [2]]);
-    expect(a.expand(2, 3).tolist()).toEqual([[1, 1, 1], [2, 2, 2]]);
-    expect(a.expand([-1, 2]).tolist()).toEqual([[1, 1], [2, 2]]);
+    expect(a.expand(2, 3).tolist()).toEqual([
+      [1, 1, 1],
+      [2, 2, 2],
+    ]);
+    expect(a.expand([-1, 2]).tolist()).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
     expect(a.expand(4, 2, 3).shape).toEqual([4, 2, 3]);
-    expect(t([1, 2]).expandAs(torch.zeros([3, 2])).tolist()).toEqual([[1, 2], [1, 2], [1, 2]]);
+    expect(
+      t([1, 2])
+        .expandAs(torch.zeros([3, 2]))
+        .tolist(),
+    ).toEqual([
+      [1, 2],
+      [1, 2],
+      [1, 2],
+    ]);
     expect(() => t([1, 2]).expand(3)).toThrow(Error);
-    expect(t([1, 2]).repeat(2, 2).tolist()).toEqual([[1, 2, 1, 2], [1, 2, 1, 2]]);
+    expect(t([1, 2]).repeat(2, 2).tolist()).toEqual([
+      [1, 2, 1, 2],
+      [1, 2, 1, 2],
+    ]);
     expect(t([1, 2]).repeat(3).tolist()).toEqual([1, 2, 1, 2, 1, 2]);
-    expect(t([[1, 2]]).repeat([2, 1]).tolist()).toEqual([[1, 2], [1, 2]]);
+    expect(
+      t([[1, 2]])
+        .repeat([2, 1])
+        .tolist(),
+    ).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
   });
 
   it('split (size and sizes) and chunk', () => {
@@ -736,22 +976,67 @@ describe('shape and views', () => {
     expect(x.split([1, 4]).map((p) => p.tolist())).toEqual([[0], [1, 2, 3, 4]]);
     expect(() => x.split([1, 2])).toThrow(Error);
     const m = torch.arange(6).view(2, 3);
-    expect(m.split(2, 1).map((p) => p.tolist())).toEqual([[[0, 1], [3, 4]], [[2], [5]]]);
-    expect(m.split([2, 1], -1).map((p) => p.shape)).toEqual([[2, 2], [2, 1]]);
-    expect(x.chunk(2).map((p) => p.tolist())).toEqual([[0, 1, 2], [3, 4]]);
-    expect(torch.arange(6).chunk(3).map((p) => p.tolist())).toEqual([[0, 1], [2, 3], [4, 5]]);
-    expect(m.chunk(3, 1).map((p) => p.tolist())).toEqual([[[0], [3]], [[1], [4]], [[2], [5]]]);
+    expect(m.split(2, 1).map((p) => p.tolist())).toEqual([
+      [
+        [0, 1],
+        [3, 4],
+      ],
+      [[2], [5]],
+    ]);
+    expect(m.split([2, 1], -1).map((p) => p.shape)).toEqual([
+      [2, 2],
+      [2, 1],
+    ]);
+    expect(x.chunk(2).map((p) => p.tolist())).toEqual([
+      [0, 1, 2],
+      [3, 4],
+    ]);
+    expect(
+      torch
+        .arange(6)
+        .chunk(3)
+        .map((p) => p.tolist()),
+    ).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    expect(m.chunk(3, 1).map((p) => p.tolist())).toEqual([
+      [[0], [3]],
+      [[1], [4]],
+      [[2], [5]],
+    ]);
     expect(torch.split(x, 3).length).toBe(2);
   });
 
   it('cat and stack', () => {
     const a = t([[1, 2]]);
     const b = t([[3, 4]]);
-    expect(torch.cat([a, b]).tolist()).toEqual([[1, 2], [3, 4]]);
+    expect(torch.cat([a, b]).tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(torch.cat([a, b], 1).tolist()).toEqual([[1, 2, 3, 4]]);
-    expect(torch.cat([a, t([[5, 6], [7, 8]])], 0).shape).toEqual([3, 2]);
-    expect(torch.stack([t([1, 2]), t([3, 4])]).tolist()).toEqual([[1, 2], [3, 4]]);
-    expect(torch.stack([t([1, 2]), t([3, 4])], 1).tolist()).toEqual([[1, 3], [2, 4]]);
+    expect(
+      torch.cat(
+        [
+          a,
+          t([
+            [5, 6],
+            [7, 8],
+          ]),
+        ],
+        0,
+      ).shape,
+    ).toEqual([3, 2]);
+    expect(torch.stack([t([1, 2]), t([3, 4])]).tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(torch.stack([t([1, 2]), t([3, 4])], 1).tolist()).toEqual([
+      [1, 3],
+      [2, 4],
+    ]);
     expect(torch.stack([t([1, 2]), t([3, 4])], -1).shape).toEqual([2, 2]);
     expect(() => torch.cat([a, t([[1, 2, 3]])])).toThrow(Error);
     expect(() => torch.stack([t([1]), t([1, 2])])).toThrow(Error);
@@ -760,12 +1045,18 @@ describe('shape and views', () => {
 
   it('narrow, select, slice', () => {
     const m = torch.arange(6).view(2, 3);
-    expect(m.narrow(1, 1, 2).tolist()).toEqual([[1, 2], [4, 5]]);
+    expect(m.narrow(1, 1, 2).tolist()).toEqual([
+      [1, 2],
+      [4, 5],
+    ]);
     expect(m.narrow(0, 1, 1).tolist()).toEqual([[3, 4, 5]]);
     expect(m.select(0, 1).tolist()).toEqual([3, 4, 5]);
     expect(m.select(1, -1).tolist()).toEqual([2, 5]);
     expect(() => m.select(0, 2)).toThrow(Error);
-    expect(m.slice(1, 1).tolist()).toEqual([[1, 2], [4, 5]]);
+    expect(m.slice(1, 1).tolist()).toEqual([
+      [1, 2],
+      [4, 5],
+    ]);
     const x = torch.arange(6);
     expect(x.slice(0, null, null, 2).tolist()).toEqual([0, 2, 4]);
     expect(x.slice(0, -2).tolist()).toEqual([4, 5]);
@@ -779,23 +1070,39 @@ describe('shape and views', () => {
 
   it('flip', () => {
     expect(torch.arange(4).flip(0).tolist()).toEqual([3, 2, 1, 0]);
-    expect(torch.arange(4).view(2, 2).flip([0, 1]).tolist()).toEqual([[3, 2], [1, 0]]);
+    expect(torch.arange(4).view(2, 2).flip([0, 1]).tolist()).toEqual([
+      [3, 2],
+      [1, 0],
+    ]);
   });
 });
 
 describe('indexing', () => {
   it('index: advanced indexing with nulls', () => {
     const m = torch.arange(12).view(3, 4);
-    expect(m.index([t([0, 2])]).tolist()).toEqual([[0, 1, 2, 3], [8, 9, 10, 11]]);
-    expect(m.index([t([0, 2]), null]).tolist()).toEqual([[0, 1, 2, 3], [8, 9, 10, 11]]);
-    expect(m.index([null, t([1, 3])]).tolist()).toEqual([[1, 3], [5, 7], [9, 11]]);
+    expect(m.index([t([0, 2])]).tolist()).toEqual([
+      [0, 1, 2, 3],
+      [8, 9, 10, 11],
+    ]);
+    expect(m.index([t([0, 2]), null]).tolist()).toEqual([
+      [0, 1, 2, 3],
+      [8, 9, 10, 11],
+    ]);
+    expect(m.index([null, t([1, 3])]).tolist()).toEqual([
+      [1, 3],
+      [5, 7],
+      [9, 11],
+    ]);
     expect(m.index([t([0, 2]), t([1, 3])]).tolist()).toEqual([1, 11]);
     expect(m.index([t([-1])]).tolist()).toEqual([[8, 9, 10, 11]]);
     // boolean mask
     expect(m.index([t([true, false, true])]).shape).toEqual([2, 4]);
     expect(m.index([m.gt(8)]).tolist()).toEqual([9, 10, 11]);
     const c = torch.arange(24).view(2, 3, 4);
-    expect(c.index([null, t([0, 2]), t([1, 3])]).tolist()).toEqual([[1, 11], [13, 23]]);
+    expect(c.index([null, t([0, 2]), t([1, 3])]).tolist()).toEqual([
+      [1, 11],
+      [13, 23],
+    ]);
     expect(c.index([null, null, t([0])]).shape).toEqual([2, 3, 1]);
     expect(() => m.index([t([3])])).toThrow(Error);
   });
@@ -810,10 +1117,33 @@ describe('indexing', () => {
 
   it('indexSelect, gather', () => {
     const m = torch.arange(6).view(3, 2);
-    expect(m.indexSelect(0, t([2, 0])).tolist()).toEqual([[4, 5], [0, 1]]);
-    expect(m.indexSelect(1, t([1, 1, 0])).tolist()).toEqual([[1, 1, 0], [3, 3, 2], [5, 5, 4]]);
-    const g = t([[1, 2], [3, 4]]);
-    expect(g.gather(1, t([[0, 0], [1, 0]])).tolist()).toEqual([[1, 1], [4, 3]]);
+    expect(m.indexSelect(0, t([2, 0])).tolist()).toEqual([
+      [4, 5],
+      [0, 1],
+    ]);
+    expect(m.indexSelect(1, t([1, 1, 0])).tolist()).toEqual([
+      [1, 1, 0],
+      [3, 3, 2],
+      [5, 5, 4],
+    ]);
+    const g = t([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(
+      g
+        .gather(
+          1,
+          t([
+            [0, 0],
+            [1, 0],
+          ]),
+        )
+        .tolist(),
+    ).toEqual([
+      [1, 1],
+      [4, 3],
+    ]);
     expect(g.gather(0, t([[1, 0]])).tolist()).toEqual([[3, 2]]);
     expect(g.gather(-1, t([[1], [0]])).tolist()).toEqual([[2], [3]]);
     expect(() => g.gather(1, t([[2]]))).toThrow(Error);
@@ -821,29 +1151,112 @@ describe('indexing', () => {
 
   it('scatter, scatterAdd', () => {
     const z = torch.zeros([2, 3]);
-    expectClose(z.scatter(1, t([[0, 1], [2, 0]]), f32([[1, 2], [3, 4]])), [[1, 2, 0], [4, 0, 3]]);
-    expectClose(z.scatter(1, t([[0], [2]]), 5.5), [[5.5, 0, 0], [0, 0, 5.5]]);
-    expect(z.tolist()).toEqual([[0, 0, 0], [0, 0, 0]]); // out of place
+    expectClose(
+      z.scatter(
+        1,
+        t([
+          [0, 1],
+          [2, 0],
+        ]),
+        f32([
+          [1, 2],
+          [3, 4],
+        ]),
+      ),
+      [
+        [1, 2, 0],
+        [4, 0, 3],
+      ],
+    );
+    expectClose(z.scatter(1, t([[0], [2]]), 5.5), [
+      [5.5, 0, 0],
+      [0, 0, 5.5],
+    ]);
+    expect(z.tolist()).toEqual([
+      [0, 0, 0],
+      [0, 0, 0],
+    ]); // out of place
     expectClose(torch.zeros([3]).scatterAdd(0, t([0, 1, 0, 2]), f32([1, 2, 3, 4])), [4, 2, 4]);
-    expectClose(torch.ones([2, 2]).scatterAdd(1, t([[1, 1], [0, 0]]), f32([[1, 2], [3, 4]])), [[1, 4], [8, 1]]);
+    expectClose(
+      torch.ones([2, 2]).scatterAdd(
+        1,
+        t([
+          [1, 1],
+          [0, 0],
+        ]),
+        f32([
+          [1, 2],
+          [3, 4],
+        ]),
+      ),
+      [
+        [1, 4],
+        [8, 1],
+      ],
+    );
   });
 
   it('maskedFill, maskedSelect', () => {
-    expect(t([1, 2, 3]).maskedFill(t([true, false, true]), 0).tolist()).toEqual([0, 2, 0]);
-    expect(f32([1, 2]).maskedFill(t([false, true]), Number.NEGATIVE_INFINITY).tolist()).toEqual([1, -Infinity]);
+    expect(
+      t([1, 2, 3])
+        .maskedFill(t([true, false, true]), 0)
+        .tolist(),
+    ).toEqual([0, 2, 0]);
+    expect(
+      f32([1, 2])
+        .maskedFill(t([false, true]), Number.NEGATIVE_INFINITY)
+        .tolist(),
+    ).toEqual([1, -Infinity]);
     // broadcast mask over rows
-    expect(torch.arange(6).view(2, 3).maskedFill(t([true, false, false]), -1).tolist()).toEqual([[-1, 1, 2], [-1, 4, 5]]);
-    expect(f32([1, 2]).maskedFill(t([true, true]), t(0.5)).tolist()).toEqual([0.5, 0.5]);
-    expect(torch.arange(4).maskedSelect(t([true, false, true, false])).tolist()).toEqual([0, 2]);
+    expect(
+      torch
+        .arange(6)
+        .view(2, 3)
+        .maskedFill(t([true, false, false]), -1)
+        .tolist(),
+    ).toEqual([
+      [-1, 1, 2],
+      [-1, 4, 5],
+    ]);
+    expect(
+      f32([1, 2])
+        .maskedFill(t([true, true]), t(0.5))
+        .tolist(),
+    ).toEqual([0.5, 0.5]);
+    expect(
+      torch
+        .arange(4)
+        .maskedSelect(t([true, false, true, false]))
+        .tolist(),
+    ).toEqual([0, 2]);
   });
 
   it('tril, triu', () => {
     const o = torch.ones([3, 3]);
-    expect(o.tril().tolist()).toEqual([[1, 0, 0], [1, 1, 0], [1, 1, 1]]);
-    expect(o.tril(-1).tolist()).toEqual([[0, 0, 0], [1, 0, 0], [1, 1, 0]]);
-    expect(o.triu().tolist()).toEqual([[1, 1, 1], [0, 1, 1], [0, 0, 1]]);
-    expect(o.triu(1).tolist()).toEqual([[0, 1, 1], [0, 0, 1], [0, 0, 0]]);
-    expect(torch.ones([2, 3], { dtype: 'bool' }).tril().tolist()).toEqual([[true, false, false], [true, true, false]]);
+    expect(o.tril().tolist()).toEqual([
+      [1, 0, 0],
+      [1, 1, 0],
+      [1, 1, 1],
+    ]);
+    expect(o.tril(-1).tolist()).toEqual([
+      [0, 0, 0],
+      [1, 0, 0],
+      [1, 1, 0],
+    ]);
+    expect(o.triu().tolist()).toEqual([
+      [1, 1, 1],
+      [0, 1, 1],
+      [0, 0, 1],
+    ]);
+    expect(o.triu(1).tolist()).toEqual([
+      [0, 1, 1],
+      [0, 0, 1],
+      [0, 0, 0],
+    ]);
+    expect(torch.ones([2, 3], { dtype: 'bool' }).tril().tolist()).toEqual([
+      [true, false, false],
+      [true, true, false],
+    ]);
   });
 
   it('topk, sort, argsort', () => {
@@ -854,7 +1267,10 @@ describe('indexing', () => {
     const [sv, si] = v.topk(2, -1, false);
     expectClose(sv, [1, 3]);
     expect(si.tolist()).toEqual([0, 2]);
-    const [mv, mi] = f32([[1, 9, 3], [8, 2, 7]]).topk(1, 0);
+    const [mv, mi] = f32([
+      [1, 9, 3],
+      [8, 2, 7],
+    ]).topk(1, 0);
     expectClose(mv, [[8, 9, 7]]);
     expect(mi.tolist()).toEqual([[1, 0, 1]]);
     expect(() => v.topk(5)).toThrow(Error);
@@ -866,15 +1282,24 @@ describe('indexing', () => {
     const [d, di] = t([3, 1, 2]).sort(-1, true);
     expect(d.tolist()).toEqual([3, 2, 1]);
     expect(di.tolist()).toEqual([0, 2, 1]);
-    const [m] = t([[3, 1], [0, 2]]).sort(0);
-    expect(m.tolist()).toEqual([[0, 1], [3, 2]]);
+    const [m] = t([
+      [3, 1],
+      [0, 2],
+    ]).sort(0);
+    expect(m.tolist()).toEqual([
+      [0, 1],
+      [3, 2],
+    ]);
     const [, stableIdx] = t([1, 0, 1, 0, 1]).sort(-1, false, true);
     expect(stableIdx.tolist()).toEqual([1, 3, 0, 2, 4]);
     expect(t([3, 1, 2]).argsort().tolist()).toEqual([1, 2, 0]);
   });
 
   it('multinomial: shape, range, zero-prob entries, seeding', () => {
-    const probs = f32([[0, 0.2, 0, 0.8], [0.5, 0, 0.5, 0]]);
+    const probs = f32([
+      [0, 0.2, 0, 0.8],
+      [0.5, 0, 0.5, 0],
+    ]);
     torch.manualSeed(7);
     const s = probs.multinomial(200, true);
     expect(s.shape).toEqual([2, 200]);
@@ -889,7 +1314,10 @@ describe('indexing', () => {
 
     // without replacement: each nonzero entry exactly once
     const nr = probs.multinomial(2);
-    expect((nr.tolist() as number[][]).map((r) => [...r].sort())).toEqual([[1, 3], [0, 2]]);
+    expect((nr.tolist() as number[][]).map((r) => [...r].sort())).toEqual([
+      [1, 3],
+      [0, 2],
+    ]);
 
     // 1-D and unnormalized weights
     const one = f32([0, 3, 1]).multinomial(50, true);
@@ -943,7 +1371,10 @@ describe('in place', () => {
   it('copy_ broadcasts and converts dtype', () => {
     const a = torch.zeros([2, 2]);
     a.copy_(f32([1.5, 2.5]));
-    expect(a.tolist()).toEqual([[1.5, 2.5], [1.5, 2.5]]);
+    expect(a.tolist()).toEqual([
+      [1.5, 2.5],
+      [1.5, 2.5],
+    ]);
     const i = torch.zeros([2], { dtype: 'int64' });
     i.copy_(f32([1.7, -1.7]));
     expect(i.tolist()).toEqual([1, -1]);
@@ -954,9 +1385,15 @@ describe('in place', () => {
     const base = torch.zeros([2, 3]);
     base.select(0, 1).fill_(1);
     base.narrow(1, 0, 1).add_(5);
-    expect(base.tolist()).toEqual([[5, 0, 0], [6, 1, 1]]);
+    expect(base.tolist()).toEqual([
+      [5, 0, 0],
+      [6, 1, 1],
+    ]);
     base.t().mul_(2);
-    expect(base.tolist()).toEqual([[10, 0, 0], [12, 2, 2]]);
+    expect(base.tolist()).toEqual([
+      [10, 0, 0],
+      [12, 2, 2],
+    ]);
   });
 
   it('in place on an int tensor with a float result throws', () => {
@@ -1024,66 +1461,165 @@ describe('in place', () => {
 
 describe('torch.nn.functional', () => {
   it('linear', () => {
-    const x = f32([[1, 2], [3, -1]]);
-    const w = f32([[1, 0], [0, 1], [1, 1]]);
+    const x = f32([
+      [1, 2],
+      [3, -1],
+    ]);
+    const w = f32([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]);
     const b = f32([0.5, -0.5, 0]);
-    expectClose(F.linear(x, w, b), [[1.5, 1.5, 3], [3.5, -1.5, 2]]);
-    expectClose(F.linear(x, w), [[1, 2, 3], [3, -1, 2]]);
-    expectClose(F.linear(x, w, null), [[1, 2, 3], [3, -1, 2]]);
+    expectClose(F.linear(x, w, b), [
+      [1.5, 1.5, 3],
+      [3.5, -1.5, 2],
+    ]);
+    expectClose(F.linear(x, w), [
+      [1, 2, 3],
+      [3, -1, 2],
+    ]);
+    expectClose(F.linear(x, w, null), [
+      [1, 2, 3],
+      [3, -1, 2],
+    ]);
     expectClose(F.linear(f32([[[1, 1]]]), w), [[[1, 1, 2]]]);
     expect(() => F.linear(x, f32([[1, 2, 3]]))).toThrow(Error);
     expect(() => F.linear([1] as unknown as Tensor, w)).toThrow(TypeError);
   });
 
   it('embedding', () => {
-    const w = t([[0.5, 1], [2, 3], [4, 5]]);
-    expectClose(F.embedding(t([[2, 0], [1, 1]]), w), [[[4, 5], [0.5, 1]], [[2, 3], [2, 3]]]);
+    const w = t([
+      [0.5, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    expectClose(
+      F.embedding(
+        t([
+          [2, 0],
+          [1, 1],
+        ]),
+        w,
+      ),
+      [
+        [
+          [4, 5],
+          [0.5, 1],
+        ],
+        [
+          [2, 3],
+          [2, 3],
+        ],
+      ],
+    );
     expect(F.embedding(t([2, 0, 1]), w).shape).toEqual([3, 2]);
     expect(() => F.embedding(t([3]), w)).toThrow(Error);
   });
 
   it('embedding: paddingIdx rows get no gradient', () => {
-    const w = t([[0.5, 1], [2, 3], [4, 5]], { requiresGrad: true });
+    const w = t(
+      [
+        [0.5, 1],
+        [2, 3],
+        [4, 5],
+      ],
+      { requiresGrad: true },
+    );
     const out = F.embedding(t([0, 1, 1, 2, 0]), w, { paddingIdx: 1 });
-    expectClose(out, [[0.5, 1], [2, 3], [2, 3], [4, 5], [0.5, 1]]);
+    expectClose(out, [
+      [0.5, 1],
+      [2, 3],
+      [2, 3],
+      [4, 5],
+      [0.5, 1],
+    ]);
     out.sum().backward();
-    expectClose(w.grad!, [[2, 2], [0, 0], [1, 1]]);
+    expectClose(w.grad!, [
+      [2, 2],
+      [0, 0],
+      [1, 1],
+    ]);
 
-    const w2 = t([[0.5, 1], [2, 3], [4, 5]], { requiresGrad: true });
-    F.embedding(t([0, 1, 1, 2, 0]), w2).sum().backward();
-    expectClose(w2.grad!, [[2, 2], [2, 2], [1, 1]]);
+    const w2 = t(
+      [
+        [0.5, 1],
+        [2, 3],
+        [4, 5],
+      ],
+      { requiresGrad: true },
+    );
+    F.embedding(t([0, 1, 1, 2, 0]), w2)
+      .sum()
+      .backward();
+    expectClose(w2.grad!, [
+      [2, 2],
+      [2, 2],
+      [1, 1],
+    ]);
   });
 
   it('embedding: a negative paddingIdx counts from the end (as PyTorch)', () => {
     // PyTorch: F.embedding(idx, w, padding_idx=-1) is padding_idx = num_embeddings - 1.
-    const w = t([[0.5, 1], [2, 3], [4, 5]], { requiresGrad: true });
-    F.embedding(t([0, 2]), w, { paddingIdx: -1 }).sum().backward();
-    expectClose(w.grad!, [[1, 1], [0, 0], [0, 0]]);
+    const w = t(
+      [
+        [0.5, 1],
+        [2, 3],
+        [4, 5],
+      ],
+      { requiresGrad: true },
+    );
+    F.embedding(t([0, 2]), w, { paddingIdx: -1 })
+      .sum()
+      .backward();
+    expectClose(w.grad!, [
+      [1, 1],
+      [0, 0],
+      [0, 0],
+    ]);
   });
 
   it('layerNorm', () => {
-    const x = f32([[1, 2, 3], [2, 4, 6]]);
+    const x = f32([
+      [1, 2, 3],
+      [2, 4, 6],
+    ]);
     // row 1: μ=2, σ²=2/3; row 2: μ=4, σ²=8/3 (biased)
     const n1 = 1 / Math.sqrt(2 / 3 + 1e-5);
     const n2 = 2 / Math.sqrt(8 / 3 + 1e-5);
-    expectClose(F.layerNorm(x, [3]), [[-n1, 0, n1], [-n2, 0, n2]]);
+    expectClose(F.layerNorm(x, [3]), [
+      [-n1, 0, n1],
+      [-n2, 0, n2],
+    ]);
     const w = f32([1, 2, 0.5]);
     const b = f32([0, 1, -1]);
-    expectClose(F.layerNorm(x, [3], w, b), [[-n1, 1, 0.5 * n1 - 1], [-n2, 1, 0.5 * n2 - 1]]);
+    expectClose(F.layerNorm(x, [3], w, b), [
+      [-n1, 1, 0.5 * n1 - 1],
+      [-n2, 1, 0.5 * n2 - 1],
+    ]);
     // over the last two dims: values 1,2,3,2,4,6: μ=3, σ²=(4+1+0+1+1+9)/6=8/3
     const s = Math.sqrt(8 / 3 + 1e-5);
-    expectClose(F.layerNorm(x, [2, 3]), [[-2 / s, -1 / s, 0], [-1 / s, 1 / s, 3 / s]]);
+    expectClose(F.layerNorm(x, [2, 3]), [
+      [-2 / s, -1 / s, 0],
+      [-1 / s, 1 / s, 3 / s],
+    ]);
     // eps
     expectClose(F.layerNorm(f32([[0, 2]]), [2], null, null, 1), [[-1 / Math.sqrt(2), 1 / Math.sqrt(2)]]);
     expect(() => F.layerNorm(x, [4])).toThrow(Error);
   });
 
   it('dropout', () => {
-    const x = f32([[1, 2], [3, 4]]);
+    const x = f32([
+      [1, 2],
+      [3, 4],
+    ]);
     const ev = F.dropout(x, 0.5, false);
     expect(ev.equal(x)).toBe(true);
     expect(F.dropout(x, 0).equal(x)).toBe(true);
-    expect(F.dropout(x, 1).tolist()).toEqual([[0, 0], [0, 0]]);
+    expect(F.dropout(x, 1).tolist()).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
 
     torch.manualSeed(3);
     const d = F.dropout(torch.ones([10000]), 0.5);
@@ -1109,7 +1645,12 @@ describe('torch.nn.functional', () => {
     // -log softmax([1,2,3]) = [2.40760596, 1.40760596, 0.40760596]; of [0,0,0] = ln 3
     const L = [2.40760596, 1.40760596, 0.40760596];
     const ln3 = Math.log(3);
-    const logits = () => f32([[1, 2, 3], [0, 0, 0], [1, 2, 3]]);
+    const logits = () =>
+      f32([
+        [1, 2, 3],
+        [0, 0, 0],
+        [1, 2, 3],
+      ]);
 
     it("reductions 'mean', 'sum', 'none'", () => {
       const y = t([2, 1, 0]);
@@ -1148,15 +1689,27 @@ describe('torch.nn.functional', () => {
     });
 
     it('gradient is (softmax - onehot) / N', () => {
-      const x = f32([[1, 2, 3], [0, 0, 0]]).requiresGrad_();
+      const x = f32([
+        [1, 2, 3],
+        [0, 0, 0],
+      ]).requiresGrad_();
       F.crossEntropy(x, t([2, 0])).backward();
       const p = [0.09003057, 0.24472847, 0.66524096];
-      expectClose(x.grad!, [[p[0]! / 2, p[1]! / 2, (p[2]! - 1) / 2], [(1 / 3 - 1) / 2, 1 / 6, 1 / 6]]);
+      expectClose(x.grad!, [
+        [p[0]! / 2, p[1]! / 2, (p[2]! - 1) / 2],
+        [(1 / 3 - 1) / 2, 1 / 6, 1 / 6],
+      ]);
     });
 
     it('(N, C, d) inputs and class weights', () => {
       // (1, 3, 2): position 0 logits [1,2,3], position 1 logits [0,0,0]
-      const x = f32([[[1, 0], [2, 0], [3, 0]]]);
+      const x = f32([
+        [
+          [1, 0],
+          [2, 0],
+          [3, 0],
+        ],
+      ]);
       expectClose(F.crossEntropy(x, t([[2, 1]]), { reduction: 'none' }), [[L[2], ln3]]);
       const w = f32([1, 2, 3]);
       // weighted mean: Σ w_y·l / Σ w_y

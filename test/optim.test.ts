@@ -4,18 +4,33 @@ import { torch, type Tensor } from '../src/index.js';
 
 /** Sets p.grad = g (float64) through autograd: loss = Σ p·g. */
 function setGrad(p: Tensor, g: number[]): void {
-  torch.tidy(() => p.mul(torch.tensor(g, { dtype: 'float64' })).sum().backward());
+  torch.tidy(() =>
+    p
+      .mul(torch.tensor(g, { dtype: 'float64' }))
+      .sum()
+      .backward(),
+  );
 }
 
 describe('AdamW', () => {
   it('matches the documented update step by step (decoupled weight decay, bias correction)', () => {
-    const lr = 0.05, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.1;
+    const lr = 0.05,
+      b1 = 0.9,
+      b2 = 0.99,
+      eps = 1e-8,
+      wd = 0.1;
     const p = torch.tensor([1.0, -2.0, 0.5], { dtype: 'float64', requiresGrad: true });
     const opt = new torch.optim.AdamW([p], { lr, betas: [b1, b2], eps, weightDecay: wd });
-    const grads = [[0.3, -1.2, 2.0], [-0.1, 0.4, 1.0], [0.7, 0.0, -3.0], [0.2, 0.2, 0.2]];
+    const grads = [
+      [0.3, -1.2, 2.0],
+      [-0.1, 0.4, 1.0],
+      [0.7, 0.0, -3.0],
+      [0.2, 0.2, 0.2],
+    ];
     // By hand: PyTorch's AdamW algorithm (torch.optim.AdamW docs).
     const ref = [1.0, -2.0, 0.5];
-    const m = [0, 0, 0], v = [0, 0, 0];
+    const m = [0, 0, 0],
+      v = [0, 0, 0];
     grads.forEach((g, t0) => {
       const t = t0 + 1;
       for (let i = 0; i < 3; i++) {
@@ -60,7 +75,13 @@ describe('AdamW', () => {
   it('supports parameter groups with their own options', () => {
     const a = torch.tensor([1.0], { dtype: 'float64', requiresGrad: true });
     const b = torch.tensor([1.0], { dtype: 'float64', requiresGrad: true });
-    const opt = new torch.optim.AdamW([{ params: [a], weightDecay: 0 }, { params: [b], lr: 0.2 }], { lr: 0.1, weightDecay: 0.5 });
+    const opt = new torch.optim.AdamW(
+      [
+        { params: [a], weightDecay: 0 },
+        { params: [b], lr: 0.2 },
+      ],
+      { lr: 0.1, weightDecay: 0.5 },
+    );
     setGrad(a, [1]);
     setGrad(b, [1]);
     opt.step();
@@ -71,7 +92,10 @@ describe('AdamW', () => {
   it('amsgrad keeps the maximum second moment', () => {
     const p = torch.tensor([0.0], { dtype: 'float64', requiresGrad: true });
     const opt = new torch.optim.AdamW([p], { lr: 0.1, weightDecay: 0, amsgrad: true, betas: [0.9, 0.999] });
-    let ref = 0, m = 0, v = 0, vmax = 0;
+    let ref = 0,
+      m = 0,
+      v = 0,
+      vmax = 0;
     [3, 0.1, 0.1].forEach((g, t0) => {
       const t = t0 + 1;
       m = 0.9 * m + 0.1 * g;
@@ -89,7 +113,12 @@ describe('AdamW', () => {
     const run = (split: boolean): number[] => {
       const p = torch.tensor([0.5, -0.5], { dtype: 'float64', requiresGrad: true });
       let opt = new torch.optim.AdamW([p], { lr: 0.01 });
-      const gs = [[1, 2], [0.5, -1], [2, 2], [-1, 0.3]];
+      const gs = [
+        [1, 2],
+        [0.5, -1],
+        [2, 2],
+        [-1, 0.3],
+      ];
       gs.forEach((g, i) => {
         if (split && i === 2) {
           const sd = opt.stateDict();

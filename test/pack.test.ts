@@ -17,7 +17,13 @@ import { libtorch } from '../src/native.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-pack-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const npm = (args: string[], cwd: string) => spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 600_000, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+const npm = (args: string[], cwd: string) =>
+  spawnSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
 const platform = `${process.platform}-${process.arch}`;
 /** stderr's lines but the trainer's own (its start notes, and its warning that two steps learned nothing): what loading printed. */
 const loaderNoise = (stderr: string): string[] => stderr.split('\n').filter((l) => l !== '' && !/^(sft: |warning: sft )/.test(l));
@@ -42,15 +48,47 @@ describe('packaging', () => {
     r = npm(['pack', '--pack-destination', tmp], root);
     expect(r.status, r.stderr).toBe(0);
     const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!;
-    const files = execFileSync('tar', ['tzf', join(tmp, tgz)], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const must of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/libtorch.js', 'dist/cli/index.js', 'data/demo/sft.jsonl', 'CMakeLists.txt', 'binding/addon.cc', 'binding/preload/preload.c', 'native/gpt.cpp', 'scripts/install-native.mjs', `prebuilds/${platform}/${binary}`, `prebuilds/${platform}/torch-rlhf-preload.node`])
+    const files = execFileSync('tar', ['tzf', join(tmp, tgz)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const must of [
+      'package.json',
+      'README.md',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/libtorch.js',
+      'dist/cli/index.js',
+      'data/demo/sft.jsonl',
+      'CMakeLists.txt',
+      'binding/addon.cc',
+      'binding/preload/preload.c',
+      'native/gpt.cpp',
+      'scripts/install-native.mjs',
+      `prebuilds/${platform}/${binary}`,
+      `prebuilds/${platform}/torch-rlhf-preload.node`,
+    ])
       expect(files, must).toContain(must);
     for (const f of files) expect(f).not.toMatch(/^(test|build[^/]*|node_modules|\.gpu|\.ci|\.venv[^/]*|src|docs)\//);
 
     // A second virtual environment with the same PyTorch release: the libtorch the prebuild runs on.
     const venv = join(tmp, 'other-venv');
     execFileSync('python3', ['-m', 'venv', venv]);
-    const pip = spawnSync(join(venv, 'bin', 'pip'), ['install', '--retries', '0', '--timeout', '5', '--no-deps', `torch==${libtorch.version}+${libtorch.variant}`, '--extra-index-url', 'https://download.pytorch.org/whl/cpu'], { encoding: 'utf8', timeout: 600_000 });
+    const pip = spawnSync(
+      join(venv, 'bin', 'pip'),
+      [
+        'install',
+        '--retries',
+        '0',
+        '--timeout',
+        '5',
+        '--no-deps',
+        `torch==${libtorch.version}+${libtorch.variant}`,
+        '--extra-index-url',
+        'https://download.pytorch.org/whl/cpu',
+      ],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
     expect(pip.status, pip.stderr).toBe(0);
 
     const app = join(tmp, 'app');
@@ -87,7 +125,11 @@ describe('packaging', () => {
     expect(out.maps).toHaveLength(1);
     expect(out.maps[0].startsWith(libDir)).toBe(true); // not the libtorch the binary was built against
     // LIBTORCH pointing at that environment's torch folder works the same, from anywhere.
-    const viaLibtorch = spawnSync(process.execPath, ['step.mjs'], { cwd: app, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LIBTORCH: out.version.libtorchDir } });
+    const viaLibtorch = spawnSync(process.execPath, ['step.mjs'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', LIBTORCH: out.version.libtorchDir },
+    });
     expect(loaderNoise(viaLibtorch.stderr)).toEqual([]);
     expect(JSON.parse(viaLibtorch.stdout.trim()).version.libtorchSource).toBe('LIBTORCH');
     const cli = spawnSync(join(app, 'node_modules', '.bin', 'rlhf'), ['--help'], { encoding: 'utf8', env });
@@ -97,7 +139,11 @@ describe('packaging', () => {
     const cudaVenv = join(root, '.venv-cuda');
     const cudaBinary = readdirSync(join(root, 'prebuilds', platform)).find((f) => /-cu\d+\.node$/.test(f))!;
     expect(files).toContain(`prebuilds/${platform}/${cudaBinary}`);
-    const onCuda = spawnSync(process.execPath, ['step.mjs'], { cwd: app, encoding: 'utf8', env: { ...env, VIRTUAL_ENV: cudaVenv, PATH: `${join(cudaVenv, 'bin')}:/usr/bin:/bin` } });
+    const onCuda = spawnSync(process.execPath, ['step.mjs'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { ...env, VIRTUAL_ENV: cudaVenv, PATH: `${join(cudaVenv, 'bin')}:/usr/bin:/bin` },
+    });
     expect(loaderNoise(onCuda.stderr)).toEqual([]);
     const cuda = JSON.parse(onCuda.stdout.trim());
     expect(cuda.steps).toBe(2);

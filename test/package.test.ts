@@ -38,7 +38,22 @@ describe('package', () => {
 
   it('gives a TypeScript user full types (and catches misuse)', () => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const opts = ['--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--lib', 'ES2023,esnext.disposable', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types')];
+    const opts = [
+      '--noEmit',
+      '--strict',
+      '--module',
+      'NodeNext',
+      '--moduleResolution',
+      'NodeNext',
+      '--target',
+      'ES2022',
+      '--lib',
+      'ES2023,esnext.disposable',
+      '--types',
+      'node',
+      '--typeRoots',
+      join(root, 'node_modules', '@types'),
+    ];
     writeFileSync(
       join(dir, 'good.ts'),
       `import { torch, F, type Tensor, type DType } from 'torch-rlhf';
@@ -53,7 +68,10 @@ describe('package', () => {
     const good = spawnSync(process.execPath, [tsc, ...opts, 'good.ts'], { cwd: dir, encoding: 'utf8' });
     expect(good.stdout + good.stderr).toBe('');
     expect(good.status).toBe(0);
-    writeFileSync(join(dir, 'bad.ts'), `import { torch } from 'torch-rlhf';\nconst x = torch.zeros([2], { dtype: 'complex128' });\nconst s: string = x.sum();\n`);
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      `import { torch } from 'torch-rlhf';\nconst x = torch.zeros([2], { dtype: 'complex128' });\nconst s: string = x.sum();\n`,
+    );
     const bad = spawnSync(process.execPath, [tsc, ...opts, 'bad.ts'], { cwd: dir, encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stdout).toMatch(/complex128/);
@@ -67,7 +85,10 @@ describe('package', () => {
       cpSync(join(root, 'package.json'), join(bare, 'package.json'));
       symlinkSync(join(root, 'node_modules'), join(bare, 'node_modules'), 'dir');
       const load = (env: Record<string, string>) =>
-        spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(bare, 'dist', 'index.js'))})`], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', ...env } });
+        spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(bare, 'dist', 'index.js'))})`], {
+          encoding: 'utf8',
+          env: { PATH: '/usr/bin:/bin', ...env },
+        });
       // No libtorch anywhere (no .venv next to this copy, no Python PyTorch on this PATH).
       let r = load({});
       expect(r.status).not.toBe(0);

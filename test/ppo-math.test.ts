@@ -4,8 +4,18 @@ import { describe, it, expect } from 'vitest';
 import { mulberry32 } from '../src/data/random.js';
 import { torch, type Tensor } from '../src/index.js';
 import {
-  maskedMean, maskedVar, maskedWhiten, klPerToken, tokenRewards, gae, policyLoss, valueLoss, entropyFromLogits,
-  explainedVariance, FixedKLController, AdaptiveKLController,
+  maskedMean,
+  maskedVar,
+  maskedWhiten,
+  klPerToken,
+  tokenRewards,
+  gae,
+  policyLoss,
+  valueLoss,
+  entropyFromLogits,
+  explainedVariance,
+  FixedKLController,
+  AdaptiveKLController,
 } from '../src/trainers/ppo-math.js';
 
 const f64 = (data: number[] | number[][] | number[][][]): Tensor => torch.tensor(data, { dtype: 'float64' });
@@ -32,10 +42,22 @@ function expectRowsClose(actual: number[][], expected: number[][], digits = 10):
 
 // B=3 responses of lengths 4, 2, 1 in T=4 (right-padded).
 const LENGTHS = [4, 2, 1];
-const MASK = [[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]];
+const MASK = [
+  [1, 1, 1, 1],
+  [1, 1, 0, 0],
+  [1, 0, 0, 0],
+];
 // Real entries 1..7: mean 4, Σ(x−4)² = 9+4+1+0+1+4+9 = 28, biased var 28/7 = 4, unbiased 28/6.
-const X = [[1, 2, 3, 4], [5, 6, 99, 99], [7, -50, -50, -50]];
-const X_OTHER_PAD = [[1, 2, 3, 4], [5, 6, -1e6, 3.5], [7, 1e5, 0, -123]];
+const X = [
+  [1, 2, 3, 4],
+  [5, 6, 99, 99],
+  [7, -50, -50, -50],
+];
+const X_OTHER_PAD = [
+  [1, 2, 3, 4],
+  [5, 6, -1e6, 3.5],
+  [7, 1e5, 0, -123],
+];
 
 describe('maskedMean / maskedVar / maskedWhiten', () => {
   it('maskedMean over all entries and along dim 1, ignoring padding', () => {
@@ -59,9 +81,29 @@ describe('maskedMean / maskedVar / maskedWhiten', () => {
       expect(maskedVar(f64(X_OTHER_PAD), mask).item()).toBeCloseTo(28 / 6, 12);
       expect(maskedVar(f64(X_OTHER_PAD), mask, false).item()).toBeCloseTo(4, 12);
       // A second hand case: real entries 2, 4, 9 → mean 5, Σ(x−5)² = 9+1+16 = 26.
-      const m2 = f64([[1, 1], [1, 0]]);
-      expect(maskedVar(f64([[2, 4], [9, 1000]]), m2).item()).toBeCloseTo(13, 12);
-      expect(maskedVar(f64([[2, 4], [9, 1000]]), m2, false).item()).toBeCloseTo(26 / 3, 12);
+      const m2 = f64([
+        [1, 1],
+        [1, 0],
+      ]);
+      expect(
+        maskedVar(
+          f64([
+            [2, 4],
+            [9, 1000],
+          ]),
+          m2,
+        ).item(),
+      ).toBeCloseTo(13, 12);
+      expect(
+        maskedVar(
+          f64([
+            [2, 4],
+            [9, 1000],
+          ]),
+          m2,
+          false,
+        ).item(),
+      ).toBeCloseTo(26 / 3, 12);
     });
   });
 
@@ -116,19 +158,39 @@ describe('maskedMean / maskedVar / maskedWhiten', () => {
 });
 
 describe('klPerToken', () => {
-  const logp = [[-1, -2], [-0.5, -3]];
-  const ref = [[-1.5, -1], [-0.5, -2]];
+  const logp = [
+    [-1, -2],
+    [-0.5, -3],
+  ];
+  const ref = [
+    [-1.5, -1],
+    [-0.5, -2],
+  ];
 
   it('k1 = logp − ref', () => {
     checked(() => {
-      expectRowsClose(rows(klPerToken(f64(logp), f64(ref), 'k1')), [[0.5, -1], [0, -1]], 12);
+      expectRowsClose(
+        rows(klPerToken(f64(logp), f64(ref), 'k1')),
+        [
+          [0.5, -1],
+          [0, -1],
+        ],
+        12,
+      );
     });
   });
 
   it('k3 = exp(ref − logp) − 1 − (ref − logp)', () => {
     checked(() => {
       // d = ref − logp = [[−0.5, 1], [0, 1]]: e^−0.5 − 1 + 0.5 = 0.10653065971263342, e − 2 = 0.718281828459045.
-      expectRowsClose(rows(klPerToken(f64(logp), f64(ref), 'k3')), [[0.10653065971263342, 0.718281828459045], [0, 0.718281828459045]], 12);
+      expectRowsClose(
+        rows(klPerToken(f64(logp), f64(ref), 'k3')),
+        [
+          [0.10653065971263342, 0.718281828459045],
+          [0, 0.718281828459045],
+        ],
+        12,
+      );
     });
   });
 
@@ -167,20 +229,52 @@ describe('klPerToken', () => {
 describe('tokenRewards', () => {
   it('−β·kl on real tokens, 0 on padding, the score at each row’s last real token', () => {
     checked(() => {
-      const kl = f64([[0.1, 0.2, 0.3, 0.4], [0.5, -0.2, 9, 9], [1.0, 7, 7, 7]]);
+      const kl = f64([
+        [0.1, 0.2, 0.3, 0.4],
+        [0.5, -0.2, 9, 9],
+        [1.0, 7, 7, 7],
+      ]);
       const scores = f64([2, -1, 0.5]);
       const { rewards, nonScoreReward } = tokenRewards(scores, kl, f64(MASK), 0.1);
-      expectRowsClose(rows(nonScoreReward), [[-0.01, -0.02, -0.03, -0.04], [-0.05, 0.02, 0, 0], [-0.1, 0, 0, 0]], 12);
+      expectRowsClose(
+        rows(nonScoreReward),
+        [
+          [-0.01, -0.02, -0.03, -0.04],
+          [-0.05, 0.02, 0, 0],
+          [-0.1, 0, 0, 0],
+        ],
+        12,
+      );
       // Last real tokens at 3, 1, 0: −0.04 + 2 = 1.96, 0.02 − 1 = −0.98, −0.1 + 0.5 = 0.4.
-      expectRowsClose(rows(rewards), [[-0.01, -0.02, -0.03, 1.96], [-0.05, -0.98, 0, 0], [0.4, 0, 0, 0]], 12);
+      expectRowsClose(
+        rows(rewards),
+        [
+          [-0.01, -0.02, -0.03, 1.96],
+          [-0.05, -0.98, 0, 0],
+          [0.4, 0, 0, 0],
+        ],
+        12,
+      );
     });
   });
 
   it('β = 0 leaves only the scores; a bool mask and float32 work', () => {
     checked(() => {
-      const kl = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, -0.2, 9, 9], [1.0, 7, 7, 7]]);
+      const kl = torch.tensor([
+        [0.1, 0.2, 0.3, 0.4],
+        [0.5, -0.2, 9, 9],
+        [1.0, 7, 7, 7],
+      ]);
       const { rewards, nonScoreReward } = tokenRewards(torch.tensor([2, -1, 0.5]), kl, torch.tensor(MASK).to('bool'), 0);
-      expectRowsClose(rows(rewards), [[0, 0, 0, 2], [0, -1, 0, 0], [0.5, 0, 0, 0]], 6);
+      expectRowsClose(
+        rows(rewards),
+        [
+          [0, 0, 0, 2],
+          [0, -1, 0, 0],
+          [0.5, 0, 0, 0],
+        ],
+        6,
+      );
       expect(nonScoreReward.abs().sum().item()).toBe(0);
     });
   });
@@ -203,10 +297,26 @@ function gaeRef(r: number[][], v: number[][], lengths: number[], gamma: number, 
 }
 
 describe('gae', () => {
-  const R = [[0, 0, 0, 1], [0.5, 2, 9, 9], [3, 9, 9, 9]];
-  const V = [[0.5, 0.4, 0.3, 0.2], [1, 1.5, 9, 9], [2, 9, 9, 9]];
-  const R_PAD2 = [[0, 0, 0, 1], [0.5, 2, -4, 100], [3, -7, 0.25, 11]];
-  const V_PAD2 = [[0.5, 0.4, 0.3, 0.2], [1, 1.5, 42, -3], [2, 1e3, -1e3, 5]];
+  const R = [
+    [0, 0, 0, 1],
+    [0.5, 2, 9, 9],
+    [3, 9, 9, 9],
+  ];
+  const V = [
+    [0.5, 0.4, 0.3, 0.2],
+    [1, 1.5, 9, 9],
+    [2, 9, 9, 9],
+  ];
+  const R_PAD2 = [
+    [0, 0, 0, 1],
+    [0.5, 2, -4, 100],
+    [3, -7, 0.25, 11],
+  ];
+  const V_PAD2 = [
+    [0.5, 0.4, 0.3, 0.2],
+    [1, 1.5, 42, -3],
+    [2, 1e3, -1e3, 5],
+  ];
 
   function checkReturns(returns: number[][], A: number[][]): void {
     for (let b = 0; b < 3; b++) for (let t = 0; t < LENGTHS[b]!; t++) expect(returns[b]![t]).toBeCloseTo(A[b]![t]! + V[b]![t]!, 10);
@@ -218,7 +328,11 @@ describe('gae', () => {
       //   A3 = 0.8, A2 = −0.1 + 0.95·0.8 = 0.66, A1 = −0.1 + 0.95·0.66 = 0.527, A0 = −0.1 + 0.95·0.527 = 0.40065.
       // Row 1: δ1 = 2 − 1.5 = 0.5, δ0 = 0.5 + 1.5 − 1 = 1; A1 = 0.5, A0 = 1 + 0.95·0.5 = 1.475.
       // Row 2: δ0 = 3 − 2 = 1.
-      const expected = [[0.40065, 0.527, 0.66, 0.8], [1.475, 0.5, 0, 0], [1, 0, 0, 0]];
+      const expected = [
+        [0.40065, 0.527, 0.66, 0.8],
+        [1.475, 0.5, 0, 0],
+        [1, 0, 0, 0],
+      ];
       expectRowsClose(gaeRef(R, V, LENGTHS, 1, 0.95), expected, 12); // the JS reference agrees with the hand values
       const { advantages, returns } = gae(f64(R), f64(V), f64(MASK), 1, 0.95);
       expectRowsClose(rows(advantages), expected, 10);
@@ -235,7 +349,11 @@ describe('gae', () => {
       //   A3 = 0.8, A2 = −0.12 + 0.576 = 0.456, A1 = −0.13 + 0.72·0.456 = 0.19832, A0 = −0.14 + 0.72·0.19832 = 0.0027904.
       // Row 1: δ1 = 0.5, δ0 = 0.5 + 0.9·1.5 − 1 = 0.85; A0 = 0.85 + 0.72·0.5 = 1.21.
       // Row 2: A0 = 1.
-      const expected = [[0.0027904, 0.19832, 0.456, 0.8], [1.21, 0.5, 0, 0], [1, 0, 0, 0]];
+      const expected = [
+        [0.0027904, 0.19832, 0.456, 0.8],
+        [1.21, 0.5, 0, 0],
+        [1, 0, 0, 0],
+      ];
       expectRowsClose(gaeRef(R, V, LENGTHS, 0.9, 0.8), expected, 12);
       const { advantages, returns } = gae(f64(R), f64(V), f64(MASK), 0.9, 0.8);
       expectRowsClose(rows(advantages), expected, 10);
@@ -251,7 +369,15 @@ describe('gae', () => {
       const togo = [[1, 1, 1, 1], [2.5, 2], [3]];
       for (let b = 0; b < 3; b++) for (let t = 0; t < LENGTHS[b]!; t++) expect(ret[b]![t]).toBeCloseTo(togo[b]![t]!, 10);
       // and advantages = reward-to-go − V.
-      expectRowsClose(rows(advantages), [[0.5, 0.6, 0.7, 0.8], [1.5, 0.5, 0, 0], [1, 0, 0, 0]], 10);
+      expectRowsClose(
+        rows(advantages),
+        [
+          [0.5, 0.6, 0.7, 0.8],
+          [1.5, 0.5, 0, 0],
+          [1, 0, 0, 0],
+        ],
+        10,
+      );
     });
   });
 
@@ -264,7 +390,11 @@ describe('gae', () => {
       const rew = Array.from({ length: B }, () => Array.from({ length: T }, () => 2 * r() - 1));
       const val = Array.from({ length: B }, () => Array.from({ length: T }, () => 2 * r() - 1));
       const mask = lengths.map((L) => Array.from({ length: T }, (_, t) => (t < L ? 1 : 0)));
-      for (const [g, l] of [[1, 0.95], [0.99, 0.9], [0.5, 0]] as const) {
+      for (const [g, l] of [
+        [1, 0.95],
+        [0.99, 0.9],
+        [0.5, 0],
+      ] as const) {
         const { advantages } = gae(f64(rew), f64(val), f64(mask), g, l);
         expectRowsClose(rows(advantages), gaeRef(rew, val, lengths, g, l), 10);
       }
@@ -281,13 +411,22 @@ describe('policyLoss', () => {
   //   e) ρ = 0.5, A = 1   → max(−0.5, −0.8) = −0.5, not clipped
   // loss = (−2.2 − 1.2 + 0.8 + 1.5 − 0.5)/5 = −0.32, clipfrac 2/5, mean ratio 5.1/5 = 1.02.
   const ratios = [1.1, 1.5, 0.5, 1.5, 0.5];
-  const old = [[-1, -2, -0.3, -1.2], [-0.7, -1, -1, -1]];
+  const old = [
+    [-1, -2, -0.3, -1.2],
+    [-0.7, -1, -1, -1],
+  ];
   const logp = [
     [-1 + Math.log(1.1), -2 + Math.log(1.5), -0.3 + Math.log(0.5), -1.2 + Math.log(1.5)],
     [-0.7 + Math.log(0.5), 5, -9, 3], // wild padding
   ];
-  const adv = [[2, 1, -1, -1], [1, 100, -100, 7]];
-  const mask = [[1, 1, 1, 1], [1, 0, 0, 0]];
+  const adv = [
+    [2, 1, -1, -1],
+    [1, 100, -100, 7],
+  ];
+  const mask = [
+    [1, 1, 1, 1],
+    [1, 0, 0, 0],
+  ];
 
   it('the clipped surrogate, clipfrac, approxKl and mean ratio by hand', () => {
     checked(() => {
@@ -295,7 +434,7 @@ describe('policyLoss', () => {
       expect(out.loss.item()).toBeCloseTo(-0.32, 10);
       expect(out.clipfrac.item()).toBeCloseTo(0.4, 12);
       expect(out.ratio.item()).toBeCloseTo(1.02, 10);
-      const kl = 0.5 * ratios.reduce((s, p) => s + Math.log(p) ** 2, 0) / 5;
+      const kl = (0.5 * ratios.reduce((s, p) => s + Math.log(p) ** 2, 0)) / 5;
       expect(out.approxKl.item()).toBeCloseTo(kl, 10);
     });
   });
@@ -304,7 +443,12 @@ describe('policyLoss', () => {
     checked(() => {
       const one = (rho: number, a: number) => policyLoss(f64([[Math.log(rho)]]), f64([[0]]), f64([[a]]), f64([[1]]), 0.2);
       const cases: [number, number, number, number][] = [
-        [1.1, 2, -2.2, 0], [1.5, 1, -1.2, 1], [0.5, -1, 0.8, 1], [1.5, -1, 1.5, 0], [0.5, 1, -0.5, 0], [0.9, -3, 2.7, 0],
+        [1.1, 2, -2.2, 0],
+        [1.5, 1, -1.2, 1],
+        [0.5, -1, 0.8, 1],
+        [1.5, -1, 1.5, 0],
+        [0.5, 1, -0.5, 0],
+        [0.9, -3, 2.7, 0],
       ];
       for (const [rho, a, loss, cf] of cases) {
         const o = one(rho, a);
@@ -317,8 +461,16 @@ describe('policyLoss', () => {
 
   it('ratio 1 when logprobs equal old: loss = −mean(adv), no clipping, approxKl 0', () => {
     checked(() => {
-      const lp = [[-1, -2, -3, -0.5], [-0.1, -0.2, 9, 9], [-4, 1, 1, 1]];
-      const a = [[1, 2, 3, 4], [-5, 6, 99, 99], [0.5, 7, 7, 7]];
+      const lp = [
+        [-1, -2, -3, -0.5],
+        [-0.1, -0.2, 9, 9],
+        [-4, 1, 1, 1],
+      ];
+      const a = [
+        [1, 2, 3, 4],
+        [-5, 6, 99, 99],
+        [0.5, 7, 7, 7],
+      ];
       const out = policyLoss(f64(lp), f64(lp), f64(a), f64(MASK), 0.2);
       // mean over the 7 real tokens: (1+2+3+4−5+6+0.5)/7 = 11.5/7.
       expect(out.loss.item()).toBeCloseTo(-11.5 / 7, 12);
@@ -339,10 +491,22 @@ describe('valueLoss', () => {
   // loss = ½·(1 + 0.64 + 0.25 + 9 + 3.24)/5 = ½·2.826 = 1.413; clipfrac 2/5.
   it('max of the clipped and unclipped squared errors, ½ factor, clipfrac, padding ignored', () => {
     checked(() => {
-      const values = f64([[1, 1.5, 1.5, 0], [0, 50, -50, 3]]);
-      const oldValues = f64([[0.9, 1, 1, 1], [1, 0, 0, 0]]);
-      const returns = f64([[2, 2, 1, 3], [-1, -20, 20, 8]]);
-      const mask = f64([[1, 1, 1, 1], [1, 0, 0, 0]]);
+      const values = f64([
+        [1, 1.5, 1.5, 0],
+        [0, 50, -50, 3],
+      ]);
+      const oldValues = f64([
+        [0.9, 1, 1, 1],
+        [1, 0, 0, 0],
+      ]);
+      const returns = f64([
+        [2, 2, 1, 3],
+        [-1, -20, 20, 8],
+      ]);
+      const mask = f64([
+        [1, 1, 1, 1],
+        [1, 0, 0, 0],
+      ]);
       const out = valueLoss(values, oldValues, returns, mask, 0.2);
       expect(out.loss.item()).toBeCloseTo(1.413, 10);
       expect(out.clipfrac.item()).toBeCloseTo(0.4, 12);
@@ -353,7 +517,7 @@ describe('valueLoss', () => {
     checked(() => {
       const v = f64([[1, 2, 3]]);
       const out = valueLoss(v, v, f64([[2, 2, 5]]), f64([[1, 1, 1]]), 0.2);
-      expect(out.loss.item()).toBeCloseTo(0.5 * (1 + 0 + 4) / 3, 12);
+      expect(out.loss.item()).toBeCloseTo((0.5 * (1 + 0 + 4)) / 3, 12);
       expect(out.clipfrac.item()).toBe(0);
     });
   });
@@ -362,15 +526,46 @@ describe('valueLoss', () => {
 describe('entropyFromLogits', () => {
   it('uniform logits give log V, one-hot-ish logits give ~0, a 3-class case by hand', () => {
     checked(() => {
-      const uni = rows(entropyFromLogits(f64([[[0, 0, 0, 0, 0], [3, 3, 3, 3, 3]], [[-7, -7, -7, -7, -7], [100, 100, 100, 100, 100]]])));
+      const uni = rows(
+        entropyFromLogits(
+          f64([
+            [
+              [0, 0, 0, 0, 0],
+              [3, 3, 3, 3, 3],
+            ],
+            [
+              [-7, -7, -7, -7, -7],
+              [100, 100, 100, 100, 100],
+            ],
+          ]),
+        ),
+      );
       for (const row of uni) for (const h of row) expect(h).toBeCloseTo(Math.log(5), 12);
-      const peaked = rows(entropyFromLogits(f64([[[100, 0, 0, 0, 0], [0, 0, -60, 60, 0]]])));
+      const peaked = rows(
+        entropyFromLogits(
+          f64([
+            [
+              [100, 0, 0, 0, 0],
+              [0, 0, -60, 60, 0],
+            ],
+          ]),
+        ),
+      );
       for (const h of peaked[0]!) {
         expect(h).toBeGreaterThanOrEqual(-1e-12);
         expect(h).toBeCloseTo(0, 12);
       }
       // p = (1/6, 2/6, 3/6): H = ln6/6 + ln3/3 + ln2/2 = 1.0114042647073518; shifts leave it unchanged.
-      const h3 = rows(entropyFromLogits(f64([[[0, Math.log(2), Math.log(3)], [10, 10 + Math.log(2), 10 + Math.log(3)]]])));
+      const h3 = rows(
+        entropyFromLogits(
+          f64([
+            [
+              [0, Math.log(2), Math.log(3)],
+              [10, 10 + Math.log(2), 10 + Math.log(3)],
+            ],
+          ]),
+        ),
+      );
       expect(h3[0]![0]).toBeCloseTo(1.0114042647073518, 12);
       expect(h3[0]![1]).toBeCloseTo(1.0114042647073518, 12);
       // two classes at p = (e/(1+e), 1/(1+e)) for logits (1, 0): H = ln(1+e) − e/(1+e).
@@ -387,7 +582,17 @@ describe('explainedVariance', () => {
       const returns = f64(X);
       expect(explainedVariance(f64(X_OTHER_PAD), returns, mask)).toBeCloseTo(1, 12);
       // the masked mean of the returns is 4.
-      expect(explainedVariance(f64([[4, 4, 4, 4], [4, 4, 0, 0], [4, 0, 0, 0]]), returns, mask)).toBeCloseTo(0, 12);
+      expect(
+        explainedVariance(
+          f64([
+            [4, 4, 4, 4],
+            [4, 4, 0, 0],
+            [4, 0, 0, 0],
+          ]),
+          returns,
+          mask,
+        ),
+      ).toBeCloseTo(0, 12);
       // returns 1,2,3,4 vs values 1,2,3,3: residual (0,0,0,1), var 0.1875; var(R) = 1.25 → 1 − 0.15 = 0.85.
       expect(explainedVariance(f64([[1, 2, 3, 3, 70]]), f64([[1, 2, 3, 4, -9]]), f64([[1, 1, 1, 1, 0]]))).toBeCloseTo(0.85, 12);
       // constant returns: undefined.
@@ -433,7 +638,16 @@ describe('memory', () => {
     const mask = f64(MASK);
     const x = f64(X);
     const y = f64(X_OTHER_PAD);
-    const logits = f64([[[0, 1, 2], [1, 1, 1]], [[3, 0, -1], [0, 0, 5]]]);
+    const logits = f64([
+      [
+        [0, 1, 2],
+        [1, 1, 1],
+      ],
+      [
+        [3, 0, -1],
+        [0, 0, 5],
+      ],
+    ]);
     const scores = x.select(1, 0);
     const xs = x.mul(0.01);
     const ys = y.mul(0.01);

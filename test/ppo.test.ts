@@ -5,7 +5,17 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, GPT, ByteTokenizer, ActorCritic, PPOTrainer, RewardModel, SFTTrainer, type PPOConfig, type SFTExample } from '../src/index.js';
+import {
+  torch,
+  GPT,
+  ByteTokenizer,
+  ActorCritic,
+  PPOTrainer,
+  RewardModel,
+  SFTTrainer,
+  type PPOConfig,
+  type SFTExample,
+} from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-ppo-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -15,9 +25,11 @@ const rmDir = join(tmp, 'rm');
 const share = (s: string) => (s.length ? [...s].filter((c) => c === 'a').length / s.length : 0);
 const prompts = Array.from({ length: 20 }, (_, i) => ({ prompt: `p${i}:` }));
 let x = 1;
-const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
 const demos: SFTExample[] = Array.from({ length: 200 }, (_, i) => ({
-  kind: 'prompt-completion', prompt: `p${i % 20}:`, completion: Array.from({ length: 3 + Math.floor(rnd() * 5) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
+  kind: 'prompt-completion',
+  prompt: `p${i % 20}:`,
+  completion: Array.from({ length: 3 + Math.floor(rnd() * 5) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
 }));
 
 beforeAll(async () => {
@@ -25,7 +37,12 @@ beforeAll(async () => {
   // model on its trunk to start a separate critic from.
   torch.manualSeed(0);
   const base = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 });
-  const st = new SFTTrainer({ model: base, tokenizer: tok, trainDataset: demos, config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false } });
+  const st = new SFTTrainer({
+    model: base,
+    tokenizer: tok,
+    trainDataset: demos,
+    config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false },
+  });
   await st.train();
   st.dispose();
   base.dispose();
@@ -35,13 +52,35 @@ beforeAll(async () => {
 });
 
 const cfg = (name: string, extra: Partial<PPOConfig> = {}): Partial<PPOConfig> & { outputDir: string } => ({
-  outputDir: join(tmp, name), numIterations: 30, batchSize: 16, miniBatchSize: 8, maxNewTokens: 10, learningRate: 1e-3, temperature: 1, klCoef: 0.02, progressBar: false, seed: 3, ...extra,
+  outputDir: join(tmp, name),
+  numIterations: 30,
+  batchSize: 16,
+  miniBatchSize: 8,
+  maxNewTokens: 10,
+  learningRate: 1e-3,
+  temperature: 1,
+  klCoef: 0.02,
+  progressBar: false,
+  seed: 3,
+  ...extra,
 });
 
-async function makeTrainer(name: string, extra: Partial<PPOConfig> = {}, options: { separateCritic?: boolean; rewardFn?: (p: string[], a: string[]) => number[] | Promise<number[]>; ptx?: boolean } = {}) {
+async function makeTrainer(
+  name: string,
+  extra: Partial<PPOConfig> = {},
+  options: { separateCritic?: boolean; rewardFn?: (p: string[], a: string[]) => number[] | Promise<number[]>; ptx?: boolean } = {},
+) {
   const model = await ActorCritic.fromPretrained(sftDir, { separateCritic: options.separateCritic, rewardModelDir: rmDir });
   const refModel = await GPT.load(sftDir);
-  const trainer = new PPOTrainer({ model, refModel, tokenizer: tok, prompts, rewardFn: options.rewardFn ?? ((_, answers) => answers.map(share)), config: cfg(name, extra), ptxDataset: options.ptx ? demos : undefined });
+  const trainer = new PPOTrainer({
+    model,
+    refModel,
+    tokenizer: tok,
+    prompts,
+    rewardFn: options.rewardFn ?? ((_, answers) => answers.map(share)),
+    config: cfg(name, extra),
+    ptxDataset: options.ptx ? demos : undefined,
+  });
   const done = () => {
     trainer.dispose();
     model.dispose();
@@ -62,7 +101,23 @@ describe('PPOTrainer', () => {
       expect(last).toBeGreaterThan(first + 0.25);
       expect(last).toBeGreaterThan(0.75);
       for (const r of h) expect(r['objective/kl']!).toBeLessThan(8);
-      for (const k of ['objective/kl', 'objective/entropy', 'objective/scores', 'objective/rlhf_reward', 'objective/non_score_reward', 'policy/approxkl_avg', 'policy/clipfrac_avg', 'policy/entropy_avg', 'loss/policy_avg', 'loss/value_avg', 'val/clipfrac_avg', 'val/ratio', 'val/explained_variance', 'val/response_length', 'lr'])
+      for (const k of [
+        'objective/kl',
+        'objective/entropy',
+        'objective/scores',
+        'objective/rlhf_reward',
+        'objective/non_score_reward',
+        'policy/approxkl_avg',
+        'policy/clipfrac_avg',
+        'policy/entropy_avg',
+        'loss/policy_avg',
+        'loss/value_avg',
+        'val/clipfrac_avg',
+        'val/ratio',
+        'val/explained_variance',
+        'val/response_length',
+        'lr',
+      ])
         expect(h[0], k).toHaveProperty(k);
       const dir = join(tmp, `learn-${separateCritic}`);
       const logged = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
@@ -77,7 +132,11 @@ describe('PPOTrainer', () => {
   }
 
   it('with the same reward for every answer and β > 0, the policy stays near the reference', async () => {
-    const { trainer, model, refModel, done } = await makeTrainer('flat', { numIterations: 15, klCoef: 0.2, learningRate: 3e-4 }, { rewardFn: (p) => p.map(() => 0.5) });
+    const { trainer, model, refModel, done } = await makeTrainer(
+      'flat',
+      { numIterations: 15, klCoef: 0.2, learningRate: 3e-4 },
+      { rewardFn: (p) => p.map(() => 0.5) },
+    );
     await trainer.train();
     // The sampled KL estimate is noisy per batch; its mean stays small.
     const kl = trainer.history.map((r) => r['objective/kl']!);
@@ -101,11 +160,26 @@ describe('PPOTrainer', () => {
       expect(r.genLogprobs.mul(m).sub(r.logprobs).abs().max().item()).toBeLessThan(1e-4);
       const out = model.policyAndValues(r.sequences, r.attentionMask);
       const R = r.responses.shape[1]!;
-      const lp = out.logits.narrow(1, r.promptLength - 1, R).div(0.7 / 0.7).div(1).logSoftmax(-1).gather(2, r.responses.unsqueeze(-1)).squeeze(-1).mul(m);
+      const lp = out.logits
+        .narrow(1, r.promptLength - 1, R)
+        .div(0.7 / 0.7)
+        .div(1)
+        .logSoftmax(-1)
+        .gather(2, r.responses.unsqueeze(-1))
+        .squeeze(-1)
+        .mul(m);
       const ratio = lp.sub(r.logprobs).exp().mul(m).sum().div(m.sum()).item();
       expect(Math.abs(ratio - 1)).toBeLessThan(1e-4);
       // Values match too, and padding is zero everywhere.
-      expect(out.values.narrow(1, r.promptLength - 1, R).mul(m).sub(r.values).abs().max().item()).toBeLessThan(1e-4);
+      expect(
+        out.values
+          .narrow(1, r.promptLength - 1, R)
+          .mul(m)
+          .sub(r.values)
+          .abs()
+          .max()
+          .item(),
+      ).toBeLessThan(1e-4);
       expect(r.advantages.mul(r.responseMask.logicalNot().float()).abs().max().item()).toBe(0);
     });
     torch.dispose(r);
@@ -184,19 +258,31 @@ describe('PPOTrainer', () => {
       return p.map((_, i) => (i === 2 ? Number.NaN : 0));
     };
     const b = await makeTrainer('bad-reward', { numIterations: 1 }, { rewardFn: broken });
-    await expect(b.trainer.rollout()).rejects.toThrow(/reward function 'brokenReward': answer 2 \(prompt "p\d+:"\) scored NaN, expected a finite number/);
+    await expect(b.trainer.rollout()).rejects.toThrow(
+      /reward function 'brokenReward': answer 2 \(prompt "p\d+:"\) scored NaN, expected a finite number/,
+    );
     b.done();
   });
 
   it('rejects bad configs naming the field', async () => {
     const { model, refModel, done } = await makeTrainer('bad');
-    const mk = (extra: Record<string, unknown>) => () => new PPOTrainer({ model, refModel, tokenizer: tok, prompts, rewardFn: (p) => p.map(() => 0), config: { outputDir: tmp, maxNewTokens: 10, ...extra } });
+    const mk = (extra: Record<string, unknown>) => () =>
+      new PPOTrainer({
+        model,
+        refModel,
+        tokenizer: tok,
+        prompts,
+        rewardFn: (p) => p.map(() => 0),
+        config: { outputDir: tmp, maxNewTokens: 10, ...extra },
+      });
     expect(mk({ cliprange: 0 })).toThrow(/PPOConfig: field 'cliprange' must be a positive number/);
     expect(mk({ klEstimator: 'k2' })).toThrow(/field 'klEstimator' must be 'k1' or 'k3'/);
     expect(mk({ batchSize: 10, miniBatchSize: 4 })).toThrow(/batchSize \(10\) must be a multiple of miniBatchSize \(4\)/);
     expect(mk({ maxNewTokens: 40 })).toThrow(/exceed the model's blockSize/);
     expect(mk({ ptxCoef: 1 })).toThrow(/ptxCoef > 0 needs a ptxDataset/);
-    expect(() => new PPOTrainer({ model, refModel, tokenizer: tok, prompts, config: { outputDir: tmp } })).toThrow(/exactly one of rewardModel and rewardFn/);
+    expect(() => new PPOTrainer({ model, refModel, tokenizer: tok, prompts, config: { outputDir: tmp } })).toThrow(
+      /exactly one of rewardModel and rewardFn/,
+    );
     done();
   });
 });

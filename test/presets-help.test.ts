@@ -11,7 +11,8 @@ const cli = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
 describe('--help and the model presets', () => {
   it('names every preset with its architecture, layers, width and positions', () => {
     const text = describePresets();
-    for (const [name, p] of Object.entries(MODEL_PRESETS)) expect(text).toContain(`${name} (${p.arch === 'llama' ? 'Llama' : 'GPT-2'}: ${p.nLayer} layers`);
+    for (const [name, p] of Object.entries(MODEL_PRESETS))
+      expect(text).toContain(`${name} (${p.arch === 'llama' ? 'Llama' : 'GPT-2'}: ${p.nLayer} layers`);
     expect(text).toContain('tiny (GPT-2: 2 layers, 2 heads, width 64, 128 positions)');
   });
 

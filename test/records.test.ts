@@ -7,8 +7,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ByteTokenizer, GPT, RewardModel, SFTTrainer, RewardTrainer, DPOTrainer, GRPOTrainer, PPOTrainer, ActorCritic, hasEmptyAnswer,
-  parseSFTRecords, parsePreferencePairRecords, parsePromptRecords, type SFTRecord, type PreferenceRecord, type PreferencePairRecord, type RewardFunction,
+  ByteTokenizer,
+  GPT,
+  RewardModel,
+  SFTTrainer,
+  RewardTrainer,
+  DPOTrainer,
+  GRPOTrainer,
+  PPOTrainer,
+  ActorCritic,
+  hasEmptyAnswer,
+  parseSFTRecords,
+  parsePreferencePairRecords,
+  parsePromptRecords,
+  type SFTRecord,
+  type PreferenceRecord,
+  type PreferencePairRecord,
+  type RewardFunction,
 } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-records-'));
@@ -21,7 +36,11 @@ const assistant = (content: string) => ({ role: 'assistant' as const, content })
 
 describe('records in code', () => {
   it('SFT takes {prompt, completion} and {messages} rows, empty completions included, and trains', async () => {
-    const rows: SFTRecord[] = [{ prompt: 'Q:', completion: ' A' }, { messages: [user('Hi'), assistant('Yo')] }, { prompt: 'Stop:', completion: '' }];
+    const rows: SFTRecord[] = [
+      { prompt: 'Q:', completion: ' A' },
+      { messages: [user('Hi'), assistant('Yo')] },
+      { prompt: 'Stop:', completion: '' },
+    ];
     const model = GPT.create(small);
     const t = new SFTTrainer({ model, tokenizer: tok, config: config('sft'), trainDataset: rows });
     const r = await t.train();
@@ -31,7 +50,10 @@ describe('records in code', () => {
   });
 
   it('the reward model and DPO take {prompt, chosen, rejected} rows', async () => {
-    const pairs: PreferenceRecord[] = [{ prompt: 'Q:', chosen: ' good', rejected: ' bad' }, { prompt: 'R:', completions: [' a', ' b', ''] }];
+    const pairs: PreferenceRecord[] = [
+      { prompt: 'Q:', chosen: ' good', rejected: ' bad' },
+      { prompt: 'R:', completions: [' a', ' b', ''] },
+    ];
     const rm = new RewardModel(small);
     const rt = new RewardTrainer({ model: rm, tokenizer: tok, config: config('rm'), trainDataset: pairs });
     expect((await rt.train()).globalStep).toBe(1);
@@ -57,8 +79,22 @@ describe('records in code', () => {
     };
     const model = GPT.create(small);
     const t = new GRPOTrainer({
-      model, tokenizer: tok, rewards: reward, prompts: [{ prompt: 'What is 1+1?', answer: 2 }, { prompt: 'What is 2+2?', answer: 4 }],
-      config: { outputDir: join(tmp, 'grpo'), maxSteps: 1, progressBar: false, batchSize: 4, numGenerations: 2, maxCompletionLength: 4, sampleEvery: 0 },
+      model,
+      tokenizer: tok,
+      rewards: reward,
+      prompts: [
+        { prompt: 'What is 1+1?', answer: 2 },
+        { prompt: 'What is 2+2?', answer: 4 },
+      ],
+      config: {
+        outputDir: join(tmp, 'grpo'),
+        maxSteps: 1,
+        progressBar: false,
+        batchSize: 4,
+        numGenerations: 2,
+        maxCompletionLength: 4,
+        sampleEvery: 0,
+      },
     });
     await t.train();
     expect(new Set(seen)).toEqual(new Set([2, 4]));
@@ -68,13 +104,27 @@ describe('records in code', () => {
 
   it('a bad record in code fails with the option, index N and the field, as a file line does with file:line', () => {
     const model = GPT.create(small);
-    const bad = (trainDataset: unknown) => () => new SFTTrainer({ model, tokenizer: tok, config: config('bad'), trainDataset: trainDataset as SFTRecord[] });
-    expect(bad([{ prompt: 'Q', completion: 'A' }, { prompt: 'Q' }])).toThrow("SFTTrainer trainDataset: index 1: field 'completion' must be a string (missing)");
-    expect(bad([{ messages: 'Hi' }])).toThrow("SFTTrainer trainDataset: index 0: field 'messages' must be a non-empty array of {role, content} (got string)");
+    const bad = (trainDataset: unknown) => () =>
+      new SFTTrainer({ model, tokenizer: tok, config: config('bad'), trainDataset: trainDataset as SFTRecord[] });
+    expect(bad([{ prompt: 'Q', completion: 'A' }, { prompt: 'Q' }])).toThrow(
+      "SFTTrainer trainDataset: index 1: field 'completion' must be a string (missing)",
+    );
+    expect(bad([{ messages: 'Hi' }])).toThrow(
+      "SFTTrainer trainDataset: index 0: field 'messages' must be a non-empty array of {role, content} (got string)",
+    );
     expect(bad('rows')).toThrow('SFTTrainer trainDataset: expected an array of records (got string)');
-    expect(() => new DPOTrainer({ model, tokenizer: tok, config: config('bad'), trainDataset: [{ prompt: 'Q', chosen: 'a' } as unknown as PreferencePairRecord] }))
-      .toThrow("DPOTrainer trainDataset: index 0: field 'rejected' must be a string (missing)");
-    expect(() => parsePromptRecords([{ prompt: '' }], 'prompts')).toThrow("prompts: index 0: field 'prompt' must be a non-empty string (got an empty string)");
+    expect(
+      () =>
+        new DPOTrainer({
+          model,
+          tokenizer: tok,
+          config: config('bad'),
+          trainDataset: [{ prompt: 'Q', chosen: 'a' } as unknown as PreferencePairRecord],
+        }),
+    ).toThrow("DPOTrainer trainDataset: index 0: field 'rejected' must be a string (missing)");
+    expect(() => parsePromptRecords([{ prompt: '' }], 'prompts')).toThrow(
+      "prompts: index 0: field 'prompt' must be a non-empty string (got an empty string)",
+    );
     model.dispose();
   });
 
@@ -89,13 +139,26 @@ describe('records in code', () => {
   });
 
   it('empty answers are flagged for the summaries', () => {
-    expect(parseSFTRecords([{ prompt: 'a', completion: ' ' }, { prompt: 'a', completion: 'b' }], 'x').map(hasEmptyAnswer)).toEqual([true, false]);
-    expect(parsePreferencePairRecords([{ chosen: [user('Hi'), assistant('')], rejected: [user('Hi'), assistant('x')] }], 'x').map(hasEmptyAnswer)).toEqual([true]);
+    expect(
+      parseSFTRecords(
+        [
+          { prompt: 'a', completion: ' ' },
+          { prompt: 'a', completion: 'b' },
+        ],
+        'x',
+      ).map(hasEmptyAnswer),
+    ).toEqual([true, false]);
+    expect(
+      parsePreferencePairRecords([{ chosen: [user('Hi'), assistant('')], rejected: [user('Hi'), assistant('x')] }], 'x').map(
+        hasEmptyAnswer,
+      ),
+    ).toEqual([true]);
   });
 
-  it("an unknown config field says what was meant (output_dir → outputDir)", () => {
+  it('an unknown config field says what was meant (output_dir → outputDir)', () => {
     const model = GPT.create(small);
-    const mk = (extra: Record<string, unknown>) => () => new SFTTrainer({ model, tokenizer: tok, config: { ...config('cfg'), ...extra }, trainDataset: [{ prompt: 'Q', completion: 'A' }] });
+    const mk = (extra: Record<string, unknown>) => () =>
+      new SFTTrainer({ model, tokenizer: tok, config: { ...config('cfg'), ...extra }, trainDataset: [{ prompt: 'Q', completion: 'A' }] });
     expect(mk({ output_dir: 'x' })).toThrow("SFTConfig: unknown field 'output_dir' (did you mean 'outputDir'?)");
     expect(mk({ learningRat: 1e-3 })).toThrow("SFTConfig: unknown field 'learningRat' (did you mean 'learningRate'?)");
     expect(mk({ klCoef: 1 })).toThrow(/^SFTConfig: unknown field 'klCoef'$/);
@@ -104,17 +167,33 @@ describe('records in code', () => {
 
   it('a vocabulary mismatch says how to grow the embedding (resizeTokenEmbeddings)', () => {
     const model = GPT.create({ ...small, vocabSize: 100 });
-    expect(() => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }))
-      .toThrow(`SFTTrainer: the tokenizer has ${tok.vocabSize} ids but the model's embedding only 100 (grow it first: model.resizeTokenEmbeddings(tokenizer.vocabSize)`);
+    expect(
+      () => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }),
+    ).toThrow(
+      `SFTTrainer: the tokenizer has ${tok.vocabSize} ids but the model's embedding only 100 (grow it first: model.resizeTokenEmbeddings(tokenizer.vocabSize)`,
+    );
     model.resizeTokenEmbeddings(tok.vocabSize);
-    expect(() => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }).dispose()).not.toThrow();
+    expect(() =>
+      new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }).dispose(),
+    ).not.toThrow();
     model.dispose();
   });
 
   it('a GPT passed as the PPO model says that an ActorCritic is expected', () => {
     const gpt = GPT.create(small);
-    expect(() => new PPOTrainer({ model: gpt as unknown as ActorCritic, refModel: gpt, rewardFn: (ps) => ps.map(() => 0), tokenizer: tok, prompts: [{ prompt: 'p' }], config: config('ppo') }))
-      .toThrow("PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)");
+    expect(
+      () =>
+        new PPOTrainer({
+          model: gpt as unknown as ActorCritic,
+          refModel: gpt,
+          rewardFn: (ps) => ps.map(() => 0),
+          tokenizer: tok,
+          prompts: [{ prompt: 'p' }],
+          config: config('ppo'),
+        }),
+    ).toThrow(
+      "PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)",
+    );
     gpt.dispose();
   });
 });

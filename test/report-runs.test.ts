@@ -43,7 +43,16 @@ describe('report: runs found by contents', () => {
 });
 
 describe('report: scales and held-out evaluation', () => {
-  const rows = [1, 2, 3].map((step) => ({ step, values: { 'val/ratio': 1 + step / 100, 'val/num_eos_tokens': 30 + step, 'val/var_explained': 0.5, 'loss/policy_avg': 0.01 * step, 'loss/value_avg': 5 / step } }));
+  const rows = [1, 2, 3].map((step) => ({
+    step,
+    values: {
+      'val/ratio': 1 + step / 100,
+      'val/num_eos_tokens': 30 + step,
+      'val/var_explained': 0.5,
+      'loss/policy_avg': 0.01 * step,
+      'loss/value_avg': 5 / step,
+    },
+  }));
 
   it('a group whose series differ by more than 10x is split into charts of one scale each', () => {
     const charts = chartsFor(rows, 'x').map((c) => `${c.title}: ${c.series.map((s) => s.label).join(' ')}`);
@@ -63,8 +72,16 @@ describe('report: scales and held-out evaluation', () => {
   it('an online run shows its held-out win rate, empty share and the same prompts answered at the start and the end', async () => {
     const dir = join(tmp, 'grpo-eval');
     run(dir, 'grpo', 'reward');
-    writeFileSync(join(dir, 'metrics.jsonl'), [0, 5].map((step) => JSON.stringify({ step, 'eval/reward': step / 10, 'eval/win_rate': step ? 0.25 : 0.5, 'eval/empty_fraction': step ? 0.19 : 0 })).join('\n') + '\n');
-    const answers = (it: number) => ['a', 'b'].map((p) => JSON.stringify({ iteration: it, prompt: `Q ${p}`, answer: it ? '' : ` ${p}!`, score: it })).join('\n');
+    writeFileSync(
+      join(dir, 'metrics.jsonl'),
+      [0, 5]
+        .map((step) =>
+          JSON.stringify({ step, 'eval/reward': step / 10, 'eval/win_rate': step ? 0.25 : 0.5, 'eval/empty_fraction': step ? 0.19 : 0 }),
+        )
+        .join('\n') + '\n',
+    );
+    const answers = (it: number) =>
+      ['a', 'b'].map((p) => JSON.stringify({ iteration: it, prompt: `Q ${p}`, answer: it ? '' : ` ${p}!`, score: it })).join('\n');
     writeFileSync(join(dir, 'eval_samples.jsonl'), `${answers(0)}\n${answers(5)}\n`);
     const html = await buildReport(dir);
     expect(html).toContain('<figcaption>Held-out: win rate and empty answers</figcaption>');
@@ -77,8 +94,13 @@ describe('report: scales and held-out evaluation', () => {
 });
 
 describe('report: smoothing', () => {
-  it("smooths as TensorBoard does (debiased EMA), keeps gaps, and 0 leaves the points as they are", () => {
-    const pts: [number, number | null][] = [[1, 1], [2, null], [3, 3], [4, 5]];
+  it('smooths as TensorBoard does (debiased EMA), keeps gaps, and 0 leaves the points as they are', () => {
+    const pts: [number, number | null][] = [
+      [1, 1],
+      [2, null],
+      [3, 3],
+      [4, 5],
+    ];
     expect(smoothPoints(pts, 0)).toBe(pts);
     const s = smoothPoints(pts, 0.5);
     // avg: 0.5, (gap), 0.5*0.5+0.5*3 = 1.75, 1.75*0.5+2.5 = 3.375; debiased by 1-0.5^n.
@@ -105,38 +127,80 @@ describe('report: runs of one kind overlaid', () => {
     run(join(dir, 'lr-3e-5'), 'grpo', 'reward');
     run(join(dir, 'sft-base'), 'sft', 'loss');
     const html = await buildReport(dir);
-    expect(sections(html)).toEqual(['overlay-grpo:GRPO runs compared', 'lr-1e-5:GRPO: lr-1e-5', 'lr-3e-5:GRPO: lr-3e-5', 'sft-base:SFT: sft-base']);
-    const data = JSON.parse(html.slice(html.indexOf('<script type="application/json" id="report-data">') + 49, html.indexOf('</script>', html.indexOf('id="report-data"')))) as { id: string; title: string; series: { label: string; points: [number, number][] }[] }[];
+    expect(sections(html)).toEqual([
+      'overlay-grpo:GRPO runs compared',
+      'lr-1e-5:GRPO: lr-1e-5',
+      'lr-3e-5:GRPO: lr-3e-5',
+      'sft-base:SFT: sft-base',
+    ]);
+    const data = JSON.parse(
+      html.slice(
+        html.indexOf('<script type="application/json" id="report-data">') + 49,
+        html.indexOf('</script>', html.indexOf('id="report-data"')),
+      ),
+    ) as { id: string; title: string; series: { label: string; points: [number, number][] }[] }[];
     const overlay = data.filter((c) => c.id.startsWith('overlay-grpo'));
     expect(overlay.map((c) => c.title)).toEqual(['reward']);
     expect(overlay[0]!.series.map((s) => s.label)).toEqual(['lr-1e-5', 'lr-3e-5']);
-    expect(overlay[0]!.series[0]!.points).toEqual([[1, 1], [2, 0.5], [3, 1 / 3]]);
+    expect(overlay[0]!.series[0]!.points).toEqual([
+      [1, 1],
+      [2, 0.5],
+      [3, 1 / 3],
+    ]);
   });
 });
 
 describe('report: score histograms', () => {
   it('shared bins; every finite value counted once; a constant set still gets a bin', () => {
-    const h = histogramSpec('h', 't', [{ label: 'a', values: [0, 0.5, 1, 1, Number.NaN] }, { label: 'b', values: [0.25] }], 4)!;
+    const h = histogramSpec(
+      'h',
+      't',
+      [
+        { label: 'a', values: [0, 0.5, 1, 1, Number.NaN] },
+        { label: 'b', values: [0.25] },
+      ],
+      4,
+    )!;
     expect(h.kind).toBe('histogram');
     expect(h.labels).toEqual(['0.125', '0.375', '0.625', '0.875']);
     expect(h.series.map((s) => s.label)).toEqual(['a (n=4)', 'b (n=1)']);
-    expect(h.series.map((s) => s.points.map(([, c]) => c))).toEqual([[1, 0, 1, 2], [0, 1, 0, 0]]);
-    expect(histogramSpec('c', 't', [{ label: 'a', values: [2, 2] }], 2)!.series[0]!.points).toEqual([[0, 0], [1, 2]]);
+    expect(h.series.map((s) => s.points.map(([, c]) => c))).toEqual([
+      [1, 0, 1, 2],
+      [0, 1, 0, 0],
+    ]);
+    expect(histogramSpec('c', 't', [{ label: 'a', values: [2, 2] }], 2)!.series[0]!.points).toEqual([
+      [0, 0],
+      [1, 2],
+    ]);
     expect(histogramSpec('e', 't', [{ label: 'a', values: [] }])).toBeNull();
   });
 
-  it("a reward-model run shows chosen vs rejected; an online run its first vs last scores", async () => {
+  it('a reward-model run shows chosen vs rejected; an online run its first vs last scores', async () => {
     const dir = join(tmp, 'rm-hist');
     run(dir, 'reward', 'loss');
-    writeFileSync(join(dir, 'eval_scores.jsonl'), [[1, -1], [2, 0, -3]].map((scores) => JSON.stringify({ scores })).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'eval_scores.jsonl'),
+      [
+        [1, -1],
+        [2, 0, -3],
+      ]
+        .map((scores) => JSON.stringify({ scores }))
+        .join('\n') + '\n',
+    );
     const html = await buildReport(dir);
-    const data = JSON.parse(html.slice(html.indexOf('id="report-data">') + 17, html.indexOf('</script>', html.indexOf('id="report-data"')))) as { title: string; kind?: string; series: { label: string }[] }[];
+    const data = JSON.parse(
+      html.slice(html.indexOf('id="report-data">') + 17, html.indexOf('</script>', html.indexOf('id="report-data"'))),
+    ) as { title: string; kind?: string; series: { label: string }[] }[];
     const rm = data.find((c) => c.kind === 'histogram')!;
     expect(rm.title).toBe('Reward model: held-out chosen vs rejected scores');
     expect(rm.series.map((s) => s.label)).toEqual(['chosen (n=2)', 'rejected (n=3)']);
     const odir = join(tmp, 'grpo-hist');
     run(odir, 'grpo', 'reward');
-    writeFileSync(join(odir, 'eval_samples.jsonl'), [0, 4].flatMap((it) => [1, 2].map((i) => JSON.stringify({ iteration: it, prompt: `q${i}`, answer: 'a', score: it + i }))).join('\n') + '\n');
+    writeFileSync(
+      join(odir, 'eval_samples.jsonl'),
+      [0, 4].flatMap((it) => [1, 2].map((i) => JSON.stringify({ iteration: it, prompt: `q${i}`, answer: 'a', score: it + i }))).join('\n') +
+        '\n',
+    );
     const ohtml = await buildReport(odir);
     expect(ohtml).toContain('<figcaption>Score distribution (held-out answers)</figcaption>');
     expect(ohtml).toContain('iteration 0 (n=2)');

@@ -31,8 +31,16 @@ function writeJson(dir: string, name: string, value: unknown): void {
 function makeSft(dir: string): void {
   const rows = [];
   for (let step = 1; step <= 40; step++) {
-    const row: Record<string, number | null> = { step, loss: 3 * Math.exp(-step / 15) + 0.5, grad_norm: 2 / Math.sqrt(step), lr: step < 5 ? step * 1e-4 : 5e-4 * (1 - step / 50), epoch: step / 20, time: 1.7e9 + step };
-    if (step % 10 === 0) Object.assign(row, { 'eval/loss': 3 * Math.exp(-step / 15) + 0.7, 'eval/perplexity': Math.exp(3 * Math.exp(-step / 15) + 0.7) });
+    const row: Record<string, number | null> = {
+      step,
+      loss: 3 * Math.exp(-step / 15) + 0.5,
+      grad_norm: 2 / Math.sqrt(step),
+      lr: step < 5 ? step * 1e-4 : 5e-4 * (1 - step / 50),
+      epoch: step / 20,
+      time: 1.7e9 + step,
+    };
+    if (step % 10 === 0)
+      Object.assign(row, { 'eval/loss': 3 * Math.exp(-step / 15) + 0.7, 'eval/perplexity': Math.exp(3 * Math.exp(-step / 15) + 0.7) });
     rows.push(row);
   }
   writeJsonl(dir, 'metrics.jsonl', rows);
@@ -42,7 +50,15 @@ function makeSft(dir: string): void {
 function makeRm(dir: string): void {
   const rows = [];
   for (let step = 1; step <= 30; step++) {
-    const row: Record<string, number> = { step, loss: 0.69 * Math.exp(-step / 20), accuracy: Math.min(1, 0.5 + step / 50), margin: step / 10, lr: 1e-4, grad_norm: 1, epoch: step / 30 };
+    const row: Record<string, number> = {
+      step,
+      loss: 0.69 * Math.exp(-step / 20),
+      accuracy: Math.min(1, 0.5 + step / 50),
+      margin: step / 10,
+      lr: 1e-4,
+      grad_norm: 1,
+      epoch: step / 30,
+    };
     if (step % 10 === 0) Object.assign(row, { 'eval/loss': 0.7 * Math.exp(-step / 20), 'eval/accuracy': 0.5 + step / 70 });
     rows.push(row);
   }
@@ -54,10 +70,24 @@ function makePpo(dir: string, opts: { hostileMetric?: boolean } = {}): void {
   const rows = [];
   for (let step = 1; step <= 25; step++) {
     const row: Record<string, number | null> = {
-      step, 'objective/kl': step * 0.02, 'objective/entropy': 2 - step * 0.03, 'objective/scores': -1 + step * 0.08, 'objective/rlhf_reward': -1 + step * 0.07,
-      'objective/non_score_reward': -step * 0.01, 'policy/approxkl_avg': 0.01, 'policy/clipfrac_avg': 0.1 + (step % 3) * 0.02, 'policy/entropy_avg': 1.9 - step * 0.02,
-      'loss/policy_avg': -0.01 * step, 'loss/value_avg': 1 / step, 'val/clipfrac_avg': 0.05, 'val/ratio': 1, 'val/explained_variance': step === 3 ? null : step / 25,
-      'val/response_length': 10 + step, lr: 1e-5, grad_norm: 0.5, time: 1.7e9 + step,
+      step,
+      'objective/kl': step * 0.02,
+      'objective/entropy': 2 - step * 0.03,
+      'objective/scores': -1 + step * 0.08,
+      'objective/rlhf_reward': -1 + step * 0.07,
+      'objective/non_score_reward': -step * 0.01,
+      'policy/approxkl_avg': 0.01,
+      'policy/clipfrac_avg': 0.1 + (step % 3) * 0.02,
+      'policy/entropy_avg': 1.9 - step * 0.02,
+      'loss/policy_avg': -0.01 * step,
+      'loss/value_avg': 1 / step,
+      'val/clipfrac_avg': 0.05,
+      'val/ratio': 1,
+      'val/explained_variance': step === 3 ? null : step / 25,
+      'val/response_length': 10 + step,
+      lr: 1e-5,
+      grad_norm: 0.5,
+      time: 1.7e9 + step,
     };
     if (opts.hostileMetric) row[XSS_METRIC] = step;
     rows.push(row);
@@ -66,7 +96,12 @@ function makePpo(dir: string, opts: { hostileMetric?: boolean } = {}): void {
   const samples = [];
   for (const iteration of [0, 10, 20])
     for (const prompt of ['What is 2+2?', 'Name a colour.', XSS_PROMPT])
-      samples.push({ iteration, prompt, answer: iteration === 20 && prompt === 'Name a colour.' ? XSS_SAMPLE : `answer@${iteration} to ${prompt.length}`, score: iteration / 10 });
+      samples.push({
+        iteration,
+        prompt,
+        answer: iteration === 20 && prompt === 'Name a colour.' ? XSS_SAMPLE : `answer@${iteration} to ${prompt.length}`,
+        score: iteration / 10,
+      });
   samples.push({ iteration: 20, prompt: 'Only late', answer: 'late answer', score: null });
   writeJsonl(dir, 'samples.jsonl', samples);
   writeJson(dir, 'ppo_config.json', { klCoef: 0.05, cliprange: 0.2, outputDir: dir, note: '</script><b>bold?</b>' });
@@ -80,7 +115,14 @@ function makeDemo(dir: string): void {
     { prompt: 'Held-out one', sft: 'meh answer', ppo: 'better answer', sftScore: 0.2, ppoScore: 0.8 },
     { prompt: XSS_PROMPT, sft: XSS_SAMPLE, ppo: 'plain & simple', sftScore: 0.1, ppoScore: null },
   ]);
-  writeJson(dir, 'summary.json', { sftScore: 0.15, ppoScore: 0.8, winRate: 0.75, finalKl: null, seconds: { sft: 1.5, total: 9 }, outputDir: dir });
+  writeJson(dir, 'summary.json', {
+    sftScore: 0.15,
+    ppoScore: 0.8,
+    winRate: 0.75,
+    finalKl: null,
+    seconds: { sft: 1.5, total: 9 },
+    outputDir: dir,
+  });
 }
 
 interface Status {
@@ -93,11 +135,23 @@ interface Status {
 /** The DOM after the page's scripts ran, as headless Chromium serialises it. */
 function render(file: string): string {
   if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} not found: this test renders the report in headless Chromium. Run \`bash scripts/setup.sh --test\` (it installs Debian's chromium package).`);
+    throw new Error(
+      `${CHROMIUM} not found: this test renders the report in headless Chromium. Run \`bash scripts/setup.sh --test\` (it installs Debian's chromium package).`,
+    );
   const profile = mkdtempSync(join(tmp, 'profile-'));
   const args = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=10000', '--dump-dom', pathToFileURL(file).href,
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${profile}`,
+    '--virtual-time-budget=10000',
+    '--dump-dom',
+    pathToFileURL(file).href,
   ];
   const r = spawnSync(CHROMIUM, args, { encoding: 'utf8', timeout: 90_000, maxBuffer: 64 << 20 });
   if (r.error) throw new Error(`${CHROMIUM} failed: ${r.error.message}\n${r.stderr?.slice(-2000) ?? ''}`);
@@ -166,7 +220,16 @@ describe('report', () => {
     const html = readFileSync(file, 'utf8');
     expect(captions(html)).toEqual([
       // objective/kl and policy/approxkl_avg differ by more than 10x: one chart each.
-      'Clip fraction', 'Entropy', 'KL divergence (approxkl_avg)', 'KL divergence (kl)', 'Losses', 'Reward / score', 'Response length', 'Learning rate', 'Gradient norm', 'Value function',
+      'Clip fraction',
+      'Entropy',
+      'KL divergence (approxkl_avg)',
+      'KL divergence (kl)',
+      'Losses',
+      'Reward / score',
+      'Response length',
+      'Learning rate',
+      'Gradient norm',
+      'Value function',
       'Score distribution (sampled answers)', // a histogram of the first vs the last iteration's scores
     ]);
     expect(html).toContain('Samples: first vs last iteration');
@@ -177,7 +240,7 @@ describe('report', () => {
     expect(html).toContain('late answer'); // a prompt only the last iteration has
     expect(html).toContain('&lt;/script&gt;&lt;b&gt;bold?&lt;/b&gt;'); // config value escaped
     const dom = renderAndCheck(file, 11);
-    expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
+    expect(dom).toContain("&lt;script&gt;document.body.setAttribute('data-pwned','sample')&lt;/script&gt;");
     expect(dom).toContain('&lt;img src=x onerror=');
     expect(dom).not.toMatch(/<img\b/);
   });
@@ -199,7 +262,7 @@ describe('report', () => {
     // The hostile metric name travels as JSON inside a <script> and must not close it.
     expect(html).toContain('x\\u003c/script\\u003e\\u003cscript\\u003e');
     const dom = renderAndCheck(out, 4 + 5 + 12);
-    expect(dom).toContain('&lt;script&gt;document.body.setAttribute(\'data-pwned\',\'sample\')&lt;/script&gt;');
+    expect(dom).toContain("&lt;script&gt;document.body.setAttribute('data-pwned','sample')&lt;/script&gt;");
     expect(dom).toContain('21 of 21 charts drawn');
   });
 

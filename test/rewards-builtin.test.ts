@@ -9,13 +9,20 @@ import { rewardName, type RewardInputs } from '../src/rewards/types.js';
 
 /** A batch of completions (token ids: one per character) with extra columns. */
 function batch(completions: string[], columns: Record<string, unknown[]> = {}): RewardInputs {
-  return { prompts: completions.map(() => 'Q?'), completions, completionIds: completions.map((c) => Array.from(c, (_, i) => i)), ...columns };
+  return {
+    prompts: completions.map(() => 'Q?'),
+    completions,
+    completionIds: completions.map((c) => Array.from(c, (_, i) => i)),
+    ...columns,
+  };
 }
 
 describe('exactMatch', () => {
   it('compares the trimmed completion with the column, numbers as numbers', () => {
     const r = exactMatch();
-    expect(r(batch([' 42', '42 ', '41', ' 42.0', '042', 'forty-two'], { answer: ['42', 42, '42', '42', 42, '42'] }))).toEqual([1, 1, 0, 1, 1, 0]);
+    expect(r(batch([' 42', '42 ', '41', ' 42.0', '042', 'forty-two'], { answer: ['42', 42, '42', '42', 42, '42'] }))).toEqual([
+      1, 1, 0, 1, 1, 0,
+    ]);
     // Strings compare as strings: case and inner spaces matter without a normalize.
     expect(r(batch(['Paris', 'paris', 'New  York'], { answer: ['Paris', 'Paris', 'New York'] }))).toEqual([1, 0, 0]);
     expect(rewardName(r, 0)).toBe('exact_match');
@@ -45,7 +52,9 @@ describe('exactMatch', () => {
     expect(() => exactMatch({ column: 'completions' })).toThrow("exactMatch: option 'column' must name a column of the prompt rows");
     expect(() => exactMatch({ extract: 'x' as never })).toThrow("exactMatch: option 'extract' must be a RegExp or a function");
     expect(() => exactMatch({ normalize: 1 as never })).toThrow("exactMatch: option 'normalize' must be a function");
-    expect(() => exactMatch({ colum: 'answer' } as never)).toThrow("exactMatch: unknown option 'colum' (options: column, extract, normalize)");
+    expect(() => exactMatch({ colum: 'answer' } as never)).toThrow(
+      "exactMatch: unknown option 'colum' (options: column, extract, normalize)",
+    );
   });
 });
 
@@ -60,7 +69,7 @@ describe('formatMatch', () => {
     expect(rewardName(r, 0)).toBe('format');
   });
 
-  it('keeps a RegExp\'s flags but the stateful ones', () => {
+  it("keeps a RegExp's flags but the stateful ones", () => {
     const r = formatMatch(/<think>.*<\/think>answer/gis);
     const b = batch(['<THINK>a\nb</think>ANSWER', '<think>x</think>answer', 'answer']);
     expect(r(b)).toEqual([1, 1, 0]);
@@ -77,7 +86,11 @@ describe('formatMatch', () => {
 describe('lengthPenalty', () => {
   it('is 0 up to maxLength tokens, then -penalty per token beyond', () => {
     const ids = (n: number) => Array.from({ length: n }, () => 1);
-    const inputs: RewardInputs = { prompts: ['', '', '', ''], completions: ['', '', '', ''], completionIds: [ids(0), ids(4), ids(5), ids(12)] };
+    const inputs: RewardInputs = {
+      prompts: ['', '', '', ''],
+      completions: ['', '', '', ''],
+      completionIds: [ids(0), ids(4), ids(5), ids(12)],
+    };
     expect(lengthPenalty({ maxLength: 4, penalty: 0.5 })(inputs)).toEqual([0, 0, -0.5, -4]);
     // The default penalty, 1/maxLength, makes twice the budget cost 1.
     const scores = lengthPenalty({ maxLength: 4 })({ ...inputs, completionIds: [ids(8), ids(2), ids(6), ids(4)] });
@@ -90,9 +103,13 @@ describe('lengthPenalty', () => {
     expect(() => lengthPenalty({ maxLength: 0 })).toThrow("lengthPenalty: option 'maxLength' must be a positive integer, got 0");
     expect(() => lengthPenalty({ maxLength: 2.5 })).toThrow("option 'maxLength' must be a positive integer");
     expect(() => lengthPenalty({} as never)).toThrow("lengthPenalty: option 'maxLength' must be a positive integer, got undefined");
-    expect(() => lengthPenalty({ maxLength: 8, penalty: -1 })).toThrow("lengthPenalty: option 'penalty' must be a positive finite number, got -1");
+    expect(() => lengthPenalty({ maxLength: 8, penalty: -1 })).toThrow(
+      "lengthPenalty: option 'penalty' must be a positive finite number, got -1",
+    );
     expect(() => lengthPenalty({ maxLength: 8, penalty: Number.NaN })).toThrow("option 'penalty'");
-    expect(() => lengthPenalty({ maxLength: 8, target: 4 } as never)).toThrow("lengthPenalty: unknown option 'target' (options: maxLength, penalty)");
+    expect(() => lengthPenalty({ maxLength: 8, target: 4 } as never)).toThrow(
+      "lengthPenalty: unknown option 'target' (options: maxLength, penalty)",
+    );
   });
 });
 
@@ -112,15 +129,21 @@ describe('builtinReward', () => {
   });
 
   it('names the spec in its errors', () => {
-    expect(() => builtinReward('exact')).toThrow("builtinReward('exact'): unknown reward 'exact' (built-in: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY])");
+    expect(() => builtinReward('exact')).toThrow(
+      "builtinReward('exact'): unknown reward 'exact' (built-in: exact-match[:COLUMN[:REGEX]], format:REGEX, length:MAX[:PENALTY])",
+    );
     expect(() => builtinReward('constructor')).toThrow("unknown reward 'constructor'");
     expect(() => builtinReward('format')).toThrow("builtinReward('format'): expected format:REGEX");
     expect(() => builtinReward('format:(')).toThrow(/^builtinReward\('format:\('\): formatMatch: pattern "\(" is not a valid/);
     expect(() => builtinReward('length')).toThrow("builtinReward('length'): expected length:MAX[:PENALTY]");
     expect(() => builtinReward('length:ten')).toThrow("builtinReward('length:ten'): MAX must be a number, got 'ten'");
-    expect(() => builtinReward('length:0')).toThrow("builtinReward('length:0'): lengthPenalty: option 'maxLength' must be a positive integer, got 0");
+    expect(() => builtinReward('length:0')).toThrow(
+      "builtinReward('length:0'): lengthPenalty: option 'maxLength' must be a positive integer, got 0",
+    );
     expect(() => builtinReward('length:8:')).toThrow("builtinReward('length:8:'): PENALTY must be a number, got ''");
-    expect(() => builtinReward('exact-match::x')).toThrow("builtinReward('exact-match::x'): exactMatch: option 'column' must be a non-empty string");
+    expect(() => builtinReward('exact-match::x')).toThrow(
+      "builtinReward('exact-match::x'): exactMatch: option 'column' must be a non-empty string",
+    );
     expect(() => builtinReward('exact-match:answer:')).toThrow("builtinReward('exact-match:answer:'): REGEX is empty");
     expect(() => builtinReward('exact-match:answer:(')).toThrow(/^builtinReward\('exact-match:answer:\('\): Invalid regular expression/);
   });

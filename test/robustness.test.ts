@@ -9,7 +9,10 @@ const INT32_MIN = -2147483648;
 
 describe('integer division never traps (SIGFPE)', () => {
   it('a rounded quotient of the minimum by -1 is an overflow error, for int64 and int32, tensor or scalar divisor', () => {
-    for (const [dtype, min] of [['int64', INT64_MIN], ['int32', INT32_MIN]] as const) {
+    for (const [dtype, min] of [
+      ['int64', INT64_MIN],
+      ['int32', INT32_MIN],
+    ] as const) {
       const x = torch.tensor([min, 5], { dtype });
       for (const mode of ['trunc', 'floor'] as const) {
         expect(() => x.div(-1, mode)).toThrow(/div: integer overflow: -\d+ \/ -1 does not fit/);
@@ -26,7 +29,10 @@ describe('integer division never traps (SIGFPE)', () => {
   });
 
   it('remainder and fmod by -1 are 0, as mathematics says', () => {
-    for (const [dtype, min] of [['int64', INT64_MIN], ['int32', INT32_MIN]] as const) {
+    for (const [dtype, min] of [
+      ['int64', INT64_MIN],
+      ['int32', INT32_MIN],
+    ] as const) {
       const x = torch.tensor([min, 5, -3], { dtype });
       expect(x.remainder(-1).tolist()).toEqual([0, 0, 0]);
       expect(x.fmod(-1).tolist()).toEqual([0, 0, 0]);
@@ -91,7 +97,10 @@ describe('thread counts', () => {
 describe('the native GPT forward', () => {
   const gpt = GPT.create({ vocabSize: 16, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8 });
   it('an empty batch or sequence gives empty outputs, as the module forward does', () => {
-    for (const shape of [[0, 4], [2, 0]]) {
+    for (const shape of [
+      [0, 4],
+      [2, 0],
+    ]) {
       const ids = torch.zeros(shape, { dtype: 'int64' });
       const { logits, hiddenStates } = torch.noGrad(() => gpt.forward(ids, { path: 'native' }));
       const js = torch.noGrad(() => gpt.forward(ids, { path: 'modules' }).logits);
@@ -101,7 +110,9 @@ describe('the native GPT forward', () => {
     }
   });
   it('floating token ids are refused, not truncated', () => {
-    expect(() => torch.noGrad(() => gpt.forward(torch.tensor([[1.5, 2]]), { path: 'native' }))).toThrow(/input ids must be an integer tensor \(int64\), got Float/);
+    expect(() => torch.noGrad(() => gpt.forward(torch.tensor([[1.5, 2]]), { path: 'native' }))).toThrow(
+      /input ids must be an integer tensor \(int64\), got Float/,
+    );
   });
 });
 

@@ -5,9 +5,17 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  torch, type Tensor, type DType,
-  saveSafetensors, saveSafetensorsSync, loadSafetensors, loadSafetensorsSync, readSafetensorsHeader,
-  writeFileAtomic, writeFileAtomicSync, writeJsonAtomic,
+  torch,
+  type Tensor,
+  type DType,
+  saveSafetensors,
+  saveSafetensorsSync,
+  loadSafetensors,
+  loadSafetensorsSync,
+  readSafetensorsHeader,
+  writeFileAtomic,
+  writeFileAtomicSync,
+  writeJsonAtomic,
 } from '../src/index.js';
 import { fromBytes, toBytes } from '../src/tensor/bytes.js';
 
@@ -42,7 +50,18 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const ITEM: Record<DType, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
+const ITEM: Record<DType, number> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
 const ALL_DTYPES = Object.keys(ITEM) as DType[];
 
 /** Deterministic pseudo-random bytes (bool: 0/1) for a tensor of `dtype` with `numel` elements. */
@@ -117,7 +136,10 @@ describe('safetensors round trip', () => {
       i16: torch.tensor(new Int16Array([32767, -32768, 5])),
       i8: torch.tensor(new Int8Array([127, -128, 0])),
       u8: torch.tensor(new Uint8Array([255, 0, 128])),
-      bool: torch.tensor([[true, false], [false, true]]),
+      bool: torch.tensor([
+        [true, false],
+        [false, true],
+      ]),
       scalar: torch.tensor(2.5),
       empty: torch.zeros([0, 3]),
       emptyInt: torch.zeros([2, 0, 4], { dtype: 'int64' }),
@@ -133,7 +155,10 @@ describe('safetensors round trip', () => {
     expect(tensors.get('i16')!.tolist()).toEqual([32767, -32768, 5]);
     expect(tensors.get('i8')!.tolist()).toEqual([127, -128, 0]);
     expect(tensors.get('u8')!.tolist()).toEqual([255, 0, 128]);
-    expect(tensors.get('bool')!.tolist()).toEqual([[true, false], [false, true]]);
+    expect(tensors.get('bool')!.tolist()).toEqual([
+      [true, false],
+      [false, true],
+    ]);
     expect(tensors.get('scalar')!.shape).toEqual([]);
     expect(tensors.get('scalar')!.item()).toBe(2.5);
     expect(tensors.get('empty')!.shape).toEqual([0, 3]);
@@ -159,8 +184,15 @@ describe('safetensors round trip', () => {
     const { tensors } = await loadSafetensors(path);
     expect(tensors.get('tr')!.tolist()).toEqual(tr.tolist());
     expect(tensors.get('tr')!.shape).toEqual([4, 3]);
-    expect(tensors.get('cols')!.tolist()).toEqual([[1, 2], [5, 6], [9, 10]]);
-    expect(tensors.get('wide')!.tolist()).toEqual([[1, 1, 1], [2, 2, 2]]);
+    expect(tensors.get('cols')!.tolist()).toEqual([
+      [1, 2],
+      [5, 6],
+      [9, 10],
+    ]);
+    expect(tensors.get('wide')!.tolist()).toEqual([
+      [1, 1, 1],
+      [2, 2, 2],
+    ]);
     expect(tensors.get('grad')!.requiresGrad).toBe(false);
     disposeAll(tensors);
     torch.dispose([a, tr, cols, col, wide, grad]);
@@ -209,8 +241,17 @@ describe('safetensors byte layout', () => {
     const a = torch.tensor([1, -2], { dtype: 'float32' });
     const b = torch.tensor([[1, 0, 1]], { dtype: 'bool' });
     const c = torch.tensor(new BigInt64Array([258n]));
-    await saveSafetensors(path, new Map([['a', a], ['b', b], ['c', c]]), { format: 'pt' });
-    const json = '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
+    await saveSafetensors(
+      path,
+      new Map([
+        ['a', a],
+        ['b', b],
+        ['c', c],
+      ]),
+      { format: 'pt' },
+    );
+    const json =
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
       '"b":{"dtype":"BOOL","shape":[1,3],"data_offsets":[8,11]},"c":{"dtype":"I64","shape":[1],"data_offsets":[11,19]}}';
     expect(json.length).toBe(197);
     const padded = json + ' '.repeat(3); // to 200, a multiple of 8
@@ -241,11 +282,16 @@ describe('safetensors byte layout', () => {
 
   it('reads files written by others: unpadded header, unordered offsets, null metadata', async () => {
     const data = Buffer.concat([Buffer.from([7, 0, 0, 0]), Buffer.from(new Float64Array([0.5]).buffer)]);
-    const path = writeRaw(assemble({
-      __metadata__: null,
-      late: { dtype: 'I32', shape: [1], data_offsets: [0, 4] },
-      early: { dtype: 'F64', shape: [], data_offsets: [4, 12], extra: 'ignored' },
-    }, data));
+    const path = writeRaw(
+      assemble(
+        {
+          __metadata__: null,
+          late: { dtype: 'I32', shape: [1], data_offsets: [0, 4] },
+          early: { dtype: 'F64', shape: [], data_offsets: [4, 12], extra: 'ignored' },
+        },
+        data,
+      ),
+    );
     const header = await readSafetensorsHeader(path);
     expect([...header.tensors.keys()]).toEqual(['late', 'early']);
     expect(header.dataStart).toBe(readFileSync(path).length - 12);
@@ -276,7 +322,10 @@ describe('safetensors rejects malformed files', () => {
     for (const cut of cuts) await expectRejected(writeRaw(good.subarray(0, cut)), /truncated/);
     await expectRejected(writeRaw(good.subarray(0, 5)), /5 bytes, too short/);
     await expectRejected(writeRaw(good.subarray(0, 8 + headerLen - 1)), new RegExp(`header length ${headerLen} runs past the end`));
-    await expectRejected(writeRaw(good.subarray(0, good.length - 1)), /"b": data_offsets \[24, 56\] run past the end of the 55-byte data buffer/);
+    await expectRejected(
+      writeRaw(good.subarray(0, good.length - 1)),
+      /"b": data_offsets \[24, 56\] run past the end of the 55-byte data buffer/,
+    );
   });
 
   it('a header length of 0, over 100 MB, or past the end', async () => {
@@ -297,37 +346,70 @@ describe('safetensors rejects malformed files', () => {
   it('bad entries: not an object, unknown dtype, bad shape, bad offsets', async () => {
     const four = new Uint8Array(4);
     await expectRejected(writeRaw(assemble({ a: [1] }, four)), /tensor "a": entry must be an object, got an array/);
-    await expectRejected(writeRaw(assemble({ a: { ...f32([1], [0, 4]), dtype: 'X99' } }, four)), /tensor "a": unknown or unsupported dtype "X99"/);
+    await expectRejected(
+      writeRaw(assemble({ a: { ...f32([1], [0, 4]), dtype: 'X99' } }, four)),
+      /tensor "a": unknown or unsupported dtype "X99"/,
+    );
     await expectRejected(writeRaw(assemble({ a: { ...f32([1], [0, 4]), dtype: 'U16' } }, four)), /unknown or unsupported dtype "U16"/);
     await expectRejected(writeRaw(assemble({ a: { shape: [1], data_offsets: [0, 4] } }, four)), /unknown or unsupported dtype undefined/);
     for (const shape of [[-1], [1.5], ['1'], 4, null, [2 ** 53]])
-      await expectRejected(writeRaw(assemble({ a: { dtype: 'F32', shape, data_offsets: [0, 4] } }, four)), /tensor "a": shape must be an array of non-negative integers/);
+      await expectRejected(
+        writeRaw(assemble({ a: { dtype: 'F32', shape, data_offsets: [0, 4] } }, four)),
+        /tensor "a": shape must be an array of non-negative integers/,
+      );
     for (const offsets of [[4, 0], [0], [0, 4, 4], [-4, 0], [0, '4'], [0, 2 ** 53], null])
-      await expectRejected(writeRaw(assemble({ a: { dtype: 'F32', shape: [1], data_offsets: offsets } }, four)), /tensor "a": data_offsets must be two non-negative integers/);
+      await expectRejected(
+        writeRaw(assemble({ a: { dtype: 'F32', shape: [1], data_offsets: offsets } }, four)),
+        /tensor "a": data_offsets must be two non-negative integers/,
+      );
   });
 
   it('an offset out of range', async () => {
-    await expectRejected(writeRaw(assemble({ a: f32([1], [0, 4]), b: f32([1], [100, 104]) }, new Uint8Array(8))), /tensor "b": data_offsets \[100, 104\] run past the end of the 8-byte data buffer \(truncated file, or offset out of range\)/);
+    await expectRejected(
+      writeRaw(assemble({ a: f32([1], [0, 4]), b: f32([1], [100, 104]) }, new Uint8Array(8))),
+      /tensor "b": data_offsets \[100, 104\] run past the end of the 8-byte data buffer \(truncated file, or offset out of range\)/,
+    );
   });
 
   it('a size that does not match shape × dtype, also for huge shapes', async () => {
-    await expectRejected(writeRaw(assemble({ a: f32([3], [0, 8]) }, new Uint8Array(8))), /tensor "a": data_offsets \[0, 8\] hold 8 bytes but shape \[3\] of F32 needs 12 \(size mismatch\)/);
-    await expectRejected(writeRaw(assemble({ a: { dtype: 'BF16', shape: [2, 2], data_offsets: [0, 4] } }, new Uint8Array(4))), /needs 8 \(size mismatch\)/);
+    await expectRejected(
+      writeRaw(assemble({ a: f32([3], [0, 8]) }, new Uint8Array(8))),
+      /tensor "a": data_offsets \[0, 8\] hold 8 bytes but shape \[3\] of F32 needs 12 \(size mismatch\)/,
+    );
+    await expectRejected(
+      writeRaw(assemble({ a: { dtype: 'BF16', shape: [2, 2], data_offsets: [0, 4] } }, new Uint8Array(4))),
+      /needs 8 \(size mismatch\)/,
+    );
     const huge = 2 ** 52;
-    await expectRejected(writeRaw(assemble({ a: { dtype: 'U8', shape: [huge, huge, 0, 1], data_offsets: [0, 4] } }, new Uint8Array(4))), /needs 0 \(size mismatch\)/);
+    await expectRejected(
+      writeRaw(assemble({ a: { dtype: 'U8', shape: [huge, huge, 0, 1], data_offsets: [0, 4] } }, new Uint8Array(4))),
+      /needs 0 \(size mismatch\)/,
+    );
   });
 
   it('overlapping offsets, a hole, trailing bytes', async () => {
-    await expectRejected(writeRaw(assemble({ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, new Uint8Array(12))), /tensors "a" \[0, 8\] and "b" \[4, 12\] overlap/);
+    await expectRejected(
+      writeRaw(assemble({ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, new Uint8Array(12))),
+      /tensors "a" \[0, 8\] and "b" \[4, 12\] overlap/,
+    );
     await expectRejected(writeRaw(assemble({ a: f32([1], [0, 4]), b: f32([1], [0, 4]) }, new Uint8Array(4))), /overlap/);
-    await expectRejected(writeRaw(assemble({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, new Uint8Array(12))), /hole in the data buffer: bytes \[4, 8\) before tensor "b"/);
+    await expectRejected(
+      writeRaw(assemble({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, new Uint8Array(12))),
+      /hole in the data buffer: bytes \[4, 8\) before tensor "b"/,
+    );
     await expectRejected(writeRaw(assemble({ b: f32([1], [4, 8]) }, new Uint8Array(8))), /hole in the data buffer: bytes \[0, 4\)/);
-    await expectRejected(writeRaw(assemble({ a: f32([1], [0, 4]) }, new Uint8Array(6))), /cover 4 bytes of the 6-byte data buffer \(2 trailing bytes/);
+    await expectRejected(
+      writeRaw(assemble({ a: f32([1], [0, 4]) }, new Uint8Array(6))),
+      /cover 4 bytes of the 6-byte data buffer \(2 trailing bytes/,
+    );
     await expectRejected(writeRaw(assemble({}, new Uint8Array(1))), /cover 0 bytes of the 1-byte data buffer/);
   });
 
   it('non-string or non-object metadata', async () => {
-    await expectRejected(writeRaw(assemble({ __metadata__: { a: 'x', step: 3 } })), /metadata value for key "step" must be a string, got 3/);
+    await expectRejected(
+      writeRaw(assemble({ __metadata__: { a: 'x', step: 3 } })),
+      /metadata value for key "step" must be a string, got 3/,
+    );
     await expectRejected(writeRaw(assemble({ __metadata__: { a: null } })), /metadata value for key "a" must be a string, got null/);
     await expectRejected(writeRaw(assemble({ __metadata__: ['x'] })), /"__metadata__" must be an object of strings, got an array/);
   });
@@ -354,7 +436,9 @@ describe('safetensors rejects malformed files', () => {
       await expect(loadSafetensors(path)).rejects.toThrow(path);
     }
     const okPath = writeRaw(good);
-    await expect(loadSafetensors(okPath, { device: 'cuda:97' })).rejects.toThrow(new RegExp(`^${escapeRe(okPath)}: could not create tensor "a"`));
+    await expect(loadSafetensors(okPath, { device: 'cuda:97' })).rejects.toThrow(
+      new RegExp(`^${escapeRe(okPath)}: could not create tensor "a"`),
+    );
     expect(() => loadSafetensorsSync(okPath, { device: 'bogus' as 'cpu' })).toThrow(okPath);
     injectFailure.countdown = 1; // the second tensor, "b"
     await expect(loadSafetensors(okPath)).rejects.toThrow(`${okPath}: could not create tensor "b": injected failure`);
@@ -380,18 +464,36 @@ describe('safetensors rejects a key given twice', () => {
   const four = new Uint8Array(4);
 
   it('a tensor name, also when spelled with escapes', async () => {
-    await expectRejected(writeRaw(assemble(`{"a":${entry()},"a":${entry('I32')}}`, four)), /header has the key "a" twice \(readers would disagree on which one counts\)$/);
+    await expectRejected(
+      writeRaw(assemble(`{"a":${entry()},"a":${entry('I32')}}`, four)),
+      /header has the key "a" twice \(readers would disagree on which one counts\)$/,
+    );
     await expectRejected(writeRaw(assemble(`{"a":${entry()},"\\u0061":${entry()}}`, four)), /header has the key "a" twice \(/);
   });
 
   it('a field of an entry, or a metadata key, naming where', async () => {
-    await expectRejected(writeRaw(assemble(`{"w.0":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}`, four)), /the key "dtype" twice in "w.0" \(/);
-    await expectRejected(writeRaw(assemble(`{"__metadata__":{"step":"1","step":"2"},"a":${entry()}}`, four)), /the key "step" twice in "__metadata__" \(/);
+    await expectRejected(
+      writeRaw(assemble(`{"w.0":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}`, four)),
+      /the key "dtype" twice in "w.0" \(/,
+    );
+    await expectRejected(
+      writeRaw(assemble(`{"__metadata__":{"step":"1","step":"2"},"a":${entry()}}`, four)),
+      /the key "step" twice in "__metadata__" \(/,
+    );
   });
 
   it('but not equal keys in different objects, nor quotes, colons and braces inside strings', async () => {
     const metadata = { 'x":{"': '"a":1}', '\\': '\\"', y: '[{"y":' };
-    const path = writeRaw(assemble({ __metadata__: metadata, 'a"b': { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, 'x":{"': { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)));
+    const path = writeRaw(
+      assemble(
+        {
+          __metadata__: metadata,
+          'a"b': { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+          'x":{"': { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+        },
+        new Uint8Array(8),
+      ),
+    );
     const loaded = await loadSafetensors(path);
     expect(loaded.metadata).toEqual(metadata);
     expect([...loaded.tensors.keys()]).toEqual(['a"b', 'x":{"']);

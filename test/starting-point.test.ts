@@ -62,7 +62,14 @@ describe('defaultsForStart', () => {
   it('fills the from-scratch defaults the user left out, derives SFT epochs from the data, and says why', () => {
     const r = defaultsForStart('sft', 'random', { outputDir: 'x', batchSize: 16 }, defaultSFTConfig, 800);
     // 800 examples at 16 → 50 steps an epoch → 30 epochs (1500 steps, the cap).
-    expect(r.config).toEqual({ outputDir: 'x', batchSize: 16, learningRate: 2e-3, lrSchedulerType: 'cosine', warmupSteps: 20, numTrainEpochs: 30 });
+    expect(r.config).toEqual({
+      outputDir: 'x',
+      batchSize: 16,
+      learningRate: 2e-3,
+      lrSchedulerType: 'cosine',
+      warmupSteps: 20,
+      numTrainEpochs: 30,
+    });
     expect(r.notes).toContain("from scratch (random weights): learningRate 2e-3 (TRL's 2e-5 is for pretrained checkpoints)");
     expect(r.notes.some((n) => n.includes('numTrainEpochs 30 (about 1500 steps over 800 examples, 3 to 30 epochs)'))).toBe(true);
     expect(r.notes.some((n) => n.includes('batchSize'))).toBe(false); // given: not a choice
@@ -71,14 +78,20 @@ describe('defaultsForStart', () => {
     expect(defaultsForStart('sft', 'random', {}, defaultSFTConfig, 32 * 100).config).toMatchObject({ numTrainEpochs: 15 });
     // maxSteps or epochs given: no derived epochs.
     expect(defaultsForStart('sft', 'from-scratch', { maxSteps: 7 }, defaultSFTConfig, 100).config).not.toHaveProperty('numTrainEpochs');
-    expect(defaultsForStart('sft', 'from-scratch', { numTrainEpochs: 2 }, defaultSFTConfig, 100).config).toMatchObject({ numTrainEpochs: 2 });
-    expect(defaultsForStart('grpo', 'from-scratch', {}, defaultGRPOConfig).notes).toEqual(["from a checkpoint trained from scratch: learningRate 3e-4 (TRL's 1e-6 is for pretrained checkpoints)"]);
+    expect(defaultsForStart('sft', 'from-scratch', { numTrainEpochs: 2 }, defaultSFTConfig, 100).config).toMatchObject({
+      numTrainEpochs: 2,
+    });
+    expect(defaultsForStart('grpo', 'from-scratch', {}, defaultGRPOConfig).notes).toEqual([
+      "from a checkpoint trained from scratch: learningRate 3e-4 (TRL's 1e-6 is for pretrained checkpoints)",
+    ]);
   });
 
-  it('keeps TRL\'s defaults for a pretrained checkpoint, and says so', () => {
+  it("keeps TRL's defaults for a pretrained checkpoint, and says so", () => {
     const r = defaultsForStart('sft', 'pretrained', { outputDir: 'x' }, defaultSFTConfig, 800);
     expect(r.config).toEqual({ outputDir: 'x' });
-    expect(r.notes).toEqual(["from a pretrained checkpoint: TRL's defaults (learningRate 2e-5, numTrainEpochs 3); a model trained from random weights would get the from-scratch ones"]);
+    expect(r.notes).toEqual([
+      "from a pretrained checkpoint: TRL's defaults (learningRate 2e-5, numTrainEpochs 3); a model trained from random weights would get the from-scratch ones",
+    ]);
     expect(defaultsForStart('sft', 'pretrained', { learningRate: 1e-4, numTrainEpochs: 1 }, defaultSFTConfig).notes).toEqual([]);
   });
 
@@ -86,7 +99,8 @@ describe('defaultsForStart', () => {
     const h = startingPointHelp('reward', { learningRate: 1e-5, numTrainEpochs: 1 });
     expect(h).toContain('learningRate 0.0005');
     expect(h).toContain("a pretrained checkpoint keeps TRL's (learningRate 0.00001, numTrainEpochs 1)");
-    for (const stage of Object.keys(FROM_SCRATCH_DEFAULTS)) expect(FROM_SCRATCH_DEFAULTS[stage as keyof typeof FROM_SCRATCH_DEFAULTS].learningRate).toBeGreaterThan(0);
+    for (const stage of Object.keys(FROM_SCRATCH_DEFAULTS))
+      expect(FROM_SCRATCH_DEFAULTS[stage as keyof typeof FROM_SCRATCH_DEFAULTS].learningRate).toBeGreaterThan(0);
   });
 });
 
@@ -102,7 +116,9 @@ describe('the findings', () => {
 
   it('SFT, RM and DPO against chance; the online trainers by the reward trend (and the KL)', () => {
     expect(sftFinding(2.0, 2.5, 259)).toBeNull();
-    expect(sftFinding(2.49, 2.5, 259)).toMatch(/learned nothing beyond token frequencies: its held-out loss 2.490 is no better than a unigram model's 2.500 \(uniform over the vocabulary: 5.557\)\. Try more epochs/);
+    expect(sftFinding(2.49, 2.5, 259)).toMatch(
+      /learned nothing beyond token frequencies: its held-out loss 2.490 is no better than a unigram model's 2.500 \(uniform over the vocabulary: 5.557\)\. Try more epochs/,
+    );
     expect(sftFinding(undefined, 2.5, 259)).toBeNull();
     expect(chanceBand(100)).toBeCloseTo(0.1, 12);
     expect(accuracyFinding('accuracy', 0.61, 100)).toBeNull();
@@ -113,7 +129,9 @@ describe('the findings', () => {
     const flat = [0.3, 0.31, 0.29, 0.3, 0.3, 0.31, 0.29, 0.3];
     const klUp = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
     expect(rewardTrendFinding(run(rising, klUp), 'reward', 'kl')).toBeNull();
-    expect(rewardTrendFinding(run(flat, klUp), 'reward', 'kl')).toMatch(/the reward went from 0.305 to 0.295 .* while the KL rose to 0.650/);
+    expect(rewardTrendFinding(run(flat, klUp), 'reward', 'kl')).toMatch(
+      /the reward went from 0.305 to 0.295 .* while the KL rose to 0.650/,
+    );
     expect(rewardTrendFinding(run(flat, flat), 'reward', 'kl')).toBeNull(); // the policy did not move either
     expect(rewardTrendFinding(run([...rising].reverse()), 'reward', 'kl')).toMatch(/the reward went from 0.450 to 0.050/); // no KL logged
     expect(rewardTrendFinding(run(flat.slice(0, 7)), 'reward', null)).toBeNull(); // too short to tell
@@ -129,7 +147,12 @@ describe('training with the defaults', () => {
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
     let r;
     try {
-      const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: join(tmp, 'rev'), progressBar: false, seed: 3 } });
+      const t = new SFTTrainer({
+        model,
+        tokenizer: tok,
+        trainDataset: data,
+        config: { outputDir: join(tmp, 'rev'), progressBar: false, seed: 3 },
+      });
       r = await t.train();
       t.dispose();
     } finally {
@@ -140,7 +163,11 @@ describe('training with the defaults', () => {
     expect(r.metrics['eval/loss']).toBeLessThan(0.6 * unigram);
     expect(r.warnings).toEqual([]);
     expect(existsSync(join(tmp, 'rev', 'warnings.json'))).toBe(false);
-    expect(JSON.parse(readFileSync(join(tmp, 'rev', 'sft_config.json'), 'utf8'))).toMatchObject({ learningRate: 2e-3, numTrainEpochs: 30, lrSchedulerType: 'cosine' });
+    expect(JSON.parse(readFileSync(join(tmp, 'rev', 'sft_config.json'), 'utf8'))).toMatchObject({
+      learningRate: 2e-3,
+      numTrainEpochs: 30,
+      lrSchedulerType: 'cosine',
+    });
     model.dispose();
   }, 240_000);
 
@@ -152,7 +179,12 @@ describe('training with the defaults', () => {
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
     let r;
     try {
-      const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: reverseTask(80, 5), config: { outputDir: dir, learningRate: 0, maxSteps: 4, ...quiet } });
+      const t = new SFTTrainer({
+        model,
+        tokenizer: tok,
+        trainDataset: reverseTask(80, 5),
+        config: { outputDir: dir, learningRate: 0, maxSteps: 4, ...quiet },
+      });
       r = await t.train();
       t.dispose();
     } finally {
@@ -173,7 +205,22 @@ describe('training with the defaults', () => {
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
     let r;
     try {
-      const t = new GRPOTrainer({ model, tokenizer: tok, prompts: Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}` })), rewards: share, config: { outputDir: join(tmp, 'grpo0'), learningRate: 0, maxSteps: 12, batchSize: 8, numGenerations: 4, maxCompletionLength: 6, ...quiet, loggingSteps: 1 } });
+      const t = new GRPOTrainer({
+        model,
+        tokenizer: tok,
+        prompts: Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}` })),
+        rewards: share,
+        config: {
+          outputDir: join(tmp, 'grpo0'),
+          learningRate: 0,
+          maxSteps: 12,
+          batchSize: 8,
+          numGenerations: 4,
+          maxCompletionLength: 6,
+          ...quiet,
+          loggingSteps: 1,
+        },
+      });
       r = await t.train();
       t.dispose();
     } finally {

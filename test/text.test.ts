@@ -6,7 +6,17 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  torch, GPT, ByteTokenizer, RewardModel, loadTokenizer, generateText, scoreTexts, textLogprobs, resolvePPOConfig, resolveGRPOConfig, resolveRLOOConfig,
+  torch,
+  GPT,
+  ByteTokenizer,
+  RewardModel,
+  loadTokenizer,
+  generateText,
+  scoreTexts,
+  textLogprobs,
+  resolvePPOConfig,
+  resolveGRPOConfig,
+  resolveRLOOConfig,
 } from '../src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/llama-tiny', import.meta.url));
@@ -14,11 +24,19 @@ const tok = new ByteTokenizer();
 
 describe('text-level helpers', () => {
   it('textLogprobs matches transformers on the llama-tiny fixture (empty completion included)', async () => {
-    const golden = JSON.parse(readFileSync(`${fixture}/text-golden.json`, 'utf8')) as { cases: { prompt: string; completion: string; tokens: number[]; logprob: number }[] };
+    const golden = JSON.parse(readFileSync(`${fixture}/text-golden.json`, 'utf8')) as {
+      cases: { prompt: string; completion: string; tokens: number[]; logprob: number }[];
+    };
     const model = await GPT.load(fixture);
     const tokenizer = await loadTokenizer(fixture);
     const before = torch.memory().tensors;
-    const got = textLogprobs(model, tokenizer, golden.cases.map((c) => c.prompt), golden.cases.map((c) => c.completion), { batchSize: 3 });
+    const got = textLogprobs(
+      model,
+      tokenizer,
+      golden.cases.map((c) => c.prompt),
+      golden.cases.map((c) => c.completion),
+      { batchSize: 3 },
+    );
     expect(torch.memory().tensors).toBe(before);
     golden.cases.forEach((c, i) => {
       expect(got[i]!.tokens.length).toBe(c.tokens.length);
@@ -34,15 +52,25 @@ describe('text-level helpers', () => {
     const before = torch.memory().tensors;
     const texts = await generateText(model, tok, ['Hi', 'Hello there'], { greedy: true, maxNewTokens: 6, batchSize: 1 });
     expect(torch.memory().tensors).toBe(before);
-    const out = await model.generate([tok.encode('Hi', { addSpecialTokens: true }), tok.encode('Hello there', { addSpecialTokens: true })], {
-      greedy: true, maxNewTokens: 6, eosTokenId: tok.stopTokenIds, padTokenId: tok.padTokenId,
-    });
+    const out = await model.generate(
+      [tok.encode('Hi', { addSpecialTokens: true }), tok.encode('Hello there', { addSpecialTokens: true })],
+      {
+        greedy: true,
+        maxNewTokens: 6,
+        eosTokenId: tok.stopTokenIds,
+        padTokenId: tok.padTokenId,
+      },
+    );
     expect(texts).toEqual(out.sequences.map((s) => tok.decode(s, { skipSpecialTokens: true })));
     torch.dispose(out);
     // The default length fits the model's 24 positions (64 would not).
     expect((await generateText(model, tok, ['x'], { seed: 1, temperature: undefined })).length).toBe(1);
-    await expect(generateText(model, tok, ['x'], { maxNewTokens: 24 })).rejects.toThrow("maxNewTokens 24 leaves no room for a prompt in the model's 24 positions (use at most 23)");
-    await expect(generateText(model, tok, ['x', 3 as unknown as string])).rejects.toThrow('generateText: prompt 1 must be a string (got number)');
+    await expect(generateText(model, tok, ['x'], { maxNewTokens: 24 })).rejects.toThrow(
+      "maxNewTokens 24 leaves no room for a prompt in the model's 24 positions (use at most 23)",
+    );
+    await expect(generateText(model, tok, ['x', 3 as unknown as string])).rejects.toThrow(
+      'generateText: prompt 1 must be a string (got number)',
+    );
     model.dispose();
   });
 
@@ -55,7 +83,13 @@ describe('text-level helpers', () => {
     const scores = scoreTexts(rm, tok, prompts, completions, { batchSize: 2 });
     expect(torch.memory().tensors).toBe(before);
     const one = (p: string, c: string) =>
-      torch.tidy(() => torch.noGrad(() => rm.rewards(torch.tensor([[...tok.encode(p, { addSpecialTokens: true }), ...tok.encode(c), tok.eosTokenId]], { dtype: 'int64' })).item()));
+      torch.tidy(() =>
+        torch.noGrad(() =>
+          rm
+            .rewards(torch.tensor([[...tok.encode(p, { addSpecialTokens: true }), ...tok.encode(c), tok.eosTokenId]], { dtype: 'int64' }))
+            .item(),
+        ),
+      );
     scores.forEach((s, i) => expect(Math.abs(s - one(prompts[i]!, completions[i]!))).toBeLessThan(1e-5));
     expect(() => scoreTexts(rm, tok, ['a'], [])).toThrow('scoreTexts: 1 prompts but 0 completions');
     rm.dispose();

@@ -49,6 +49,10 @@ describe('test tiers', () => {
     expect(found).toEqual([]);
     // Each pattern still finds what it is about somewhere in the integration tier, so none has gone stale.
     const integration = testFiles.filter((f) => !UNIT_TESTS.includes(f)).map((f) => readFileSync(join(here, f), 'utf8'));
-    for (const [name, re] of Object.entries(NOT_IN_UNIT)) expect(integration.some((t) => re.test(t)), name).toBe(true);
+    for (const [name, re] of Object.entries(NOT_IN_UNIT))
+      expect(
+        integration.some((t) => re.test(t)),
+        name,
+      ).toBe(true);
   });
 });

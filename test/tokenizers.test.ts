@@ -135,13 +135,16 @@ describe('GPT2Tokenizer', () => {
       expect(tok.bosTokenId).toBeUndefined();
     });
 
-    it.each(expected.cases.map((c) => [JSON.stringify(c.text), c] as const))('encodes %s as the reference does and decodes it back', (_t, c) => {
-      expect(tok.encode(c.text)).toEqual(c.ids);
-      expect(tok.encode(c.text, { addSpecialTokens: true })).toEqual(c.ids);
-      expect(tok.encode(c.text, { allowSpecialTokens: true })).toEqual(c.ids_allow_special);
-      expect(tok.decode(c.ids)).toBe(c.text);
-      expect(tok.decode(c.ids_allow_special)).toBe(c.text);
-    });
+    it.each(expected.cases.map((c) => [JSON.stringify(c.text), c] as const))(
+      'encodes %s as the reference does and decodes it back',
+      (_t, c) => {
+        expect(tok.encode(c.text)).toEqual(c.ids);
+        expect(tok.encode(c.text, { addSpecialTokens: true })).toEqual(c.ids);
+        expect(tok.encode(c.text, { allowSpecialTokens: true })).toEqual(c.ids_allow_special);
+        expect(tok.decode(c.ids)).toBe(c.text);
+        expect(tok.decode(c.ids_allow_special)).toBe(c.text);
+      },
+    );
 
     it('skips EOS and PAD when asked', () => {
       const ids = [...tok.encode('Hello, world!'), tok.eosTokenId, tok.padTokenId, tok.padTokenId];
@@ -161,7 +164,15 @@ describe('GPT2Tokenizer', () => {
   it('uses a PAD the tokenizer defines instead of adding one', async () => {
     const json = JSON.parse(readFileSync(fixture('tokenizer.json'), 'utf8'));
     const padId = expected.vocab_size;
-    json.added_tokens.push({ id: padId, content: '<|pad|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    json.added_tokens.push({
+      id: padId,
+      content: '<|pad|>',
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    });
     const tok = await GPT2Tokenizer.fromDir(makeDir({ 'tokenizer.json': JSON.stringify(json) }));
     expect(tok.addedPadToken).toBe(false);
     expect(tok.padTokenId).toBe(padId);
@@ -187,7 +198,9 @@ describe('loadTokenizer', () => {
 
   it('explains a missing or empty directory', async () => {
     const empty = makeDir();
-    await expect(loadTokenizer(empty)).rejects.toThrow(`Cannot load a tokenizer from ${empty}: no tokenizer files there (expected tokenizer.json, or vocab.json + merges.txt, or byte-tokenizer.json)`);
+    await expect(loadTokenizer(empty)).rejects.toThrow(
+      `Cannot load a tokenizer from ${empty}: no tokenizer files there (expected tokenizer.json, or vocab.json + merges.txt, or byte-tokenizer.json)`,
+    );
     await expect(loadTokenizer(join(tmp, 'nope'))).rejects.toThrow(/nope: not a directory/);
     const onlyVocab = makeDir({ 'vocab.json': { copy: 'vocab.json' } });
     await expect(loadTokenizer(onlyVocab)).rejects.toThrow(/found vocab\.json but not merges\.txt/);
@@ -204,20 +217,90 @@ describe('loadTokenizer', () => {
   const merges = readFileSync(fixture('merges.txt'), 'utf8');
   it.each<[string, Record<string, string | { copy: string }>, string, RegExp]>([
     ['tokenizer.json that is not JSON', { 'tokenizer.json': '{"model": ' }, 'tokenizer.json', /not valid JSON/],
-    ['tokenizer.json of another model type', { 'tokenizer.json': tokenizerJson((j) => (j.model.type = 'WordPiece')) }, 'tokenizer.json', /model type "WordPiece"/],
-    ['tokenizer.json with a normalizer', { 'tokenizer.json': tokenizerJson((j) => (j.normalizer = { type: 'NFC' })) }, 'tokenizer.json', /"normalizer" is "NFC"/],
-    ['tokenizer.json with a bad merge', { 'tokenizer.json': tokenizerJson((j) => j.model.merges.push('x')) }, 'tokenizer.json', /model\.merges\[200\] is "x"/],
-    ['tokenizer.json with a bad added token', { 'tokenizer.json': tokenizerJson((j) => j.added_tokens.push({ id: 3, content: '<x>' })) }, 'tokenizer.json', /added_tokens\[1\] .* id 3, which a vocabulary token already has/],
-    ['tokenizer.json without <|endoftext|>', { 'tokenizer.json': tokenizerJson((j) => { j.added_tokens = []; delete j.model.vocab['<|endoftext|>']; }) }, 'tokenizer.json', /no <\|endoftext\|> token/],
-    ['vocab.json with a string id', { 'vocab.json': JSON.stringify({ ...vocab(), the: 'x' }), 'merges.txt': merges }, 'vocab.json', /\["the"\] = "x" is not a non-negative integer id/],
-    ['vocab.json missing a byte', { 'vocab.json': JSON.stringify({ ...vocab(), 'Ġ': undefined }), 'merges.txt': merges }, 'vocab.json', /lacks the byte-level token "Ġ" \(byte 0x20\)/],
-    ['vocab.json with an id of 2^40', { 'vocab.json': JSON.stringify({ ...vocab(), zz: 2 ** 40 }), 'merges.txt': merges }, 'vocab.json', /the vocabulary\["zz"\] has id 1099511627776, but the file defines 458 tokens, so the ids must run from 0 to 457$/],
-    ['tokenizer.json with an added id of 2^40', { 'tokenizer.json': tokenizerJson((j) => j.added_tokens.push({ id: 2 ** 40, content: '<x>' })) }, 'tokenizer.json', /added_tokens\[1\] \("<x>"\) has id 1099511627776, but the file defines 458 tokens/],
-    ['tokenizer.json with a hole in its ids', { 'tokenizer.json': tokenizerJson((j) => (j.model.vocab['Ġ'] = 457)) }, 'tokenizer.json', /model\.vocab\["Ġ"\] has id 457, but the file defines 457 tokens, so the ids must run from 0 to 456/],
+    [
+      'tokenizer.json of another model type',
+      { 'tokenizer.json': tokenizerJson((j) => (j.model.type = 'WordPiece')) },
+      'tokenizer.json',
+      /model type "WordPiece"/,
+    ],
+    [
+      'tokenizer.json with a normalizer',
+      { 'tokenizer.json': tokenizerJson((j) => (j.normalizer = { type: 'NFC' })) },
+      'tokenizer.json',
+      /"normalizer" is "NFC"/,
+    ],
+    [
+      'tokenizer.json with a bad merge',
+      { 'tokenizer.json': tokenizerJson((j) => j.model.merges.push('x')) },
+      'tokenizer.json',
+      /model\.merges\[200\] is "x"/,
+    ],
+    [
+      'tokenizer.json with a bad added token',
+      { 'tokenizer.json': tokenizerJson((j) => j.added_tokens.push({ id: 3, content: '<x>' })) },
+      'tokenizer.json',
+      /added_tokens\[1\] .* id 3, which a vocabulary token already has/,
+    ],
+    [
+      'tokenizer.json without <|endoftext|>',
+      {
+        'tokenizer.json': tokenizerJson((j) => {
+          j.added_tokens = [];
+          delete j.model.vocab['<|endoftext|>'];
+        }),
+      },
+      'tokenizer.json',
+      /no <\|endoftext\|> token/,
+    ],
+    [
+      'vocab.json with a string id',
+      { 'vocab.json': JSON.stringify({ ...vocab(), the: 'x' }), 'merges.txt': merges },
+      'vocab.json',
+      /\["the"\] = "x" is not a non-negative integer id/,
+    ],
+    [
+      'vocab.json missing a byte',
+      { 'vocab.json': JSON.stringify({ ...vocab(), Ġ: undefined }), 'merges.txt': merges },
+      'vocab.json',
+      /lacks the byte-level token "Ġ" \(byte 0x20\)/,
+    ],
+    [
+      'vocab.json with an id of 2^40',
+      { 'vocab.json': JSON.stringify({ ...vocab(), zz: 2 ** 40 }), 'merges.txt': merges },
+      'vocab.json',
+      /the vocabulary\["zz"\] has id 1099511627776, but the file defines 458 tokens, so the ids must run from 0 to 457$/,
+    ],
+    [
+      'tokenizer.json with an added id of 2^40',
+      { 'tokenizer.json': tokenizerJson((j) => j.added_tokens.push({ id: 2 ** 40, content: '<x>' })) },
+      'tokenizer.json',
+      /added_tokens\[1\] \("<x>"\) has id 1099511627776, but the file defines 458 tokens/,
+    ],
+    [
+      'tokenizer.json with a hole in its ids',
+      { 'tokenizer.json': tokenizerJson((j) => (j.model.vocab['Ġ'] = 457)) },
+      'tokenizer.json',
+      /model\.vocab\["Ġ"\] has id 457, but the file defines 457 tokens, so the ids must run from 0 to 456/,
+    ],
     ['vocab.json that is an array', { 'vocab.json': '[1, 2]', 'merges.txt': merges }, 'vocab.json', /must be an object/],
-    ['merges.txt with a bad line', { 'vocab.json': { copy: 'vocab.json' }, 'merges.txt': merges + 'a b c\n' }, 'merges.txt', /line 202 is "a b c"/],
-    ['merges.txt with an unknown token', { 'vocab.json': { copy: 'vocab.json' }, 'merges.txt': merges + 'Ġ zzz\n' }, 'merges.txt', /"zzz" is not in the vocabulary/],
-    ['byte-tokenizer.json with other ids', { 'byte-tokenizer.json': JSON.stringify({ type: 'torch-rlhf-byte-tokenizer', version: 1, vocab_size: 300 }) }, 'byte-tokenizer.json', /"vocab_size" is 300, expected 259/],
+    [
+      'merges.txt with a bad line',
+      { 'vocab.json': { copy: 'vocab.json' }, 'merges.txt': merges + 'a b c\n' },
+      'merges.txt',
+      /line 202 is "a b c"/,
+    ],
+    [
+      'merges.txt with an unknown token',
+      { 'vocab.json': { copy: 'vocab.json' }, 'merges.txt': merges + 'Ġ zzz\n' },
+      'merges.txt',
+      /"zzz" is not in the vocabulary/,
+    ],
+    [
+      'byte-tokenizer.json with other ids',
+      { 'byte-tokenizer.json': JSON.stringify({ type: 'torch-rlhf-byte-tokenizer', version: 1, vocab_size: 300 }) },
+      'byte-tokenizer.json',
+      /"vocab_size" is 300, expected 259/,
+    ],
   ])('rejects %s with an error naming the file', async (_label, files, file, message) => {
     const dir = makeDir(files);
     const err = await loadTokenizer(dir).then(
@@ -234,9 +317,16 @@ describe('save then load', () => {
   const texts = expected.cases.map((c) => c.text).concat(['<|endoftext|> and <|pad|>']);
   const sameEncodings = (a: Tokenizer, b: Tokenizer): void => {
     for (const text of texts) {
-      for (const allowSpecialTokens of [false, true]) expect(b.encode(text, { allowSpecialTokens })).toEqual(a.encode(text, { allowSpecialTokens }));
+      for (const allowSpecialTokens of [false, true])
+        expect(b.encode(text, { allowSpecialTokens })).toEqual(a.encode(text, { allowSpecialTokens }));
     }
-    expect([b.vocabSize, b.eosTokenId, b.padTokenId, b.bosTokenId, b.kind]).toEqual([a.vocabSize, a.eosTokenId, a.padTokenId, a.bosTokenId, a.kind]);
+    expect([b.vocabSize, b.eosTokenId, b.padTokenId, b.bosTokenId, b.kind]).toEqual([
+      a.vocabSize,
+      a.eosTokenId,
+      a.padTokenId,
+      a.bosTokenId,
+      a.kind,
+    ]);
   };
 
   it('round-trips a ByteTokenizer', async () => {
@@ -284,28 +374,46 @@ describe('chat template', () => {
     expect(applyChatTemplate(conversation)).toBe(
       '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.<|endoftext|>\n<|user|>\nWhat is 2+2?\n<|assistant|>\n 4<|endoftext|>',
     );
-    expect(applyChatTemplate(conversation.slice(0, 2), { addGenerationPrompt: true })).toBe('<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\n');
+    expect(applyChatTemplate(conversation.slice(0, 2), { addGenerationPrompt: true })).toBe(
+      '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\n',
+    );
     expect(applyChatTemplate([{ role: 'assistant', content: 'x' }], { eosToken: '</s>' })).toBe('<|assistant|>\nx</s>');
   });
 
   it('validates roles and contents', () => {
-    const bad = (messages: unknown): (() => string) => () => applyChatTemplate(messages as ChatMessage[]);
+    const bad =
+      (messages: unknown): (() => string) =>
+      () =>
+        applyChatTemplate(messages as ChatMessage[]);
     expect(bad('hi')).toThrow('applyChatTemplate: messages must be an array of {role, content}');
     expect(bad([])).toThrow('applyChatTemplate: messages is empty');
-    expect(bad([{ role: 'bot', content: 'x' }])).toThrow('applyChatTemplate: messages[0].role is "bot", expected one of "system", "user", "assistant"');
+    expect(bad([{ role: 'bot', content: 'x' }])).toThrow(
+      'applyChatTemplate: messages[0].role is "bot", expected one of "system", "user", "assistant"',
+    );
     expect(bad([{ role: 'user', content: 3 }])).toThrow('applyChatTemplate: messages[0].content must be a string, got number');
     expect(bad([{ role: 'user', content: 'x' }, null])).toThrow('applyChatTemplate: messages[1] must be an object {role, content}');
-    expect(bad([{ role: 'user', content: 'x' }, { role: 'system', content: 'y' }])).toThrow('messages[1] is a system message; only the first message may be one');
-    expect(bad([{ role: 'user', content: 'fake\n<|assistant|>\nturn' }])).toThrow('messages[0].content contains "<|assistant|>", which the chat template reserves');
+    expect(
+      bad([
+        { role: 'user', content: 'x' },
+        { role: 'system', content: 'y' },
+      ]),
+    ).toThrow('messages[1] is a system message; only the first message may be one');
+    expect(bad([{ role: 'user', content: 'fake\n<|assistant|>\nturn' }])).toThrow(
+      'messages[0].content contains "<|assistant|>", which the chat template reserves',
+    );
     expect(bad([{ role: 'user', content: 'stop<|endoftext|>' }])).toThrow('contains "<|endoftext|>"');
   });
 
   it('splits a conversation into prompt and completion', () => {
     const { prompt, completion } = splitPromptCompletion(conversation);
-    expect(prompt).toBe('<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.<|endoftext|>\n<|user|>\nWhat is 2+2?\n<|assistant|>\n');
+    expect(prompt).toBe(
+      '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.<|endoftext|>\n<|user|>\nWhat is 2+2?\n<|assistant|>\n',
+    );
     expect(completion).toBe(' 4<|endoftext|>');
     expect(prompt + completion).toBe(applyChatTemplate(conversation));
-    expect(() => splitPromptCompletion(conversation.slice(0, 4))).toThrow('splitPromptCompletion: the last message must be the assistant\'s reply to train on, got role "user"');
+    expect(() => splitPromptCompletion(conversation.slice(0, 4))).toThrow(
+      'splitPromptCompletion: the last message must be the assistant\'s reply to train on, got role "user"',
+    );
     expect(() => splitPromptCompletion([])).toThrow('got no messages');
   });
 

@@ -4,8 +4,25 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  torch, GPT, ByteTokenizer, SFTTrainer, RewardModel, RewardTrainer, collateSequences, lmLossFromLogits, sftSequence, pack,
-  truncateKeepingAnswer, rankingLoss, collateRankings, lrFactor, loadSFTDataset, loadTokenizer, type SFTExample, type PreferenceExample, type Tensor,
+  torch,
+  GPT,
+  ByteTokenizer,
+  SFTTrainer,
+  RewardModel,
+  RewardTrainer,
+  collateSequences,
+  lmLossFromLogits,
+  sftSequence,
+  pack,
+  truncateKeepingAnswer,
+  rankingLoss,
+  collateRankings,
+  lrFactor,
+  loadSFTDataset,
+  loadTokenizer,
+  type SFTExample,
+  type PreferenceExample,
+  type Tensor,
 } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-trainers-'));
@@ -29,7 +46,18 @@ describe('SFT data handling', () => {
   });
 
   it('conversations go through the chat template; the last assistant turn is the answer', () => {
-    const s = sftSequence({ kind: 'messages', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Yo' }] }, tok, 48, true);
+    const s = sftSequence(
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Yo' },
+        ],
+      },
+      tok,
+      48,
+      true,
+    );
     const answer = s.ids.filter((_, i) => s.labels[i] !== -100);
     expect(tok.decode(answer, { skipSpecialTokens: true })).toBe('Yo');
     expect(answer[answer.length - 1]).toBe(tok.eosTokenId);
@@ -46,13 +74,23 @@ describe('SFT data handling', () => {
     const data: SFTExample[] = [{ kind: 'messages', messages: messages.map((m) => ({ ...m })) }];
     const model = GPT.create({ vocabSize: hf.vocabSize, blockSize: 128, nLayer: 1, nHead: 2, nEmbd: 16 });
     const dir = join(tmp, 'sft-chat-template');
-    const t = new SFTTrainer({ model, tokenizer: hf, trainDataset: data, evalDataset: data, config: { outputDir: dir, maxSteps: 1, ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: hf,
+      trainDataset: data,
+      evalDataset: data,
+      config: { outputDir: dir, maxSteps: 1, ...quiet },
+    });
     const [seq] = t.trainData;
     expect(hf.decode(seq!.ids.filter((_, i) => seq!.labels[i] !== -100))).toBe('Hello.<|im_end|>Bye now.<|im_end|>');
     await t.train();
     t.dispose();
-    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']));
-    expect((await loadTokenizer(dir)).encode('<|im_start|>Hi', { allowSpecialTokens: true })).toEqual(hf.encode('<|im_start|>Hi', { allowSpecialTokens: true }));
+    expect(readdirSync(dir)).toEqual(
+      expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']),
+    );
+    expect((await loadTokenizer(dir)).encode('<|im_start|>Hi', { allowSpecialTokens: true })).toEqual(
+      hf.encode('<|im_start|>Hi', { allowSpecialTokens: true }),
+    );
     model.dispose();
   });
 
@@ -76,8 +114,14 @@ describe('SFT data handling', () => {
         lmLossFromLogits(logits, batch.labels).backward();
         // Position j predicts token j+1: positions 0..promptLen-2 predict prompt tokens.
         const g = logits.grad!.abs().sum(2).squeeze(0);
-        const promptGrad = g.narrow(0, 0, promptLen - 1).sum().item();
-        const answerGrad = g.narrow(0, promptLen - 1, seq.ids.length - promptLen).sum().item();
+        const promptGrad = g
+          .narrow(0, 0, promptLen - 1)
+          .sum()
+          .item();
+        const answerGrad = g
+          .narrow(0, promptLen - 1, seq.ids.length - promptLen)
+          .sum()
+          .item();
         if (completionOnly) expect(promptGrad).toBe(0);
         else expect(promptGrad).toBeGreaterThan(0);
         expect(answerGrad).toBeGreaterThan(0);
@@ -96,16 +140,35 @@ describe('SFTTrainer', () => {
     torch.manualSeed(0);
     const model = tiny();
     const dir = join(tmp, 'sft');
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: dir, learningRate: 3e-3, numTrainEpochs: 8, batchSize: 8, loggingSteps: 5, warmupSteps: 3, lrSchedulerType: 'cosine', ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: data,
+      config: {
+        outputDir: dir,
+        learningRate: 3e-3,
+        numTrainEpochs: 8,
+        batchSize: 8,
+        loggingSteps: 5,
+        warmupSteps: 3,
+        lrSchedulerType: 'cosine',
+        ...quiet,
+      },
+    });
     const base = torch.memory().tensors;
     const r = await t.train();
     t.dispose(); // the optimizer state is the only thing training leaves behind
     expect(torch.memory().tensors).toBe(base);
-    const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const losses = log.filter((l) => 'loss' in l).map((l) => l.loss as number);
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.6);
     expect(r.metrics['eval/perplexity']).toBeCloseTo(Math.exp(r.metrics['eval/loss']!), 6);
-    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['byte-tokenizer.json', 'config.json', 'metrics.jsonl', 'model.safetensors', 'sft_config.json']));
+    expect(readdirSync(dir).sort()).toEqual(
+      expect.arrayContaining(['byte-tokenizer.json', 'config.json', 'metrics.jsonl', 'model.safetensors', 'sft_config.json']),
+    );
     const reloaded = await GPT.load(dir);
     torch.tidy(() => {
       const ids = torch.tensor([[tok.bosTokenId!, 81, 49, 58]]);
@@ -119,7 +182,21 @@ describe('SFTTrainer', () => {
     const run = async (batchSize: number, accum: number) => {
       torch.manualSeed(1);
       const model = tiny();
-      const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data.slice(0, 8), evalDataset: data.slice(0, 2), config: { outputDir: join(tmp, `acc-${batchSize}`), learningRate: 1e-3, maxSteps: 1, batchSize, gradientAccumulationSteps: accum, maxGradNorm: 0, ...quiet } });
+      const t = new SFTTrainer({
+        model,
+        tokenizer: tok,
+        trainDataset: data.slice(0, 8),
+        evalDataset: data.slice(0, 2),
+        config: {
+          outputDir: join(tmp, `acc-${batchSize}`),
+          learningRate: 1e-3,
+          maxSteps: 1,
+          batchSize,
+          gradientAccumulationSteps: accum,
+          maxGradNorm: 0,
+          ...quiet,
+        },
+      });
       await t.train();
       const p = model.parameters().map((x) => x.clone());
       t.dispose();
@@ -134,7 +211,16 @@ describe('SFTTrainer', () => {
   });
 
   it('resume after an interruption gives the same parameters as an uninterrupted run', async () => {
-    const config = (dir: string, extra = {}) => ({ outputDir: dir, learningRate: 2e-3, maxSteps: 12, batchSize: 4, saveSteps: 5, warmupSteps: 2, ...quiet, ...extra });
+    const config = (dir: string, extra = {}) => ({
+      outputDir: dir,
+      learningRate: 2e-3,
+      maxSteps: 12,
+      batchSize: 4,
+      saveSteps: 5,
+      warmupSteps: 2,
+      ...quiet,
+      ...extra,
+    });
     const make = () => {
       torch.manualSeed(7);
       return GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0.1 });
@@ -155,7 +241,12 @@ describe('SFTTrainer', () => {
     expect(existsSync(join(tmp, 'part', 'checkpoint-5'))).toBe(true);
     torch.manualSeed(999); // a different process state: resume must restore it
     const resumed = make();
-    const t3 = new SFTTrainer({ model: resumed, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }) });
+    const t3 = new SFTTrainer({
+      model: resumed,
+      tokenizer: tok,
+      trainDataset: data,
+      config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }),
+    });
     await t3.train();
     const pa = full.namedParameters();
     const pb = resumed.namedParameters();
@@ -167,7 +258,21 @@ describe('SFTTrainer', () => {
   it('the event loop gets a turn every step, with no saving or evaluating to wait for', async () => {
     torch.manualSeed(0);
     const model = tiny();
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: join(tmp, 'yield'), learningRate: 1e-3, maxSteps: 20, batchSize: 4, saveSteps: 0, evalSteps: 0, loggingSteps: 1000, ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: data,
+      config: {
+        outputDir: join(tmp, 'yield'),
+        learningRate: 1e-3,
+        maxSteps: 20,
+        batchSize: 4,
+        saveSteps: 0,
+        evalSteps: 0,
+        loggingSteps: 1000,
+        ...quiet,
+      },
+    });
     // A chain of immediates counts the event loop's turns; each optimizer step notes the count.
     let turns = 0;
     let stop = false;
@@ -195,7 +300,12 @@ describe('SFTTrainer', () => {
     torch.manualSeed(0);
     const model = tiny();
     const dir = join(tmp, 'nan');
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: dir, learningRate: 1e-3, maxSteps: 10, batchSize: 4, saveSteps: 3, ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: data,
+      config: { outputDir: dir, learningRate: 1e-3, maxSteps: 10, batchSize: 4, saveSteps: 3, ...quiet },
+    });
     let calls = 0;
     const orig = (t as unknown as { computeLoss: (b: unknown) => { loss: Tensor } }).computeLoss.bind(t);
     (t as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
@@ -213,7 +323,20 @@ describe('SFTTrainer', () => {
   it("mixedPrecision 'bf16' trains under autocast with float32 master weights", async () => {
     torch.manualSeed(0);
     const model = tiny();
-    const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: join(tmp, 'bf16'), learningRate: 3e-3, numTrainEpochs: 6, batchSize: 8, loggingSteps: 5, mixedPrecision: 'bf16', ...quiet } });
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: data,
+      config: {
+        outputDir: join(tmp, 'bf16'),
+        learningRate: 3e-3,
+        numTrainEpochs: 6,
+        batchSize: 8,
+        loggingSteps: 5,
+        mixedPrecision: 'bf16',
+        ...quiet,
+      },
+    });
     const seen: string[] = [];
     const orig = (t as unknown as { computeLoss: (b: never) => { loss: Tensor } }).computeLoss.bind(t);
     (t as unknown as { computeLoss: unknown }).computeLoss = (b: never) => {
@@ -223,7 +346,11 @@ describe('SFTTrainer', () => {
     await t.train();
     expect(new Set(seen)).toEqual(new Set(['bfloat16']));
     expect(model.parameters().every((p) => p.dtype === 'float32')).toBe(true);
-    const log = readFileSync(join(tmp, 'bf16', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'loss' in l);
+    const log = readFileSync(join(tmp, 'bf16', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => 'loss' in l);
     expect(log[log.length - 1].loss).toBeLessThan(log[0].loss * 0.7);
     torch.tidy(() => expect(model.forward(torch.tensor([[1, 2]])).logits.dtype).toBe('float32')); // only inside the step
     t.dispose();
@@ -234,11 +361,18 @@ describe('SFTTrainer', () => {
     const run = async (oomAbove: number | null) => {
       torch.manualSeed(5);
       const model = tiny();
-      const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data.slice(0, 8), evalDataset: data.slice(0, 2), config: { outputDir: join(tmp, `oom-${oomAbove}`), learningRate: 1e-3, maxSteps: 2, batchSize: 8, maxGradNorm: 0, ...quiet } });
+      const t = new SFTTrainer({
+        model,
+        tokenizer: tok,
+        trainDataset: data.slice(0, 8),
+        evalDataset: data.slice(0, 2),
+        config: { outputDir: join(tmp, `oom-${oomAbove}`), learningRate: 1e-3, maxSteps: 2, batchSize: 8, maxGradNorm: 0, ...quiet },
+      });
       if (oomAbove !== null) {
         const orig = (t as unknown as { computeLoss: (b: { inputIds: Tensor }) => unknown }).computeLoss.bind(t);
         (t as unknown as { computeLoss: unknown }).computeLoss = (b: { inputIds: Tensor }) => {
-          if (b.inputIds.shape[0]! > oomAbove) throw new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 80.00 GiB total capacity)');
+          if (b.inputIds.shape[0]! > oomAbove)
+            throw new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 80.00 GiB total capacity)');
           return orig(b);
         };
       }
@@ -265,7 +399,8 @@ describe('SFTTrainer', () => {
 
   it('rejects bad configs naming the field', () => {
     const model = tiny();
-    const mk = (config: Record<string, unknown>) => () => new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: tmp, ...config } });
+    const mk = (config: Record<string, unknown>) => () =>
+      new SFTTrainer({ model, tokenizer: tok, trainDataset: data, config: { outputDir: tmp, ...config } });
     expect(mk({ learningRate: -1 })).toThrow(/SFTConfig: field 'learningRate' must be a non-negative number, got -1/);
     expect(mk({ batchSize: 2.5 })).toThrow(/field 'batchSize' must be a positive integer/);
     expect(mk({ lrScheduler: 'cosine' })).toThrow(/SFTConfig: unknown field 'lrScheduler'/);
@@ -277,7 +412,12 @@ describe('SFTTrainer', () => {
 
   it('reads the data from JSONL files on disk', async () => {
     const file = join(tmp, 'sft.jsonl');
-    writeFileSync(file, data.map((d) => JSON.stringify({ prompt: (d as { prompt: string }).prompt, completion: (d as { completion: string }).completion })).join('\n'));
+    writeFileSync(
+      file,
+      data
+        .map((d) => JSON.stringify({ prompt: (d as { prompt: string }).prompt, completion: (d as { completion: string }).completion }))
+        .join('\n'),
+    );
     const { examples } = await loadSFTDataset(file);
     expect(examples.length).toBe(48);
   });
@@ -329,7 +469,7 @@ describe('RewardModel and RewardTrainer', () => {
   const count = (s: string) => [...s].filter((c) => c === 'a').length;
   const prefs = (n: number, seed: number): PreferenceExample[] => {
     let x = seed;
-    const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
     return Array.from({ length: n }, () => {
       const k = 2 + Math.floor(rnd() * 3);
       const pick = new Set<string>();
@@ -354,7 +494,9 @@ describe('RewardModel and RewardTrainer', () => {
       const left = rm.rewards(torch.tensor([[0, 0, 1, 2, 3]]), torch.tensor([[0, 0, 1, 1, 1]]));
       expect(a.allclose(b, 1e-5, 1e-6)).toBe(true);
       expect(left.allclose(b, 1e-5, 1e-6)).toBe(true);
-      expect(torch.noGrad(() => rm.rewards(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 1, 1]]), { path: 'native' })).allclose(b, 1e-5, 1e-6)).toBe(true);
+      expect(
+        torch.noGrad(() => rm.rewards(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 1, 1]]), { path: 'native' })).allclose(b, 1e-5, 1e-6),
+      ).toBe(true);
     });
     rm.dispose();
   });
@@ -368,10 +510,20 @@ describe('RewardModel and RewardTrainer', () => {
     const rm = await RewardModel.fromTrunk(sftDir);
     const dir = join(tmp, 'rm');
     const demos: SFTExample[] = answers.map((a) => pc('Pick:', a));
-    const t = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs(160, 1), evalDataset: prefs(60, 2), normalizationDataset: demos, config: { outputDir: dir, learningRate: 2e-3, numTrainEpochs: 4, batchSize: 8, loggingSteps: 10, ...quiet } });
+    const t = new RewardTrainer({
+      model: rm,
+      tokenizer: tok,
+      trainDataset: prefs(160, 1),
+      evalDataset: prefs(60, 2),
+      normalizationDataset: demos,
+      config: { outputDir: dir, learningRate: 2e-3, numTrainEpochs: 4, batchSize: 8, loggingSteps: 10, ...quiet },
+    });
     const r = await t.train();
     expect(r.metrics['eval/accuracy']).toBeGreaterThan(0.85);
-    const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log.some((l) => 'accuracy' in l && 'margin' in l)).toBe(true);
     // Normalised: the demonstrations now score mean 0.
     const scores = t.scoreSequences(answers.map((a) => [tok.bosTokenId!, ...Buffer.from('Pick:'), ...Buffer.from(a), tok.eosTokenId]));

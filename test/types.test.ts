@@ -52,7 +52,25 @@ describe('types for a consumer under tsc --init settings', () => {
        }
        console.log(JSON.stringify({ disposed: seen.isDisposed }));`,
     );
-    const build = spawnSync(process.execPath, [tsc, '--target', 'ES2022', '--lib', 'ES2023,esnext.disposable', '--module', 'nodenext', '--types', 'node', '--strict', '--outDir', 'out', 'using.ts'], { cwd: dir, encoding: 'utf8' });
+    const build = spawnSync(
+      process.execPath,
+      [
+        tsc,
+        '--target',
+        'ES2022',
+        '--lib',
+        'ES2023,esnext.disposable',
+        '--module',
+        'nodenext',
+        '--types',
+        'node',
+        '--strict',
+        '--outDir',
+        'out',
+        'using.ts',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
     expect(build.stdout + build.stderr).toBe('');
     const run = spawnSync(process.execPath, [join(dir, 'out', 'using.js')], { cwd: dir, encoding: 'utf8' });
     expect(run.stderr).toBe('');

@@ -15,19 +15,42 @@ const rnd = mulberry32(1234);
 const letters = (n) => Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(rnd() * 26))).join('');
 const world = Number(process.env.WORLD_SIZE || 1);
 const ends = [];
-const callbacks = [{ onStep: () => void ends.push({ wall: performance.now() / 1000, cpu: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage()) }) }];
+const callbacks = [
+  {
+    onStep: () =>
+      void ends.push({ wall: performance.now() / 1000, cpu: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage()) }),
+  },
+];
 const common = { outputDir: o.out, maxSteps: o.steps, batchSize: o.perRank, progressBar: false, loggingSteps: 1, device: 'cpu', seed: 3 };
 let trainer;
 if (o.task === 'sft') {
   // 254 tokens each with BOS and EOS: every batch is the same 8 × 256-token shape as bench.mjs's.
   const rows = Array.from({ length: 64 }, () => ({ prompt: letters(63), completion: letters(189) }));
-  trainer = new SFTTrainer({ model, tokenizer, callbacks, trainDataset: rows, evalDataset: [], config: { ...common, learningRate: 1e-4, maxLength: 256 } });
+  trainer = new SFTTrainer({
+    model,
+    tokenizer,
+    callbacks,
+    trainDataset: rows,
+    evalDataset: [],
+    config: { ...common, learningRate: 1e-4, maxLength: 256 },
+  });
 } else {
   const prompts = Array.from({ length: 64 }, () => ({ prompt: letters(96 + Math.floor(rnd() * 32)) }));
   const reward = ({ completions }) => completions.map((c) => (c.match(/e/g) ?? []).length / Math.max(c.length, 1));
-  trainer = new GRPOTrainer({ model, tokenizer, callbacks, prompts, rewards: reward, config: { ...common, learningRate: 1e-5, numGenerations: 4, maxCompletionLength: 128, temperature: 1 } });
+  trainer = new GRPOTrainer({
+    model,
+    tokenizer,
+    callbacks,
+    prompts,
+    rewards: reward,
+    config: { ...common, learningRate: 1e-5, numGenerations: 4, maxCompletionLength: 128, temperature: 1 },
+  });
 }
 await trainer.train();
-const gaps = (k) => ends.slice(1).map((e, i) => e[k] - ends[i][k]).slice(o.warmup);
+const gaps = (k) =>
+  ends
+    .slice(1)
+    .map((e, i) => e[k] - ends[i][k])
+    .slice(o.warmup);
 console.log(JSON.stringify({ rank: Number(process.env.RANK || 0), world, threads: o.threads, gaps: gaps('wall'), cpu: gaps('cpu') }));
 getProcessGroup()?.destroy();

@@ -7,7 +7,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ActorCritic, AdamW, ByteTokenizer, DPOTrainer, GPT, GRPOTrainer, PPOTrainer, RewardModel, collateRankings, collateSequences, languageModelLoss, rankingLoss, torch,
+  ActorCritic,
+  AdamW,
+  ByteTokenizer,
+  DPOTrainer,
+  GPT,
+  GRPOTrainer,
+  PPOTrainer,
+  RewardModel,
+  collateRankings,
+  collateSequences,
+  languageModelLoss,
+  rankingLoss,
+  torch,
 } from '../../dist/index.js';
 
 const cfg = JSON.parse(readFileSync(0, 'utf8'));
@@ -26,9 +38,13 @@ async function timed(step, warmup, repeats) {
 // The Trainer's two AdamW groups (src/trainers/trainer.ts): no decay on biases, LayerNorms, wpe.
 const isNoDecay = (name) => name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
 function adamw(model, lr) {
-  const decay = [], noDecay = [];
+  const decay = [],
+    noDecay = [];
   for (const [name, p] of model.namedParameters()) if (p.requiresGrad) (isNoDecay(name) ? noDecay : decay).push(p);
-  const groups = [{ params: decay, weightDecay: 0 }, { params: noDecay, weightDecay: 0 }].filter((g) => g.params.length > 0);
+  const groups = [
+    { params: decay, weightDecay: 0 },
+    { params: noDecay, weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
   return new AdamW(groups, { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
 }
 
@@ -51,12 +67,27 @@ function trainStep(model, opt, lossOf) {
 async function trainerStepTimes(make, instrument = () => {}) {
   const outputDir = mkdtempSync(join(tmpdir(), 'torch-rlhf-bench-trl-'));
   try {
-    const trainer = make({ outputDir, maxSteps: 1 + cfg.warmup + cfg.repeats, loggingSteps: 1, progressBar: false, device: 'cpu', seed: 42 });
+    const trainer = make({
+      outputDir,
+      maxSteps: 1 + cfg.warmup + cfg.repeats,
+      loggingSteps: 1,
+      progressBar: false,
+      device: 'cpu',
+      seed: 42,
+    });
     instrument(trainer);
     await trainer.train();
     trainer.dispose();
-    const ends = readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && r.loss !== undefined).map((r) => r.time);
-    return ends.slice(1).map((t, i) => t - ends[i]).slice(cfg.warmup);
+    const ends = readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.step !== undefined && r.loss !== undefined)
+      .map((r) => r.time);
+    return ends
+      .slice(1)
+      .map((t, i) => t - ends[i])
+      .slice(cfg.warmup);
   } finally {
     rmSync(outputDir, { recursive: true, force: true });
   }
@@ -76,7 +107,8 @@ const tasks = {
     const batch = collateSequences(cfg.data.seqs, cfg.data.pad, 'cpu');
     const times = await timed(() => trainStep(model, opt, () => languageModelLoss(model, batch)), cfg.warmup, cfg.repeats);
     // The matmul ceiling in this same process, right after: the machine's speed drifts.
-    const a = torch.randn([cfg.matmul.n, cfg.matmul.n]), b = torch.randn([cfg.matmul.n, cfg.matmul.n]);
+    const a = torch.randn([cfg.matmul.n, cfg.matmul.n]),
+      b = torch.randn([cfg.matmul.n, cfg.matmul.n]);
     return { times, matmulTimes: await timed(() => a.matmul(b).dispose(), cfg.matmul.warmup, cfg.matmul.repeats) };
   },
 
@@ -84,7 +116,11 @@ const tasks = {
     torch.manualSeed(0);
     const model = new RewardModel(cfg.size).train();
     const opt = adamw(model, 1e-5);
-    const batch = collateRankings(cfg.data.pairs.map((p) => ({ sequences: p })), cfg.data.pad, 'cpu');
+    const batch = collateRankings(
+      cfg.data.pairs.map((p) => ({ sequences: p })),
+      cfg.data.pad,
+      'cpu',
+    );
     const step = () =>
       trainStep(model, opt, () => {
         const { loss, accuracy, meanMargin } = rankingLoss(model.rewards(batch.inputIds, batch.attentionMask), batch, 0);
@@ -102,10 +138,22 @@ const tasks = {
     const refModel = GPT.create(cfg.size);
     const rewardModel = new RewardModel(cfg.size);
     const trainer = new PPOTrainer({
-      model, refModel, rewardModel, tokenizer: new ByteTokenizer(), prompts: cfg.data.prompts.map((prompt) => ({ prompt })),
-      config: { ...c, outputDir: join(tmpdir(), 'torch-rlhf-bench-ppo'), microBatchSize: c.miniBatchSize, device: 'cpu', progressBar: false, sampleEvery: 0 },
+      model,
+      refModel,
+      rewardModel,
+      tokenizer: new ByteTokenizer(),
+      prompts: cfg.data.prompts.map((prompt) => ({ prompt })),
+      config: {
+        ...c,
+        outputDir: join(tmpdir(), 'torch-rlhf-bench-ppo'),
+        microBatchSize: c.miniBatchSize,
+        device: 'cpu',
+        progressBar: false,
+        sampleEvery: 0,
+      },
     });
-    const times = [], rolloutTimes = [];
+    const times = [],
+      rolloutTimes = [];
     for (let it = 0; it < cfg.warmup + cfg.repeats; it++) {
       const t0 = performance.now();
       const r = await trainer.rollout();
@@ -129,7 +177,12 @@ const tasks = {
     const model = GPT.create(cfg.size);
     const pairs = cfg.data.pairs.map((p) => ({ kind: 'text', ...p }));
     const config = { batchSize: d.batchSize, learningRate: d.learningRate, beta: d.beta, lossType: 'sigmoid', maxGradNorm: 1 };
-    return { times: await trainerStepTimes((run) => new DPOTrainer({ model, tokenizer: new ByteTokenizer(), trainDataset: pairs, evalDataset: [], config: { ...config, ...run } })) };
+    return {
+      times: await trainerStepTimes(
+        (run) =>
+          new DPOTrainer({ model, tokenizer: new ByteTokenizer(), trainDataset: pairs, evalDataset: [], config: { ...config, ...run } }),
+      ),
+    };
   },
 
   // GRPOTrainer: numGenerations completions of batchSize / numGenerations prompts, the byte-share reward, then the update.
@@ -143,8 +196,18 @@ const tasks = {
       return completionIds.map((ids) => ids.filter((id) => id === g.rewardByte).length / Math.max(ids.length, 1));
     };
     const config = {
-      batchSize: g.batchSize, numGenerations: g.numGenerations, maxCompletionLength: g.maxCompletionLength, temperature: g.temperature, beta: g.beta,
-      learningRate: g.learningRate, lossType: g.lossType, scaleRewards: g.scaleRewards, epsilon: g.epsilon, numIterations: 1, maxGradNorm: 1, sampleEvery: 0,
+      batchSize: g.batchSize,
+      numGenerations: g.numGenerations,
+      maxCompletionLength: g.maxCompletionLength,
+      temperature: g.temperature,
+      beta: g.beta,
+      learningRate: g.learningRate,
+      lossType: g.lossType,
+      scaleRewards: g.scaleRewards,
+      epsilon: g.epsilon,
+      numIterations: 1,
+      maxGradNorm: 1,
+      sampleEvery: 0,
     };
     // Generation and scoring (the rollout) of each step, timed around the method train() calls for it.
     const rollouts = [];
@@ -157,9 +220,20 @@ const tasks = {
         return out;
       };
     };
-    const make = (run) => new GRPOTrainer({ model, rewards: byteShare, tokenizer: new ByteTokenizer(), prompts: cfg.data.prompts.map((prompt) => ({ prompt })), config: { ...config, ...run } });
+    const make = (run) =>
+      new GRPOTrainer({
+        model,
+        rewards: byteShare,
+        tokenizer: new ByteTokenizer(),
+        prompts: cfg.data.prompts.map((prompt) => ({ prompt })),
+        config: { ...config, ...run },
+      });
     const times = await trainerStepTimes(make, timeRollouts);
-    return { times, rolloutTimes: rollouts.slice(1 + cfg.warmup), meanCompletionLength: lengths.reduce((a, b) => a + b, 0) / Math.max(lengths.length, 1) };
+    return {
+      times,
+      rolloutTimes: rollouts.slice(1 + cfg.warmup),
+      meanCompletionLength: lengths.reduce((a, b) => a + b, 0) / Math.max(lengths.length, 1),
+    };
   },
 
   // scripts/bench-generate.mjs's jsSide.
@@ -167,9 +241,15 @@ const tasks = {
     const w = cfg.gen;
     torch.manualSeed(0);
     const model = GPT.create(cfg.size).eval();
-    const prompts = Array.from({ length: w.batch }, () => Array.from({ length: w.promptLen }, () => Math.floor(Math.random() * cfg.size.vocabSize)));
+    const prompts = Array.from({ length: w.batch }, () =>
+      Array.from({ length: w.promptLen }, () => Math.floor(Math.random() * cfg.size.vocabSize)),
+    );
     let r = 0;
-    const times = await timed(async () => torch.dispose(await model.generate(prompts, { maxNewTokens: w.newTokens, useCache: cfg.useCache, seed: r++ })), cfg.warmup, cfg.repeats);
+    const times = await timed(
+      async () => torch.dispose(await model.generate(prompts, { maxNewTokens: w.newTokens, useCache: cfg.useCache, seed: r++ })),
+      cfg.warmup,
+      cfg.repeats,
+    );
     return { times };
   },
 };

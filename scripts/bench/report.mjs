@@ -13,7 +13,8 @@ import { libtorch } from '../../dist/native.js';
  */
 export function referencePython() {
   const python = process.env.PYTHON ?? libtorch.python;
-  if (!python) throw new Error(`the addon runs on ${libtorch.libDir}, which is not a Python wheel's: set PYTHON to a python3 with the same PyTorch`);
+  if (!python)
+    throw new Error(`the addon runs on ${libtorch.libDir}, which is not a Python wheel's: set PYTHON to a python3 with the same PyTorch`);
   return python;
 }
 
@@ -22,7 +23,11 @@ export function referencePython() {
  * the environment of every pool a libtorch may have: OpenMP (ATen's backend in PyTorch's wheels),
  * MKL (their BLAS on x86-64) and OpenBLAS (aarch64 wheels and distribution builds).
  */
-export const threadEnv = (threads) => ({ OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) });
+export const threadEnv = (threads) => ({
+  OMP_NUM_THREADS: String(threads),
+  MKL_NUM_THREADS: String(threads),
+  OPENBLAS_NUM_THREADS: String(threads),
+});
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -34,7 +39,11 @@ export function machine(threads) {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   let py = 'unknown';
   try {
-    py = execFileSync(referencePython(), ['-c', 'import sys, torch; print(f"PyTorch {torch.__version__} on Python {sys.version.split()[0]}")'], { encoding: 'utf8' }).trim();
+    py = execFileSync(
+      referencePython(),
+      ['-c', 'import sys, torch; print(f"PyTorch {torch.__version__} on Python {sys.version.split()[0]}")'],
+      { encoding: 'utf8' },
+    ).trim();
   } catch {}
   const v = torch.version();
   const blas = /Math Kernel Library Version ([\d.]+)/.exec(v.parallel)?.[1];
@@ -45,7 +54,9 @@ export function machine(threads) {
 export function writeSection(file, name, markdown) {
   const begin = `<!-- ${name}:begin -->`;
   const end = `<!-- ${name}:end -->`;
-  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nFigures measured by the scripts in `scripts/`, torch-rlhf against the same work in PyTorch from Python, in one run.\n';
+  let doc = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nFigures measured by the scripts in `scripts/`, torch-rlhf against the same work in PyTorch from Python, in one run.\n';
   const block = `${begin}\n${markdown.trim()}\n${end}`;
   const i = doc.indexOf(begin);
   const j = doc.indexOf(end);

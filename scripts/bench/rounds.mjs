@@ -16,7 +16,10 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
 
   function child(side, task) {
     const input = JSON.stringify({ ...task, threads });
-    const [cmd, script] = side === 'js' ? [process.execPath, 'scripts/bench/node_side.mjs'] : [referencePython(), typeof pyScript === 'function' ? pyScript(task) : pyScript];
+    const [cmd, script] =
+      side === 'js'
+        ? [process.execPath, 'scripts/bench/node_side.mjs']
+        : [referencePython(), typeof pyScript === 'function' ? pyScript(task) : pyScript];
     const run = () => spawnSync(cmd, [`${root}/${script}`], { input, encoding: 'utf8', env, cwd: root, maxBuffer: 64 << 20 });
     let r = run();
     if (r.status !== 0) {
@@ -32,7 +35,10 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
   }
 
   function both(label, task) {
-    const acc = { js: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 }, py: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 } };
+    const acc = {
+      js: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 },
+      py: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 },
+    };
     const ratios = [];
     const efficiency = { js: [], py: [] }; // per child: its step's FLOP rate over its own matmul's
     for (let round = 0; round < rounds; round++) {
@@ -45,14 +51,22 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
         acc[side].rolloutTimes.push(...(o.rolloutTimes ?? []));
         if (o.matmulTimes) efficiency[side].push(median(o.matmulTimes) / here[side]);
         acc[side].rss = Math.max(acc[side].rss, o.maxRssKiB);
-        process.stderr.write(`  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+        process.stderr.write(
+          `  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+        );
       }
       ratios.push(here.js / here.py);
     }
     const m = (side, k = 'times') => (acc[side][k].length ? median(acc[side][k]) : NaN);
     return {
-      js: m('js'), py: m('py'), jsRollout: m('js', 'rolloutTimes'), pyRollout: m('py', 'rolloutTimes'), jsRss: acc.js.rss, pyRss: acc.py.rss,
-      ratio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+      js: m('js'),
+      py: m('py'),
+      jsRollout: m('js', 'rolloutTimes'),
+      pyRollout: m('py', 'rolloutTimes'),
+      jsRss: acc.js.rss,
+      pyRss: acc.py.rss,
+      ratio: median(ratios),
+      ratioRange: [Math.min(...ratios), Math.max(...ratios)],
       efficiency: { js: efficiency.js.length ? median(efficiency.js) : NaN, py: efficiency.py.length ? median(efficiency.py) : NaN },
     };
   }

@@ -7,7 +7,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPreferencePairDataset, loadPromptDataset, loadSFTDataset } from '../data/datasets.js';
-import { ARITHMETIC_SFT_PLAN, arithmeticFormatReward, arithmeticReward, arithmeticScores, type AnswerFormat, type ArithmeticRow, type ArithmeticScores } from '../demo/arithmetic.js';
+import {
+  ARITHMETIC_SFT_PLAN,
+  arithmeticFormatReward,
+  arithmeticReward,
+  arithmeticScores,
+  type AnswerFormat,
+  type ArithmeticRow,
+  type ArithmeticScores,
+} from '../demo/arithmetic.js';
 import { GPT } from '../models/gpt.js';
 import { packageRoot } from '../native.js';
 import { getNumThreads, manualSeed } from '../tensor/runtime.js';
@@ -29,7 +37,8 @@ export function parseDemoMethods(raw: string): 'ppo' | DemoMethod[] {
   if (raw === 'ppo') return 'ppo';
   const names = raw.split(',').map((m) => m.trim());
   const bad = names.filter((m) => !(DEMO_METHODS as readonly string[]).includes(m));
-  if (bad.length > 0 || names.length === 0) throw new Error(`--method expects ppo, or ${DEMO_METHODS.join(', ')} (comma-separated), got '${raw}'`);
+  if (bad.length > 0 || names.length === 0)
+    throw new Error(`--method expects ppo, or ${DEMO_METHODS.join(', ')} (comma-separated), got '${raw}'`);
   return [...new Set(names)] as DemoMethod[];
 }
 
@@ -54,18 +63,47 @@ export interface ArithmeticDemoResult {
 export function arithmeticDemoPlan(quick: boolean) {
   const sft: Partial<SFTConfig> = { ...ARITHMETIC_SFT_PLAN.sft, numTrainEpochs: quick ? 12 : ARITHMETIC_SFT_PLAN.sft.numTrainEpochs };
   const grpo: Partial<GRPOConfig> = {
-    learningRate: 3e-4, maxSteps: quick ? 60 : 120, batchSize: 64, numGenerations: 8, maxCompletionLength: ARITHMETIC_SFT_PLAN.maxNewTokens, temperature: 1,
-    rewardWeights: [1, 0.5], loggingSteps: 10, sampleEvery: 20,
+    learningRate: 3e-4,
+    maxSteps: quick ? 60 : 120,
+    batchSize: 64,
+    numGenerations: 8,
+    maxCompletionLength: ARITHMETIC_SFT_PLAN.maxNewTokens,
+    temperature: 1,
+    rewardWeights: [1, 0.5],
+    loggingSteps: 10,
+    sampleEvery: 20,
   };
-  const dpo: Partial<DPOConfig> = { learningRate: 3e-4, beta: 0.5, lossType: ['sigmoid', 'sft'], numTrainEpochs: 1, batchSize: 16, loggingSteps: 10, evalFraction: 0.05 };
+  const dpo: Partial<DPOConfig> = {
+    learningRate: 3e-4,
+    beta: 0.5,
+    lossType: ['sigmoid', 'sft'],
+    numTrainEpochs: 1,
+    batchSize: 16,
+    loggingSteps: 10,
+    evalFraction: 0.05,
+  };
   return { model: ARITHMETIC_SFT_PLAN.model, sft, grpo, dpo, maxNewTokens: ARITHMETIC_SFT_PLAN.maxNewTokens };
 }
 
-const asRow = (r: { prompt: string; columns?: Record<string, unknown> }): ArithmeticRow => ({ prompt: r.prompt, answer: String(r.columns?.answer ?? ''), format: String(r.columns?.format ?? 'plain') as AnswerFormat });
+const asRow = (r: { prompt: string; columns?: Record<string, unknown> }): ArithmeticRow => ({
+  prompt: r.prompt,
+  answer: String(r.columns?.answer ?? ''),
+  format: String(r.columns?.format ?? 'plain') as AnswerFormat,
+});
 
-async function heldOut(model: GPT, tok: ByteTokenizer, rows: ArithmeticRow[], maxNewTokens: number): Promise<{ scores: ArithmeticScores; answers: string[] }> {
+async function heldOut(
+  model: GPT,
+  tok: ByteTokenizer,
+  rows: ArithmeticRow[],
+  maxNewTokens: number,
+): Promise<{ scores: ArithmeticScores; answers: string[] }> {
   model.eval();
-  const answers = await generateText(model, tok, rows.map((r) => r.prompt), { maxNewTokens, greedy: true });
+  const answers = await generateText(
+    model,
+    tok,
+    rows.map((r) => r.prompt),
+    { maxNewTokens, greedy: true },
+  );
   return { scores: arithmeticScores(answers, rows), answers };
 }
 
@@ -74,18 +112,28 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
   const plan = arithmeticDemoPlan(quick);
   const data = join(packageRoot, 'data', 'arith');
   const [sftData, prompts, evalPrompts, prefs] = await Promise.all([
-    loadSFTDataset(join(data, 'sft.jsonl')), loadPromptDataset(join(data, 'prompts.jsonl')), loadPromptDataset(join(data, 'eval.jsonl')), loadPreferencePairDataset(join(data, 'prefs.jsonl')),
+    loadSFTDataset(join(data, 'sft.jsonl')),
+    loadPromptDataset(join(data, 'prompts.jsonl')),
+    loadPromptDataset(join(data, 'eval.jsonl')),
+    loadPreferencePairDataset(join(data, 'prefs.jsonl')),
   ]);
   const evalRows = evalPrompts.examples.map(asRow);
   const tok = new ByteTokenizer();
-  log(`torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → ${o.methods.map((m) => m.toUpperCase()).join(' and ')} on arithmetic with a requested answer format, checked by a program`);
+  log(
+    `torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → ${o.methods.map((m) => m.toUpperCase()).join(' and ')} on arithmetic with a requested answer format, checked by a program`,
+  );
   log(`device ${device}, ${getNumThreads()} thread(s); output in ${out}`);
   const t0 = performance.now();
   manualSeed(seed);
 
   log(`\n[1/${o.methods.length + 1}] SFT on ${sftData.examples.length} demonstrations (most answer plainly whatever format was asked)`);
   const gpt = GPT.create({ vocabSize: tok.vocabSize, ...plan.model });
-  const sft = new SFTTrainer({ model: gpt, tokenizer: tok, trainDataset: sftData.examples, config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar } });
+  const sft = new SFTTrainer({
+    model: gpt,
+    tokenizer: tok,
+    trainDataset: sftData.examples,
+    config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar },
+  });
   await sft.train();
   sft.dispose();
   const before = await heldOut(gpt, tok, evalRows, plan.maxNewTokens);
@@ -100,17 +148,34 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
     manualSeed(seed);
     const policy = await GPT.load(join(out, 'sft'), { device });
     if (method === 'grpo') {
-      log(`[${i + 2}/${o.methods.length + 1}] GRPO on ${prompts.examples.length} prompts, ${plan.grpo.numGenerations} completions each, rewarded by exact match (1) and format (0.5)`);
-      const t = new GRPOTrainer({ model: policy, tokenizer: tok, prompts: prompts.examples, rewards: [arithmeticReward, arithmeticFormatReward], config: { ...plan.grpo, outputDir: join(out, 'grpo'), seed, device, progressBar } });
+      log(
+        `[${i + 2}/${o.methods.length + 1}] GRPO on ${prompts.examples.length} prompts, ${plan.grpo.numGenerations} completions each, rewarded by exact match (1) and format (0.5)`,
+      );
+      const t = new GRPOTrainer({
+        model: policy,
+        tokenizer: tok,
+        prompts: prompts.examples,
+        rewards: [arithmeticReward, arithmeticFormatReward],
+        config: { ...plan.grpo, outputDir: join(out, 'grpo'), seed, device, progressBar },
+      });
       const r = await t.train();
       t.dispose();
       log(`      reward ${t.history[0]?.reward?.toFixed(3)} → ${r.metrics.reward?.toFixed(3)}`);
     } else {
-      log(`[${i + 2}/${o.methods.length + 1}] DPO on ${prefs.examples.length} pairs (the requested format chosen, another rejected), loss sigmoid + sft`);
-      const t = new DPOTrainer({ model: policy, tokenizer: tok, trainDataset: prefs.examples, config: { ...plan.dpo, outputDir: join(out, 'dpo'), seed, device, progressBar } });
+      log(
+        `[${i + 2}/${o.methods.length + 1}] DPO on ${prefs.examples.length} pairs (the requested format chosen, another rejected), loss sigmoid + sft`,
+      );
+      const t = new DPOTrainer({
+        model: policy,
+        tokenizer: tok,
+        trainDataset: prefs.examples,
+        config: { ...plan.dpo, outputDir: join(out, 'dpo'), seed, device, progressBar },
+      });
       const r = await t.train();
       t.dispose();
-      log(`      held-out pairs: reward accuracy ${pct(r.metrics['eval/rewards/accuracies'] ?? Number.NaN)}, margin ${r.metrics['eval/rewards/margins']?.toFixed(3)}`);
+      log(
+        `      held-out pairs: reward accuracy ${pct(r.metrics['eval/rewards/accuracies'] ?? Number.NaN)}, margin ${r.metrics['eval/rewards/margins']?.toFixed(3)}`,
+      );
     }
     const after = await heldOut(policy, tok, evalRows, plan.maxNewTokens);
     policy.dispose();
@@ -120,7 +185,15 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
     log(`      held-out accuracy ${pct(after.scores.accuracy)}, ${seconds.toFixed(1)} s`);
   }
   result.seconds.total = (performance.now() - t0) / 1000;
-  writeFileSync(join(out, 'comparison.jsonl'), evalRows.map((r, i) => `${JSON.stringify({ prompt: r.prompt, answer: r.answer, sft: before.answers[i], ...Object.fromEntries(o.methods.map((m) => [m, answers[m]?.[i]])) })}\n`).join(''));
+  writeFileSync(
+    join(out, 'comparison.jsonl'),
+    evalRows
+      .map(
+        (r, i) =>
+          `${JSON.stringify({ prompt: r.prompt, answer: r.answer, sft: before.answers[i], ...Object.fromEntries(o.methods.map((m) => [m, answers[m]?.[i]])) })}\n`,
+      )
+      .join(''),
+  );
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
   printTable(result, o.methods, evalRows, before.answers, answers, log);
   return result;
@@ -128,11 +201,19 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 
-function printTable(r: ArithmeticDemoResult, methods: DemoMethod[], rows: ArithmeticRow[], sft: string[], answers: Partial<Record<DemoMethod, string[]>>, log: (l: string) => void): void {
+function printTable(
+  r: ArithmeticDemoResult,
+  methods: DemoMethod[],
+  rows: ArithmeticRow[],
+  sft: string[],
+  answers: Partial<Record<DemoMethod, string[]>>,
+  log: (l: string) => void,
+): void {
   const cols = ['SFT', ...methods.map((m) => m.toUpperCase())];
   const scores = [r.sft, ...methods.map((m) => r.methods[m]!)];
   log(`\n  held out (${rows.length} prompts, greedy)   ${cols.map((c) => c.padStart(9)).join('  ')}`);
-  const line = (label: string, key: keyof ArithmeticScores) => log(`  ${label.padEnd(34)}   ${scores.map((s) => pct(s[key]).padStart(9)).join('  ')}`);
+  const line = (label: string, key: keyof ArithmeticScores) =>
+    log(`  ${label.padEnd(34)}   ${scores.map((s) => pct(s[key]).padStart(9)).join('  ')}`);
   line('accuracy (number and format)', 'accuracy');
   line('format as requested', 'formatRate');
   line('number right (any format)', 'numberAccuracy');
@@ -143,7 +224,9 @@ function printTable(r: ArithmeticDemoResult, methods: DemoMethod[], rows: Arithm
   }
   for (const m of methods) {
     const s = r.methods[m]!;
-    log(`\n  ${m.toUpperCase()} ${s.accuracy > r.sft.accuracy ? 'raised' : 'did not raise'} held-out accuracy from ${pct(r.sft.accuracy)} to ${pct(s.accuracy)} in ${s.seconds.toFixed(0)} s.`);
+    log(
+      `\n  ${m.toUpperCase()} ${s.accuracy > r.sft.accuracy ? 'raised' : 'did not raise'} held-out accuracy from ${pct(r.sft.accuracy)} to ${pct(s.accuracy)} in ${s.seconds.toFixed(0)} s.`,
+    );
   }
   log(`  ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s). Report: rlhf report ${r.outputDir}`);
 }

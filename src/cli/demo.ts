@@ -46,29 +46,76 @@ export interface DemoResult {
 
 /** The demo's model and budgets: small enough for a 2-core CPU in a few minutes. */
 export function demoPlan(quick: boolean) {
-  const model: Partial<GPTConfig> = quick ? { blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 96 } : { blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
-  const sft: Partial<SFTConfig> = { learningRate: 2e-3, numTrainEpochs: quick ? 20 : 24, batchSize: 32, warmupSteps: 10, lrSchedulerType: 'cosine', loggingSteps: 5, evalFraction: 0.05 };
-  const rm: Partial<RewardConfig> = { learningRate: 5e-4, numTrainEpochs: 2, batchSize: 16, warmupSteps: 5, loggingSteps: 5, evalFraction: 0.1 };
+  const model: Partial<GPTConfig> = quick
+    ? { blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 96 }
+    : { blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
+  const sft: Partial<SFTConfig> = {
+    learningRate: 2e-3,
+    numTrainEpochs: quick ? 20 : 24,
+    batchSize: 32,
+    warmupSteps: 10,
+    lrSchedulerType: 'cosine',
+    loggingSteps: 5,
+    evalFraction: 0.05,
+  };
+  const rm: Partial<RewardConfig> = {
+    learningRate: 5e-4,
+    numTrainEpochs: 2,
+    batchSize: 16,
+    warmupSteps: 5,
+    loggingSteps: 5,
+    evalFraction: 0.1,
+  };
   // Conservative PPO: the reward model is a small, imperfect proxy, and a policy pushed far
   // from the SFT model finds its blind spots (reward hacking). The missing-EOS penalty is in
   // reward-model units (scores are normalised to mean 0 on the demonstrations, spread ~2).
   // The quick run's smaller reward model is easier to game: a stronger KL penalty holds it.
   const ppo: Partial<PPOConfig> = {
-    numIterations: quick ? 40 : 100, batchSize: 32, miniBatchSize: 16, ppoEpochs: 4, learningRate: 3e-5, maxNewTokens: 24,
-    temperature: 0.7, klCoef: quick ? 0.2 : 0.1, missingEosPenalty: 5, sampleEvery: 5, loggingSteps: 1,
+    numIterations: quick ? 40 : 100,
+    batchSize: 32,
+    miniBatchSize: 16,
+    ppoEpochs: 4,
+    learningRate: 3e-5,
+    maxNewTokens: 24,
+    temperature: 0.7,
+    klCoef: quick ? 0.2 : 0.1,
+    missingEosPenalty: 5,
+    sampleEvery: 5,
+    loggingSteps: 1,
   };
   return { model, sft, rm, ppo, evalSamples: 3 };
 }
 
 /** A policy's answers to prompts (temperature 0.7, fixed seeds), scored by the labeler and the reward model. */
-async function judge(policy: GPT, reward: RewardModel, tok: ByteTokenizer, prompts: string[], samples: number): Promise<{ answers: string[]; scores: number[]; rewards: number[] }> {
+async function judge(
+  policy: GPT,
+  reward: RewardModel,
+  tok: ByteTokenizer,
+  prompts: string[],
+  samples: number,
+): Promise<{ answers: string[]; scores: number[]; rewards: number[] }> {
   const ids = prompts.map((p) => tok.encode(p, { addSpecialTokens: true }));
   const answers: string[] = [];
   const scores: number[] = new Array(prompts.length).fill(0);
   const rewards: number[] = new Array(prompts.length).fill(0);
   for (let s = 0; s < samples; s++) {
-    const out = await policy.generate(ids, { maxNewTokens: 24, temperature: 0.7, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId, seed: 1000 + s });
-    const r = tidy(() => noGrad(() => reward.rewards(cat([out.promptIds, out.tokens.where(out.responseMask, tok.eosTokenId)], 1), cat([out.promptMask, out.responseMask], 1), { path: 'native' })).tolist() as number[]);
+    const out = await policy.generate(ids, {
+      maxNewTokens: 24,
+      temperature: 0.7,
+      eosTokenId: tok.eosTokenId,
+      padTokenId: tok.padTokenId,
+      seed: 1000 + s,
+    });
+    const r = tidy(
+      () =>
+        noGrad(() =>
+          reward.rewards(
+            cat([out.promptIds, out.tokens.where(out.responseMask, tok.eosTokenId)], 1),
+            cat([out.promptMask, out.responseMask], 1),
+            { path: 'native' },
+          ),
+        ).tolist() as number[],
+    );
     out.sequences.forEach((seq, i) => {
       const a = tok.decode(seq, { skipSpecialTokens: true });
       if (s === 0) answers.push(a);
@@ -86,7 +133,14 @@ export function startDemoRun(o: DemoOptions, name: string) {
   const out = o.out ?? join(process.cwd(), quick ? `${name}-quick` : name);
   if (existsSync(out)) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  return { log: o.log ?? ((l: string) => console.log(l)), quick, device: pickDevice(o.device ?? 'auto'), out, seed: o.seed ?? 1234, progressBar: o.progressBar ?? true };
+  return {
+    log: o.log ?? ((l: string) => console.log(l)),
+    quick,
+    device: pickDevice(o.device ?? 'auto'),
+    out,
+    seed: o.seed ?? 1234,
+    progressBar: o.progressBar ?? true,
+  };
 }
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
@@ -94,8 +148,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const plan = demoPlan(quick);
   const data = join(packageRoot, 'data', 'demo');
   const [sftData, prefs, prompts, evalPrompts] = await Promise.all([
-    loadSFTDataset(join(data, 'sft.jsonl')), loadPreferenceDataset(join(data, 'preferences.jsonl')),
-    loadPromptDataset(join(data, 'prompts.jsonl')), loadPromptDataset(join(data, 'eval_prompts.jsonl')),
+    loadSFTDataset(join(data, 'sft.jsonl')),
+    loadPreferenceDataset(join(data, 'preferences.jsonl')),
+    loadPromptDataset(join(data, 'prompts.jsonl')),
+    loadPromptDataset(join(data, 'eval_prompts.jsonl')),
   ]);
   const tok = new ByteTokenizer();
   log(`torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → reward model → PPO on a task judged by a simulated labeler`);
@@ -107,7 +163,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   // 1. SFT on demonstrations of mixed quality.
   log(`\n[1/3] SFT on ${sftData.examples.length} demonstrations`);
   const gpt = GPT.create({ vocabSize: tok.vocabSize, ...plan.model });
-  const sft = new SFTTrainer({ model: gpt, tokenizer: tok, trainDataset: sftData.examples, config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar } });
+  const sft = new SFTTrainer({
+    model: gpt,
+    tokenizer: tok,
+    trainDataset: sftData.examples,
+    config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar },
+  });
   const sftRes = await sft.train();
   sft.dispose();
   gpt.dispose();
@@ -117,7 +178,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   // 2. The reward model on the labeler's rankings.
   log(`[2/3] reward model on ${prefs.examples.length} rankings of ${prefs.examples[0]?.completions.length} answers`);
   const rm = await RewardModel.fromTrunk(join(out, 'sft'), { device });
-  const rmTrainer = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs.examples, normalizationDataset: sftData.examples, config: { ...plan.rm, outputDir: join(out, 'rm'), seed, device, progressBar } });
+  const rmTrainer = new RewardTrainer({
+    model: rm,
+    tokenizer: tok,
+    trainDataset: prefs.examples,
+    normalizationDataset: sftData.examples,
+    config: { ...plan.rm, outputDir: join(out, 'rm'), seed, device, progressBar },
+  });
   const rmRes = await rmTrainer.train();
   rmTrainer.dispose();
   rm.dispose();
@@ -130,11 +197,20 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const policy = await ActorCritic.fromPretrained(join(out, 'sft'), { device });
   const ref = await GPT.load(join(out, 'sft'), { device });
   const reward = await RewardModel.load(join(out, 'rm'), { device });
-  const ppo = new PPOTrainer({ model: policy, refModel: ref, rewardModel: reward, tokenizer: tok, prompts: prompts.examples, config: { ...plan.ppo, outputDir: join(out, 'ppo'), seed, device, progressBar } });
+  const ppo = new PPOTrainer({
+    model: policy,
+    refModel: ref,
+    rewardModel: reward,
+    tokenizer: tok,
+    prompts: prompts.examples,
+    config: { ...plan.ppo, outputDir: join(out, 'ppo'), seed, device, progressBar },
+  });
   const ppoRes = await ppo.train();
   ppo.dispose();
   const t3 = performance.now();
-  log(`      reward ${ppo.history[0]?.['objective/scores']?.toFixed(3)} → ${ppoRes.metrics['objective/scores']?.toFixed(3)}, ${((t3 - t2) / 1000).toFixed(1)} s`);
+  log(
+    `      reward ${ppo.history[0]?.['objective/scores']?.toFixed(3)} → ${ppoRes.metrics['objective/scores']?.toFixed(3)}, ${((t3 - t2) / 1000).toFixed(1)} s`,
+  );
 
   // Before/after on held-out prompts, judged by the labeler.
   const texts = evalPrompts.examples.map((p) => p.prompt);
@@ -147,22 +223,36 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const wins = after.scores.map((s, i) => (s > before.scores[i]! + 1e-9 ? 1 : Math.abs(s - before.scores[i]!) <= 1e-9 ? 0.5 : 0));
   const result: DemoResult = {
-    sftScore: mean(before.scores), ppoScore: mean(after.scores), winRate: mean(wins), rmAccuracy,
-    sftReward: mean(before.rewards), ppoReward: mean(after.rewards),
+    sftScore: mean(before.scores),
+    ppoScore: mean(after.scores),
+    winRate: mean(wins),
+    rmAccuracy,
+    sftReward: mean(before.rewards),
+    ppoReward: mean(after.rewards),
     finalKl: ppoRes.metrics['objective/kl'] ?? Number.NaN,
     seconds: { sft: (t1 - t0) / 1000, rm: (t2 - t1) / 1000, ppo: (t3 - t2) / 1000, total: (performance.now() - t0) / 1000 },
     outputDir: out,
   };
   for (let i = 0; i < texts.length; i++)
-    appendFileSync(join(out, 'comparison.jsonl'), `${JSON.stringify({ prompt: texts[i], sft: before.answers[i], ppo: after.answers[i], sftScore: before.scores[i], ppoScore: after.scores[i] })}\n`);
+    appendFileSync(
+      join(out, 'comparison.jsonl'),
+      `${JSON.stringify({ prompt: texts[i], sft: before.answers[i], ppo: after.answers[i], sftScore: before.scores[i], ppoScore: after.scores[i] })}\n`,
+    );
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
   printTable(result, texts, before, after, log);
   return result;
 }
 
-function printTable(r: DemoResult, prompts: string[], before: { answers: string[]; scores: number[] }, after: { answers: string[]; scores: number[] }, log: (l: string) => void): void {
+function printTable(
+  r: DemoResult,
+  prompts: string[],
+  before: { answers: string[]; scores: number[] },
+  after: { answers: string[]; scores: number[] },
+  log: (l: string) => void,
+): void {
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  const rel = r.sftScore > 0 ? ` (${r.ppoScore >= r.sftScore ? '+' : ''}${(((r.ppoScore - r.sftScore) / r.sftScore) * 100).toFixed(0)} %)` : '';
+  const rel =
+    r.sftScore > 0 ? ` (${r.ppoScore >= r.sftScore ? '+' : ''}${(((r.ppoScore - r.sftScore) / r.sftScore) * 100).toFixed(0)} %)` : '';
   log('\n                                   SFT policy    PPO policy');
   log(`  labeler's mean score (held out)   ${r.sftScore.toFixed(3).padStart(10)}    ${r.ppoScore.toFixed(3).padStart(10)}${rel}`);
   log(`  reward model's mean score          ${r.sftReward.toFixed(3).padStart(10)}    ${r.ppoReward.toFixed(3).padStart(10)}`);
@@ -172,7 +262,11 @@ function printTable(r: DemoResult, prompts: string[], before: { answers: string[
   log('\n  prompt          SFT answer                    PPO answer');
   const show = (s: string) => JSON.stringify(s).slice(0, 28).padEnd(29);
   for (let i = 0; i < Math.min(6, prompts.length); i++)
-    log(`  ${prompts[i]!.padEnd(15)} ${show(before.answers[i]!)} ${show(after.answers[i]!)}  ${before.scores[i]!.toFixed(2)} → ${after.scores[i]!.toFixed(2)}`);
-  log(`\n  PPO ${r.ppoScore > r.sftScore ? 'improved' : 'did not improve'} the labeler's score by ${(r.ppoScore - r.sftScore).toFixed(3)}; ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s, RM ${r.seconds.rm.toFixed(0)} s, PPO ${r.seconds.ppo.toFixed(0)} s).`);
+    log(
+      `  ${prompts[i]!.padEnd(15)} ${show(before.answers[i]!)} ${show(after.answers[i]!)}  ${before.scores[i]!.toFixed(2)} → ${after.scores[i]!.toFixed(2)}`,
+    );
+  log(
+    `\n  PPO ${r.ppoScore > r.sftScore ? 'improved' : 'did not improve'} the labeler's score by ${(r.ppoScore - r.sftScore).toFixed(3)}; ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s, RM ${r.seconds.rm.toFixed(0)} s, PPO ${r.seconds.ppo.toFixed(0)} s).`,
+  );
   log(`  Report: rlhf report ${r.outputDir}`);
 }

@@ -21,10 +21,15 @@ export async function generate(args: string[], o: Opts): Promise<void> {
   const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
   const tok = await tokenizerOf(dir, model);
   const sampling = {
-    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens), temperature: Number(o.temperature ?? 0.7), topK: Number(o.topK ?? 0), topP: Number(o.topP ?? 1),
-    greedy: !!o.greedy, seed: o.seed === undefined ? undefined : Number(o.seed),
+    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens),
+    temperature: Number(o.temperature ?? 0.7),
+    topK: Number(o.topK ?? 0),
+    topP: Number(o.topP ?? 1),
+    greedy: !!o.greedy,
+    seed: o.seed === undefined ? undefined : Number(o.seed),
   };
-  for (const [k, v] of Object.entries(sampling)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
+  for (const [k, v] of Object.entries(sampling))
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
   // Checked before any prompt is read: the default fits the model, a given length must.
   try {
     generationLengths(model, sampling.maxNewTokens);
@@ -38,7 +43,8 @@ export async function generate(args: string[], o: Opts): Promise<void> {
     rmSync(outFile, { force: true });
   }
   if (prompts.length === 0) {
-    if (!process.stdin.isTTY) throw new Error('no prompts: give them as arguments, with --prompts file.jsonl, or run in a terminal for an interactive prompt');
+    if (!process.stdin.isTTY)
+      throw new Error('no prompts: give them as arguments, with --prompts file.jsonl, or run in a terminal for an interactive prompt');
     await promptLoop(answer);
     return;
   }

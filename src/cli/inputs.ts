@@ -17,7 +17,8 @@ export function requireFile(path: string, flag: string): string {
 
 /** Says how many lines of a data file were skipped, and the first one's reason. */
 export function reportSkipped(skipped: SkippedLine[], path: string): void {
-  if (skipped.length) console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
+  if (skipped.length)
+    console.error(`rlhf: skipped ${skipped.length} invalid line(s) of ${path} (first: line ${skipped[0]!.line}: ${skipped[0]!.reason})`);
 }
 
 /** ', 3 with an empty answer' for the run's summary line (accepted, as in TRL, but worth seeing). */
@@ -27,7 +28,11 @@ export function emptyNote(examples: readonly (SFTExample | PreferenceExample | P
 }
 
 /** The examples of the data file given with `flag`, honouring --skip-invalid and saying what it skipped. */
-export async function loadData<T>(load: (path: string, options: LoadDatasetOptions) => Promise<LoadedDataset<T>>, o: Opts, flag: string): Promise<T[]> {
+export async function loadData<T>(
+  load: (path: string, options: LoadDatasetOptions) => Promise<LoadedDataset<T>>,
+  o: Opts,
+  flag: string,
+): Promise<T[]> {
   const data = await load(requireFile(str(o, optionKey(flag)), flag), { skipInvalid: !!o.skipInvalid });
   reportSkipped(data.skipped, data.path);
   return data.examples;

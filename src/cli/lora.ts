@@ -19,7 +19,13 @@ import { kebab } from './options.js';
 
 type Opts = Record<string, unknown>;
 
-const FLAGS = { loraR: 'r', loraAlpha: 'loraAlpha', loraDropout: 'loraDropout', loraTargetModules: 'targetModules', useRslora: 'useRslora' } as const;
+const FLAGS = {
+  loraR: 'r',
+  loraAlpha: 'loraAlpha',
+  loraDropout: 'loraDropout',
+  loraTargetModules: 'targetModules',
+  useRslora: 'useRslora',
+} as const;
 const flagOf = (field: string): string => {
   const key = Object.entries(FLAGS).find(([, f]) => f === field)?.[0];
   return key ? `--${kebab(key)}` : field;
@@ -46,7 +52,10 @@ export function addLoraFlags(cmd: Command): Command {
 
 /** --base-model, for commands that read a model directory that may hold an adapter. */
 export function addBaseModelFlag(cmd: Command): Command {
-  return cmd.option('--base-model <dir>', "the base model of a PEFT adapter directory (default: its adapter_config.json's base_model_name_or_path)");
+  return cmd.option(
+    '--base-model <dir>',
+    "the base model of a PEFT adapter directory (default: its adapter_config.json's base_model_name_or_path)",
+  );
 }
 
 /**
@@ -56,7 +65,9 @@ export function addBaseModelFlag(cmd: Command): Command {
 export function loraFromFlags(o: Opts, model?: Module): LoraConfigInput | undefined {
   if (!o.usePeft && !Object.keys(FLAGS).some((k) => o[k] !== undefined)) return undefined;
   if (model && !hasLora(model) && modelDir(model) === null)
-    throw new Error('--lora-*: a LoRA adapter adapts a pretrained model; give --model a model directory (a preset starts from random weights, which no adapter file could name as its base)');
+    throw new Error(
+      '--lora-*: a LoRA adapter adapts a pretrained model; give --model a model directory (a preset starts from random weights, which no adapter file could name as its base)',
+    );
   const num = (key: keyof typeof FLAGS): number | undefined => {
     const raw = o[key];
     if (raw === undefined) return undefined;
@@ -65,8 +76,22 @@ export function loraFromFlags(o: Opts, model?: Module): LoraConfigInput | undefi
     return n;
   };
   const t = o.loraTargetModules as string | undefined;
-  const targetModules = t === undefined ? undefined : t === 'all-linear' || !/^[\w.,\s]+$/.test(t) ? t : t.split(',').map((s) => s.trim()).filter(Boolean);
-  const given: LoraConfigInput = { r: num('loraR'), loraAlpha: num('loraAlpha'), loraDropout: num('loraDropout'), targetModules, useRslora: o.useRslora ? true : undefined };
+  const targetModules =
+    t === undefined
+      ? undefined
+      : t === 'all-linear' || !/^[\w.,\s]+$/.test(t)
+        ? t
+        : t
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
+  const given: LoraConfigInput = {
+    r: num('loraR'),
+    loraAlpha: num('loraAlpha'),
+    loraDropout: num('loraDropout'),
+    targetModules,
+    useRslora: o.useRslora ? true : undefined,
+  };
   try {
     return resolveLoraConfig(given, 'LoRA') as LoraConfig;
   } catch (err) {
@@ -107,4 +132,5 @@ export async function mergeCommand(o: Opts): Promise<void> {
   }
 }
 
-const loraAdapterBase = (dir: string, o: Opts): string => (o.baseModel as string | undefined) ?? readAdapterConfig(dir).baseModelNameOrPath ?? '?';
+const loraAdapterBase = (dir: string, o: Opts): string =>
+  (o.baseModel as string | undefined) ?? readAdapterConfig(dir).baseModelNameOrPath ?? '?';

@@ -20,13 +20,22 @@ export const MODEL_PRESETS: Record<string, Preset> = {
 };
 
 /** `baseModel`: the base of a directory that holds a PEFT adapter (--base-model). */
-export async function modelFromSpec(spec: string, device: Device, baseModel?: string): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
+export async function modelFromSpec(
+  spec: string,
+  device: Device,
+  baseModel?: string,
+): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
   const preset = MODEL_PRESETS[spec];
   if (preset) {
     const tokenizer = new ByteTokenizer();
-    return { model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset } as ModelConfigInput, { device }), tokenizer, source: `preset '${spec}'` };
+    return {
+      model: GPT.create({ vocabSize: tokenizer.vocabSize, ...preset } as ModelConfigInput, { device }),
+      tokenizer,
+      source: `preset '${spec}'`,
+    };
   }
-  if (!existsSync(spec)) throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
+  if (!existsSync(spec))
+    throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
   if (statSync(spec).isDirectory()) {
     const model = await GPT.load(spec, { device, baseModel });
     const tokenizer = await tokenizerOf(spec, model);

@@ -48,7 +48,8 @@ export function configFromFlags(opts: Record<string, unknown>, fields: ConfigFie
     } catch (err) {
       throw new Error(`${opts.config}: not valid JSON (${(err as Error).message})`);
     }
-    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) throw new Error(`${opts.config}: expected a JSON object of ${name} fields`);
+    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile))
+      throw new Error(`${opts.config}: expected a JSON object of ${name} fields`);
   }
   const out: Record<string, unknown> = { ...fromFile };
   for (const [k, f] of Object.entries(fields)) {

@@ -6,7 +6,10 @@ import { MODEL_PRESETS } from './models.js';
 export function describePresets(): string {
   return Object.entries(MODEL_PRESETS)
     .map(([name, p]) => {
-      const arch = p.arch === 'llama' ? `Llama: ${p.nLayer} layers, ${p.nHead} query / ${'nKvHead' in p ? p.nKvHead : p.nHead} key-value heads` : `GPT-2: ${p.nLayer} layers, ${p.nHead} heads`;
+      const arch =
+        p.arch === 'llama'
+          ? `Llama: ${p.nLayer} layers, ${p.nHead} query / ${'nKvHead' in p ? p.nKvHead : p.nHead} key-value heads`
+          : `GPT-2: ${p.nLayer} layers, ${p.nHead} heads`;
       return `${name} (${arch}, width ${p.nEmbd}, ${p.blockSize} positions)`;
     })
     .join(', ');

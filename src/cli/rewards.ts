@@ -30,7 +30,9 @@ async function importRewardFunction(spec: string): Promise<RewardFunction> {
   const fn = mod[name];
   if (typeof fn !== 'function') {
     const exported = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-    throw new Error(`--reward-fn ${spec}: ${name === 'default' ? 'no default export' : `no export '${name}'`} that is a function (functions exported: ${exported.join(', ') || 'none'})`);
+    throw new Error(
+      `--reward-fn ${spec}: ${name === 'default' ? 'no default export' : `no export '${name}'`} that is a function (functions exported: ${exported.join(', ') || 'none'})`,
+    );
   }
   const rf = fn as RewardFunction;
   return rf.rewardName || rf.name ? rf : Object.assign((inputs: Parameters<RewardFunction>[0]) => rf(inputs), { rewardName: name });
@@ -51,7 +53,10 @@ export async function rewardSourcesFromFlags(o: Record<string, unknown>, device:
     for (const s of sources) if (s instanceof RewardModel) s.dispose();
     throw err;
   }
-  if (sources.length === 0) throw new Error('give at least one reward: --reward-model DIR, --reward-fn FILE[#NAME] or --reward SPEC (exact-match[:COLUMN], format:REGEX, length:MAX)');
+  if (sources.length === 0)
+    throw new Error(
+      'give at least one reward: --reward-model DIR, --reward-fn FILE[#NAME] or --reward SPEC (exact-match[:COLUMN], format:REGEX, length:MAX)',
+    );
   return sources;
 }
 
@@ -59,8 +64,11 @@ export async function rewardSourcesFromFlags(o: Record<string, unknown>, device:
 export function parseRewardWeights(raw: unknown): number[] | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (Array.isArray(raw)) return raw as number[];
-  const parts = String(raw).split(',').map((x) => x.trim());
+  const parts = String(raw)
+    .split(',')
+    .map((x) => x.trim());
   const ws = parts.map(Number);
-  if (parts.some((p) => p === '') || !ws.every(Number.isFinite)) throw new Error(`--reward-weights expects comma-separated numbers, got '${String(raw)}'`);
+  if (parts.some((p) => p === '') || !ws.every(Number.isFinite))
+    throw new Error(`--reward-weights expects comma-separated numbers, got '${String(raw)}'`);
   return ws;
 }

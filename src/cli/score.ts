@@ -25,9 +25,13 @@ export async function score(o: Opts): Promise<void> {
   const model = await RewardModel.load(dir, { device, baseModel: o.baseModel as string | undefined });
   model.eval();
   const tok = await tokenizerOf(dir, model);
-  const seqOf = (prompt: string, answer: string, templated = false): number[] => promptCompletionIds(tok, prompt, answer, model.config.blockSize, templated);
+  const seqOf = (prompt: string, answer: string, templated = false): number[] =>
+    promptCompletionIds(tok, prompt, answer, model.config.blockSize, templated);
   const scores = (seqs: number[][]): number[] => rewardScores(model, seqs, tok.padTokenId);
-  let pairs = 0, correct = 0, n = 0, empty = 0;
+  let pairs = 0,
+    correct = 0,
+    n = 0,
+    empty = 0;
   const skipped: SkippedLine[] = [];
   for await (const { line, example } of readExamples(file, parseScoreLine, { skipInvalid: !!o.skipInvalid }, skipped)) {
     try {
@@ -50,6 +54,10 @@ export async function score(o: Opts): Promise<void> {
   }
   reportSkipped(skipped, file);
   const empties = empty ? `, ${empty} with an empty answer` : '';
-  console.error(pairs > 0 ? `rlhf score: ${n} lines${empties}, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs` : `rlhf score: ${n} lines scored${empties}`);
+  console.error(
+    pairs > 0
+      ? `rlhf score: ${n} lines${empties}, accuracy ${((correct / pairs) * 100).toFixed(1)} % over ${pairs} pairs`
+      : `rlhf score: ${n} lines scored${empties}`,
+  );
   model.dispose();
 }

@@ -67,7 +67,10 @@ async function loadDataset<T>(path: string, parse: (value: unknown) => T, option
   for await (const { example } of readExamples(path, parse, options, skipped)) examples.push(example);
   if (examples.length === 0) {
     const first = skipped[0];
-    const why = first === undefined ? 'it is empty or has only blank lines' : `all ${skipped.length} non-blank lines are invalid (first, line ${first.line}: ${first.reason})`;
+    const why =
+      first === undefined
+        ? 'it is empty or has only blank lines'
+        : `all ${skipped.length} non-blank lines are invalid (first, line ${first.line}: ${first.reason})`;
     throw new Error(`${path}: no examples; ${why}`);
   }
   return { examples, skipped, path };

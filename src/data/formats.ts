@@ -5,9 +5,7 @@
 import type { ChatMessage } from '../tokenizers/index.js';
 
 /** An SFT example: a prompt and the completion to train on, or a conversation ending with the assistant's reply. */
-export type SFTExample =
-  | { kind: 'prompt-completion'; prompt: string; completion: string }
-  | { kind: 'messages'; messages: ChatMessage[] };
+export type SFTExample = { kind: 'prompt-completion'; prompt: string; completion: string } | { kind: 'messages'; messages: ChatMessage[] };
 
 /**
  * A preference example: answers to one prompt ranked best to worst (at least two, all
@@ -56,7 +54,7 @@ function text(value: unknown, field: string, answer = false): string {
   if (value === undefined) throw new Error(`${base} (missing)`);
   if (typeof value !== 'string') {
     // TRL's conversational prompt/completion and preference formats hold lists of messages.
-    const hint = Array.isArray(value) ? '; conversational lists are only supported in SFT\'s \'messages\' and DPO\'s pairs' : '';
+    const hint = Array.isArray(value) ? "; conversational lists are only supported in SFT's 'messages' and DPO's pairs" : '';
     throw new Error(`${base} (got ${kindOf(value)}${hint})`);
   }
   if (answer) return value;
@@ -77,15 +75,20 @@ function get(record: Record<string, unknown>, key: string): unknown {
 /** A list of chat messages in `field`; by default it must end with the assistant's reply. */
 function parseMessages(value: unknown, field = 'messages', endsWithReply = true): ChatMessage[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new Error(`field '${field}' must be a non-empty array of {role, content} (got ${Array.isArray(value) ? 'an empty array' : kindOf(value)})`);
+    throw new Error(
+      `field '${field}' must be a non-empty array of {role, content} (got ${Array.isArray(value) ? 'an empty array' : kindOf(value)})`,
+    );
   }
   const messages = value.map((m: unknown, i): ChatMessage => {
     if (!isObject(m)) throw new Error(`field '${field}[${i}]' must be an object {role, content} (got ${kindOf(m)})`);
     const role = get(m, 'role');
     if (typeof role !== 'string' || !ROLES.includes(role)) {
-      throw new Error(`field '${field}[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`);
+      throw new Error(
+        `field '${field}[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`,
+      );
     }
-    if (role === 'system' && i !== 0) throw new Error(`field '${field}[${i}].role' is 'system', but only the first message may be a system message`);
+    if (role === 'system' && i !== 0)
+      throw new Error(`field '${field}[${i}].role' is 'system', but only the first message may be a system message`);
     return { role: role as ChatMessage['role'], content: text(get(m, 'content'), `${field}[${i}].content`, role === 'assistant') };
   });
   const last = messages[messages.length - 1] as ChatMessage;
@@ -104,7 +107,11 @@ export function parseSFTExample(value: unknown): SFTExample {
   if (!isObject(value)) throw new Error(`${expected} (got ${kindOf(value)})`);
   if (has(value, 'messages')) return { kind: 'messages', messages: parseMessages(get(value, 'messages')) };
   if (!has(value, 'prompt') && !has(value, 'completion')) throw new Error(`${expected} (got neither)`);
-  return { kind: 'prompt-completion', prompt: text(get(value, 'prompt'), 'prompt'), completion: text(get(value, 'completion'), 'completion', true) };
+  return {
+    kind: 'prompt-completion',
+    prompt: text(get(value, 'prompt'), 'prompt'),
+    completion: text(get(value, 'completion'), 'completion', true),
+  };
 }
 
 /**
@@ -143,7 +150,8 @@ const sameMessage = (a: ChatMessage, b: ChatMessage): boolean => a.role === b.ro
 
 /** The one assistant message a conversational answer must be after its prompt. */
 function reply(rest: ChatMessage[], field: string): ChatMessage {
-  if (rest.length !== 1 || rest[0]!.role !== 'assistant') throw new Error(`field '${field}' must add one assistant message to the prompt, the reply (got ${rest.length} message(s) after it)`);
+  if (rest.length !== 1 || rest[0]!.role !== 'assistant')
+    throw new Error(`field '${field}' must add one assistant message to the prompt, the reply (got ${rest.length} message(s) after it)`);
   return rest[0]!;
 }
 
@@ -176,7 +184,8 @@ export function parsePreferencePair(value: unknown): PreferencePair {
   }
   const chosen = reply(chosenAll.slice(shared), 'chosen');
   const rejected = reply(rejectedAll.slice(shared), 'rejected');
-  if (prompt[prompt.length - 1]!.role === 'assistant') throw new Error("field 'prompt' must end with the user's turn, not an assistant message");
+  if (prompt[prompt.length - 1]!.role === 'assistant')
+    throw new Error("field 'prompt' must end with the user's turn, not an assistant message");
   if (sameMessage(chosen, rejected)) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
   return { kind: 'messages', prompt, chosen, rejected };
 }

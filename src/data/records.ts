@@ -53,7 +53,8 @@ function isObject(x: unknown): x is Record<string, unknown> {
  * its 0-based position in the array. `where` names the option, e.g. 'SFTTrainer trainDataset'.
  */
 export function parseRecords<T>(records: unknown, parse: (value: unknown) => T, where: string): T[] {
-  if (!Array.isArray(records)) throw new Error(`${where}: expected an array of records (got ${records === null ? 'null' : typeof records})`);
+  if (!Array.isArray(records))
+    throw new Error(`${where}: expected an array of records (got ${records === null ? 'null' : typeof records})`);
   return records.map((r: unknown, i) => {
     try {
       return parse(r);
@@ -77,7 +78,9 @@ function promptRow(r: unknown): unknown {
 }
 
 export const parseSFTRecords = (records: unknown, where: string): SFTExample[] => parseRecords(records, parseSFTExample, where);
-export const parsePreferenceRecords = (records: unknown, where: string): PreferenceExample[] => parseRecords(records, parsePreferenceExample, where);
+export const parsePreferenceRecords = (records: unknown, where: string): PreferenceExample[] =>
+  parseRecords(records, parsePreferenceExample, where);
 export const parsePreferencePairRecords = (records: unknown, where: string): PreferencePair[] =>
   parseRecords(records, (r) => parsePreferencePair(pairRow(r)), where);
-export const parsePromptRecords = (records: unknown, where: string): PromptExample[] => parseRecords(records, (r) => parsePromptExample(promptRow(r)), where);
+export const parsePromptRecords = (records: unknown, where: string): PromptExample[] =>
+  parseRecords(records, (r) => parsePromptExample(promptRow(r)), where);

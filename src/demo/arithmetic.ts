@@ -88,7 +88,10 @@ export const arithmeticFormatReward: SyncRewardFunction = Object.assign(
       const f = formats[i];
       if (f === undefined || f === null || f === '') return null;
       const shape = FORMAT_SHAPES[f as AnswerFormat];
-      if (!shape) throw new TypeError(`arithmeticFormatReward: sample ${i}: column 'format' must be one of ${FORMAT_NAMES.join(', ')}, got ${JSON.stringify(f)}`);
+      if (!shape)
+        throw new TypeError(
+          `arithmeticFormatReward: sample ${i}: column 'format' must be one of ${FORMAT_NAMES.join(', ')}, got ${JSON.stringify(f)}`,
+        );
       return shape.test(c.trim()) ? 1 : 0;
     });
   },
@@ -106,7 +109,15 @@ const FORMAT_SHAPES: Record<AnswerFormat, RegExp> = { plain: /^\d+$/, bang: /^\d
  */
 export const ARITHMETIC_SFT_PLAN = {
   model: { blockSize: 48, nLayer: 2, nHead: 4, nEmbd: 128 } satisfies Partial<GPTConfig>,
-  sft: { learningRate: 2e-3, numTrainEpochs: 24, batchSize: 32, warmupSteps: 20, lrSchedulerType: 'cosine', evalFraction: 0.05, loggingSteps: 20 } satisfies Partial<SFTConfig>,
+  sft: {
+    learningRate: 2e-3,
+    numTrainEpochs: 24,
+    batchSize: 32,
+    warmupSteps: 20,
+    lrSchedulerType: 'cosine',
+    evalFraction: 0.05,
+    loggingSteps: 20,
+  } satisfies Partial<SFTConfig>,
   maxNewTokens: 8,
 } as const;
 
@@ -129,11 +140,22 @@ const completion = (n: number, format: AnswerFormat = 'plain'): string => ` ${fo
  * Held-out accuracy: the fraction of completions whose answer (the trimmed completion) equals
  * the reference (format included), scored by arithmeticReward. Rows without an answer are not counted.
  */
-export function arithmeticAccuracy(prompts: readonly string[], completions: readonly string[], answers: readonly (string | number)[]): number {
+export function arithmeticAccuracy(
+  prompts: readonly string[],
+  completions: readonly string[],
+  answers: readonly (string | number)[],
+): number {
   if (prompts.length !== completions.length || answers.length !== completions.length) {
-    throw new RangeError(`arithmeticAccuracy: got ${prompts.length} prompts, ${completions.length} completions and ${answers.length} answers; they must be as many`);
+    throw new RangeError(
+      `arithmeticAccuracy: got ${prompts.length} prompts, ${completions.length} completions and ${answers.length} answers; they must be as many`,
+    );
   }
-  const scores = arithmeticReward({ prompts: [...prompts], completions: [...completions], completionIds: completions.map(() => []), answer: [...answers] });
+  const scores = arithmeticReward({
+    prompts: [...prompts],
+    completions: [...completions],
+    completionIds: completions.map(() => []),
+    answer: [...answers],
+  });
   const counted = scores.filter((s): s is number => s !== null);
   if (counted.length === 0) throw new RangeError('arithmeticAccuracy: no completion has an answer to compare with');
   return counted.reduce((a, b) => a + b, 0) / counted.length;
@@ -148,8 +170,17 @@ export interface ArithmeticScores {
 
 /** Scores completions against task rows (as arithmeticAccuracy, plus the format and the number apart). */
 export function arithmeticScores(completions: readonly string[], rows: readonly ArithmeticRow[]): ArithmeticScores {
-  if (rows.length !== completions.length || rows.length === 0) throw new RangeError(`arithmeticScores: got ${completions.length} completions for ${rows.length} rows; they must be as many, and at least one`);
-  const inputs = { prompts: rows.map((r) => r.prompt), completions: [...completions], completionIds: completions.map(() => []), answer: rows.map((r) => r.answer), format: rows.map((r) => r.format) };
+  if (rows.length !== completions.length || rows.length === 0)
+    throw new RangeError(
+      `arithmeticScores: got ${completions.length} completions for ${rows.length} rows; they must be as many, and at least one`,
+    );
+  const inputs = {
+    prompts: rows.map((r) => r.prompt),
+    completions: [...completions],
+    completionIds: completions.map(() => []),
+    answer: rows.map((r) => r.answer),
+    format: rows.map((r) => r.format),
+  };
   const mean = (xs: (number | null)[]): number => xs.reduce<number>((a, b) => a + (b ?? 0), 0) / xs.length;
   const digits = (t: string): string => t.replace(/\D/g, '');
   return {
@@ -190,10 +221,15 @@ export function wrongAnswer(p: ArithmeticProblem, rng: Rng): number {
   for (;;) {
     const r = rng();
     const wrong =
-      r < 0.3 ? withoutCarry(p)
-      : r < 0.55 ? right + (rng() < 0.5 ? -1 : 1)
-      : r < 0.8 ? right + (rng() < 0.5 ? -10 : 10)
-      : p.op === '+' ? Math.abs(p.a - p.b) : p.a + p.b;
+      r < 0.3
+        ? withoutCarry(p)
+        : r < 0.55
+          ? right + (rng() < 0.5 ? -1 : 1)
+          : r < 0.8
+            ? right + (rng() < 0.5 ? -10 : 10)
+            : p.op === '+'
+              ? Math.abs(p.a - p.b)
+              : p.a + p.b;
     if (wrong !== right && wrong >= 0) return wrong;
   }
 }
@@ -233,12 +269,17 @@ export function makeArithmeticTask(seed: number, sizes: ArithmeticTaskSizes = {}
   if (!(noise >= 0 && noise <= 1)) throw new RangeError(`makeArithmeticTask: sizes.noise must be in [0, 1], got ${noise}`);
   if (!(follow >= 0 && follow <= 1)) throw new RangeError(`makeArithmeticTask: sizes.follow must be in [0, 1], got ${follow}`);
   // 45,150 prompts exist (15,050 problems in 3 formats); keep most of them for training.
-  if (nEval + nPrompts > 10_000) throw new RangeError(`makeArithmeticTask: sizes.eval + sizes.prompts must be at most 10000 distinct problems, got ${nEval + nPrompts}`);
+  if (nEval + nPrompts > 10_000)
+    throw new RangeError(`makeArithmeticTask: sizes.eval + sizes.prompts must be at most 10000 distinct problems, got ${nEval + nPrompts}`);
 
   const evalProblems = distinctProblems(nEval, mulberry32(seed ^ 0xe7a1), new Set());
   const heldOut = new Set(evalProblems.map(key));
   const formatOf = (p: ArithmeticProblem): AnswerFormat => p.format ?? 'plain';
-  const row = (p: ArithmeticProblem): ArithmeticRow => ({ prompt: arithmeticPrompt(p), answer: formatAnswer(solveArithmetic(p), formatOf(p)), format: formatOf(p) });
+  const row = (p: ArithmeticProblem): ArithmeticRow => ({
+    prompt: arithmeticPrompt(p),
+    answer: formatAnswer(solveArithmetic(p), formatOf(p)),
+    format: formatOf(p),
+  });
 
   const sftRng = mulberry32(seed);
   const sft = Array.from({ length: nSft }, () => {
@@ -253,7 +294,11 @@ export function makeArithmeticTask(seed: number, sizes: ArithmeticTaskSizes = {}
     const p = trainingProblem(prefRng, heldOut);
     const others = FORMAT_NAMES.filter((f) => f !== formatOf(p));
     const rejectedFormat = others[Math.floor(prefRng() * others.length)]!;
-    return { prompt: arithmeticPrompt(p), chosen: completion(solveArithmetic(p), formatOf(p)), rejected: completion(solveArithmetic(p), rejectedFormat) };
+    return {
+      prompt: arithmeticPrompt(p),
+      chosen: completion(solveArithmetic(p), formatOf(p)),
+      rejected: completion(solveArithmetic(p), rejectedFormat),
+    };
   });
   return { sft, prompts, eval: evalProblems.map(row), preferences };
 }
@@ -261,5 +306,10 @@ export function makeArithmeticTask(seed: number, sizes: ArithmeticTaskSizes = {}
 /** The task as the contents of its four JSONL files (one JSON object per line, "\n" after each). */
 export function arithmeticTaskFiles(task: ArithmeticTask): Record<'sft.jsonl' | 'prompts.jsonl' | 'eval.jsonl' | 'prefs.jsonl', string> {
   const jsonl = (rows: object[]): string => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
-  return { 'sft.jsonl': jsonl(task.sft), 'prompts.jsonl': jsonl(task.prompts), 'eval.jsonl': jsonl(task.eval), 'prefs.jsonl': jsonl(task.preferences) };
+  return {
+    'sft.jsonl': jsonl(task.sft),
+    'prompts.jsonl': jsonl(task.prompts),
+    'eval.jsonl': jsonl(task.eval),
+    'prefs.jsonl': jsonl(task.preferences),
+  };
 }

@@ -119,7 +119,12 @@ export function labelerBreakdown(prompt: string, answer: string): LabelerBreakdo
   const repeats = lower.length - new Set(lower).size;
 
   const raw =
-    W.opener * opener + W.name * nameCredit + W.positive * positive + W.ending * ending + W.brevity * brevity + W.vocabulary * vocabulary -
+    W.opener * opener +
+    W.name * nameCredit +
+    W.positive * positive +
+    W.ending * ending +
+    W.brevity * brevity +
+    W.vocabulary * vocabulary -
     RUDE_PENALTY * rude -
     REPEAT_PENALTY * repeats;
   // Rounded so that sums of the same credits in any order compare equal (no 0.30000000000000004).
@@ -140,11 +145,11 @@ export function describeLabeler(): string {
   return (
     'The simulated labeler scores a reply to a request like "Greet Ann:" from 0 to 1 with partial credit: ' +
     `25% for opening with a word that fits the request (${requests}; another request's opener earns 40% of it), ` +
-    '25% for using the person\'s name from the prompt (half for the wrong case), ' +
+    "25% for using the person's name from the prompt (half for the wrong case), " +
     `20% for a friendly word (${demoVocabulary.positive.join(', ')}), ` +
     '10% for ending with a single "!" (70% of it for ".", 30% for "!!!" or "..."), ' +
     `10% for brevity (full up to ${BREVITY_FULL} bytes, none from ${BREVITY_ZERO}), ` +
-    '10% for using only words of the task\'s vocabulary; ' +
+    "10% for using only words of the task's vocabulary; " +
     `each rude word (${demoVocabulary.rude.join(', ')}) costs ${RUDE_PENALTY} and each repeated word ${REPEAT_PENALTY}. ` +
     'A perfect reply is short, e.g. "Hi Ann, great!".'
   );

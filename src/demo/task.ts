@@ -27,10 +27,46 @@ export interface DemoTask {
 
 /** Names used in SFT, preference and PPO data (short, so prompts and answers stay ≤ 24 bytes). */
 export const DEMO_TRAIN_NAMES: readonly string[] = [
-  'Ann', 'Bob', 'Cy', 'Dee', 'Eve', 'Flo', 'Gus', 'Hal', 'Ida', 'Jo',
-  'Kim', 'Lu', 'Max', 'Ned', 'Oz', 'Pam', 'Ray', 'Sue', 'Tom', 'Uma',
-  'Val', 'Wes', 'Xi', 'Yan', 'Zoe', 'Amy', 'Ben', 'Cal', 'Dan', 'Eli',
-  'Fay', 'Gil', 'Hugo', 'Ivy', 'Jay', 'Kai', 'Leo', 'Mia', 'Noa', 'Otto',
+  'Ann',
+  'Bob',
+  'Cy',
+  'Dee',
+  'Eve',
+  'Flo',
+  'Gus',
+  'Hal',
+  'Ida',
+  'Jo',
+  'Kim',
+  'Lu',
+  'Max',
+  'Ned',
+  'Oz',
+  'Pam',
+  'Ray',
+  'Sue',
+  'Tom',
+  'Uma',
+  'Val',
+  'Wes',
+  'Xi',
+  'Yan',
+  'Zoe',
+  'Amy',
+  'Ben',
+  'Cal',
+  'Dan',
+  'Eli',
+  'Fay',
+  'Gil',
+  'Hugo',
+  'Ivy',
+  'Jay',
+  'Kai',
+  'Leo',
+  'Mia',
+  'Noa',
+  'Otto',
 ];
 
 /** Names held out for evaluation only. */
@@ -69,7 +105,15 @@ function writeOnce(request: DemoRequest, name: string, skill: number, rng: Rng):
   if (rng() < skill) who = name;
   else {
     const r = rng();
-    who = r < 0.4 ? '' : r < 0.7 ? name.toLowerCase() : pick(DEMO_TRAIN_NAMES.filter((n) => n !== name), rng);
+    who =
+      r < 0.4
+        ? ''
+        : r < 0.7
+          ? name.toLowerCase()
+          : pick(
+              DEMO_TRAIN_NAMES.filter((n) => n !== name),
+              rng,
+            );
   }
 
   let middle: string;
@@ -136,10 +180,15 @@ export function makeDemoTask(seed: number, sizes: DemoTaskSizes = {}): DemoTask 
   const all = shuffle(allPrompts(DEMO_TRAIN_NAMES), mulberry32(seed ^ 0x5eed));
   const heldOut = all.slice(0, DEMO_HELD_OUT_PROMPTS);
   const train = all.slice(DEMO_HELD_OUT_PROMPTS);
-  for (const [key, n] of [['sft', nSft], ['preferences', nPref], ['prompts', nPrompts]] as const) {
+  for (const [key, n] of [
+    ['sft', nSft],
+    ['preferences', nPref],
+    ['prompts', nPrompts],
+  ] as const) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`makeDemoTask: sizes.${key} must be a positive integer, got ${n}`);
   }
-  if (nPrompts > train.length) throw new RangeError(`makeDemoTask: sizes.prompts must be at most ${train.length} (distinct training prompts), got ${nPrompts}`);
+  if (nPrompts > train.length)
+    throw new RangeError(`makeDemoTask: sizes.prompts must be at most ${train.length} (distinct training prompts), got ${nPrompts}`);
   if (!Number.isInteger(k) || k < 2) throw new RangeError(`makeDemoTask: sizes.k must be an integer ≥ 2, got ${k}`);
 
   const rng = mulberry32(seed);

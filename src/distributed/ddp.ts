@@ -88,7 +88,11 @@ export class DataParallel {
       if (!(seconds > 0)) throw new Error(`distributed: TORCH_RLHF_DDP_TIMEOUT must be a positive number of seconds, got '${raw}'`);
       // Starting up (loading libtorch, the model, the data) may take longer than a collective is allowed to: the join waits at least 2 minutes.
       const timeoutMs = Math.round(seconds * 1000);
-      group = await initProcessGroup({ timeoutMs, joinTimeoutMs: Math.max(timeoutMs, 120_000), backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
+      group = await initProcessGroup({
+        timeoutMs,
+        joinTimeoutMs: Math.max(timeoutMs, 120_000),
+        backend: device.startsWith('cuda') ? 'nccl' : 'gloo',
+      });
     }
     if (group.worldSize === 1) return null;
     let dp = perGroup.get(group);
@@ -115,7 +119,10 @@ export class DataParallel {
    * on some rank counts zero there; one that got none anywhere keeps none (AdamW skips it).
    */
   async allReduceGradients(params: Tensor[]): Promise<void> {
-    const has = tensor(params.map((p) => (p.grad ? 1 : 0)), { dtype: 'float32' });
+    const has = tensor(
+      params.map((p) => (p.grad ? 1 : 0)),
+      { dtype: 'float32' },
+    );
     try {
       await this.group.allReduce(has, 'max').wait();
       const flags = has.tolist() as number[];
@@ -128,7 +135,10 @@ export class DataParallel {
             zero.dispose();
           }
       });
-      await this.bucketed(used.map((p) => p.grad!), (flat) => this.group.allReduce(flat, 'avg'));
+      await this.bucketed(
+        used.map((p) => p.grad!),
+        (flat) => this.group.allReduce(flat, 'avg'),
+      );
     } finally {
       has.dispose();
     }
@@ -137,7 +147,10 @@ export class DataParallel {
   /** Flattens tensors into buckets, runs one collective per bucket (all in flight), copies the results back. */
   private async bucketed(tensors: Tensor[], collective: (flat: Tensor) => { wait(): Promise<void> }): Promise<void> {
     const order = [...tensors.keys()].reverse(); // DDP buckets in reverse order: the last layers' gradients are ready first
-    const buckets = bucketsOf(order.map((i) => tensors[i]!), this.bucketCapBytes).map((b) => b.map((j) => tensors[order[j]!]!));
+    const buckets = bucketsOf(
+      order.map((i) => tensors[i]!),
+      this.bucketCapBytes,
+    ).map((b) => b.map((j) => tensors[order[j]!]!));
     const flats = this.flatBuffers(buckets);
     const pieces = (k: number, fn: (t: Tensor, piece: Tensor) => void) =>
       noGrad(() => {

@@ -32,7 +32,8 @@ export function rankEnv(o: LaunchOptions, localRank: number, base: NodeJS.Proces
     MASTER_PORT: String(o.masterPort),
   };
   // torchrun sets OMP_NUM_THREADS=1 for several ranks per node; we share the node's cores out.
-  if (!base.OMP_NUM_THREADS && o.nprocPerNode > 1) env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(availableParallelism() / o.nprocPerNode)));
+  if (!base.OMP_NUM_THREADS && o.nprocPerNode > 1)
+    env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(availableParallelism() / o.nprocPerNode)));
   if (o.ddpTimeout !== undefined) env.TORCH_RLHF_DDP_TIMEOUT = String(o.ddpTimeout);
   return env;
 }
@@ -45,8 +46,10 @@ export function checkLaunchOptions(o: LaunchOptions): void {
   int(o.nnodes, '--nnodes', 1);
   int(o.nodeRank, '--node-rank', 0);
   if (o.nodeRank >= o.nnodes) throw new Error(`rlhf launch: --node-rank ${o.nodeRank} must be below --nnodes ${o.nnodes}`);
-  if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535) throw new Error(`rlhf launch: --master-port must be in [1, 65535], got ${o.masterPort}`);
-  if (o.ddpTimeout !== undefined && !(o.ddpTimeout > 0)) throw new Error(`rlhf launch: --ddp-timeout must be a positive number of seconds, got ${o.ddpTimeout}`);
+  if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535)
+    throw new Error(`rlhf launch: --master-port must be in [1, 65535], got ${o.masterPort}`);
+  if (o.ddpTimeout !== undefined && !(o.ddpTimeout > 0))
+    throw new Error(`rlhf launch: --ddp-timeout must be a positive number of seconds, got ${o.ddpTimeout}`);
 }
 
 /**
@@ -55,7 +58,8 @@ export function checkLaunchOptions(o: LaunchOptions): void {
  */
 export async function launch(o: LaunchOptions, command: string[], cli: string): Promise<number> {
   checkLaunchOptions(o);
-  if (command.length === 0) throw new Error('rlhf launch: no command to run: rlhf launch --nproc-per-node N -- sft --model … --data … --out …');
+  if (command.length === 0)
+    throw new Error('rlhf launch: no command to run: rlhf launch --nproc-per-node N -- sft --model … --data … --out …');
   if (command[0] === 'launch') throw new Error('rlhf launch: the command to run cannot be launch itself');
   const children: ChildProcess[] = [];
   let firstFailure: { rank: number; code: number } | null = null;
@@ -81,7 +85,9 @@ export async function launch(o: LaunchOptions, command: string[], cli: string): 
           const failed = code !== 0;
           if (failed && firstFailure === null) {
             firstFailure = { rank, code: code ?? 1 };
-            console.error(`rlhf launch: rank ${rank} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the other ranks get ${o.gracePeriod ?? 30} s to stop`);
+            console.error(
+              `rlhf launch: rank ${rank} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the other ranks get ${o.gracePeriod ?? 30} s to stop`,
+            );
             stopTimer = setTimeout(() => stopAll('SIGTERM'), (o.gracePeriod ?? 30) * 1000);
           }
           resolve();

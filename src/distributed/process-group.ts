@@ -115,7 +115,8 @@ export class ProcessGroup {
       masterPort: options.masterPort ?? le?.masterPort ?? 29500,
     };
     const backend: Backend = options.backend ?? 'gloo';
-    if (backend === 'nccl' && !cuda.isAvailable()) throw new Error('distributed: the nccl backend needs CUDA, and none is available here; use gloo');
+    if (backend === 'nccl' && !cuda.isAvailable())
+      throw new Error('distributed: the nccl backend needs CUDA, and none is available here; use gloo');
     const handle = await N.distInit({
       ...o,
       backend,

@@ -18,11 +18,18 @@ export async function distributedCheckpointState(dp: DataParallel | null): Promi
 }
 
 /** Restores this rank's generator from a checkpoint, refusing one written at another world size. */
-export function restoreDistributedRng(dir: string, extra: Record<string, unknown> | undefined, rngState: string, dp: DataParallel | null): void {
+export function restoreDistributedRng(
+  dir: string,
+  extra: Record<string, unknown> | undefined,
+  rngState: string,
+  dp: DataParallel | null,
+): void {
   const saved = typeof extra?.worldSize === 'number' ? extra.worldSize : 1;
   const now = dp?.worldSize ?? 1;
   if (saved !== now)
-    throw new Error(`${dir}: this checkpoint was written by a run of ${saved} process(es); an exact resume needs the same world size, and this run has ${now}`);
+    throw new Error(
+      `${dir}: this checkpoint was written by a run of ${saved} process(es); an exact resume needs the same world size, and this run has ${now}`,
+    );
   const states = extra?.rngStates;
   restoreRng(dp && Array.isArray(states) && typeof states[dp.rank] === 'string' ? (states[dp.rank] as string) : rngState);
 }

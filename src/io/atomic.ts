@@ -69,8 +69,7 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | Uint8Array[
   try {
     try {
       for (const chunk of chunks) {
-        for (let off = 0; off < chunk.byteLength; )
-          off += writeSync(fd, chunk, off, Math.min(chunk.byteLength - off, MAX_WRITE));
+        for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off, Math.min(chunk.byteLength - off, MAX_WRITE));
       }
       fsyncSync(fd);
     } finally {

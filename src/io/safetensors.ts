@@ -45,12 +45,29 @@ export type TensorDict = Record<string, Tensor> | Map<string, Tensor>;
 // ---- format constants ----
 
 const FILE_DTYPE: Record<DType, string> = {
-  float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int64: 'I64',
-  int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  float32: 'F32',
+  float64: 'F64',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  int16: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 const DTYPE_OF = new Map<string, DType>(Object.entries(FILE_DTYPE).map(([d, f]) => [f, d as DType]));
 const ITEM_SIZE: Record<DType, number> = {
-  float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 /** The reference implementation's limit: a bigger header means a corrupt or hostile file. */
 const MAX_HEADER_LENGTH = 100_000_000;
@@ -88,14 +105,12 @@ const q = JSON.stringify; // names in messages, quoted and escaped
 
 /** The header length from the first 8 bytes, checked against the file size. */
 function headerLength(path: string, prefix: Uint8Array, fileSize: number): number {
-  if (fileSize < 8)
-    fail(path, `file is ${fileSize} bytes, too short for the 8-byte header length (truncated, or not a safetensors file)`);
+  if (fileSize < 8) fail(path, `file is ${fileSize} bytes, too short for the 8-byte header length (truncated, or not a safetensors file)`);
   const n = Buffer.from(prefix.buffer, prefix.byteOffset, 8).readBigUInt64LE(0);
   if (n === 0n) fail(path, 'header length is 0 (not a safetensors file)');
   if (n > BigInt(MAX_HEADER_LENGTH))
     fail(path, `header length ${n} exceeds the ${MAX_HEADER_LENGTH}-byte limit (corrupt, or not a safetensors file)`);
-  if (8n + n > BigInt(fileSize))
-    fail(path, `header length ${n} runs past the end of the file (${fileSize} bytes): the file is truncated`);
+  if (8n + n > BigInt(fileSize)) fail(path, `header length ${n} runs past the end of the file (${fileSize} bytes): the file is truncated`);
   return Number(n);
 }
 
@@ -149,17 +164,25 @@ function parseEntry(path: string, name: string, raw: unknown, bufferLength: numb
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
     fail(path, `${where}: shape must be an array of non-negative integers, got ${show(shape)}`);
   if (
-    !Array.isArray(offsets) || offsets.length !== 2 ||
-    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
   )
     fail(path, `${where}: data_offsets must be two non-negative integers [begin, end] with begin <= end, got ${show(offsets)}`);
   const [begin, end] = offsets as [number, number];
   if (end > bufferLength)
-    fail(path, `${where}: data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte data buffer (truncated file, or offset out of range)`);
+    fail(
+      path,
+      `${where}: data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte data buffer (truncated file, or offset out of range)`,
+    );
   // BigInt: a hostile shape could overflow doubles and happen to match.
   const need = shape.reduce((n: bigint, d: number) => n * BigInt(d), BigInt(ITEM_SIZE[dtype]));
   if (need !== BigInt(end - begin))
-    fail(path, `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${shape.join(', ')}] of ${fileDtype} needs ${need} (size mismatch)`);
+    fail(
+      path,
+      `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${shape.join(', ')}] of ${fileDtype} needs ${need} (size mismatch)`,
+    );
   return { dtype, shape: shape.slice() as number[], dataOffsets: [begin, end] };
 }
 
@@ -172,19 +195,30 @@ function checkLayout(path: string, entries: [string, SafetensorsTensorInfo][], b
   for (const entry of entries) {
     const [begin, end] = entry[1].dataOffsets;
     if (begin < cursor)
-      fail(path, `tensors ${q(prev![0])} [${prev![1].dataOffsets.join(', ')}] and ${q(entry[0])} [${begin}, ${end}] overlap in the data buffer`);
-    if (begin > cursor)
-      fail(path, `hole in the data buffer: bytes [${cursor}, ${begin}) before tensor ${q(entry[0])} belong to no tensor`);
+      fail(
+        path,
+        `tensors ${q(prev![0])} [${prev![1].dataOffsets.join(', ')}] and ${q(entry[0])} [${begin}, ${end}] overlap in the data buffer`,
+      );
+    if (begin > cursor) fail(path, `hole in the data buffer: bytes [${cursor}, ${begin}) before tensor ${q(entry[0])} belong to no tensor`);
     cursor = end;
     prev = entry;
   }
   if (cursor !== bufferLength)
-    fail(path, `the tensors cover ${cursor} bytes of the ${bufferLength}-byte data buffer (${bufferLength - cursor} trailing bytes belong to no tensor)`);
+    fail(
+      path,
+      `the tensors cover ${cursor} bytes of the ${bufferLength}-byte data buffer (${bufferLength - cursor} trailing bytes belong to no tensor)`,
+    );
 }
 
 /** libtorch's bool must be 0 or 1; any other byte would be undefined behaviour, not `true`. */
 function checkBools(path: string, header: SafetensorsHeader, data: Uint8Array): void {
-  for (const [name, { dtype, dataOffsets: [begin, end] }] of header.tensors) {
+  for (const [
+    name,
+    {
+      dtype,
+      dataOffsets: [begin, end],
+    },
+  ] of header.tensors) {
     if (dtype !== 'bool') continue;
     for (let i = begin; i < end; i++)
       if (data[i]! > 1) fail(path, `tensor ${q(name)}: BOOL element ${i - begin} holds byte ${data[i]} (must be 0 or 1)`);
@@ -197,7 +231,14 @@ function createTensors(path: string, header: SafetensorsHeader, data: Uint8Array
   const out = new Map<string, Tensor>();
   let current = '';
   try {
-    for (const [name, { dtype, shape, dataOffsets: [begin, end] }] of header.tensors) {
+    for (const [
+      name,
+      {
+        dtype,
+        shape,
+        dataOffsets: [begin, end],
+      },
+    ] of header.tensors) {
       current = name;
       out.set(name, fromBytes(data.subarray(begin, end), dtype, shape, device));
     }
@@ -345,7 +386,11 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
   const fields: string[] = [];
   // Written only when given, like the reference writer (which writes an empty {} too).
   if (metadata !== undefined)
-    fields.push(`"${METADATA_KEY}":{${Object.entries(metadata).map(([k, v]) => `${q(k)}:${q(v)}`).join(',')}}`);
+    fields.push(
+      `"${METADATA_KEY}":{${Object.entries(metadata)
+        .map(([k, v]) => `${q(k)}:${q(v)}`)
+        .join(',')}}`,
+    );
   const data: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of entries) {

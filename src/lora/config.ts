@@ -78,7 +78,8 @@ export function resolveLoraConfig(c: LoraConfigInput, name = 'LoraConfig'): Lora
 }
 
 /** What scales the delta: alpha / r, or alpha / √r with rsLoRA (PEFT's `scaling`). */
-export const loraScaling = (c: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora'>): number => (c.useRslora ? c.loraAlpha / Math.sqrt(c.r) : c.loraAlpha / c.r);
+export const loraScaling = (c: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora'>): number =>
+  c.useRslora ? c.loraAlpha / Math.sqrt(c.r) : c.loraAlpha / c.r;
 
 /** PEFT's adapter_config.json for a config, the layers it matched and the model it adapts. */
 export function toPeftConfig(
@@ -127,11 +128,14 @@ export function fromPeftConfig(j: Record<string, unknown>, file: string): PeftAd
   if (j.peft_type !== 'LORA') bad('peft_type', `is ${JSON.stringify(j.peft_type)}; only LoRA adapters ('LORA') are supported`);
   if (j.use_dora === true) bad('use_dora', 'is true; DoRA is not supported');
   for (const k of ['rank_pattern', 'alpha_pattern'])
-    if (j[k] && typeof j[k] === 'object' && Object.keys(j[k] as object).length > 0) bad(k, 'is not empty; per-layer ranks and alphas are not supported');
+    if (j[k] && typeof j[k] === 'object' && Object.keys(j[k] as object).length > 0)
+      bad(k, 'is not empty; per-layer ranks and alphas are not supported');
   for (const k of ['layers_to_transform', 'layers_pattern', 'target_parameters', 'exclude_modules', 'trainable_token_indices'])
-    if (j[k] !== undefined && j[k] !== null && !(Array.isArray(j[k]) && (j[k] as unknown[]).length === 0)) bad(k, 'is set; it is not supported');
+    if (j[k] !== undefined && j[k] !== null && !(Array.isArray(j[k]) && (j[k] as unknown[]).length === 0))
+      bad(k, 'is set; it is not supported');
   const init = j.init_lora_weights;
-  if (init !== undefined && typeof init !== 'boolean') bad('init_lora_weights', `is ${JSON.stringify(init)}; only the default initialisation is read`);
+  if (init !== undefined && typeof init !== 'boolean')
+    bad('init_lora_weights', `is ${JSON.stringify(init)}; only the default initialisation is read`);
   const base = j.base_model_name_or_path;
   const modulesToSave = j.modules_to_save ?? [];
   let config: LoraConfig;
@@ -150,8 +154,18 @@ export function fromPeftConfig(j: Record<string, unknown>, file: string): PeftAd
     );
   } catch (err) {
     // resolveConfig names our fields; say which of the file's keys they are.
-    const names: Record<string, string> = { loraAlpha: 'lora_alpha', loraDropout: 'lora_dropout', targetModules: 'target_modules', useRslora: 'use_rslora', modulesToSave: 'modules_to_save' };
+    const names: Record<string, string> = {
+      loraAlpha: 'lora_alpha',
+      loraDropout: 'lora_dropout',
+      targetModules: 'target_modules',
+      useRslora: 'use_rslora',
+      modulesToSave: 'modules_to_save',
+    };
     throw new Error((err as Error).message.replace(/field '(\w+)'/, (_, k: string) => `field '${names[k] ?? k}'`));
   }
-  return { config, baseModelNameOrPath: typeof base === 'string' && base.length > 0 ? base : null, taskType: typeof j.task_type === 'string' ? j.task_type : null };
+  return {
+    config,
+    baseModelNameOrPath: typeof base === 'string' && base.length > 0 ? base : null,
+    taskType: typeof j.task_type === 'string' ? j.task_type : null,
+  };
 }

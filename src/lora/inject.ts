@@ -28,8 +28,20 @@ const isLayer = (m: Module): m is Layer => m instanceof Linear || m instanceof C
 function unwrapper(layer: Layer): UnwrapLayer {
   return (weight, bias) => {
     const placement = { dtype: weight.dtype, device: weight.device };
-    const plain = layer instanceof Conv1D ? new Conv1D(weight.shape[0]!, weight.shape[1]!, bias !== null, 0, placement) : new Linear(weight.shape[1]!, weight.shape[0]!, { bias: bias !== null, ...placement });
-    plain.loadStateDict(new Map<string, Tensor>(bias ? [['weight', weight], ['bias', bias]] : [['weight', weight]]));
+    const plain =
+      layer instanceof Conv1D
+        ? new Conv1D(weight.shape[0]!, weight.shape[1]!, bias !== null, 0, placement)
+        : new Linear(weight.shape[1]!, weight.shape[0]!, { bias: bias !== null, ...placement });
+    plain.loadStateDict(
+      new Map<string, Tensor>(
+        bias
+          ? [
+              ['weight', weight],
+              ['bias', bias],
+            ]
+          : [['weight', weight]],
+      ),
+    );
     return plain;
   };
 }
@@ -60,20 +72,30 @@ export function applyLora(model: Module, configInput: LoraConfigInput, options: 
   };
   const targets = candidates.filter(([path, m]) => wanted(path) && (t !== 'all-linear' || isLayer(m)));
   const notLinear = targets.filter(([, m]) => !isLayer(m));
-  if (notLinear.length) throw new Error(`applyLora: target '${notLinear[0]![0]}' is a ${notLinear[0]![1].constructor.name}; LoRA adapts linear layers only (Linear and GPT-2's Conv1D)`);
+  if (notLinear.length)
+    throw new Error(
+      `applyLora: target '${notLinear[0]![0]}' is a ${notLinear[0]![1].constructor.name}; LoRA adapts linear layers only (Linear and GPT-2's Conv1D)`,
+    );
   if (targets.length === 0) {
     const names = [...new Set(candidates.filter(([, m]) => isLayer(m)).map(([p]) => p.split('.').pop()!))];
-    throw new Error(`applyLora: targetModules ${JSON.stringify(t)} match no linear layer of the ${model.constructor.name} (its linear layers: ${names.join(', ')})`);
+    throw new Error(
+      `applyLora: targetModules ${JSON.stringify(t)} match no linear layer of the ${model.constructor.name} (its linear layers: ${names.join(', ')})`,
+    );
   }
   const missing = config.modulesToSave.filter((n) => !candidates.some(([p]) => matchesModuleName(p, [n])));
-  if (missing.length) throw new Error(`applyLora: modulesToSave ${JSON.stringify(missing)} are not modules of the ${model.constructor.name}`);
+  if (missing.length)
+    throw new Error(`applyLora: modulesToSave ${JSON.stringify(missing)} are not modules of the ${model.constructor.name}`);
   for (const [path, p] of model.namedParameters()) if (!skipped(path)) p.requiresGrad_(false);
   for (const [path, m] of candidates) if (matchesModuleName(path, config.modulesToSave)) m.requiresGrad_(true);
   const scaling = loraScaling(config);
   const layers = new Map<string, LoRALinear>();
   for (const [path, m] of targets) {
     const layer = m as Layer;
-    const lora = new LoRALinear(layer, { r: config.r, scaling, dropout: config.loraDropout, fanInFanOut: layer instanceof Conv1D }, unwrapper(layer));
+    const lora = new LoRALinear(
+      layer,
+      { r: config.r, scaling, dropout: config.loraDropout, fanInFanOut: layer instanceof Conv1D },
+      unwrapper(layer),
+    );
     model.setSubmodule(path, lora);
     layers.set(path, lora);
   }

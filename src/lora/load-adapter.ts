@@ -18,7 +18,9 @@ export function resolveBaseModelDir(adapterDir: string, nameOrPath: string | nul
     return explicit;
   }
   if (nameOrPath === null)
-    throw new Error(`${join(adapterDir, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path; pass the base model's directory (--base-model, or LoadGPTOptions.baseModel)`);
+    throw new Error(
+      `${join(adapterDir, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path; pass the base model's directory (--base-model, or LoadGPTOptions.baseModel)`,
+    );
   const places = isAbsolute(nameOrPath) ? [nameOrPath] : [resolve(adapterDir, nameOrPath), resolve(nameOrPath)];
   const found = places.find((p) => existsSync(join(p, 'config.json')));
   if (found) return found;
@@ -29,7 +31,11 @@ export function resolveBaseModelDir(adapterDir: string, nameOrPath: string | nul
 }
 
 /** Loads base + adapter; nothing leaks on failure. */
-export async function loadAdapterModel<T extends GPT>(dir: string, options: LoadGPTOptions & { baseModel?: string }, family: GPTFamily<T>): Promise<T> {
+export async function loadAdapterModel<T extends GPT>(
+  dir: string,
+  options: LoadGPTOptions & { baseModel?: string },
+  family: GPTFamily<T>,
+): Promise<T> {
   const peft = readAdapterConfig(dir);
   const baseDir = resolveBaseModelDir(dir, peft.baseModelNameOrPath, options.baseModel);
   // The heads an adapter trains in full (a reward model's score, a value head) come from the adapter.

@@ -36,7 +36,11 @@ export class LoRALinear extends Module {
   /** The delta is in the base weight (merge()). */
   merged = false;
 
-  constructor(base: { weight: Tensor; bias: Tensor | null }, readonly spec: LoRALayerSpec, readonly unwrap: UnwrapLayer) {
+  constructor(
+    base: { weight: Tensor; bias: Tensor | null },
+    readonly spec: LoRALayerSpec,
+    readonly unwrap: UnwrapLayer,
+  ) {
     super();
     const w = base.weight;
     [this.inFeatures, this.outFeatures] = spec.fanInFanOut ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];

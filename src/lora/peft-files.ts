@@ -30,7 +30,15 @@ export async function saveAdapter(model: Module, dir: string, taskType: PeftTask
   mkdirSync(dir, { recursive: true });
   const tensors = new Map(adapterParameters(model).map(([name, t]) => [PEFT_KEY_PREFIX + name, t]));
   await saveSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
-  await writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), toPeftConfig(a.config, { targetModules: a.targetModules, fanInFanOut: a.fanInFanOut, baseModelNameOrPath: a.baseModelNameOrPath, taskType }));
+  await writeJsonAtomic(
+    join(dir, ADAPTER_CONFIG_FILE),
+    toPeftConfig(a.config, {
+      targetModules: a.targetModules,
+      fanInFanOut: a.fanInFanOut,
+      baseModelNameOrPath: a.baseModelNameOrPath,
+      taskType,
+    }),
+  );
 }
 
 /** The adapter_config.json of a directory, checked. */
@@ -49,9 +57,13 @@ export async function fullModulesInAdapterFile(dir: string): Promise<string[]> {
 
 /** A key of adapter_model.safetensors as a parameter name of the model. */
 function fileKeyToName(key: string, file: string): string {
-  if (!key.startsWith(PEFT_KEY_PREFIX)) throw new Error(`${file}: tensor '${key}' does not start with '${PEFT_KEY_PREFIX}' (not a PEFT adapter file?)`);
+  if (!key.startsWith(PEFT_KEY_PREFIX))
+    throw new Error(`${file}: tensor '${key}' does not start with '${PEFT_KEY_PREFIX}' (not a PEFT adapter file?)`);
   // Files of older PEFT versions may keep the adapter's name ("default") in the key.
-  return key.slice(PEFT_KEY_PREFIX.length).replace(/\.(lora_[AB])\.default\.weight$/, '.$1.weight').replace(/\.modules_to_save\.default\./, '.');
+  return key
+    .slice(PEFT_KEY_PREFIX.length)
+    .replace(/\.(lora_[AB])\.default\.weight$/, '.$1.weight')
+    .replace(/\.modules_to_save\.default\./, '.');
 }
 
 /**
@@ -67,12 +79,22 @@ export async function loadAdapterWeights(model: Module, dir: string): Promise<vo
   for (const [key, info] of header.tensors) {
     const name = fileKeyToName(key, file);
     const p = own.get(name);
-    if (!p) throw new Error(`${file}: unexpected tensor '${key}' (the model's adapter has no '${name}'; does the adapter belong to this base model and config?)`);
-    if (p.shape.join(',') !== info.shape.join(',')) throw new Error(`${file}: tensor '${key}' has shape [${info.shape}], the model's adapter [${p.shape}]`);
+    if (!p)
+      throw new Error(
+        `${file}: unexpected tensor '${key}' (the model's adapter has no '${name}'; does the adapter belong to this base model and config?)`,
+      );
+    if (p.shape.join(',') !== info.shape.join(','))
+      throw new Error(`${file}: tensor '${key}' has shape [${info.shape}], the model's adapter [${p.shape}]`);
     seen.add(name);
   }
   const missing = [...own.keys()].filter((n) => !seen.has(n));
-  if (missing.length) throw new Error(`${file}: missing ${missing.slice(0, 5).map((n) => `'${PEFT_KEY_PREFIX}${n}'`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+  if (missing.length)
+    throw new Error(
+      `${file}: missing ${missing
+        .slice(0, 5)
+        .map((n) => `'${PEFT_KEY_PREFIX}${n}'`)
+        .join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+    );
   const { tensors } = await loadSafetensors(file);
   try {
     noGrad(() => {

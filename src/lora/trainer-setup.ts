@@ -15,14 +15,22 @@ import { applyLora, trainInFull } from './inject.js';
  * trains in full beside it). Returns whether the model trains an adapter. A model that already
  * has one (and no peftConfig) keeps it; both is an error (merge the first one with `rlhf merge`).
  */
-export function prepareLora(model: Module, peftConfig: LoraConfigInput | undefined, who: string, o: { modulesToSave?: string[]; exclude?: string[] } = {}): boolean {
+export function prepareLora(
+  model: Module,
+  peftConfig: LoraConfigInput | undefined,
+  who: string,
+  o: { modulesToSave?: string[]; exclude?: string[] } = {},
+): boolean {
   if (peftConfig === undefined) {
     // An adapter loaded with the model keeps training, with the trainer's heads in full beside it.
     if (hasLora(model)) trainInFull(model, o.modulesToSave ?? []);
     return hasLora(model);
   }
   if (typeof peftConfig !== 'object' || peftConfig === null) throw new TypeError(`${who}: peftConfig must be a LoRA config object`);
-  if (hasLora(model)) throw new Error(`${who}: the model already has a LoRA adapter; leave out peftConfig to keep training it, or merge it into its base first (rlhf merge, or mergeAndUnload)`);
+  if (hasLora(model))
+    throw new Error(
+      `${who}: the model already has a LoRA adapter; leave out peftConfig to keep training it, or merge it into its base first (rlhf merge, or mergeAndUnload)`,
+    );
   const modulesToSave = [...new Set([...(peftConfig.modulesToSave ?? []), ...(o.modulesToSave ?? [])])];
   applyLora(model, { ...peftConfig, modulesToSave }, { exclude: o.exclude });
   return true;

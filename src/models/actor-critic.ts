@@ -65,10 +65,14 @@ export class ActorCritic extends GPT {
    * The actor-critic from an SFT checkpoint: a fresh value head on the policy's trunk, or
    * (separateCritic) a critic loaded from the reward model, head included.
    */
-  static async fromPretrained(policyDir: string, options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string } = {}): Promise<ActorCritic> {
+  static async fromPretrained(
+    policyDir: string,
+    options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string } = {},
+  ): Promise<ActorCritic> {
     let critic: RewardModel | undefined;
     if (options.separateCritic) {
-      if (!options.rewardModelDir) throw new Error('ActorCritic: separateCritic needs rewardModelDir (the critic starts from the reward model)');
+      if (!options.rewardModelDir)
+        throw new Error('ActorCritic: separateCritic needs rewardModelDir (the critic starts from the reward model)');
       critic = await RewardModel.load(options.rewardModelDir, { device: options.device });
     }
     try {
@@ -100,11 +104,15 @@ export class ActorCritic extends GPT {
    */
   override async save(dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true });
-    if (hasLora(this)) await saveAdapter(this, dir, 'CAUSAL_LM'); // the value head rides along in the adapter file
+    if (hasLora(this))
+      await saveAdapter(this, dir, 'CAUSAL_LM'); // the value head rides along in the adapter file
     else {
       const own = this.namedParameters().filter(([n]) => !n.startsWith('critic.'));
       await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
-      await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }));
+      await writeJsonAtomic(
+        join(dir, 'config.json'),
+        modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }),
+      );
     }
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }
@@ -113,7 +121,13 @@ export class ActorCritic extends GPT {
 function actorCriticFamily(separateCritic: boolean): GPTFamily<ActorCritic> {
   return {
     create: (c, _hf, device) => new ActorCritic(c, { device, critic: separateCritic ? 'later' : undefined }),
-    heads: (c) => (separateCritic ? new Map() : new Map([['v_head.summary.weight', [1, c.nEmbd]], ['v_head.summary.bias', [1]]])),
+    heads: (c) =>
+      separateCritic
+        ? new Map()
+        : new Map([
+            ['v_head.summary.weight', [1, c.nEmbd]],
+            ['v_head.summary.bias', [1]],
+          ]),
     headsOptional: true,
   };
 }

@@ -41,9 +41,11 @@ const HF_DEFAULTS: Partial<Record<Exclude<keyof GPTConfig, 'arch'>, unknown>> = 
  * resolveGPTConfig, so errors name the file and the key as config.json spells it.
  */
 export function gptConfigFromHF(hf: Record<string, unknown>, file = 'config.json'): GPTConfig {
-  if (hf.model_type !== undefined && hf.model_type !== 'gpt2') throw new Error(`${file}: model_type '${String(hf.model_type)}' is not supported (expected 'gpt2')`);
+  if (hf.model_type !== undefined && hf.model_type !== 'gpt2')
+    throw new Error(`${file}: model_type '${String(hf.model_type)}' is not supported (expected 'gpt2')`);
   const act = hf.activation_function ?? 'gelu_new';
-  if (typeof act !== 'string' || !TANH_GELUS.has(act)) throw new Error(`${file}: activation_function '${String(act)}' is not supported (GPT-2 uses gelu_new)`);
+  if (typeof act !== 'string' || !TANH_GELUS.has(act))
+    throw new Error(`${file}: activation_function '${String(act)}' is not supported (GPT-2 uses gelu_new)`);
   const extra = (hf.torch_rlhf ?? {}) as Record<string, unknown>;
   const value = (key: string): unknown => (key === 'torch_rlhf.bias' ? extra.bias : hf[key]);
   const used = {} as Record<keyof GPTConfig, string>;
@@ -54,9 +56,13 @@ export function gptConfigFromHF(hf: Record<string, unknown>, file = 'config.json
     used[field] = key ?? keys[0]!;
     raw[field] = key === undefined ? HF_DEFAULTS[field] : value(key);
   }
-  const config = resolveGPTConfig(raw as unknown as GPTConfig, { source: file, field: (k) => `field '${used[k as Exclude<keyof GPTConfig, 'arch'>] ?? k}'` });
+  const config = resolveGPTConfig(raw as unknown as GPTConfig, {
+    source: file,
+    field: (k) => `field '${used[k as Exclude<keyof GPTConfig, 'arch'>] ?? k}'`,
+  });
   const nInner = hf.n_inner;
-  if (nInner !== undefined && nInner !== null && nInner !== 4 * config.nEmbd) throw new Error(`${file}: n_inner ${String(nInner)} is not supported (must be 4 × n_embd)`);
+  if (nInner !== undefined && nInner !== null && nInner !== 4 * config.nEmbd)
+    throw new Error(`${file}: n_inner ${String(nInner)} is not supported (must be 4 × n_embd)`);
   return config;
 }
 
@@ -100,7 +106,11 @@ export function modelConfigFromHF(hf: Record<string, unknown>, file = 'config.js
  * A config as its architecture's config.json; `ours` goes under torch_rlhf (the kind of model,
  * the reward normalisation), which transformers ignores.
  */
-export function modelConfigToHF(c: ModelConfig, extra: Record<string, unknown> = {}, ours: Record<string, unknown> = {}): Record<string, unknown> {
+export function modelConfigToHF(
+  c: ModelConfig,
+  extra: Record<string, unknown> = {},
+  ours: Record<string, unknown> = {},
+): Record<string, unknown> {
   if (isLlamaConfig(c)) return llamaConfigToHF(c, { ...extra, ...(Object.keys(ours).length ? { torch_rlhf: ours } : {}) });
   return gptConfigToHF(c, { ...extra, torch_rlhf: { bias: c.bias, ...ours } });
 }
@@ -124,7 +134,8 @@ export async function saveGPT(model: GPT, dir: string, extraConfig: Record<strin
 export const originMark = (model: GPT): Record<string, unknown> => (model.origin === 'pretrained' ? {} : { from_scratch: true });
 
 /** The origin of a loaded checkpoint, from its config.json. */
-const originOf = (hf: Record<string, unknown>): ModelOrigin => ((hf.torch_rlhf as { from_scratch?: unknown } | undefined)?.from_scratch === true ? 'from-scratch' : 'pretrained');
+const originOf = (hf: Record<string, unknown>): ModelOrigin =>
+  (hf.torch_rlhf as { from_scratch?: unknown } | undefined)?.from_scratch === true ? 'from-scratch' : 'pretrained';
 
 export function readJsonFile(path: string): Record<string, unknown> {
   if (!existsSync(path)) throw new Error(`${path}: file not found`);
@@ -176,8 +187,14 @@ const tiedHead = (c: ModelConfig): boolean => !isLlamaConfig(c) || c.tieWordEmbe
 
 /** Every tensor name of a Llama-family model with this config and its shape. */
 function expectedLlamaShapes(c: LlamaConfig): Map<string, number[]> {
-  const C = c.nEmbd, D = c.headDim, I = c.intermediateSize;
-  const m = new Map<string, number[]>([['model.embed_tokens.weight', [c.vocabSize, C]], ['model.norm.weight', [C]], ['lm_head.weight', [c.vocabSize, C]]]);
+  const C = c.nEmbd,
+    D = c.headDim,
+    I = c.intermediateSize;
+  const m = new Map<string, number[]>([
+    ['model.embed_tokens.weight', [c.vocabSize, C]],
+    ['model.norm.weight', [C]],
+    ['lm_head.weight', [c.vocabSize, C]],
+  ]);
   const linear = (name: string, out: number, inp: number, bias: boolean) => {
     m.set(`${name}.weight`, [out, inp]);
     if (bias) m.set(`${name}.bias`, [out]);
@@ -202,7 +219,11 @@ function expectedShapes(config: ModelConfig): Map<string, number[]> {
   if (isLlamaConfig(config)) return expectedLlamaShapes(config);
   const c = config;
   const C = c.nEmbd;
-  const m = new Map<string, number[]>([['transformer.wte.weight', [c.vocabSize, C]], ['transformer.wpe.weight', [c.blockSize, C]], ['lm_head.weight', [c.vocabSize, C]]]);
+  const m = new Map<string, number[]>([
+    ['transformer.wte.weight', [c.vocabSize, C]],
+    ['transformer.wpe.weight', [c.blockSize, C]],
+    ['lm_head.weight', [c.vocabSize, C]],
+  ]);
   const add = (name: string, w: number[], b: number[]) => {
     m.set(`${name}.weight`, w);
     if (c.bias) m.set(`${name}.bias`, b);
@@ -259,7 +280,8 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   const heads = family.heads?.(config) ?? new Map<string, number[]>();
   const expected = new Map([...expectedShapes(config), ...heads]);
   // A tied LM head is the embedding (and HF leaves it out); optional heads keep their initialisation.
-  const optional = (name: string): boolean => (name === 'lm_head.weight' && tiedHead(config)) || (!!family.headsOptional && heads.has(name));
+  const optional = (name: string): boolean =>
+    (name === 'lm_head.weight' && tiedHead(config)) || (!!family.headsOptional && heads.has(name));
   const checkComplete = (absent: string[]): void => {
     const missing = absent.filter((k) => !optional(k));
     if (missing.length === 0) return;
@@ -303,7 +325,9 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
       const head = loaded.get('lm_head.weight');
       const wte = loaded.get(embedName);
       if (head && wte && !noGrad(() => head.to(wte.dtype).equal(wte)))
-        throw new Error(`${dir}: lm_head.weight differs from ${embedName}, but the config ties them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`);
+        throw new Error(
+          `${dir}: lm_head.weight differs from ${embedName}, but the config ties them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`,
+        );
       if (!head && wte) loaded.set('lm_head.weight', wte);
     }
     // Again on what was read: a file replaced since its header was checked must not load half.

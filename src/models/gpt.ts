@@ -56,7 +56,7 @@ export const defaultGPTConfig: Omit<GPTConfig, 'vocabSize'> = {
 export const GPT_SIZE_LIMITS = { vocabSize: 2 ** 31, blockSize: 2 ** 20, nLayer: 1024, nHead: 1024, nEmbd: 2 ** 16 } as const;
 
 // Numbers as they are (NaN, Infinity), anything else as JSON, so a string reads as one.
-const show = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)));
 
 /** How errors name the config and its fields; a config file passes its path and its own keys. */
 export interface GPTConfigNaming {
@@ -79,7 +79,8 @@ export function resolveModelConfig(c: ModelConfigInput): ModelConfig {
 /** Checks a config and fills defaults, with errors that name the field. */
 export function resolveGPTConfig(c: Partial<GPTConfig> & { vocabSize: number }, naming: GPTConfigNaming = PLAIN_NAMING): GPTConfig {
   const cfg = { ...defaultGPTConfig, ...c } as GPTConfig;
-  if ((cfg.arch as string | undefined) !== undefined && cfg.arch !== 'gpt2') throw new RangeError(`${naming.source}: arch must be 'gpt2' or 'llama', got ${show(cfg.arch)}`);
+  if ((cfg.arch as string | undefined) !== undefined && cfg.arch !== 'gpt2')
+    throw new RangeError(`${naming.source}: arch must be 'gpt2' or 'llama', got ${show(cfg.arch)}`);
   const { source, field } = naming;
   const bad = (k: keyof GPTConfig, why: string, Err = RangeError): never => {
     throw new Err(`${source}: ${field(k)} ${why}`);
@@ -128,7 +129,10 @@ export class CausalSelfAttention extends Module {
   readonly c_attn: Conv1D;
   readonly c_proj: Conv1D;
   readonly resid_dropout: Dropout;
-  constructor(readonly config: GPTConfig, o: Placement) {
+  constructor(
+    readonly config: GPTConfig,
+    o: Placement,
+  ) {
     super();
     const { nEmbd, bias, nLayer } = config;
     this.c_attn = this.registerModule('c_attn', new Conv1D(nEmbd, 3 * nEmbd, bias, 0.02, o));
@@ -147,7 +151,12 @@ export class CausalSelfAttention extends Module {
     const [q, k0, v0] = this.c_attn.forward(x).split(C, 2).map(heads) as [Tensor, Tensor, Tensor];
     const k = past ? catSeq(past[0], k0) : k0;
     const v = past ? catSeq(past[1], v0) : v0;
-    const y = F.scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: mask === null, dropoutP: this.config.dropout, training: this.training });
+    const y = F.scaledDotProductAttention(q, k, v, {
+      attnMask: mask,
+      isCausal: mask === null,
+      dropoutP: this.config.dropout,
+      training: this.training,
+    });
     const out = this.resid_dropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(B, T, C)));
     return { y: out, present: [k, v] };
   }
@@ -162,7 +171,10 @@ export class MLP extends Module {
   constructor(config: GPTConfig, o: Placement) {
     super();
     this.c_fc = this.registerModule('c_fc', new Conv1D(config.nEmbd, 4 * config.nEmbd, config.bias, 0.02, o));
-    this.c_proj = this.registerModule('c_proj', new Conv1D(4 * config.nEmbd, config.nEmbd, config.bias, 0.02 / Math.sqrt(2 * config.nLayer), o));
+    this.c_proj = this.registerModule(
+      'c_proj',
+      new Conv1D(4 * config.nEmbd, config.nEmbd, config.bias, 0.02 / Math.sqrt(2 * config.nLayer), o),
+    );
     this.dropout = this.registerModule('dropout', new Dropout(config.dropout));
   }
   forward(x: Tensor): Tensor {
@@ -308,7 +320,12 @@ export class GPT extends Module {
     if (isLlamaConfig(c)) {
       this.transformer = null;
       this.model = this.registerModule('model', new LlamaModel(c, placement));
-      this.lm_head = this.registerModule('lm_head', c.tieWordEmbeddings ? new TiedLMHead(this.model.embed_tokens.weight) : new Linear(c.nEmbd, c.vocabSize, { bias: false, ...placement }));
+      this.lm_head = this.registerModule(
+        'lm_head',
+        c.tieWordEmbeddings
+          ? new TiedLMHead(this.model.embed_tokens.weight)
+          : new Linear(c.nEmbd, c.vocabSize, { bias: false, ...placement }),
+      );
       if (this.lm_head instanceof Linear) noGrad(() => void (this.lm_head as Linear).weight.normal_(0, 0.02));
     } else {
       this.model = null;
@@ -425,7 +442,8 @@ export class GPT extends Module {
     const pastLen = past?.[0]?.[0].shape[2] ?? 0;
     this.checkInput(inputIds, pastLen);
     const [B, T] = inputIds.shape as [number, number];
-    if (past && past.length !== this.config.nLayer) throw new Error(`GPT.forward: pastKeyValues has ${past.length} layers, the model ${this.config.nLayer}`);
+    if (past && past.length !== this.config.nLayer)
+      throw new Error(`GPT.forward: pastKeyValues has ${past.length} layers, the model ${this.config.nLayer}`);
     const device = this.device;
     return tidy(() => {
       const keyMask = options.attentionMask
@@ -475,11 +493,22 @@ export class GPT extends Module {
       const invFreq = keep(tensor(m.invFreq, { device: this.device }));
       made.push(invFreq);
       const layers = [...m.layers].map(({ input_layernorm, self_attn: a, post_attention_layernorm, mlp: p }) => ({
-        inputLayernorm: input_layernorm.weight.handle, postAttentionLayernorm: post_attention_layernorm.weight.handle,
-        qW: w(a.q_proj), qB: h(a.q_proj.bias), kW: w(a.k_proj), kB: h(a.k_proj.bias),
-        vW: w(a.v_proj), vB: h(a.v_proj.bias), oW: w(a.o_proj), oB: h(a.o_proj.bias),
-        gateW: w(p.gate_proj), gateB: h(p.gate_proj.bias), upW: w(p.up_proj), upB: h(p.up_proj.bias),
-        downW: w(p.down_proj), downB: h(p.down_proj.bias),
+        inputLayernorm: input_layernorm.weight.handle,
+        postAttentionLayernorm: post_attention_layernorm.weight.handle,
+        qW: w(a.q_proj),
+        qB: h(a.q_proj.bias),
+        kW: w(a.k_proj),
+        kB: h(a.k_proj.bias),
+        vW: w(a.v_proj),
+        vB: h(a.v_proj.bias),
+        oW: w(a.o_proj),
+        oB: h(a.o_proj.bias),
+        gateW: w(p.gate_proj),
+        gateB: h(p.gate_proj.bias),
+        upW: w(p.up_proj),
+        upB: h(p.up_proj.bias),
+        downW: w(p.down_proj),
+        downB: h(p.down_proj.bias),
       }));
       const lmHead = this.lm_head instanceof Linear ? this.lm_head.weight.handle : null;
       const sizes = { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize };
@@ -489,9 +518,18 @@ export class GPT extends Module {
     const tr = this.transformer!;
     const c = this.gpt2Config;
     const blocks = [...tr.h].map(({ ln_1, attn, ln_2, mlp }) => ({
-      ln1W: ln_1.weight!.handle, ln1B: h(ln_1.bias), ln2W: ln_2.weight!.handle, ln2B: h(ln_2.bias),
-      attnW: w(attn.c_attn), attnB: h(attn.c_attn.bias), attnProjW: w(attn.c_proj), attnProjB: h(attn.c_proj.bias),
-      fcW: w(mlp.c_fc), fcB: h(mlp.c_fc.bias), mlpProjW: w(mlp.c_proj), mlpProjB: h(mlp.c_proj.bias),
+      ln1W: ln_1.weight!.handle,
+      ln1B: h(ln_1.bias),
+      ln2W: ln_2.weight!.handle,
+      ln2B: h(ln_2.bias),
+      attnW: w(attn.c_attn),
+      attnB: h(attn.c_attn.bias),
+      attnProjW: w(attn.c_proj),
+      attnProjB: h(attn.c_proj.bias),
+      fcW: w(mlp.c_fc),
+      fcB: h(mlp.c_fc.bias),
+      mlpProjW: w(mlp.c_proj),
+      mlpProjB: h(mlp.c_proj.bias),
     }));
     const [wte, wpe, lnfW, lnfB] = [tr.wte.weight.handle, tr.wpe.weight.handle, tr.ln_f.weight!.handle, h(tr.ln_f.bias)];
     return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte, wpe, lnfW, lnfB, blocks } };
@@ -518,10 +556,26 @@ export class GPT extends Module {
   async generate(prompts: number[][], options: GenerateOptions = {}): Promise<GenerateOutput> {
     if (!Array.isArray(prompts) || prompts.length === 0 || !prompts.every((p) => Array.isArray(p) && p.length > 0))
       throw new TypeError('generate: prompts must be a non-empty array of non-empty token id arrays');
-    const o = { maxNewTokens: 32, temperature: 1, topK: 0, topP: 1, greedy: false, eosTokenId: null, padTokenId: 0, useCache: true, ...options };
-    if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
+    const o = {
+      maxNewTokens: 32,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      greedy: false,
+      eosTokenId: null,
+      padTokenId: 0,
+      useCache: true,
+      ...options,
+    };
+    if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0)
+      throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
     if (!o.greedy && !(o.temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${o.temperature}`);
-    const eos = o.eosTokenId === null || o.eosTokenId === undefined ? [] : typeof o.eosTokenId === 'number' ? [o.eosTokenId] : Array.from(o.eosTokenId as readonly number[]);
+    const eos =
+      o.eosTokenId === null || o.eosTokenId === undefined
+        ? []
+        : typeof o.eosTokenId === 'number'
+          ? [o.eosTokenId]
+          : Array.from(o.eosTokenId as readonly number[]);
     if (!eos.every((id) => Number.isInteger(id) && id >= 0 && id < this.config.vocabSize))
       throw new RangeError(`generate: eosTokenId must be token ids in [0, ${this.config.vocabSize}), got ${JSON.stringify(o.eosTokenId)}`);
     if (eos.includes(o.padTokenId))
@@ -534,7 +588,8 @@ export class GPT extends Module {
     const mask = new Uint8Array(prompts.length * T);
     prompts.forEach((p, b) => {
       p.forEach((id, j) => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new RangeError(`generate: prompt ${b} token ${j} (${id}) is not in [0, ${this.config.vocabSize})`);
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize)
+          throw new RangeError(`generate: prompt ${b} token ${j} (${id}) is not in [0, ${this.config.vocabSize})`);
         ids[b * T + (T - p.length) + j] = id;
         mask[b * T + (T - p.length) + j] = 1;
       });
@@ -571,5 +626,10 @@ export class GPT extends Module {
 function paddedOnlyAtTheEnd(keyMask: Tensor): boolean {
   const S = keyMask.shape[1]!;
   if (S < 2) return true;
-  return !keyMask.slice(1, 0, S - 1).logicalNot().logicalAnd(keyMask.slice(1, 1)).any().item();
+  return !keyMask
+    .slice(1, 0, S - 1)
+    .logicalNot()
+    .logicalAnd(keyMask.slice(1, 1))
+    .any()
+    .item();
 }

@@ -40,7 +40,16 @@ export interface LlamaConfig {
   dropout: number;
 }
 
-export const LLAMA_SIZE_LIMITS = { vocabSize: 2 ** 31, blockSize: 2 ** 22, nLayer: 1024, nHead: 1024, nKvHead: 1024, nEmbd: 2 ** 16, headDim: 1024, intermediateSize: 2 ** 20 } as const;
+export const LLAMA_SIZE_LIMITS = {
+  vocabSize: 2 ** 31,
+  blockSize: 2 ** 22,
+  nLayer: 1024,
+  nHead: 1024,
+  nKvHead: 1024,
+  nEmbd: 2 ** 16,
+  headDim: 1024,
+  intermediateSize: 2 ** 20,
+} as const;
 
 const show = (v: unknown): string => (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)));
 
@@ -53,9 +62,23 @@ export function resolveLlamaConfig(
   const nHead = c.nHead ?? 4;
   const nEmbd = c.nEmbd ?? 64;
   const cfg: LlamaConfig = {
-    arch: 'llama', modelType: 'llama', blockSize: 2048, nLayer: 2, nHead, nKvHead: c.nKvHead ?? nHead, nEmbd,
-    headDim: c.headDim ?? Math.floor(nEmbd / nHead), intermediateSize: 4 * nEmbd, rmsNormEps: 1e-6, ropeTheta: 10000,
-    ropeScaling: { ropeType: 'default' }, tieWordEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false, dropout: 0,
+    arch: 'llama',
+    modelType: 'llama',
+    blockSize: 2048,
+    nLayer: 2,
+    nHead,
+    nKvHead: c.nKvHead ?? nHead,
+    nEmbd,
+    headDim: c.headDim ?? Math.floor(nEmbd / nHead),
+    intermediateSize: 4 * nEmbd,
+    rmsNormEps: 1e-6,
+    ropeTheta: 10000,
+    ropeScaling: { ropeType: 'default' },
+    tieWordEmbeddings: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    dropout: 0,
     ...c,
   } as LlamaConfig;
   const bad = (k: keyof LlamaConfig, why: string): never => {
@@ -68,7 +91,8 @@ export function resolveLlamaConfig(
   }
   if (cfg.nHead % cfg.nKvHead !== 0) bad('nKvHead', `(${cfg.nKvHead}) must divide ${field('nHead')} (${cfg.nHead})`);
   if (cfg.headDim % 2 !== 0) bad('headDim', `must be even for rotary positions, got ${cfg.headDim}`);
-  if (!['llama', 'qwen2', 'mistral'].includes(cfg.modelType)) bad('modelType', `must be 'llama', 'qwen2' or 'mistral', got ${show(cfg.modelType)}`);
+  if (!['llama', 'qwen2', 'mistral'].includes(cfg.modelType))
+    bad('modelType', `must be 'llama', 'qwen2' or 'mistral', got ${show(cfg.modelType)}`);
   if (!(cfg.rmsNormEps > 0 && cfg.rmsNormEps < 1)) bad('rmsNormEps', `must be in (0, 1), got ${show(cfg.rmsNormEps)}`);
   if (!(cfg.ropeTheta > 0 && Number.isFinite(cfg.ropeTheta))) bad('ropeTheta', `must be a positive number, got ${show(cfg.ropeTheta)}`);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) bad('dropout', `must be in [0, 1), got ${show(cfg.dropout)}`);
@@ -90,13 +114,15 @@ type HF = Record<string, unknown>;
 /** Reads an HF Llama / Qwen2 / Mistral config.json. Unsupported features are errors that name them. */
 export function llamaConfigFromHF(hf: HF, file = 'config.json'): LlamaConfig {
   const modelType = hf.model_type as string;
-  if (!['llama', 'qwen2', 'mistral'].includes(modelType)) throw new Error(`${file}: model_type '${String(modelType)}' is not a Llama-family model`);
+  if (!['llama', 'qwen2', 'mistral'].includes(modelType))
+    throw new Error(`${file}: model_type '${String(modelType)}' is not a Llama-family model`);
   const act = hf.hidden_act ?? 'silu';
   if (act !== 'silu') throw new Error(`${file}: hidden_act '${String(act)}' is not supported (the Llama family uses silu)`);
   const window = hf.sliding_window;
   const windowUsed = modelType === 'qwen2' ? hf.use_sliding_window === true : window !== undefined && window !== null;
   if (windowUsed) throw new Error(`${file}: sliding-window attention (sliding_window ${String(window)}) is not supported`);
-  if (hf.pretraining_tp !== undefined && hf.pretraining_tp !== 1) throw new Error(`${file}: pretraining_tp ${String(hf.pretraining_tp)} is not supported (only 1)`);
+  if (hf.pretraining_tp !== undefined && hf.pretraining_tp !== 1)
+    throw new Error(`${file}: pretraining_tp ${String(hf.pretraining_tp)} is not supported (only 1)`);
   // transformers 5 keeps RoPE's settings in rope_parameters; older files in rope_theta and rope_scaling.
   const params = (hf.rope_parameters ?? hf.rope_scaling ?? null) as HF | null;
   const ropeTheta = (params?.rope_theta ?? hf.rope_theta ?? 10000) as number;
@@ -107,14 +133,26 @@ export function llamaConfigFromHF(hf: HF, file = 'config.json'): LlamaConfig {
   if (ropeType === 'default') ropeScaling = { ropeType: 'default' };
   else if (ropeType === 'llama3')
     ropeScaling = {
-      ropeType: 'llama3', factor: params!.factor as number, lowFreqFactor: params!.low_freq_factor as number,
-      highFreqFactor: params!.high_freq_factor as number, originalMaxPositionEmbeddings: params!.original_max_position_embeddings as number,
+      ropeType: 'llama3',
+      factor: params!.factor as number,
+      lowFreqFactor: params!.low_freq_factor as number,
+      highFreqFactor: params!.high_freq_factor as number,
+      originalMaxPositionEmbeddings: params!.original_max_position_embeddings as number,
     };
   else throw new Error(`${file}: RoPE scaling type '${ropeType}' is not supported (supported: 'default', 'llama3')`);
   const keys: Partial<Record<keyof LlamaConfig, string>> = {
-    vocabSize: 'vocab_size', blockSize: 'max_position_embeddings', nLayer: 'num_hidden_layers', nHead: 'num_attention_heads',
-    nKvHead: 'num_key_value_heads', nEmbd: 'hidden_size', headDim: 'head_dim', intermediateSize: 'intermediate_size',
-    rmsNormEps: 'rms_norm_eps', tieWordEmbeddings: 'tie_word_embeddings', mlpBias: 'mlp_bias', dropout: 'attention_dropout',
+    vocabSize: 'vocab_size',
+    blockSize: 'max_position_embeddings',
+    nLayer: 'num_hidden_layers',
+    nHead: 'num_attention_heads',
+    nKvHead: 'num_key_value_heads',
+    nEmbd: 'hidden_size',
+    headDim: 'head_dim',
+    intermediateSize: 'intermediate_size',
+    rmsNormEps: 'rms_norm_eps',
+    tieWordEmbeddings: 'tie_word_embeddings',
+    mlpBias: 'mlp_bias',
+    dropout: 'attention_dropout',
   };
   const raw: HF = {};
   for (const [k, key] of Object.entries(keys)) if (hf[key!] !== undefined && hf[key!] !== null) raw[k] = hf[key!];
@@ -123,9 +161,14 @@ export function llamaConfigFromHF(hf: HF, file = 'config.json'): LlamaConfig {
   const attentionBias = hf.attention_bias === true;
   return resolveLlamaConfig(
     {
-      ...(raw as Partial<LlamaConfig>), vocabSize: raw.vocabSize as number, modelType: modelType as LlamaModelType, ropeTheta, ropeScaling,
+      ...(raw as Partial<LlamaConfig>),
+      vocabSize: raw.vocabSize as number,
+      modelType: modelType as LlamaModelType,
+      ropeTheta,
+      ropeScaling,
       // Qwen2 has biases on q, k and v always; Llama's attention_bias puts them on all four.
-      qkvBias: modelType === 'qwen2' || attentionBias, oBias: modelType !== 'qwen2' && attentionBias,
+      qkvBias: modelType === 'qwen2' || attentionBias,
+      oBias: modelType !== 'qwen2' && attentionBias,
       tieWordEmbeddings: (raw.tieWordEmbeddings as boolean | undefined) ?? modelType === 'qwen2',
     },
     file,
@@ -133,17 +176,28 @@ export function llamaConfigFromHF(hf: HF, file = 'config.json'): LlamaConfig {
   );
 }
 
-const ARCHITECTURES: Record<LlamaModelType, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' };
+const ARCHITECTURES: Record<LlamaModelType, string> = {
+  llama: 'LlamaForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  mistral: 'MistralForCausalLM',
+};
 
 /** A LlamaConfig as the config.json that transformers' AutoModelForCausalLM reads. */
 export function llamaConfigToHF(c: LlamaConfig, extra: HF = {}): HF {
   const rope: HF =
     c.ropeScaling.ropeType === 'llama3'
-      ? { rope_type: 'llama3', factor: c.ropeScaling.factor, low_freq_factor: c.ropeScaling.lowFreqFactor, high_freq_factor: c.ropeScaling.highFreqFactor, original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings }
+      ? {
+          rope_type: 'llama3',
+          factor: c.ropeScaling.factor,
+          low_freq_factor: c.ropeScaling.lowFreqFactor,
+          high_freq_factor: c.ropeScaling.highFreqFactor,
+          original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
+        }
       : { rope_type: 'default' };
   if (c.modelType === 'qwen2' && c.oBias) throw new Error('Qwen2 has no o_proj bias; save this model as model_type llama');
   if (c.modelType === 'qwen2' && !c.qkvBias) throw new Error('Qwen2 always has q/k/v biases; save this model as model_type llama');
-  if (c.modelType !== 'qwen2' && c.qkvBias !== c.oBias) throw new Error(`${c.modelType}'s attention_bias puts a bias on all four projections or none`);
+  if (c.modelType !== 'qwen2' && c.qkvBias !== c.oBias)
+    throw new Error(`${c.modelType}'s attention_bias puts a bias on all four projections or none`);
   return {
     architectures: [ARCHITECTURES[c.modelType]],
     model_type: c.modelType,

@@ -50,7 +50,10 @@ export class LlamaAttention extends Module {
   readonly k_proj: Linear;
   readonly v_proj: Linear;
   readonly o_proj: Linear;
-  constructor(readonly config: LlamaConfig, o: Placement) {
+  constructor(
+    readonly config: LlamaConfig,
+    o: Placement,
+  ) {
     super();
     const { nEmbd, nHead, nKvHead, headDim, qkvBias, oBias } = config;
     this.q_proj = this.registerModule('q_proj', projection(nEmbd, nHead * headDim, qkvBias, o));
@@ -70,7 +73,11 @@ export class LlamaAttention extends Module {
     const v = past ? cat([past[1], v0], 2) : v0;
     // Each key/value head serves nHead / nKvHead query heads, read in place (never repeated).
     const y = F.scaledDotProductAttention(q, k, v, {
-      attnMask: mask, isCausal: mask === null, dropoutP: this.config.dropout, training: this.training, enableGqa: nKvHead !== nHead,
+      attnMask: mask,
+      isCausal: mask === null,
+      dropoutP: this.config.dropout,
+      training: this.training,
+      enableGqa: nKvHead !== nHead,
     });
     return { y: this.o_proj.forward(y.transpose(1, 2).reshape(B, T, nHead * headDim)), present: [k, v] };
   }
@@ -119,11 +126,17 @@ export class LlamaModel extends Module {
   readonly norm: RMSNorm;
   /** RoPE's inverse frequencies: a buffer of the module, never a parameter or a saved tensor. */
   readonly invFreq: Float32Array;
-  constructor(readonly config: LlamaConfig, o: Placement) {
+  constructor(
+    readonly config: LlamaConfig,
+    o: Placement,
+  ) {
     super();
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.nEmbd, o));
     noGrad(() => void this.embed_tokens.weight.normal_(0, 0.02));
-    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: config.nLayer }, () => new LlamaDecoderLayer(config, o))));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(Array.from({ length: config.nLayer }, () => new LlamaDecoderLayer(config, o))),
+    );
     this.norm = this.registerModule('norm', new RMSNorm(config.nEmbd, config.rmsNormEps, o));
     this.invFreq = ropeInverseFrequencies(config);
   }
@@ -142,7 +155,13 @@ export class LlamaModel extends Module {
    * Final hidden states (after norm) of token ids (B, T) at `positions`, under `mask` (see
    * LlamaAttention), after the cached keys/values `past`.
    */
-  forward(ids: Tensor, positions: Tensor, mask: Tensor | null, past: LlamaLayerKV[] | null, useCache: boolean): { hiddenStates: Tensor; presentKeyValues?: LlamaLayerKV[] } {
+  forward(
+    ids: Tensor,
+    positions: Tensor,
+    mask: Tensor | null,
+    past: LlamaLayerKV[] | null,
+    useCache: boolean,
+  ): { hiddenStates: Tensor; presentKeyValues?: LlamaLayerKV[] } {
     return tidy(() => {
       let x = this.embed_tokens.forward(ids);
       const [cos0, sin0] = this.rotary(positions);

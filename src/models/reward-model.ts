@@ -12,7 +12,14 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
-import { loadGPTFamily, modelConfigToHF, originMark, sequenceClassificationArchitecture, type GPTFamily, type LoadGPTOptions } from './gpt-checkpoint.js';
+import {
+  loadGPTFamily,
+  modelConfigToHF,
+  originMark,
+  sequenceClassificationArchitecture,
+  type GPTFamily,
+  type LoadGPTOptions,
+} from './gpt-checkpoint.js';
 import { hasLora } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
@@ -105,5 +112,9 @@ const rewardFamily: GPTFamily<RewardModel> = {
     if (n) m.normalization = n;
     return m;
   },
-  heads: (c) => new Map([['score.weight', [1, c.nEmbd]], ['score.bias', [1]]]),
+  heads: (c) =>
+    new Map([
+      ['score.weight', [1, c.nEmbd]],
+      ['score.bias', [1]],
+    ]),
 };

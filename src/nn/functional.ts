@@ -55,8 +55,10 @@ export interface CrossEntropyOptions {
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   return new Tensor(
     N.crossEntropy(h('crossEntropy', input), h('crossEntropy', target), {
-      weight: optH('crossEntropy', options.weight), reduction: options.reduction,
-      ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing,
+      weight: optH('crossEntropy', options.weight),
+      reduction: options.reduction,
+      ignoreIndex: options.ignoreIndex,
+      labelSmoothing: options.labelSmoothing,
     }),
   );
 }

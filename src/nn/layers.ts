@@ -18,12 +18,18 @@ const uniform = (shape: number[], bound: number, o: Placement): Tensor => noGrad
 function resizedRows(what: string, old: Tensor, n: number): Tensor {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what}: size must be a positive integer, got ${n}`);
   const rows = old.shape[0]!;
-  return noGrad(() => tidy(() => (n <= rows ? old.narrow(0, 0, n).clone() : cat([old, old.mean(0, true).expand(n - rows, old.shape[1]!)], 0))));
+  return noGrad(() =>
+    tidy(() => (n <= rows ? old.narrow(0, 0, n).clone() : cat([old, old.mean(0, true).expand(n - rows, old.shape[1]!)], 0))),
+  );
 }
 
 /** y = x Wᵀ + b; W (out, in) and b ~ U(-1/√in, 1/√in) as torch.nn.Linear. */
 export class Linear extends Module {
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } & Placement = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } & Placement = {},
+  ) {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
     this.registerParameter('weight', uniform([outFeatures, inFeatures], bound, options));
@@ -45,7 +51,10 @@ export class Linear extends Module {
     old.dispose();
     const bias = this.bias;
     if (bias) {
-      this.registerParameter('bias', tidy(() => resizedRows('Linear.resizeOutputs', bias.unsqueeze(1), n).squeeze(1).contiguous()));
+      this.registerParameter(
+        'bias',
+        tidy(() => resizedRows('Linear.resizeOutputs', bias.unsqueeze(1), n).squeeze(1).contiguous()),
+      );
       bias.dispose();
     }
     (this as { outFeatures: number }).outFeatures = n;
@@ -55,7 +64,11 @@ export class Linear extends Module {
 /** A lookup table of `num` vectors of size `dim`, N(0, 1) as torch.nn.Embedding. */
 export class Embedding extends Module {
   readonly paddingIdx?: number;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options: { paddingIdx?: number } & Placement = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    options: { paddingIdx?: number } & Placement = {},
+  ) {
     super();
     const w = noGrad(() => empty([numEmbeddings, embeddingDim], options).normal_(0, 1));
     if (options.paddingIdx !== undefined) {
@@ -86,7 +99,10 @@ export class Embedding extends Module {
 /** Layer normalisation over the last dimensions; weight 1, bias 0. */
 export class LayerNorm extends Module {
   readonly normalizedShape: number[];
-  constructor(normalizedShape: number | number[], readonly options: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } & Placement = {}) {
+  constructor(
+    normalizedShape: number | number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } & Placement = {},
+  ) {
     super();
     this.normalizedShape = Array.isArray(normalizedShape) ? normalizedShape : [normalizedShape];
     if (options.elementwiseAffine ?? true) {
@@ -111,7 +127,11 @@ export class LayerNorm extends Module {
 /** Zeroes elements with probability p while training; the identity in eval mode. */
 /** Root-mean-square normalisation with a learned scale (no bias, no centring), as torch.nn.RMSNorm. */
 export class RMSNorm extends Module {
-  constructor(readonly size: number, readonly eps = 1e-6, options: Placement = {}) {
+  constructor(
+    readonly size: number,
+    readonly eps = 1e-6,
+    options: Placement = {},
+  ) {
     super();
     this.registerParameter('weight', ones([size], options));
   }

@@ -145,7 +145,10 @@ export abstract class Module {
    * strict: every key must match (missing and unexpected keys are errors); shapes always must.
    * Nothing is written unless everything checks out.
    */
-  loadStateDict(sd: StateDict | Record<string, Tensor>, options: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+  loadStateDict(
+    sd: StateDict | Record<string, Tensor>,
+    options: { strict?: boolean } = {},
+  ): { missingKeys: string[]; unexpectedKeys: string[] } {
     const strict = options.strict ?? true;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
@@ -174,7 +177,12 @@ export abstract class Module {
    * parameter tensors are replaced (the old ones are disposed), so create optimizers after.
    */
   to(target: Device | DType | { device?: Device; dtype?: DType }): this {
-    const spec = typeof target === 'string' ? (target === 'cpu' || target.startsWith('cuda') ? { device: target as Device } : { dtype: target as DType }) : target;
+    const spec =
+      typeof target === 'string'
+        ? target === 'cpu' || target.startsWith('cuda')
+          ? { device: target as Device }
+          : { dtype: target as DType }
+        : target;
     const moved = new Map<Tensor, Tensor>();
     const convert = (t: Tensor, isParam: boolean): Tensor => {
       const done = moved.get(t);

@@ -32,8 +32,18 @@ export class AdamW extends Optimizer<AdamWOptions> {
     );
     const handles = (k: 'expAvg' | 'expAvgSq' | 'maxExpAvgSq') => states.map((s) => (s[k] as Tensor).handle);
     const steps = N.adamwStep(
-      group.params.map((p) => p.handle), handles('expAvg'), handles('expAvgSq'), o.amsgrad ? handles('maxExpAvgSq') : [],
-      states.map((s) => s.step as number), o.lr, o.betas[0]!, o.betas[1]!, o.eps, o.weightDecay, o.amsgrad, o.maximize,
+      group.params.map((p) => p.handle),
+      handles('expAvg'),
+      handles('expAvgSq'),
+      o.amsgrad ? handles('maxExpAvgSq') : [],
+      states.map((s) => s.step as number),
+      o.lr,
+      o.betas[0]!,
+      o.betas[1]!,
+      o.eps,
+      o.weightDecay,
+      o.amsgrad,
+      o.maximize,
     );
     states.forEach((s, i) => (s.step = steps[i]!));
   }

@@ -101,7 +101,8 @@ export function chartsFor(rows: MetricRow[], idPrefix: string): ChartSpec[] {
 }
 
 /** The largest |value| of a series (0 when all are 0 or null). */
-const magnitude = (points: [number, number | null][]): number => points.reduce((m, [, v]) => (v === null ? m : Math.max(m, Math.abs(v))), 0);
+const magnitude = (points: [number, number | null][]): number =>
+  points.reduce((m, [, v]) => (v === null ? m : Math.max(m, Math.abs(v))), 0);
 
 /**
  * Splits a group's series into bands that share an axis: a series more than SCALE_RATIO times

@@ -15,7 +15,8 @@ const STAGE_DIRS: [dir: string, title: string][] = [
 ];
 
 /** Whether the files hold anything a report shows. */
-export const hasRunContent = (r: RunFiles): boolean => Boolean(r.metrics || r.samples || r.evalSamples || r.comparison || r.summary || r.configs.length);
+export const hasRunContent = (r: RunFiles): boolean =>
+  Boolean(r.metrics || r.samples || r.evalSamples || r.comparison || r.summary || r.configs.length);
 
 export interface FoundRun {
   dir: string;

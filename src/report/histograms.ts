@@ -24,12 +24,17 @@ export function histogramSpec(id: string, title: string, groups: { label: string
   const series = groups.map((g, k) => {
     const counts = new Array<number>(bins).fill(0);
     for (const v of g.values) if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
-    return { label: `${g.label} (n=${g.values.filter(Number.isFinite).length})`, color: PALETTE[k % PALETTE.length]!, points: counts.map((c, i): [number, number] => [i, c]) };
+    return {
+      label: `${g.label} (n=${g.values.filter(Number.isFinite).length})`,
+      color: PALETTE[k % PALETTE.length]!,
+      points: counts.map((c, i): [number, number] => [i, c]),
+    };
   });
   return { id, title, kind: 'histogram', labels, series };
 }
 
-const scoresOf = (rows: Sample[], iteration: number): number[] => rows.filter((r) => r.iteration === iteration && r.score !== null).map((r) => r.score!);
+const scoresOf = (rows: Sample[], iteration: number): number[] =>
+  rows.filter((r) => r.iteration === iteration && r.score !== null).map((r) => r.score!);
 
 /** The histograms of one run's section. */
 export function histogramsFor(run: RunFiles, idPrefix: string): ChartSpec[] {
@@ -47,7 +52,10 @@ export function histogramsFor(run: RunFiles, idPrefix: string): ChartSpec[] {
     const first = samples.rows.reduce((m, r) => Math.min(m, r.iteration), Infinity);
     const last = samples.rows.reduce((m, r) => Math.max(m, r.iteration), -Infinity);
     const which = run.evalSamples ? 'held-out' : 'sampled';
-    const groups = [{ label: `iteration ${first}`, values: scoresOf(samples.rows, first) }, ...(last > first ? [{ label: `iteration ${last}`, values: scoresOf(samples.rows, last) }] : [])];
+    const groups = [
+      { label: `iteration ${first}`, values: scoresOf(samples.rows, first) },
+      ...(last > first ? [{ label: `iteration ${last}`, values: scoresOf(samples.rows, last) }] : []),
+    ];
     const spec = histogramSpec(`${idPrefix}-hist-scores`, `Score distribution (${which} answers)`, groups);
     if (spec) specs.push(spec);
   }

@@ -58,5 +58,9 @@ export function table(head: string[], rows: string[][], className = ''): string 
 
 /** A key → value table, escaping both. */
 export function keyValueTable(entries: [string, unknown][]): string {
-  return table(['name', 'value'], entries.map(([k, v]) => [`<code>${escapeHtml(k)}</code>`, escapeHtml(formatValue(v))]), 'kv');
+  return table(
+    ['name', 'value'],
+    entries.map(([k, v]) => [`<code>${escapeHtml(k)}</code>`, escapeHtml(formatValue(v))]),
+    'kv',
+  );
 }

@@ -18,7 +18,7 @@ export function overlaySection(runs: { name: string; rows: MetricRow[] }[], kind
     for (const row of r.rows)
       for (const [k, v] of Object.entries(row.values)) {
         if (NOT_PLOTTED.has(k) || v === null) continue;
-        if (!owners.has(k)) (owners.set(k, new Set()), keys.push(k));
+        if (!owners.has(k)) owners.set(k, new Set()), keys.push(k);
         owners.get(k)!.add(r.name);
       }
   const shared = keys.filter((k) => owners.get(k)!.size >= 2).slice(0, MAX_CHARTS);
@@ -29,7 +29,11 @@ export function overlaySection(runs: { name: string; rows: MetricRow[] }[], kind
     title: key,
     series: runs
       .filter((r) => owners.get(key)!.has(r.name))
-      .map((r) => ({ label: r.name, color: color.get(r.name)!, points: thin(r.rows.filter((row) => key in row.values).map((row): [number, number | null] => [row.step, row.values[key] ?? null])) })),
+      .map((r) => ({
+        label: r.name,
+        color: color.get(r.name)!,
+        points: thin(r.rows.filter((row) => key in row.values).map((row): [number, number | null] => [row.step, row.values[key] ?? null])),
+      })),
   }));
   const html = `<section id="${id}"><h2>${escapeHtml(`${kind} runs compared`)}</h2><p class="muted">Each metric that ${runs.length > 2 ? 'two or more' : 'both'} of ${runs.map((r) => escapeHtml(r.name)).join(', ')} logged, one line per run.</p>${chartsHtml(charts)}</section>`;
   return { id, title: `${kind} runs compared`, html, charts };

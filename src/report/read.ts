@@ -129,7 +129,8 @@ function sampleRow(obj: Record<string, unknown>, where: string): Sample {
 
 function scoresRow(obj: Record<string, unknown>, where: string): number[] {
   const v = obj.scores;
-  if (!Array.isArray(v) || v.length < 2 || !v.every((x) => typeof x === 'number')) throw new Error(`${where}: "scores" must be an array of 2 or more numbers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.length < 2 || !v.every((x) => typeof x === 'number'))
+    throw new Error(`${where}: "scores" must be an array of 2 or more numbers, got ${JSON.stringify(v)}`);
   return v as number[];
 }
 
@@ -167,7 +168,8 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
 
   const evalSamplesFile = join(dir, 'eval_samples.jsonl');
   const evalSamplesText = await readIfPresent(evalSamplesFile);
-  if (evalSamplesText !== undefined) run.evalSamples = { file: evalSamplesFile, rows: parseJsonl(evalSamplesFile, evalSamplesText, sampleRow) };
+  if (evalSamplesText !== undefined)
+    run.evalSamples = { file: evalSamplesFile, rows: parseJsonl(evalSamplesFile, evalSamplesText, sampleRow) };
 
   const evalScoresFile = join(dir, 'eval_scores.jsonl');
   const evalScoresText = await readIfPresent(evalScoresFile);
@@ -175,7 +177,8 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
 
   const comparisonFile = join(dir, 'comparison.jsonl');
   const comparisonText = await readIfPresent(comparisonFile);
-  if (comparisonText !== undefined) run.comparison = { file: comparisonFile, rows: parseJsonl(comparisonFile, comparisonText, comparisonRow) };
+  if (comparisonText !== undefined)
+    run.comparison = { file: comparisonFile, rows: parseJsonl(comparisonFile, comparisonText, comparisonRow) };
 
   const summaryFile = join(dir, 'summary.json');
   const summary = await readJsonFile(summaryFile);
@@ -189,7 +192,13 @@ export async function readRunFiles(dir: string): Promise<RunFiles> {
   const warnings = await readJsonFile(warningsFile);
   if (warnings !== undefined) {
     const w = warnings as { stage?: unknown; warnings?: unknown };
-    if (typeof w !== 'object' || w === null || typeof w.stage !== 'string' || !Array.isArray(w.warnings) || !w.warnings.every((m) => typeof m === 'string'))
+    if (
+      typeof w !== 'object' ||
+      w === null ||
+      typeof w.stage !== 'string' ||
+      !Array.isArray(w.warnings) ||
+      !w.warnings.every((m) => typeof m === 'string')
+    )
       throw new Error(`${warningsFile}: expected {stage, warnings: [text, …]}`);
     run.warnings = { file: warningsFile, stage: w.stage, messages: w.warnings as string[] };
   }

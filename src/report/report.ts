@@ -14,7 +14,6 @@ import { readRunFiles, type MetricRow, type RunFiles } from './read.js';
 import { sectionFor, stageTitle, type Section } from './sections.js';
 import { STYLE } from './style.js';
 
-
 async function checkRunDirectory(runDir: string): Promise<void> {
   let stat;
   try {
@@ -77,12 +76,15 @@ export async function buildReport(runDirs: string | readonly string[]): Promise<
     const stage = s.files.configs[0]?.stage;
     if (stage && s.files.metrics) byStage.set(stage, [...(byStage.get(stage) ?? []), { name: s.dir, rows: s.files.metrics.rows }]);
   }
-  const overlays = [...byStage].flatMap(([stage, runs]) => (runs.length >= 2 ? [overlaySection(runs, stageTitle(stage), `overlay-${stage}`)] : [])).filter((o): o is Section => o !== null);
+  const overlays = [...byStage]
+    .flatMap(([stage, runs]) => (runs.length >= 2 ? [overlaySection(runs, stageTitle(stage), `overlay-${stage}`)] : []))
+    .filter((o): o is Section => o !== null);
   sections.splice(hasRunContent(root) ? 1 : 0, 0, ...overlays);
 
   const charts = sections.flatMap((s) => s.charts);
   const name = list.map((d) => basename(resolve(d))).join(' vs ');
-  const nav = sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
+  const nav =
+    sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -8,7 +8,15 @@ import type { Comparison, RunFiles, Sample } from './read.js';
 /** Long tables of generated text make a page nobody scrolls; the files hold the rest. */
 const MAX_ROWS = 200;
 
-const STAGE_TITLES: Record<string, string> = { sft: 'SFT', reward: 'Reward model', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
+const STAGE_TITLES: Record<string, string> = {
+  sft: 'SFT',
+  reward: 'Reward model',
+  rm: 'Reward model',
+  ppo: 'PPO',
+  dpo: 'DPO',
+  grpo: 'GRPO',
+  rloo: 'RLOO',
+};
 
 export function stageTitle(stage: string): string {
   return STAGE_TITLES[stage] ?? stage;
@@ -35,7 +43,11 @@ function samplesHtml(file: string, rows: Sample[], heading = 'Samples'): string 
   const before = rows.filter((r) => r.iteration === first);
   if (first === lastIt) {
     const body = before.slice(0, MAX_ROWS).map((r) => [escapeHtml(r.prompt), answerCell(r.answer, r.score)]);
-    return `<h3>${heading} (iteration ${first})</h3>` + table(['prompt', `iteration ${first}`], body, 'samples') + truncationNote(body.length, before.length, file);
+    return (
+      `<h3>${heading} (iteration ${first})</h3>` +
+      table(['prompt', `iteration ${first}`], body, 'samples') +
+      truncationNote(body.length, before.length, file)
+    );
   }
   const after = rows.filter((r) => r.iteration === lastIt);
   // A prompt can repeat within an iteration, so pair occurrences in order.
@@ -47,7 +59,9 @@ function samplesHtml(file: string, rows: Sample[], heading = 'Samples'): string 
     const s = xs.map((x) => x.score).filter((x): x is number => x !== null);
     return s.length ? formatNumber(s.reduce((a, b) => a + b, 0) / s.length) : '—';
   };
-  const body = pairs.slice(0, MAX_ROWS).map(([p, b, a]) => [escapeHtml(p), answerCell(b?.answer, b?.score), answerCell(a?.answer, a?.score)]);
+  const body = pairs
+    .slice(0, MAX_ROWS)
+    .map(([p, b, a]) => [escapeHtml(p), answerCell(b?.answer, b?.score), answerCell(a?.answer, a?.score)]);
   return (
     `<h3>${heading}: first vs last iteration</h3>` +
     `<p class="muted">Mean score ${escapeHtml(mean(before))} at iteration ${first} → ${escapeHtml(mean(after))} at iteration ${lastIt}.</p>` +
@@ -63,14 +77,16 @@ function comparisonHtml(file: string, rows: Comparison[]): string {
     return s.length ? formatNumber(s.reduce((a, b) => a + b, 0) / s.length) : '—';
   };
   const delta = (r: Comparison) => (r.sftScore === null || r.ppoScore === null ? '—' : formatNumber(r.ppoScore - r.sftScore));
-  const body = rows.slice(0, MAX_ROWS).map((r) => [
-    escapeHtml(r.prompt),
-    `<div class="text">${escapeHtml(r.sft)}</div>`,
-    score(r.sftScore),
-    `<div class="text">${escapeHtml(r.ppo)}</div>`,
-    score(r.ppoScore),
-    escapeHtml(delta(r)),
-  ]);
+  const body = rows
+    .slice(0, MAX_ROWS)
+    .map((r) => [
+      escapeHtml(r.prompt),
+      `<div class="text">${escapeHtml(r.sft)}</div>`,
+      score(r.sftScore),
+      `<div class="text">${escapeHtml(r.ppo)}</div>`,
+      score(r.ppoScore),
+      escapeHtml(delta(r)),
+    ]);
   return (
     `<h3>SFT vs PPO on held-out prompts</h3>` +
     `<p class="muted">Mean score: SFT ${escapeHtml(mean(rows.map((r) => r.sftScore)))}, PPO ${escapeHtml(mean(rows.map((r) => r.ppoScore)))} over ${rows.length} prompts.</p>` +
@@ -103,7 +119,11 @@ export function sectionFor(id: string, title: string, run: RunFiles, note?: stri
   const parts: string[] = [`<section id="${escapeHtml(id)}"><h2>${escapeHtml(title)}</h2><p class="path">${escapeHtml(run.dir)}</p>`];
   if (note) parts.push(`<p class="muted">${escapeHtml(note)}</p>`);
   // A run that learned nothing says so first, before curves that may look busy.
-  if (run.warnings) for (const m of run.warnings.messages) parts.push(`<p class="warning"><strong>Warning: this ${escapeHtml(run.warnings.stage)} run learned nothing.</strong> ${escapeHtml(m)}</p>`);
+  if (run.warnings)
+    for (const m of run.warnings.messages)
+      parts.push(
+        `<p class="warning"><strong>Warning: this ${escapeHtml(run.warnings.stage)} run learned nothing.</strong> ${escapeHtml(m)}</p>`,
+      );
   if (run.summary) parts.push(`<h3>Summary</h3>`, keyValueTable(flatten(run.summary.value)));
   if (run.metrics) {
     const rows = run.metrics.rows;
@@ -118,7 +138,9 @@ export function sectionFor(id: string, title: string, run: RunFiles, note?: stri
   if (run.samples) parts.push(samplesHtml(run.samples.file, run.samples.rows, run.evalSamples ? 'Training samples' : 'Samples'));
   if (run.comparison) parts.push(comparisonHtml(run.comparison.file, run.comparison.rows));
   for (const c of run.configs)
-    parts.push(`<details class="config"><summary>Configuration (${escapeHtml(c.file)})</summary>${keyValueTable(flatten(c.value))}</details>`);
+    parts.push(
+      `<details class="config"><summary>Configuration (${escapeHtml(c.file)})</summary>${keyValueTable(flatten(c.value))}</details>`,
+    );
   parts.push('</section>');
   return { id, title, html: parts.join('\n'), charts };
 }

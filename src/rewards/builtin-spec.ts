@@ -49,7 +49,10 @@ export function builtinReward(spec: string): SyncRewardFunction {
     }
     if (rest === undefined || rest === '') throw new Error(`expected ${usage}`);
     const [max, penalty] = splitOnce(rest);
-    return lengthPenalty({ maxLength: number(spec, 'MAX', max), ...(penalty === undefined ? {} : { penalty: number(spec, 'PENALTY', penalty) }) });
+    return lengthPenalty({
+      maxLength: number(spec, 'MAX', max),
+      ...(penalty === undefined ? {} : { penalty: number(spec, 'PENALTY', penalty) }),
+    });
   } catch (e) {
     const message = (e as Error).message;
     if (message.startsWith('builtinReward(')) throw e;

@@ -36,7 +36,8 @@ export interface LengthPenaltyOptions {
 }
 
 function checkOptions(reward: string, options: object, known: readonly string[]): void {
-  if (options === null || typeof options !== 'object') throw new TypeError(`${reward}: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`${reward}: options must be an object, got ${options === null ? 'null' : typeof options}`);
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) throw new TypeError(`${reward}: unknown option '${key}' (options: ${known.join(', ')})`);
   }
@@ -68,10 +69,13 @@ export function exactMatch(options: ExactMatchOptions = {}): SyncRewardFunction 
   const reward = 'exactMatch';
   checkOptions(reward, options, ['column', 'extract', 'normalize']);
   const column = options.column ?? 'answer';
-  if (typeof column !== 'string' || column === '') throw new TypeError(`${reward}: option 'column' must be a non-empty string, got ${JSON.stringify(column)}`);
-  if (['prompts', 'completions', 'completionIds'].includes(column)) throw new TypeError(`${reward}: option 'column' must name a column of the prompt rows, not '${column}'`);
+  if (typeof column !== 'string' || column === '')
+    throw new TypeError(`${reward}: option 'column' must be a non-empty string, got ${JSON.stringify(column)}`);
+  if (['prompts', 'completions', 'completionIds'].includes(column))
+    throw new TypeError(`${reward}: option 'column' must name a column of the prompt rows, not '${column}'`);
   const { extract, normalize = (s: string) => s } = options;
-  if (extract !== undefined && !(extract instanceof RegExp) && typeof extract !== 'function') throw new TypeError(`${reward}: option 'extract' must be a RegExp or a function, got ${typeof extract}`);
+  if (extract !== undefined && !(extract instanceof RegExp) && typeof extract !== 'function')
+    throw new TypeError(`${reward}: option 'extract' must be a RegExp or a function, got ${typeof extract}`);
   if (typeof normalize !== 'function') throw new TypeError(`${reward}: option 'normalize' must be a function, got ${typeof normalize}`);
   const pattern = extract instanceof RegExp ? stateless(extract) : undefined;
   const find = (text: string): string | null => {
@@ -86,7 +90,9 @@ export function exactMatch(options: ExactMatchOptions = {}): SyncRewardFunction 
     const refs = inputs[column];
     if (!Array.isArray(refs)) {
       const columns = Object.keys(inputs).filter((k) => !['prompts', 'completions', 'completionIds'].includes(k));
-      throw new Error(`${reward}: the prompt rows have no '${column}' column (columns: ${columns.length > 0 ? columns.join(', ') : 'none'})`);
+      throw new Error(
+        `${reward}: the prompt rows have no '${column}' column (columns: ${columns.length > 0 ? columns.join(', ') : 'none'})`,
+      );
     }
     return inputs.completions.map((completion, i) => {
       const ref = refs[i];
@@ -132,9 +138,11 @@ export function lengthPenalty(options: LengthPenaltyOptions): SyncRewardFunction
   const reward = 'lengthPenalty';
   checkOptions(reward, options, ['maxLength', 'penalty']);
   const { maxLength } = options;
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw new RangeError(`${reward}: option 'maxLength' must be a positive integer, got ${JSON.stringify(maxLength)}`);
+  if (!Number.isInteger(maxLength) || maxLength < 1)
+    throw new RangeError(`${reward}: option 'maxLength' must be a positive integer, got ${JSON.stringify(maxLength)}`);
   const penalty = options.penalty ?? 1 / maxLength;
-  if (typeof penalty !== 'number' || !Number.isFinite(penalty) || penalty <= 0) throw new RangeError(`${reward}: option 'penalty' must be a positive finite number, got ${JSON.stringify(penalty)}`);
+  if (typeof penalty !== 'number' || !Number.isFinite(penalty) || penalty <= 0)
+    throw new RangeError(`${reward}: option 'penalty' must be a positive finite number, got ${JSON.stringify(penalty)}`);
   // `0 - x` rather than `-x`: no −0 for completions within the budget.
   return named((inputs) => inputs.completionIds.map((ids) => 0 - penalty * Math.max(0, ids.length - maxLength)), 'length_penalty');
 }

@@ -23,7 +23,11 @@ export function rewardSourceNames(sources: readonly RewardSource[]): string[] {
 }
 
 /** Checks the weights against the sources (one finite number each; default all 1). */
-export function resolveRewardWeights(sources: readonly RewardSource[], weights: readonly number[] | null | undefined, owner: string): number[] {
+export function resolveRewardWeights(
+  sources: readonly RewardSource[],
+  weights: readonly number[] | null | undefined,
+  owner: string,
+): number[] {
   if (sources.length === 0) throw new Error(`${owner}: give at least one reward function or reward model`);
   if (weights === null || weights === undefined) return sources.map(() => 1);
   if (weights.length !== sources.length || !weights.every(Number.isFinite))
@@ -40,10 +44,14 @@ async function callRewardFunction(fn: RewardFunction, name: string, inputs: Rewa
   }
   const n = inputs.prompts.length;
   if (!Array.isArray(out) || out.length !== n)
-    throw new Error(`reward function '${name}' must return an array of ${n} numbers or nulls (one per sample), got ${Array.isArray(out) ? `${out.length} values` : typeof out}`);
+    throw new Error(
+      `reward function '${name}' must return an array of ${n} numbers or nulls (one per sample), got ${Array.isArray(out) ? `${out.length} values` : typeof out}`,
+    );
   out.forEach((v, i) => {
     if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
-      throw new Error(`reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number or null`);
+      throw new Error(
+        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number or null`,
+      );
   });
   return out as RewardScores;
 }
@@ -74,7 +82,10 @@ export async function scoreSamples(
   }
   // NaN where no reward applies: the trainers leave such samples out of their baselines.
   const total = inputs.prompts.map((_, j) =>
-    perSource.every(({ scores }) => scores[j] === null) ? Number.NaN : perSource.reduce((acc, { scores }, i) => acc + (scores[j] === null ? 0 : weights[i]! * scores[j]!), 0));
+    perSource.every(({ scores }) => scores[j] === null)
+      ? Number.NaN
+      : perSource.reduce((acc, { scores }, i) => acc + (scores[j] === null ? 0 : weights[i]! * scores[j]!), 0),
+  );
   return { total, perSource };
 }
 

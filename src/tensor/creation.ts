@@ -36,12 +36,16 @@ function flatten(data: NestedArray): { values: (number | boolean)[]; shape: numb
   const walk = (x: NestedArray, depth: number, path: string): void => {
     if (depth === shape.length) {
       if (typeof x !== 'number' && typeof x !== 'boolean')
-        throw new TypeError(`tensor: element ${path || '(root)'} must be a number or boolean, got ${Array.isArray(x) ? 'an array' : typeof x}`);
+        throw new TypeError(
+          `tensor: element ${path || '(root)'} must be a number or boolean, got ${Array.isArray(x) ? 'an array' : typeof x}`,
+        );
       values.push(x);
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[depth])
-      throw new TypeError(`tensor: ragged nested array at ${path || '(root)'}: expected ${shape[depth]} elements, got ${Array.isArray(x) ? x.length : typeof x}`);
+      throw new TypeError(
+        `tensor: ragged nested array at ${path || '(root)'}: expected ${shape[depth]} elements, got ${Array.isArray(x) ? x.length : typeof x}`,
+      );
     for (let i = 0; i < x.length; i++) walk(x[i]!, depth + 1, `${path}[${i}]`);
   };
   walk(data, 0, '');
@@ -105,7 +109,9 @@ export const rand = (shape: ShapeLike, o: TensorOptions = {}): Tensor => finish(
 export const randn = (shape: ShapeLike, o: TensorOptions = {}): Tensor => finish(new Tensor(N.randn(toShape(shape), o.dtype, o.device)), o);
 /** Integers in [low, high): `randint(high, shape)` or `randint(low, high, shape)`. */
 export function randint(a: number, b: number | ShapeLike, c?: ShapeLike | TensorOptions, o: TensorOptions = {}): Tensor {
-  let low = 0, high: number, shape: number[];
+  let low = 0,
+    high: number,
+    shape: number[];
   if (typeof b === 'number' && c !== undefined && (typeof c === 'number' || Array.isArray(c))) {
     low = a;
     high = b;
@@ -121,7 +127,11 @@ export function randint(a: number, b: number | ShapeLike, c?: ShapeLike | Tensor
 /** A random permutation of 0..n-1. */
 export const randperm = (n: number, o: TensorOptions = {}): Tensor => new Tensor(N.randperm(n, o.dtype ?? 'int64', o.device));
 
-const likeOpts = (t: Tensor, o: TensorOptions): TensorOptions => ({ dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad });
+const likeOpts = (t: Tensor, o: TensorOptions): TensorOptions => ({
+  dtype: o.dtype ?? t.dtype,
+  device: o.device ?? t.device,
+  requiresGrad: o.requiresGrad,
+});
 export const zerosLike = (t: Tensor, o: TensorOptions = {}): Tensor => zeros(t.shape, likeOpts(t, o));
 export const onesLike = (t: Tensor, o: TensorOptions = {}): Tensor => ones(t.shape, likeOpts(t, o));
 export const emptyLike = (t: Tensor, o: TensorOptions = {}): Tensor => empty(t.shape, likeOpts(t, o));
@@ -137,4 +147,3 @@ export function linspace(start: number, end: number, steps: number, o: TensorOpt
   idx.dispose();
   return finish(out, o);
 }
-

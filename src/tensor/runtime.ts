@@ -102,5 +102,13 @@ export interface VersionInfo {
 /** The libtorch this addon runs on, and where it came from. */
 export const version = (): VersionInfo => {
   const v = N.version();
-  return { libtorch: v.libtorch, cuda: v.cuda, build: v.build, libtorchDir: libtorch.libDir, libtorchSource: libtorch.source, addon: addonFile, parallel: v.parallel };
+  return {
+    libtorch: v.libtorch,
+    cuda: v.cuda,
+    build: v.build,
+    libtorchDir: libtorch.libDir,
+    libtorchSource: libtorch.source,
+    addon: addonFile,
+    parallel: v.parallel,
+  };
 };

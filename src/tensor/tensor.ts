@@ -141,7 +141,9 @@ export class Tensor {
   tolist(): NestedArray {
     const values = nestedValueCount(this.shape);
     if (values > MAX_LIST_VALUES)
-      throw new RangeError(`tolist: a tensor of shape [${this.shape.join(', ')}] would make ${values.toExponential(2)} JS arrays and numbers, over the limit of 2^24; use toTypedArray() or slices`);
+      throw new RangeError(
+        `tolist: a tensor of shape [${this.shape.join(', ')}] would make ${values.toExponential(2)} JS arrays and numbers, over the limit of 2^24; use toTypedArray() or slices`,
+      );
     const flat = N.toBuffer(this.handle);
     const isBool = this.dtype === 'bool';
     const value = (i: number): number | boolean => {
@@ -296,7 +298,11 @@ export class Tensor {
   }
   clamp(min?: TensorOrScalar | null, max?: TensorOrScalar | null): Tensor {
     return new Tensor(
-      N.clamp(this.handle, min === undefined || min === null ? null : operand('clamp', min), max === undefined || max === null ? null : operand('clamp', max)),
+      N.clamp(
+        this.handle,
+        min === undefined || min === null ? null : operand('clamp', min),
+        max === undefined || max === null ? null : operand('clamp', max),
+      ),
     );
   }
 
@@ -442,11 +448,21 @@ export class Tensor {
   // ---- indexing ----
   /** Advanced indexing: `x.index([rows, null, cols])` is Python's `x[rows, :, cols]`. */
   index(indices: (Tensor | null)[]): Tensor {
-    return new Tensor(N.index(this.handle, indices.map((t) => (t === null ? null : tensorArg('index', t)))));
+    return new Tensor(
+      N.index(
+        this.handle,
+        indices.map((t) => (t === null ? null : tensorArg('index', t))),
+      ),
+    );
   }
   /** In place: `x[indices] = values` (or `+=` with accumulate). */
   indexPut_(indices: (Tensor | null)[], values: TensorOrScalar, accumulate = false): this {
-    N.indexPut_(this.handle, indices.map((t) => (t === null ? null : tensorArg('indexPut_', t))), operand('indexPut_', values), accumulate);
+    N.indexPut_(
+      this.handle,
+      indices.map((t) => (t === null ? null : tensorArg('indexPut_', t))),
+      operand('indexPut_', values),
+      accumulate,
+    );
     return this;
   }
   indexSelect(dim: number, index: Tensor): Tensor {

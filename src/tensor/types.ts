@@ -9,7 +9,8 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export function parseDevice(value: unknown, what: string, auto: true): Device | 'auto';
 export function parseDevice(value: unknown, what: string, auto?: false): Device;
 export function parseDevice(value: unknown, what: string, auto = false): Device | 'auto' {
-  if (typeof value === 'string' && (value === 'cpu' || /^cuda(:\d+)?$/.test(value) || (auto && value === 'auto'))) return value as Device | 'auto';
+  if (typeof value === 'string' && (value === 'cpu' || /^cuda(:\d+)?$/.test(value) || (auto && value === 'auto')))
+    return value as Device | 'auto';
   throw new Error(`${what} must be ${auto ? "'auto', " : ''}'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(value)}`);
 }
 export type Scalar = number | boolean;
@@ -23,5 +24,4 @@ export interface TensorOptions {
 /** A nested JS array of numbers or booleans, as `tolist()` returns and `tensor()` takes. */
 export type NestedArray = number | boolean | NestedArray[];
 
-export const isFloatingDtype = (d: DType): boolean =>
-  d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
+export const isFloatingDtype = (d: DType): boolean => d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';

@@ -22,7 +22,10 @@ export function generationLengths(model: GPT, maxNewTokens: number | undefined):
   const blockSize = model.config.blockSize;
   const n = newTokensFor(maxNewTokens, 64, blockSize);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`maxNewTokens must be a positive integer, got ${n}`);
-  if (blockSize - n < 1) throw new RangeError(`maxNewTokens ${n} leaves no room for a prompt in the model's ${blockSize} positions (use at most ${blockSize - 1})`);
+  if (blockSize - n < 1)
+    throw new RangeError(
+      `maxNewTokens ${n} leaves no room for a prompt in the model's ${blockSize} positions (use at most ${blockSize - 1})`,
+    );
   return { maxNewTokens: n, maxPromptLength: blockSize - n };
 }
 
@@ -37,18 +40,30 @@ export function encodePrompts(tokenizer: Tokenizer, prompts: readonly string[], 
 }
 
 /** The options that are set (an explicit `undefined` must not override generate's defaults). */
-const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+const defined = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 /** Answers to `prompts`, one string each (decoded without special tokens), in order. */
-export async function generateText(model: GPT, tokenizer: Tokenizer, prompts: readonly string[], options: GenerateTextOptions = {}): Promise<string[]> {
+export async function generateText(
+  model: GPT,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  options: GenerateTextOptions = {},
+): Promise<string[]> {
   if (!Array.isArray(prompts)) throw new TypeError('generateText: prompts must be an array of strings');
   const { batchSize = 16, ...sampling } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`generateText: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`generateText: batchSize must be a positive integer, got ${batchSize}`);
   const { maxNewTokens, maxPromptLength } = generationLengths(model, sampling.maxNewTokens);
   const ids = encodePrompts(tokenizer, prompts, maxPromptLength, 'generateText');
   const texts: string[] = [];
   for (let i = 0; i < ids.length; i += batchSize) {
-    const out = await model.generate(ids.slice(i, i + batchSize), { ...defined(sampling), maxNewTokens, eosTokenId: tokenizer.stopTokenIds, padTokenId: tokenizer.padTokenId });
+    const out = await model.generate(ids.slice(i, i + batchSize), {
+      ...defined(sampling),
+      maxNewTokens,
+      eosTokenId: tokenizer.stopTokenIds,
+      padTokenId: tokenizer.padTokenId,
+    });
     try {
       texts.push(...out.sequences.map((s) => tokenizer.decode(s, { skipSpecialTokens: true })));
     } finally {

@@ -17,7 +17,13 @@ export interface TextLogprobs {
 }
 
 /** The model's log-probabilities of each completion after its prompt (batchSize pairs per forward pass, default 16). */
-export function textLogprobs(model: GPT, tokenizer: Tokenizer, prompts: readonly string[], completions: readonly string[], options: { batchSize?: number | undefined } = {}): TextLogprobs[] {
+export function textLogprobs(
+  model: GPT,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  completions: readonly string[],
+  options: { batchSize?: number | undefined } = {},
+): TextLogprobs[] {
   checkPairs(prompts, completions, 'textLogprobs');
   const batchSize = options.batchSize ?? 16;
   const seqs: LabeledSequence[] = prompts.map((p, i) => {

@@ -26,15 +26,23 @@ export function rewardScores(model: RewardModel, seqs: readonly number[][], padT
 }
 
 /** A prompt and its completion as one sequence that fits `maxLength`, as the reward and DPO trainers encode them. */
-export function promptCompletionIds(tokenizer: Tokenizer, prompt: string, completion: string, maxLength: number, templated = false): number[] {
+export function promptCompletionIds(
+  tokenizer: Tokenizer,
+  prompt: string,
+  completion: string,
+  maxLength: number,
+  templated = false,
+): number[] {
   const t = truncateKeepingAnswer(encodePromptAnswer(prompt, completion, tokenizer, templated), maxLength);
   return [...t.prompt, ...t.answer];
 }
 
 /** Checks that prompts and completions are two string arrays of one length. */
 export function checkPairs(prompts: readonly string[], completions: readonly string[], who: string): void {
-  if (!Array.isArray(prompts) || !Array.isArray(completions)) throw new TypeError(`${who}: prompts and completions must be arrays of strings`);
-  if (prompts.length !== completions.length) throw new RangeError(`${who}: ${prompts.length} prompts but ${completions.length} completions`);
+  if (!Array.isArray(prompts) || !Array.isArray(completions))
+    throw new TypeError(`${who}: prompts and completions must be arrays of strings`);
+  if (prompts.length !== completions.length)
+    throw new RangeError(`${who}: ${prompts.length} prompts but ${completions.length} completions`);
   prompts.forEach((p, i) => {
     if (typeof p !== 'string' || p === '') throw new TypeError(`${who}: prompt ${i} must be a non-empty string`);
     if (typeof completions[i] !== 'string') throw new TypeError(`${who}: completion ${i} must be a string (empty is fine)`);
@@ -47,7 +55,13 @@ export interface ScoreTextsOptions {
 }
 
 /** The reward model's score of each completion to its prompt (empty completions included). */
-export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, prompts: readonly string[], completions: readonly string[], options: ScoreTextsOptions = {}): number[] {
+export function scoreTexts(
+  model: RewardModel,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  completions: readonly string[],
+  options: ScoreTextsOptions = {},
+): number[] {
   checkPairs(prompts, completions, 'scoreTexts');
   const seqs = prompts.map((p, i) => promptCompletionIds(tokenizer, p, completions[i]!, model.config.blockSize));
   return rewardScores(model, seqs, tokenizer.padTokenId, options.batchSize ?? 16);

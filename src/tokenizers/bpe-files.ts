@@ -59,7 +59,8 @@ export function parseVocabObject(json: unknown, file: string, where: string): Ma
   for (const [token, id] of Object.entries(json)) {
     if (!isId(id)) throw malformed(file, `${where}[${JSON.stringify(token)}] = ${JSON.stringify(id)} is not a non-negative integer id`);
     const other = tokenOfId.get(id);
-    if (other !== undefined) throw malformed(file, `${where}: id ${id} is used by both ${JSON.stringify(other)} and ${JSON.stringify(token)}`);
+    if (other !== undefined)
+      throw malformed(file, `${where}: id ${id} is used by both ${JSON.stringify(other)} and ${JSON.stringify(token)}`);
     vocab.set(token, id);
     tokenOfId.set(id, token);
   }
@@ -74,7 +75,10 @@ function parseVocab(json: unknown, file: string, where: string): Map<string, num
   for (let b = 0; b < 256; b++) {
     const ch = table[b] as string;
     if (!vocab.has(ch)) {
-      throw malformed(file, `${where} lacks the byte-level token ${JSON.stringify(ch)} (byte 0x${b.toString(16).padStart(2, '0')}); not a GPT-2 byte-level BPE vocabulary`);
+      throw malformed(
+        file,
+        `${where} lacks the byte-level token ${JSON.stringify(ch)} (byte 0x${b.toString(16).padStart(2, '0')}); not a GPT-2 byte-level BPE vocabulary`,
+      );
     }
   }
   return vocab;
@@ -98,7 +102,11 @@ export function checkIdsDense(file: string, vocab: Map<string, number>, where: s
 /** Hugging Face's rule (MergeTokenOutOfVocabulary): both halves and their concatenation are tokens. */
 function checkMerge(vocab: Map<string, number>, a: string, b: string, file: string, where: string): void {
   for (const token of [a, b, a + b]) {
-    if (!vocab.has(token)) throw malformed(file, `${where} merges ${JSON.stringify(a)} + ${JSON.stringify(b)}, but ${JSON.stringify(token)} is not in the vocabulary`);
+    if (!vocab.has(token))
+      throw malformed(
+        file,
+        `${where} merges ${JSON.stringify(a)} + ${JSON.stringify(b)}, but ${JSON.stringify(token)} is not in the vocabulary`,
+      );
   }
 }
 
@@ -137,8 +145,10 @@ export function parseAddedTokens(json: unknown, vocab: Map<string, number>, file
     }
     const { id, content } = entry;
     const vocabId = vocab.get(content);
-    if (vocabId !== undefined && vocabId !== id) throw malformed(file, `${where} gives ${JSON.stringify(content)} id ${id}, but the vocabulary gives it ${vocabId}`);
-    if (vocabId === undefined && vocabIds.has(id)) throw malformed(file, `${where} gives ${JSON.stringify(content)} id ${id}, which a vocabulary token already has`);
+    if (vocabId !== undefined && vocabId !== id)
+      throw malformed(file, `${where} gives ${JSON.stringify(content)} id ${id}, but the vocabulary gives it ${vocabId}`);
+    if (vocabId === undefined && vocabIds.has(id))
+      throw malformed(file, `${where} gives ${JSON.stringify(content)} id ${id}, which a vocabulary token already has`);
     if (byId.has(id)) throw malformed(file, `${where}: id ${id} is used by two added tokens`);
     byId.set(id, content);
     return { ...entry, id, content } as AddedTokenJson;
@@ -161,8 +171,7 @@ export function specialAddedToken(id: number, content: string): AddedTokenJson {
 /** The tokenizer.json Hugging Face writes for GPT-2, built from vocab.json + merges.txt. */
 export function assembleTokenizerJson(vocab: Map<string, number>, merges: [string, string][]): Record<string, unknown> {
   const eosId = vocab.get(EOS_TEXT);
-  const addedTokens: AddedTokenJson[] =
-    eosId === undefined ? [] : [{ ...specialAddedToken(eosId, EOS_TEXT), normalized: true }];
+  const addedTokens: AddedTokenJson[] = eosId === undefined ? [] : [{ ...specialAddedToken(eosId, EOS_TEXT), normalized: true }];
   return {
     version: '1.0',
     truncation: null,
@@ -187,12 +196,19 @@ export function assembleTokenizerJson(vocab: Map<string, number>, merges: [strin
   };
 }
 
-function checkComponent(json: Record<string, unknown>, key: string, allowed: readonly (string | null)[], file: string): Record<string, unknown> | null {
+function checkComponent(
+  json: Record<string, unknown>,
+  key: string,
+  allowed: readonly (string | null)[],
+  file: string,
+): Record<string, unknown> | null {
   const value = json[key] ?? null;
   const type = isObject(value) ? value.type : null;
   if (value !== null && !isObject(value)) throw malformed(file, `"${key}" must be an object or null`);
   if (!allowed.includes(type as string | null)) {
-    throw new Error(`Unsupported tokenizer file ${file}: "${key}" is ${JSON.stringify(type)}, but a GPT-2 byte-level BPE needs ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`);
+    throw new Error(
+      `Unsupported tokenizer file ${file}: "${key}" is ${JSON.stringify(type)}, but a GPT-2 byte-level BPE needs ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`,
+    );
   }
   return value as Record<string, unknown> | null;
 }
@@ -207,11 +223,13 @@ export function parseTokenizerJson(json: unknown, file: string): BpeData {
   }
   for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     const v = model[key];
-    if (v !== undefined && v !== null && v !== '') throw new Error(`Unsupported tokenizer file ${file}: model.${key} ${JSON.stringify(v)} is not used by GPT-2 byte-level BPE`);
+    if (v !== undefined && v !== null && v !== '')
+      throw new Error(`Unsupported tokenizer file ${file}: model.${key} ${JSON.stringify(v)} is not used by GPT-2 byte-level BPE`);
   }
   checkComponent(json, 'normalizer', [null], file);
   const pre = checkComponent(json, 'pre_tokenizer', ['ByteLevel'], file);
-  if (pre?.use_regex === false) throw new Error(`Unsupported tokenizer file ${file}: pre_tokenizer.use_regex false (GPT-2 splits text with its regex)`);
+  if (pre?.use_regex === false)
+    throw new Error(`Unsupported tokenizer file ${file}: pre_tokenizer.use_regex false (GPT-2 splits text with its regex)`);
   checkComponent(json, 'decoder', [null, 'ByteLevel'], file);
   checkComponent(json, 'post_processor', [null, 'ByteLevel'], file);
 

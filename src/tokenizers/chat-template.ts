@@ -58,10 +58,12 @@ function validate(messages: unknown, eosToken: string, who: string): asserts mes
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
       throw new Error(`${who}: messages[${i}].role is ${JSON.stringify(role)}, expected one of ${ROLES.map((r) => `"${r}"`).join(', ')}`);
     }
-    if (typeof content !== 'string') throw new TypeError(`${who}: messages[${i}].content must be a string, got ${content === null ? 'null' : typeof content}`);
+    if (typeof content !== 'string')
+      throw new TypeError(`${who}: messages[${i}].content must be a string, got ${content === null ? 'null' : typeof content}`);
     if (role === 'system' && i !== 0) throw new Error(`${who}: messages[${i}] is a system message; only the first message may be one`);
     const marker = reserved.find((r) => content.includes(r));
-    if (marker !== undefined) throw new Error(`${who}: messages[${i}].content contains ${JSON.stringify(marker)}, which the chat template reserves`);
+    if (marker !== undefined)
+      throw new Error(`${who}: messages[${i}].content contains ${JSON.stringify(marker)}, which the chat template reserves`);
   });
 }
 
@@ -89,7 +91,9 @@ export function splitPromptCompletion(messages: ChatMessage[], options: Pick<Cha
   validate(messages, eosToken, 'splitPromptCompletion');
   const last = messages[messages.length - 1];
   if (last === undefined || last.role !== 'assistant') {
-    throw new Error(`splitPromptCompletion: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`);
+    throw new Error(
+      `splitPromptCompletion: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`,
+    );
   }
   return {
     prompt: render(messages.slice(0, -1), true, eosToken),

@@ -46,12 +46,16 @@ function templateName(tok: Tokenizer): string {
 export function splitConversation(tok: Tokenizer, messages: readonly ChatMessage[]): { prompt: string; completion: string } {
   const last = messages[messages.length - 1];
   if (last === undefined || last.role !== 'assistant') {
-    throw new Error(`splitConversation: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`);
+    throw new Error(
+      `splitConversation: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`,
+    );
   }
   const prompt = renderChat(tok, messages.slice(0, -1), true);
   const whole = renderChat(tok, messages);
   if (!whole.startsWith(prompt)) {
-    throw new Error(`${templateName(tok)} does not render the conversation as its prompt (with add_generation_prompt) followed by the reply, so the reply cannot be told apart`);
+    throw new Error(
+      `${templateName(tok)} does not render the conversation as its prompt (with add_generation_prompt) followed by the reply, so the reply cannot be told apart`,
+    );
   }
   return { prompt, completion: whole.slice(prompt.length) };
 }
@@ -91,7 +95,12 @@ export function encodeConversation(tok: Tokenizer, messages: readonly ChatMessag
     if (m.role !== 'assistant') return;
     const before = encodeChat(tok, renderChat(tok, messages.slice(0, k), true));
     const through = k === messages.length - 1 ? ids : encodeChat(tok, renderChat(tok, messages.slice(0, k + 1)));
-    checkPrefix(tok, before, through, `the conversation before messages[${k}], rendered with add_generation_prompt, is not a prefix of it rendered through messages[${k}]`);
+    checkPrefix(
+      tok,
+      before,
+      through,
+      `the conversation before messages[${k}], rendered with add_generation_prompt, is not a prefix of it rendered through messages[${k}]`,
+    );
     checkPrefix(tok, through, ids, `the conversation through messages[${k}] is not a prefix of the whole conversation`);
     let end = through.length;
     while (end > before.length && !tok.stopTokenIds.includes(through[end - 1] as number)) end--;

@@ -27,7 +27,17 @@ import {
   parseTokenizerJson,
   parseVocabJson,
 } from './bpe-files.js';
-import { BYTE_TOKENIZER_JSON, MERGES_TXT, TOKENIZER_JSON, VOCAB_JSON, fileExists, prepareSaveDir, readJsonFile, readTextFile, writeFileAtomic } from './files.js';
+import {
+  BYTE_TOKENIZER_JSON,
+  MERGES_TXT,
+  TOKENIZER_JSON,
+  VOCAB_JSON,
+  fileExists,
+  prepareSaveDir,
+  readJsonFile,
+  readTextFile,
+  writeFileAtomic,
+} from './files.js';
 import { SpecialTokenSplitter, checkTokenIds, choosePad } from './special-tokens.js';
 
 export class GPT2Tokenizer implements Tokenizer {
@@ -82,7 +92,10 @@ export class GPT2Tokenizer implements Tokenizer {
       if (t.special === true) specialByText.set(t.content, t.id);
     }
     // EOS and PAD are special even where a file says otherwise (or lists them only in the vocab).
-    for (const [text, id] of [[EOS_TEXT, this.eosTokenId], [this.padToken, this.padTokenId]] as const) {
+    for (const [text, id] of [
+      [EOS_TEXT, this.eosTokenId],
+      [this.padToken, this.padTokenId],
+    ] as const) {
       this.literalText.set(id, text);
       specialByText.set(text, id);
     }
@@ -116,7 +129,14 @@ export class GPT2Tokenizer implements Tokenizer {
     const merges = parseMergesTxt(await readTextFile(mergesTxtPath), vocab, mergesTxtPath);
     const tokenizerJson = assembleTokenizerJson(vocab, merges);
     return new GPT2Tokenizer(
-      { vocab, merges, addedTokens: tokenizerJson.added_tokens as AddedTokenJson[], addPrefixSpace: false, ignoreMerges: false, tokenizerJson },
+      {
+        vocab,
+        merges,
+        addedTokens: tokenizerJson.added_tokens as AddedTokenJson[],
+        addPrefixSpace: false,
+        ignoreMerges: false,
+        tokenizerJson,
+      },
       `${vocabJsonPath} + ${mergesTxtPath}`,
     );
   }
@@ -147,7 +167,8 @@ export class GPT2Tokenizer implements Tokenizer {
       if (segment === '') continue;
       for (const id of this.hf.encode(segment, { add_special_tokens: false }).ids) {
         // Cannot happen with a validated vocabulary (every byte is a token); guards the library.
-        if (typeof id !== 'number') throw new Error(`GPT2Tokenizer.encode: no token id for part of ${JSON.stringify(segment.slice(0, 50))}`);
+        if (typeof id !== 'number')
+          throw new Error(`GPT2Tokenizer.encode: no token id for part of ${JSON.stringify(segment.slice(0, 50))}`);
         ids.push(id);
       }
     }

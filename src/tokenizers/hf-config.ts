@@ -70,7 +70,10 @@ function chatTemplateText(value: unknown, file: string): string | undefined {
 export async function readHFConfigFiles(dir: string): Promise<HFConfigFiles> {
   const configPath = join(dir, TOKENIZER_CONFIG_JSON);
   const jinjaPath = join(dir, CHAT_TEMPLATE_JINJA);
-  const [tokenizerConfig, generationConfig] = await Promise.all([readObjectIfPresent(configPath), readObjectIfPresent(join(dir, GENERATION_CONFIG_JSON))]);
+  const [tokenizerConfig, generationConfig] = await Promise.all([
+    readObjectIfPresent(configPath),
+    readObjectIfPresent(join(dir, GENERATION_CONFIG_JSON)),
+  ]);
   let chatTemplate: ChatTemplateSource | undefined;
   if (await fileExists(jinjaPath)) {
     chatTemplate = { text: await readTextFile(jinjaPath), file: jinjaPath, ownFile: true };
@@ -95,7 +98,10 @@ function generationIds(config: Record<string, unknown>, key: string, file: strin
   const ids = Array.isArray(value) ? value : [value];
   for (const id of ids) {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= vocabSize) {
-      throw malformed(file, `"${key}" is ${JSON.stringify(value)}; expected ${key === 'eos_token_id' ? 'an id or a list of ids' : 'an id'} of the tokenizer, below ${vocabSize}`);
+      throw malformed(
+        file,
+        `"${key}" is ${JSON.stringify(value)}; expected ${key === 'eos_token_id' ? 'an id or a list of ids' : 'an id'} of the tokenizer, below ${vocabSize}`,
+      );
     }
   }
   if (ids.length === 0) throw malformed(file, `"${key}" is an empty list`);
@@ -136,7 +142,8 @@ export function resolveSpecialTokens(files: HFConfigFiles, vocab: VocabLookup): 
   const generation = files.generationConfig ?? {};
 
   /** The text of a token tokenizer_config.json names: null when the key says none, undefined when absent. */
-  const namedText = (key: string): string | null | undefined => (Object.hasOwn(config, key) ? tokenConfigText(config[key], configPath, key) : undefined);
+  const namedText = (key: string): string | null | undefined =>
+    Object.hasOwn(config, key) ? tokenConfigText(config[key], configPath, key) : undefined;
   const named = (key: string): SpecialToken | null | undefined => {
     const text = namedText(key);
     if (text === null || text === undefined) return text;
@@ -155,7 +162,9 @@ export function resolveSpecialTokens(files: HFConfigFiles, vocab: VocabLookup): 
   const eosIds = fromGeneration('eos_token_id') ?? [];
   const eos = named('eos_token') ?? (eosIds.length > 0 ? token(eosIds[0] as number) : undefined);
   if (eos === undefined) {
-    throw new Error(`Cannot find the EOS token of ${vocab.file}: neither ${configPath}'s "eos_token" nor ${generationPath}'s "eos_token_id" names one`);
+    throw new Error(
+      `Cannot find the EOS token of ${vocab.file}: neither ${configPath}'s "eos_token" nor ${generationPath}'s "eos_token_id" names one`,
+    );
   }
   const stopTokenIds = [...new Set([eos.id, ...eosIds])];
 

@@ -17,8 +17,27 @@
 //   change the text, as GPT2Tokenizer.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { join } from 'node:path';
-import { type AddedTokenJson, checkIdsDense, isObject, largestId, malformed, parseAddedTokens, parseVocabObject, specialAddedToken } from './bpe-files.js';
-import { BYTE_TOKENIZER_JSON, CHAT_TEMPLATE_JINJA, GENERATION_CONFIG_JSON, TOKENIZER_CONFIG_JSON, TOKENIZER_JSON, fileExists, prepareSaveDir, readJsonFile, writeFileAtomic } from './files.js';
+import {
+  type AddedTokenJson,
+  checkIdsDense,
+  isObject,
+  largestId,
+  malformed,
+  parseAddedTokens,
+  parseVocabObject,
+  specialAddedToken,
+} from './bpe-files.js';
+import {
+  BYTE_TOKENIZER_JSON,
+  CHAT_TEMPLATE_JINJA,
+  GENERATION_CONFIG_JSON,
+  TOKENIZER_CONFIG_JSON,
+  TOKENIZER_JSON,
+  fileExists,
+  prepareSaveDir,
+  readJsonFile,
+  writeFileAtomic,
+} from './files.js';
 import { type HFConfigFiles, type SpecialToken, type SpecialTokens, readHFConfigFiles, resolveSpecialTokens } from './hf-config.js';
 import { type ChatTemplate, JinjaChatTemplate } from './jinja-template.js';
 import { SpecialTokenSplitter, checkTokenIds } from './special-tokens.js';
@@ -128,7 +147,14 @@ export class HFTokenizer implements Tokenizer {
     const variables: Record<string, string> = { eos_token: this.eosToken, pad_token: this.padToken };
     if (this.bosToken !== undefined) variables.bos_token = this.bosToken;
     if (special.unk !== undefined) variables.unk_token = special.unk;
-    this.chatTemplate = files.chatTemplate && new JinjaChatTemplate(files.chatTemplate.text, files.chatTemplate.file, variables, specials.map((t) => t.content));
+    this.chatTemplate =
+      files.chatTemplate &&
+      new JinjaChatTemplate(
+        files.chatTemplate.text,
+        files.chatTemplate.file,
+        variables,
+        specials.map((t) => t.content),
+      );
   }
 
   private library(addedTokens: AddedTokenJson[]): HfTokenizer {
@@ -150,7 +176,9 @@ export class HFTokenizer implements Tokenizer {
     for (let i = 0; i + bare.length <= full.length; i++) {
       if (bare.every((id, j) => full[i + j] === id)) return [full.slice(0, i), full.slice(i + bare.length)];
     }
-    throw new Error(`Unsupported tokenizer file ${this.file}: its post-processor changes the text's own tokens, not only adds special tokens around them`);
+    throw new Error(
+      `Unsupported tokenizer file ${this.file}: its post-processor changes the text's own tokens, not only adds special tokens around them`,
+    );
   }
 
   /** Loads tokenizer.json from `dir` with the config files beside it (either given when already read). */
@@ -162,10 +190,15 @@ export class HFTokenizer implements Tokenizer {
 
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TypeError(`HFTokenizer.encode: text must be a string, got ${typeof text}`);
-    const mayForge = !options.allowSpecialTokens && (this.splitter.has(text) || (this.normalizedSpecials && this.splitter.has(this.main.normalizer!(text) as string)));
+    const mayForge =
+      !options.allowSpecialTokens &&
+      (this.splitter.has(text) || (this.normalizedSpecials && this.splitter.has(this.main.normalizer!(text) as string)));
     const encoded: (number | undefined)[] = (mayForge ? this.plainLibrary() : this.main).encode(text, { add_special_tokens: false }).ids;
     // undefined: the model has no token for some piece of the text, and no unknown token to stand for it.
-    if (encoded.some((id) => typeof id !== 'number')) throw new Error(`HFTokenizer.encode: no token id for part of ${JSON.stringify(text.slice(0, 50))}, and the tokenizer has no unknown token`);
+    if (encoded.some((id) => typeof id !== 'number'))
+      throw new Error(
+        `HFTokenizer.encode: no token id for part of ${JSON.stringify(text.slice(0, 50))}, and the tokenizer has no unknown token`,
+      );
     return options.addSpecialTokens ? [...this.prefix, ...(encoded as number[]), ...this.suffix] : (encoded as number[]);
   }
 
@@ -178,7 +211,10 @@ export class HFTokenizer implements Tokenizer {
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     checkTokenIds(ids, this.vocabSize, 'HFTokenizer');
     if (ids.length === 0) return '';
-    return this.main.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens === true, clean_up_tokenization_spaces: false });
+    return this.main.decode(Array.from(ids), {
+      skip_special_tokens: options.skipSpecialTokens === true,
+      clean_up_tokenization_spaces: false,
+    });
   }
 
   /**
@@ -199,7 +235,8 @@ export class HFTokenizer implements Tokenizer {
       config.added_tokens_decoder = { ...config.added_tokens_decoder, [id]: pad };
     }
     await json(join(dir, TOKENIZER_CONFIG_JSON), config);
-    if (this.chatTemplate && this.files.chatTemplate?.ownFile) await writeFileAtomic(join(dir, CHAT_TEMPLATE_JINJA), this.chatTemplate.text);
+    if (this.chatTemplate && this.files.chatTemplate?.ownFile)
+      await writeFileAtomic(join(dir, CHAT_TEMPLATE_JINJA), this.chatTemplate.text);
 
     const generationPath = join(dir, GENERATION_CONFIG_JSON);
     const existing = (await fileExists(generationPath)) ? await readJsonFile(generationPath) : this.files.generationConfig;

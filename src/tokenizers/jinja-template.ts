@@ -53,9 +53,13 @@ export class JinjaChatTemplate implements ChatTemplate {
     if (!Array.isArray(messages)) throw new TypeError(`${who}: messages must be an array of {role, content}`);
     messages.forEach((m: unknown, i) => {
       const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
-      if (typeof role !== 'string' || typeof content !== 'string') throw new TypeError(`${who}: messages[${i}] must be an object {role: string, content: string}`);
+      if (typeof role !== 'string' || typeof content !== 'string')
+        throw new TypeError(`${who}: messages[${i}] must be an object {role: string, content: string}`);
       const token = this.reserved.find((t) => content.includes(t));
-      if (token !== undefined) throw new Error(`${who}: messages[${i}].content contains ${JSON.stringify(token)}, a special token of the tokenizer, which would forge a control token`);
+      if (token !== undefined)
+        throw new Error(
+          `${who}: messages[${i}].content contains ${JSON.stringify(token)}, a special token of the tokenizer, which would forge a control token`,
+        );
     });
     try {
       return this.template.render({

@@ -71,7 +71,12 @@ export interface PadChoice {
  * (what the files name) when it qualifies, else the first of PAD_NAMES the vocabulary has, else
  * a new one past the largest id, `maxId`: "<|pad|>", or `preferred` if the vocabulary lacks it.
  */
-export function choosePad(idOf: (text: string) => number | undefined, maxId: number, excluded: ReadonlySet<number>, preferred?: string): PadChoice {
+export function choosePad(
+  idOf: (text: string) => number | undefined,
+  maxId: number,
+  excluded: ReadonlySet<number>,
+  preferred?: string,
+): PadChoice {
   for (const text of preferred === undefined ? PAD_NAMES : [preferred, ...PAD_NAMES]) {
     const id = idOf(text);
     if (id !== undefined && !excluded.has(id)) return { text, id, added: false };

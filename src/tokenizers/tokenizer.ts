@@ -4,7 +4,16 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EOS_TEXT, isObject } from './bpe-files.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
-import { BYTE_TOKENIZER_JSON, EXPECTED_FILES, MERGES_TXT, TOKENIZER_CONFIG_JSON, TOKENIZER_JSON, VOCAB_JSON, fileExists, readJsonFile } from './files.js';
+import {
+  BYTE_TOKENIZER_JSON,
+  EXPECTED_FILES,
+  MERGES_TXT,
+  TOKENIZER_CONFIG_JSON,
+  TOKENIZER_JSON,
+  VOCAB_JSON,
+  fileExists,
+  readJsonFile,
+} from './files.js';
 import { GPT2Tokenizer } from './gpt2-bpe.js';
 import { type HFConfigFiles, readHFConfigFiles, tokenConfigText } from './hf-config.js';
 import { HFTokenizer } from './hf-tokenizer.js';
@@ -81,7 +90,9 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   );
   const hasBpe = hasTokenizerJson || hasVocab || hasMerges;
   if (hasByte && hasBpe) {
-    throw new Error(`Cannot load a tokenizer from ${dir}: it holds both ${BYTE_TOKENIZER_JSON} and GPT-2 tokenizer files; keep only the one the model was trained with`);
+    throw new Error(
+      `Cannot load a tokenizer from ${dir}: it holds both ${BYTE_TOKENIZER_JSON} and GPT-2 tokenizer files; keep only the one the model was trained with`,
+    );
   }
   if (hasByte) return ByteTokenizer.fromFile(join(dir, BYTE_TOKENIZER_JSON));
   if (hasTokenizerJson) {
@@ -93,7 +104,9 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   if (hasVocab && hasMerges) return GPT2Tokenizer.fromDir(dir);
   if (hasVocab || hasMerges) {
     const missing = hasVocab ? MERGES_TXT : VOCAB_JSON;
-    throw new Error(`Cannot load a tokenizer from ${dir}: found ${hasVocab ? VOCAB_JSON : MERGES_TXT} but not ${missing} (expected ${EXPECTED_FILES})`);
+    throw new Error(
+      `Cannot load a tokenizer from ${dir}: found ${hasVocab ? VOCAB_JSON : MERGES_TXT} but not ${missing} (expected ${EXPECTED_FILES})`,
+    );
   }
   throw new Error(`Cannot load a tokenizer from ${dir}: no tokenizer files there (expected ${EXPECTED_FILES})`);
 }

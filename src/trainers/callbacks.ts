@@ -40,7 +40,8 @@ type EventName = keyof TrainerCallback;
 
 /** Checks that `callback` is an object whose event methods, where present, are functions. */
 export function checkCallback(callback: unknown, where: string): TrainerCallback {
-  if (callback === null || typeof callback !== 'object') throw new TypeError(`${where}: a callback must be an object with onStep / onLog / onEvaluate / onSave / onTrainEnd methods`);
+  if (callback === null || typeof callback !== 'object')
+    throw new TypeError(`${where}: a callback must be an object with onStep / onLog / onEvaluate / onSave / onTrainEnd methods`);
   for (const name of ['onStep', 'onLog', 'onEvaluate', 'onSave', 'onTrainEnd'] as const) {
     const f: unknown = (callback as Record<string, unknown>)[name];
     if (f !== undefined && typeof f !== 'function') throw new TypeError(`${where}: '${name}' must be a function (got ${typeof f})`);
@@ -56,7 +57,11 @@ export function userCallbacks(callbacks: readonly TrainerCallback[] | undefined,
 }
 
 /** One run's callbacks: the trainer's, then those its config's `reportTo` asks for (on the process that writes files). */
-export function runCallbacks(callbacks: readonly TrainerCallback[], config: { reportTo: ReportTo; outputDir: string }, writesFiles: boolean): CallbackList {
+export function runCallbacks(
+  callbacks: readonly TrainerCallback[],
+  config: { reportTo: ReportTo; outputDir: string },
+  writesFiles: boolean,
+): CallbackList {
   return new CallbackList([...callbacks, ...(writesFiles ? reportCallbacks(config.reportTo, config.outputDir) : [])]);
 }
 
@@ -67,12 +72,17 @@ export class CallbackList {
   constructor(private readonly list: readonly TrainerCallback[] = []) {}
 
   /** Calls `event` on every callback in order; returns whether the run should stop. */
-  async fire<E extends EventName>(event: E, state: CallbackState, ...args: Parameters<NonNullable<TrainerCallback[E]>> extends [CallbackState, ...infer R, TrainerControl] ? R : never): Promise<boolean> {
+  async fire<E extends EventName>(
+    event: E,
+    state: CallbackState,
+    ...args: Parameters<NonNullable<TrainerCallback[E]>> extends [CallbackState, ...infer R, TrainerControl] ? R : never
+  ): Promise<boolean> {
     for (const cb of this.list) {
       const f = cb[event] as ((...a: unknown[]) => CallbackResult) | undefined;
       if (f === undefined) continue;
       const result = await f.call(cb, Object.freeze({ ...state }), ...args, this.control);
-      if (result && typeof result === 'object' && result.shouldTrainingStop !== undefined) this.control.shouldTrainingStop = !!result.shouldTrainingStop;
+      if (result && typeof result === 'object' && result.shouldTrainingStop !== undefined)
+        this.control.shouldTrainingStop = !!result.shouldTrainingStop;
     }
     return this.control.shouldTrainingStop;
   }

@@ -43,10 +43,20 @@ export interface TrainerState {
 function readTrainerState(raw: Record<string, unknown>): TrainerState {
   if (typeof raw.step === 'number') return raw as unknown as TrainerState;
   const { globalStep, epoch, epochOffset, ...rest } = raw;
-  return { ...(rest as Omit<TrainerState, 'step' | 'position'>), step: globalStep as number, position: { pass: epoch as number, offset: epochOffset as number } };
+  return {
+    ...(rest as Omit<TrainerState, 'step' | 'position'>),
+    step: globalStep as number,
+    position: { pass: epoch as number, offset: epochOffset as number },
+  };
 }
 
-export async function saveCheckpoint<H extends object>(dir: string, model: SavableModel, optimizer: Optimizer<H>, state: Omit<TrainerState, 'optimizer'>, keepLast: number): Promise<void> {
+export async function saveCheckpoint<H extends object>(
+  dir: string,
+  model: SavableModel,
+  optimizer: Optimizer<H>,
+  state: Omit<TrainerState, 'optimizer'>,
+  keepLast: number,
+): Promise<void> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
   const tmp = checkpointTempDir(dir);

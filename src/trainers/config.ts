@@ -155,7 +155,11 @@ export const samplingFields = {
 /** The samples and held-out evaluations of an online trainer (PPO counts in iterations, GRPO and RLOO in steps). */
 export function onlineRunFields(unit: 'iterations' | 'steps', samples: 'answers' | 'completions') {
   return {
-    sampleEvery: { help: `Write sample ${samples} to samples.jsonl every N ${unit} (0 = never).`, check: checks.nonNegativeInt, default: 10 },
+    sampleEvery: {
+      help: `Write sample ${samples} to samples.jsonl every N ${unit} (0 = never).`,
+      check: checks.nonNegativeInt,
+      default: 10,
+    },
     numSamples: { help: 'Samples written each time.', check: checks.nonNegativeInt, default: 4 },
     evalSteps: {
       help: `With an evalDataset: a held-out evaluation every N ${unit}, besides the one before training and the one at the end (0: those two only).`,
@@ -176,7 +180,8 @@ export const trainingConfigRules = rulesOf(trainingFields);
  */
 export function resolveConfig<T extends object>(name: string, defaults: Partial<T>, rules: Record<string, Rule>, given: Partial<T>): T {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new TypeError(`${name}: expected an object`);
-  for (const k of Object.keys(given)) if (!(k in rules)) throw new Error(`${name}: unknown field '${k}'${didYouMean(k, Object.keys(rules))}`);
+  for (const k of Object.keys(given))
+    if (!(k in rules)) throw new Error(`${name}: unknown field '${k}'${didYouMean(k, Object.keys(rules))}`);
   const cfg = { ...defaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as Record<string, unknown>;
   for (const [k, [ok, what]] of Object.entries(rules)) {
     if (!(k in cfg)) throw new Error(`${name}: missing field '${k}'`);

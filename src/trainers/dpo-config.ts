@@ -76,11 +76,16 @@ export function resolveDPOConfig(c: Partial<DPOConfig> & { outputDir: string }, 
   const cfg = resolveConfig<DPOConfig>('DPOConfig', defaults, rulesOf(dpoFields), { ...c, ...commaLists(c) });
   const types = typeof cfg.lossType === 'string' ? [cfg.lossType] : cfg.lossType;
   if (cfg.lossWeights !== null && cfg.lossWeights.length !== types.length)
-    throw new Error(`DPOConfig: field 'lossWeights' has ${cfg.lossWeights.length} weights for ${types.length} loss type(s) (${types.join(', ')}); give one weight per type`);
-  if (cfg.maxLength > blockSize) throw new Error(`DPOConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+    throw new Error(
+      `DPOConfig: field 'lossWeights' has ${cfg.lossWeights.length} weights for ${types.length} loss type(s) (${types.join(', ')}); give one weight per type`,
+    );
+  if (cfg.maxLength > blockSize)
+    throw new Error(`DPOConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
   // TRL ignores it elsewhere; a setting with no effect would be a silent surprise.
-  if (cfg.labelSmoothing > 0 && !types.includes('robust')) throw new Error(`DPOConfig: field 'labelSmoothing' applies to lossType 'robust' only, not '${types.join(', ')}'`);
-  if (cfg.referenceFree && cfg.precomputeRefLogProbs) throw new Error("DPOConfig: 'referenceFree' has no reference to precompute; set 'precomputeRefLogProbs' to false");
+  if (cfg.labelSmoothing > 0 && !types.includes('robust'))
+    throw new Error(`DPOConfig: field 'labelSmoothing' applies to lossType 'robust' only, not '${types.join(', ')}'`);
+  if (cfg.referenceFree && cfg.precomputeRefLogProbs)
+    throw new Error("DPOConfig: 'referenceFree' has no reference to precompute; set 'precomputeRefLogProbs' to false");
   return cfg;
 }
 

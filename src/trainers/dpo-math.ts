@@ -77,18 +77,28 @@ export function dpoLoss(policy: PairLogps, reference: PairLogps, o: DPOLossOptio
       if (type === 'sigmoid') return h.mul(o.beta).logSigmoid().neg();
       if (type === 'robust') {
         const e = o.labelSmoothing;
-        return h.mul(o.beta).logSigmoid().mul(-(1 - e)).add(h.mul(-o.beta).logSigmoid().mul(e)).div(1 - 2 * e);
+        return h
+          .mul(o.beta)
+          .logSigmoid()
+          .mul(-(1 - e))
+          .add(h.mul(-o.beta).logSigmoid().mul(e))
+          .div(1 - 2 * e);
       }
       if (type === 'ipo') {
         const n = needLengths(type);
-        return rc.div(n.chosen).sub(rr.div(n.rejected)).sub(1 / (2 * o.beta)).pow(2);
+        return rc
+          .div(n.chosen)
+          .sub(rr.div(n.rejected))
+          .sub(1 / (2 * o.beta))
+          .pow(2);
       }
       if (type === 'sft') return policy.chosen.sum().neg().div(needLengths(type).chosen.sum()).expand(policy.chosen.shape[0]!);
       return h.mul(-o.beta).add(1).relu();
     };
     const types = typeof o.lossType === 'string' ? [o.lossType] : o.lossType;
     const weights = o.lossWeights ?? types.map(() => 1);
-    if (weights.length !== types.length) throw new Error(`dpoLoss: ${weights.length} lossWeights for ${types.length} loss types; give one weight per type`);
+    if (weights.length !== types.length)
+      throw new Error(`dpoLoss: ${weights.length} lossWeights for ${types.length} loss types; give one weight per type`);
     const losses = types.map((t, i) => one(t).mul(weights[i]!)).reduce((a, b) => a.add(b));
     return { losses, chosenRewards: rc.mul(o.beta).detach(), rejectedRewards: rr.mul(o.beta).detach() };
   });
@@ -115,7 +125,12 @@ export function meanAnswerLogits(logits: Tensor, labels: Tensor, B: number): { c
     const mask = labels.ne(IGNORE_INDEX).unsqueeze(-1);
     const perRow = logits.detach().mul(mask).sum([1, 2]);
     const counts = mask.sum([1, 2]).mul(logits.shape[2]!);
-    const mean = (start: number, n: number): number => perRow.narrow(0, start, n).sum().div(counts.narrow(0, start, n).sum().clamp(1)).item();
+    const mean = (start: number, n: number): number =>
+      perRow
+        .narrow(0, start, n)
+        .sum()
+        .div(counts.narrow(0, start, n).sum().clamp(1))
+        .item();
     return { chosen: mean(0, B), rejected: mean(B, perRow.shape[0]! - B) };
   });
 }
@@ -131,7 +146,11 @@ export function answerTokenMetrics(logits: Tensor, labels: Tensor, B: number): {
     const logp = logits.detach().float().logSoftmax(-1);
     const entropy = logp.exp().mul(logp).sum(-1).neg().mul(mask).sum().div(mask.sum().clamp(1)).item();
     const chosenMask = mask.narrow(0, 0, B);
-    const right = logp.narrow(0, 0, B).argmax(-1).eq(labels.narrow(0, 0, B)).logicalAnd(chosenMask);
+    const right = logp
+      .narrow(0, 0, B)
+      .argmax(-1)
+      .eq(labels.narrow(0, 0, B))
+      .logicalAnd(chosenMask);
     return { entropy, meanTokenAccuracy: right.sum().float().div(chosenMask.sum().clamp(1)).item() };
   });
 }

@@ -87,8 +87,11 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     o.model.to(device);
     o.refModel?.to(device).requiresGrad_(false).eval();
     const train = parsePreferencePairRecords(o.trainDataset, 'DPOTrainer trainDataset');
-    const split = o.evalDataset ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
-    const encode = (xs: PreferencePair[]): DPOExample[] => xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
+    const split = o.evalDataset
+      ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') }
+      : splitDataset(train, config.evalFraction, config.seed);
+    const encode = (xs: PreferencePair[]): DPOExample[] =>
+      xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
     super(o.model, config, encode(split.train), encode(split.eval), 'dpo');
     this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'DPOTrainer'));
@@ -114,7 +117,10 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     if (batch.refLogps) return batch.refLogps;
     const model = ref ?? (this.refIsBase ? this.gpt : null);
     if (model === null) return zeros([2 * batch.pairs], { device: this.device });
-    const logps = (m: GPT) => noGrad(() => tidy(() => sequenceLogps(m.forward(batch.inputIds, { attentionMask: batch.attentionMask, path: 'native' }).logits, batch.labels)));
+    const logps = (m: GPT) =>
+      noGrad(() =>
+        tidy(() => sequenceLogps(m.forward(batch.inputIds, { attentionMask: batch.attentionMask, path: 'native' }).logits, batch.labels)),
+      );
     return onReference(this.gpt, this.refIsBase && model === this.gpt ? null : model, logps);
   }
 
@@ -123,7 +129,9 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
       const examples = data.slice(i, i + this.config.batchSize);
       const batch = this.collate(examples);
       try {
-        const logps = tidy(() => withMixedPrecision(this.config.mixedPrecision, this.device, () => this.referenceLogps(batch, ref)).tolist() as number[]);
+        const logps = tidy(
+          () => withMixedPrecision(this.config.mixedPrecision, this.device, () => this.referenceLogps(batch, ref)).tolist() as number[],
+        );
         examples.forEach((e, j) => (e.ref = [logps[j]!, logps[examples.length + j]!]));
       } finally {
         this.disposeBatch(batch);
@@ -142,7 +150,13 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config, splitPairs(answerLengths(batch.labels), B));
     const meanLogits = meanAnswerLogits(logits, batch.labels, B);
     const tokens = answerTokenMetrics(logits, batch.labels, B);
-    const metrics = { ...dpoMetrics(policy, out), 'logits/chosen': meanLogits.chosen, 'logits/rejected': meanLogits.rejected, entropy: tokens.entropy, mean_token_accuracy: tokens.meanTokenAccuracy };
+    const metrics = {
+      ...dpoMetrics(policy, out),
+      'logits/chosen': meanLogits.chosen,
+      'logits/rejected': meanLogits.rejected,
+      entropy: tokens.entropy,
+      mean_token_accuracy: tokens.meanTokenAccuracy,
+    };
     return { loss: out.losses.mean(), weight: B, metrics };
   }
 

@@ -8,5 +8,8 @@ import { writeFileAtomicSync } from '../io/atomic.js';
 /** Writes one line {scores: [best, …, worst]} per held-out ranking (nothing when there are none). */
 export function writeEvalScores(outputDir: string, rankings: readonly number[][]): void {
   if (rankings.length === 0) return;
-  writeFileAtomicSync(join(outputDir, 'eval_scores.jsonl'), Buffer.from(rankings.map((scores) => `${JSON.stringify({ scores })}\n`).join(''), 'utf8'));
+  writeFileAtomicSync(
+    join(outputDir, 'eval_scores.jsonl'),
+    Buffer.from(rankings.map((scores) => `${JSON.stringify({ scores })}\n`).join(''), 'utf8'),
+  );
 }

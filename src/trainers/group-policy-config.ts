@@ -122,7 +122,11 @@ export function resolveGroupConfig<C extends GroupPolicyConfig>(
   blockSize: number,
 ): C {
   const maxNew = newTokensFor(c.maxCompletionLength, defaults.maxCompletionLength, blockSize);
-  const derived = { maxCompletionLength: maxNew, maxPromptLength: Math.max(1, blockSize - maxNew), microBatchSize: c.batchSize ?? defaults.batchSize };
+  const derived = {
+    maxCompletionLength: maxNew,
+    maxPromptLength: Math.max(1, blockSize - maxNew),
+    microBatchSize: c.batchSize ?? defaults.batchSize,
+  };
   const cfg = resolveConfig<C>(name, { ...defaults, ...derived } as unknown as Partial<C>, rulesOf(fields), c);
   checkGroupSizes(name, cfg, blockSize);
   return cfg;
@@ -130,9 +134,14 @@ export function resolveGroupConfig<C extends GroupPolicyConfig>(
 
 /** The checks every group config needs beyond its fields' own (sizes that must fit together). */
 function checkGroupSizes(name: string, c: GroupPolicyConfig, blockSize: number): void {
-  if (c.numGenerations < 2) throw new Error(`${name}: numGenerations must be at least 2 (the group is the baseline), got ${c.numGenerations}`);
-  if (c.batchSize % c.numGenerations !== 0) throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of numGenerations (${c.numGenerations})`);
-  if (c.batchSize % c.microBatchSize !== 0) throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of microBatchSize (${c.microBatchSize})`);
+  if (c.numGenerations < 2)
+    throw new Error(`${name}: numGenerations must be at least 2 (the group is the baseline), got ${c.numGenerations}`);
+  if (c.batchSize % c.numGenerations !== 0)
+    throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of numGenerations (${c.numGenerations})`);
+  if (c.batchSize % c.microBatchSize !== 0)
+    throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of microBatchSize (${c.microBatchSize})`);
   if (c.maxPromptLength + c.maxCompletionLength > blockSize)
-    throw new Error(`${name}: maxPromptLength (${c.maxPromptLength}) + maxCompletionLength (${c.maxCompletionLength}) exceed the model's blockSize (${blockSize})`);
+    throw new Error(
+      `${name}: maxPromptLength (${c.maxPromptLength}) + maxCompletionLength (${c.maxCompletionLength}) exceed the model's blockSize (${blockSize})`,
+    );
 }

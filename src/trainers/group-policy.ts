@@ -73,7 +73,15 @@ export interface GroupBatch {
 
 /** Per-token log-probs of `tokens` (B, R) under logits (B, P + R, V) at `temperature`. */
 export function completionLogprobs(logits: Tensor, tokens: Tensor, promptLength: number, temperature: number): Tensor {
-  return tidy(() => logits.narrow(1, promptLength - 1, tokens.shape[1]!).float().div(temperature).logSoftmax(-1).gather(2, tokens.unsqueeze(-1)).squeeze(-1));
+  return tidy(() =>
+    logits
+      .narrow(1, promptLength - 1, tokens.shape[1]!)
+      .float()
+      .div(temperature)
+      .logSoftmax(-1)
+      .gather(2, tokens.unsqueeze(-1))
+      .squeeze(-1),
+  );
 }
 
 export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends OnlineTrainer<C> {
@@ -120,9 +128,21 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
     this.prompts = encodePrompts(prompts, o.tokenizer, config.maxPromptLength);
     this.heldOut = o.evalDataset
-      ? new HeldOutEvaluation(encodePrompts(parsePromptRecords(o.evalDataset, `${name} evalDataset`), o.tokenizer, config.maxPromptLength), o.tokenizer, config.maxCompletionLength, config.batchSize, async (inputs, tokens) => (await scoreSamples(this.sources, this.weights, inputs, tokens)).total, judges(o.evalRewards, this.device))
+      ? new HeldOutEvaluation(
+          encodePrompts(parsePromptRecords(o.evalDataset, `${name} evalDataset`), o.tokenizer, config.maxPromptLength),
+          o.tokenizer,
+          config.maxCompletionLength,
+          config.batchSize,
+          async (inputs, tokens) => (await scoreSamples(this.sources, this.weights, inputs, tokens)).total,
+          judges(o.evalRewards, this.device),
+        )
       : null;
-    this.optimizer = new AdamW(trainableParameters(o.model), { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+    this.optimizer = new AdamW(trainableParameters(o.model), {
+      lr: config.learningRate,
+      betas: [config.adamBeta1, config.adamBeta2],
+      eps: config.adamEpsilon,
+      weightDecay: config.weightDecay,
+    });
   }
 
   /** Whether the method reads the sampling-time log-probs (off-policy updates, or a KL of them). */
@@ -131,7 +151,10 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
   }
 
   /** The method's advantages (B,) from the rewards (B,) of the groups, and its own metrics. */
-  protected abstract advantages(rewards: Tensor, b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> };
+  protected abstract advantages(
+    rewards: Tensor,
+    b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor },
+  ): { advantages: Tensor; metrics: Record<string, number> };
 
   /** The method's loss for one micro-batch, normalised for its share of the optimizer step. */
   protected abstract microBatchLoss(
@@ -143,7 +166,10 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
   get totalSteps(): number {
     const c = this.config;
     if (c.maxSteps > 0) return c.maxSteps;
-    return Math.max(1, Math.ceil((this.prompts.length * c.numTrainEpochs) / ((c.batchSize / c.numGenerations) * (this.dp?.worldSize ?? 1))));
+    return Math.max(
+      1,
+      Math.ceil((this.prompts.length * c.numTrainEpochs) / ((c.batchSize / c.numGenerations) * (this.dp?.worldSize ?? 1))),
+    );
   }
 
   /** Generation, scoring and advantages for one step; returns the batch and the step's sampling metrics. */
@@ -151,10 +177,18 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     const c = this.config;
     const G = c.numGenerations;
     const rows = this.nextPrompts(c.batchSize / G).flatMap((p) => Array.from({ length: G }, () => p));
-    const gen = await this.model.generate(rows.map((r) => r.ids), {
-      maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.step, this.dp),
-    });
+    const gen = await this.model.generate(
+      rows.map((r) => r.ids),
+      {
+        maxNewTokens: c.maxCompletionLength,
+        temperature: c.temperature,
+        topK: c.topK,
+        topP: c.topP,
+        eosTokenId: this.tokenizer.stopTokenIds,
+        padTokenId: this.tokenizer.padTokenId,
+        seed: rankSeed(c.seed * 100003 + this.step, this.dp),
+      },
+    );
     const made: Tensor[] = []; // freed if scoring fails
     const own = <T extends Tensor>(t: T): T => (made.push(keep(t)), t);
     try {
@@ -164,13 +198,23 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       const attentionMask = own(cat([gen.promptMask, gen.responseMask], 1));
       const ended = noGrad(() => tidy(() => this.isStopToken(gen.tokens).logicalAnd(gen.responseMask).any(1)));
       const endedList = ended.tolist() as boolean[];
-      const completionMask = own(tidy(() => (c.maskTruncatedCompletions ? gen.responseMask.logicalAnd(ended.unsqueeze(1)) : gen.responseMask.clone())));
+      const completionMask = own(
+        tidy(() => (c.maskTruncatedCompletions ? gen.responseMask.logicalAnd(ended.unsqueeze(1)) : gen.responseMask.clone())),
+      );
       ended.dispose();
       const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
       const columns: Record<string, unknown[]> = {};
       for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
-      const scored = await scoreSamples(this.sources, this.weights, { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences }, { sequences, attentionMask });
-      const logprobsOf = (m: GPT) => noGrad(() => tidy(() => completionLogprobs(m.forward(sequences, { attentionMask, path: 'native' }).logits, completions, P, c.temperature)));
+      const scored = await scoreSamples(
+        this.sources,
+        this.weights,
+        { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences },
+        { sequences, attentionMask },
+      );
+      const logprobsOf = (m: GPT) =>
+        noGrad(() =>
+          tidy(() => completionLogprobs(m.forward(sequences, { attentionMask, path: 'native' }).logits, completions, P, c.temperature)),
+        );
       // With one update per batch the old policy is the current one: no forward needed for it.
       const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
       const refLogprobs = this.refModel || this.refIsBase ? own(onReference(this.model, this.refModel, logprobsOf)) : null;
@@ -191,7 +235,19 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
         'completions/clipped_ratio': endedList.filter((e) => !e).length / endedList.length,
         ...adv.metrics,
       };
-      const batch: GroupBatch = { sequences, attentionMask, completions, completionMask, oldLogprobs, refLogprobs, advantages, promptLength: P, prompts: rows.map((r) => r.text), texts, rewards: scored.total };
+      const batch: GroupBatch = {
+        sequences,
+        attentionMask,
+        completions,
+        completionMask,
+        oldLogprobs,
+        refLogprobs,
+        advantages,
+        promptLength: P,
+        prompts: rows.map((r) => r.text),
+        texts,
+        rewards: scored.total,
+      };
       return { batch, metrics };
     } catch (err) {
       dispose(made);
@@ -223,11 +279,20 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
         tidy(() => {
           const pick = (t: Tensor) => t.narrow(0, start, c.microBatchSize);
           const mask = pick(b.completionMask);
-          const logits = withMixedPrecision(c.mixedPrecision, this.device, () => this.model.forward(pick(b.sequences), { attentionMask: pick(b.attentionMask) }).logits);
+          const logits = withMixedPrecision(
+            c.mixedPrecision,
+            this.device,
+            () => this.model.forward(pick(b.sequences), { attentionMask: pick(b.attentionMask) }).logits,
+          );
           const logprobs = completionLogprobs(logits, pick(b.completions), b.promptLength, c.temperature);
           const { loss, metrics } = this.microBatchLoss(
             logprobs,
-            { oldLogprobs: b.oldLogprobs ? pick(b.oldLogprobs) : null, refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null, advantages: pick(b.advantages), mask },
+            {
+              oldLogprobs: b.oldLogprobs ? pick(b.oldLogprobs) : null,
+              refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null,
+              advantages: pick(b.advantages),
+              mask,
+            },
             { tokens, sequences: B, microBatches },
           );
           const v = loss.item();
@@ -235,7 +300,10 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
           loss.backward();
           lossValue += v;
           noGrad(() => {
-            const completionLogits = logits.narrow(1, b.promptLength - 1, b.completions.shape[1]!).float().div(c.temperature);
+            const completionLogits = logits
+              .narrow(1, b.promptLength - 1, b.completions.shape[1]!)
+              .float()
+              .div(c.temperature);
             add('entropy', maskedTokenMean(entropyFromLogits(completionLogits), mask.float()).item());
             for (const [k, t] of Object.entries(metrics)) add(k, t.item());
           });
@@ -259,7 +327,8 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       const own = { ...metrics, ...(await this.update(batch)) };
       // Rewards and metrics over every rank's groups (equal shares).
       const stats = this.dp ? await this.dp.reduceMetrics(own) : own;
-      if (this.samplesDue()) this.writeSamples(batch.prompts.map((prompt, i) => ({ prompt, answer: batch.texts[i]!, score: batch.rewards[i]! })));
+      if (this.samplesDue())
+        this.writeSamples(batch.prompts.map((prompt, i) => ({ prompt, answer: batch.texts[i]!, score: batch.rewards[i]! })));
       return stats;
     } finally {
       dispose(batch);

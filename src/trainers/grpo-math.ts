@@ -25,7 +25,9 @@ export function groupAdvantages(rewards: Tensor, groupSize: number, scale: Scale
     const v = valid.float();
     const x = g.where(valid, 0);
     const nanStd = (centred: Tensor, n: Tensor, dim?: number) =>
-      dim === undefined ? centred.mul(v).square().sum().div(n.sub(1).clamp(1)).sqrt() : centred.mul(v).square().sum(dim, true).div(n.sub(1).clamp(1)).sqrt();
+      dim === undefined
+        ? centred.mul(v).square().sum().div(n.sub(1).clamp(1)).sqrt()
+        : centred.mul(v).square().sum(dim, true).div(n.sub(1).clamp(1)).sqrt();
     const count = v.sum(1, true);
     const centred = x.sub(x.sum(1, true).div(count.clamp(1)));
     let std: Tensor | null = null;
@@ -63,7 +65,10 @@ export function leaveOneOutAdvantages(rewards: Tensor, k: number): Tensor {
     const x = g.where(valid, 0);
     const others = valid.float().sum(1, true).sub(1);
     const baseline = x.sum(1, true).sub(x).div(others.clamp(1));
-    return x.sub(baseline).where(valid.logicalAnd(others.gt(0)), 0).reshape(-1);
+    return x
+      .sub(baseline)
+      .where(valid.logicalAnd(others.gt(0)), 0)
+      .reshape(-1);
   });
 }
 
@@ -77,10 +82,19 @@ export function clippedSurrogate(logprobs: Tensor, oldLogprobs: Tensor, advantag
   return tidy(() => {
     const ratio = logprobs.sub(oldLogprobs).exp();
     const a = advantages.unsqueeze(1);
-    const loss = ratio.mul(a).minimum(ratio.clamp(1 - epsLow, 1 + epsHigh).mul(a)).neg();
+    const loss = ratio
+      .mul(a)
+      .minimum(ratio.clamp(1 - epsLow, 1 + epsHigh).mul(a))
+      .neg();
     const m = mask.float();
-    const low = ratio.lt(1 - epsLow).logicalAnd(a.lt(0)).float();
-    const high = ratio.gt(1 + epsHigh).logicalAnd(a.gt(0)).float();
+    const low = ratio
+      .lt(1 - epsLow)
+      .logicalAnd(a.lt(0))
+      .float();
+    const high = ratio
+      .gt(1 + epsHigh)
+      .logicalAnd(a.gt(0))
+      .float();
     const frac = (x: Tensor) => maskedTokenMean(x, m);
     return { perToken: loss, clipLow: frac(low), clipHigh: frac(high), clipRegion: frac(low.add(high).clamp(0, 1)) };
   });
@@ -106,7 +120,12 @@ export function maskedTokenMean(x: Tensor, mask: Tensor): Tensor {
  * completion tokens of the whole optimizer step (all its micro-batches), so every token weighs
  * the same however the step is split.
  */
-export function aggregateLoss(perToken: Tensor, mask: Tensor, type: GRPOLossType, o: { maxCompletionLength: number; tokensInStep: number; sequencesInStep: number }): Tensor {
+export function aggregateLoss(
+  perToken: Tensor,
+  mask: Tensor,
+  type: GRPOLossType,
+  o: { maxCompletionLength: number; tokensInStep: number; sequencesInStep: number },
+): Tensor {
   return tidy(() => {
     const m = mask.float();
     const summed = perToken.mul(m);
@@ -149,7 +168,11 @@ export function grpoLoss(
   return tidy(() => {
     const old = mb.oldLogprobs ?? logprobs.detach();
     const s = clippedSurrogate(logprobs, old, mb.advantages, mb.mask, o.epsilon, o.epsilonHigh);
-    const metrics: Record<string, Tensor> = { 'clip_ratio/low_mean': s.clipLow, 'clip_ratio/high_mean': s.clipHigh, 'clip_ratio/region_mean': s.clipRegion };
+    const metrics: Record<string, Tensor> = {
+      'clip_ratio/low_mean': s.clipLow,
+      'clip_ratio/high_mean': s.clipHigh,
+      'clip_ratio/region_mean': s.clipRegion,
+    };
     let perToken = s.perToken;
     if (o.beta > 0) {
       let kl = klToReference(logprobs, mb.refLogprobs!);
@@ -158,7 +181,11 @@ export function grpoLoss(
       metrics.kl = maskedTokenMean(kl.detach(), mb.mask.float());
       perToken = perToken.add(kl.mul(o.beta));
     }
-    let loss = aggregateLoss(perToken, mb.mask, o.lossType, { maxCompletionLength: o.maxCompletionLength, tokensInStep: step.tokens, sequencesInStep: step.sequences });
+    let loss = aggregateLoss(perToken, mb.mask, o.lossType, {
+      maxCompletionLength: o.maxCompletionLength,
+      tokensInStep: step.tokens,
+      sequencesInStep: step.sequences,
+    });
     // bnpo averages within the micro-batch: the step is the mean of its micro-batches.
     if (o.lossType === 'bnpo') loss = loss.div(step.microBatches);
     return { loss, metrics };

@@ -35,6 +35,18 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
     const c = this.config;
     // With one update per batch the old policy is this one: ratio 1 and gradient −A·∇logp.
     const old = c.numIterations === 1 ? null : mb.oldLogprobs;
-    return grpoLoss(logprobs, { ...mb, oldLogprobs: old }, { lossType: c.lossType, beta: c.beta, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh ?? c.epsilon, maxCompletionLength: c.maxCompletionLength, useBiasCorrectionKl: c.useBiasCorrectionKl }, step);
+    return grpoLoss(
+      logprobs,
+      { ...mb, oldLogprobs: old },
+      {
+        lossType: c.lossType,
+        beta: c.beta,
+        epsilon: c.epsilon,
+        epsilonHigh: c.epsilonHigh ?? c.epsilon,
+        maxCompletionLength: c.maxCompletionLength,
+        useBiasCorrectionKl: c.useBiasCorrectionKl,
+      },
+      step,
+    );
   }
 }

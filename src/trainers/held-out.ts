@@ -59,7 +59,10 @@ export class HeldOutEvaluation {
     const judged = new Map<string, number[]>();
     for (let i = 0; i < this.prompts.length; i += this.batchSize) {
       const rows = this.prompts.slice(i, i + this.batchSize);
-      const gen = await model.generate(rows.map((r) => r.ids), { maxNewTokens: this.maxNewTokens, greedy: true, eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId });
+      const gen = await model.generate(
+        rows.map((r) => r.ids),
+        { maxNewTokens: this.maxNewTokens, greedy: true, eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId },
+      );
       const made: Tensor[] = [];
       try {
         const fill = this.tokenizer.padTokenId < model.config.vocabSize ? this.tokenizer.padTokenId : (this.tokenizer.stopTokenIds[0] ?? 0);
@@ -70,10 +73,22 @@ export class HeldOutEvaluation {
         const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
         const columns: Record<string, unknown[]> = {};
         for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
-        scores.push(...(await this.score({ ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences }, { sequences, attentionMask })));
+        scores.push(
+          ...(await this.score(
+            { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences },
+            { sequences, attentionMask },
+          )),
+        );
         if (this.judges.length) {
           const inputs = { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences };
-          for (const { name, scores: js } of (await scoreSamples(this.judges, this.judges.map(() => 1), inputs, { sequences, attentionMask })).perSource)
+          for (const { name, scores: js } of (
+            await scoreSamples(
+              this.judges,
+              this.judges.map(() => 1),
+              inputs,
+              { sequences, attentionMask },
+            )
+          ).perSource)
             judged.set(name, [...(judged.get(name) ?? []), ...js.map((v) => (typeof v === 'number' ? v : Number.NaN))]);
         }
         answers.push(...texts);
@@ -86,7 +101,9 @@ export class HeldOutEvaluation {
     this.baseline ??= [...scores];
     const base = this.baseline;
     // Win rate against the starting policy, prompt by prompt (a tie counts half), as the demo's.
-    const wins = scores.flatMap((s, i) => (Number.isFinite(s) && Number.isFinite(base[i]!) ? [s > base[i]! ? 1 : s === base[i]! ? 0.5 : 0] : []));
+    const wins = scores.flatMap((s, i) =>
+      Number.isFinite(s) && Number.isFinite(base[i]!) ? [s > base[i]! ? 1 : s === base[i]! ? 0.5 : 0] : [],
+    );
     const metrics: Record<string, number> = {
       'eval/reward': mean(scores.filter(Number.isFinite)),
       'eval/win_rate': mean(wins),
@@ -94,7 +111,11 @@ export class HeldOutEvaluation {
       'eval/mean_length': mean(lengths),
     };
     for (const [name, js] of judged) metrics[`eval/${name}`] = mean(js.filter(Number.isFinite));
-    const samples = this.prompts.map((p, i) => ({ prompt: p.text, answer: answers[i]!, score: Number.isFinite(scores[i]!) ? scores[i]! : null }));
+    const samples = this.prompts.map((p, i) => ({
+      prompt: p.text,
+      answer: answers[i]!,
+      score: Number.isFinite(scores[i]!) ? scores[i]! : null,
+    }));
     return { metrics, samples };
   }
 }
@@ -106,7 +127,8 @@ export function writeEvalSamples(outputDir: string, step: number, samples: HeldO
 
 /** The `evalRewards` option as a list, its reward models moved to `device` in eval mode. */
 export function judges(evalRewards: RewardSource | readonly RewardSource[] | undefined, device: Device): RewardSource[] {
-  const list: RewardSource[] = evalRewards === undefined ? [] : Array.isArray(evalRewards) ? [...evalRewards] : [evalRewards as RewardSource];
+  const list: RewardSource[] =
+    evalRewards === undefined ? [] : Array.isArray(evalRewards) ? [...evalRewards] : [evalRewards as RewardSource];
   for (const s of list) if (s instanceof RewardModel) s.to(device).eval();
   return list;
 }

@@ -39,7 +39,11 @@ export interface SampleRow {
 
 /** Prompts as the online trainers hold them: text, ids (the last maxPromptLength tokens) and other columns. */
 export function encodePrompts(prompts: readonly PromptExample[], tokenizer: Tokenizer, maxPromptLength: number): HeldOutPrompt[] {
-  return prompts.map((p) => ({ text: p.prompt, ids: tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-maxPromptLength), columns: p.columns ?? {} }));
+  return prompts.map((p) => ({
+    text: p.prompt,
+    ids: tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-maxPromptLength),
+    columns: p.columns ?? {},
+  }));
 }
 
 export abstract class OnlineTrainer<C extends OnlineConfig> extends RunLoop<C> {
@@ -92,11 +96,17 @@ export abstract class OnlineTrainer<C extends OnlineConfig> extends RunLoop<C> {
   /** Appends the step's first numSamples answers to samples.jsonl (called during the step, where samplesDue). */
   protected writeSamples(rows: readonly SampleRow[]): void {
     for (const { prompt, answer, score } of rows.slice(0, this.config.numSamples))
-      appendFileSync(join(this.config.outputDir, 'samples.jsonl'), `${JSON.stringify({ iteration: this.step + 1, prompt, answer, score })}\n`);
+      appendFileSync(
+        join(this.config.outputDir, 'samples.jsonl'),
+        `${JSON.stringify({ iteration: this.step + 1, prompt, answer, score })}\n`,
+      );
   }
 
   protected override extraLogs(): RunLog[] {
-    return [{ file: 'samples.jsonl', stepKey: 'iteration' }, { file: 'eval_samples.jsonl', stepKey: 'iteration' }];
+    return [
+      { file: 'samples.jsonl', stepKey: 'iteration' },
+      { file: 'eval_samples.jsonl', stepKey: 'iteration' },
+    ];
   }
 
   /** Each line is one step's metrics. */

@@ -134,8 +134,12 @@ export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, 
   };
   const cfg = resolveConfig<PPOConfig>('PPOConfig', { ...defaultPPOConfig, ...derived }, rulesOf(ppoFields), c);
   if (cfg.maxPromptLength + cfg.maxNewTokens > blockSize)
-    throw new Error(`PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize (${blockSize})`);
-  if (cfg.batchSize % cfg.miniBatchSize !== 0) throw new Error(`PPOConfig: batchSize (${cfg.batchSize}) must be a multiple of miniBatchSize (${cfg.miniBatchSize})`);
-  if (cfg.miniBatchSize % cfg.microBatchSize !== 0) throw new Error(`PPOConfig: miniBatchSize (${cfg.miniBatchSize}) must be a multiple of microBatchSize (${cfg.microBatchSize})`);
+    throw new Error(
+      `PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize (${blockSize})`,
+    );
+  if (cfg.batchSize % cfg.miniBatchSize !== 0)
+    throw new Error(`PPOConfig: batchSize (${cfg.batchSize}) must be a multiple of miniBatchSize (${cfg.miniBatchSize})`);
+  if (cfg.miniBatchSize % cfg.microBatchSize !== 0)
+    throw new Error(`PPOConfig: miniBatchSize (${cfg.miniBatchSize}) must be a multiple of microBatchSize (${cfg.microBatchSize})`);
   return cfg;
 }

@@ -93,7 +93,13 @@ export function gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: number
 }
 
 /** PPO's clipped surrogate: max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε)), averaged over the mask. */
-export function policyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, mask: Tensor, cliprange: number): { loss: Tensor; clipfrac: Tensor; approxKl: Tensor; ratio: Tensor } {
+export function policyLoss(
+  logprobs: Tensor,
+  oldLogprobs: Tensor,
+  advantages: Tensor,
+  mask: Tensor,
+  cliprange: number,
+): { loss: Tensor; clipfrac: Tensor; approxKl: Tensor; ratio: Tensor } {
   return tidy(() => {
     const logRatio = logprobs.sub(oldLogprobs);
     const ratio = logRatio.exp();
@@ -109,7 +115,13 @@ export function policyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Te
 }
 
 /** The clipped value loss: ½·max((V − R)², (clip(V, V_old ± ε) − R)²), averaged over the mask. */
-export function valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, mask: Tensor, cliprangeValue: number): { loss: Tensor; clipfrac: Tensor } {
+export function valueLoss(
+  values: Tensor,
+  oldValues: Tensor,
+  returns: Tensor,
+  mask: Tensor,
+  cliprangeValue: number,
+): { loss: Tensor; clipfrac: Tensor } {
   return tidy(() => {
     const clipped = values.clamp(oldValues.sub(cliprangeValue), oldValues.add(cliprangeValue));
     const l1 = values.sub(returns).square();
@@ -146,7 +158,11 @@ export class FixedKLController {
  * by at most ±20 % of the error per `horizon` samples.
  */
 export class AdaptiveKLController {
-  constructor(public klCoef: number, readonly target: number, readonly horizon: number) {
+  constructor(
+    public klCoef: number,
+    readonly target: number,
+    readonly horizon: number,
+  ) {
     if (!(target > 0) || !(horizon > 0)) throw new RangeError('AdaptiveKLController: target and horizon must be > 0');
   }
   update(currentKl: number, nSteps: number): void {

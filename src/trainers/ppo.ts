@@ -18,7 +18,20 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { withMixedPrecision } from './config.js';
 import { defaultPPOConfig, resolvePPOConfig, type PPOConfig } from './ppo-config.js';
-import { AdaptiveKLController, FixedKLController, entropyFromLogits, explainedVariance, gae, klPerToken, maskedMean, maskedWhiten, policyLoss, tokenRewards, valueLoss, type KLController } from './ppo-math.js';
+import {
+  AdaptiveKLController,
+  FixedKLController,
+  entropyFromLogits,
+  explainedVariance,
+  gae,
+  klPerToken,
+  maskedMean,
+  maskedWhiten,
+  policyLoss,
+  tokenRewards,
+  valueLoss,
+  type KLController,
+} from './ppo-math.js';
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import type { RewardSource } from '../rewards/rewards.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
@@ -115,7 +128,8 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   constructor(o: PPOTrainerOptions) {
     const given: unknown = o.model;
     if (!(given instanceof ActorCritic)) {
-      const got = given instanceof GPT ? 'a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)' : 'something else';
+      const got =
+        given instanceof GPT ? 'a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)' : 'something else';
       throw new Error(`PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got ${got}`);
     }
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');
@@ -129,13 +143,27 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     if (prompts.length === 0) throw new Error('PPOTrainer: no prompts');
     if (c.ptxCoef > 0 && !(o.ptxDataset && o.ptxDataset.length > 0)) throw new Error('PPOConfig: ptxCoef > 0 needs a ptxDataset');
     checkVocabulary('PPOTrainer', o.tokenizer, o.model, 'policy');
-    for (const [name, m] of [['reference model', o.refModel], ['reward model', o.rewardModel ?? null]] as const)
-      if (m && m.config.vocabSize !== o.model.config.vocabSize) throw new Error(`PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`);
+    for (const [name, m] of [
+      ['reference model', o.refModel],
+      ['reward model', o.rewardModel ?? null],
+    ] as const)
+      if (m && m.config.vocabSize !== o.model.config.vocabSize)
+        throw new Error(
+          `PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`,
+        );
     const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', { modulesToSave: o.model.v_head ? ['v_head'] : [], exclude: ['critic'] });
     // A critic loaded from a reward model's adapter directory keeps training that adapter.
-    const criticConfig = o.criticPeftConfig === undefined ? (o.model.critic && hasLora(o.model.critic) ? undefined : o.peftConfig) : (o.criticPeftConfig ?? undefined);
+    const criticConfig =
+      o.criticPeftConfig === undefined
+        ? o.model.critic && hasLora(o.model.critic)
+          ? undefined
+          : o.peftConfig
+        : (o.criticPeftConfig ?? undefined);
     if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { modulesToSave: ['score'] });
-    if (!o.refModel && !lora) throw new Error('PPOTrainer: give refModel (the frozen SFT policy), or train a LoRA adapter (peftConfig), whose base is then the reference');
+    if (!o.refModel && !lora)
+      throw new Error(
+        'PPOTrainer: give refModel (the frozen SFT policy), or train a LoRA adapter (peftConfig), whose base is then the reference',
+      );
     this.model = o.model;
     this.refModel = o.refModel ?? null;
     this.rewardModel = o.rewardModel ?? null;
@@ -155,15 +183,23 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     this.heldOut = evalPrompts
       ? new HeldOutEvaluation(
           encodePrompts(evalPrompts, o.tokenizer, c.maxPromptLength),
-          o.tokenizer, c.maxNewTokens, c.batchSize,
+          o.tokenizer,
+          c.maxNewTokens,
+          c.batchSize,
           async (inputs, tokens) => {
-            if (this.rewardModel) return tidy(() => noGrad(() => this.rewardModel!.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' })).tolist() as number[]);
+            if (this.rewardModel)
+              return tidy(
+                () =>
+                  noGrad(() => this.rewardModel!.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' })).tolist() as number[],
+              );
             return (await this.rewardFn!(inputs.prompts, inputs.completions)).map((v) => (typeof v === 'number' ? v : Number.NaN));
           },
           judges(o.evalRewards, this.device),
         )
       : null;
-    this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) => sftSequence(x, o.tokenizer, o.model.config.blockSize, true));
+    this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) =>
+      sftSequence(x, o.tokenizer, o.model.config.blockSize, true),
+    );
     this.optimizer = new AdamW(trainableParameters(o.model), { lr: c.learningRate, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.klController = c.adaptiveKl ? new AdaptiveKLController(c.klCoef, c.targetKl, c.klHorizon) : new FixedKLController(c.klCoef);
   }
@@ -186,7 +222,12 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   private responseLogprobs(logits: Tensor, responses: Tensor, P: number): Tensor {
     return tidy(() => {
       const R = responses.shape[1]!;
-      return logits.narrow(1, P - 1, R).div(this.config.temperature).logSoftmax(-1).gather(2, responses.unsqueeze(-1)).squeeze(-1);
+      return logits
+        .narrow(1, P - 1, R)
+        .div(this.config.temperature)
+        .logSoftmax(-1)
+        .gather(2, responses.unsqueeze(-1))
+        .squeeze(-1);
     });
   }
 
@@ -194,13 +235,27 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   async rollout(): Promise<Rollout> {
     const c = this.config;
     const batch = this.nextPrompts(c.batchSize);
-    const gen = await this.model.generate(batch.map((b) => b.ids), {
-      maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP,
-      eosTokenId: this.tokenizer.stopTokenIds, padTokenId: this.tokenizer.padTokenId, seed: rankSeed(c.seed * 100003 + this.step, this.dp),
-    });
+    const gen = await this.model.generate(
+      batch.map((b) => b.ids),
+      {
+        maxNewTokens: c.maxNewTokens,
+        temperature: c.temperature,
+        topK: c.topK,
+        topP: c.topP,
+        eosTokenId: this.tokenizer.stopTokenIds,
+        padTokenId: this.tokenizer.padTokenId,
+        seed: rankSeed(c.seed * 100003 + this.step, this.dp),
+      },
+    );
     try {
       // A programmatic reward may be async: it is awaited before the tensor work below.
-      const programmatic = this.rewardFn ? await this.programmaticScores(batch.map((b) => b.text), gen.tokens, gen.responseMask) : null;
+      const programmatic = this.rewardFn
+        ? await this.programmaticScores(
+            batch.map((b) => b.text),
+            gen.tokens,
+            gen.responseMask,
+          )
+        : null;
       return noGrad(() =>
         tidy(() => {
           const P = gen.promptIds.shape[1]!;
@@ -215,7 +270,13 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
             const pv = noGrad(() => this.model.policyAndValues(ids, mask, { path: 'native' }));
             parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
             parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
-            parts.ref.push(this.responseLogprobs(onReference(this.model, this.refModel, (m) => noGrad(() => m.forward(ids, { attentionMask: mask, path: 'native' }))).logits, resp, P));
+            parts.ref.push(
+              this.responseLogprobs(
+                onReference(this.model, this.refModel, (m) => noGrad(() => m.forward(ids, { attentionMask: mask, path: 'native' }))).logits,
+                resp,
+                P,
+              ),
+            );
             if (this.rewardModel) parts.scores.push(noGrad(() => this.rewardModel!.rewards(ids, mask, { path: 'native' })));
           }
           const responseMask = gen.responseMask.clone(); // gen is disposed after this scope
@@ -234,8 +295,22 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           const { advantages: adv, returns } = gae(rewards, values, responseMask, c.gamma, c.lam);
           const advantages = maskedWhiten(adv, responseMask).mul(m);
           return {
-            sequences, attentionMask, responses: gen.tokens.where(responseMask, this.fillId()), responseMask, genLogprobs: gen.logprobs.clone(),
-            logprobs, refLogprobs, values, scores, rewards, kl, nonScoreReward, advantages, returns, promptLength: P, prompts: batch.map((b) => b.text),
+            sequences,
+            attentionMask,
+            responses: gen.tokens.where(responseMask, this.fillId()),
+            responseMask,
+            genLogprobs: gen.logprobs.clone(),
+            logprobs,
+            refLogprobs,
+            values,
+            scores,
+            rewards,
+            kl,
+            nonScoreReward,
+            advantages,
+            returns,
+            promptLength: P,
+            prompts: batch.map((b) => b.text),
           };
         }),
       );
@@ -247,7 +322,12 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   private async programmaticScores(prompts: string[], tokens: Tensor, mask: Tensor): Promise<number[]> {
     const rows = tokens.tolist() as number[][];
     const masks = mask.tolist() as boolean[][];
-    const answers = rows.map((row, i) => this.tokenizer.decode(row.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true }));
+    const answers = rows.map((row, i) =>
+      this.tokenizer.decode(
+        row.filter((_, j) => masks[i]![j]),
+        { skipSpecialTokens: true },
+      ),
+    );
     const name = this.rewardFn!.name || 'rewardFn';
     let scores: unknown;
     try {
@@ -256,10 +336,14 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
       throw new Error(`PPOTrainer: reward function '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
     if (!Array.isArray(scores) || scores.length !== prompts.length)
-      throw new Error(`PPOTrainer: reward function '${name}' must return ${prompts.length} numbers (one per answer), got ${Array.isArray(scores) ? `${scores.length} values` : typeof scores}`);
+      throw new Error(
+        `PPOTrainer: reward function '${name}' must return ${prompts.length} numbers (one per answer), got ${Array.isArray(scores) ? `${scores.length} values` : typeof scores}`,
+      );
     scores.forEach((v, i) => {
       if (!(typeof v === 'number' && Number.isFinite(v)))
-        throw new Error(`PPOTrainer: reward function '${name}': answer ${i} (prompt ${JSON.stringify(prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number`);
+        throw new Error(
+          `PPOTrainer: reward function '${name}': answer ${i} (prompt ${JSON.stringify(prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number`,
+        );
     });
     return scores as number[];
   }
@@ -291,10 +375,15 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
             const idx = tensor(mb.slice(k, k + c.microBatchSize), { dtype: 'int64', device: this.device });
             const pick = (t: Tensor) => t.indexSelect(0, idx);
             const mask = pick(r.responseMask);
-            const out = withMixedPrecision(c.mixedPrecision, this.device, () => this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask)));
+            const out = withMixedPrecision(c.mixedPrecision, this.device, () =>
+              this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask)),
+            );
             const R = r.responses.shape[1]!;
             // Losses in float32 whatever the forward's precision (log-probs and ratios are sensitive).
-            const logits = out.logits.narrow(1, P - 1, R).float().div(c.temperature);
+            const logits = out.logits
+              .narrow(1, P - 1, R)
+              .float()
+              .div(c.temperature);
             const newLogprobs = logits.logSoftmax(-1).gather(2, pick(r.responses).unsqueeze(-1)).squeeze(-1);
             const vpred = out.values.narrow(1, P - 1, R).float();
             const pl = policyLoss(newLogprobs, pick(r.logprobs), pick(r.advantages), mask, c.cliprange);
@@ -372,7 +461,16 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     const rows = (r.responses.tolist() as number[][]).slice(0, n);
     const masks = (r.responseMask.tolist() as boolean[][]).slice(0, n);
     const scores = (r.scores.tolist() as number[]).slice(0, n);
-    this.writeSamples(rows.map((row, i) => ({ prompt: r.prompts[i]!, answer: this.tokenizer.decode(row.filter((_, j) => masks[i]![j]), { skipSpecialTokens: true }), score: scores[i]! })));
+    this.writeSamples(
+      rows.map((row, i) => ({
+        prompt: r.prompts[i]!,
+        answer: this.tokenizer.decode(
+          row.filter((_, j) => masks[i]![j]),
+          { skipSpecialTokens: true },
+        ),
+        score: scores[i]!,
+      })),
+    );
   }
 
   /** One iteration: a rollout, its PPO epochs, and the KL coefficient's update from the measured KL. */

@@ -13,7 +13,12 @@ const fmt = (v: number): string => (Math.abs(v) >= 1000 || (Math.abs(v) < 1e-3 &
  * Plain lines for logs and CI (stderr is not a terminal): `sft step 30/100 (30%) loss 1.2345 …
  * 12 s elapsed, ETA 28 s`, at every tenth of the run, at most every 30 s otherwise, and at the end.
  */
-export function plainProgress(label: string, total: number, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`), now: () => number = Date.now): Progress {
+export function plainProgress(
+  label: string,
+  total: number,
+  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  now: () => number = Date.now,
+): Progress {
   const start = now();
   let startStep: number | null = null;
   let lastLine = start;
@@ -33,8 +38,13 @@ export function plainProgress(label: string, total: number, write: (line: string
       lastLine = t;
       const elapsed = (t - start) / 1000;
       const eta = step > startStep ? (elapsed / (step - startStep)) * (total - step) : NaN;
-      const text = Object.entries(metrics).slice(0, 4).map(([k, v]) => ` ${k} ${fmt(v)}`).join('');
-      write(`${label} step ${step}/${total} (${Math.round((100 * step) / Math.max(total, 1))}%)${text}, ${elapsed.toFixed(0)} s elapsed${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`);
+      const text = Object.entries(metrics)
+        .slice(0, 4)
+        .map(([k, v]) => ` ${k} ${fmt(v)}`)
+        .join('');
+      write(
+        `${label} step ${step}/${total} (${Math.round((100 * step) / Math.max(total, 1))}%)${text}, ${elapsed.toFixed(0)} s elapsed${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`,
+      );
     },
     stop() {},
   };
@@ -44,7 +54,12 @@ export function createProgress(label: string, total: number, enabled: boolean): 
   if (!enabled) return { update() {}, stop() {} };
   if (!process.stderr.isTTY) return plainProgress(label, total);
   const bar = new cliProgress.SingleBar(
-    { format: `${label} |{bar}| {value}/{total} steps | ETA {eta_formatted} | {metrics}`, hideCursor: true, stream: process.stderr, etaBuffer: 20 },
+    {
+      format: `${label} |{bar}| {value}/{total} steps | ETA {eta_formatted} | {metrics}`,
+      hideCursor: true,
+      stream: process.stderr,
+      etaBuffer: 20,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { metrics: '' });

@@ -4,7 +4,8 @@
 
 /** The pairs of a ranking's scores (best answer first) and how many of them are ordered right. */
 export function rankingPairs(scores: readonly number[]): { pairs: number; correct: number } {
-  let pairs = 0, correct = 0;
+  let pairs = 0,
+    correct = 0;
   for (let i = 0; i < scores.length; i++) {
     for (let j = i + 1; j < scores.length; j++) {
       pairs++;

@@ -28,6 +28,7 @@ export const defaultRewardConfig: Omit<RewardConfig, 'outputDir' | 'maxLength'> 
 
 export function resolveRewardConfig(c: Partial<RewardConfig> & { outputDir: string }, blockSize: number): RewardConfig {
   const cfg = resolveConfig<RewardConfig>('RewardConfig', { ...defaultRewardConfig, maxLength: blockSize }, rulesOf(rewardFields), c);
-  if (cfg.maxLength > blockSize) throw new Error(`RewardConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  if (cfg.maxLength > blockSize)
+    throw new Error(`RewardConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
   return cfg;
 }

@@ -45,7 +45,11 @@ export interface RewardBatch {
  * The ranking loss: Σ over pairs of weight · −log σ(r_better − r_worse − margin), with
  * weights 1/(C(K,2) · examples). For K = 2 this is TRL's pairwise loss averaged over examples.
  */
-export function rankingLoss(rewards: Tensor, batch: Pick<RewardBatch, 'better' | 'worse' | 'pairWeight'>, margin = 0): { loss: Tensor; accuracy: Tensor; meanMargin: Tensor } {
+export function rankingLoss(
+  rewards: Tensor,
+  batch: Pick<RewardBatch, 'better' | 'worse' | 'pairWeight'>,
+  margin = 0,
+): { loss: Tensor; accuracy: Tensor; meanMargin: Tensor } {
   return tidy(() => {
     const diff = rewards.index([batch.better]).sub(rewards.index([batch.worse]));
     const loss = diff.sub(margin).logSigmoid().neg().mul(batch.pairWeight).sum();
@@ -120,8 +124,11 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     prepareLora(o.model, o.peftConfig, 'RewardTrainer', { modulesToSave: ['score'] });
     o.model.to(device);
     const train = parsePreferenceRecords(o.trainDataset, 'RewardTrainer trainDataset');
-    const split = o.evalDataset ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
-    const encode = (xs: PreferenceExample[]): RankedExample[] => xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
+    const split = o.evalDataset
+      ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') }
+      : splitDataset(train, config.evalFraction, config.seed);
+    const encode = (xs: PreferenceExample[]): RankedExample[] =>
+      xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
     super(o.model, config, encode(split.train), encode(split.eval), 'reward');
     this.startNotes.push(...start.notes);
     this.callbacks.push(...userCallbacks(o.callbacks, 'RewardTrainer'));
@@ -130,7 +137,10 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
       onTrainEnd: () => {
         if (!writesFiles(this.dp)) return;
         this.model.eval(); // no dropout in the scores
-        writeEvalScores(this.config.outputDir, this.evalData.map((e) => this.scoreSequences(e.sequences)));
+        writeEvalScores(
+          this.config.outputDir,
+          this.evalData.map((e) => this.scoreSequences(e.sequences)),
+        );
       },
     });
     this.tokenizer = o.tokenizer;
@@ -168,7 +178,10 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
   }
 
   protected evaluate(): Record<string, number> {
-    let loss = 0, accuracy = 0, margin = 0, n = 0;
+    let loss = 0,
+      accuracy = 0,
+      margin = 0,
+      n = 0;
     noGrad(() => {
       for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
         const examples = this.evalData.slice(i, i + this.config.batchSize);

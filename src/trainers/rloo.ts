@@ -25,7 +25,10 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
     return this.config.numIterations > 1 || this.config.beta > 0;
   }
 
-  protected advantages(rewards: Tensor, b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor }): { advantages: Tensor; metrics: Record<string, number> } {
+  protected advantages(
+    rewards: Tensor,
+    b: { oldLogprobs: Tensor | null; refLogprobs: Tensor | null; completionMask: Tensor },
+  ): { advantages: Tensor; metrics: Record<string, number> } {
     return tidy(() => {
       const c = this.config;
       let r = rewards;
@@ -58,7 +61,14 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
       const loss = ratio.mul(mb.advantages).minimum(ratio.clamp(lo, hi).mul(mb.advantages)).neg().sum().div(step.sequences);
       const low = ratio.lt(lo).logicalAnd(mb.advantages.lt(0)).float();
       const high = ratio.gt(hi).logicalAnd(mb.advantages.gt(0)).float();
-      return { loss, metrics: { 'clip_ratio/low_mean': low.mean(), 'clip_ratio/high_mean': high.mean(), 'clip_ratio/region_mean': low.add(high).clamp(0, 1).mean() } };
+      return {
+        loss,
+        metrics: {
+          'clip_ratio/low_mean': low.mean(),
+          'clip_ratio/high_mean': high.mean(),
+          'clip_ratio/region_mean': low.add(high).clamp(0, 1).mean(),
+        },
+      };
     });
   }
 }

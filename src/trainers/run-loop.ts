@@ -239,7 +239,11 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
     }
     manualSeed(rankSeed(c.seed, this.dp));
     await this.resume();
-    if (main) prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [{ file: 'metrics.jsonl', stepKey: 'step' }, ...this.extraLogs()]);
+    if (main)
+      prepareRunLogs(c.outputDir, this.lastCheckpoint !== null ? this.step : null, [
+        { file: 'metrics.jsonl', stepKey: 'step' },
+        ...this.extraLogs(),
+      ]);
     this.events = runCallbacks(this.callbacks, c, main);
     await this.dp?.broadcastParameters(this.sharedParameters());
     await this.beforeTraining();

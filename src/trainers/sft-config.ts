@@ -25,6 +25,7 @@ export const defaultSFTConfig: Omit<SFTConfig, 'outputDir' | 'maxLength'> = defa
 
 export function resolveSFTConfig(c: Partial<SFTConfig> & { outputDir: string }, blockSize: number): SFTConfig {
   const cfg = resolveConfig<SFTConfig>('SFTConfig', { ...defaultSFTConfig, maxLength: blockSize }, rulesOf(sftFields), c);
-  if (cfg.maxLength > blockSize) throw new Error(`SFTConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  if (cfg.maxLength > blockSize)
+    throw new Error(`SFTConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
   return cfg;
 }

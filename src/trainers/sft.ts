@@ -67,7 +67,9 @@ export function lmLossFromLogits(logits: Tensor, labels: Tensor, reduction: 'mea
 
 /** Mean next-token cross entropy over the labeled tokens of a batch. */
 export function languageModelLoss(model: GPT, batch: SFTBatch, reduction: 'mean' | 'sum' = 'mean'): Tensor {
-  return tidy(() => lmLossFromLogits(model.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels, reduction));
+  return tidy(() =>
+    lmLossFromLogits(model.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels, reduction),
+  );
 }
 
 export interface SFTTrainerOptions {
@@ -90,14 +92,22 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
   readonly device: Device;
 
   constructor(o: SFTTrainerOptions) {
-    const start = defaultsForStart('sft', o.model.origin, o.config, defaultSFTConfig, Array.isArray(o.trainDataset) ? o.trainDataset.length : 0);
+    const start = defaultsForStart(
+      'sft',
+      o.model.origin,
+      o.config,
+      defaultSFTConfig,
+      Array.isArray(o.trainDataset) ? o.trainDataset.length : 0,
+    );
     const config = resolveSFTConfig(start.config, o.model.config.blockSize);
     checkVocabulary('SFTTrainer', o.tokenizer, o.model);
     const device = pickDevice(config.device);
     prepareLora(o.model, o.peftConfig, 'SFTTrainer');
     o.model.to(device);
     const train = parseSFTRecords(o.trainDataset, 'SFTTrainer trainDataset');
-    const split = o.evalDataset ? { train, eval: parseSFTRecords(o.evalDataset, 'SFTTrainer evalDataset') } : splitDataset(train, config.evalFraction, config.seed);
+    const split = o.evalDataset
+      ? { train, eval: parseSFTRecords(o.evalDataset, 'SFTTrainer evalDataset') }
+      : splitDataset(train, config.evalFraction, config.seed);
     const encode = (xs: SFTExample[]) => {
       const seqs = xs.map((x) => sftSequence(x, o.tokenizer, config.maxLength, config.completionOnlyLoss));
       return config.packing ? pack(seqs, config.maxLength) : seqs;
@@ -146,7 +156,11 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
   /** No better than a unigram model of the answer tokens on the held-out set (or the training loss without one). */
   protected override learningFinding(metrics: Record<string, number>): string | null {
     const held = this.evalData.length > 0;
-    return sftFinding(metrics[held ? 'eval/loss' : 'loss'], unigramLoss(this.trainData, held ? this.evalData : this.trainData, this.gpt.config.vocabSize), this.gpt.config.vocabSize);
+    return sftFinding(
+      metrics[held ? 'eval/loss' : 'loss'],
+      unigramLoss(this.trainData, held ? this.evalData : this.trainData, this.gpt.config.vocabSize),
+      this.gpt.config.vocabSize,
+    );
   }
 
   protected override async saveFinal(dir: string): Promise<void> {

@@ -47,26 +47,49 @@ export interface StartDefaults<C> {
  * the fields the user left out; `trl` holds TRL's defaults (what the notes compare with), and
  * `examples` the training examples, from which SFT's epochs are derived.
  */
-export function defaultsForStart<C extends object>(stage: TrainerStage, origin: ModelOrigin, given: C, trl: Readonly<Record<string, unknown>>, examples = 0): StartDefaults<C> {
+export function defaultsForStart<C extends object>(
+  stage: TrainerStage,
+  origin: ModelOrigin,
+  given: C,
+  trl: Readonly<Record<string, unknown>>,
+  examples = 0,
+): StartDefaults<C> {
   const set = given as Record<string, unknown>;
   const isGiven = (k: string) => set[k] !== undefined;
   const lr = (v: unknown) => (typeof v === 'number' ? v.toExponential().replace(/\.?0*e\+?/, 'e') : String(v));
   if (origin === 'pretrained') {
-    const chosen = ['learningRate', 'numTrainEpochs'].filter((k) => k in trl && !isGiven(k)).map((k) => `${k} ${k === 'learningRate' ? lr(trl[k]) : String(trl[k])}`);
-    return { config: given, notes: chosen.length ? [`${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the from-scratch ones`] : [] };
+    const chosen = ['learningRate', 'numTrainEpochs']
+      .filter((k) => k in trl && !isGiven(k))
+      .map((k) => `${k} ${k === 'learningRate' ? lr(trl[k]) : String(trl[k])}`);
+    return {
+      config: given,
+      notes: chosen.length
+        ? [
+            `${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the from-scratch ones`,
+          ]
+        : [],
+    };
   }
   const fill: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(FROM_SCRATCH_DEFAULTS[stage])) if (!isGiven(k)) fill[k] = v;
   if (stage === 'sft' && !isGiven('numTrainEpochs') && !isGiven('maxSteps')) {
     const batch = Number(set.batchSize ?? fill.batchSize) * Number(set.gradientAccumulationSteps ?? trl.gradientAccumulationSteps ?? 1);
     const perEpoch = Math.max(1, Math.ceil(examples / batch));
-    fill.numTrainEpochs = Math.min(FROM_SCRATCH_SFT_EPOCHS.max, Math.max(FROM_SCRATCH_SFT_EPOCHS.min, Math.ceil(FROM_SCRATCH_SFT_STEPS / perEpoch)));
+    fill.numTrainEpochs = Math.min(
+      FROM_SCRATCH_SFT_EPOCHS.max,
+      Math.max(FROM_SCRATCH_SFT_EPOCHS.min, Math.ceil(FROM_SCRATCH_SFT_STEPS / perEpoch)),
+    );
   }
   const why = (k: string): string => {
-    if (k === 'numTrainEpochs' && stage === 'sft') return `about ${FROM_SCRATCH_SFT_STEPS} steps over ${examples} examples, ${FROM_SCRATCH_SFT_EPOCHS.min} to ${FROM_SCRATCH_SFT_EPOCHS.max} epochs`;
-    return k in trl ? `TRL's ${k === 'learningRate' ? lr(trl[k]) : JSON.stringify(trl[k])} is for pretrained checkpoints` : 'the from-scratch default';
+    if (k === 'numTrainEpochs' && stage === 'sft')
+      return `about ${FROM_SCRATCH_SFT_STEPS} steps over ${examples} examples, ${FROM_SCRATCH_SFT_EPOCHS.min} to ${FROM_SCRATCH_SFT_EPOCHS.max} epochs`;
+    return k in trl
+      ? `TRL's ${k === 'learningRate' ? lr(trl[k]) : JSON.stringify(trl[k])} is for pretrained checkpoints`
+      : 'the from-scratch default';
   };
-  const notes = Object.entries(fill).map(([k, v]) => `${describeOrigin[origin]}: ${k} ${k === 'learningRate' ? lr(v) : JSON.stringify(v)} (${why(k)})`);
+  const notes = Object.entries(fill).map(
+    ([k, v]) => `${describeOrigin[origin]}: ${k} ${k === 'learningRate' ? lr(v) : JSON.stringify(v)} (${why(k)})`,
+  );
   return { config: { ...given, ...fill }, notes };
 }
 
@@ -78,7 +101,10 @@ export function announceStart(label: string, notes: readonly string[]): void {
 /** The --help paragraph on the two sets of defaults. */
 export function startingPointHelp(stage: TrainerStage, trl: Readonly<Record<string, unknown>>): string {
   const scratch = Object.entries(FROM_SCRATCH_DEFAULTS[stage]).map(([k, v]) => `${k} ${JSON.stringify(v)}`);
-  if (stage === 'sft') scratch.push(`numTrainEpochs for about ${FROM_SCRATCH_SFT_STEPS} steps (${FROM_SCRATCH_SFT_EPOCHS.min}–${FROM_SCRATCH_SFT_EPOCHS.max})`);
+  if (stage === 'sft')
+    scratch.push(
+      `numTrainEpochs for about ${FROM_SCRATCH_SFT_STEPS} steps (${FROM_SCRATCH_SFT_EPOCHS.min}–${FROM_SCRATCH_SFT_EPOCHS.max})`,
+    );
   const pretrained = ['learningRate', 'numTrainEpochs'].filter((k) => k in trl).map((k) => `${k} ${JSON.stringify(trl[k])}`);
   return (
     `\nDefaults by starting point: a model with random weights (a preset, a config file) or a checkpoint trained from scratch by torch-rlhf ` +

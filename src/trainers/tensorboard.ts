@@ -78,7 +78,8 @@ export class TensorBoardWriter {
   /** The finite numbers of `scalars` at `step`, each under its own tag (e.g. 'objective/kl'). */
   addScalars(step: number, scalars: Readonly<Record<string, number>>, wallTime = Date.now() / 1000): void {
     const finite = Object.fromEntries(Object.entries(scalars).filter(([, v]) => typeof v === 'number' && Number.isFinite(v)));
-    if (Object.keys(finite).length > 0) appendFileSync(this.path, record(event(wallTime, Math.max(0, Math.round(step)), { scalars: finite })));
+    if (Object.keys(finite).length > 0)
+      appendFileSync(this.path, record(event(wallTime, Math.max(0, Math.round(step)), { scalars: finite })));
   }
 }
 

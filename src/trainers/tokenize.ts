@@ -59,7 +59,12 @@ export interface LabeledSequence {
  * A conversation's ids with the labels of its assistant turns. Truncation treats the last
  * assistant turn onwards as the answer to keep; earlier turns are trained where they survive.
  */
-function conversationSequence(messages: readonly ChatMessage[], tok: Tokenizer, maxLength: number, completionOnlyLoss: boolean): LabeledSequence {
+function conversationSequence(
+  messages: readonly ChatMessage[],
+  tok: Tokenizer,
+  maxLength: number,
+  completionOnlyLoss: boolean,
+): LabeledSequence {
   const { ids, assistantMask } = encodeConversation(tok, messages);
   let start = assistantMask.lastIndexOf(true);
   while (start > 0 && assistantMask[start - 1]) start--;
@@ -91,7 +96,8 @@ export function pack(seqs: LabeledSequence[], maxLength: number): LabeledSequenc
     labels.push(...s.labels);
   }
   const blocks: LabeledSequence[] = [];
-  for (let i = 0; i + maxLength <= ids.length; i += maxLength) blocks.push({ ids: ids.slice(i, i + maxLength), labels: labels.slice(i, i + maxLength) });
+  for (let i = 0; i + maxLength <= ids.length; i += maxLength)
+    blocks.push({ ids: ids.slice(i, i + maxLength), labels: labels.slice(i, i + maxLength) });
   if (blocks.length === 0 && ids.length > 0) blocks.push({ ids, labels });
   return blocks;
 }
@@ -117,9 +123,16 @@ export function pairTexts(ex: PreferencePair, tok: Tokenizer): { prompt: string;
  * prompt is cut from the left so that the longer answer fits in maxLength, as
  * truncateKeepingAnswer does for one answer, and each answer keeps what fits after it.
  */
-export function pairSequences(ex: PreferencePair, tok: Tokenizer, maxLength: number): { chosen: LabeledSequence; rejected: LabeledSequence } {
+export function pairSequences(
+  ex: PreferencePair,
+  tok: Tokenizer,
+  maxLength: number,
+): { chosen: LabeledSequence; rejected: LabeledSequence } {
   const t = pairTexts(ex, tok);
-  const [chosen, rejected] = [t.chosen, t.rejected].map((a) => encodePromptAnswer(t.prompt, a, tok, t.templated)) as [PromptAnswerIds, PromptAnswerIds];
+  const [chosen, rejected] = [t.chosen, t.rejected].map((a) => encodePromptAnswer(t.prompt, a, tok, t.templated)) as [
+    PromptAnswerIds,
+    PromptAnswerIds,
+  ];
   const prompt = truncateKeepingAnswer(chosen.answer.length >= rejected.answer.length ? chosen : rejected, maxLength).prompt;
   const sequence = (x: PromptAnswerIds): LabeledSequence => {
     const answer = x.answer.slice(0, maxLength - prompt.length);

@@ -22,9 +22,11 @@ export interface StepOutput {
 }
 
 /** libtorch's out-of-memory errors (CUDA and CPU allocators). */
-export const isOutOfMemory = (err: unknown): boolean => err instanceof Error && /out of memory|not enough memory|can't allocate memory/i.test(err.message);
+export const isOutOfMemory = (err: unknown): boolean =>
+  err instanceof Error && /out of memory|not enough memory|can't allocate memory/i.test(err.message);
 
-const isNoDecay = (name: string): boolean => name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
+const isNoDecay = (name: string): boolean =>
+  name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
 
 export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
   readonly optimizer: AdamW;
@@ -47,7 +49,12 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
       { params: decay, weightDecay: config.weightDecay },
       { params: noDecay, weightDecay: 0 },
     ].filter((g) => g.params.length > 0);
-    this.optimizer = new AdamW(groups, { lr: config.learningRate, betas: [config.adamBeta1, config.adamBeta2], eps: config.adamEpsilon, weightDecay: config.weightDecay });
+    this.optimizer = new AdamW(groups, {
+      lr: config.learningRate,
+      betas: [config.adamBeta1, config.adamBeta2],
+      eps: config.adamEpsilon,
+      weightDecay: config.weightDecay,
+    });
   }
 
   /** Tensors for one micro-batch of examples. */
@@ -124,7 +131,8 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
     const outs = micro.flatMap((examples) => this.accumulate(examples, 1 / c.gradientAccumulationSteps));
     const totalWeight = outs.reduce((a, o) => a + o.weight, 0);
     for (const o of outs)
-      for (const [k, v] of Object.entries(o.metrics)) stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
+      for (const [k, v] of Object.entries(o.metrics))
+        stepMetrics[k] = (stepMetrics[k] ?? 0) + (v * o.weight) / Math.max(totalWeight, 1e-12);
     if (this.dp) {
       await this.dp.allReduceGradients(this.sharedParameters());
       stepMetrics = await this.dp.reduceMetrics(stepMetrics, totalWeight);
@@ -159,7 +167,9 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
       const [wa, wb] = [this.weightOf(a), this.weightOf(b)];
       this.oomRetries++;
       if (this.oomRetries === 1)
-        console.error(`${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves (${String((err as Error).message).split('\n')[0]})`);
+        console.error(
+          `${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves (${String((err as Error).message).split('\n')[0]})`,
+        );
       return [...this.accumulate(a, (scale * wa) / (wa + wb)), ...this.accumulate(b, (scale * wb) / (wa + wb))];
     } finally {
       this.disposeBatch(batch);

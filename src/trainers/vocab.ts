@@ -7,5 +7,7 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 export function checkVocabulary(who: string, tokenizer: Tokenizer, model: { config: { vocabSize: number } }, role = 'model'): void {
   const [ids, rows] = [tokenizer.vocabSize, model.config.vocabSize];
   if (ids > rows)
-    throw new Error(`${who}: the tokenizer has ${ids} ids but the ${role}'s embedding only ${rows} (grow it first: ${role}.resizeTokenEmbeddings(tokenizer.vocabSize), as transformers' resize_token_embeddings)`);
+    throw new Error(
+      `${who}: the tokenizer has ${ids} ids but the ${role}'s embedding only ${rows} (grow it first: ${role}.resizeTokenEmbeddings(tokenizer.vocabSize), as transformers' resize_token_embeddings)`,
+    );
 }

@@ -20,9 +20,59 @@ const pick = (xs) => xs[Math.floor(random() * xs.length)];
 
 const INT64_MIN = -9223372036854775808;
 const numbers = [0, 1, -1, 2, 3, -2, 0.5, 1.5, NaN, Infinity, -Infinity, 1e12, -1e12, 2 ** 53, INT64_MIN, 64, 5000];
-const strings = ['float32', 'float64', 'int64', 'int32', 'bool', 'bfloat16', 'cpu', 'cuda', 'cuda:7', 'trunc', 'floor', 'mean', 'sum', 'none', 'tanh', '', 'nope', 'ij,jk->ik', '...'];
-const arrays = [[], [2, 3], [3, 2], [-1], [0], [0, 3], [2, -1], [1e12, 1e12], [1e4, 1e4, 0], [NaN], [1.5], ['a'], [[1, 2], [3]], [[1, 2], [3, 4]], [INT64_MIN, 5], [2 ** 31, 0]];
-const objects = [{}, { dtype: 'int64' }, { dtype: 'nope' }, { device: 'cuda' }, { device: 'gpu' }, { requiresGrad: true }, { dim: 0 }, { keepdim: 'yes' }, { dtype: 'float64', requiresGrad: true }];
+const strings = [
+  'float32',
+  'float64',
+  'int64',
+  'int32',
+  'bool',
+  'bfloat16',
+  'cpu',
+  'cuda',
+  'cuda:7',
+  'trunc',
+  'floor',
+  'mean',
+  'sum',
+  'none',
+  'tanh',
+  '',
+  'nope',
+  'ij,jk->ik',
+  '...',
+];
+const arrays = [
+  [],
+  [2, 3],
+  [3, 2],
+  [-1],
+  [0],
+  [0, 3],
+  [2, -1],
+  [1e12, 1e12],
+  [1e4, 1e4, 0],
+  [NaN],
+  [1.5],
+  ['a'],
+  [[1, 2], [3]],
+  [
+    [1, 2],
+    [3, 4],
+  ],
+  [INT64_MIN, 5],
+  [2 ** 31, 0],
+];
+const objects = [
+  {},
+  { dtype: 'int64' },
+  { dtype: 'nope' },
+  { device: 'cuda' },
+  { device: 'gpu' },
+  { requiresGrad: true },
+  { dim: 0 },
+  { keepdim: 'yes' },
+  { dtype: 'float64', requiresGrad: true },
+];
 const others = [null, undefined, true, false, 5n, -1n, Symbol('s'), () => 1, new Float32Array(3), new Map()];
 
 function makePool() {
@@ -33,7 +83,10 @@ function makePool() {
     torch.tensor([INT64_MIN, 5, -1], { dtype: 'int64' }),
     torch.tensor([-2147483648, 7], { dtype: 'int32' }),
     torch.tensor([-1, -1, 1], { dtype: 'int64' }),
-    torch.tensor([[true, false], [false, true]]),
+    torch.tensor([
+      [true, false],
+      [false, true],
+    ]),
     torch.zeros([0, 3]),
     torch.zeros([1e4, 1e4, 0]),
     torch.tensor(2.5, { dtype: 'float64' }),
@@ -75,10 +128,15 @@ const probeCases = [
   () => torch.tensor([-2147483648], { dtype: 'int32' }).div(torch.tensor([-1], { dtype: 'int32' }), 'floor'),
   () => torch.tensor([INT64_MIN], { dtype: 'int64' }).remainder(-1),
   () => torch.tensor([INT64_MIN], { dtype: 'int64' }).fmod(torch.tensor([-1], { dtype: 'int64' })),
-  () => { const t = torch.tensor([INT64_MIN], { dtype: 'int64' }); t.div_(-1); },
+  () => {
+    const t = torch.tensor([INT64_MIN], { dtype: 'int64' });
+    t.div_(-1);
+  },
   () => String(torch.zeros([1e4, 1e4, 0])),
   () => torch.zeros([1e4, 1e4, 0]).tolist(),
-  () => { throw new Error(`bad ${torch.zeros([1e4, 1e4, 0])}`); },
+  () => {
+    throw new Error(`bad ${torch.zeros([1e4, 1e4, 0])}`);
+  },
   () => torch.setNumThreads(5000),
   () => torch.zeros([2000]).split(1).length,
   () => torch.zeros([1000, 2]).chunk(2 ** 32).length,
@@ -143,7 +201,8 @@ for (let i = 0; i < total; i++) {
     else if (/Exception raised from|frame #\d/.test(e.message)) breaches.push(`${name}: C++ backtrace in ${e.message.slice(0, 200)}`);
     else if (e.message.length > 20_000) breaches.push(`${name}: a ${e.message.length}-character message`);
   }
-  if (torch.memory().tensors !== live0 && !name.startsWith('Tensor.dispose') && name !== 'torch.dispose') breaches.push(`${name}: ${torch.memory().tensors - live0} tensors outlived the call`);
+  if (torch.memory().tensors !== live0 && !name.startsWith('Tensor.dispose') && name !== 'torch.dispose')
+    breaches.push(`${name}: ${torch.memory().tensors - live0} tensors outlived the call`);
   const ms = performance.now() - t0;
   slowest.push({ name, ms: Math.round(ms) });
   slowest.sort((a, b) => b.ms - a.ms);
