@@ -1,11 +1,20 @@
-// The package as a dependency: `import { torch } from 'torch-rlhf'` from another folder, its
-// types for a TypeScript user, and the loader's explanation when the addon is missing.
+// The package as its users get it. As a dependency: `import { torch } from 'torch-rlhf'` from
+// another folder trains a step, a TypeScript user gets full types, and the loader explains what to
+// do when the addon or libtorch is missing. As published, on another machine's layout: the CUDA
+// variant is built against PyTorch's CUDA wheel and loads here without a GPU; `npm run prebuild`
+// stores the CPU addon beside it under prebuilds/, one binary per libtorch build; `npm pack` ships
+// them with dist/ and the sources (and nothing that should not ship); the tarball installed into a
+// fresh folder trains a step without building anything, on a libtorch that lives at another path
+// than the one it was built against (a second virtual environment with its own PyTorch wheel), and
+// takes the CUDA binary where the CUDA wheel's environment is the active one. Only the second part
+// runs npm and pip; both are in the integration tier.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prebuildName } from '../src/libtorch.js';
 import { libtorch } from '../src/native.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -20,7 +29,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('package', () => {
+describe('package: as a dependency', () => {
   it('imports from another folder and trains a step', () => {
     writeFileSync(
       join(dir, 'main.js'),
@@ -105,4 +114,146 @@ describe('package', () => {
       rmSync(bare, { recursive: true, force: true });
     }
   });
+});
+
+const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-pack-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const npm = (args: string[], cwd: string) =>
+  spawnSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
+const platform = `${process.platform}-${process.arch}`;
+/** stderr's lines but the trainer's own (its start notes, and its warning that two steps learned nothing): what loading printed. */
+const loaderNoise = (stderr: string): string[] => stderr.split('\n').filter((l) => l !== '' && !/^(sft: |warning: sft )/.test(l));
+
+describe('package: as published', () => {
+  // scripts/build-cuda.sh: PyTorch's CUDA wheel into .venv-cuda, the addon built against it and
+  // stored as a prebuild, then loaded and checked here, where there is no GPU.
+  it('the CUDA variant builds against the CUDA wheel, links and loads here: CUDA unavailable, CPU work right', () => {
+    const r = spawnSync('bash', ['scripts/build-cuda.sh'], { cwd: root, encoding: 'utf8', timeout: 1_200_000 });
+    expect(r.status, r.stdout.slice(-3000) + r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout).toMatch(/ok {3}CUDA reported (un)?available, as the machine is/);
+    expect(r.stdout).toMatch(/ok {3}GPT logits equal the CPU variant's/);
+    expect(r.stdout).toMatch(/check-cuda-build: all checks passed/);
+    expect(r.stdout).toMatch(/NCCL: NCCL_VERSION_CODE \d+/);
+  }, 1_500_000);
+
+  it('npm run prebuild → npm pack → install into a fresh folder → a training step on a libtorch elsewhere', () => {
+    let r = npm(['run', 'prebuild'], root);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const binary = prebuildName(libtorch);
+    expect(readdirSync(join(root, 'prebuilds', platform))).toEqual(expect.arrayContaining([binary, 'torch-rlhf-preload.node']));
+    r = npm(['pack', '--pack-destination', tmp], root);
+    expect(r.status, r.stderr).toBe(0);
+    const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!;
+    const files = execFileSync('tar', ['tzf', join(tmp, tgz)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const must of [
+      'package.json',
+      'README.md',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/libtorch.js',
+      'dist/cli/index.js',
+      'data/demo/sft.jsonl',
+      'CMakeLists.txt',
+      'binding/addon.cc',
+      'binding/preload/preload.c',
+      'native/gpt.cpp',
+      'scripts/install-native.mjs',
+      `prebuilds/${platform}/${binary}`,
+      `prebuilds/${platform}/torch-rlhf-preload.node`,
+    ])
+      expect(files, must).toContain(must);
+    for (const f of files) expect(f).not.toMatch(/^(test|build[^/]*|node_modules|\.gpu|\.ci|\.venv[^/]*|src|docs)\//);
+
+    // A second virtual environment with the same PyTorch release: the libtorch the prebuild runs on.
+    const venv = join(tmp, 'other-venv');
+    execFileSync('python3', ['-m', 'venv', venv]);
+    const pip = spawnSync(
+      join(venv, 'bin', 'pip'),
+      [
+        'install',
+        '--retries',
+        '0',
+        '--timeout',
+        '5',
+        '--no-deps',
+        `torch==${libtorch.version}+${libtorch.variant}`,
+        '--extra-index-url',
+        'https://download.pytorch.org/whl/cpu',
+      ],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
+    expect(pip.status, pip.stderr).toBe(0);
+
+    const app = join(tmp, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    // Installed while that environment is active, as a user would.
+    const env: NodeJS.ProcessEnv = { ...process.env, VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}:/usr/bin:/bin` };
+    delete env.LIBTORCH;
+    r = spawnSync('npm', ['install', '--foreground-scripts', join(tmp, tgz)], { cwd: app, encoding: 'utf8', timeout: 600_000, env });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/using the prebuilt addon/);
+    expect(existsSync(join(app, 'node_modules', 'torch-rlhf', 'build'))).toBe(false); // nothing was compiled
+    writeFileSync(
+      join(app, 'step.mjs'),
+      `import { readFileSync } from 'node:fs';
+       import { torch, GPT, ByteTokenizer, SFTTrainer } from 'torch-rlhf';
+       const tok = new ByteTokenizer();
+       const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 });
+       const data = [
+         { kind: 'prompt-completion', prompt: 'a', completion: 'b' },
+         { kind: 'prompt-completion', prompt: 'c', completion: 'd' },
+       ];
+       const config = { outputDir: 'run', maxSteps: 2, batchSize: 2, learningRate: 1e-3, progressBar: false };
+       const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: data, evalDataset: [], config });
+       const r = await t.train();
+       const maps = readFileSync('/proc/self/maps', 'utf8').split('\\n')
+         .filter((l) => /libtorch_cpu\\.so$/.test(l)).map((l) => l.split(' ').pop());
+       console.log(JSON.stringify({ steps: r.globalStep, loss: r.metrics.loss, version: torch.version(), maps: [...new Set(maps)] }));`,
+    );
+    const run = spawnSync(process.execPath, ['step.mjs'], { cwd: app, encoding: 'utf8', env });
+    expect(loaderNoise(run.stderr)).toEqual([]);
+    const out = JSON.parse(run.stdout.trim());
+    expect(out.steps).toBe(2);
+    expect(Number.isFinite(out.loss)).toBe(true);
+    const libDir = join(venv, 'lib');
+    expect(out.version.libtorchSource).toBe('Python PyTorch');
+    expect(out.version.libtorchDir.startsWith(libDir)).toBe(true);
+    expect(out.version.addon).toBe(join(app, 'node_modules', 'torch-rlhf', 'prebuilds', platform, binary));
+    expect(out.maps).toHaveLength(1);
+    expect(out.maps[0].startsWith(libDir)).toBe(true); // not the libtorch the binary was built against
+    // LIBTORCH pointing at that environment's torch folder works the same, from anywhere.
+    const viaLibtorch = spawnSync(process.execPath, ['step.mjs'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', LIBTORCH: out.version.libtorchDir },
+    });
+    expect(loaderNoise(viaLibtorch.stderr)).toEqual([]);
+    expect(JSON.parse(viaLibtorch.stdout.trim()).version.libtorchSource).toBe('LIBTORCH');
+    const cli = spawnSync(join(app, 'node_modules', '.bin', 'rlhf'), ['--help'], { encoding: 'utf8', env });
+    expect(cli.stdout).toMatch(/Usage: rlhf/);
+
+    // With the CUDA wheel's environment active instead, the same install takes the CUDA prebuild.
+    const cudaVenv = join(root, '.venv-cuda');
+    const cudaBinary = readdirSync(join(root, 'prebuilds', platform)).find((f) => /-cu\d+\.node$/.test(f))!;
+    expect(files).toContain(`prebuilds/${platform}/${cudaBinary}`);
+    const onCuda = spawnSync(process.execPath, ['step.mjs'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { ...env, VIRTUAL_ENV: cudaVenv, PATH: `${join(cudaVenv, 'bin')}:/usr/bin:/bin` },
+    });
+    expect(loaderNoise(onCuda.stderr)).toEqual([]);
+    const cuda = JSON.parse(onCuda.stdout.trim());
+    expect(cuda.steps).toBe(2);
+    expect(cuda.version.addon).toBe(join(app, 'node_modules', 'torch-rlhf', 'prebuilds', platform, cudaBinary));
+    expect(cuda.version.cuda).toBe(true);
+  }, 900_000);
 });
