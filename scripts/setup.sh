@@ -8,14 +8,15 @@
 #      when an NVIDIA GPU is present. TORCH_VERSION picks another release.
 #   3. The npm dependencies, then the native addon (built against that libtorch) and dist/.
 # --test also installs Chromium (Debian's chromium package, /usr/bin/chromium), which
-# test/report.test.ts uses to render the HTML report headless, and Hugging Face transformers
+# test/report.test.ts uses to render the HTML report headless, clang-format, which `npm run lint`
+# checks the C++ with, and Hugging Face transformers
 # into .venv (beside its torch), which the Llama-family parity checks run
 # (scripts/fixtures/make_llama_fixtures.py check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
-usage="usage: bash scripts/setup.sh [--test] [--cpu | --cuda]   (--test: also install Chromium for the tests)"
+usage="usage: bash scripts/setup.sh [--test] [--cpu | --cuda]   (--test: also install what the tests and lint need)"
 
 with_test=0
 variant=auto
@@ -65,9 +66,13 @@ command -v make >/dev/null || command -v ninja >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
-# The report test runs exactly /usr/bin/chromium, so that is what is checked for.
-if [ "$with_test" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
-  apt_install chromium
+# The report test runs exactly /usr/bin/chromium, so that is what is checked for; clang-format is
+# what `npm run lint` (which .ci/run runs) checks native/ and binding/ with.
+if [ "$with_test" -eq 1 ]; then
+  test_missing=()
+  [ -x /usr/bin/chromium ] || test_missing+=(chromium)
+  command -v clang-format >/dev/null || test_missing+=(clang-format)
+  [ ${#test_missing[@]} -eq 0 ] || apt_install "${test_missing[@]}"
 fi
 
 say "npm ci (dependencies; the addon is built once libtorch is there)"

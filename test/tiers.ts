@@ -31,6 +31,7 @@ export const UNIT_TESTS: readonly string[] = [
   // Models and text generation.
   'gpt.test.ts',
   'gpt-checkpoint.test.ts',
+  'forward-paths.test.ts',
   'text.test.ts',
   // Trainers on tiny models, their math and rewards.
   'trainers.test.ts',
@@ -43,11 +44,13 @@ export const UNIT_TESTS: readonly string[] = [
   'grpo.test.ts',
   'grpo-trl.test.ts',
   'rewards-builtin.test.ts',
+  'ranking-accuracy.test.ts',
   'lora-trainers.test.ts',
   // The bundled tasks and the report's data.
   'demo-task.test.ts',
   'arithmetic-task.test.ts',
   'report-runs.test.ts',
-  // This list itself.
+  // The config field tables, and this list itself.
+  'config-fields.test.ts',
   'tiers.test.ts',
 ];
