@@ -6,6 +6,7 @@
 #include "binding/args.h"
 #include "binding/fields.h"
 #include "binding/ops.h"
+#include "binding/promise_worker.h"
 #include "native/c10d.h"
 
 #include <functional>
@@ -46,48 +47,9 @@ std::shared_ptr<T> unwrapShared(const Args& a, size_t i, const napi_type_tag& ta
 
 std::shared_ptr<dist::Group> group(const Args& a) { return unwrapShared<dist::Group>(a, 0, kGroupTag, "a process group"); }
 
-// Runs blocking network work on a libuv worker; `settle` makes the resolved value on the JS
-// thread. Both functions are dropped there as soon as the Promise settles.
-class NetworkWorker : public Napi::AsyncWorker {
- public:
-  NetworkWorker(Napi::Env env, const char* name, std::function<void()> job, std::function<V(Napi::Env)> settle)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)), settle_(std::move(settle)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      job_();
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(std::string("distributed: ") + e.what());
-    }
-  }
-  void OnOK() override {
-    V v = settle_(Env());
-    release();
-    deferred_.Resolve(v);
-  }
-  void OnError(const Napi::Error& e) override {
-    release();
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  void release() {
-    job_ = nullptr;
-    settle_ = nullptr;
-  }
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> job_;
-  std::function<V(Napi::Env)> settle_;
-};
-
+// Blocking network work on a libuv worker (binding/promise_worker.h).
 V queue(Napi::Env env, const char* name, std::function<void()> job, std::function<V(Napi::Env)> settle) {
-  auto* w = new NetworkWorker(env, name, std::move(job), std::move(settle));
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return queuePromise(env, name, "distributed", std::move(job), std::move(settle));
 }
 
 std::chrono::milliseconds millis(const Fields& f, const char* k, std::chrono::milliseconds dflt) {

@@ -128,20 +128,18 @@ V lerp(Args& a) {
 }
 
 // ---- reductions: (t, dims?, keepdim?, …); no dims reduces everything ----
-V sum(Args& a) {
-  const at::Tensor& x = a.tensor(0);
-  std::optional<at::ScalarType> dt;
-  if (auto d = a.optDtype(3)) dt = *d;
-  if (a.missing(1)) return wrap(a.env(), at::sum(x, dt));
-  return wrap(a.env(), at::sum(x, a.ints(1), a.boolean(2, false), dt));
-}
-V mean(Args& a) {
-  const at::Tensor& x = a.tensor(0);
-  std::optional<at::ScalarType> dt;
-  if (auto d = a.optDtype(3)) dt = *d;
-  if (a.missing(1)) return wrap(a.env(), at::mean(x, dt));
-  return wrap(a.env(), at::mean(x, a.ints(1), a.boolean(2, false), dt));
-}
+// sum and mean: (t, dims?, keepdim?, dtype?).
+#define DTYPED_REDUCTION(NAME)                                             \
+  V NAME(Args& a) {                                                        \
+    const at::Tensor& x = a.tensor(0);                                     \
+    std::optional<at::ScalarType> dt;                                      \
+    if (auto d = a.optDtype(3)) dt = *d;                                   \
+    if (a.missing(1)) return wrap(a.env(), at::NAME(x, dt));               \
+    return wrap(a.env(), at::NAME(x, a.ints(1), a.boolean(2, false), dt)); \
+  }
+DTYPED_REDUCTION(sum)
+DTYPED_REDUCTION(mean)
+#undef DTYPED_REDUCTION
 V prod(Args& a) {
   const at::Tensor& x = a.tensor(0);
   if (a.missing(1)) return wrap(a.env(), at::prod(x));

@@ -6,12 +6,14 @@
 #include "binding/args.h"
 #include "binding/fields.h"
 #include "binding/ops.h"
+#include "binding/promise_worker.h"
 #include "native/attention.h"
 #include "native/compute_thread.h"
 #include "native/gpt.h"
 #include "native/llama.h"
 
 #include <functional>
+#include <memory>
 
 namespace torch_rlhf {
 
@@ -79,53 +81,20 @@ V gptForward(Args& a) {
   return forwardResult(a.env(), torch_rlhf::gptForward(w, in.ids, in.positions, in.valid, nullptr, false, in.with_logits), in.with_logits);
 }
 
-// Runs one generation off the JS thread and settles a Promise. The job owns every native
-// reference it needs (weights, prompts), so the JS side may drop its handles meanwhile; they
-// are released on the main thread as soon as it settles.
-class GenerateWorker : public Napi::AsyncWorker {
- public:
-  GenerateWorker(Napi::Env env, std::function<GenerateOutput()> job)
-      : Napi::AsyncWorker(env, "torch-rlhf:generate"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      runOnComputeThread([this] { out_ = job_(); });
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(std::string("generate: ") + e.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("tokens", wrap(env, out_.tokens));
-    r.Set("responseMask", wrap(env, out_.response_mask));
-    r.Set("logprobs", wrap(env, out_.logprobs));
-    release();
-    deferred_.Resolve(r);
-  }
-  void OnError(const Napi::Error& e) override {
-    release();
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  void release() {  // drop native references on the main thread, promptly
-    job_ = nullptr;
-    out_ = GenerateOutput();
-  }
-  Napi::Promise::Deferred deferred_;
-  std::function<GenerateOutput()> job_;
-  GenerateOutput out_;
-};
-
+// Runs one generation off the JS thread (binding/promise_worker.h), on the compute thread, and
+// settles a Promise with {tokens, responseMask, logprobs}. The job owns every native reference it
+// needs (weights, prompts), so the JS side may drop its handles meanwhile.
 Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) {
-  auto* worker = new GenerateWorker(env, std::move(job));
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  return p;
+  auto out = std::make_shared<GenerateOutput>();
+  return queuePromise(
+      env, "torch-rlhf:generate", "generate", [job = std::move(job), out] { runOnComputeThread([&] { *out = job(); }); },
+      [out](Napi::Env env) -> V {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("tokens", wrap(env, out->tokens));
+        r.Set("responseMask", wrap(env, out->response_mask));
+        r.Set("logprobs", wrap(env, out->logprobs));
+        return r;
+      });
 }
 
 // The Llama-family model by name: {nHead, nKvHead, headDim, eps, maxPositions, invFreq, embed, norm,

@@ -234,24 +234,22 @@ V fill_(Args& a) {
     else t.CALL(a.scalar(1));               \
     return a[0];                            \
   }
-V add_(Args& a) {
-  const at::Tensor& t = a.tensor(0);
-  const at::Scalar alpha = a.missing(2) ? at::Scalar(1) : a.scalar(2);
-  if (a.isTensor(1)) t.add_(a.tensor(1), alpha);
-  else t.add_(a.scalar(1), alpha);
-  return a[0];
-}
-V sub_(Args& a) {
-  const at::Tensor& t = a.tensor(0);
-  const at::Scalar alpha = a.missing(2) ? at::Scalar(1) : a.scalar(2);
-  if (a.isTensor(1)) t.sub_(a.tensor(1), alpha);
-  else t.sub_(a.scalar(1), alpha);
-  return a[0];
-}
+// add_ and sub_ take torch's alpha (the other operand's multiplier) as a third argument.
+#define INPLACE_BINARY_ALPHA(NAME, CALL)                                 \
+  V NAME(Args& a) {                                                      \
+    const at::Tensor& t = a.tensor(0);                                   \
+    const at::Scalar alpha = a.missing(2) ? at::Scalar(1) : a.scalar(2); \
+    if (a.isTensor(1)) t.CALL(a.tensor(1), alpha);                       \
+    else t.CALL(a.scalar(1), alpha);                                     \
+    return a[0];                                                         \
+  }
+INPLACE_BINARY_ALPHA(add_, add_)
+INPLACE_BINARY_ALPHA(sub_, sub_)
 INPLACE_BINARY(mul_, mul_)
 INPLACE_BINARY(div_, div_)
 INPLACE_BINARY(pow_, pow_)
 #undef INPLACE_BINARY
+#undef INPLACE_BINARY_ALPHA
 V clamp_(Args& a) {
   std::optional<at::Scalar> lo, hi;
   if (!a.missing(1)) lo = a.scalar(1);

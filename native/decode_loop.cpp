@@ -29,6 +29,42 @@ at::Tensor filterLogits(at::Tensor logits, int64_t top_k, double top_p) {
 
 }  // namespace
 
+KVCache KVCache::allocate(size_t layers, int64_t B, int64_t heads, int64_t capacity, int64_t D, const at::TensorOptions& options) {
+  KVCache cache;
+  for (size_t i = 0; i < layers; ++i) {
+    cache.k.push_back(at::empty({B, heads, capacity, D}, options));
+    cache.v.push_back(at::empty({B, heads, capacity, D}, options));
+  }
+  return cache;
+}
+
+void KVCache::append(size_t layer, at::Tensor& k_new, at::Tensor& v_new, const char* who) {
+  const int64_t L = k_new.size(2);
+  TORCH_CHECK(length + L <= k[layer].size(2), who, ": KV cache full");
+  k[layer].narrow(2, length, L).copy_(k_new);
+  v[layer].narrow(2, length, L).copy_(v_new);
+  k_new = k[layer].narrow(2, 0, length + L);
+  v_new = v[layer].narrow(2, 0, length + L);
+}
+
+void checkForwardInputs(const char* who, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                        int64_t past, int64_t max_positions) {
+  TORCH_CHECK(input_ids.dim() == 2, who, ": input_ids must be (batch, length), got ", input_ids.sizes());
+  const int64_t B = input_ids.size(0), L = input_ids.size(1);
+  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, who, ": key mask must be (", B, ", ", past + L, "), got ",
+              key_valid.sizes());
+  if (input_ids.numel() == 0) return;
+  const int64_t last = position_ids.max().item<int64_t>();
+  TORCH_CHECK(last < max_positions, who, ": position ", last, " is beyond the model's ", max_positions, " positions");
+}
+
+ForwardOutput emptyForwardOutput(const char* who, int64_t B, int64_t L, bool last_only, bool with_logits, int64_t vocab, int64_t hidden,
+                                 const at::TensorOptions& options) {
+  TORCH_CHECK(!last_only || B == 0, who, ": no last token in sequences of length 0");
+  const int64_t rows = last_only ? 1 : L;
+  return {with_logits ? at::zeros({B, rows, vocab}, options) : at::Tensor(), at::zeros({B, rows, hidden}, options)};
+}
+
 at::Tensor positionsFromMask(const at::Tensor& mask) { return (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0); }
 
 void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_mask, const GenerateOptions& o, int64_t vocab,

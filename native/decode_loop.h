@@ -16,12 +16,28 @@ namespace torch_rlhf {
 struct KVCache {
   std::vector<at::Tensor> k, v;  // (B, heads stored, capacity, D)
   int64_t length = 0;
+
+  // `layers` layers of (B, heads, capacity, D) slots.
+  static KVCache allocate(size_t layers, int64_t B, int64_t heads, int64_t capacity, int64_t D, const at::TensorOptions& options);
+  // Writes layer `layer`'s new keys and values (B, heads, L, D) after the `length` cached ones and
+  // replaces k and v with all of that layer's keys and values so far; `who` names the model in errors.
+  void append(size_t layer, at::Tensor& k_new, at::Tensor& v_new, const char* who);
 };
 
 struct ForwardOutput {
   at::Tensor logits;  // (B, L, V), or (B, 1, V) when last_only
   at::Tensor hidden;  // (B, L, C) after the final norm
 };
+
+// Checks a forward's inputs, ids (B, L) at positions (B, L) with key_valid (B, past + L), against a
+// model of `max_positions` positions; `who` names the model in errors.
+void checkForwardInputs(const char* who, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
+                        int64_t past, int64_t max_positions);
+
+// The outputs of an empty batch or sequence, as the module-by-module forward gives: logits
+// (B, rows, vocab) when with_logits and hidden (B, rows, hidden), rows 1 when last_only else L.
+ForwardOutput emptyForwardOutput(const char* who, int64_t B, int64_t L, bool last_only, bool with_logits, int64_t vocab, int64_t hidden,
+                                 const at::TensorOptions& options);
 
 struct GenerateOptions {
   int64_t max_new_tokens = 32;

@@ -43,21 +43,12 @@ at::Tensor layerNorm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
 
 ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
                          KVCache* cache, bool last_only, bool with_logits) {
-  TORCH_CHECK(input_ids.dim() == 2, "gpt: input_ids must be (batch, length), got ", input_ids.sizes());
+  const int64_t past = cache ? cache->length : 0;
+  checkForwardInputs("gpt", input_ids, position_ids, key_valid, past, w.wpe.size(0));
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   const int64_t C = w.wte.size(1), H = w.n_head, D = C / H;
   TORCH_CHECK(C % H == 0, "gpt: n_embd ", C, " is not divisible by n_head ", H);
-  const int64_t past = cache ? cache->length : 0;
-  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "gpt: key mask must be (", B, ", ", past + L, "), got ",
-              key_valid.sizes());
-  if (input_ids.numel() == 0) {
-    // An empty batch or sequence has empty outputs, as the module-by-module forward gives.
-    TORCH_CHECK(!last_only || B == 0, "gpt: no last token in sequences of length 0");
-    const int64_t rows = last_only ? 1 : L;
-    return {with_logits ? at::zeros({B, rows, w.wte.size(0)}, w.wte.options()) : at::Tensor(), at::zeros({B, rows, C}, w.wte.options())};
-  }
-  TORCH_CHECK(position_ids.max().item<int64_t>() < w.wpe.size(0), "gpt: position ", position_ids.max().item<int64_t>(),
-              " is beyond the model's ", w.wpe.size(0), " positions");
+  if (input_ids.numel() == 0) return emptyForwardOutput("gpt", B, L, last_only, with_logits, w.wte.size(0), C, w.wte.options());
   at::Tensor mask;  // built on first use: decoding one token over a CPU cache does not need it
 
   at::Tensor x = at::embedding(w.wte, input_ids) + at::embedding(w.wpe, position_ids);
@@ -68,13 +59,7 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
     auto q = qkv[0].view({B, L, H, D}).transpose(1, 2);
     auto k = qkv[1].view({B, L, H, D}).transpose(1, 2);
     auto v = qkv[2].view({B, L, H, D}).transpose(1, 2);
-    if (cache) {
-      TORCH_CHECK(past + L <= cache->k[i].size(2), "gpt: KV cache full");
-      cache->k[i].narrow(2, past, L).copy_(k);
-      cache->v[i].narrow(2, past, L).copy_(v);
-      k = cache->k[i].narrow(2, 0, past + L);
-      v = cache->v[i].narrow(2, 0, past + L);
-    }
+    if (cache) cache->append(i, k, v, "gpt");
     at::Tensor y;
     if (cache && L == 1 && decodeAttentionApplies(q, k, v)) {
       y = decodeAttention(q, k, v, key_valid);  // (B, 1, C)
@@ -117,13 +102,7 @@ GenerateOutput generate(const GPTWeights& weights, const at::Tensor& prompt_ids,
   const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);
   const GPTWeights w = o.use_cache ? withPackedWeights(weights, B, o.max_new_tokens) : weights;
   KVCache cache;
-  if (o.use_cache) {
-    const int64_t H = w.n_head, D = w.wte.size(1) / H;
-    for (size_t i = 0; i < w.blocks.size(); ++i) {
-      cache.k.push_back(at::empty({B, H, T + o.max_new_tokens, D}, w.wte.options()));
-      cache.v.push_back(at::empty({B, H, T + o.max_new_tokens, D}, w.wte.options()));
-    }
-  }
+  if (o.use_cache) cache = KVCache::allocate(w.blocks.size(), B, w.n_head, T + o.max_new_tokens, w.wte.size(1) / w.n_head, w.wte.options());
   const DecodeStep step = [&](const at::Tensor& ids, const at::Tensor& pos, const at::Tensor& valid, KVCache* c) {
     return gptForward(w, ids, pos, valid, c, true).logits.select(1, 0);
   };

@@ -29,20 +29,11 @@ at::Tensor rotateHalf(const at::Tensor& x) {
 
 ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
                            KVCache* cache, bool last_only, bool with_logits) {
-  TORCH_CHECK(input_ids.dim() == 2, "llama: input_ids must be (batch, length), got ", input_ids.sizes());
+  const int64_t past = cache ? cache->length : 0;
+  checkForwardInputs("llama", input_ids, position_ids, key_valid, past, w.max_positions);
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   const int64_t C = w.embed.size(1), H = w.n_head, Hkv = w.n_kv_head, D = w.head_dim, rep = H / Hkv;
-  const int64_t past = cache ? cache->length : 0;
-  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == past + L, "llama: key mask must be (", B, ", ", past + L, "), got ",
-              key_valid.sizes());
-  if (input_ids.numel() == 0) {
-    TORCH_CHECK(!last_only || B == 0, "llama: no last token in sequences of length 0");
-    const int64_t rows = last_only ? 1 : L;
-    return {with_logits ? at::zeros({B, rows, w.head.size(0)}, w.embed.options()) : at::Tensor(),
-            at::zeros({B, rows, C}, w.embed.options())};
-  }
-  TORCH_CHECK(position_ids.max().item<int64_t>() < w.max_positions, "llama: position ", position_ids.max().item<int64_t>(),
-              " is beyond the model's ", w.max_positions, " positions");
+  if (input_ids.numel() == 0) return emptyForwardOutput("llama", B, L, last_only, with_logits, w.head.size(0), C, w.embed.options());
   // RoPE's angles in float32 as transformers computes them, then in the activations' dtype.
   auto freqs = position_ids.to(at::kFloat).unsqueeze(-1) * w.inv_freq.view({1, 1, -1});
   auto emb = at::cat({freqs, freqs}, -1).unsqueeze(1);  // (B, 1, L, D)
@@ -60,13 +51,7 @@ ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, c
     auto v = project(h, l.v_w, l.v_b, l.v_p).view({B, L, Hkv, D}).transpose(1, 2);
     q = q * cos + rotateHalf(q) * sin;
     k = k * cos + rotateHalf(k) * sin;
-    if (cache) {
-      TORCH_CHECK(past + L <= cache->k[i].size(2), "llama: KV cache full");
-      cache->k[i].narrow(2, past, L).copy_(k);
-      cache->v[i].narrow(2, past, L).copy_(v);
-      k = cache->k[i].narrow(2, 0, past + L);
-      v = cache->v[i].narrow(2, 0, past + L);
-    }
+    if (cache) cache->append(i, k, v, "llama");
     auto qg = q.reshape({B, Hkv, rep * L, D});
     auto y = at::scaled_dot_product_attention(qg, k, v, mask, 0.0, false);  // (B, Hkv, rep·L, D)
     y = y.view({B, H, L, D}).transpose(1, 2).reshape({B, L, H * D});
@@ -111,13 +96,8 @@ GenerateOutput llamaGenerate(const LlamaWeights& weights, const at::Tensor& prom
   const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);
   const LlamaWeights w = o.use_cache ? withPackedWeights(weights, B, o.max_new_tokens) : weights;
   KVCache cache;
-  if (o.use_cache) {
-    // One slot per key/value head, not per query head: GQA's memory saving kept.
-    for (size_t i = 0; i < w.layers.size(); ++i) {
-      cache.k.push_back(at::empty({B, w.n_kv_head, T + o.max_new_tokens, w.head_dim}, w.embed.options()));
-      cache.v.push_back(at::empty({B, w.n_kv_head, T + o.max_new_tokens, w.head_dim}, w.embed.options()));
-    }
-  }
+  // One slot per key/value head, not per query head: GQA's memory saving kept.
+  if (o.use_cache) cache = KVCache::allocate(w.layers.size(), B, w.n_kv_head, T + o.max_new_tokens, w.head_dim, w.embed.options());
   const DecodeStep step = [&](const at::Tensor& ids, const at::Tensor& pos, const at::Tensor& valid, KVCache* c) {
     return llamaForward(w, ids, pos, valid, c, true).logits.select(1, 0);
   };
