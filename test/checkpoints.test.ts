@@ -1,7 +1,8 @@
 // Run-directory hygiene after kills: temporaries of dead processes are cleaned at start (those
 // of live ones are not), incomplete checkpoints are neither resumed nor kept, replacing a
 // checkpoint never leaves a moment without one (a child process is SIGKILLed between the
-// renames), and a resumed run's logs hold each step once.
+// renames), a resumed run's logs hold each step once, and a checkpoint of the older
+// trainer_state.json format (globalStep, epoch, epochOffset) resumes exactly.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -169,54 +170,138 @@ describe('a run directory after kills', () => {
   });
 });
 
+/**
+ * Rewrites a checkpoint's trainer_state.json as checkpoints before the shared run loop wrote it:
+ * the step as `globalStep`, the data position as `epoch` / `epochOffset`.
+ */
+function toOldTrainerState(checkpoint: string): void {
+  const file = join(checkpoint, 'trainer_state.json');
+  const { step, position, ...rest } = JSON.parse(readFileSync(file, 'utf8'));
+  writeFileSync(file, JSON.stringify({ globalStep: step, epoch: position.pass, epochOffset: position.offset, ...rest }));
+  expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')))).not.toContain('position');
+}
+
+/** A run's metrics.jsonl lines without their time stamps. */
+const linesOf = (dir: string) =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { time: _, ...rest } = JSON.parse(l);
+      return rest;
+    });
+/** The final model's weight files of a run, by name. */
+const weightsOf = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((n) => n.endsWith('.safetensors') && !n.includes('checkpoint-'))
+      .sort()
+      .map((n) => [n, readFileSync(join(dir, n))]),
+  );
+
+describe('a checkpoint of the older format (globalStep, epoch, epochOffset)', () => {
+  it('SFT: resumes to the weights and losses of an unbroken run', async () => {
+    // Checkpoint-5 of 16 examples in batches of 4 is at pass 1, offset 4: both fields of the position matter.
+    const full = join(tmp, 'old-sft-full');
+    const part = join(tmp, 'old-sft-part');
+    await train(full, { maxSteps: 8, saveSteps: 5 });
+    await expect(train(part, { maxSteps: 8, saveSteps: 5 }, powerCutAt(7))).rejects.toThrow('power cut');
+    const state = JSON.parse(readFileSync(join(part, 'checkpoint-5', 'trainer_state.json'), 'utf8'));
+    expect(state.position).toEqual({ pass: 1, offset: 4 });
+    toOldTrainerState(join(part, 'checkpoint-5'));
+    let calls = 0;
+    const r = await train(part, { maxSteps: 8, saveSteps: 5, resumeFromCheckpoint: true }, () => calls++);
+    expect(r.globalStep).toBe(8);
+    expect(calls).toBe(3); // steps 6 to 8: resumed, not started again
+    expect(linesOf(part)).toEqual(linesOf(full));
+    expect(weightsOf(part)).toEqual(weightsOf(full));
+  });
+
+  it('PPO: globalStep is the iteration and epoch / epochOffset the prompt position; resumes to an unbroken run', async () => {
+    const policy = await ppoPolicy();
+    const full = join(tmp, 'old-ppo-full');
+    const part = join(tmp, 'old-ppo-part');
+    // Checkpoint-5 of 16 prompts in batches of 4 is at pass 1, offset 4.
+    const options = { numIterations: 6, saveSteps: 5 };
+    torch.manualSeed(7);
+    await ppoRun(full, policy, options);
+    torch.manualSeed(7);
+    await expect(ppoRun(part, policy, { ...options, kill: 6 })).rejects.toThrow('power cut');
+    const state = JSON.parse(readFileSync(join(part, 'checkpoint-5', 'trainer_state.json'), 'utf8'));
+    expect(state.position).toEqual({ pass: 1, offset: 4 });
+    toOldTrainerState(join(part, 'checkpoint-5'));
+    torch.manualSeed(999); // a different process state: resume must restore it
+    const r = await ppoRun(part, policy, { ...options, resume: true });
+    expect(r.iterations).toBe(6);
+    expect(r.rollouts).toBe(1); // iteration 6 alone: resumed, not started again
+    expect(linesOf(part)).toEqual(linesOf(full));
+    expect(weightsOf(part)).toEqual(weightsOf(full));
+  });
+});
+
+/** The tiny model saved as a PPO starting point (once). */
+let policyDir: string | undefined;
+async function ppoPolicy(): Promise<string> {
+  if (policyDir) return policyDir;
+  const dir = join(tmp, 'ppo-policy');
+  const base = tiny();
+  await base.save(dir);
+  await tok.save(dir);
+  base.dispose();
+  return (policyDir = dir);
+}
+
+/** A PPO run from `policy`; its rollout number `kill` throws as a kill would stop the run. Returns its result and the rollouts done. */
+async function ppoRun(
+  dir: string,
+  policy: string,
+  options: { numIterations: number; saveSteps: number; kill?: number; resume?: boolean },
+): Promise<{ iterations: number; rollouts: number }> {
+  const model = await ActorCritic.fromPretrained(policy);
+  const refModel = await GPT.load(policy);
+  const t = new PPOTrainer({
+    model,
+    refModel,
+    tokenizer: tok,
+    prompts: data.map((d) => ({ prompt: (d as { prompt: string }).prompt })),
+    rewardFn: (_, answers) => answers.map((a) => a.length),
+    config: {
+      outputDir: dir,
+      numIterations: options.numIterations,
+      batchSize: 4,
+      miniBatchSize: 4,
+      ppoEpochs: 1,
+      maxNewTokens: 3,
+      saveSteps: options.saveSteps,
+      sampleEvery: 1,
+      numSamples: 1,
+      progressBar: false,
+      resumeFromCheckpoint: options.resume ?? false,
+    },
+  });
+  let calls = 0;
+  const rollout = t.rollout.bind(t);
+  t.rollout = async () => {
+    if (++calls === options.kill) throw new Error('power cut');
+    return rollout();
+  };
+  try {
+    const r = await t.train();
+    return { iterations: r.iterations, rollouts: calls };
+  } finally {
+    t.dispose();
+    model.dispose();
+    refModel.dispose();
+  }
+}
+
 describe('PPO resume', () => {
   it('cuts metrics.jsonl and samples.jsonl back to the checkpoint, so each iteration is logged once', async () => {
     const dir = join(tmp, 'ppo');
-    const policy = join(tmp, 'ppo-policy');
-    const base = tiny();
-    await base.save(policy);
-    await tok.save(policy);
-    base.dispose();
-    const run = async (kill: number, resume: boolean) => {
-      const model = await ActorCritic.fromPretrained(policy);
-      const refModel = await GPT.load(policy);
-      const t = new PPOTrainer({
-        model,
-        refModel,
-        tokenizer: tok,
-        prompts: data.map((d) => ({ prompt: (d as { prompt: string }).prompt })),
-        rewardFn: (_, answers) => answers.map((a) => a.length),
-        config: {
-          outputDir: dir,
-          numIterations: 4,
-          batchSize: 4,
-          miniBatchSize: 4,
-          ppoEpochs: 1,
-          maxNewTokens: 3,
-          saveSteps: 2,
-          sampleEvery: 1,
-          numSamples: 1,
-          progressBar: false,
-          resumeFromCheckpoint: resume,
-        },
-      });
-      let calls = 0;
-      const rollout = t.rollout.bind(t);
-      t.rollout = async () => {
-        if (++calls === kill) throw new Error('power cut');
-        return rollout();
-      };
-      try {
-        return await t.train();
-      } finally {
-        t.dispose();
-        model.dispose();
-        refModel.dispose();
-      }
-    };
+    const policy = await ppoPolicy();
     // Killed in iteration 4, after logging iteration 3 beyond its checkpoint-2.
-    await expect(run(4, false)).rejects.toThrow('power cut');
-    await run(0, true);
+    await expect(ppoRun(dir, policy, { numIterations: 4, saveSteps: 2, kill: 4 })).rejects.toThrow('power cut');
+    await ppoRun(dir, policy, { numIterations: 4, saveSteps: 2, resume: true });
     expect(steps(join(dir, 'metrics.jsonl'))).toEqual([1, 2, 3, 4]);
     const samples = readFileSync(join(dir, 'samples.jsonl'), 'utf8')
       .trim()
