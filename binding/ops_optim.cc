@@ -11,58 +11,53 @@ namespace {
 
 using V = Napi::Value;
 
-std::vector<double> numbers(const Args& a, size_t i) {
-  if (!a[i].IsArray()) a.fail(i, "an array of numbers");
-  Napi::Array arr = a[i].As<Napi::Array>();
-  std::vector<double> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) a.fail(i, "an array of numbers");
-    out[k] = v.As<Napi::Number>().DoubleValue();
-  }
-  return out;
-}
-
-// adamwStep(params, expAvg, expAvgSq, maxExpAvgSq, steps, lr, beta1, beta2, eps, weightDecay,
-//           amsgrad, maximize) → the updated steps
+// adamwStep({params: [{param, expAvg, expAvgSq, maxExpAvgSq?, step}], lr, beta1, beta2, eps, weightDecay,
+//             amsgrad = false, maximize = false}) → each parameter's updated step count
+// (src/native.ts: NativeAdamWStep); maxExpAvgSq is read only under amsgrad.
 V adamwStep(Args& a) {
-  const auto params = a.tensors(0);
-  const auto m = a.tensors(1), v = a.tensors(2);
-  const auto vmax = a.boolean(10, false) ? a.tensors(3) : std::vector<at::Tensor>{};
-  auto steps = numbers(a, 4);
+  const Fields f(a, 0, "adamwStep options");
   AdamWOptions o;
-  o.lr = a.number(5);
-  o.beta1 = a.number(6);
-  o.beta2 = a.number(7);
-  o.eps = a.number(8);
-  o.weight_decay = a.number(9);
-  o.amsgrad = a.boolean(10, false);
-  o.maximize = a.boolean(11, false);
+  o.lr = f.number("lr");
+  o.beta1 = f.number("beta1");
+  o.beta2 = f.number("beta2");
+  o.eps = f.number("eps");
+  o.weight_decay = f.number("weightDecay");
+  o.amsgrad = f.boolean("amsgrad", false);
+  o.maximize = f.boolean("maximize", false);
+  std::vector<at::Tensor> params, m, v, vmax;
+  std::vector<double> steps;
+  for (const Fields& p : f.objects("params")) {
+    params.push_back(p.tensor("param"));
+    m.push_back(p.tensor("expAvg"));
+    v.push_back(p.tensor("expAvgSq"));
+    if (o.amsgrad) vmax.push_back(p.tensor("maxExpAvgSq"));
+    steps.push_back(p.number("step"));
+  }
   adamwStep(params, m, v, vmax, steps, o);
   Napi::Array out = Napi::Array::New(a.env(), steps.size());
   for (size_t k = 0; k < steps.size(); ++k) out.Set(k, steps[k]);
   return out;
 }
 
-// sgdStep(params, momentumBuffers (Tensor|null)[], lr, momentum, dampening, weightDecay,
-//         nesterov, maximize) → for each parameter, its new momentum buffer or null (unchanged)
+// sgdStep({params: [{param, momentumBuffer (Tensor|null)}], lr, momentum = 0, dampening = 0, weightDecay = 0,
+//          nesterov = false, maximize = false}) → for each parameter, its new momentum buffer or null (unchanged)
+// (src/native.ts: NativeSGDStep)
 V sgdStep(Args& a) {
-  const auto params = a.tensors(0);
-  const auto bufList = a.optTensorList(1);
-  std::vector<at::Tensor> bufs;
-  for (size_t k = 0; k < bufList.size(); ++k) {
-    std::optional<at::Tensor> b = bufList.get(k);
-    bufs.push_back(b.has_value() ? *b : at::Tensor());
+  const Fields f(a, 0, "sgdStep options");
+  SGDOptions o;
+  o.lr = f.number("lr");
+  o.momentum = f.number("momentum", 0);
+  o.dampening = f.number("dampening", 0);
+  o.weight_decay = f.number("weightDecay", 0);
+  o.nesterov = f.boolean("nesterov", false);
+  o.maximize = f.boolean("maximize", false);
+  std::vector<at::Tensor> params, bufs;
+  for (const Fields& p : f.objects("params")) {
+    params.push_back(p.tensor("param"));
+    bufs.push_back(p.optTensor("momentumBuffer"));
   }
   std::vector<bool> had(bufs.size());
   for (size_t k = 0; k < bufs.size(); ++k) had[k] = bufs[k].defined();
-  SGDOptions o;
-  o.lr = a.number(2);
-  o.momentum = a.number(3, 0);
-  o.dampening = a.number(4, 0);
-  o.weight_decay = a.number(5, 0);
-  o.nesterov = a.boolean(6, false);
-  o.maximize = a.boolean(7, false);
   sgdStep(params, bufs, o);
   Napi::Array out = Napi::Array::New(a.env(), bufs.size());
   for (size_t k = 0; k < bufs.size(); ++k) out.Set(k, !had[k] && bufs[k].defined() ? wrap(a.env(), bufs[k]) : a.env().Null());

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { SGDOptions } from './optim/sgd.js';
 import {
   MIN_LIBTORCH,
   buildTag,
@@ -198,30 +199,10 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   memory(): { device: string; tensors: number; bytes: number }[];
   version(): { libtorch: string; build: string; cuda: boolean; parallel: string };
-  adamwStep(
-    params: H[],
-    expAvg: H[],
-    expAvgSq: H[],
-    maxExpAvgSq: H[],
-    steps: number[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    amsgrad: boolean,
-    maximize: boolean,
-  ): number[];
-  sgdStep(
-    params: H[],
-    buffers: (H | null)[],
-    lr: number,
-    momentum: number,
-    dampening: number,
-    weightDecay: number,
-    nesterov: boolean,
-    maximize: boolean,
-  ): (H | null)[];
+  /** One AdamW step over a group's parameters (binding/ops_optim.cc) → each parameter's updated step count. */
+  adamwStep(options: NativeAdamWStep): number[];
+  /** One SGD step over a group's parameters → for each, its new momentum buffer, or null where it had one or uses none. */
+  sgdStep(options: NativeSGDStep): (H | null)[];
   clipGradNorm(params: H[], options: { maxNorm: number; normType?: number; errorIfNonfinite?: boolean }): number;
   // process groups over c10d (src/distributed/)
   distInit(options: NativeGroupOptions): Promise<GroupHandle>;
@@ -360,6 +341,23 @@ export interface NativeGenerateOptions {
   padTokenId: number;
   seed: number | null;
   useCache: boolean;
+}
+
+/** An AdamW step's parameters and hyperparameters by name, as binding/ops_optim.cc reads them. */
+export interface NativeAdamWStep {
+  params: { param: Handle; expAvg: Handle; expAvgSq: Handle; maxExpAvgSq?: Handle | null; step: number }[];
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** maxExpAvgSq is read only under amsgrad. */
+  amsgrad: boolean;
+  maximize: boolean;
+}
+/** An SGD step's parameters and hyperparameters by name; a null momentumBuffer is created on first use. */
+export interface NativeSGDStep extends SGDOptions {
+  params: { param: Handle; momentumBuffer: Handle | null }[];
 }
 
 /** Names of the elementwise functions of one tensor that the addon exports (its table: binding/ops_math.cc). */

@@ -30,21 +30,25 @@ export class AdamW extends Optimizer<AdamWOptions> {
     const states = group.params.map((p) =>
       this.stateOf(p, () => ({ step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), maxExpAvgSq: o.amsgrad ? zerosLike(p) : null })),
     );
-    const handles = (k: 'expAvg' | 'expAvgSq' | 'maxExpAvgSq') => states.map((s) => (s[k] as Tensor).handle);
-    const steps = N.adamwStep(
-      group.params.map((p) => p.handle),
-      handles('expAvg'),
-      handles('expAvgSq'),
-      o.amsgrad ? handles('maxExpAvgSq') : [],
-      states.map((s) => s.step as number),
-      o.lr,
-      o.betas[0]!,
-      o.betas[1]!,
-      o.eps,
-      o.weightDecay,
-      o.amsgrad,
-      o.maximize,
-    );
+    const steps = N.adamwStep({
+      params: group.params.map((p, i) => {
+        const s = states[i]!;
+        return {
+          param: p.handle,
+          expAvg: (s.expAvg as Tensor).handle,
+          expAvgSq: (s.expAvgSq as Tensor).handle,
+          maxExpAvgSq: o.amsgrad ? (s.maxExpAvgSq as Tensor).handle : null,
+          step: s.step as number,
+        };
+      }),
+      lr: o.lr,
+      beta1: o.betas[0]!,
+      beta2: o.betas[1]!,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      amsgrad: o.amsgrad,
+      maximize: o.maximize,
+    });
     states.forEach((s, i) => (s.step = steps[i]!));
   }
 }

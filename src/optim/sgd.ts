@@ -25,16 +25,18 @@ export class SGD extends Optimizer<SGDOptions> {
   protected stepGroup(group: ParamGroup<SGDOptions>): void {
     const o = group.options;
     const states = group.params.map((p) => this.stateOf(p, () => ({ momentumBuffer: null })));
-    const created = N.sgdStep(
-      group.params.map((p) => p.handle),
-      states.map((s) => (s.momentumBuffer instanceof Tensor ? s.momentumBuffer.handle : null)),
-      o.lr,
-      o.momentum,
-      o.dampening,
-      o.weightDecay,
-      o.nesterov,
-      o.maximize,
-    );
+    const created = N.sgdStep({
+      params: group.params.map((p, i) => {
+        const buf = states[i]!.momentumBuffer;
+        return { param: p.handle, momentumBuffer: buf instanceof Tensor ? buf.handle : null };
+      }),
+      lr: o.lr,
+      momentum: o.momentum,
+      dampening: o.dampening,
+      weightDecay: o.weightDecay,
+      nesterov: o.nesterov,
+      maximize: o.maximize,
+    });
     created.forEach((h, i) => {
       if (h !== null) states[i]!.momentumBuffer = keep(new Tensor(h));
     });
