@@ -51,7 +51,7 @@ console.log('rm', (await rmTrainer.train()).metrics);
 rmTrainer.dispose();
 
 // 3. PPO: the SFT policy with a value head, the frozen SFT model as the KL reference, the RM as the reward.
-const policy = await ActorCritic.fromPretrained(join(out, 'sft'));
+const policy = await ActorCritic.fromTrunk(join(out, 'sft'));
 const ref = await GPT.load(join(out, 'sft'));
 const prompts = (await loadPromptDataset(join(data, 'prompts.jsonl'))).examples.slice(0, tiny ? 16 : 1000);
 const ppo = new PPOTrainer({

@@ -127,7 +127,7 @@ if (device === 'none') {
     const r2 = await rt.train();
     rt.dispose();
     rm.dispose();
-    const policy = await ActorCritic.fromPretrained(join(dir, 'sft'), { device });
+    const policy = await ActorCritic.fromTrunk(join(dir, 'sft'), { device });
     const ref = await GPT.load(join(dir, 'sft'), { device });
     const reward = await RewardModel.load(join(dir, 'rm'), { device });
     const ppo = new PPOTrainer({

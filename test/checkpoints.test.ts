@@ -257,7 +257,7 @@ async function ppoRun(
   policy: string,
   options: { numIterations: number; saveSteps: number; kill?: number; resume?: boolean },
 ): Promise<{ iterations: number; rollouts: number }> {
-  const model = await ActorCritic.fromPretrained(policy);
+  const model = await ActorCritic.fromTrunk(policy);
   const refModel = await GPT.load(policy);
   const t = new PPOTrainer({
     model,

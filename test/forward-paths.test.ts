@@ -66,7 +66,7 @@ describe.each(['gpt2-tiny', 'llama-tiny'])('%s: the native and the modules forwa
 
   it('RewardModel.rewards and ActorCritic.policyAndValues', async () => {
     const rm = await RewardModel.fromTrunk(fixture(name));
-    const ac = await ActorCritic.fromPretrained(fixture(name));
+    const ac = await ActorCritic.fromTrunk(fixture(name));
     rm.eval();
     ac.eval();
     torch.tidy(() => {

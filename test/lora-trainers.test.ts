@@ -329,7 +329,7 @@ describe('trainers with a LoRA adapter', () => {
         await rm.save(rmDir);
         rm.dispose();
       }
-      const model = await ActorCritic.fromPretrained(baseDir, { separateCritic, rewardModelDir: rmDir });
+      const model = await ActorCritic.fromTrunk(baseDir, { separateCritic, rewardModelDir: rmDir });
       const start = torch.memory().bytes;
       const outputDir = join(tmp, `ppo-${separateCritic}`);
       const t = new PPOTrainer({
@@ -358,7 +358,7 @@ describe('trainers with a LoRA adapter', () => {
         expectOnlyAdapterTrained(model, moved, ['v_head'], t.optimizer, outputDir);
       }
       expect(existsSync(join(outputDir, 'adapter_model.safetensors'))).toBe(true);
-      const back = await ActorCritic.fromPretrained(outputDir, {
+      const back = await ActorCritic.fromTrunk(outputDir, {
         separateCritic,
         rewardModelDir: separateCritic ? join(outputDir, 'critic') : undefined,
       });
@@ -369,7 +369,7 @@ describe('trainers with a LoRA adapter', () => {
       // A policy loaded with its adapter needs no refModel either: its base is the reference.
       new PPOTrainer({ model: back, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }).dispose();
       for (const x of [t, model, back]) x.dispose();
-      const plain = await ActorCritic.fromPretrained(baseDir);
+      const plain = await ActorCritic.fromTrunk(baseDir);
       expect(
         () => new PPOTrainer({ model: plain, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }),
       ).toThrow('give refModel (the frozen SFT policy), or train a LoRA adapter');

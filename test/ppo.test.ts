@@ -70,7 +70,7 @@ async function makeTrainer(
   extra: Partial<PPOConfig> = {},
   options: { separateCritic?: boolean; rewardFn?: (p: string[], a: string[]) => number[] | Promise<number[]>; ptx?: boolean } = {},
 ) {
-  const model = await ActorCritic.fromPretrained(sftDir, { separateCritic: options.separateCritic, rewardModelDir: rmDir });
+  const model = await ActorCritic.fromTrunk(sftDir, { separateCritic: options.separateCritic, rewardModelDir: rmDir });
   const refModel = await GPT.load(sftDir);
   const trainer = new PPOTrainer({
     model,

@@ -192,7 +192,7 @@ describe('records in code', () => {
           config: config('ppo'),
         }),
     ).toThrow(
-      "PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)",
+      "PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with ActorCritic.fromTrunk(dir), which adds the value head)",
     );
     gpt.dispose();
   });

@@ -194,7 +194,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
 
   // 3. PPO against the reward model, KL-penalised towards the SFT policy.
   log(`[3/3] PPO on ${prompts.examples.length} prompts`);
-  const policy = await ActorCritic.fromPretrained(join(out, 'sft'), { device });
+  const policy = await ActorCritic.fromTrunk(join(out, 'sft'), { device });
   const ref = await GPT.load(join(out, 'sft'), { device });
   const reward = await RewardModel.load(join(out, 'rm'), { device });
   const ppo = new PPOTrainer({

@@ -104,7 +104,7 @@ async function ppo(o: Opts): Promise<void> {
   seedRun(config, defaultPPOConfig.seed, 'PPOConfig');
   const baseModel = o.baseModel as string | undefined;
   const peftConfig = loraFromFlags(o);
-  const model = await ActorCritic.fromPretrained(policyDir, {
+  const model = await ActorCritic.fromTrunk(policyDir, {
     device,
     separateCritic: !!o.separateCritic,
     rewardModelDir: rmDir,

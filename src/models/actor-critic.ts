@@ -62,10 +62,11 @@ export class ActorCritic extends GPT {
   }
 
   /**
-   * The actor-critic from an SFT checkpoint: a fresh value head on the policy's trunk, or
-   * (separateCritic) a critic loaded from the reward model, head included.
+   * An actor-critic to train, on the trunk of an SFT checkpoint: a new value head on the policy's
+   * trunk (unlike from_pretrained, which restores a trained model), or (separateCritic) a critic
+   * loaded from the reward model, head included.
    */
-  static async fromPretrained(
+  static async fromTrunk(
     policyDir: string,
     options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string } = {},
   ): Promise<ActorCritic> {

@@ -129,7 +129,7 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     const given: unknown = o.model;
     if (!(given instanceof ActorCritic)) {
       const got =
-        given instanceof GPT ? 'a GPT (load the policy with ActorCritic.fromPretrained(dir), which adds the value head)' : 'something else';
+        given instanceof GPT ? 'a GPT (load the policy with ActorCritic.fromTrunk(dir), which adds the value head)' : 'something else';
       throw new Error(`PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got ${got}`);
     }
     if (!o.rewardModel === !o.rewardFn) throw new Error('PPOTrainer: give exactly one of rewardModel and rewardFn');

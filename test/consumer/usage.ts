@@ -62,7 +62,7 @@ export async function usage(dir: string, maybeEval: SFTRecord[] | undefined): Pr
   await new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs, config: { outputDir: 'runs/rm' } }).train();
 
   const prompts: PromptRecord[] = [{ prompt: 'What is 2+2?', answer: '4' }];
-  const policy = await ActorCritic.fromPretrained('runs/sft');
+  const policy = await ActorCritic.fromTrunk('runs/sft');
   const ref = await GPT.load('runs/sft');
   await new PPOTrainer({
     model: policy,
