@@ -42,8 +42,17 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** A tokenizer file's parsed JSON as the edits see it: any field, and the two of tokenizer.json that they reach into. */
+interface TokenizerFileJson {
+  [field: string]: unknown;
+  model: { type: string };
+  added_tokens: { id: number }[];
+}
+/** Per file name, an edit of its parsed JSON, the text that replaces it, or undefined: the file removed. */
+type FileEdits = Record<string, ((json: TokenizerFileJson) => void) | string | undefined>;
+
 /** A copy of a fixture's tokenizer files, with JSON files edited or replaced (undefined: removed). */
-function fixtureCopy(name: string, edits: Record<string, ((json: Record<string, any>) => void) | string | undefined> = {}): string {
+function fixtureCopy(name: string, edits: FileEdits = {}): string {
   const dir = join(tmp, `d${dirCount++}`);
   cpSync(join(fixtures, name), dir, { recursive: true, filter: (src) => !/\.safetensors$|golden\.json$/.test(src) });
   for (const [file, edit] of Object.entries(edits)) {
@@ -51,7 +60,7 @@ function fixtureCopy(name: string, edits: Record<string, ((json: Record<string, 
     if (edit === undefined) rmSync(path, { force: true });
     else if (typeof edit === 'string') writeFileSync(path, edit);
     else {
-      const json = JSON.parse(readFileSync(path, 'utf8'));
+      const json = JSON.parse(readFileSync(path, 'utf8')) as TokenizerFileJson;
       edit(json);
       writeFileSync(path, JSON.stringify(json));
     }
@@ -349,7 +358,7 @@ describe('loadTokenizer', () => {
     );
   });
 
-  it.each<[string, Record<string, ((json: Record<string, any>) => void) | string | undefined>, string, RegExp]>([
+  it.each<[string, FileEdits, string, RegExp]>([
     ['tokenizer_config.json that is not JSON', { 'tokenizer_config.json': '{"eos_token": ' }, 'tokenizer_config.json', /not valid JSON/],
     [
       'an eos_token the vocabulary lacks',
@@ -383,7 +392,7 @@ describe('loadTokenizer', () => {
     ],
     [
       'a tokenizer.json with an id past its tokens',
-      { 'tokenizer.json': (j) => (j.added_tokens[6].id = 5000) },
+      { 'tokenizer.json': (j) => (j.added_tokens[6]!.id = 5000) },
       'tokenizer.json',
       /added_tokens\[6\] \("<pad>"\) has id 5000, but the file defines 423 tokens/,
     ],

@@ -209,8 +209,14 @@ describe('loadTokenizer', () => {
   });
 
   const vocab = (): Record<string, number> => JSON.parse(readFileSync(fixture('vocab.json'), 'utf8'));
-  const tokenizerJson = (edit: (j: Record<string, any>) => void): string => {
-    const json = JSON.parse(readFileSync(fixture('tokenizer.json'), 'utf8'));
+  /** The parts of a tokenizer.json that the cases below edit. */
+  interface TokenizerJson {
+    model: { type: string; vocab: Record<string, number>; merges: string[] };
+    added_tokens: { id: number; content: string }[];
+    normalizer?: unknown;
+  }
+  const tokenizerJson = (edit: (j: TokenizerJson) => void): string => {
+    const json = JSON.parse(readFileSync(fixture('tokenizer.json'), 'utf8')) as TokenizerJson;
     edit(json);
     return JSON.stringify(json);
   };
