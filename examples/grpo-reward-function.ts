@@ -39,7 +39,7 @@ const trainer = new GRPOTrainer({
     rewardWeights: [1, 1],
   },
   // Callbacks see every step; returning { shouldTrainingStop: true } ends the run early.
-  callbacks: [{ onStep: (state, m) => (m.reward !== undefined && m.reward > 0.9 ? { shouldTrainingStop: true } : undefined) }],
+  callbacks: [{ onStep: (_state, m) => (m.reward !== undefined && m.reward > 0.9 ? { shouldTrainingStop: true } : undefined) }],
 });
 const result = await trainer.train();
 console.log(

@@ -410,7 +410,7 @@ describe('DPOTrainer', () => {
   });
 
   it('memory stays flat: as many live tensors after 30 steps as after 3, and none once trainer and model are freed', async () => {
-    const after = async (steps: number, extra = {}) => {
+    const liveTensorsAfter = async (steps: number, extra = {}) => {
       const base = live();
       torch.manualSeed(0);
       const model = tiny();
@@ -437,8 +437,8 @@ describe('DPOTrainer', () => {
       expect(live()).toBe(base);
       return n;
     };
-    expect(await after(30)).toBe(await after(3));
-    expect(await after(30, { precomputeRefLogProbs: true })).toBe(await after(3, { precomputeRefLogProbs: true }));
+    expect(await liveTensorsAfter(30)).toBe(await liveTensorsAfter(3));
+    expect(await liveTensorsAfter(30, { precomputeRefLogProbs: true })).toBe(await liveTensorsAfter(3, { precomputeRefLogProbs: true }));
   });
 
   it('resume after an interruption gives the same parameters as an uninterrupted run (model, optimizer, RNG, data order)', async () => {

@@ -17,6 +17,7 @@ const script = join(root, 'scripts', 'fixtures', 'make_llama_fixtures.py');
 const python = join(root, '.venv', 'bin', 'python3');
 const hasTransformers = existsSync(python) && spawnSync(python, ['-c', 'import transformers, torch'], { stdio: 'ignore' }).status === 0;
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed safetensors and config JSON, read field by field.
 type Json = Record<string, any>;
 const readJson = (path: string): Json => JSON.parse(readFileSync(path, 'utf8')) as Json;
 
@@ -28,6 +29,7 @@ interface TensorInfo {
 function safetensorsHeader(path: string): Record<string, TensorInfo> {
   const buf = readFileSync(path);
   const n = Number(buf.readBigUInt64LE(0));
+  // biome-ignore lint/suspicious/noExplicitAny: parsed safetensors and config JSON, read field by field.
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, any>;
   delete header.__metadata__;
   const size: Record<string, number> = { F32: 4, BF16: 2, F16: 2 };

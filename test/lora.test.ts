@@ -54,7 +54,7 @@ function pythonCheck(
   extra: string[] = [],
 ): { ok: boolean; maxAbsDiff: number; kind: string; error?: string } | null {
   const probe = existsSync(python) ? spawnSync(python, ['-c', 'import peft, transformers'], { encoding: 'utf8' }) : null;
-  if (!probe || probe.status !== 0) {
+  if (probe?.status !== 0) {
     console.warn(`skipping the PEFT check: ${probe ? 'peft or transformers missing in .venv (.venv/bin/pip install peft)' : 'no .venv'}`);
     return null;
   }

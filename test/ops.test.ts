@@ -732,7 +732,7 @@ describe('reductions', () => {
       [1, 2],
     ]);
     expectClose(y.logsumexp(1), [Math.LN2, 2 + Math.log(1 + Math.exp(-1))]);
-    expectClose(y.logsumexp(1), [0.69314718, 2.31326169]);
+    expectClose(y.logsumexp(1), [Math.LN2, 2.31326169]);
     expectClose(y.logsumexp(), Math.log(2 + E + E * E));
     expectClose(y.logsumexp([0, 1]), 2.49381161);
     expect(y.logsumexp(0, true).shape).toEqual([1, 2]);

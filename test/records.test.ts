@@ -15,7 +15,7 @@ import {
   DPOTrainer,
   GRPOTrainer,
   PPOTrainer,
-  ActorCritic,
+  type ActorCritic,
   hasEmptyAnswer,
   parseSFTRecords,
   parsePreferencePairRecords,

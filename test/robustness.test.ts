@@ -4,6 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { torch, F, GPT } from '../src/index.js';
 
+// biome-ignore lint/correctness/noPrecisionLoss: -2^63 is exact as a double; the literal says which value it is.
 const INT64_MIN = -9223372036854775808; // -2^63, exact as a double
 const INT32_MIN = -2147483648;
 
@@ -25,6 +26,7 @@ describe('integer division never traps (SIGFPE)', () => {
       x.dispose();
     }
     // True division is floating point: no trap, no error.
+    // biome-ignore lint/correctness/noPrecisionLoss: 2^63, exact as a double.
     expect(torch.tensor([INT64_MIN], { dtype: 'int64' }).div(-1).tolist()).toEqual([9223372036854775808]);
   });
 

@@ -145,7 +145,7 @@ describe('training with the defaults', () => {
     const data = reverseTask(400, 11);
     const lines: string[] = [];
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r;
+    let r: Awaited<ReturnType<SFTTrainer['train']>>;
     try {
       const t = new SFTTrainer({
         model,
@@ -177,7 +177,7 @@ describe('training with the defaults', () => {
     const dir = join(tmp, 'useless');
     const lines: string[] = [];
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r;
+    let r: Awaited<ReturnType<SFTTrainer['train']>>;
     try {
       const t = new SFTTrainer({
         model,
@@ -203,7 +203,7 @@ describe('training with the defaults', () => {
     const share = (i: { completions: string[] }) => i.completions.map((c) => (c.split('a').length - 1) / Math.max(c.length, 1));
     const lines: string[] = [];
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r;
+    let r: Awaited<ReturnType<SFTTrainer['train']>>;
     try {
       const t = new GRPOTrainer({
         model,

@@ -234,7 +234,7 @@ export function llamaConfigToHF(c: LlamaConfig, extra: HF = {}): HF {
 export function ropeInverseFrequencies(c: LlamaConfig): Float32Array {
   const d = c.headDim;
   const out = new Float32Array(d / 2);
-  for (let i = 0; i < d / 2; i++) out[i] = 1 / Math.fround(Math.pow(c.ropeTheta, Math.fround((2 * i) / d)));
+  for (let i = 0; i < d / 2; i++) out[i] = 1 / Math.fround(c.ropeTheta ** Math.fround((2 * i) / d));
   const rs = c.ropeScaling;
   if (rs.ropeType === 'llama3') {
     const oldLen = rs.originalMaxPositionEmbeddings;

@@ -9,7 +9,7 @@
 // painted by the time the constructor returns and the check needs no timers.
 import { smoothPoints } from './smoothing.js';
 
-export const PAGE_SCRIPT = String.raw`
+export const PAGE_SCRIPT = `
 (function () {
   'use strict';
   var smoothPoints = ${smoothPoints.toString()};

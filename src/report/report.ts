@@ -15,7 +15,7 @@ import { sectionFor, stageTitle, type Section } from './sections.js';
 import { STYLE } from './style.js';
 
 async function checkRunDirectory(runDir: string): Promise<void> {
-  let stat;
+  let stat: Awaited<ReturnType<typeof fsp.stat>>;
   try {
     stat = await fsp.stat(runDir);
   } catch {

@@ -12,6 +12,6 @@ export function smoothPoints(points: [number, number | null][], w: number): [num
     if (y === null || !Number.isFinite(y)) return [x, y];
     avg = avg * w + (1 - w) * y;
     n++;
-    return [x, avg / (1 - Math.pow(w, n))];
+    return [x, avg / (1 - w ** n)];
   });
 }

@@ -2,7 +2,7 @@
 // float32 for floating values, int64 for integers).
 import { N } from '../native.js';
 import { Tensor } from './tensor.js';
-import type { DType, Device, NestedArray, Scalar, TensorOptions } from './types.js';
+import type { DType, NestedArray, Scalar, TensorOptions } from './types.js';
 
 type ShapeLike = number | number[];
 const toShape = (s: ShapeLike): number[] => (Array.isArray(s) ? s : [s]);

@@ -46,6 +46,8 @@ function nestedValueCount(shape: readonly number[]): number {
   return count + arrays;
 }
 
+// The interface Tensor below adds the generated unary methods, which the class defines at load.
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: deliberate, see above.
 export class Tensor {
   #handle: Handle | null;
   #dtype?: DType;

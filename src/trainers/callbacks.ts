@@ -25,6 +25,8 @@ export interface TrainerControl {
 }
 
 /** Returned by a callback: nothing, or the control fields to set. */
+// A callback written as `() => { ... }` returns void, and that must type-check.
+// biome-ignore lint/suspicious/noConfusingVoidType: deliberate, see above.
 export type CallbackResult = void | Partial<TrainerControl> | Promise<void | Partial<TrainerControl>>;
 
 /** Every method is optional; `metrics` are the numbers of that event (the step's, the log line's, the evaluation's). */

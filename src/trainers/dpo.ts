@@ -15,7 +15,7 @@ import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
 import { tensor, zeros } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
-import { dispose, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';

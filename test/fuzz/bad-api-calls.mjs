@@ -18,6 +18,7 @@ const random = () => {
 };
 const pick = (xs) => xs[Math.floor(random() * xs.length)];
 
+// biome-ignore lint/correctness/noPrecisionLoss: -2^63 is exact as a double; the literal says which value it is.
 const INT64_MIN = -9223372036854775808;
 const numbers = [0, 1, -1, 2, 3, -2, 0.5, 1.5, NaN, Infinity, -Infinity, 1e12, -1e12, 2 ** 53, INT64_MIN, 64, 5000];
 const strings = [
