@@ -1,13 +1,4 @@
-// Direct Preference Optimization (TRL's DPOTrainer): the policy is trained straight on
-// preference pairs, without a reward model or sampling, by raising the log-ratio of policy to
-// reference on the chosen answer against the rejected one. The reference is a frozen copy of the
-// starting policy, or its log-probs computed once before training (precomputeRefLogProbs: no
-// second model in memory), or nothing at all (referenceFree). Chosen and rejected answers go
-// through the model in one batch, as TRL's concatenated forward.
-import { splitDataset } from '../data/datasets.js';
 import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
-import { userCallbacks, type TrainerCallback } from './callbacks.js';
-import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
 import { accuracyFinding } from './learning-check.js';
 import type { PreferencePair } from '../data/formats.js';
@@ -18,15 +9,15 @@ import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
-import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { withMixedPrecision } from './config.js';
 import { defaultDPOConfig, resolveDPOConfig, type DPOConfig } from './dpo-config.js';
 import { answerLengths, answerTokenMetrics, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, type PairLogps } from './dpo-math.js';
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
-import { pickDevice, Trainer, type StepOutput } from './trainer.js';
+import { prepareSupervised, type SupervisedTrainerOptions } from './supervised-setup.js';
+import { Trainer, type StepOutput } from './trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
-import { onReference, prepareLora } from '../lora/trainer-setup.js';
+import { onReference } from '../lora/trainer-setup.js';
 
 /** One pair as token sequences, with its reference log-probs [chosen, rejected] once precomputed. */
 export interface DPOExample {
@@ -51,27 +42,16 @@ export function collatePairs(examples: DPOExample[], padId: number, device: Devi
 /** Rows 0..B-1 and B..2B-1 of per-sequence values. */
 const splitPairs = (x: Tensor, B: number): PairLogps => ({ chosen: x.narrow(0, 0, B), rejected: x.narrow(0, B, B) });
 
-export interface DPOTrainerOptions {
-  /** The policy; it starts from the SFT model. */
-  model: GPT;
+/** DPOTrainer's options: the policy (it starts from the SFT model) and preference pairs ({prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations). */
+export interface DPOTrainerOptions extends SupervisedTrainerOptions<GPT, DPOConfig, PreferencePairData> {
   /** The reference; default a frozen copy of `model` (none with referenceFree, or when precomputed from `model`). */
   refModel?: GPT;
-  tokenizer: Tokenizer;
-  config: Partial<DPOConfig> & { outputDir: string };
-  /** TRL rows ({prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations) or loaded pairs; a bad one fails with `index N: field …`. */
-  trainDataset: PreferencePairData;
-  /** Held-out pairs; by default `evalFraction` of trainDataset is held out. */
-  evalDataset?: PreferencePairData | undefined;
-  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
-  callbacks?: readonly TrainerCallback[] | undefined;
   /** Train a LoRA adapter (TRL's peft_config); the reference is then the policy with its adapter off, not a copy. */
   peftConfig?: LoraConfigInput | undefined;
 }
 
 export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   declare readonly config: DPOConfig;
-  readonly tokenizer: Tokenizer;
-  readonly device: Device;
   /** The reference model held during training (null when precomputed or reference-free). */
   readonly refModel: GPT | null;
   private readonly ownsRefModel: boolean;
@@ -81,25 +61,21 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
   constructor(o: DPOTrainerOptions) {
     const start = defaultsForStart('dpo', o.model.origin, o.config, defaultDPOConfig);
     const config = resolveDPOConfig(start.config, o.model.config.blockSize);
-    checkVocabulary('DPOTrainer', o.tokenizer, o.model);
-    const device = pickDevice(config.device);
-    const lora = prepareLora(o.model, o.peftConfig, 'DPOTrainer');
-    o.model.to(device);
-    o.refModel?.to(device).requiresGrad_(false).eval();
-    const train = parsePreferencePairRecords(o.trainDataset, 'DPOTrainer trainDataset');
-    const split = o.evalDataset
-      ? { train, eval: parsePreferencePairRecords(o.evalDataset, 'DPOTrainer evalDataset') }
-      : splitDataset(train, config.evalFraction, config.seed);
+    const setup = prepareSupervised({
+      who: 'DPOTrainer',
+      label: 'dpo',
+      options: o,
+      config,
+      startNotes: start.notes,
+      parse: parsePreferencePairRecords,
+    });
+    o.refModel?.to(setup.parts.device).requiresGrad_(false).eval();
     const encode = (xs: PreferencePair[]): DPOExample[] =>
       xs.map((x) => ({ ...pairSequences(x, o.tokenizer, config.maxLength), ref: null }));
-    super(o.model, config, encode(split.train), encode(split.eval), 'dpo');
-    this.startNotes.push(...start.notes);
-    this.callbacks.push(...userCallbacks(o.callbacks, 'DPOTrainer'));
-    this.tokenizer = o.tokenizer;
-    this.device = device;
+    super({ ...setup.parts, trainData: encode(setup.train), evalData: encode(setup.eval) });
     const needsModel = !config.referenceFree && !config.precomputeRefLogProbs;
-    this.refIsBase = lora && !o.refModel && !config.referenceFree;
-    this.ownsRefModel = needsModel && !o.refModel && !lora;
+    this.refIsBase = setup.lora && !o.refModel && !config.referenceFree;
+    this.ownsRefModel = needsModel && !o.refModel && !setup.lora;
     this.refModel = needsModel && !this.refIsBase ? (o.refModel ?? frozenCopy(o.model)) : null;
     if (config.precomputeRefLogProbs) {
       // Before any step, so the policy itself is the reference when none is given.

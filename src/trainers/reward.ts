@@ -3,12 +3,7 @@
 // batch element, each pair weighted 1/C(K,2), so prompts with many answers do not dominate
 // and the pairs of one prompt are not treated as independent examples.
 import type { Device } from '../tensor/types.js';
-import { splitDataset } from '../data/datasets.js';
 import { rewardScores } from '../text/score.js';
-import { userCallbacks, type TrainerCallback } from './callbacks.js';
-import { writeEvalScores } from './eval-scores.js';
-import { writesFiles } from '../distributed/run-state.js';
-import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
 import { accuracyFinding } from './learning-check.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
@@ -19,12 +14,10 @@ import { tensor } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { defaultRewardConfig, resolveRewardConfig, type RewardConfig } from './reward-config.js';
 import { promptAndAnswer, rankedSequences, encodePromptAnswer, truncateKeepingAnswer } from './tokenize.js';
-import type { LoraConfigInput } from '../lora/config.js';
-import { prepareLora } from '../lora/trainer-setup.js';
-import { pickDevice, Trainer } from './trainer.js';
+import { prepareSupervised, type SupervisedTrainerOptions } from './supervised-setup.js';
+import { Trainer } from './trainer.js';
 
 /** One ranking: its answers' sequences, best first. */
 export interface RankedExample {
@@ -91,60 +84,35 @@ export function collateRankings(examples: RankedExample[], padId: number, device
   }));
 }
 
-export interface RewardTrainerOptions {
-  model: RewardModel;
-  tokenizer: Tokenizer;
-  config: Partial<RewardConfig> & { outputDir: string };
-  /** TRL rows ({prompt, chosen, rejected} or {prompt, completions}) or loaded examples; a bad one fails with `index N: field …`. */
-  trainDataset: PreferenceData;
-  evalDataset?: PreferenceData | undefined;
+export interface RewardTrainerOptions extends SupervisedTrainerOptions<RewardModel, RewardConfig, PreferenceData> {
   /**
    * Demonstrations whose mean score becomes 0 after training (InstructGPT normalises on the
    * labelers' demonstrations). Default: the best answer of each training ranking.
    */
   normalizationDataset?: SFTData | undefined;
-  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
-  callbacks?: readonly TrainerCallback[] | undefined;
-  /** Train a LoRA adapter on the trunk and the score head in full (TRL's peft_config); saved as PEFT's adapter files. */
-  peftConfig?: LoraConfigInput | undefined;
 }
 
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
   declare readonly config: RewardConfig;
-  readonly tokenizer: Tokenizer;
-  readonly device: Device;
   private readonly normalizationSeqs: number[][];
   private readonly normalizationSource: string;
 
   constructor(o: RewardTrainerOptions) {
     const start = defaultsForStart('reward', o.model.origin, o.config, defaultRewardConfig);
     const config = resolveRewardConfig(start.config, o.model.config.blockSize);
-    checkVocabulary('RewardTrainer', o.tokenizer, o.model);
-    const device = pickDevice(config.device);
-    prepareLora(o.model, o.peftConfig, 'RewardTrainer', { modulesToSave: ['score'] });
-    o.model.to(device);
-    const train = parsePreferenceRecords(o.trainDataset, 'RewardTrainer trainDataset');
-    const split = o.evalDataset
-      ? { train, eval: parsePreferenceRecords(o.evalDataset, 'RewardTrainer evalDataset') }
-      : splitDataset(train, config.evalFraction, config.seed);
+    // The score head trains in full beside the trunk's adapter, as TRL's modules_to_save.
+    const setup = prepareSupervised({
+      who: 'RewardTrainer',
+      label: 'reward',
+      options: o,
+      config,
+      startNotes: start.notes,
+      parse: parsePreferenceRecords,
+      modulesToSave: ['score'],
+    });
     const encode = (xs: PreferenceExample[]): RankedExample[] =>
       xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
-    super(o.model, config, encode(split.train), encode(split.eval), 'reward');
-    this.startNotes.push(...start.notes);
-    this.callbacks.push(...userCallbacks(o.callbacks, 'RewardTrainer'));
-    // After the final save (and normalisation): the held-out rankings' scores, for the report's chosen-vs-rejected histogram.
-    this.callbacks.push({
-      onTrainEnd: () => {
-        if (!writesFiles(this.dp)) return;
-        this.model.eval(); // no dropout in the scores
-        writeEvalScores(
-          this.config.outputDir,
-          this.evalData.map((e) => this.scoreSequences(e.sequences)),
-        );
-      },
-    });
-    this.tokenizer = o.tokenizer;
-    this.device = device;
+    super({ ...setup.parts, trainData: encode(setup.train), evalData: encode(setup.eval) });
     if (o.normalizationDataset) {
       this.normalizationSeqs = parseSFTRecords(o.normalizationDataset, 'RewardTrainer normalizationDataset').map((x) => {
         const { prompt, answer, templated } = promptAndAnswer(x, o.tokenizer);

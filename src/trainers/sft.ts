@@ -1,9 +1,6 @@
 // Stage 1: supervised fine-tuning of the GPT decoder on demonstrations (TRL's SFTTrainer).
 import type { Device } from '../tensor/types.js';
-import { splitDataset } from '../data/datasets.js';
 import { parseSFTRecords, type SFTData } from '../data/records.js';
-import { userCallbacks, type TrainerCallback } from './callbacks.js';
-import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
 import { sftFinding, unigramLoss } from './learning-check.js';
 import type { SFTExample } from '../data/formats.js';
@@ -13,12 +10,10 @@ import { fromBytes } from '../tensor/bytes.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { defaultSFTConfig, resolveSFTConfig, type SFTConfig } from './sft-config.js';
 import { IGNORE_INDEX, pack, sftSequence, type LabeledSequence } from './tokenize.js';
-import { pickDevice, Trainer } from './trainer.js';
-import type { LoraConfigInput } from '../lora/config.js';
-import { prepareLora } from '../lora/trainer-setup.js';
+import { prepareSupervised, type SupervisedTrainerOptions } from './supervised-setup.js';
+import { Trainer } from './trainer.js';
 
 export interface SFTBatch {
   inputIds: Tensor;
@@ -72,24 +67,11 @@ export function languageModelLoss(model: GPT, batch: SFTBatch, reduction: 'mean'
   );
 }
 
-export interface SFTTrainerOptions {
-  model: GPT;
-  tokenizer: Tokenizer;
-  config: Partial<SFTConfig> & { outputDir: string };
-  /** TRL rows ({prompt, completion} or {messages}) or loaded examples; a bad one fails with `index N: field …`. */
-  trainDataset: SFTData;
-  /** Held-out examples; by default `evalFraction` of trainDataset is held out. */
-  evalDataset?: SFTData | undefined;
-  /** Called after each optimizer step, with each metrics line, each evaluation and checkpoint, and at the end; may stop the run early. */
-  callbacks?: readonly TrainerCallback[] | undefined;
-  /** Train a LoRA adapter instead of the full model (TRL's peft_config); the model saves as PEFT's adapter files. */
-  peftConfig?: LoraConfigInput | undefined;
-}
+/** SFTTrainer's options: a GPT (or Llama) and demonstrations ({prompt, completion} or {messages} rows). */
+export type SFTTrainerOptions = SupervisedTrainerOptions<GPT, SFTConfig, SFTData>;
 
 export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
-  readonly tokenizer: Tokenizer;
   declare readonly config: SFTConfig;
-  readonly device: Device;
 
   constructor(o: SFTTrainerOptions) {
     const start = defaultsForStart(
@@ -100,23 +82,19 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
       Array.isArray(o.trainDataset) ? o.trainDataset.length : 0,
     );
     const config = resolveSFTConfig(start.config, o.model.config.blockSize);
-    checkVocabulary('SFTTrainer', o.tokenizer, o.model);
-    const device = pickDevice(config.device);
-    prepareLora(o.model, o.peftConfig, 'SFTTrainer');
-    o.model.to(device);
-    const train = parseSFTRecords(o.trainDataset, 'SFTTrainer trainDataset');
-    const split = o.evalDataset
-      ? { train, eval: parseSFTRecords(o.evalDataset, 'SFTTrainer evalDataset') }
-      : splitDataset(train, config.evalFraction, config.seed);
+    const setup = prepareSupervised({
+      who: 'SFTTrainer',
+      label: 'sft',
+      options: o,
+      config,
+      startNotes: start.notes,
+      parse: parseSFTRecords,
+    });
     const encode = (xs: SFTExample[]) => {
       const seqs = xs.map((x) => sftSequence(x, o.tokenizer, config.maxLength, config.completionOnlyLoss));
       return config.packing ? pack(seqs, config.maxLength) : seqs;
     };
-    super(o.model, config, encode(split.train), encode(split.eval), 'sft');
-    this.startNotes.push(...start.notes);
-    this.callbacks.push(...userCallbacks(o.callbacks, 'SFTTrainer'));
-    this.tokenizer = o.tokenizer;
-    this.device = device;
+    super({ ...setup.parts, trainData: encode(setup.train), evalData: encode(setup.eval) });
   }
 
   get gpt(): GPT {

@@ -6,11 +6,14 @@ import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/types.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { writesFiles } from '../distributed/run-state.js';
 import type { SavableModel } from './checkpoint.js';
 import { withMixedPrecision, type TrainingConfig } from './config.js';
 import { nextInPass } from './data-order.js';
 import { NonFiniteLossError, RunLoop } from './run-loop.js';
+import { userCallbacks, type TrainerCallback } from './callbacks.js';
 
 export { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
 
@@ -28,20 +31,51 @@ export const isOutOfMemory = (err: unknown): boolean =>
 const isNoDecay = (name: string): boolean =>
   name.endsWith('.bias') || /(^|\.)(ln_\w+|ln_f|layernorm|norm)\./i.test(name) || /\.wpe\./.test(name);
 
+/** What a supervised trainer hands its base: the model, its resolved config and encoded data, and how it introduces itself. */
+export interface TrainerParts<Example> {
+  model: SavableModel;
+  config: TrainingConfig;
+  trainData: Example[];
+  evalData: Example[];
+  /** The stage's name in logs and the run directory's files ('sft', 'reward', 'dpo'). */
+  label: string;
+  /** The trainer's class name, for errors ('SFTTrainer'). */
+  who: string;
+  /** What the run prints at its start about the defaults it chose (defaultsForStart's notes). */
+  startNotes: readonly string[];
+  /** The user's callbacks. */
+  callbacks: readonly TrainerCallback[] | undefined;
+  tokenizer: Tokenizer;
+  /** Where the model and batches live. */
+  device: Device;
+}
+
 export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
   readonly optimizer: AdamW;
   /** Micro-batches split after running out of memory (see accumulate). */
   oomRetries = 0;
 
-  constructor(
-    readonly model: SavableModel,
-    readonly config: TrainingConfig,
-    readonly trainData: Example[],
-    readonly evalData: Example[],
-    readonly label: string,
-  ) {
+  readonly model: SavableModel;
+  readonly config: TrainingConfig;
+  readonly trainData: Example[];
+  readonly evalData: Example[];
+  readonly label: string;
+  readonly tokenizer: Tokenizer;
+  readonly device: Device;
+
+  constructor(p: TrainerParts<Example>) {
     super();
+    const { model, config, trainData, label } = p;
     if (trainData.length === 0) throw new Error(`${label}: the training data is empty`);
+    this.model = model;
+    this.config = config;
+    this.trainData = trainData;
+    this.evalData = p.evalData;
+    this.label = label;
+    this.tokenizer = p.tokenizer;
+    this.device = p.device;
+    this.startNotes.push(...p.startNotes);
+    this.callbacks.push(...userCallbacks(p.callbacks, p.who));
     const decay: Tensor[] = [];
     const noDecay: Tensor[] = [];
     for (const [name, p] of model.namedParameters()) if (p.requiresGrad) (isNoDecay(name) ? noDecay : decay).push(p);
