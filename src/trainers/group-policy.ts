@@ -24,12 +24,12 @@ import type { GroupPolicyConfig } from './group-policy-config.js';
 import { maskedTokenMean, nanMeanStd } from './grpo-math.js';
 import { entropyFromLogits } from './ppo-math.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
+import { defaultsForStart } from './starting-point.js';
 import { checkVocabulary } from './vocab.js';
 import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
 import { encodePrompts, OnlineTrainer } from './online-trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
-import { rankSeed } from '../distributed/run-state.js';
 
 export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   /** The policy being trained (GPT-2 or the Llama family). */
@@ -84,6 +84,13 @@ export function completionLogprobs(logits: Tensor, tokens: Tensor, promptLength:
   );
 }
 
+/** What GRPO or RLOO tells the shared trainer: its stage, its TRL defaults and how its config resolves. */
+export interface GroupStage<C> {
+  kind: 'grpo' | 'rloo';
+  defaults: Readonly<Record<string, unknown>>;
+  resolve: (given: Partial<C> & { outputDir: string }, blockSize: number) => C;
+}
+
 export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends OnlineTrainer<C> {
   readonly config: C;
   readonly model: GPT;
@@ -103,9 +110,12 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
   /** The config name (errors, the config file) and the metric prefix of the run. */
   protected abstract override readonly label: 'grpo' | 'rloo';
 
-  constructor(o: GroupPolicyOptions<C>, config: C) {
+  constructor(o: GroupPolicyOptions<C>, stage: GroupStage<C>) {
     super();
+    const start = defaultsForStart(stage.kind, o.model.origin, o.config, stage.defaults);
+    const config = stage.resolve(start.config, o.model.config.blockSize);
     this.config = config;
+    this.startNotes.push(...start.notes);
     const name = this.constructor.name;
     this.callbacks.push(...userCallbacks(o.callbacks, name));
     const prompts = parsePromptRecords(o.prompts, `${name} prompts`);
@@ -177,17 +187,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     const c = this.config;
     const G = c.numGenerations;
     const rows = this.nextPrompts(c.batchSize / G).flatMap((p) => Array.from({ length: G }, () => p));
-    const gen = await this.model.generate(
+    const gen = await this.sample(
       rows.map((r) => r.ids),
-      {
-        maxNewTokens: c.maxCompletionLength,
-        temperature: c.temperature,
-        topK: c.topK,
-        topP: c.topP,
-        eosTokenId: this.tokenizer.stopTokenIds,
-        padTokenId: this.tokenizer.padTokenId,
-        seed: rankSeed(c.seed * 100003 + this.step, this.dp),
-      },
+      c.maxCompletionLength,
     );
     const made: Tensor[] = []; // freed if scoring fails
     const own = <T extends Tensor>(t: T): T => (made.push(keep(t)), t);

@@ -6,7 +6,6 @@
 import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { defaultsForStart } from './starting-point.js';
 import { groupAdvantages, grpoLoss } from './grpo-math.js';
 import { GroupPolicyTrainer, type GroupPolicyOptions } from './group-policy.js';
 import { defaultGRPOConfig, resolveGRPOConfig, type GRPOConfig } from './grpo-config.js';
@@ -15,9 +14,7 @@ export class GRPOTrainer extends GroupPolicyTrainer<GRPOConfig> {
   protected readonly label = 'grpo';
 
   constructor(o: GroupPolicyOptions<GRPOConfig> & { model: GPT }) {
-    const start = defaultsForStart('grpo', o.model.origin, o.config, defaultGRPOConfig);
-    super(o, resolveGRPOConfig(start.config, o.model.config.blockSize));
-    this.startNotes.push(...start.notes);
+    super(o, { kind: 'grpo', defaults: defaultGRPOConfig, resolve: resolveGRPOConfig });
   }
 
   protected advantages(rewards: Tensor): { advantages: Tensor; metrics: Record<string, number> } {

@@ -10,8 +10,8 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PromptExample } from '../data/formats.js';
-import { writesFiles } from '../distributed/run-state.js';
-import type { GPT } from '../models/gpt.js';
+import { rankSeed, writesFiles } from '../distributed/run-state.js';
+import type { GenerateOutput, GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
@@ -28,6 +28,10 @@ export interface OnlineConfig extends RunLoopConfig {
   sampleEvery: number;
   /** How many answers each time. */
   numSamples: number;
+  /** The sampling of rollouts: temperature and the top-k / nucleus filters. */
+  temperature: number;
+  topK: number;
+  topP: number;
 }
 
 /** A sampled answer in samples.jsonl, which `rlhf report` shows. */
@@ -78,6 +82,24 @@ export abstract class OnlineTrainer<C extends OnlineConfig> extends RunLoop<C> {
   }
 
   /** Where `tokens` hold an id that ends an answer (EOS, or another of the tokenizer's stop ids). */
+  /**
+   * This step's completions of the prompts, sampled with the config's temperature and filters
+   * until a stop token or `maxNewTokens`. The seed is the step's on this rank, so a resumed run
+   * samples what the unbroken one did.
+   */
+  protected sample(prompts: number[][], maxNewTokens: number): Promise<GenerateOutput> {
+    const c = this.config;
+    return this.model.generate(prompts, {
+      maxNewTokens,
+      temperature: c.temperature,
+      topK: c.topK,
+      topP: c.topP,
+      eosTokenId: this.tokenizer.stopTokenIds,
+      padTokenId: this.tokenizer.padTokenId,
+      seed: rankSeed(c.seed * 100003 + this.step, this.dp),
+    });
+  }
+
   protected isStopToken(tokens: Tensor): Tensor {
     return tidy(() => this.tokenizer.stopTokenIds.map((id) => tokens.eq(id)).reduce((a, b) => a.logicalOr(b)));
   }

@@ -41,7 +41,6 @@ import { collateSequences, lmLossFromLogits } from './sft.js';
 import { sftSequence, type LabeledSequence } from './tokenize.js';
 import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
 import { encodePrompts, OnlineTrainer } from './online-trainer.js';
-import { rankSeed } from '../distributed/run-state.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import { hasLora } from '../lora/adapter.js';
@@ -235,17 +234,9 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   async rollout(): Promise<Rollout> {
     const c = this.config;
     const batch = this.nextPrompts(c.batchSize);
-    const gen = await this.model.generate(
+    const gen = await this.sample(
       batch.map((b) => b.ids),
-      {
-        maxNewTokens: c.maxNewTokens,
-        temperature: c.temperature,
-        topK: c.topK,
-        topP: c.topP,
-        eosTokenId: this.tokenizer.stopTokenIds,
-        padTokenId: this.tokenizer.padTokenId,
-        seed: rankSeed(c.seed * 100003 + this.step, this.dp),
-      },
+      c.maxNewTokens,
     );
     try {
       // A programmatic reward may be async: it is awaited before the tensor work below.

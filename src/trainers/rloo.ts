@@ -6,7 +6,6 @@
 import type { GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { defaultsForStart } from './starting-point.js';
 import { groupAdvantages, leaveOneOutAdvantages } from './grpo-math.js';
 import { GroupPolicyTrainer, type GroupPolicyOptions } from './group-policy.js';
 import { defaultRLOOConfig, resolveRLOOConfig, type RLOOConfig } from './rloo-config.js';
@@ -15,9 +14,7 @@ export class RLOOTrainer extends GroupPolicyTrainer<RLOOConfig> {
   protected readonly label = 'rloo';
 
   constructor(o: GroupPolicyOptions<RLOOConfig> & { model: GPT }) {
-    const start = defaultsForStart('rloo', o.model.origin, o.config, defaultRLOOConfig);
-    super(o, resolveRLOOConfig(start.config, o.model.config.blockSize));
-    this.startNotes.push(...start.notes);
+    super(o, { kind: 'rloo', defaults: defaultRLOOConfig, resolve: resolveRLOOConfig });
   }
 
   /** The KL folded into the reward is of the sampling-time log-probs. */
