@@ -2,16 +2,7 @@
 // either stop at the first bad line (the default: bad data should be fixed, not trained on) or,
 // with skipInvalid, skip bad lines while reporting every one, so nothing vanishes silently.
 import { readJsonl } from './jsonl.js';
-import {
-  parsePreferenceExample,
-  parsePreferencePair,
-  parsePromptExample,
-  parseSFTExample,
-  type PreferenceExample,
-  type PreferencePair,
-  type PromptExample,
-  type SFTExample,
-} from './formats.js';
+import { exampleParsers, type PreferenceExample, type PreferencePair, type PromptExample, type SFTExample } from './formats.js';
 import { mulberry32, shuffle } from './random.js';
 
 export interface LoadDatasetOptions {
@@ -78,22 +69,22 @@ async function loadDataset<T>(path: string, parse: (value: unknown) => T, option
 
 /** Loads SFT data: {prompt, completion} or {messages: [...]} per line. */
 export function loadSFTDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<SFTExample>> {
-  return loadDataset(path, parseSFTExample, options);
+  return loadDataset(path, exampleParsers.sft, options);
 }
 
 /** Loads reward-model data: {prompt, chosen, rejected} or {prompt, completions: [best, …, worst]} per line. */
 export function loadPreferenceDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<PreferenceExample>> {
-  return loadDataset(path, parsePreferenceExample, options);
+  return loadDataset(path, exampleParsers.preference, options);
 }
 
 /** Loads DPO pairs: {prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations, per line. */
 export function loadPreferencePairDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<PreferencePair>> {
-  return loadDataset(path, parsePreferencePair, options);
+  return loadDataset(path, exampleParsers.pair, options);
 }
 
 /** Loads PPO prompts: {prompt} per line. */
 export function loadPromptDataset(path: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset<PromptExample>> {
-  return loadDataset(path, parsePromptExample, options);
+  return loadDataset(path, exampleParsers.prompt, options);
 }
 
 /**

@@ -198,6 +198,14 @@ export function parsePromptExample(value: unknown): PromptExample {
   return Object.keys(columns).length ? { prompt, columns } : { prompt };
 }
 
+/** The parser of each row kind, one table for the JSONL loaders (datasets.ts) and the in-code records (records.ts). */
+export const exampleParsers = {
+  sft: parseSFTExample,
+  preference: parsePreferenceExample,
+  pair: parsePreferencePair,
+  prompt: parsePromptExample,
+} as const;
+
 const blank = (answer: string): boolean => answer.trim() === '';
 
 /**

@@ -5,16 +5,7 @@
 // normalized examples that the loaders return (SFTExample, PreferencePair, …) are accepted too,
 // so `loadSFTDataset(path).examples` can be passed straight on.
 import type { ChatMessage } from '../tokenizers/chat-template.js';
-import {
-  parsePreferenceExample,
-  parsePreferencePair,
-  parsePromptExample,
-  parseSFTExample,
-  type PreferenceExample,
-  type PreferencePair,
-  type PromptExample,
-  type SFTExample,
-} from './formats.js';
+import { exampleParsers, type PreferenceExample, type PreferencePair, type PromptExample, type SFTExample } from './formats.js';
 
 /** An SFT row as in TRL: `{prompt, completion}` (prompt–completion) or `{messages}` (conversational). */
 export type SFTRecord = { prompt: string; completion: string } | { messages: readonly ChatMessage[] };
@@ -77,10 +68,10 @@ function promptRow(r: unknown): unknown {
   return { ...(columns as Record<string, unknown>), ...rest };
 }
 
-export const parseSFTRecords = (records: unknown, where: string): SFTExample[] => parseRecords(records, parseSFTExample, where);
+export const parseSFTRecords = (records: unknown, where: string): SFTExample[] => parseRecords(records, exampleParsers.sft, where);
 export const parsePreferenceRecords = (records: unknown, where: string): PreferenceExample[] =>
-  parseRecords(records, parsePreferenceExample, where);
+  parseRecords(records, exampleParsers.preference, where);
 export const parsePreferencePairRecords = (records: unknown, where: string): PreferencePair[] =>
-  parseRecords(records, (r) => parsePreferencePair(pairRow(r)), where);
+  parseRecords(records, (r) => exampleParsers.pair(pairRow(r)), where);
 export const parsePromptRecords = (records: unknown, where: string): PromptExample[] =>
-  parseRecords(records, (r) => parsePromptExample(promptRow(r)), where);
+  parseRecords(records, (r) => exampleParsers.prompt(promptRow(r)), where);
