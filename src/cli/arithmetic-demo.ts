@@ -18,16 +18,15 @@ import {
 } from '../demo/arithmetic.js';
 import { GPT } from '../models/gpt.js';
 import { packageRoot } from '../native.js';
-import { getNumThreads, manualSeed } from '../tensor/runtime.js';
+import { manualSeed } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import { generateText } from '../text/generate.js';
 import { DPOTrainer } from '../trainers/dpo.js';
 import type { DPOConfig } from '../trainers/dpo-config.js';
 import { GRPOTrainer } from '../trainers/grpo.js';
 import type { GRPOConfig } from '../trainers/grpo-config.js';
-import { SFTTrainer } from '../trainers/sft.js';
 import type { SFTConfig } from '../trainers/sft-config.js';
-import { startDemoRun, type DemoOptions } from './demo.js';
+import { announceDemoRun, startDemoRun, trainDemoSFT, type DemoOptions } from './demo.js';
 
 export const DEMO_METHODS = ['grpo', 'dpo'] as const;
 export type DemoMethod = (typeof DEMO_METHODS)[number];
@@ -108,7 +107,8 @@ async function heldOut(
 }
 
 export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<ArithmeticDemoResult> {
-  const { log, quick, device, out, seed, progressBar } = startDemoRun(o, 'rlhf-demo-arith');
+  const run = startDemoRun(o, 'rlhf-demo-arith');
+  const { log, quick, device, out, seed, progressBar } = run;
   const plan = arithmeticDemoPlan(quick);
   const data = join(packageRoot, 'data', 'arith');
   const [sftData, prompts, evalPrompts, prefs] = await Promise.all([
@@ -122,20 +122,10 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
   log(
     `torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → ${o.methods.map((m) => m.toUpperCase()).join(' and ')} on arithmetic with a requested answer format, checked by a program`,
   );
-  log(`device ${device}, ${getNumThreads()} thread(s); output in ${out}`);
-  const t0 = performance.now();
-  manualSeed(seed);
+  const t0 = announceDemoRun(run);
 
   log(`\n[1/${o.methods.length + 1}] SFT on ${sftData.examples.length} demonstrations (most answer plainly whatever format was asked)`);
-  const gpt = GPT.create({ vocabSize: tok.vocabSize, ...plan.model });
-  const sft = new SFTTrainer({
-    model: gpt,
-    tokenizer: tok,
-    trainDataset: sftData.examples,
-    config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar },
-  });
-  await sft.train();
-  sft.dispose();
+  const { model: gpt } = await trainDemoSFT(run, plan, sftData.examples, tok);
   const before = await heldOut(gpt, tok, evalRows, plan.maxNewTokens);
   gpt.dispose();
   const t1 = performance.now();

@@ -18,7 +18,8 @@ import { RewardTrainer } from '../trainers/reward.js';
 import type { RewardConfig } from '../trainers/reward-config.js';
 import { SFTTrainer } from '../trainers/sft.js';
 import type { SFTConfig } from '../trainers/sft-config.js';
-import { pickDevice } from '../trainers/trainer.js';
+import { pickDevice, type TrainResult } from '../trainers/trainer.js';
+import type { SFTExample } from '../data/formats.js';
 import type { Device } from '../tensor/types.js';
 
 export interface DemoOptions {
@@ -143,8 +144,40 @@ export function startDemoRun(o: DemoOptions, name: string) {
   };
 }
 
+/** A demo's run: its settings with their defaults and its log (startDemoRun's result). */
+export type DemoRun = ReturnType<typeof startDemoRun>;
+
+/** Prints where a demo runs (device, threads, run directory) and seeds it; returns the start time. */
+export function announceDemoRun(run: DemoRun): number {
+  run.log(`device ${run.device}, ${getNumThreads()} thread(s); output in ${run.out}`);
+  const t0 = performance.now();
+  manualSeed(run.seed);
+  return t0;
+}
+
+/** Stage 1 of every demo: a new GPT of the plan's size, fine-tuned on the demonstrations into <out>/sft. */
+export async function trainDemoSFT(
+  run: DemoRun,
+  plan: { model: Partial<GPTConfig>; sft: Partial<SFTConfig> },
+  examples: SFTExample[],
+  tok: ByteTokenizer,
+): Promise<{ model: GPT; result: TrainResult }> {
+  const model = GPT.create({ vocabSize: tok.vocabSize, ...plan.model });
+  const { seed, device, progressBar } = run;
+  const sft = new SFTTrainer({
+    model,
+    tokenizer: tok,
+    trainDataset: examples,
+    config: { ...plan.sft, outputDir: join(run.out, 'sft'), seed, device, progressBar },
+  });
+  const result = await sft.train();
+  sft.dispose();
+  return { model, result };
+}
+
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
-  const { log, quick, device, out, seed, progressBar } = startDemoRun(o, 'rlhf-demo');
+  const run = startDemoRun(o, 'rlhf-demo');
+  const { log, quick, device, out, seed, progressBar } = run;
   const plan = demoPlan(quick);
   const data = join(packageRoot, 'data', 'demo');
   const [sftData, prefs, prompts, evalPrompts] = await Promise.all([
@@ -155,22 +188,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   ]);
   const tok = new ByteTokenizer();
   log(`torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → reward model → PPO on a task judged by a simulated labeler`);
-  log(`device ${device}, ${getNumThreads()} thread(s); output in ${out}`);
   log(`The labeler: ${describeLabeler()}`);
-  const t0 = performance.now();
-  manualSeed(seed);
+  const t0 = announceDemoRun(run);
 
   // 1. SFT on demonstrations of mixed quality.
   log(`\n[1/3] SFT on ${sftData.examples.length} demonstrations`);
-  const gpt = GPT.create({ vocabSize: tok.vocabSize, ...plan.model });
-  const sft = new SFTTrainer({
-    model: gpt,
-    tokenizer: tok,
-    trainDataset: sftData.examples,
-    config: { ...plan.sft, outputDir: join(out, 'sft'), seed, device, progressBar },
-  });
-  const sftRes = await sft.train();
-  sft.dispose();
+  const { model: gpt, result: sftRes } = await trainDemoSFT(run, plan, sftData.examples, tok);
   gpt.dispose();
   const t1 = performance.now();
   log(`      eval loss ${sftRes.metrics['eval/loss']?.toFixed(3)}, ${((t1 - t0) / 1000).toFixed(1)} s`);
