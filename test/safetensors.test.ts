@@ -18,6 +18,7 @@ import {
   writeJsonAtomic,
 } from '../src/index.js';
 import { fromBytes, toBytes } from '../src/tensor/bytes.js';
+import { ITEM_SIZE } from '../src/tensor/types.js';
 
 // fromBytes, with a switch to make its n-th next call throw: tensor creation failing
 // midway through a file must dispose the tensors already created.
@@ -50,18 +51,7 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const ITEM: Record<DType, number> = {
-  float32: 4,
-  float64: 8,
-  float16: 2,
-  bfloat16: 2,
-  int64: 8,
-  int32: 4,
-  int16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
+const ITEM = ITEM_SIZE;
 const ALL_DTYPES = Object.keys(ITEM) as DType[];
 
 /** Deterministic pseudo-random bytes (bool: 0/1) for a tensor of `dtype` with `numel` elements. */

@@ -11,6 +11,7 @@ import { empty, tensor } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy, keep } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { ITEM_SIZE } from '../tensor/types.js';
 import { getProcessGroup, initProcessGroup, launchEnv, type ProcessGroup } from './process-group.js';
 
 /** DDP's default bucket size. */
@@ -27,15 +28,13 @@ export function shardBatch<T>(items: T[], rank: number, worldSize: number): T[] 
   return padded.filter((_, i) => i % worldSize === rank);
 }
 
-const BYTES: Record<string, number> = { float64: 8, int64: 8, float32: 4, int32: 4, float16: 2, bfloat16: 2, int16: 2 };
-
 /** Groups of tensors of one dtype and device, in the given order, each about capBytes. */
 export function bucketsOf(tensors: Tensor[], capBytes: number): number[][] {
   const buckets: number[][] = [];
   const open = new Map<string, { ids: number[]; bytes: number }>();
   tensors.forEach((t, i) => {
     const key = `${t.dtype}@${t.device}`;
-    const bytes = t.numel() * (BYTES[t.dtype] ?? 1);
+    const bytes = t.numel() * ITEM_SIZE[t.dtype];
     let b = open.get(key);
     if (b && b.bytes + bytes > capBytes && b.ids.length > 0) {
       buckets.push(b.ids);

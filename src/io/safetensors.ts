@@ -9,7 +9,7 @@ import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:
 import { endianness } from 'node:os';
 import { fromBytes, toBytes } from '../tensor/bytes.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { DType, Device } from '../tensor/types.js';
+import { ITEM_SIZE, type DType, type Device } from '../tensor/types.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 import { findDuplicateKey } from './json-duplicate-keys.js';
 
@@ -57,18 +57,6 @@ const FILE_DTYPE: Record<DType, string> = {
   bool: 'BOOL',
 };
 const DTYPE_OF = new Map<string, DType>(Object.entries(FILE_DTYPE).map(([d, f]) => [f, d as DType]));
-const ITEM_SIZE: Record<DType, number> = {
-  float32: 4,
-  float64: 8,
-  float16: 2,
-  bfloat16: 2,
-  int64: 8,
-  int32: 4,
-  int16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
 /** The reference implementation's limit: a bigger header means a corrupt or hostile file. */
 const MAX_HEADER_LENGTH = 100_000_000;
 const METADATA_KEY = '__metadata__';

@@ -3,6 +3,20 @@
 export const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'bool'] as const;
 /** Element types. `uint8`, `int8` and `int16` also exist for byte buffers. */
 export type DType = (typeof DTYPES)[number] | 'uint8' | 'int8' | 'int16';
+
+/** Bytes per element of each dtype (PyTorch's element_size()). */
+export const ITEM_SIZE: Readonly<Record<DType, number>> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
 /** A device name as the type says ('cpu', 'cuda', 'cuda:N'), or 'auto' where `auto` allows; anything else is an error naming `what`. */
