@@ -1,3 +1,9 @@
+// Direct Preference Optimization (TRL's DPOTrainer): the policy is trained straight on
+// preference pairs, without a reward model or sampling, by raising the log-ratio of policy to
+// reference on the chosen answer against the rejected one. The reference is a frozen copy of the
+// starting policy, or its log-probs computed once before training (precomputeRefLogProbs: no
+// second model in memory), or nothing at all (referenceFree). Chosen and rejected answers go
+// through the model in one batch, as TRL's concatenated forward.
 import { parsePreferencePairRecords, type PreferencePairData } from '../data/records.js';
 import { defaultsForStart } from './starting-point.js';
 import { accuracyFinding } from './learning-check.js';
@@ -42,7 +48,10 @@ export function collatePairs(examples: DPOExample[], padId: number, device: Devi
 /** Rows 0..B-1 and B..2B-1 of per-sequence values. */
 const splitPairs = (x: Tensor, B: number): PairLogps => ({ chosen: x.narrow(0, 0, B), rejected: x.narrow(0, B, B) });
 
-/** DPOTrainer's options: the policy (it starts from the SFT model) and preference pairs ({prompt, chosen, rejected} as texts or messages, or {chosen, rejected} conversations). */
+/**
+ * DPOTrainer's options: the policy (it starts from the SFT model) and preference pairs ({prompt, chosen, rejected} as
+ * texts or messages, or {chosen, rejected} conversations).
+ */
 export interface DPOTrainerOptions extends SupervisedTrainerOptions<GPT, DPOConfig, PreferencePairData> {
   /** The reference; default a frozen copy of `model` (none with referenceFree, or when precomputed from `model`). */
   refModel?: GPT;

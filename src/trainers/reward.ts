@@ -5,6 +5,9 @@
 import type { Device } from '../tensor/types.js';
 import { rewardScores } from '../text/score.js';
 import { defaultsForStart } from './starting-point.js';
+import { writeEvalScores } from './eval-scores.js';
+import { writesFiles } from '../distributed/run-state.js';
+import type { LoraConfigInput } from '../lora/config.js';
 import { accuracyFinding } from './learning-check.js';
 import { parsePreferenceRecords, parseSFTRecords, type PreferenceData, type SFTData } from '../data/records.js';
 import type { PreferenceExample } from '../data/formats.js';
@@ -90,6 +93,8 @@ export interface RewardTrainerOptions extends SupervisedTrainerOptions<RewardMod
    * labelers' demonstrations). Default: the best answer of each training ranking.
    */
   normalizationDataset?: SFTData | undefined;
+  /** Train a LoRA adapter on the trunk and the score head in full (TRL's peft_config); saved as PEFT's adapter files. */
+  peftConfig?: LoraConfigInput | undefined;
 }
 
 export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
@@ -113,6 +118,17 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     const encode = (xs: PreferenceExample[]): RankedExample[] =>
       xs.map((x) => ({ sequences: rankedSequences(x, o.tokenizer, config.maxLength) }));
     super({ ...setup.parts, trainData: encode(setup.train), evalData: encode(setup.eval) });
+    // After the final save (and normalisation): the held-out rankings' scores, for the report's chosen-vs-rejected histogram.
+    this.callbacks.push({
+      onTrainEnd: () => {
+        if (!writesFiles(this.dp)) return;
+        this.model.eval(); // no dropout in the scores
+        writeEvalScores(
+          this.config.outputDir,
+          this.evalData.map((e) => this.scoreSequences(e.sequences)),
+        );
+      },
+    });
     if (o.normalizationDataset) {
       this.normalizationSeqs = parseSFTRecords(o.normalizationDataset, 'RewardTrainer normalizationDataset').map((x) => {
         const { prompt, answer, templated } = promptAndAnswer(x, o.tokenizer);
