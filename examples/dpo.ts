@@ -43,7 +43,8 @@ const trainer = new DPOTrainer({
 const r = await trainer.train();
 const after = textLogprobs(model, tokenizer, ['What is 2+2? Answer as n'], [' 4'])[0]!.logprob;
 console.log(
-  `DPO: ${r.globalStep} steps, reward accuracy ${r.metrics['rewards/accuracies']}, log p(" 4") ${before.toFixed(2)} → ${after.toFixed(2)}`,
+  `DPO: ${r.globalStep} steps, reward accuracy ${r.metrics['rewards/accuracies']}, ` +
+    `log p(" 4") ${before.toFixed(2)} → ${after.toFixed(2)}`,
 );
 trainer.dispose();
 model.dispose();

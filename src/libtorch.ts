@@ -168,7 +168,8 @@ function pythonTorch(python: string): string | undefined {
     python,
     [
       '-c',
-      "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')",
+      "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s and " +
+        "s.submodule_search_locations else '')",
     ],
     {
       encoding: 'utf8',

@@ -489,7 +489,8 @@ export function loadAddon(root = packageRoot, env = process.env): LoadedAddon {
   }
   if (!lt)
     throw loadError(
-      `No libtorch was found (searched: LIBTORCH, ${join(root, '.venv')}, the active virtual environment, python3's torch, /usr/local/libtorch, /opt/libtorch and the system library folders).\n${SETUP_HINT}`,
+      `No libtorch was found (searched: LIBTORCH, ${join(root, '.venv')}, the active virtual environment, python3's torch, ` +
+        `/usr/local/libtorch, /opt/libtorch and the system library folders).\n${SETUP_HINT}`,
     );
   if (tooOld(lt)) throw loadError(`Found ${describeLibtorch(lt)}, older than ${MIN_LIBTORCH}, the oldest supported.\n${SETUP_HINT}`);
   const candidates = addonCandidates(lt, root, env);

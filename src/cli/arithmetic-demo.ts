@@ -120,7 +120,8 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
   const evalRows = evalPrompts.examples.map(asRow);
   const tok = new ByteTokenizer();
   log(
-    `torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → ${o.methods.map((m) => m.toUpperCase()).join(' and ')} on arithmetic with a requested answer format, checked by a program`,
+    `torch-rlhf demo${quick ? ' (quick)' : ''}: SFT → ${o.methods.map((m) => m.toUpperCase()).join(' and ')} on arithmetic with a ` +
+      'requested answer format, checked by a program',
   );
   const t0 = announceDemoRun(run);
 
@@ -139,7 +140,8 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
     const policy = await GPT.load(join(out, 'sft'), { device });
     if (method === 'grpo') {
       log(
-        `[${i + 2}/${o.methods.length + 1}] GRPO on ${prompts.examples.length} prompts, ${plan.grpo.numGenerations} completions each, rewarded by exact match (1) and format (0.5)`,
+        `[${i + 2}/${o.methods.length + 1}] GRPO on ${prompts.examples.length} prompts, ${plan.grpo.numGenerations} completions ` +
+          'each, rewarded by exact match (1) and format (0.5)',
       );
       const t = new GRPOTrainer({
         model: policy,
@@ -153,7 +155,8 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
       log(`      reward ${t.history[0]?.reward?.toFixed(3)} → ${r.metrics.reward?.toFixed(3)}`);
     } else {
       log(
-        `[${i + 2}/${o.methods.length + 1}] DPO on ${prefs.examples.length} pairs (the requested format chosen, another rejected), loss sigmoid + sft`,
+        `[${i + 2}/${o.methods.length + 1}] DPO on ${prefs.examples.length} pairs (the requested format chosen, another rejected), ` +
+          'loss sigmoid + sft',
       );
       const t = new DPOTrainer({
         model: policy,
@@ -164,7 +167,8 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
       const r = await t.train();
       t.dispose();
       log(
-        `      held-out pairs: reward accuracy ${pct(r.metrics['eval/rewards/accuracies'] ?? Number.NaN)}, margin ${r.metrics['eval/rewards/margins']?.toFixed(3)}`,
+        `      held-out pairs: reward accuracy ${pct(r.metrics['eval/rewards/accuracies'] ?? Number.NaN)}, margin ` +
+          `${r.metrics['eval/rewards/margins']?.toFixed(3)}`,
       );
     }
     const after = await heldOut(policy, tok, evalRows, plan.maxNewTokens);
@@ -180,7 +184,12 @@ export async function runArithmeticDemo(o: ArithmeticDemoOptions): Promise<Arith
     evalRows
       .map(
         (r, i) =>
-          `${JSON.stringify({ prompt: r.prompt, answer: r.answer, sft: before.answers[i], ...Object.fromEntries(o.methods.map((m) => [m, answers[m]?.[i]])) })}\n`,
+          `${JSON.stringify({
+            prompt: r.prompt,
+            answer: r.answer,
+            sft: before.answers[i],
+            ...Object.fromEntries(o.methods.map((m) => [m, answers[m]?.[i]])),
+          })}\n`,
       )
       .join(''),
   );
@@ -215,7 +224,8 @@ function printTable(
   for (const m of methods) {
     const s = r.methods[m]!;
     log(
-      `\n  ${m.toUpperCase()} ${s.accuracy > r.sft.accuracy ? 'raised' : 'did not raise'} held-out accuracy from ${pct(r.sft.accuracy)} to ${pct(s.accuracy)} in ${s.seconds.toFixed(0)} s.`,
+      `\n  ${m.toUpperCase()} ${s.accuracy > r.sft.accuracy ? 'raised' : 'did not raise'} held-out accuracy from ` +
+        `${pct(r.sft.accuracy)} to ${pct(s.accuracy)} in ${s.seconds.toFixed(0)} s.`,
     );
   }
   log(`  ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s). Report: rlhf report ${r.outputDir}`);

@@ -232,7 +232,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   ppo.dispose();
   const t3 = performance.now();
   log(
-    `      reward ${ppo.history[0]?.['objective/scores']?.toFixed(3)} → ${ppoRes.metrics['objective/scores']?.toFixed(3)}, ${((t3 - t2) / 1000).toFixed(1)} s`,
+    `      reward ${ppo.history[0]?.['objective/scores']?.toFixed(3)} → ${ppoRes.metrics['objective/scores']?.toFixed(3)}, ` +
+      `${((t3 - t2) / 1000).toFixed(1)} s`,
   );
 
   // Before/after on held-out prompts, judged by the labeler.
@@ -259,7 +260,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   for (let i = 0; i < texts.length; i++)
     appendFileSync(
       join(out, 'comparison.jsonl'),
-      `${JSON.stringify({ prompt: texts[i], sft: before.answers[i], ppo: after.answers[i], sftScore: before.scores[i], ppoScore: after.scores[i] })}\n`,
+      `${JSON.stringify({
+        prompt: texts[i],
+        sft: before.answers[i],
+        ppo: after.answers[i],
+        sftScore: before.scores[i],
+        ppoScore: after.scores[i],
+      })}\n`,
     );
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
   printTable(result, texts, before, after, log);
@@ -286,10 +293,13 @@ function printTable(
   const show = (s: string) => JSON.stringify(s).slice(0, 28).padEnd(29);
   for (let i = 0; i < Math.min(6, prompts.length); i++)
     log(
-      `  ${prompts[i]!.padEnd(15)} ${show(before.answers[i]!)} ${show(after.answers[i]!)}  ${before.scores[i]!.toFixed(2)} → ${after.scores[i]!.toFixed(2)}`,
+      `  ${prompts[i]!.padEnd(15)} ${show(before.answers[i]!)} ${show(after.answers[i]!)}  ${before.scores[i]!.toFixed(2)} → ` +
+        `${after.scores[i]!.toFixed(2)}`,
     );
   log(
-    `\n  PPO ${r.ppoScore > r.sftScore ? 'improved' : 'did not improve'} the labeler's score by ${(r.ppoScore - r.sftScore).toFixed(3)}; ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s, RM ${r.seconds.rm.toFixed(0)} s, PPO ${r.seconds.ppo.toFixed(0)} s).`,
+    `\n  PPO ${r.ppoScore > r.sftScore ? 'improved' : 'did not improve'} the labeler's score by ` +
+      `${(r.ppoScore - r.sftScore).toFixed(3)}; ${r.seconds.total.toFixed(0)} s in all (SFT ${r.seconds.sft.toFixed(0)} s, RM ` +
+      `${r.seconds.rm.toFixed(0)} s, PPO ${r.seconds.ppo.toFixed(0)} s).`,
   );
   log(`  Report: rlhf report ${r.outputDir}`);
 }

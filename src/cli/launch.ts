@@ -7,7 +7,8 @@ export function addLaunchCommand(program: Command, cli: string): void {
   program
     .command('launch')
     .description(
-      "data-parallel training: start --nproc-per-node ranks of an rlhf command on this node (torchrun's environment), e.g. rlhf launch --nproc-per-node 2 -- sft --model small --data sft.jsonl --out runs/sft",
+      "data-parallel training: start --nproc-per-node ranks of an rlhf command on this node (torchrun's environment), e.g. rlhf " +
+        'launch --nproc-per-node 2 -- sft --model small --data sft.jsonl --out runs/sft',
     )
     .argument('<command...>', 'the rlhf command and its flags, after --')
     .option('--nproc-per-node <n>', 'ranks on this node', '1')

@@ -66,7 +66,8 @@ export function loraFromFlags(o: Opts, model?: Module): LoraConfigInput | undefi
   if (!o.usePeft && !Object.keys(FLAGS).some((k) => o[k] !== undefined)) return undefined;
   if (model && !hasLora(model) && modelDir(model) === null)
     throw new Error(
-      '--lora-*: a LoRA adapter adapts a pretrained model; give --model a model directory (a preset starts from random weights, which no adapter file could name as its base)',
+      '--lora-*: a LoRA adapter adapts a pretrained model; give --model a model directory (a preset starts from random weights, ' +
+        'which no adapter file could name as its base)',
     );
   const num = (key: keyof typeof FLAGS): number | undefined => {
     const raw = o[key];

@@ -17,4 +17,6 @@ export function describePresets(): string {
 
 /** The help text after a command that takes a preset as --model. */
 export const presetsHelpText = (): string =>
-  `\nModel presets (fresh, randomly initialised models with the byte-level tokenizer, 259 ids):\n  ${describePresets()}.\nOtherwise --model names a model directory (Hugging Face layout: GPT-2, Llama, Qwen2, Mistral; or a run directory).`;
+  `\nModel presets (fresh, randomly initialised models with the byte-level tokenizer, 259 ids):\n  ` +
+  `${describePresets()}.\nOtherwise --model names a model directory (Hugging Face layout: GPT-2, Llama, Qwen2, Mistral; or a ` +
+  'run directory).';

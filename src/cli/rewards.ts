@@ -31,7 +31,8 @@ async function importRewardFunction(spec: string): Promise<RewardFunction> {
   if (typeof fn !== 'function') {
     const exported = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
     throw new Error(
-      `--reward-fn ${spec}: ${name === 'default' ? 'no default export' : `no export '${name}'`} that is a function (functions exported: ${exported.join(', ') || 'none'})`,
+      `--reward-fn ${spec}: ${name === 'default' ? 'no default export' : `no export '${name}'`} that is a function (functions ` +
+        `exported: ${exported.join(', ') || 'none'})`,
     );
   }
   const rf = fn as RewardFunction;
@@ -55,7 +56,8 @@ export async function rewardSourcesFromFlags(o: Record<string, unknown>, device:
   }
   if (sources.length === 0)
     throw new Error(
-      'give at least one reward: --reward-model DIR, --reward-fn FILE[#NAME] or --reward SPEC (exact-match[:COLUMN], format:REGEX, length:MAX)',
+      'give at least one reward: --reward-model DIR, --reward-fn FILE[#NAME] or --reward SPEC (exact-match[:COLUMN], format:REGEX, ' +
+        'length:MAX)',
     );
   return sources;
 }

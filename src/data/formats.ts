@@ -84,7 +84,8 @@ function parseMessages(value: unknown, field = 'messages', endsWithReply = true)
     const role = get(m, 'role');
     if (typeof role !== 'string' || !ROLES.includes(role)) {
       throw new Error(
-        `field '${field}[${i}].role' must be 'system', 'user' or 'assistant' (${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`,
+        `field '${field}[${i}].role' must be 'system', 'user' or 'assistant' ` +
+          `(${role === undefined ? 'missing' : `got ${JSON.stringify(role)}`})`,
       );
     }
     if (role === 'system' && i !== 0)

@@ -79,7 +79,10 @@ export interface ArithmeticRow {
 /** The exact-match reward of the task: the completion, trimmed, equals the `answer` column (format included). */
 export const arithmeticReward = exactMatch({ column: 'answer' });
 
-/** 1 when the completion, trimmed, is a number written in the row's requested format (the `format` column), else 0; right or wrong number alike. */
+/**
+ * 1 when the completion, trimmed, is a number written in the row's requested format (the `format` column), else 0;
+ * right or wrong number alike.
+ */
 export const arithmeticFormatReward: SyncRewardFunction = Object.assign(
   (inputs: RewardInputs): RewardScores => {
     const formats = inputs.format;
@@ -147,7 +150,8 @@ export function arithmeticAccuracy(
 ): number {
   if (prompts.length !== completions.length || answers.length !== completions.length) {
     throw new RangeError(
-      `arithmeticAccuracy: got ${prompts.length} prompts, ${completions.length} completions and ${answers.length} answers; they must be as many`,
+      `arithmeticAccuracy: got ${prompts.length} prompts, ${completions.length} completions and ${answers.length} answers; they ` +
+        'must be as many',
     );
   }
   const scores = arithmeticReward({

@@ -85,7 +85,8 @@ export class DataParallel {
       const raw = env.TORCH_RLHF_DDP_TIMEOUT;
       const seconds = raw === undefined || raw === '' ? 1800 : Number(raw);
       if (!(seconds > 0)) throw new Error(`distributed: TORCH_RLHF_DDP_TIMEOUT must be a positive number of seconds, got '${raw}'`);
-      // Starting up (loading libtorch, the model, the data) may take longer than a collective is allowed to: the join waits at least 2 minutes.
+      // Starting up (loading libtorch, the model, the data) may take longer than a collective is allowed to: the join
+      // waits at least 2 minutes.
       const timeoutMs = Math.round(seconds * 1000);
       group = await initProcessGroup({
         timeoutMs,

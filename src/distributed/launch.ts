@@ -86,7 +86,8 @@ export async function launch(o: LaunchOptions, command: string[], cli: string): 
           if (failed && firstFailure === null) {
             firstFailure = { rank, code: code ?? 1 };
             console.error(
-              `rlhf launch: rank ${rank} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the other ranks get ${o.gracePeriod ?? 30} s to stop`,
+              `rlhf launch: rank ${rank} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the other ranks get ` +
+                `${o.gracePeriod ?? 30} s to stop`,
             );
             stopTimer = setTimeout(() => stopAll('SIGTERM'), (o.gracePeriod ?? 30) * 1000);
           }

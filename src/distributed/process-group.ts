@@ -25,7 +25,10 @@ export interface ProcessGroupOptions {
   masterPort?: number;
   /** 'gloo' (CPU tensors) or 'nccl' (CUDA tensors); default gloo, nccl when the tensors live on CUDA. */
   backend?: Backend;
-  /** How long one collective may take before every rank fails, naming the rank that stopped. Default 1800 s (TrainingArguments' ddp_timeout). */
+  /**
+   * How long one collective may take before every rank fails, naming the rank that stopped. Default 1800 s
+   * (TrainingArguments' ddp_timeout).
+   */
   timeoutMs?: number;
   /** How long ranks wait for one another to join. Default: timeoutMs. */
   joinTimeoutMs?: number;

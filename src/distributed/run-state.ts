@@ -28,7 +28,8 @@ export function restoreDistributedRng(
   const now = dp?.worldSize ?? 1;
   if (saved !== now)
     throw new Error(
-      `${dir}: this checkpoint was written by a run of ${saved} process(es); an exact resume needs the same world size, and this run has ${now}`,
+      `${dir}: this checkpoint was written by a run of ${saved} process(es); an exact resume needs the same world size, and this ` +
+        `run has ${now}`,
     );
   const states = extra?.rngStates;
   restoreRng(dp && Array.isArray(states) && typeof states[dp.rank] === 'string' ? (states[dp.rank] as string) : rngState);

@@ -162,14 +162,16 @@ function parseEntry(path: string, name: string, raw: unknown, bufferLength: numb
   if (end > bufferLength)
     fail(
       path,
-      `${where}: data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte data buffer (truncated file, or offset out of range)`,
+      `${where}: data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte data buffer (truncated file, or ` +
+        'offset out of range)',
     );
   // BigInt: a hostile shape could overflow doubles and happen to match.
   const need = shape.reduce((n: bigint, d: number) => n * BigInt(d), BigInt(ITEM_SIZE[dtype]));
   if (need !== BigInt(end - begin))
     fail(
       path,
-      `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${shape.join(', ')}] of ${fileDtype} needs ${need} (size mismatch)`,
+      `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${shape.join(', ')}] of ${fileDtype} needs ` +
+        `${need} (size mismatch)`,
     );
   return { dtype, shape: shape.slice() as number[], dataOffsets: [begin, end] };
 }
@@ -194,7 +196,8 @@ function checkLayout(path: string, entries: [string, SafetensorsTensorInfo][], b
   if (cursor !== bufferLength)
     fail(
       path,
-      `the tensors cover ${cursor} bytes of the ${bufferLength}-byte data buffer (${bufferLength - cursor} trailing bytes belong to no tensor)`,
+      `the tensors cover ${cursor} bytes of the ${bufferLength}-byte data buffer (${bufferLength - cursor} trailing bytes belong ` +
+        'to no tensor)',
     );
 }
 

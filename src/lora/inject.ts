@@ -74,12 +74,14 @@ export function applyLora(model: Module, configInput: LoraConfigInput, options: 
   const notLinear = targets.filter(([, m]) => !isLayer(m));
   if (notLinear.length)
     throw new Error(
-      `applyLora: target '${notLinear[0]![0]}' is a ${notLinear[0]![1].constructor.name}; LoRA adapts linear layers only (Linear and GPT-2's Conv1D)`,
+      `applyLora: target '${notLinear[0]![0]}' is a ${notLinear[0]![1].constructor.name}; LoRA adapts linear layers only (Linear ` +
+        `and GPT-2's Conv1D)`,
     );
   if (targets.length === 0) {
     const names = [...new Set(candidates.filter(([, m]) => isLayer(m)).map(([p]) => p.split('.').pop()!))];
     throw new Error(
-      `applyLora: targetModules ${JSON.stringify(t)} match no linear layer of the ${model.constructor.name} (its linear layers: ${names.join(', ')})`,
+      `applyLora: targetModules ${JSON.stringify(t)} match no linear layer of the ${model.constructor.name} (its linear layers: ` +
+        `${names.join(', ')})`,
     );
   }
   const missing = config.modulesToSave.filter((n) => !candidates.some(([p]) => matchesModuleName(p, [n])));

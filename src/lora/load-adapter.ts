@@ -19,13 +19,15 @@ export function resolveBaseModelDir(adapterDir: string, nameOrPath: string | nul
   }
   if (nameOrPath === null)
     throw new Error(
-      `${join(adapterDir, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path; pass the base model's directory (--base-model, or LoadGPTOptions.baseModel)`,
+      `${join(adapterDir, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path; pass the base model's directory (--base-model, or ` +
+        'LoadGPTOptions.baseModel)',
     );
   const places = isAbsolute(nameOrPath) ? [nameOrPath] : [resolve(adapterDir, nameOrPath), resolve(nameOrPath)];
   const found = places.find((p) => existsSync(join(p, 'config.json')));
   if (found) return found;
   throw new Error(
-    `${join(adapterDir, ADAPTER_CONFIG_FILE)}: the base model '${nameOrPath}' was not found (looked in ${[...new Set(places)].join(', ')}); ` +
+    `${join(adapterDir, ADAPTER_CONFIG_FILE)}: the base model '${nameOrPath}' was not found (looked in ` +
+      `${[...new Set(places)].join(', ')}); ` +
       'pass its directory with --base-model (LoadGPTOptions.baseModel)',
   );
 }

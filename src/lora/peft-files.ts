@@ -81,7 +81,8 @@ export async function loadAdapterWeights(model: Module, dir: string): Promise<vo
     const p = own.get(name);
     if (!p)
       throw new Error(
-        `${file}: unexpected tensor '${key}' (the model's adapter has no '${name}'; does the adapter belong to this base model and config?)`,
+        `${file}: unexpected tensor '${key}' (the model's adapter has no '${name}'; does the adapter belong to this base model and ` +
+          'config?)',
       );
     if (p.shape.join(',') !== info.shape.join(','))
       throw new Error(`${file}: tensor '${key}' has shape [${info.shape}], the model's adapter [${p.shape}]`);

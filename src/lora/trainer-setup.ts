@@ -29,7 +29,8 @@ export function prepareLora(
   if (typeof peftConfig !== 'object' || peftConfig === null) throw new TypeError(`${who}: peftConfig must be a LoRA config object`);
   if (hasLora(model))
     throw new Error(
-      `${who}: the model already has a LoRA adapter; leave out peftConfig to keep training it, or merge it into its base first (rlhf merge, or mergeAndUnload)`,
+      `${who}: the model already has a LoRA adapter; leave out peftConfig to keep training it, or merge it into its base first ` +
+        '(rlhf merge, or mergeAndUnload)',
     );
   const modulesToSave = [...new Set([...(peftConfig.modulesToSave ?? []), ...(o.modulesToSave ?? [])])];
   applyLora(model, { ...peftConfig, modulesToSave }, { exclude: o.exclude });

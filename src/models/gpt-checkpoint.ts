@@ -326,7 +326,8 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
       const wte = loaded.get(embedName);
       if (head && wte && !noGrad(() => head.to(wte.dtype).equal(wte)))
         throw new Error(
-          `${dir}: lm_head.weight differs from ${embedName}, but the config ties them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`,
+          `${dir}: lm_head.weight differs from ${embedName}, but the config ties ` +
+            `them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`,
         );
       if (!head && wte) loaded.set('lm_head.weight', wte);
     }

@@ -35,6 +35,9 @@ export function overlaySection(runs: { name: string; rows: MetricRow[] }[], kind
         points: thin(r.rows.filter((row) => key in row.values).map((row): [number, number | null] => [row.step, row.values[key] ?? null])),
       })),
   }));
-  const html = `<section id="${id}"><h2>${escapeHtml(`${kind} runs compared`)}</h2><p class="muted">Each metric that ${runs.length > 2 ? 'two or more' : 'both'} of ${runs.map((r) => escapeHtml(r.name)).join(', ')} logged, one line per run.</p>${chartsHtml(charts)}</section>`;
+  const html =
+    `<section id="${id}"><h2>${escapeHtml(`${kind} runs compared`)}</h2><p class="muted">Each metric that ` +
+    `${runs.length > 2 ? 'two or more' : 'both'} of ${runs.map((r) => escapeHtml(r.name)).join(', ')} logged, one line per ` +
+    `run.</p>${chartsHtml(charts)}</section>`;
   return { id, title: `${kind} runs compared`, html, charts };
 }

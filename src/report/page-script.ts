@@ -63,12 +63,18 @@ export const PAGE_SCRIPT = `
           data: {
             labels: spec.labels,
             datasets: spec.series.map(function (s) {
-              return { label: s.label, data: s.points.map(function (p) { return p[1]; }), backgroundColor: s.color, borderColor: s.color, borderWidth: 0 };
+              return {
+                label: s.label, data: s.points.map(function (p) { return p[1]; }),
+                backgroundColor: s.color, borderColor: s.color, borderWidth: 0,
+              };
             }),
           },
           options: {
             animation: false, responsive: true, maintainAspectRatio: false,
-            scales: { x: { title: { display: true, text: 'score' }, grid: { display: false } }, y: { title: { display: true, text: 'count' }, beginAtZero: true } },
+            scales: {
+              x: { title: { display: true, text: 'score' }, grid: { display: false } },
+              y: { title: { display: true, text: 'count' }, beginAtZero: true },
+            },
             plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
           },
         }) : new Chart(canvas, {

@@ -83,8 +83,8 @@ export async function buildReport(runDirs: string | readonly string[]): Promise<
 
   const charts = sections.flatMap((s) => s.charts);
   const name = list.map((d) => basename(resolve(d))).join(' vs ');
-  const nav =
-    sections.length > 1 ? `<nav>${sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join(' · ')}</nav>` : '';
+  const links = sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`);
+  const nav = sections.length > 1 ? `<nav>${links.join(' · ')}</nav>` : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -99,8 +99,10 @@ export async function buildReport(runDirs: string | readonly string[]): Promise<
 <h1>${escapeHtml(`RLHF report: ${name}`)}</h1>
 <p class="path">${escapeHtml(list.map((d) => resolve(d)).join(' · '))} · generated ${escapeHtml(new Date().toISOString())}</p>
 ${nav}
-<div id="report-status" class="status" data-state="pending" data-charts="${charts.length}" data-drawn="0">Charts need JavaScript; ${charts.length} not drawn yet.</div>
-<label class="smoothing">Smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0"> <output id="smoothing-value">0.00</output></label>
+<div id="report-status" class="status" data-state="pending" data-charts="${charts.length}" data-drawn="0">
+Charts need JavaScript; ${charts.length} not drawn yet.</div>
+<label class="smoothing">Smoothing
+<input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0"> <output id="smoothing-value">0.00</output></label>
 </header>
 <main>
 ${sections.map((s) => s.html).join('\n')}

@@ -64,7 +64,8 @@ function samplesHtml(file: string, rows: Sample[], heading = 'Samples'): string 
     .map(([p, b, a]) => [escapeHtml(p), answerCell(b?.answer, b?.score), answerCell(a?.answer, a?.score)]);
   return (
     `<h3>${heading}: first vs last iteration</h3>` +
-    `<p class="muted">Mean score ${escapeHtml(mean(before))} at iteration ${first} → ${escapeHtml(mean(after))} at iteration ${lastIt}.</p>` +
+    `<p class="muted">Mean score ${escapeHtml(mean(before))} at iteration ${first} → ${escapeHtml(mean(after))} at iteration ` +
+    `${lastIt}.</p>` +
     table(['prompt', `iteration ${first}`, `iteration ${lastIt}`], body, 'samples') +
     truncationNote(body.length, pairs.length, file)
   );
@@ -89,7 +90,8 @@ function comparisonHtml(file: string, rows: Comparison[]): string {
     ]);
   return (
     `<h3>SFT vs PPO on held-out prompts</h3>` +
-    `<p class="muted">Mean score: SFT ${escapeHtml(mean(rows.map((r) => r.sftScore)))}, PPO ${escapeHtml(mean(rows.map((r) => r.ppoScore)))} over ${rows.length} prompts.</p>` +
+    `<p class="muted">Mean score: SFT ${escapeHtml(mean(rows.map((r) => r.sftScore)))}, PPO ` +
+    `${escapeHtml(mean(rows.map((r) => r.ppoScore)))} over ${rows.length} prompts.</p>` +
     table(['prompt', 'SFT answer', 'SFT score', 'PPO answer', 'PPO score', 'Δ'], body, 'samples') +
     truncationNote(body.length, rows.length, file)
   );
@@ -101,7 +103,8 @@ export function chartsHtml(specs: ChartSpec[]): string {
   const cards = specs.map(
     (c) =>
       `<figure class="chart"><figcaption>${escapeHtml(c.title)}</figcaption>` +
-      `<div class="canvas-box"><canvas id="${escapeHtml(c.id)}" role="img" aria-label="${escapeHtml(`${c.title}: ${c.series.map((s) => s.label).join(', ')}`)}"></canvas></div></figure>`,
+      `<div class="canvas-box"><canvas id="${escapeHtml(c.id)}" role="img" ` +
+      `aria-label="${escapeHtml(`${c.title}: ${c.series.map((s) => s.label).join(', ')}`)}"></canvas></div></figure>`,
   );
   return `<div class="charts">\n${cards.join('\n')}\n</div>`;
 }

@@ -45,12 +45,14 @@ async function callRewardFunction(fn: RewardFunction, name: string, inputs: Rewa
   const n = inputs.prompts.length;
   if (!Array.isArray(out) || out.length !== n)
     throw new Error(
-      `reward function '${name}' must return an array of ${n} numbers or nulls (one per sample), got ${Array.isArray(out) ? `${out.length} values` : typeof out}`,
+      `reward function '${name}' must return an array of ${n} numbers or nulls (one per sample), got ` +
+        `${Array.isArray(out) ? `${out.length} values` : typeof out}`,
     );
   out.forEach((v, i) => {
     if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
       throw new Error(
-        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number or null`,
+        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, ` +
+          'expected a finite number or null',
       );
   });
   return out as RewardScores;

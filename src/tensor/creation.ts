@@ -44,7 +44,8 @@ function flatten(data: NestedArray): { values: (number | boolean)[]; shape: numb
     }
     if (!Array.isArray(x) || x.length !== shape[depth])
       throw new TypeError(
-        `tensor: ragged nested array at ${path || '(root)'}: expected ${shape[depth]} elements, got ${Array.isArray(x) ? x.length : typeof x}`,
+        `tensor: ragged nested array at ${path || '(root)'}: expected ${shape[depth]} elements, got ` +
+          `${Array.isArray(x) ? x.length : typeof x}`,
       );
     for (let i = 0; i < x.length; i++) walk(x[i]!, depth + 1, `${path}[${i}]`);
   };

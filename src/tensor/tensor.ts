@@ -144,7 +144,8 @@ export class Tensor {
     const values = nestedValueCount(this.shape);
     if (values > MAX_LIST_VALUES)
       throw new RangeError(
-        `tolist: a tensor of shape [${this.shape.join(', ')}] would make ${values.toExponential(2)} JS arrays and numbers, over the limit of 2^24; use toTypedArray() or slices`,
+        `tolist: a tensor of shape [${this.shape.join(', ')}] would make ${values.toExponential(2)} JS arrays and numbers, over ` +
+          'the limit of 2^24; use toTypedArray() or slices',
       );
     const flat = N.toBuffer(this.handle);
     const isBool = this.dtype === 'bool';

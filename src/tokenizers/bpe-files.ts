@@ -77,7 +77,8 @@ function parseVocab(json: unknown, file: string, where: string): Map<string, num
     if (!vocab.has(ch)) {
       throw malformed(
         file,
-        `${where} lacks the byte-level token ${JSON.stringify(ch)} (byte 0x${b.toString(16).padStart(2, '0')}); not a GPT-2 byte-level BPE vocabulary`,
+        `${where} lacks the byte-level token ${JSON.stringify(ch)} (byte 0x${b.toString(16).padStart(2, '0')}); not a GPT-2 ` +
+          'byte-level BPE vocabulary',
       );
     }
   }
@@ -207,7 +208,8 @@ function checkComponent(
   if (value !== null && !isObject(value)) throw malformed(file, `"${key}" must be an object or null`);
   if (!allowed.includes(type as string | null)) {
     throw new Error(
-      `Unsupported tokenizer file ${file}: "${key}" is ${JSON.stringify(type)}, but a GPT-2 byte-level BPE needs ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`,
+      `Unsupported tokenizer file ${file}: "${key}" is ${JSON.stringify(type)}, but a GPT-2 byte-level BPE needs ` +
+        `${allowed.map((a) => JSON.stringify(a)).join(' or ')}`,
     );
   }
   return value as Record<string, unknown> | null;

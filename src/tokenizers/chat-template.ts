@@ -92,7 +92,8 @@ export function splitPromptCompletion(messages: ChatMessage[], options: Pick<Cha
   const last = messages[messages.length - 1];
   if (last === undefined || last.role !== 'assistant') {
     throw new Error(
-      `splitPromptCompletion: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`,
+      `splitPromptCompletion: the last message must be the assistant's reply to train on, got ` +
+        `${last === undefined ? 'no messages' : `role "${last.role}"`}`,
     );
   }
   return {

@@ -47,14 +47,16 @@ export function splitConversation(tok: Tokenizer, messages: readonly ChatMessage
   const last = messages[messages.length - 1];
   if (last === undefined || last.role !== 'assistant') {
     throw new Error(
-      `splitConversation: the last message must be the assistant's reply to train on, got ${last === undefined ? 'no messages' : `role "${last.role}"`}`,
+      `splitConversation: the last message must be the assistant's reply to train on, got ` +
+        `${last === undefined ? 'no messages' : `role "${last.role}"`}`,
     );
   }
   const prompt = renderChat(tok, messages.slice(0, -1), true);
   const whole = renderChat(tok, messages);
   if (!whole.startsWith(prompt)) {
     throw new Error(
-      `${templateName(tok)} does not render the conversation as its prompt (with add_generation_prompt) followed by the reply, so the reply cannot be told apart`,
+      `${templateName(tok)} does not render the conversation as its prompt (with add_generation_prompt) followed by the reply, so ` +
+        'the reply cannot be told apart',
     );
   }
   return { prompt, completion: whole.slice(prompt.length) };
@@ -83,7 +85,9 @@ function checkPrefix(tok: Tokenizer, shorter: number[], longer: number[], what: 
   if (n === -1 && shorter.length <= longer.length) return;
   const at = n === -1 ? longer.length : n;
   throw new Error(
-    `${templateName(tok)} is not prefix-stable: ${what} (they differ at token ${at}: ${JSON.stringify(tok.decode(shorter.slice(at, at + 8)))} vs ${JSON.stringify(tok.decode(longer.slice(at, at + 8)))}), so the assistant turns cannot be found`,
+    `${templateName(tok)} is not prefix-stable: ${what} (they differ at token ${at}: ` +
+      `${JSON.stringify(tok.decode(shorter.slice(at, at + 8)))} vs ${JSON.stringify(tok.decode(longer.slice(at, at + 8)))}), so ` +
+      'the assistant turns cannot be found',
   );
 }
 

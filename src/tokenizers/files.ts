@@ -63,7 +63,8 @@ export async function prepareSaveDir(dir: string, conflicting: readonly string[]
   for (const name of conflicting) {
     if (await fileExists(join(dir, name))) {
       throw new Error(
-        `Cannot save a ${kind} tokenizer to ${dir}: it already holds ${name} from another kind of tokenizer; use an empty directory or remove that file`,
+        `Cannot save a ${kind} tokenizer to ${dir}: it already holds ${name} from another kind of tokenizer; use an empty ` +
+          'directory or remove that file',
       );
     }
   }

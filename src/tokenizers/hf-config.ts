@@ -100,7 +100,8 @@ function generationIds(config: Record<string, unknown>, key: string, file: strin
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= vocabSize) {
       throw malformed(
         file,
-        `"${key}" is ${JSON.stringify(value)}; expected ${key === 'eos_token_id' ? 'an id or a list of ids' : 'an id'} of the tokenizer, below ${vocabSize}`,
+        `"${key}" is ${JSON.stringify(value)}; expected ${key === 'eos_token_id' ? 'an id or a list of ids' : 'an id'} of the ` +
+          `tokenizer, below ${vocabSize}`,
       );
     }
   }

@@ -58,7 +58,8 @@ export class JinjaChatTemplate implements ChatTemplate {
       const token = this.reserved.find((t) => content.includes(t));
       if (token !== undefined)
         throw new Error(
-          `${who}: messages[${i}].content contains ${JSON.stringify(token)}, a special token of the tokenizer, which would forge a control token`,
+          `${who}: messages[${i}].content contains ${JSON.stringify(token)}, a special token of the tokenizer, which would forge a ` +
+            'control token',
         );
     });
     try {

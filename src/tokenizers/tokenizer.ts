@@ -91,7 +91,8 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const hasBpe = hasTokenizerJson || hasVocab || hasMerges;
   if (hasByte && hasBpe) {
     throw new Error(
-      `Cannot load a tokenizer from ${dir}: it holds both ${BYTE_TOKENIZER_JSON} and GPT-2 tokenizer files; keep only the one the model was trained with`,
+      `Cannot load a tokenizer from ${dir}: it holds both ${BYTE_TOKENIZER_JSON} and GPT-2 tokenizer files; keep only the one the ` +
+        'model was trained with',
     );
   }
   if (hasByte) return ByteTokenizer.fromFile(join(dir, BYTE_TOKENIZER_JSON));

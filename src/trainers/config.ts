@@ -162,7 +162,9 @@ export function onlineRunFields(unit: 'iterations' | 'steps', samples: 'answers'
     },
     numSamples: { help: 'Samples written each time.', check: checks.nonNegativeInt, default: 4 },
     evalSteps: {
-      help: `With an evalDataset: a held-out evaluation every N ${unit}, besides the one before training and the one at the end (0: those two only).`,
+      help:
+        `With an evalDataset: a held-out evaluation every N ${unit}, besides the one before training and the one at the end ` +
+        '(0: those two only).',
       check: checks.nonNegativeInt,
       default: 0,
     },

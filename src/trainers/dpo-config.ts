@@ -77,7 +77,8 @@ export function resolveDPOConfig(c: Partial<DPOConfig> & { outputDir: string }, 
   const types = typeof cfg.lossType === 'string' ? [cfg.lossType] : cfg.lossType;
   if (cfg.lossWeights !== null && cfg.lossWeights.length !== types.length)
     throw new Error(
-      `DPOConfig: field 'lossWeights' has ${cfg.lossWeights.length} weights for ${types.length} loss type(s) (${types.join(', ')}); give one weight per type`,
+      `DPOConfig: field 'lossWeights' has ${cfg.lossWeights.length} weights for ${types.length} loss type(s) ` +
+        `(${types.join(', ')}); give one weight per type`,
     );
   if (cfg.maxLength > blockSize)
     throw new Error(`DPOConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);

@@ -142,6 +142,7 @@ function checkGroupSizes(name: string, c: GroupPolicyConfig, blockSize: number):
     throw new Error(`${name}: batchSize (${c.batchSize}) must be a multiple of microBatchSize (${c.microBatchSize})`);
   if (c.maxPromptLength + c.maxCompletionLength > blockSize)
     throw new Error(
-      `${name}: maxPromptLength (${c.maxPromptLength}) + maxCompletionLength (${c.maxCompletionLength}) exceed the model's blockSize (${blockSize})`,
+      `${name}: maxPromptLength (${c.maxPromptLength}) + maxCompletionLength (${c.maxCompletionLength}) exceed the model's ` +
+        `blockSize (${blockSize})`,
     );
 }

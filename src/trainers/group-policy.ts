@@ -4,7 +4,8 @@
 // turns the rewards into advantages (the method's part: group-normalised for GRPO,
 // leave-one-out for RLOO), and runs numIterations clipped policy-gradient updates on that
 // batch. The run itself (checkpoints, exact resume, metrics.jsonl, samples.jsonl, held-out
-// evaluation) is the shared loop's (run-loop.ts, online-trainer.ts). No critic: the group is the baseline. A reference model is kept only when beta > 0.
+// evaluation) is the shared loop's (run-loop.ts, online-trainer.ts). No critic: the group is
+// the baseline. A reference model is kept only when beta > 0.
 import { parsePromptRecords, type PromptData } from '../data/records.js';
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import { frozenCopy } from '../models/frozen-copy.js';
@@ -46,7 +47,10 @@ export interface GroupPolicyOptions<C extends GroupPolicyConfig> {
   callbacks?: readonly TrainerCallback[] | undefined;
   /** Held-out prompts (TRL's eval_dataset), answered greedily and scored by the rewards before training, every evalSteps and at the end. */
   evalDataset?: PromptData | undefined;
-  /** Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check beside a reward model. */
+  /**
+   * Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check
+   * beside a reward model.
+   */
   evalRewards?: RewardSource | RewardSource[] | undefined;
   /** Train a LoRA adapter (TRL's peft_config); the KL reference (beta > 0) is then the policy with its adapter off, not a copy. */
   peftConfig?: LoraConfigInput | undefined;

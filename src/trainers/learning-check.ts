@@ -43,7 +43,10 @@ export function unigramLoss(trainSeqs: readonly LabeledSequence[], evalSeqs: rea
 export function sftFinding(evalLoss: number | undefined, unigram: number, vocabSize: number): string | null {
   if (evalLoss === undefined || !Number.isFinite(evalLoss) || !Number.isFinite(unigram)) return null;
   if (evalLoss < unigram * 0.99) return null;
-  return `the model learned nothing beyond token frequencies: its held-out loss ${evalLoss.toFixed(3)} is no better than a unigram model's ${unigram.toFixed(3)} (uniform over the vocabulary: ${Math.log(vocabSize).toFixed(3)}). ${TRY}`;
+  return (
+    `the model learned nothing beyond token frequencies: its held-out loss ${evalLoss.toFixed(3)} is no better than a unigram ` +
+    `model's ${unigram.toFixed(3)} (uniform over the vocabulary: ${Math.log(vocabSize).toFixed(3)}). ${TRY}`
+  );
 }
 
 /** Two standard errors of a proportion at 50 % over `n` samples: accuracy inside 50 % ± this is chance. */
@@ -53,7 +56,10 @@ export const chanceBand = (n: number): number => 2 * Math.sqrt(0.25 / Math.max(n
 export function accuracyFinding(what: string, accuracy: number | undefined, n: number): string | null {
   if (accuracy === undefined || !Number.isFinite(accuracy) || n === 0) return null;
   if (accuracy > 0.5 + chanceBand(n)) return null;
-  return `${what} ${(accuracy * 100).toFixed(1)} % on ${n} held-out examples is at chance (50 % ± ${(chanceBand(n) * 100).toFixed(1)}). ${TRY}`;
+  return (
+    `${what} ${(accuracy * 100).toFixed(1)} % on ${n} held-out examples is at chance (50 % ± ` +
+    `${(chanceBand(n) * 100).toFixed(1)}). ${TRY}`
+  );
 }
 
 /**
@@ -75,7 +81,10 @@ export function rewardTrendFinding(history: readonly Record<string, number>[], r
   const klRose = kls.length >= 2 * q && mean(kls.slice(-q)) > mean(kls.slice(0, q));
   if (kls.length >= 2 * q && !klRose) return null;
   const trend = `the reward went from ${mean(first).toFixed(3)} to ${mean(last).toFixed(3)} (first and last quarter of the run)`;
-  return `${trend}${klRose ? ` while the KL rose to ${mean(kls.slice(-q)).toFixed(3)}` : ''}: the policy learned nothing the reward values. Try a higher learning rate (--learning-rate), more steps, or a reward that tells samples apart.`;
+  return (
+    `${trend}${klRose ? ` while the KL rose to ${mean(kls.slice(-q)).toFixed(3)}` : ''}: the policy learned nothing the ` +
+    'reward values. Try a higher learning rate (--learning-rate), more steps, or a reward that tells samples apart.'
+  );
 }
 
 /** Prints a finding as a warning and records it in the run directory's warnings.json (for the report); null does nothing. */

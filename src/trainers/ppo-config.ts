@@ -4,7 +4,10 @@ import { defaultsOf, oneOf, rulesOf, type Fields } from './config-fields.js';
 import { newTokensFor } from './lengths.js';
 import type { KLEstimator } from './ppo-math.js';
 
-/** PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping, logging, checkpoints, seed, device, resume, progress, mixed precision). */
+/**
+ * PPO's fields beyond the ones every run shares (RunConfig: outputDir, learning rate and its schedule, clipping,
+ * logging, checkpoints, seed, device, resume, progress, mixed precision).
+ */
 export interface PPOConfig extends RunConfig {
   /** PPO iterations (rollout + update) to run. Default: 100. */
   numIterations: number;
@@ -135,7 +138,8 @@ export function resolvePPOConfig(c: Partial<PPOConfig> & { outputDir: string }, 
   const cfg = resolveConfig<PPOConfig>('PPOConfig', { ...defaultPPOConfig, ...derived }, rulesOf(ppoFields), c);
   if (cfg.maxPromptLength + cfg.maxNewTokens > blockSize)
     throw new Error(
-      `PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize (${blockSize})`,
+      `PPOConfig: maxPromptLength (${cfg.maxPromptLength}) + maxNewTokens (${cfg.maxNewTokens}) exceed the model's blockSize ` +
+        `(${blockSize})`,
     );
   if (cfg.batchSize % cfg.miniBatchSize !== 0)
     throw new Error(`PPOConfig: batchSize (${cfg.batchSize}) must be a multiple of miniBatchSize (${cfg.miniBatchSize})`);

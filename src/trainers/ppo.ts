@@ -52,14 +52,20 @@ export type PPORewardFn = (prompts: string[], answers: string[]) => number[] | P
 export interface PPOTrainerOptions {
   /** The trained actor-critic (from the SFT checkpoint). */
   model: ActorCritic;
-  /** The frozen reference policy (the SFT model); with a LoRA adapter it may be left out: the policy with its adapter off is the reference. */
+  /**
+   * The frozen reference policy (the SFT model); with a LoRA adapter it may be left out: the policy with its adapter
+   * off is the reference.
+   */
   refModel?: GPT | undefined;
   /**
    * Train a LoRA adapter on the policy's trunk (TRL's peft_config), the value head in full. With a
    * separate critic, the critic gets an adapter of its own on its trunk (criticPeftConfig).
    */
   peftConfig?: LoraConfigInput | undefined;
-  /** The separate critic's adapter: default the policy's config (or, for a critic loaded with an adapter, that one, trained on); null trains the critic in full. */
+  /**
+   * The separate critic's adapter: default the policy's config (or, for a critic loaded with an adapter, that one,
+   * trained on); null trains the critic in full.
+   */
   criticPeftConfig?: LoraConfigInput | null | undefined;
   /** The frozen reward model (or give rewardFn). */
   rewardModel?: RewardModel;
@@ -78,7 +84,10 @@ export interface PPOTrainerOptions {
   callbacks?: readonly TrainerCallback[] | undefined;
   /** Held-out prompts (TRL's eval_dataset), answered greedily and scored by the reward before training, every evalSteps and at the end. */
   evalDataset?: PromptData | undefined;
-  /** Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check beside a reward model. */
+  /**
+   * Other rewards that judge the held-out answers (not trained on), each logged as eval/<name>: a verifiable check
+   * beside a reward model.
+   */
   evalRewards?: RewardSource | RewardSource[] | undefined;
 }
 
@@ -148,7 +157,8 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     ] as const)
       if (m && m.config.vocabSize !== o.model.config.vocabSize)
         throw new Error(
-          `PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must share the tokenizer`,
+          `PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must ` +
+            'share the tokenizer',
         );
     const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', { modulesToSave: o.model.v_head ? ['v_head'] : [], exclude: ['critic'] });
     // A critic loaded from a reward model's adapter directory keeps training that adapter.
@@ -328,12 +338,14 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     }
     if (!Array.isArray(scores) || scores.length !== prompts.length)
       throw new Error(
-        `PPOTrainer: reward function '${name}' must return ${prompts.length} numbers (one per answer), got ${Array.isArray(scores) ? `${scores.length} values` : typeof scores}`,
+        `PPOTrainer: reward function '${name}' must return ${prompts.length} numbers (one per answer), got ` +
+          `${Array.isArray(scores) ? `${scores.length} values` : typeof scores}`,
       );
     scores.forEach((v, i) => {
       if (!(typeof v === 'number' && Number.isFinite(v)))
         throw new Error(
-          `PPOTrainer: reward function '${name}': answer ${i} (prompt ${JSON.stringify(prompts[i]!.slice(0, 60))}) scored ${String(v)}, expected a finite number`,
+          `PPOTrainer: reward function '${name}': answer ${i} (prompt ${JSON.stringify(prompts[i]!.slice(0, 60))}) scored ` +
+            `${String(v)}, expected a finite number`,
         );
     });
     return scores as number[];

@@ -43,7 +43,8 @@ export function plainProgress(
         .map(([k, v]) => ` ${k} ${fmt(v)}`)
         .join('');
       write(
-        `${label} step ${step}/${total} (${Math.round((100 * step) / Math.max(total, 1))}%)${text}, ${elapsed.toFixed(0)} s elapsed${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`,
+        `${label} step ${step}/${total} (${Math.round((100 * step) / Math.max(total, 1))}%)${text}, ${elapsed.toFixed(0)} s ` +
+          `elapsed${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`,
       );
     },
     stop() {},

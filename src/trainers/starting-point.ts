@@ -65,7 +65,8 @@ export function defaultsForStart<C extends object>(
       config: given,
       notes: chosen.length
         ? [
-            `${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the from-scratch ones`,
+            `${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the ` +
+              'from-scratch ones',
           ]
         : [],
     };
@@ -82,7 +83,10 @@ export function defaultsForStart<C extends object>(
   }
   const why = (k: string): string => {
     if (k === 'numTrainEpochs' && stage === 'sft')
-      return `about ${FROM_SCRATCH_SFT_STEPS} steps over ${examples} examples, ${FROM_SCRATCH_SFT_EPOCHS.min} to ${FROM_SCRATCH_SFT_EPOCHS.max} epochs`;
+      return (
+        `about ${FROM_SCRATCH_SFT_STEPS} steps over ${examples} examples, ${FROM_SCRATCH_SFT_EPOCHS.min} to ` +
+        `${FROM_SCRATCH_SFT_EPOCHS.max} epochs`
+      );
     return k in trl
       ? `TRL's ${k === 'learningRate' ? lr(trl[k]) : JSON.stringify(trl[k])} is for pretrained checkpoints`
       : 'the from-scratch default';
@@ -107,7 +111,9 @@ export function startingPointHelp(stage: TrainerStage, trl: Readonly<Record<stri
     );
   const pretrained = ['learningRate', 'numTrainEpochs'].filter((k) => k in trl).map((k) => `${k} ${JSON.stringify(trl[k])}`);
   return (
-    `\nDefaults by starting point: a model with random weights (a preset, a config file) or a checkpoint trained from scratch by torch-rlhf ` +
-    `gets ${scratch.join(', ')}; a pretrained checkpoint keeps TRL's (${pretrained.join(', ')}). Flags always win; the run prints what it chose.\n`
+    `\nDefaults by starting point: a model with random weights (a preset, a config file) or a checkpoint trained from scratch by ` +
+    'torch-rlhf ' +
+    `gets ${scratch.join(', ')}; a pretrained checkpoint keeps TRL's (${pretrained.join(', ')}). Flags always win; the run prints ` +
+    `what it chose.\n`
   );
 }

@@ -202,7 +202,8 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
       this.oomRetries++;
       if (this.oomRetries === 1)
         console.error(
-          `${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves (${String((err as Error).message).split('\n')[0]})`,
+          `${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves ` +
+            `(${String((err as Error).message).split('\n')[0]})`,
         );
       return [...this.accumulate(a, (scale * wa) / (wa + wb)), ...this.accumulate(b, (scale * wb) / (wa + wb))];
     } finally {

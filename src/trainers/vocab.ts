@@ -8,6 +8,7 @@ export function checkVocabulary(who: string, tokenizer: Tokenizer, model: { conf
   const [ids, rows] = [tokenizer.vocabSize, model.config.vocabSize];
   if (ids > rows)
     throw new Error(
-      `${who}: the tokenizer has ${ids} ids but the ${role}'s embedding only ${rows} (grow it first: ${role}.resizeTokenEmbeddings(tokenizer.vocabSize), as transformers' resize_token_embeddings)`,
+      `${who}: the tokenizer has ${ids} ids but the ${role}'s embedding only ${rows} (grow it first: ` +
+        `${role}.resizeTokenEmbeddings(tokenizer.vocabSize), as transformers' resize_token_embeddings)`,
     );
 }
