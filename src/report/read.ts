@@ -154,31 +154,31 @@ async function readJsonFile(file: string): Promise<unknown> {
   }
 }
 
+/** A JSONL file of the run directory, its rows converted (errors name file:line); undefined when it is not there. */
+async function readJsonlIn<T>(
+  dir: string,
+  name: string,
+  convert: (obj: Record<string, unknown>, where: string) => T,
+): Promise<{ file: string; rows: T[] } | undefined> {
+  const file = join(dir, name);
+  const text = await readIfPresent(file);
+  return text === undefined ? undefined : { file, rows: parseJsonl(file, text, convert) };
+}
+
 /** Reads one run directory. A missing metrics.jsonl is not an error here; the caller decides. */
 export async function readRunFiles(dir: string): Promise<RunFiles> {
   const run: RunFiles = { dir, configs: [] };
 
-  const metricsFile = join(dir, 'metrics.jsonl');
-  const metricsText = await readIfPresent(metricsFile);
-  if (metricsText !== undefined) run.metrics = { file: metricsFile, rows: parseJsonl(metricsFile, metricsText, metricRow) };
-
-  const samplesFile = join(dir, 'samples.jsonl');
-  const samplesText = await readIfPresent(samplesFile);
-  if (samplesText !== undefined) run.samples = { file: samplesFile, rows: parseJsonl(samplesFile, samplesText, sampleRow) };
-
-  const evalSamplesFile = join(dir, 'eval_samples.jsonl');
-  const evalSamplesText = await readIfPresent(evalSamplesFile);
-  if (evalSamplesText !== undefined)
-    run.evalSamples = { file: evalSamplesFile, rows: parseJsonl(evalSamplesFile, evalSamplesText, sampleRow) };
-
-  const evalScoresFile = join(dir, 'eval_scores.jsonl');
-  const evalScoresText = await readIfPresent(evalScoresFile);
-  if (evalScoresText !== undefined) run.evalScores = { file: evalScoresFile, rows: parseJsonl(evalScoresFile, evalScoresText, scoresRow) };
-
-  const comparisonFile = join(dir, 'comparison.jsonl');
-  const comparisonText = await readIfPresent(comparisonFile);
-  if (comparisonText !== undefined)
-    run.comparison = { file: comparisonFile, rows: parseJsonl(comparisonFile, comparisonText, comparisonRow) };
+  const metrics = await readJsonlIn(dir, 'metrics.jsonl', metricRow);
+  if (metrics) run.metrics = metrics;
+  const samples = await readJsonlIn(dir, 'samples.jsonl', sampleRow);
+  if (samples) run.samples = samples;
+  const evalSamples = await readJsonlIn(dir, 'eval_samples.jsonl', sampleRow);
+  if (evalSamples) run.evalSamples = evalSamples;
+  const evalScores = await readJsonlIn(dir, 'eval_scores.jsonl', scoresRow);
+  if (evalScores) run.evalScores = evalScores;
+  const comparison = await readJsonlIn(dir, 'comparison.jsonl', comparisonRow);
+  if (comparison) run.comparison = comparison;
 
   const summaryFile = join(dir, 'summary.json');
   const summary = await readJsonFile(summaryFile);

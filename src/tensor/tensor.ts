@@ -190,27 +190,7 @@ export class Tensor {
   cuda(index?: number): Tensor {
     return this.to(index === undefined ? 'cuda' : `cuda:${index}`);
   }
-  float(): Tensor {
-    return this.to('float32');
-  }
-  double(): Tensor {
-    return this.to('float64');
-  }
-  half(): Tensor {
-    return this.to('float16');
-  }
-  bfloat16(): Tensor {
-    return this.to('bfloat16');
-  }
-  long(): Tensor {
-    return this.to('int64');
-  }
-  int(): Tensor {
-    return this.to('int32');
-  }
-  bool(): Tensor {
-    return this.to('bool');
-  }
+  // float(), double(), half(), bfloat16(), long(), int() and bool() are added below, from DTYPE_CASTS.
   clone(): Tensor {
     return new Tensor(N.clone(this.handle));
   }
@@ -597,7 +577,29 @@ const untracked = (h: Handle): Tensor => keep(new Tensor(h));
 /** The unary ops as methods of Tensor (`x.exp()`, …): one per name in UNARY_OPS, made below. */
 export type UnaryMethods = { [K in UnaryOp]: () => Tensor };
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the methods are defined on the prototype below
-export interface Tensor extends UnaryMethods {}
+export interface Tensor extends UnaryMethods, CastMethods {}
+
+/** PyTorch's dtype shorthands (`x.float()` is `x.to('float32')`, …), made below as methods. */
+const DTYPE_CASTS = {
+  float: 'float32',
+  double: 'float64',
+  half: 'float16',
+  bfloat16: 'bfloat16',
+  long: 'int64',
+  int: 'int32',
+  bool: 'bool',
+} as const satisfies Record<string, DType>;
+export type CastMethods = { [K in keyof typeof DTYPE_CASTS]: () => Tensor };
+
+for (const [name, dtype] of Object.entries(DTYPE_CASTS)) {
+  Object.defineProperty(Tensor.prototype, name, {
+    value: function (this: Tensor): Tensor {
+      return this.to(dtype);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
 
 for (const op of UNARY_OPS) {
   const fn = N[op] as (h: Handle) => Handle;
