@@ -2,10 +2,9 @@
 // (SFT, RM, DPO), PPO's and GRPO/RLOO's —: the events, their order, the metrics they carry,
 // early stop by a returned value or the control object; plain progress lines off a terminal;
 // TensorBoard event files with reportTo, read back by TensorBoard's own reader when .venv has it.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -19,10 +18,10 @@ import {
   plainProgress,
   type TrainerCallback,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-callbacks-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('callbacks');
 const tok = new ByteTokenizer();
 const small = { vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
 const rows = Array.from({ length: 16 }, (_, i) => ({ prompt: `Q${i % 4}:`, completion: ` A${i % 4}` }));

@@ -3,10 +3,9 @@
 // checkpoint never leaves a moment without one (a child process is SIGKILLed between the
 // renames), a resumed run's logs hold each step once, and a checkpoint of the older
 // trainer_state.json format (globalStep, epoch, epochOffset) resumes exactly.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -22,10 +21,10 @@ import {
 } from '../src/index.js';
 import { recoverRunDir } from '../src/trainers/run-dir.js';
 import { prepareRunLogs } from '../src/trainers/run-logs.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-checkpoints-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('checkpoints');
 const tok = new ByteTokenizer();
 const data: SFTExample[] = Array.from({ length: 16 }, (_, i) => ({
   kind: 'prompt-completion',

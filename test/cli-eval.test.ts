@@ -1,17 +1,16 @@
 // The command line of the online trainers' held-out evaluation and reporting: --eval-prompts,
 // --eval-reward and --eval-steps; --report-to tensorboard; plain progress lines when stderr is
 // not a terminal; and the report of the run showing the held-out answers.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT } from '../src/index.js';
+import { tempDir, words } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-cli-eval-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('cli-eval');
 const rlhf = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: tmp, encoding: 'utf8' });
 
 beforeAll(async () => {
@@ -28,33 +27,9 @@ beforeAll(async () => {
 describe('rlhf grpo --eval-prompts', () => {
   it('logs eval/* with the judge, writes eval_samples.jsonl and TensorBoard files, prints plain progress, and the report shows it', () => {
     const r = rlhf(
-      'grpo',
-      '--model',
-      'policy',
-      '--prompts',
-      'prompts.jsonl',
-      '--eval-prompts',
-      'eval.jsonl',
-      '--eval-reward',
-      'exact-match:answer',
-      '--reward',
-      'length:2',
-      '--out',
-      'run',
-      '--max-steps',
-      '2',
-      '--eval-steps',
-      '1',
-      '--batch-size',
-      '4',
-      '--num-generations',
-      '2',
-      '--max-completion-length',
-      '4',
-      '--sample-every',
-      '0',
-      '--report-to',
-      'tensorboard',
+      ...words(`grpo --model policy --prompts prompts.jsonl --eval-prompts eval.jsonl
+      --eval-reward exact-match:answer --reward length:2 --out run --max-steps 2 --eval-steps 1 --batch-size 4
+      --num-generations 2 --max-completion-length 4 --sample-every 0 --report-to tensorboard`),
     );
     expect(r.status, r.stderr).toBe(0);
     // stderr is a pipe here: plain progress lines instead of a bar.

@@ -1,17 +1,16 @@
 // The `rlhf` command end to end: the quick demo, every subcommand on tiny data, and one-line
 // errors with a non-zero exit for bad input.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT, RewardModel, torch } from '../src/index.js';
+import { tempDir, words } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'dist', 'cli', 'index.js');
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-cli-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('cli');
 
 function rlhf(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp, timeout: 900_000 }); // a bound against hangs, not a speed check: a loaded machine may take minutes
@@ -79,24 +78,9 @@ describe('rlhf demo --quick', () => {
 describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s', (preset) => {
   it('sft → rm → ppo each write a loadable run directory; generate and score use them', async () => {
     const d = (name: string) => `${preset}-${name}`;
-    const common = ['--no-progress'];
-    void common;
     let r = rlhf(
-      'sft',
-      '--model',
-      preset,
-      '--data',
-      'sft.jsonl',
-      '--out',
-      d('sft'),
-      '--num-train-epochs',
-      '2',
-      '--batch-size',
-      '8',
-      '--learning-rate',
-      '1e-3',
-      '--progress-bar',
-      'false',
+      ...words(`sft --model ${preset} --data sft.jsonl --out ${d('sft')} --num-train-epochs 2 --batch-size 8
+      --learning-rate 1e-3 --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'sft' });
@@ -109,19 +93,8 @@ describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s
 
     writeFileSync(join(tmp, 'rm.json'), JSON.stringify({ numTrainEpochs: 2, batchSize: 4 }));
     r = rlhf(
-      'rm',
-      '--model',
-      d('sft'),
-      '--data',
-      'prefs.jsonl',
-      '--out',
-      d('rm'),
-      '--config',
-      'rm.json',
-      '--learning-rate',
-      '5e-4',
-      '--progress-bar',
-      'false',
+      ...words(`rm --model ${d('sft')} --data prefs.jsonl --out ${d('rm')} --config rm.json --learning-rate 5e-4
+      --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(readFileSync(join(tmp, d('rm'), 'reward_config.json'), 'utf8'))).toMatchObject({
@@ -131,27 +104,8 @@ describe.each(['tiny', 'llama-tiny'])('rlhf subcommands on tiny data, --model %s
     });
 
     r = rlhf(
-      'ppo',
-      '--policy',
-      d('sft'),
-      '--reward-model',
-      d('rm'),
-      '--prompts',
-      'prompts.jsonl',
-      '--out',
-      d('ppo'),
-      '--num-iterations',
-      '2',
-      '--batch-size',
-      '8',
-      '--mini-batch-size',
-      '4',
-      '--max-new-tokens',
-      '8',
-      '--kl-coef',
-      '0.1',
-      '--progress-bar',
-      'false',
+      ...words(`ppo --policy ${d('sft')} --reward-model ${d('rm')} --prompts prompts.jsonl --out ${d('ppo')}
+      --num-iterations 2 --batch-size 8 --mini-batch-size 4 --max-new-tokens 8 --kl-coef 0.1 --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(readFileSync(join(tmp, d('ppo'), 'ppo_config.json'), 'utf8'))).toMatchObject({ numIterations: 2, klCoef: 0.1 });
@@ -292,19 +246,10 @@ describe('rlhf sft on a GPT-2 checkpoint directory', () => {
   it('fine-tunes an HF-layout GPT-2 with its BPE tokenizer and writes both back', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
     const r = rlhf(
-      'sft',
-      '--model',
+      ...words('sft --model'),
       fixture,
-      '--data',
-      'sft.jsonl',
-      '--out',
-      'gpt2-sft',
-      '--max-steps',
-      '3',
-      '--batch-size',
-      '4',
-      '--progress-bar',
-      'false',
+      ...words(`--data sft.jsonl --out gpt2-sft --max-steps 3 --batch-size 4
+      --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain(fixture);
@@ -331,82 +276,24 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
     // Not `${name}-…`: the preset test of the same name writes llama-tiny-sft and the rest.
     const d = (x: string) => `fixture-${name}-${x}`;
     let r = rlhf(
-      'sft',
-      '--model',
+      ...words('sft --model'),
       fixture,
-      '--data',
-      `${name}-chat.jsonl`,
-      '--out',
-      d('sft'),
-      '--max-steps',
-      '4',
-      '--batch-size',
-      '4',
-      '--progress-bar',
-      'false',
+      ...words(`--data ${name}-chat.jsonl --out ${d('sft')} --max-steps 4
+      --batch-size 4 --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     expect(existsSync(join(tmp, d('sft'), 'tokenizer.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(tmp, d('sft'), 'config.json'), 'utf8')).model_type).toBe(name.split('-')[0]);
+    r = rlhf(...words(`rm --model ${d('sft')} --data prefs.jsonl --out ${d('rm')} --max-steps 3 --batch-size 4 --progress-bar false`));
+    expect(r.code, r.err).toBe(0);
     r = rlhf(
-      'rm',
-      '--model',
-      d('sft'),
-      '--data',
-      'prefs.jsonl',
-      '--out',
-      d('rm'),
-      '--max-steps',
-      '3',
-      '--batch-size',
-      '4',
-      '--progress-bar',
-      'false',
+      ...words(`ppo --policy ${d('sft')} --reward-model ${d('rm')} --prompts prompts.jsonl --out ${d('ppo')}
+      --num-iterations 1 --batch-size 4 --mini-batch-size 2 --max-new-tokens 6 --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     r = rlhf(
-      'ppo',
-      '--policy',
-      d('sft'),
-      '--reward-model',
-      d('rm'),
-      '--prompts',
-      'prompts.jsonl',
-      '--out',
-      d('ppo'),
-      '--num-iterations',
-      '1',
-      '--batch-size',
-      '4',
-      '--mini-batch-size',
-      '2',
-      '--max-new-tokens',
-      '6',
-      '--progress-bar',
-      'false',
-    );
-    expect(r.code, r.err).toBe(0);
-    r = rlhf(
-      'ppo',
-      '--policy',
-      d('sft'),
-      '--reward-model',
-      d('rm'),
-      '--separate-critic',
-      '--prompts',
-      'prompts.jsonl',
-      '--out',
-      d('ppo-critic'),
-      '--num-iterations',
-      '1',
-      '--batch-size',
-      '4',
-      '--mini-batch-size',
-      '2',
-      '--max-new-tokens',
-      '6',
-      '--progress-bar',
-      'false',
+      ...words(`ppo --policy ${d('sft')} --reward-model ${d('rm')} --separate-critic --prompts prompts.jsonl
+      --out ${d('ppo-critic')} --num-iterations 1 --batch-size 4 --mini-batch-size 2 --max-new-tokens 6 --progress-bar false`),
     );
     expect(r.code, r.err).toBe(0);
     r = rlhf('generate', '--model', d('ppo'), '--max-new-tokens', '6', '--seed', '1', 'Say 1');
@@ -450,22 +337,10 @@ describe('rlhf grpo and rlhf rloo', () => {
       '1e-3',
     ];
     let r = rlhf(
-      'grpo',
+      ...words('grpo'),
       ...common,
-      '--out',
-      'grpo',
-      '--reward-fn',
-      './reward.mjs',
-      '--reward-fn',
-      './reward.mjs#hasAnswer',
-      '--reward',
-      'length:4',
-      '--reward-weights',
-      '1,2,0.5',
-      '--beta',
-      '0.04',
-      '--epsilon-high',
-      '0.28',
+      ...words(`--out grpo --reward-fn ./reward.mjs
+      --reward-fn ./reward.mjs#hasAnswer --reward length:4 --reward-weights 1,2,0.5 --beta 0.04 --epsilon-high 0.28`),
     );
     expect(r.code, r.err).toBe(0);
     const last = JSON.parse(r.out.trim().split('\n').pop()!);
@@ -725,31 +600,10 @@ describe('rlhf dpo', () => {
 
   it('trains on a GPT-2 checkpoint directory with every DPOConfig field as a flag, logs TRL metrics, and the report draws them', () => {
     const r = rlhf(
-      'dpo',
-      '--model',
+      ...words('dpo --model'),
       gpt2,
-      '--data',
-      'dpo.jsonl',
-      '--out',
-      'dpo-run',
-      '--max-steps',
-      '3',
-      '--batch-size',
-      '4',
-      '--logging-steps',
-      '1',
-      '--beta',
-      '0.2',
-      '--loss-type',
-      'robust',
-      '--label-smoothing',
-      '0.1',
-      '--learning-rate',
-      '1e-3',
-      '--progress-bar',
-      'false',
-      '--seed',
-      '3',
+      ...words(`--data dpo.jsonl --out dpo-run --max-steps 3 --batch-size 4 --logging-steps 1
+      --beta 0.2 --loss-type robust --label-smoothing 0.1 --learning-rate 1e-3 --progress-bar false --seed 3`),
     );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/rlhf dpo: .*gpt2-tiny.*12 pairs, reference a frozen copy/);
@@ -779,21 +633,10 @@ describe('rlhf dpo', () => {
       expect(html).toContain(title);
     // precomputeRefLogProbs keeps no reference model.
     const pre = rlhf(
-      'dpo',
-      '--model',
+      ...words('dpo --model'),
       gpt2,
-      '--data',
-      'dpo.jsonl',
-      '--out',
-      'dpo-pre',
-      '--max-steps',
-      '1',
-      '--batch-size',
-      '4',
-      '--precompute-ref-log-probs',
-      'true',
-      '--progress-bar',
-      'false',
+      ...words(`--data dpo.jsonl --out dpo-pre --max-steps 1 --batch-size 4
+      --precompute-ref-log-probs true --progress-bar false`),
     );
     expect(pre.code, pre.err).toBe(0);
     expect(pre.err).toMatch(/reference none kept/);

@@ -2,9 +2,8 @@
 // UTF-8, missing files), the three record formats and their normalization, every
 // malformed-record error with its exact file:line and field, skipInvalid reporting, the seeded
 // split, and a large file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   loadPreferenceDataset,
@@ -16,13 +15,10 @@ import {
   splitDataset,
   type JsonlLine,
 } from '../src/data/index.js';
+import { tempDir } from './helpers.js';
 
-let tmp: string;
+const tmp = tempDir('data');
 let fileCount = 0;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-data-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A fresh file holding `lines` (objects are JSON-encoded) joined by "\n", with a final newline. */
 function jsonl(lines: (string | object)[], end = '\n'): string {

@@ -4,22 +4,21 @@
 // and GRPO, to 1e-5); a dead or stuck rank makes the other fail within the timeout, naming it;
 // a port in use, a rank that never joins and a resume at another world size are clear errors;
 // resuming at world size 2 is exact.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSafetensors, ProcessGroup, launchEnv, shardBatch, bucketsOf, torch } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const worker = join(root, 'test', 'fixtures', 'distributed', 'worker.mjs');
 const collectives = join(root, 'test', 'fixtures', 'distributed', 'collectives.mjs');
 const cli = join(root, 'dist', 'cli', 'index.js');
 const torchrun = join(root, '.venv', 'bin', 'torchrun');
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-dist-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('dist');
 beforeAll(() => {
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run npm run build:ts');
 });

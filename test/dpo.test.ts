@@ -1,8 +1,7 @@
 // DPO: the pair formats, the losses against hand-computed values and finite differences, and the
 // trainer (learning, the three kinds of reference, memory, exact resume, the Llama family).
-import { describe, it, expect, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   torch,
@@ -26,10 +25,9 @@ import {
   type StepOutput,
 } from '../src/index.js';
 import { gradcheck } from './gradcheck.js';
-import { expectClose } from './helpers.js';
+import { expectClose, tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-dpo-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('dpo');
 const tok = new ByteTokenizer();
 const tiny = (extra = {}) => GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32, ...extra });
 const quiet = { progressBar: false } as const;

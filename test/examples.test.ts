@@ -2,17 +2,16 @@
 // tsconfig.json, strict) against the built package and run on tiny settings (TINY=1); every
 // TypeScript block of docs/guide.md type-checks under tsc --init's strict settings; and the API
 // reference (TypeDoc, `npm run docs:api`) builds from the TSDoc comments.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-examples-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('examples');
 
 beforeAll(() => {
   if (!existsSync(join(root, 'dist', 'index.d.ts'))) throw new Error('dist/ is missing: run npm run build:ts');

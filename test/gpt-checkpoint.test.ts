@@ -1,18 +1,14 @@
 // Checkpoint configs checked before anything is allocated: bounded sizes, errors that name the
 // file and the key once, and a config that does not match its weights failing from the
 // safetensors headers alone, fast, with a short list of what is missing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { torch, GPT, RewardModel, saveSafetensors, type Tensor } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-let tmp: string;
+const tmp = tempDir('gpt-checkpoint');
 let counter = 0;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'gpt-checkpoint-test-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** GPT-2 large's config.json (774M parameters, 3.1 GB in float32). */
 const LARGE = { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 1280, n_layer: 36, n_head: 20 };

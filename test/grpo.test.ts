@@ -1,9 +1,8 @@
 // GRPO and RLOO: their math against hand-computed cases, reward scoring (weights, null,
 // async functions, reward models, errors that name the function and the sample), learning from
 // a programmatic reward on a tiny model, flat memory, exact resume, and both architectures.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,10 +23,9 @@ import {
   type SFTExample,
   type RewardFunction,
 } from '../src/index.js';
-import { expectClose } from './helpers.js';
+import { expectClose, tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-grpo-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('grpo');
 const tok = new ByteTokenizer();
 const sftDir = join(tmp, 'sft');
 const share = (s: string) => (s.length ? [...s].filter((c) => c === 'a').length / s.length : 0);

@@ -2,9 +2,8 @@
 // before training, every evalSteps and at the end, scored by the run's reward, with the win rate
 // against the starting policy, the empty share and other judges (evalRewards); eval_samples.jsonl
 // holds one fixed set of prompts per evaluation; a resumed run keeps its baseline.
-import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ActorCritic,
@@ -18,9 +17,9 @@ import {
   torch,
   type RewardFunction,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-held-out-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('held-out');
 const tok = new ByteTokenizer();
 const small = { vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
 const prompts = Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}:`, answer: String(i % 3) }));

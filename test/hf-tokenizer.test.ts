@@ -4,9 +4,8 @@
 // rendered chat templates (scripts/fixtures/make_llama_fixtures.py). Also: BOS/EOS/PAD from the
 // config files, a PAD distinct from every stop id, save → load, the assistant mask of
 // multi-turn conversations, and errors that name the file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -21,6 +20,7 @@ import {
   type Tokenizer,
 } from '../src/tokenizers/index.js';
 import { IGNORE_INDEX, encodePromptAnswer, promptAndAnswer, sftSequence } from '../src/trainers/tokenize.js';
+import { tempDir } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
 
@@ -35,12 +35,8 @@ interface Golden {
 }
 const golden = (name: string): Golden => JSON.parse(readFileSync(join(fixtures, name, 'golden.json'), 'utf8')) as Golden;
 
-let tmp: string;
+const tmp = tempDir('hf-tokenizer');
 let dirCount = 0;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-hf-tokenizer-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A tokenizer file's parsed JSON as the edits see it: any field, and the two of tokenizer.json that they reach into. */
 interface TokenizerFileJson {

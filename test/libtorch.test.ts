@@ -1,15 +1,14 @@
 // Finding libtorch and choosing the addon binary made for it (src/libtorch.ts, src/native.ts),
 // on fake folders: the search order, what each kind of install says about itself, and which
 // binaries are candidates for which libtorch.
-import { describe, it, expect, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTag, findLibtorch, identify, installHint, prebuildName, prebuildTag, tooOld } from '../src/libtorch.js';
 import { N, addonCandidates, libtorch, loadAddon } from '../src/native.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-libtorch-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('libtorch');
 
 /** A wheel's torch/ folder in a fake virtual environment: lib/ with empty libraries and version.py. */
 function fakeWheel(prefix: string, version: string, cuda: string | null): string {

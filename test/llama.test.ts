@@ -3,19 +3,18 @@
 // LlamaForCausalLM / Qwen2ForCausalLM (scripts/fixtures/make_llama_fixtures.py): logits with
 // and without padding, and greedy generations with their log-probs. A model we save is opened
 // by transformers again (the script's check mode) and must give the same logits.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { torch, GPT, type Tensor } from '../src/index.js';
 import { llamaConfigFromHF } from '../src/models/llama-config.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-llama-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('llama');
 
 interface LogitsCase {
   name: string;

@@ -2,18 +2,17 @@
 // every command that takes a model directory reads as base + adapter (generate, score, the
 // next stage), and `rlhf merge` turns into a full model with the same outputs. Bad flags and
 // missing bases are one-line errors.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT, RewardModel, hasLora, torch } from '../src/index.js';
+import { tempDir, words } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'dist', 'cli', 'index.js');
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-lora-cli-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('lora-cli');
 const at = (name: string) => join(tmp, name);
 
 function rlhf(...args: string[]) {
@@ -51,19 +50,8 @@ beforeAll(async () => {
 describe('rlhf with LoRA', () => {
   it('sft --lora-* writes an adapter; generate reads it; merge writes a full model with the same logits', async () => {
     const r = rlhf(
-      'sft',
-      '--model',
-      'base',
-      '--data',
-      'sft.jsonl',
-      '--out',
-      'sft-lora',
-      '--lora-r',
-      '4',
-      '--lora-alpha',
-      '8',
-      '--lora-target-modules',
-      'c_attn,c_fc',
+      ...words(`sft --model base --data sft.jsonl --out sft-lora --lora-r 4 --lora-alpha 8
+      --lora-target-modules c_attn,c_fc`),
       ...quick,
     );
     expect(r.code, r.err).toBe(0);
@@ -118,54 +106,16 @@ describe('rlhf with LoRA', () => {
     expect(rmModel.score.bias).not.toBeNull();
     rmModel.dispose();
     const p = rlhf(
-      'ppo',
-      '--policy',
-      'base',
-      '--reward-model',
-      'rm-lora',
-      '--prompts',
-      'prompts.jsonl',
-      '--out',
-      'ppo-lora',
-      '--lora-r',
-      '4',
-      '--num-iterations',
-      '1',
-      '--batch-size',
-      '4',
-      '--mini-batch-size',
-      '2',
-      '--max-new-tokens',
-      '4',
-      '--progress-bar',
-      'false',
+      ...words(`ppo --policy base --reward-model rm-lora --prompts prompts.jsonl --out ppo-lora --lora-r 4
+      --num-iterations 1 --batch-size 4 --mini-batch-size 2 --max-new-tokens 4 --progress-bar false`),
     );
     expect(p.code, p.err).toBe(0);
     expect(existsSync(at('ppo-lora/adapter_model.safetensors'))).toBe(true);
     // A separate critic from the adapter reward model keeps training its adapter.
     const c = rlhf(
-      'ppo',
-      '--policy',
-      'base',
-      '--reward-model',
-      'rm-lora',
-      '--separate-critic',
-      '--prompts',
-      'prompts.jsonl',
-      '--out',
-      'ppo-critic-lora',
-      '--lora-r',
-      '4',
-      '--num-iterations',
-      '1',
-      '--batch-size',
-      '4',
-      '--mini-batch-size',
-      '2',
-      '--max-new-tokens',
-      '4',
-      '--progress-bar',
-      'false',
+      ...words(`ppo --policy base --reward-model rm-lora --separate-critic --prompts prompts.jsonl
+      --out ppo-critic-lora --lora-r 4 --num-iterations 1 --batch-size 4 --mini-batch-size 2 --max-new-tokens 4
+      --progress-bar false`),
     );
     expect(c.code, c.err).toBe(0);
     expect(existsSync(at('ppo-critic-lora/critic/adapter_model.safetensors'))).toBe(true);
@@ -178,30 +128,11 @@ describe('rlhf with LoRA', () => {
     expect(existsSync(at('dpo-lora/adapter_model.safetensors'))).toBe(true);
     for (const kind of ['grpo', 'rloo']) {
       const g = rlhf(
-        kind,
-        '--model',
-        'base',
-        '--prompts',
-        'prompts.jsonl',
-        '--out',
+        ...words(`${kind} --model base --prompts prompts.jsonl --out`),
         `${kind}-lora`,
-        '--reward',
-        'length:8',
-        '--lora-r',
-        '2',
-        '--use-rslora',
-        '--beta',
-        '0.05',
-        '--max-steps',
-        '1',
-        '--batch-size',
-        '4',
-        '--num-generations',
-        '2',
-        '--max-completion-length',
-        '4',
-        '--progress-bar',
-        'false',
+        ...words(`--reward length:8
+        --lora-r 2 --use-rslora --beta 0.05 --max-steps 1 --batch-size 4 --num-generations 2 --max-completion-length 4
+        --progress-bar false`),
       );
       expect(g.code, g.err).toBe(0);
       expect(JSON.parse(readFileSync(at(`${kind}-lora/adapter_config.json`), 'utf8'))).toMatchObject({ r: 2, use_rslora: true });

@@ -2,9 +2,8 @@
 // head) changes, the optimizer holds state for those alone, the KL / DPO reference is the policy
 // with its adapter off (no second copy of the weights in memory), the run saves PEFT's adapter
 // files, and an adapter checkpoint resumes exactly.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -28,9 +27,9 @@ import {
   type OptimizerStateDict,
   type LoraConfigInput,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-lora-trainers-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('lora-trainers');
 const tok = new ByteTokenizer();
 const baseDir = join(tmp, 'base');
 const quiet = { progressBar: false, loggingSteps: 1 } as const;

@@ -4,10 +4,9 @@
 // logits. What we save (adapters, and merged models) is opened by PEFT and transformers again
 // through the script's check mode and must give our logits. Then the operations: merge and
 // unmerge, disable, generation on the native path, the frozen base, errors and memory.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -27,11 +26,11 @@ import {
   resolveLoraConfig,
   type Tensor,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-lora-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('lora');
 const python = join(root, '.venv', 'bin', 'python3');
 const script = join(root, 'scripts', 'fixtures', 'make_peft_fixtures.py');
 

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prebuildName } from '../src/libtorch.js';
 import { libtorch } from '../src/native.js';
+import { tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let dir: string;
@@ -116,8 +117,7 @@ describe('package: as a dependency', () => {
   });
 });
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-pack-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('pack');
 const npm = (args: string[], cwd: string) =>
   spawnSync('npm', args, {
     cwd,

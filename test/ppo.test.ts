@@ -1,9 +1,8 @@
 // PPO end to end on tiny models: learning from a programmatic reward with both critic
 // layouts, staying near the reference without a reward signal, rollout log-probs, memory,
 // resume, and the knobs (missing-EOS penalty, adaptive KL, ptx, early stop).
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   torch,
@@ -16,9 +15,9 @@ import {
   type PPOConfig,
   type SFTExample,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-ppo-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('ppo');
 const tok = new ByteTokenizer();
 const sftDir = join(tmp, 'sft');
 const rmDir = join(tmp, 'rm');

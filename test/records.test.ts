@@ -2,9 +2,7 @@
 // through the same parsers, with `index N: field …` errors; empty answers are accepted and
 // counted; a GPT passed as PPO's model gets an error that says what is expected; an unknown
 // config field gets a "did you mean".
-import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
 import {
   ByteTokenizer,
@@ -25,9 +23,9 @@ import {
   type PreferencePairRecord,
   type RewardFunction,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-records-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('records');
 const tok = new ByteTokenizer();
 const small = { vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
 const config = (name: string) => ({ outputDir: join(tmp, name), maxSteps: 1, batchSize: 2, progressBar: false, evalFraction: 0 });

@@ -1,18 +1,17 @@
 // What `rlhf report` shows, without a browser: runs found by their contents (any folder name),
 // metrics of different scales on different axes, and the online trainers' held-out evaluation
 // (its charts, and its answers to the same prompts at the start and at the end).
-import { describe, it, expect, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildReport, writeReport } from '../src/index.js';
 import { chartsFor } from '../src/report/charts.js';
 import { histogramSpec } from '../src/report/histograms.js';
 import { smoothPoints } from '../src/report/smoothing.js';
 import { PAGE_SCRIPT } from '../src/report/page-script.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-report-runs-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('report-runs');
 const sections = (html: string) => [...html.matchAll(/<section id="([^"]+)"><h2>([^<]+)<\/h2>/g)].map((m) => `${m[1]}:${m[2]}`);
 
 function run(dir: string, stage: string, metric: string): void {

@@ -4,15 +4,14 @@
 // optional: without it this file fails and says how to install it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildReport, writeReport } from '../src/report/index.js';
+import { tempDir } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const tmp = mkdtempSync(join(tmpdir(), 'rlhf-report-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('report');
 
 // Payloads that would act if any file text reached the page unescaped.
 const XSS_SAMPLE = `<script>document.body.setAttribute('data-pwned','sample')</script>`;

@@ -4,9 +4,8 @@
 // with default settings on a task nobody tuned them for (it must beat the unigram model and not
 // warn), and deliberately useless runs (learning rate 0) that must warn, in warnings.json and in
 // the report too.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it, vi } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT } from '../src/models/gpt.js';
 import { frozenCopy } from '../src/models/frozen-copy.js';
@@ -21,13 +20,10 @@ import { defaultsForStart, FROM_SCRATCH_DEFAULTS, startingPointHelp } from '../s
 import { accuracyFinding, chanceBand, rewardTrendFinding, sftFinding, unigramLoss } from '../src/trainers/learning-check.js';
 import { MODEL_PRESETS } from '../src/cli/models.js';
 import { mulberry32 } from '../src/data/random.js';
+import { tempDir } from './helpers.js';
 
 const tok = new ByteTokenizer();
-let tmp: string;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-start-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('start');
 const quiet = { progressBar: false, loggingSteps: 5 } as const;
 
 /** A task nobody tuned the defaults on: reverse a word of 3–5 letters ("rev abcd:" → " dcba"). */

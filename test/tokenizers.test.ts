@@ -1,9 +1,8 @@
 // Tokenizers: ByteTokenizer, GPT-2 BPE checked against ids from OpenAI's reference algorithm
 // (test/fixtures/gpt2-tiny, made by scripts/fixtures/make_tokenizer_fixtures.py), the loader's
 // choice and errors, save/load round trips, and the chat template.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -17,6 +16,7 @@ import {
   type ChatMessage,
   type Tokenizer,
 } from '../src/tokenizers/index.js';
+import { tempDir } from './helpers.js';
 
 const fixtureDir = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
 const fixture = (name: string): string => join(fixtureDir, name);
@@ -32,12 +32,8 @@ const expected = JSON.parse(readFileSync(fixture('tokenizer-expected.json'), 'ut
   cases: ExpectedCase[];
 };
 
-let tmp: string;
+const tmp = tempDir('tokenizers');
 let dirCount = 0;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-tokenizers-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A fresh directory holding the given files (copied from the fixture, or given as text). */
 function makeDir(files: Record<string, string | { copy: string }> = {}): string {

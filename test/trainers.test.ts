@@ -1,7 +1,6 @@
 // Stages 1 and 2: the SFT and reward-model trainers and the loop they share.
-import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   torch,
@@ -24,9 +23,9 @@ import {
   type PreferenceExample,
   type Tensor,
 } from '../src/index.js';
+import { tempDir } from './helpers.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-trainers-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('trainers');
 const tok = new ByteTokenizer();
 const tiny = () => GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32 });
 const quiet = { progressBar: false } as const;
