@@ -25,7 +25,7 @@ import {
   type StepOutput,
 } from '../src/index.js';
 import { gradcheck } from './gradcheck.js';
-import { expectClose, tempDir } from './helpers.js';
+import { expectClose, tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
 
 const tmp = tempDir('dpo');
 const tok = new ByteTokenizer();
@@ -462,12 +462,7 @@ describe('DPOTrainer', () => {
     await t1.train();
     const partModel = make();
     const t2 = new DPOTrainer({ model: partModel, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part')) });
-    let calls = 0;
-    const orig = (t2 as unknown as { computeLoss: (b: unknown) => unknown }).computeLoss.bind(t2);
-    (t2 as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
-      if (++calls === 6) throw new Error('power cut');
-      return orig(b);
-    };
+    cutPowerAt(t2, 'computeLoss', 6);
     await expect(t2.train()).rejects.toThrow('power cut');
     expect(existsSync(join(tmp, 'part', 'checkpoint-4'))).toBe(true);
     torch.manualSeed(999); // a different process state: resume must restore it
@@ -479,9 +474,7 @@ describe('DPOTrainer', () => {
       config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }),
     });
     await t3.train();
-    const pa = full.namedParameters();
-    const pb = resumed.namedParameters();
-    pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+    expectSameParameters(resumed, full);
     // The logged metrics after the checkpoint are the uninterrupted run's too.
     const tail = (dir: string) =>
       readLog(dir)

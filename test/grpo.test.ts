@@ -9,7 +9,6 @@ import {
   torch,
   GPT,
   ByteTokenizer,
-  SFTTrainer,
   RewardModel,
   GRPOTrainer,
   RLOOTrainer,
@@ -20,10 +19,9 @@ import {
   klToReference,
   aggregateLoss,
   scoreSamples,
-  type SFTExample,
   type RewardFunction,
 } from '../src/index.js';
-import { expectClose, tempDir } from './helpers.js';
+import { abcDemos, cutPowerAt, expectClose, tempDir, trainSFTPolicy } from './helpers.js';
 
 const tmp = tempDir('grpo');
 const tok = new ByteTokenizer();
@@ -34,24 +32,7 @@ const prompts = Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}:`, columns
 
 beforeAll(async () => {
   // A policy that answers with short strings over {a, b, c}, so a reward on them has signal.
-  torch.manualSeed(0);
-  let x = 7;
-  const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const demos: SFTExample[] = Array.from({ length: 160 }, (_, i) => ({
-    kind: 'prompt-completion',
-    prompt: `p${i % 8}:`,
-    completion: Array.from({ length: 3 + Math.floor(rnd() * 4) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
-  }));
-  const base = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 });
-  const st = new SFTTrainer({
-    model: base,
-    tokenizer: tok,
-    trainDataset: demos,
-    config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false },
-  });
-  await st.train();
-  st.dispose();
-  base.dispose();
+  await trainSFTPolicy(sftDir, tok, abcDemos({ count: 160, prompts: 8, maxLength: 4, seed: 7 }));
 });
 
 const config = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -253,12 +234,7 @@ describe.each([
     await a.train();
     const part = await GPT.load(sftDir);
     const b = new Trainer({ model: part, tokenizer: tok, prompts, rewards: aShare, config: config(`resume-part-${name}`, extra) });
-    let calls = 0;
-    const gen = b.generate.bind(b);
-    b.generate = async () => {
-      if (++calls === 3) throw new Error('power cut');
-      return gen();
-    };
+    cutPowerAt(b, 'generate', 3);
     await expect(b.train()).rejects.toThrow('power cut');
     b.dispose();
     torch.manualSeed(999);

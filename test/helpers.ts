@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect } from 'vitest';
-import { torch, type Tensor } from '../src/index.js';
+import { afterAll, expect, vi } from 'vitest';
+import { GPT, SFTTrainer, torch, type SFTExample, type Tensor, type Tokenizer } from '../src/index.js';
 
 /** Elementwise closeness of a tensor to nested arrays (or another tensor). */
 export function expectClose(actual: Tensor, expected: unknown, atol = 1e-5, rtol = 1e-5): void {
@@ -29,4 +29,77 @@ export function tempDir(name: string): string {
 /** A command line's words: `words('sft --max-steps 2')` is `['sft', '--max-steps', '2']` (no quoting; for test argv). */
 export function words(line: string): string[] {
   return line.trim().split(/\s+/);
+}
+
+/** Makes the `n`-th call of `target[method]` throw 'power cut', as a kill mid-run would; the other calls run as before. */
+export function cutPowerAt(target: object, method: string, n: number): void {
+  const host = target as Record<string, (...args: unknown[]) => unknown>;
+  const original = host[method]!.bind(target);
+  let calls = 0;
+  host[method] = (...args: unknown[]) => {
+    if (++calls === n) throw new Error('power cut');
+    return original(...args);
+  };
+}
+
+/** The two models have the same parameter names, in order, and bit-identical values. */
+export function expectSameParameters(
+  actual: { namedParameters(): [string, Tensor][] },
+  expected: { namedParameters(): [string, Tensor][] },
+): void {
+  const a = actual.namedParameters();
+  const e = expected.namedParameters();
+  expect(a.map(([n]) => n)).toEqual(e.map(([n]) => n));
+  e.forEach(([n, p], i) => expect(a[i]![1].equal(p), n).toBe(true));
+}
+
+/**
+ * Demonstrations that answer prompts p0: … p{prompts-1}: with short strings over {a, b, c}
+ * (3 to 2 + `maxLength` letters, from a seeded LCG), so that a policy trained on them samples
+ * answers a reward on the letters can tell apart.
+ */
+export function abcDemos(options: { count: number; prompts: number; maxLength: number; seed: number }): SFTExample[] {
+  let x = options.seed;
+  const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return Array.from({ length: options.count }, (_, i) => ({
+    kind: 'prompt-completion',
+    prompt: `p${i % options.prompts}:`,
+    completion: Array.from({ length: 3 + Math.floor(rnd() * options.maxLength) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
+  }));
+}
+
+/** Trains a 2-layer, 32-wide GPT on `demos` (SFT: lr 3e-3, 6 epochs, batch 16, seed 0) and saves it to `dir`. */
+export async function trainSFTPolicy(dir: string, tokenizer: Tokenizer, demos: SFTExample[]): Promise<void> {
+  torch.manualSeed(0);
+  const model = GPT.create({ vocabSize: tokenizer.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 });
+  const trainer = new SFTTrainer({
+    model,
+    tokenizer,
+    trainDataset: demos,
+    config: { outputDir: dir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false },
+  });
+  try {
+    await trainer.train();
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}
+
+/** Makes a trainer and trains it, with what it writes to stderr (notes, warnings) captured rather than shown; disposes it after. */
+export async function trainCapturingStderr<R>(
+  make: () => { train(): Promise<R>; dispose(): void },
+): Promise<{ result: R; stderr: string }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
+  try {
+    const trainer = make();
+    try {
+      return { result: await trainer.train(), stderr: lines.join('') };
+    } finally {
+      trainer.dispose();
+    }
+  } finally {
+    spy.mockRestore();
+  }
 }

@@ -27,7 +27,7 @@ import {
   type OptimizerStateDict,
   type LoraConfigInput,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
 
 const tmp = tempDir('lora-trainers');
 const tok = new ByteTokenizer();
@@ -198,12 +198,7 @@ describe('trainers with a LoRA adapter', () => {
       peftConfig: lora,
       config: config(join(tmp, 'resume-part')),
     });
-    let calls = 0;
-    const orig = (t2 as unknown as { computeLoss: (b: unknown) => unknown }).computeLoss.bind(t2);
-    (t2 as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
-      if (++calls === 5) throw new Error('power cut');
-      return orig(b);
-    };
+    cutPowerAt(t2, 'computeLoss', 5);
     await expect(t2.train()).rejects.toThrow('power cut');
     torch.manualSeed(999);
     const resumed = await make();
@@ -215,9 +210,7 @@ describe('trainers with a LoRA adapter', () => {
       config: config(join(tmp, 'resume-part'), { resumeFromCheckpoint: true }),
     });
     await t3.train();
-    const pa = full.namedParameters();
-    const pb = resumed.namedParameters();
-    pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+    expectSameParameters(resumed, full);
     for (const x of [t1, t2, t3, full, part, resumed]) x.dispose();
   });
 
@@ -361,10 +354,7 @@ describe('trainers with a LoRA adapter', () => {
         separateCritic,
         rewardModelDir: separateCritic ? join(outputDir, 'critic') : undefined,
       });
-      const pa = model.namedParameters();
-      const pb = back.namedParameters();
-      expect(pb.map(([n]) => n)).toEqual(pa.map(([n]) => n));
-      pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+      expectSameParameters(back, model);
       // A policy loaded with its adapter needs no refModel either: its base is the reference.
       new PPOTrainer({ model: back, tokenizer: tok, prompts, rewardFn: (_p, a) => shareOfA(a), config: { outputDir } }).dispose();
       for (const x of [t, model, back]) x.dispose();

@@ -114,44 +114,28 @@ describe('maskedMean / maskedVar / maskedWhiten', () => {
     });
   });
 
-  it('maskedWhiten: (x − 4)/√(28/6), mean 0 and unbiased var 1 over the mask; padding does not move it', () => {
+  // shiftMean=true: (x − 4)/√(28/6), mean 0 and unbiased var 1 over the mask; false adds the mean (4) back.
+  it.each([
+    { shiftMean: true, mean: 0 },
+    { shiftMean: false, mean: 4 },
+  ])('maskedWhiten(shiftMean=$shiftMean): mean $mean and unbiased var 1 over the mask; padding does not move it', ({ shiftMean, mean }) => {
     checked(() => {
       const mask = f64(MASK);
       const sd = Math.sqrt(28 / 6 + 1e-8);
-      const w = rows(maskedWhiten(f64(X), mask));
-      const w2 = rows(maskedWhiten(f64(X_OTHER_PAD), mask));
+      const w = rows(maskedWhiten(f64(X), mask, shiftMean));
+      const w2 = rows(maskedWhiten(f64(X_OTHER_PAD), mask, shiftMean));
+      if (shiftMean) expect(rows(maskedWhiten(f64(X), mask))).toEqual(w); // the default
       const real: number[] = [];
       for (let b = 0; b < 3; b++) {
         for (let t = 0; t < LENGTHS[b]!; t++) {
-          expect(w[b]![t]).toBeCloseTo((X[b]![t]! - 4) / sd, 10);
+          expect(w[b]![t]).toBeCloseTo((X[b]![t]! - 4) / sd + mean, 10);
           expect(w2[b]![t]).toBeCloseTo(w[b]![t]!, 12);
           real.push(w[b]![t]!);
         }
       }
-      const mean = real.reduce((s, v) => s + v, 0) / real.length;
-      const uvar = real.reduce((s, v) => s + (v - mean) ** 2, 0) / (real.length - 1);
-      expect(mean).toBeCloseTo(0, 10);
-      expect(uvar).toBeCloseTo(1, 7);
-    });
-  });
-
-  it('maskedWhiten(shiftMean=false) rescales but keeps the mean', () => {
-    checked(() => {
-      const mask = f64(MASK);
-      const sd = Math.sqrt(28 / 6 + 1e-8);
-      const w = rows(maskedWhiten(f64(X), mask, false));
-      const w2 = rows(maskedWhiten(f64(X_OTHER_PAD), mask, false));
-      const real: number[] = [];
-      for (let b = 0; b < 3; b++) {
-        for (let t = 0; t < LENGTHS[b]!; t++) {
-          expect(w[b]![t]).toBeCloseTo((X[b]![t]! - 4) / sd + 4, 10);
-          expect(w2[b]![t]).toBeCloseTo(w[b]![t]!, 12);
-          real.push(w[b]![t]!);
-        }
-      }
-      const mean = real.reduce((s, v) => s + v, 0) / real.length;
-      const uvar = real.reduce((s, v) => s + (v - mean) ** 2, 0) / (real.length - 1);
-      expect(mean).toBeCloseTo(4, 10);
+      const realMean = real.reduce((s, v) => s + v, 0) / real.length;
+      const uvar = real.reduce((s, v) => s + (v - realMean) ** 2, 0) / (real.length - 1);
+      expect(realMean).toBeCloseTo(mean, 10);
       expect(uvar).toBeCloseTo(1, 7);
     });
   });

@@ -4,18 +4,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  torch,
-  GPT,
-  ByteTokenizer,
-  ActorCritic,
-  PPOTrainer,
-  RewardModel,
-  SFTTrainer,
-  type PPOConfig,
-  type SFTExample,
-} from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { torch, GPT, ByteTokenizer, ActorCritic, PPOTrainer, RewardModel, type PPOConfig } from '../src/index.js';
+import { abcDemos, cutPowerAt, tempDir, trainSFTPolicy } from './helpers.js';
 
 const tmp = tempDir('ppo');
 const tok = new ByteTokenizer();
@@ -23,28 +13,12 @@ const sftDir = join(tmp, 'sft');
 const rmDir = join(tmp, 'rm');
 const share = (s: string) => (s.length ? [...s].filter((c) => c === 'a').length / s.length : 0);
 const prompts = Array.from({ length: 20 }, (_, i) => ({ prompt: `p${i}:` }));
-let x = 1;
-const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
-const demos: SFTExample[] = Array.from({ length: 200 }, (_, i) => ({
-  kind: 'prompt-completion',
-  prompt: `p${i % 20}:`,
-  completion: Array.from({ length: 3 + Math.floor(rnd() * 5) }, () => 'abc'[Math.floor(rnd() * 3)]).join(''),
-}));
+const demos = abcDemos({ count: 200, prompts: 20, maxLength: 5, seed: 1 });
 
 beforeAll(async () => {
   // An SFT policy that answers with short strings over {a, b, c}, and an (untrained) reward
   // model on its trunk to start a separate critic from.
-  torch.manualSeed(0);
-  const base = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 });
-  const st = new SFTTrainer({
-    model: base,
-    tokenizer: tok,
-    trainDataset: demos,
-    config: { outputDir: sftDir, learningRate: 3e-3, numTrainEpochs: 6, batchSize: 16, progressBar: false },
-  });
-  await st.train();
-  st.dispose();
-  base.dispose();
+  await trainSFTPolicy(sftDir, tok, demos);
   const rm = await RewardModel.fromTrunk(sftDir);
   await rm.save(rmDir);
   rm.dispose();
@@ -208,12 +182,7 @@ describe('PPOTrainer', () => {
     await a.trainer.train();
     torch.manualSeed(7);
     const b = await makeTrainer('resume-part', extra);
-    let calls = 0;
-    const rollout = b.trainer.rollout.bind(b.trainer);
-    b.trainer.rollout = async () => {
-      if (++calls === 5) throw new Error('power cut');
-      return rollout();
-    };
+    cutPowerAt(b.trainer, 'rollout', 5);
     await expect(b.trainer.train()).rejects.toThrow('power cut');
     b.done();
     torch.manualSeed(12345);

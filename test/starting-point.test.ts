@@ -4,7 +4,7 @@
 // with default settings on a task nobody tuned them for (it must beat the unigram model and not
 // warn), and deliberately useless runs (learning rate 0) that must warn, in warnings.json and in
 // the report too.
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT } from '../src/models/gpt.js';
@@ -20,7 +20,7 @@ import { defaultsForStart, FROM_SCRATCH_DEFAULTS, startingPointHelp } from '../s
 import { accuracyFinding, chanceBand, rewardTrendFinding, sftFinding, unigramLoss } from '../src/trainers/learning-check.js';
 import { MODEL_PRESETS } from '../src/cli/models.js';
 import { mulberry32 } from '../src/data/random.js';
-import { tempDir } from './helpers.js';
+import { tempDir, trainCapturingStderr } from './helpers.js';
 
 const tok = new ByteTokenizer();
 const tmp = tempDir('start');
@@ -139,22 +139,16 @@ describe('training with the defaults', () => {
     torch.manualSeed(3);
     const model = GPT.create({ vocabSize: tok.vocabSize, ...MODEL_PRESETS.tiny! });
     const data = reverseTask(400, 11);
-    const lines: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r: Awaited<ReturnType<SFTTrainer['train']>>;
-    try {
-      const t = new SFTTrainer({
-        model,
-        tokenizer: tok,
-        trainDataset: data,
-        config: { outputDir: join(tmp, 'rev'), progressBar: false, seed: 3 },
-      });
-      r = await t.train();
-      t.dispose();
-    } finally {
-      spy.mockRestore();
-    }
-    expect(lines.join('')).toMatch(/sft: from scratch \(random weights\): learningRate 2e-3/);
+    const { result: r, stderr } = await trainCapturingStderr(
+      () =>
+        new SFTTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: data,
+          config: { outputDir: join(tmp, 'rev'), progressBar: false, seed: 3 },
+        }),
+    );
+    expect(stderr).toMatch(/sft: from scratch \(random weights\): learningRate 2e-3/);
     const unigram = 2.3; // about: letters a–h, the space and EOS
     expect(r.metrics['eval/loss']).toBeLessThan(0.6 * unigram);
     expect(r.warnings).toEqual([]);
@@ -171,23 +165,17 @@ describe('training with the defaults', () => {
     torch.manualSeed(4);
     const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 32 });
     const dir = join(tmp, 'useless');
-    const lines: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r: Awaited<ReturnType<SFTTrainer['train']>>;
-    try {
-      const t = new SFTTrainer({
-        model,
-        tokenizer: tok,
-        trainDataset: reverseTask(80, 5),
-        config: { outputDir: dir, learningRate: 0, maxSteps: 4, ...quiet },
-      });
-      r = await t.train();
-      t.dispose();
-    } finally {
-      spy.mockRestore();
-    }
+    const { result: r, stderr } = await trainCapturingStderr(
+      () =>
+        new SFTTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: reverseTask(80, 5),
+          config: { outputDir: dir, learningRate: 0, maxSteps: 4, ...quiet },
+        }),
+    );
     expect(r.warnings).toHaveLength(1);
-    expect(lines.join('')).toMatch(/warning: sft the model learned nothing beyond token frequencies/);
+    expect(stderr).toMatch(/warning: sft the model learned nothing beyond token frequencies/);
     expect(JSON.parse(readFileSync(join(dir, 'warnings.json'), 'utf8'))).toEqual({ stage: 'sft', warnings: r.warnings });
     expect(await buildReport(dir)).toContain('Warning: this sft run learned nothing.');
     model.dispose();
@@ -197,33 +185,27 @@ describe('training with the defaults', () => {
     torch.manualSeed(5);
     const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 32 });
     const share = (i: { completions: string[] }) => i.completions.map((c) => (c.split('a').length - 1) / Math.max(c.length, 1));
-    const lines: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-    let r: Awaited<ReturnType<SFTTrainer['train']>>;
-    try {
-      const t = new GRPOTrainer({
-        model,
-        tokenizer: tok,
-        prompts: Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}` })),
-        rewards: share,
-        config: {
-          outputDir: join(tmp, 'grpo0'),
-          learningRate: 0,
-          maxSteps: 12,
-          batchSize: 8,
-          numGenerations: 4,
-          maxCompletionLength: 6,
-          ...quiet,
-          loggingSteps: 1,
-        },
-      });
-      r = await t.train();
-      t.dispose();
-    } finally {
-      spy.mockRestore();
-    }
+    const { result: r, stderr } = await trainCapturingStderr(
+      () =>
+        new GRPOTrainer({
+          model,
+          tokenizer: tok,
+          prompts: Array.from({ length: 8 }, (_, i) => ({ prompt: `p${i}` })),
+          rewards: share,
+          config: {
+            outputDir: join(tmp, 'grpo0'),
+            learningRate: 0,
+            maxSteps: 12,
+            batchSize: 8,
+            numGenerations: 4,
+            maxCompletionLength: 6,
+            ...quiet,
+            loggingSteps: 1,
+          },
+        }),
+    );
     expect(r.warnings).toHaveLength(1);
-    expect(lines.join('')).toMatch(/warning: grpo the reward went from .* the policy learned nothing the reward values/);
+    expect(stderr).toMatch(/warning: grpo the reward went from .* the policy learned nothing the reward values/);
     model.dispose();
   }, 60_000);
 });

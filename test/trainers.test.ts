@@ -23,7 +23,7 @@ import {
   type PreferenceExample,
   type Tensor,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
 
 const tmp = tempDir('trainers');
 const tok = new ByteTokenizer();
@@ -230,12 +230,7 @@ describe('SFTTrainer', () => {
     // Interrupted: a run that stops at step 5 (its checkpoint-5), then a fresh process resumes.
     const partModel = make();
     const t2 = new SFTTrainer({ model: partModel, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part')) });
-    let calls = 0;
-    const orig = (t2 as unknown as { computeLoss: (b: unknown) => unknown }).computeLoss.bind(t2);
-    (t2 as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
-      if (++calls === 7) throw new Error('power cut');
-      return orig(b);
-    };
+    cutPowerAt(t2, 'computeLoss', 7);
     await expect(t2.train()).rejects.toThrow('power cut');
     expect(existsSync(join(tmp, 'part', 'checkpoint-5'))).toBe(true);
     torch.manualSeed(999); // a different process state: resume must restore it
@@ -247,9 +242,7 @@ describe('SFTTrainer', () => {
       config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }),
     });
     await t3.train();
-    const pa = full.namedParameters();
-    const pb = resumed.namedParameters();
-    pa.forEach(([n, p], i) => expect(p.equal(pb[i]![1]), n).toBe(true));
+    expectSameParameters(resumed, full);
     for (const t of [t1, t2, t3]) t.dispose();
     for (const m of [full, partModel, resumed]) m.dispose();
   });
