@@ -3,27 +3,15 @@
 // greedily on the 200 held-out prompts. The test asserts what the demo is for: both methods
 // raise held-out accuracy over the SFT policy, by making answers follow the requested format
 // without losing the numbers. Also the flag's errors.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseDemoMethods } from '../src/cli/arithmetic-demo.js';
+import { rlhfIn } from './cli-helpers.js';
+import { tempDir } from './helpers.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'dist', 'cli', 'index.js');
-let tmp: string;
-beforeAll(() => {
-  if (!existsSync(bin)) throw new Error('dist/ is missing: run npm run build:ts');
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-arith-demo-'));
-});
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-const rlhf = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
+const tmp = tempDir('arith-demo');
+const rlhf = rlhfIn(tmp, { env: { ...process.env, OMP_NUM_THREADS: '1' } });
 
 describe('rlhf demo --method', () => {
   it('parses ppo, one method or both, and refuses others', () => {

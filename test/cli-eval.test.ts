@@ -2,16 +2,14 @@
 // --eval-reward and --eval-steps; --report-to tensorboard; plain progress lines when stderr is
 // not a terminal; and the report of the run showing the held-out answers.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT } from '../src/index.js';
 import { tempDir, words } from './helpers.js';
+import { rlhfIn } from './cli-helpers.js';
 
-const cli = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
 const tmp = tempDir('cli-eval');
-const rlhf = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: tmp, encoding: 'utf8' });
+const rlhf = rlhfIn(tmp);
 
 beforeAll(async () => {
   const model = GPT.create({ vocabSize: 259, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 });
@@ -31,9 +29,9 @@ describe('rlhf grpo --eval-prompts', () => {
       --eval-reward exact-match:answer --reward length:2 --out run --max-steps 2 --eval-steps 1 --batch-size 4
       --num-generations 2 --max-completion-length 4 --sample-every 0 --report-to tensorboard`),
     );
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.err).toBe(0);
     // stderr is a pipe here: plain progress lines instead of a bar.
-    expect(r.stderr).toMatch(/^grpo step 2\/2 \(100%\) reward -?[\d.]+, \d+ s elapsed, ETA 0 s$/m);
+    expect(r.err).toMatch(/^grpo step 2\/2 \(100%\) reward -?[\d.]+, \d+ s elapsed, ETA 0 s$/m);
     const metrics = readFileSync(join(tmp, 'run', 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
@@ -52,7 +50,7 @@ describe('rlhf grpo --eval-prompts', () => {
     ).toHaveLength(9);
     expect(readdirSync(join(tmp, 'run', 'runs')).filter((f) => f.startsWith('events.out.tfevents.'))).toHaveLength(1);
     const rep = rlhf('report', 'run');
-    expect(rep.status, rep.stderr).toBe(0);
+    expect(rep.code, rep.err).toBe(0);
     const html = readFileSync(join(tmp, 'run', 'report.html'), 'utf8');
     expect(html).toContain('Held-out answers: first vs last iteration');
     expect(html).toContain('Held-out: win rate and empty answers');
@@ -85,9 +83,9 @@ describe('rlhf grpo --eval-prompts', () => {
       'false',
     ];
     let r = rlhf(...args);
-    expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe("rlhf: eval-bad.jsonl:2: field 'prompt' must be a non-empty string (got an empty string)");
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe("rlhf: eval-bad.jsonl:2: field 'prompt' must be a non-empty string (got an empty string)");
     r = rlhf(...args, '--skip-invalid');
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.err).toBe(0);
   });
 });

@@ -1,32 +1,19 @@
 // The `rlhf` command end to end: the quick demo, every subcommand on tiny data, and one-line
 // errors with a non-zero exit for bad input.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT, RewardModel, torch } from '../src/index.js';
 import { tempDir, words } from './helpers.js';
+import { expectOneLineError, rlhfIn } from './cli-helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'dist', 'cli', 'index.js');
 const tmp = tempDir('cli');
 
-function rlhf(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp, timeout: 900_000 }); // a bound against hangs, not a speed check: a loaded machine may take minutes
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-/** A failure is one line on stderr, a non-zero exit and no stack trace. */
-function expectOneLineError(r: ReturnType<typeof rlhf>, pattern: RegExp) {
-  expect(r.code).not.toBe(0);
-  const lines = r.err.trim().split('\n');
-  expect(lines.length, r.err).toBe(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.err).not.toMatch(/\n\s+at /);
-}
+const rlhf = rlhfIn(tmp);
 
 beforeAll(() => {
-  if (!existsSync(bin)) throw new Error('dist/ is missing: run npm run build:ts');
   const sft = Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` }));
   writeFileSync(join(tmp, 'sft.jsonl'), sft.join('\n'));
   const prefs = Array.from({ length: 30 }, (_, i) =>

@@ -4,35 +4,21 @@
 // " abc" instead (a careless labeler). The reward model learns the preference (chosen: the
 // shout), PPO against it raises the held-out task score (exact shouts of held-out words,
 // sampled at temperature 0.7), and none of the three runs warns that it learned nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../src/data/random.js';
 import { GPT } from '../src/models/gpt.js';
 import { generateText } from '../src/text/generate.js';
 import { ByteTokenizer } from '../src/tokenizers/byte-tokenizer.js';
+import { rlhfIn } from './cli-helpers.js';
+import { tempDir } from './helpers.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'dist', 'cli', 'index.js');
-let tmp: string;
+const tmp = tempDir('chain');
 let heldOut: string[];
-
-const rlhf = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [bin, ...args, '--progress-bar', 'false'], {
-    cwd: tmp,
-    encoding: 'utf8',
-    env: { ...process.env, OMP_NUM_THREADS: '1' },
-    timeout: 600_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
+const rlhf = rlhfIn(tmp, { env: { ...process.env, OMP_NUM_THREADS: '1' }, timeoutMs: 600_000, extraArgs: ['--progress-bar', 'false'] });
 
 beforeAll(() => {
-  if (!existsSync(bin)) throw new Error('dist/ is missing: run npm run build:ts');
-  tmp = mkdtempSync(join(tmpdir(), 'torch-rlhf-chain-'));
   const rng = mulberry32(21);
   const word = () => Array.from({ length: 3 + Math.floor(rng() * 3) }, () => String.fromCharCode(97 + Math.floor(rng() * 10))).join('');
   const held = new Set<string>();
@@ -65,7 +51,6 @@ beforeAll(() => {
   );
   writeFileSync(join(tmp, 'prompts.jsonl'), jsonl(Array.from({ length: 300 }, () => ({ prompt: `Shout ${train()}:` }))));
 });
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The share of exact shouts of the held-out words, 3 samples each at temperature 0.7 (fixed seeds). */
 async function taskScore(dir: string): Promise<number> {

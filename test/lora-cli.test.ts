@@ -3,32 +3,19 @@
 // next stage), and `rlhf merge` turns into a full model with the same outputs. Bad flags and
 // missing bases are one-line errors.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, GPT, RewardModel, hasLora, torch } from '../src/index.js';
 import { tempDir, words } from './helpers.js';
+import { expectOneLineError, rlhfIn } from './cli-helpers.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'dist', 'cli', 'index.js');
 const tmp = tempDir('lora-cli');
 const at = (name: string) => join(tmp, name);
 
-function rlhf(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp, timeout: 300_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function expectOneLineError(r: ReturnType<typeof rlhf>, pattern: RegExp) {
-  expect(r.code).not.toBe(0);
-  const lines = r.err.trim().split('\n');
-  expect(lines.length, r.err).toBe(1);
-  expect(lines[0]).toMatch(pattern);
-}
+const rlhf = rlhfIn(tmp, { timeoutMs: 300_000 });
 const quick = ['--max-steps', '2', '--batch-size', '4', '--progress-bar', 'false', '--learning-rate', '0.01'];
 
 beforeAll(async () => {
-  if (!existsSync(bin)) throw new Error('dist/ is missing: run npm run build:ts');
   writeFileSync(
     at('sft.jsonl'),
     Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` })).join('\n'),
