@@ -85,7 +85,8 @@ for (const task of ['sft', 'grpo']) {
       results[task][cfg.key].gaps.push(...r.gaps);
       results[task][cfg.key].cpu.push(...r.cpu);
       process.stderr.write(
-        `${task} ${cfg.label}, round ${round + 1}: ${r.gaps.map((g) => g.toFixed(2)).join(', ')} s wall, ${r.cpu.map((g) => g.toFixed(2)).join(', ')} s CPU\n`,
+        `${task} ${cfg.label}, round ${round + 1}: ${r.gaps.map((g) => g.toFixed(2)).join(', ')} s wall, ` +
+          `${r.cpu.map((g) => g.toFixed(2)).join(', ')} s CPU\n`,
       );
     }
   }
@@ -112,20 +113,37 @@ for (const task of ['sft', 'grpo']) {
     const gaps = results[task][c.key].gaps;
     const work = ((cpu['1x1'] / cpu[c.key]) * 100).toFixed(0);
     rows.push(
-      `| ${names[task]} | ${c.label} | ${t.toFixed(2)} (${Math.min(...gaps).toFixed(2)}–${Math.max(...gaps).toFixed(2)}) | ${thr.toFixed(2)} ${units[task]} | ${vs2}× | ${eff} % | ${cpu[c.key].toFixed(2)} | ${work} % |`,
+      `| ${names[task]} | ${c.label} | ${t.toFixed(2)} (${Math.min(...gaps).toFixed(2)}–${Math.max(...gaps).toFixed(2)}) | ` +
+        `${thr.toFixed(2)} ${units[task]} | ${vs2}× | ${eff} % | ${cpu[c.key].toFixed(2)} | ${work} % |`,
     );
   }
 }
 const date = new Date().toISOString().slice(0, 10);
-const md = `## Data-parallel scaling: 2 processes × 1 thread against 1 process × 2 threads
-
-Measured ${date} by \`node scripts/bench-distributed.mjs${quick ? ' --quick' : ''}\` (${rounds} round(s), configurations alternated), on ${machine(2).replace(/; \d+ thread\(s\) on both sides$/, '')}. The same global batch in each configuration: the 2 ranks (Gloo over loopback, \`RANK\`/\`WORLD_SIZE\` set by hand, as torchrun would) take half of it each and average their gradients in ~25 MB buckets after backward; the one process takes all of it. Compute-bound size: 6 layers × 384 wide GPT-2, block 256, AdamW, clip 1. A step is the gap between consecutive step ends on rank 0 (an \`onStep\` callback of the real \`SFTTrainer\` / \`GRPOTrainer\` loops), the median of ${plan.sft.steps - 1 - plan.sft.warmup} (SFT) and ${plan.grpo.steps - 1 - plan.grpo.warmup} (GRPO) gaps per child after ${plan.sft.warmup} warm-up, range in brackets. *vs 1×2* is the 1-process-at-2-threads time over this one (above 1: faster); *efficiency* is the 1-thread time over this one, divided by the cores used (100 % = perfect scaling). *CPU per step* adds up the process CPU time of every rank for one step; *work efficiency* is the 1-thread process's CPU time over it: what data parallelism costs in extra work (communication, Gloo's threads, what each rank repeats), which other jobs on the machine do not inflate as they inflate wall time.
-
-| Workload | Configuration | Step, wall (s) | Throughput | vs 1×2 | Efficiency | CPU per step, all ranks (s) | Work efficiency |
-|---|---|---|---|---|---|---|---|
-${rows.join('\n')}
-
-The machine is shared with other work: its 1-minute load average was ${load[0].toFixed(1)} at the start and ${load[1].toFixed(1)} at the end, on 2 vCPUs, so the configurations competed with other processes for the cores; a process at 2 threads suffers most from that (its OpenMP team waits for its slowest thread), which is why it can be slower than 1 thread here. Read the ratios as this machine's under that load, not as the scaling of an idle one. GRPO's generation stops early when every completion of a batch has ended (EOS): with 4 completions per rank a batch ends sooner than with 8, which favours the 2-rank configuration slightly.`;
+const md = [
+  '## Data-parallel scaling: 2 processes × 1 thread against 1 process × 2 threads',
+  '',
+  `Measured ${date} by \`node scripts/bench-distributed.mjs${quick ? ' --quick' : ''}\` (${rounds} round(s), configurations ` +
+    `alternated), on ${machine(2).replace(/; \d+ thread\(s\) on both sides$/, '')}. The same global batch in each configuration: the 2 ` +
+    'ranks (Gloo over loopback, `RANK`/`WORLD_SIZE` set by hand, as torchrun would) take half of it each and average their gradients ' +
+    'in ~25 MB buckets after backward; the one process takes all of it. Compute-bound size: 6 layers × 384 wide GPT-2, block 256, AdamW, ' +
+    'clip 1. A step is the gap between consecutive step ends on rank 0 (an `onStep` callback of the real `SFTTrainer` / ' +
+    `\`GRPOTrainer\` loops), the median of ${plan.sft.steps - 1 - plan.sft.warmup} (SFT) and ${plan.grpo.steps - 1 - plan.grpo.warmup} ` +
+    `(GRPO) gaps per child after ${plan.sft.warmup} warm-up, range in brackets. *vs 1×2* is the 1-process-at-2-threads time over this ` +
+    'one (above 1: faster); *efficiency* is the 1-thread time over this one, divided by the cores used (100 % = perfect scaling). *CPU ' +
+    "per step* adds up the process CPU time of every rank for one step; *work efficiency* is the 1-thread process's CPU time over it: " +
+    "what data parallelism costs in extra work (communication, Gloo's threads, what each rank repeats), which other jobs on the machine " +
+    'do not inflate as they inflate wall time.',
+  '',
+  '| Workload | Configuration | Step, wall (s) | Throughput | vs 1×2 | Efficiency | CPU per step, all ranks (s) | Work efficiency |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows,
+  '',
+  `The machine is shared with other work: its 1-minute load average was ${load[0].toFixed(1)} at the start and ${load[1].toFixed(1)} ` +
+    'at the end, on 2 vCPUs, so the configurations competed with other processes for the cores; a process at 2 threads suffers most from ' +
+    'that (its OpenMP team waits for its slowest thread), which is why it can be slower than 1 thread here. Read the ratios as this ' +
+    "machine's under that load, not as the scaling of an idle one. GRPO's generation stops early when every completion of a batch has " +
+    'ended (EOS): with 4 completions per rank a batch ends sooner than with 8, which favours the 2-rank configuration slightly.',
+].join('\n');
 writeSection(join(root, 'docs', 'benchmarks.md'), 'bench-distributed', md);
 console.log(md);
 console.log(JSON.stringify(summary));

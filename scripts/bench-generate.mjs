@@ -61,7 +61,8 @@ for (const size of sizes) {
       tPy = median(py);
     rows.push({ size: size.name, cache: useCache ? 'KV cache' : 'no cache', jsTps: tokens / tJs, pyTps: tokens / tPy, ratio: tJs / tPy });
     console.log(
-      `${size.name.padEnd(24)} ${(useCache ? 'KV cache' : 'no cache').padEnd(9)} torch-rlhf ${(tokens / tJs).toFixed(0).padStart(7)} tok/s   PyTorch ${(tokens / tPy).toFixed(0).padStart(7)} tok/s   time ratio ${(tJs / tPy).toFixed(2)}`,
+      `${size.name.padEnd(24)} ${(useCache ? 'KV cache' : 'no cache').padEnd(9)} torch-rlhf ${(tokens / tJs).toFixed(0).padStart(7)} ` +
+        `tok/s   PyTorch ${(tokens / tPy).toFixed(0).padStart(7)} tok/s   time ratio ${(tJs / tPy).toFixed(2)}`,
     );
   }
 }
@@ -71,7 +72,10 @@ const table = [
   `## Generation (tokens/s)`,
   '',
   `Measured ${date} by \`node scripts/bench-generate.mjs${quick ? ' --quick' : ''}\` on ${machine(threads)}.`,
-  `Batch ${work.batch}, prompt ${work.promptLen} tokens, ${work.newTokens} new tokens sampled at temperature 1, median of ${work.repeats * 2} runs per side after warm-up. Python runs the same GPT-2 and loop (\`scripts/bench/gpt_reference.py\`, a concatenating KV cache as in Hugging Face); torch-rlhf runs its native loop (\`native/gpt.cpp\`, a preallocated KV cache) on the libuv thread pool.`,
+  `Batch ${work.batch}, prompt ${work.promptLen} tokens, ${work.newTokens} new tokens sampled at temperature 1, median of ` +
+    `${work.repeats * 2} runs per side after warm-up. Python runs the same GPT-2 and loop (\`scripts/bench/gpt_reference.py\`, a ` +
+    'concatenating KV cache as in Hugging Face); torch-rlhf runs its native loop (`native/gpt.cpp`, a preallocated KV cache) on the ' +
+    'libuv thread pool.',
   '',
   '| model | mode | torch-rlhf tok/s | PyTorch tok/s | time ratio (torch-rlhf / PyTorch) |',
   '|---|---|---:|---:|---:|',

@@ -192,7 +192,8 @@ async function parent() {
         });
         if (o.oneToken !== undefined) (acc.oneToken ??= []).push(o.oneToken);
         process.stderr.write(
-          `  ${taskName}/${variant}: CPU ${o.cpuTimes.map((x) => x.toFixed(0)).join(', ')} ms, wall ${o.times.map((x) => x.toFixed(0)).join(', ')} ms, ${o.rssMiB.toFixed(0)} MiB\n`,
+          `  ${taskName}/${variant}: CPU ${o.cpuTimes.map((x) => x.toFixed(0)).join(', ')} ms, wall ` +
+            `${o.times.map((x) => x.toFixed(0)).join(', ')} ms, ${o.rssMiB.toFixed(0)} MiB\n`,
         );
       }
       for (const v of variants) results[`${taskName}/${v}`].ratios.push(here[v] / here[variants[0]]);
@@ -213,16 +214,22 @@ async function parent() {
   };
   const wall = (k) => median(r(k).wall);
   const row = (label, k) =>
-    `| ${label} | ${ms(k).toFixed(0)} ms | ${wall(k).toFixed(0)} ms | ${vs(k)} | ${r(k).rss.toFixed(0)} MiB | ${r(k).trainable.toLocaleString('en')} | ${mib(r(k).optimizerBytes)} MiB |`;
+    `| ${label} | ${ms(k).toFixed(0)} ms | ${wall(k).toFixed(0)} ms | ${vs(k)} | ${r(k).rss.toFixed(0)} MiB | ` +
+    `${r(k).trainable.toLocaleString('en')} | ${mib(r(k).optimizerBytes)} MiB |`;
   const inflation = Math.max(...Object.values(results).flatMap((x) => x.wall.map((w, i) => w / x.times[i])));
   const one = (k) => median(r(k).oneToken).toFixed(1);
   const tps = (k) => (r(k).tokens / (ms(k) / 1000)).toFixed(0);
   const md = [
     '## LoRA: full fine-tuning against an adapter',
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} by \`node scripts/bench-lora.mjs${quick ? ' --quick' : ''} --threads ${threads}\` (${seconds} s): ${machine(threads)}.`,
-    `Model: GPT-2 6×384, 256 positions (the compute-bound size of \`scripts/bench.mjs\`); adapter r ${LORA.r}, alpha ${LORA.loraAlpha}, all linear layers (c_attn, c_proj, c_fc; lm_head excluded).`,
-    `Times are medians over ${plan.rounds} round(s) of fresh child processes per variant: the process's CPU time (at one thread, the work itself; other jobs on a shared machine inflate the wall time, also shown: here by up to ${inflation.toFixed(1)}× on one repeat), and "vs" the median of the rounds' CPU-time ratios (their range in brackets), each round's variants run back to back; peak RSS is the child's whole process (libtorch, the model, activations).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} by \`node scripts/bench-lora.mjs${quick ? ' --quick' : ''} --threads ` +
+      `${threads}\` (${seconds} s): ${machine(threads)}.`,
+    `Model: GPT-2 6×384, 256 positions (the compute-bound size of \`scripts/bench.mjs\`); adapter r ${LORA.r}, alpha ` +
+      `${LORA.loraAlpha}, all linear layers (c_attn, c_proj, c_fc; lm_head excluded).`,
+    `Times are medians over ${plan.rounds} round(s) of fresh child processes per variant: the process's CPU time (at one thread, the ` +
+      `work itself; other jobs on a shared machine inflate the wall time, also shown: here by up to ${inflation.toFixed(1)}× on one ` +
+      `repeat), and "vs" the median of the rounds' CPU-time ratios (their range in brackets), each round's variants run back to back; ` +
+      "peak RSS is the child's whole process (libtorch, the model, activations).",
     '',
     '| workload | CPU time | wall time | vs full (CPU) | peak RSS | trainable parameters | optimizer state |',
     '|---|---|---|---|---|---|---|',
@@ -231,19 +238,29 @@ async function parent() {
     row(`GRPO iteration, full (8 completions × 128 tokens, beta 0.04: ${r('grpo/full').reference})`, 'grpo/full'),
     row(`GRPO iteration, LoRA (reference: ${r('grpo/lora').reference})`, 'grpo/lora'),
     '',
-    `Saved model (what a checkpoint holds): full ${mib(r('sft/full').savedBytes)} MiB (model.safetensors), LoRA ${mib(r('sft/lora').savedBytes)} MiB (adapter_config.json + adapter_model.safetensors).`,
+    `Saved model (what a checkpoint holds): full ${mib(r('sft/full').savedBytes)} MiB (model.safetensors), LoRA ` +
+      `${mib(r('sft/lora').savedBytes)} MiB (adapter_config.json + adapter_model.safetensors).`,
     '',
-    `GRPO's generation + scoring part: full ${median(r('grpo/full').rollout).toFixed(0)} ms, LoRA ${median(r('grpo/lora').rollout).toFixed(0)} ms (the reference's log-probs with the adapter off instead of a second model).`,
+    `GRPO's generation + scoring part: full ${median(r('grpo/full').rollout).toFixed(0)} ms, LoRA ` +
+      `${median(r('grpo/lora').rollout).toFixed(0)} ms (the reference's log-probs with the adapter off instead of a second model).`,
     '',
-    `| generation (native loop, KV cache, batch 8, prompt 32, ${plan.newTokens} new tokens, greedy) | CPU time | tokens per CPU second | vs no adapter |`,
+    `| generation (native loop, KV cache, batch 8, prompt 32, ${plan.newTokens} new tokens, greedy) | CPU time | tokens per CPU second ` +
+      '| vs no adapter |',
     '|---|---|---|---|',
     `| no adapter | ${ms('generate/base').toFixed(0)} ms | ${tps('generate/base')} | 1× |`,
-    `| adapter unmerged (W + s·B·A made once per call) | ${ms('generate/lora').toFixed(0)} ms | ${tps('generate/lora')} | ${vs('generate/lora')} |`,
+    `| adapter unmerged (W + s·B·A made once per call) | ${ms('generate/lora').toFixed(0)} ms | ${tps('generate/lora')} | ` +
+      `${vs('generate/lora')} |`,
     `| adapter merged | ${ms('generate/merged').toFixed(0)} ms | ${tps('generate/merged')} | ${vs('generate/merged')} |`,
     '',
-    'The whole-generation rows differ by about the noise between rounds (merged and no adapter run the very same computation, yet differ by 7 % here); the one-token measure below isolates what the unmerged adapter costs.',
+    'The whole-generation rows differ by about the noise between rounds (merged and no adapter run the very same computation, yet ' +
+      'differ by 7 % here); the one-token measure below isolates what the unmerged adapter costs.',
     '',
-    `What the unmerged adapter adds to each native call (forward or whole generation), measured apart from the noise of a generation: a one-token native forward takes ${one('generate/base')} ms of CPU without an adapter, ${one('generate/merged')} ms merged and ${one('generate/lora')} ms unmerged, so building W + s·B·A for the ${LAYERS} adapted layers costs about ${(median(r('generate/lora').oneToken) - median(r('generate/base').oneToken)).toFixed(1)} ms per call, once per generate() (here ${((100 * (median(r('generate/lora').oneToken) - median(r('generate/base').oneToken))) / ms('generate/base')).toFixed(1)} % of the generation above). Merged costs what the base model does.`,
+    'What the unmerged adapter adds to each native call (forward or whole generation), measured apart from the noise of a generation: ' +
+      `a one-token native forward takes ${one('generate/base')} ms of CPU without an adapter, ${one('generate/merged')} ms merged and ` +
+      `${one('generate/lora')} ms unmerged, so building W + s·B·A for the ${LAYERS} adapted layers costs about ` +
+      `${(median(r('generate/lora').oneToken) - median(r('generate/base').oneToken)).toFixed(1)} ms per call, once per generate() (here ` +
+      `${((100 * (median(r('generate/lora').oneToken) - median(r('generate/base').oneToken))) / ms('generate/base')).toFixed(1)} % of ` +
+      'the generation above). Merged costs what the base model does.',
   ].join('\n');
   writeSection(`${root}/docs/benchmarks.md`, 'bench-lora', md);
   console.log(md);

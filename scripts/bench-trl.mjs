@@ -137,23 +137,58 @@ const commit = (() => {
 const md = [
   "## DPO and GRPO against TRL's trainers",
   '',
-  `Measured ${date} by \`node scripts/bench-trl.mjs${quick ? ' --quick' : ''}\` (\`npm run bench:trl\`) at commit ${commit} on ${machine(threads)}; ${libs}.`,
-  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: the \`dpo\` and \`grpo\` tasks of \`scripts/bench/node_side.mjs\`; TRL: \`scripts/bench/trl_reference.py\`), the order alternating (ABBA), each child timing ${plan.dpo.repeats} DPO steps / ${plan.grpo.repeats} GRPO iterations after warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range (this shared machine's speed drifts between minutes). float32, CPU, dropout 0. Issue 15's target is ≤ 0.5× TRL's time.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
+  `Measured ${date} by \`node scripts/bench-trl.mjs${quick ? ' --quick' : ''}\` (\`npm run bench:trl\`) at commit ${commit} on ` +
+    `${machine(threads)}; ${libs}.`,
+  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: the \`dpo\` and \`grpo\` tasks of ` +
+    '`scripts/bench/node_side.mjs`; TRL: `scripts/bench/trl_reference.py`), the order alternating (ABBA), each child timing ' +
+    `${plan.dpo.repeats} DPO steps / ${plan.grpo.repeats} GRPO iterations after warm-up. Times are medians over all rounds; the ratio is ` +
+    "the median of the rounds' ratios, with their range (this shared machine's speed drifts between minutes). float32, CPU, dropout 0. " +
+    `Issue 15's target is ≤ 0.5× TRL's time.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
   '',
   header,
   '|---|---|---:|---:|---:|---:|---:|',
   ...lines,
   '',
-  `Model: GPT-2 blocks, vocabulary ${size.vocabSize} (torch-rlhf's ByteTokenizer: the UTF-8 bytes, BOS, EOS, PAD), ${size.nLayer} layers, ${size.nEmbd} wide, ${size.nHead} heads, ${size.blockSize} positions, tied head, GPT-2 init; torch-rlhf builds it with \`GPT.create\`, the TRL side with transformers' \`GPT2LMHeadModel\` from the same config (SDPA attention). The TRL side tokenizes with a transformers tokenizer equal to the ByteTokenizer (bytes, BOS before the prompt, EOS after the answer), so both sides train on the same ids; the script checks that TRL's collated DPO batch is ${dpoShape.join('×')} as torch-rlhf's. TRL's defaults that would change the work are set to torch-rlhf's: \`bf16=False\` (its default is bfloat16), \`gradient_checkpointing=False\` (its default recomputes the forward), \`use_cpu\`, \`report_to="none"\`, no saving, \`logging_strategy="no"\`, no vLLM.`,
+  `Model: GPT-2 blocks, vocabulary ${size.vocabSize} (torch-rlhf's ByteTokenizer: the UTF-8 bytes, BOS, EOS, PAD), ${size.nLayer} ` +
+    `layers, ${size.nEmbd} wide, ${size.nHead} heads, ${size.blockSize} positions, tied head, GPT-2 init; torch-rlhf builds it with ` +
+    "`GPT.create`, the TRL side with transformers' `GPT2LMHeadModel` from the same config (SDPA attention). The TRL side tokenizes " +
+    'with a transformers tokenizer equal to the ByteTokenizer (bytes, BOS before the prompt, EOS after the answer), so both sides train ' +
+    `on the same ids; the script checks that TRL's collated DPO batch is ${dpoShape.join('×')} as torch-rlhf's. TRL's defaults that ` +
+    "would change the work are set to torch-rlhf's: `bf16=False` (its default is bfloat16), `gradient_checkpointing=False` (its " +
+    'default recomputes the forward), `use_cpu`, `report_to="none"`, no saving, `logging_strategy="no"`, no vLLM.',
   '',
-  "**What is timed, on both sides alike.** Each side runs its trainer's own `train()` with `maxSteps` / `max_steps` = 1 + warm-up + repeats, and a step's time is the gap between the ends of two consecutive optimizer steps inside that loop (torch-rlhf: the `time` its `train()` writes with each step's line of metrics.jsonl, `loggingSteps` 1; TRL: `time.perf_counter()` in a `TrainerCallback.on_step_end`). So a step is everything the loop does per optimizer step — taking and collating the next batch, the step itself, clipping the gradient norm to 1, AdamW, the learning-rate schedule, the trainer's metrics — and none of the setup, the first step or the final save. " +
-    `*DPO step*: one batch of all ${PAIRS} pairs, sigmoid loss, β ${dpo.beta}: the policy's forward of chosen and rejected rows in one batch of ${dpoShape.join('×')} (train mode), the reference's forward without gradient (a frozen copy of the starting policy on both sides), per-sequence log-probs of the answers, the loss, backward, clip, AdamW; both sides also compute their metrics, TRL's set (entropy and token accuracy included). ` +
-    `*GRPO iteration*: ${grpo.batchSize / G} prompts of 8–16 letters, ${G} completions each sampled at temperature ${grpo.temperature} (no top-k/top-p) for at most ${grpo.maxCompletionLength} new tokens, stopping at EOS (torch-rlhf: its native generation loop with a KV cache; TRL: transformers' \`model.generate\`), decoding, a reward function (the share of the byte 'a' among a completion's token ids), group-normalised advantages (\`scale_rewards\` group), then one update (\`num_iterations\` 1, β 0 so no reference model, loss type dapo, ε ${grpo.epsilon}): the policy's forward and backward over the ${grpo.batchSize} prompt + completion rows in one micro-batch, the clipped surrogate, clip, AdamW. With \`num_iterations\` 1 neither side runs a forward for the sampling-time log-probs (the old policy is the current one). Mean completion length over 3 iterations of a separate child per side: ${completionLength.js} (torch-rlhf) and ${completionLength.py} (TRL) tokens (ids passed to the reward function; the few EOS are sampled by chance from the untrained model). ` +
-    "*of which generation + scoring*: the time inside the method each trainer's step calls for its rollout (torch-rlhf: `GRPOTrainer.generate()`; TRL: `GRPOTrainer._generate_and_score_completions`), timed by wrapping it on the instance; *the update and the loop* is the rest of the iteration. " +
-    "*Peak RSS*: the child's maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime's baseline (V8 and the addon; the interpreter and the imports of torch, transformers and TRL).",
+  "**What is timed, on both sides alike.** Each side runs its trainer's own `train()` with `maxSteps` / `max_steps` = 1 + warm-up + " +
+    "repeats, and a step's time is the gap between the ends of two consecutive optimizer steps inside that loop (torch-rlhf: the `time` " +
+    "its `train()` writes with each step's line of metrics.jsonl, `loggingSteps` 1; TRL: `time.perf_counter()` in a " +
+    '`TrainerCallback.on_step_end`). So a step is everything the loop does per optimizer step — taking and collating the next batch, the ' +
+    "step itself, clipping the gradient norm to 1, AdamW, the learning-rate schedule, the trainer's metrics — and none of the setup, the " +
+    'first step or the final save. ' +
+    `*DPO step*: one batch of all ${PAIRS} pairs, sigmoid loss, β ${dpo.beta}: the policy's forward of chosen and rejected rows in one ` +
+    `batch of ${dpoShape.join('×')} (train mode), the reference's forward without gradient (a frozen copy of the starting policy on ` +
+    "both sides), per-sequence log-probs of the answers, the loss, backward, clip, AdamW; both sides also compute their metrics, TRL's " +
+    'set (entropy and token accuracy included). ' +
+    `*GRPO iteration*: ${grpo.batchSize / G} prompts of 8–16 letters, ${G} completions each sampled at temperature ${grpo.temperature} ` +
+    `(no top-k/top-p) for at most ${grpo.maxCompletionLength} new tokens, stopping at EOS (torch-rlhf: its native generation loop with ` +
+    "a KV cache; TRL: transformers' `model.generate`), decoding, a reward function (the share of the byte 'a' among a completion's " +
+    'token ids), group-normalised advantages (`scale_rewards` group), then one update (`num_iterations` 1, β 0 so no reference ' +
+    `model, loss type dapo, ε ${grpo.epsilon}): the policy's forward and backward over the ${grpo.batchSize} prompt + completion rows ` +
+    'in one micro-batch, the clipped surrogate, clip, AdamW. With `num_iterations` 1 neither side runs a forward for the ' +
+    'sampling-time log-probs (the old policy is the current one). Mean completion length over 3 iterations of a separate child per ' +
+    `side: ${completionLength.js} (torch-rlhf) and ${completionLength.py} (TRL) tokens (ids passed to the reward function; the few EOS ` +
+    'are sampled by chance from the untrained model). ' +
+    "*of which generation + scoring*: the time inside the method each trainer's step calls for its rollout (torch-rlhf: " +
+    '`GRPOTrainer.generate()`; TRL: `GRPOTrainer._generate_and_score_completions`), timed by wrapping it on the instance; *the update ' +
+    'and the loop* is the rest of the iteration. ' +
+    "*Peak RSS*: the child's maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each " +
+    "runtime's baseline (V8 and the addon; the interpreter and the imports of torch, transformers and TRL).",
   '',
-  `**Against the target (≤ 0.5×).** ${verdict('DPO step', dpoRun.ratio)}; ${verdict('GRPO iteration', grpoRun.ratio)}, its generation + scoring alone at ${(grpoRun.jsRollout / grpoRun.pyRollout).toFixed(2)}× (native sampling loop against \`model.generate\`) and its update and loop, ${((100 * (grpoRun.js - grpoRun.jsRollout)) / grpoRun.js).toFixed(0)} % of torch-rlhf's iteration, at ${((grpoRun.js - grpoRun.jsRollout) / (grpoRun.py - grpoRun.pyRollout)).toFixed(2)}×. ` +
-    "The DPO step and GRPO's update are forward and backward passes on the same libtorch kernels on both sides; what separates the two sides there is the model code around the kernels (torch-rlhf's native no-grad forward, which DPO's reference runs, and its GPT trunk, against transformers' GPT-2 modules), far more than the trainers' loops.",
+  `**Against the target (≤ 0.5×).** ${verdict('DPO step', dpoRun.ratio)}; ${verdict('GRPO iteration', grpoRun.ratio)}, its generation ` +
+    `+ scoring alone at ${(grpoRun.jsRollout / grpoRun.pyRollout).toFixed(2)}× (native sampling loop against \`model.generate\`) and its ` +
+    `update and loop, ${((100 * (grpoRun.js - grpoRun.jsRollout)) / grpoRun.js).toFixed(0)} % of torch-rlhf's iteration, at ` +
+    `${((grpoRun.js - grpoRun.jsRollout) / (grpoRun.py - grpoRun.pyRollout)).toFixed(2)}×. ` +
+    "The DPO step and GRPO's update are forward and backward passes on the same libtorch kernels on both sides; what separates the two " +
+    "sides there is the model code around the kernels (torch-rlhf's native no-grad forward, which DPO's reference runs, and its GPT " +
+    "trunk, against transformers' GPT-2 modules), far more than the trainers' loops.",
 ].join('\n');
 writeSection(`${root}/docs/benchmarks.md`, 'bench-trl', md);
 console.log('wrote docs/benchmarks.md (bench-trl)');

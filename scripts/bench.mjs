@@ -222,7 +222,8 @@ const elapsed = (performance.now() - t0) / 1000;
 
 // ------------------------------------------------------------------ report
 const header =
-  '| model | workload | torch-rlhf | PyTorch | time ratio (torch-rlhf / PyTorch), median of rounds (range) | peak RSS torch-rlhf | peak RSS PyTorch |';
+  '| model | workload | torch-rlhf | PyTorch | time ratio (torch-rlhf / PyTorch), median of rounds (range) | peak RSS torch-rlhf | ' +
+  'peak RSS PyTorch |';
 const fmtRatio = (r) => (r.range ? `${r.ratio.toFixed(2)} (${r.range[0].toFixed(2)}–${r.range[1].toFixed(2)})` : r.ratio.toFixed(2));
 const lines = rows.map((r) => `| ${r.size} | ${r.workload} | ${r.js} | ${r.py} | ${fmtRatio(r)} | ${r.jsRss} | ${r.pyRss} |`);
 console.log(['', header, '|---|---|---:|---:|---:|---:|---:|', ...lines].join('\n'));
@@ -235,22 +236,51 @@ const md = [
     ? '## The Llama family against transformers (SFT step, generation)'
     : '## Training steps, PPO and generation against PyTorch',
   '',
-  `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}${only === null ? '' : ` --only ${only}`}\` on ${machine(threads)}.`,
-  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: \`scripts/bench/node_side.mjs\`, PyTorch: \`scripts/bench/train_reference.py\`, and for the Llama rows transformers' \`LlamaForCausalLM\` in \`scripts/bench/llama_reference.py\`), the order alternating (ABBA), each child timing ${plan.step.repeats} steps (${plan.ppo.repeats} PPO iterations, ${plan.gen.repeats} generations with the cache, ${plan.genNoCache.repeats} without) after warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range, since this shared machine's speed drifts by ±10 % and more between minutes. float32, CPU, dropout 0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
+  `Measured ${date} by \`node scripts/bench.mjs${quick ? ' --quick' : ''}${only === null ? '' : ` --only ${only}`}\` on ` +
+    `${machine(threads)}.`,
+  `${plan.rounds} rounds; in each, one fresh child process per side (torch-rlhf: \`scripts/bench/node_side.mjs\`, PyTorch: ` +
+    "`scripts/bench/train_reference.py`, and for the Llama rows transformers' `LlamaForCausalLM` in " +
+    `\`scripts/bench/llama_reference.py\`), the order alternating (ABBA), each child timing ${plan.step.repeats} steps ` +
+    `(${plan.ppo.repeats} PPO iterations, ${plan.gen.repeats} generations with the cache, ${plan.genNoCache.repeats} without) after ` +
+    "warm-up. Times are medians over all rounds; the ratio is the median of the rounds' ratios, with their range, since this shared " +
+    "machine's speed drifts by ±10 % and more between minutes. float32, CPU, dropout " +
+    `0.${quick ? ' A quick run: few repeats, noisy.' : ''}`,
   '',
   header,
   '|---|---|---:|---:|---:|---:|---:|',
   ...lines,
   '',
-  `Models: GPT-2 blocks, vocabulary ${V}; demo: ${demo.model.nLayer} layers, ${demo.model.nEmbd} wide, ${demo.model.nHead} heads, block ${demo.model.blockSize}, batch ${demo.batch} sequences of ${demo.seqLen[0]}–${demo.seqLen[1]} tokens; compute-bound: ${big.model.nLayer} layers, ${big.model.nEmbd} wide, ${big.model.nHead} heads, batch ${big.batch} sequences of ${big.seqLen[1]} tokens. Both sides build the same model (GPT-2 init, tied LM head) from the same token data and run the same steps; the Python side is written as one would in PyTorch (\`torch.optim.AdamW\`, \`clip_grad_norm_\`, \`F.cross_entropy\`).`,
+  `Models: GPT-2 blocks, vocabulary ${V}; demo: ${demo.model.nLayer} layers, ${demo.model.nEmbd} wide, ${demo.model.nHead} heads, ` +
+    `block ${demo.model.blockSize}, batch ${demo.batch} sequences of ${demo.seqLen[0]}–${demo.seqLen[1]} tokens; compute-bound: ` +
+    `${big.model.nLayer} layers, ${big.model.nEmbd} wide, ${big.model.nHead} heads, batch ${big.batch} sequences of ${big.seqLen[1]} ` +
+    'tokens. Both sides build the same model (GPT-2 init, tied LM head) from the same token data and run the same steps; the Python side ' +
+    'is written as one would in PyTorch (`torch.optim.AdamW`, `clip_grad_norm_`, `F.cross_entropy`).',
   '',
-  "**What each row measures.** *float32 matmul*: an n×n by n×n product in each side's process at the bench's thread count (2n³ FLOP), the ceiling for the rows below. " +
-    '*SFT step*: one optimizer step as `Trainer` runs it — zero grads, forward in train mode, masked next-token cross entropy (first quarter of each sequence is prompt, ignored), `.item()`, backward, clip grad norm to 1, AdamW (two parameter groups) — on a pre-collated batch (`collateSequences`, `languageModelLoss`). ' +
-    "*SFT achieved GFLOP/s*: the step's FLOPs over its median time, FLOPs = 6·N·B·T + 12·L·C·T²·B with N = 12·L·C² + C·V the matmul weights (LM head included), B×T the padded positions, the attention term counting QKᵀ and A·V over the full T×T square, ×3 for backward; biases, LayerNorm, softmax, GELU and the optimizer are not counted. The percentage is of the n×n matmul rate measured in the same child process right after its steps (median over the children), since the speed of the machine drifts between children. " +
-    "*Reward-model step*: a pairwise batch (chosen and rejected sequences in one forward of 2×batch rows), score at each row's last token, −log σ(r_c − r_r) averaged over pairs, accuracy and margin read, backward, clip, AdamW (`collateRankings`, `RewardModel.rewards`, `rankingLoss`). " +
-    `*PPO iteration*: \`PPOTrainer.rollout()\` then its \`update()\` (what \`train()\` does per iteration, without logging and checkpoints): sample ${demo.newTokens} (demo) / ${big.newTokens} (compute-bound) tokens per prompt at temperature 0.7 with the KV cache, score with a reward model, log-probs and values of the policy and log-probs of a reference model (no grad, in minibatches), KL-penalised rewards, GAE, whitened advantages; then 4 epochs of shuffled minibatches (${demo.batch}/${demo.miniBatch} and ${big.batch}/${big.miniBatch}: 16 optimizer steps) of the clipped policy and value losses of an actor with a value head, clip and AdamW. *of which rollout* is the rollout() part. ` +
-    `*Generation*: tokens/s of sampling ${genWork.newTokens} new tokens after a ${genWork.promptLen}-token prompt for a batch of ${genWork.batch} (scripts/bench-generate.mjs's workload) with and without the KV cache; torch-rlhf's native loop keeps a preallocated cache, Python concatenates as Hugging Face does. ` +
-    "*Peak RSS*: the child's maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each runtime's baseline (V8 and the addon; the interpreter and `import torch`), the models, optimizer state and activations of that one measurement.",
+  "**What each row measures.** *float32 matmul*: an n×n by n×n product in each side's process at the bench's thread count (2n³ FLOP), " +
+    'the ceiling for the rows below. ' +
+    '*SFT step*: one optimizer step as `Trainer` runs it — zero grads, forward in train mode, masked next-token cross entropy (first ' +
+    'quarter of each sequence is prompt, ignored), `.item()`, backward, clip grad norm to 1, AdamW (two parameter groups) — on a ' +
+    'pre-collated batch (`collateSequences`, `languageModelLoss`). ' +
+    "*SFT achieved GFLOP/s*: the step's FLOPs over its median time, FLOPs = 6·N·B·T + 12·L·C·T²·B with N = 12·L·C² + C·V the matmul " +
+    'weights (LM head included), B×T the padded positions, the attention term counting QKᵀ and A·V over the full T×T square, ×3 for ' +
+    'backward; biases, LayerNorm, softmax, GELU and the optimizer are not counted. The percentage is of the n×n matmul rate measured ' +
+    'in the same child process right after its steps (median over the children), since the speed of the machine drifts between ' +
+    'children. ' +
+    "*Reward-model step*: a pairwise batch (chosen and rejected sequences in one forward of 2×batch rows), score at each row's last " +
+    'token, −log σ(r_c − r_r) averaged over pairs, accuracy and margin read, backward, clip, AdamW (`collateRankings`, ' +
+    '`RewardModel.rewards`, `rankingLoss`). ' +
+    '*PPO iteration*: `PPOTrainer.rollout()` then its `update()` (what `train()` does per iteration, without logging and ' +
+    `checkpoints): sample ${demo.newTokens} (demo) / ${big.newTokens} (compute-bound) tokens per prompt at temperature 0.7 with the KV ` +
+    'cache, score with a reward model, log-probs and values of the policy and log-probs of a reference model (no grad, in ' +
+    'minibatches), KL-penalised rewards, GAE, whitened advantages; then 4 epochs of shuffled minibatches ' +
+    `(${demo.batch}/${demo.miniBatch} and ${big.batch}/${big.miniBatch}: 16 optimizer steps) of the clipped policy and value losses of ` +
+    'an actor with a value head, clip and AdamW. *of which rollout* is the rollout() part. ' +
+    `*Generation*: tokens/s of sampling ${genWork.newTokens} new tokens after a ${genWork.promptLen}-token prompt for a batch of ` +
+    `${genWork.batch} (scripts/bench-generate.mjs's workload) with and without the KV cache; torch-rlhf's native loop keeps a ` +
+    'preallocated cache, Python concatenates as Hugging Face does. ' +
+    "*Peak RSS*: the child's maximum resident set (Node `process.resourceUsage().maxRSS`, Python `ru_maxrss`), so it includes each " +
+    "runtime's baseline (V8 and the addon; the interpreter and `import torch`), the models, optimizer state and activations of that " +
+    'one measurement.',
 ].join('\n');
 writeSection(`${root}/docs/benchmarks.md`, only === null ? 'bench' : `bench-${only}`, md);
 console.log(`wrote docs/benchmarks.md (${only === null ? 'bench' : `bench-${only}`})`);

@@ -2,9 +2,8 @@
 // run even when one fails: Biome's lint and format check over the TypeScript and JavaScript
 // (biome.jsonc), clang-format's check over native/ and binding/ (.clang-format), and the guide's
 // 140-character line limit over every source file, which the formatters cannot enforce on their own
-// (they do not break strings or comments), with the older long lines that still need a hand edit
-// allowed per file (scripts/lint-long-lines.json). `npm run format` (--write) applies both
-// formatters and then reports the long lines left.
+// (they do not break strings or comments). `npm run format` (--write) applies both formatters and
+// then reports the long lines left, for a hand edit.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -66,34 +65,11 @@ function longLines() {
   return out;
 }
 
-/**
- * The long lines still waiting for a hand edit when the formatters were first applied (issue 19):
- * file → how many it may keep. A file may not gain one, and a file not listed may have none; when
- * a file has fewer than allowed, the check says so, so the allowance can be lowered to match.
- */
-const ALLOWED = JSON.parse(readFileSync(join(root, 'scripts', 'lint-long-lines.json'), 'utf8'));
-
 function lineLength() {
   const long = longLines();
-  const perFile = {};
-  for (const l of long) {
-    const file = l.slice(0, l.indexOf(':'));
-    perFile[file] = (perFile[file] ?? 0) + 1;
-  }
-  let ok = true;
-  for (const [file, n] of Object.entries(perFile)) {
-    const allowed = ALLOWED[file] ?? 0;
-    if (n > allowed) {
-      ok = false;
-      for (const l of long.filter((x) => x.startsWith(`${file}:`))) console.error(l);
-      console.error(`lint: ${file} has ${n} lines over ${MAX_LINE} characters, ${allowed} allowed (scripts/lint-long-lines.json)`);
-    }
-  }
-  for (const [file, allowed] of Object.entries(ALLOWED))
-    if ((perFile[file] ?? 0) < allowed) console.error(`lint: ${file} is down to ${perFile[file] ?? 0} long lines: lower its allowance`);
-  const left = Object.values(ALLOWED).reduce((a, b) => a + b, 0);
-  if (ok && left > 0) console.error(`lint: ${left} older lines over ${MAX_LINE} characters still to wrap (scripts/lint-long-lines.json)`);
-  return ok;
+  for (const l of long) console.error(l);
+  if (long.length > 0) console.error(`lint: ${long.length} line(s) over ${MAX_LINE} characters: wrap them by hand`);
+  return long.length === 0;
 }
 
 const checks = { biome, 'clang-format': clangFormat, 'line length': lineLength };

@@ -293,12 +293,13 @@ describe.each(['llama-tiny', 'qwen2-tiny'])('rlhf on a Llama-family checkpoint d
 });
 
 describe('rlhf grpo and rlhf rloo', () => {
-  it('train with a reward module (default and named exports), a built-in reward and weights; the report draws them; bad rewards are one line', () => {
+  it('train with a reward module (default and named exports), a built-in reward, weights, in the report; bad ones: one line', () => {
     writeFileSync(
       join(tmp, 'reward.mjs'),
       [
         'export default function answerLength({ completions }) { return completions.map((c) => -Math.abs(c.length - 4)); }',
-        'export async function hasAnswer({ completions, answer }) { return completions.map((c, i) => (answer[i] === undefined || answer[i] === null ? null : c.includes(String(answer[i])) ? 1 : 0)); }',
+        'export async function hasAnswer({ completions, answer }) { return completions.map((c, i) => (answer[i] === undefined || ' +
+          'answer[i] === null ? null : c.includes(String(answer[i])) ? 1 : 0)); }',
       ].join('\n'),
     );
     writeFileSync(
@@ -658,7 +659,7 @@ describe('rlhf dpo', () => {
       /^rlhf: --beta expects a number, got 'high'$/,
     );
     expect(rlhf('dpo', '--help').out).toMatch(
-      /--precompute-ref-log-probs <true\|false>\s+Compute the reference log-probs[^(]*\(DPOConfig\.precomputeRefLogProbs,\s+default:\s+false\)/,
+      /--precompute-ref-log-probs <true\|false>\s+Compute the reference[^(]*\(DPOConfig\.precomputeRefLogProbs,\s+default:\s+false\)/,
     );
   });
 });

@@ -5,7 +5,8 @@ import { torch, F } from '../src/index.js';
 const cuda = torch.cuda.isAvailable();
 if (!cuda)
   console.log(
-    `cuda.test.ts: skipped — no CUDA device (libtorch ${torch.version().libtorch}, built ${torch.version().cuda ? 'with' : 'without'} CUDA)`,
+    `cuda.test.ts: skipped — no CUDA device (libtorch ${torch.version().libtorch}, built ${torch.version().cuda ? 'with' : 'without'} ` +
+      'CUDA)',
   );
 
 describe.skipIf(!cuda)('cuda', () => {

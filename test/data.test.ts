@@ -186,7 +186,8 @@ describe('SFT', () => {
     [
       'a conversational prompt list',
       [{ prompt: [user('Hi')], completion: [assistant('Yo')] }],
-      ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and DPO's pairs)",
+      ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and " +
+        "DPO's pairs)",
     ],
     ['neither format', [{ text: 'hello' }], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got neither)"],
     ['a non-object line', [good, '', '[1, 2]'], ":3: expected an object with 'prompt' and 'completion' or 'messages' (got an array)"],
@@ -383,7 +384,8 @@ describe('loading', () => {
     expect(await errorOf(loadPromptDataset(blank))).toBe(`${blank}: no examples; it is empty or has only blank lines`);
     const allBad = jsonl([{ prompt: '' }, 'x']);
     expect(await errorOf(loadPromptDataset(allBad, { skipInvalid: true }))).toBe(
-      `${allBad}: no examples; all 2 non-blank lines are invalid (first, line 1: field 'prompt' must be a non-empty string (got an empty string))`,
+      `${allBad}: no examples; all 2 non-blank lines are invalid (first, line 1: field 'prompt' must be a non-empty string (got an ` +
+        'empty string))',
     );
   });
 

@@ -273,7 +273,7 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     );
     expect(wrong.code).not.toBe(0);
     expect(wrong.err).toMatch(
-      /checkpoint-2: this checkpoint was written by a run of 2 process\(es\); an exact resume needs the same world size, and this run has 1/,
+      /checkpoint-2: this checkpoint was written by a run of 2 process.es.; an exact resume needs the same world size, and this run has 1/,
     );
   });
 

@@ -42,7 +42,9 @@ describe('checkpoint config validation', () => {
     const { message, ms } = await timedError(() => GPT.load(dir));
     expect(message).toMatch(
       new RegExp(
-        `^${dir}: missing keys: transformer\\.wte\\.weight, transformer\\.wpe\\.weight, transformer\\.h\\.0\\.ln_1\\.weight, transformer\\.h\\.0\\.ln_1\\.bias, transformer\\.h\\.0\\.attn\\.c_attn\\.weight and 431 more \\(436 of the 437 tensors the config implies\\)$`,
+        `^${dir}: missing keys: transformer\\.wte\\.weight, transformer\\.wpe\\.weight, transformer\\.h\\.0\\.ln_1\\.weight, ` +
+          `transformer\\.h\\.0\\.ln_1\\.bias, transformer\\.h\\.0\\.attn\\.c_attn\\.weight and 431 more \\(436 of the 437 tensors the ` +
+          `config implies\\)$`,
       ),
     );
     expect(ms).toBeLessThan(500);
@@ -59,7 +61,8 @@ describe('checkpoint config validation', () => {
     gpt.dispose();
     const { message } = await timedError(() => GPT.load(dir));
     expect(message).toBe(
-      `${dir}: missing keys: transformer.h.1.ln_1.weight, transformer.h.1.ln_1.bias, transformer.h.1.attn.c_attn.weight, transformer.h.1.attn.c_attn.bias, transformer.h.1.attn.c_proj.weight and 19 more (24 of the 41 tensors the config implies)`,
+      `${dir}: missing keys: transformer.h.1.ln_1.weight, transformer.h.1.ln_1.bias, transformer.h.1.attn.c_attn.weight, ` +
+        'transformer.h.1.attn.c_attn.bias, transformer.h.1.attn.c_proj.weight and 19 more (24 of the 41 tensors the config implies)',
     );
   });
 

@@ -184,7 +184,10 @@ export function gradcheck(fn: Fn, inputs: Tensor[], options: GradcheckOptions = 
 
 export function describeReport(r: GradcheckReport): string {
   if (r.ok)
-    return `gradcheck passed: ${r.checkedElements} elements of inputs [${r.checkedInputs.join(', ')}], max |err| ${r.maxAbsErr.toExponential(2)}`;
+    return (
+      `gradcheck passed: ${r.checkedElements} elements of inputs [${r.checkedInputs.join(', ')}], max |err| ` +
+      `${r.maxAbsErr.toExponential(2)}`
+    );
   const w = r.worst!;
   return (
     `gradcheck failed: ${r.failures} of ${r.checkedElements} elements out of tolerance; worst at input ${w.input} ` +

@@ -325,10 +325,14 @@ describe('chat templates', () => {
   it('refuses a template that renders earlier turns differently once later ones follow', async () => {
     // Only the last assistant message is shown in full: earlier ones are cut to their first letter.
     const template =
-      "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and not loop.last %}{{ m.content[0] }}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and not loop.last %}{{ m.content[0] }}{% else %}{{ " +
+      'm.content }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}';
     const tok = await loadTokenizer(fixtureCopy('qwen2-tiny', { 'tokenizer_config.json': (j) => (j.chat_template = template) }));
     expect(() => encodeConversation(tok, conversation)).toThrow(
-      /is not prefix-stable: the conversation through messages\[1\] is not a prefix of the whole conversation \(they differ at token \d+: .*\), so the assistant turns cannot be found/,
+      new RegExp(
+        String.raw`is not prefix-stable: the conversation through messages\[1\] is not a prefix of the whole conversation ` +
+          String.raw`\(they differ at token \d+: .*\), so the assistant turns cannot be found`,
+      ),
     );
   });
 });

@@ -308,7 +308,10 @@ describe('LoRA operations', () => {
     await expect(GPT.load(bad, opts)).rejects.toThrow("field 'lora_alpha' must be a positive number, got -1");
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, r: 8 }));
     await expect(GPT.load(bad, opts)).rejects.toThrow(
-      /adapter_model.safetensors: tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight' has shape \[4,32\], the model's adapter \[8,32\]/,
+      new RegExp(
+        String.raw`adapter_model.safetensors: tensor 'base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight' ` +
+          String.raw`has shape \[4,32\], the model's adapter \[8,32\]`,
+      ),
     );
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, target_modules: ['c_attn'] }));
     await expect(GPT.load(bad, opts)).rejects.toThrow(

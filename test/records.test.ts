@@ -168,7 +168,8 @@ describe('records in code', () => {
     expect(
       () => new SFTTrainer({ model, tokenizer: tok, config: config('vocab'), trainDataset: [{ prompt: 'Q', completion: 'A' }] }),
     ).toThrow(
-      `SFTTrainer: the tokenizer has ${tok.vocabSize} ids but the model's embedding only 100 (grow it first: model.resizeTokenEmbeddings(tokenizer.vocabSize)`,
+      `SFTTrainer: the tokenizer has ${tok.vocabSize} ids but the model's embedding only 100 (grow it first: ` +
+        'model.resizeTokenEmbeddings(tokenizer.vocabSize)',
     );
     model.resizeTokenEmbeddings(tok.vocabSize);
     expect(() =>
@@ -190,7 +191,8 @@ describe('records in code', () => {
           config: config('ppo'),
         }),
     ).toThrow(
-      "PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with ActorCritic.fromTrunk(dir), which adds the value head)",
+      "PPOTrainer: 'model' must be an ActorCritic (the policy with a value head), got a GPT (load the policy with " +
+        'ActorCritic.fromTrunk(dir), which adds the value head)',
     );
     gpt.dispose();
   });

@@ -135,7 +135,8 @@ interface Status {
 function render(file: string): string {
   if (!existsSync(CHROMIUM))
     throw new Error(
-      `${CHROMIUM} not found: this test renders the report in headless Chromium. Run \`bash scripts/setup.sh --test\` (it installs Debian's chromium package).`,
+      `${CHROMIUM} not found: this test renders the report in headless Chromium. Run \`bash scripts/setup.sh --test\` (it installs ` +
+        "Debian's chromium package).",
     );
   const profile = mkdtempSync(join(tmp, 'profile-'));
   const args = [

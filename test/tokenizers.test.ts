@@ -195,7 +195,8 @@ describe('loadTokenizer', () => {
   it('explains a missing or empty directory', async () => {
     const empty = makeDir();
     await expect(loadTokenizer(empty)).rejects.toThrow(
-      `Cannot load a tokenizer from ${empty}: no tokenizer files there (expected tokenizer.json, or vocab.json + merges.txt, or byte-tokenizer.json)`,
+      `Cannot load a tokenizer from ${empty}: no tokenizer files there (expected tokenizer.json, or vocab.json + merges.txt, or ` +
+        'byte-tokenizer.json)',
     );
     await expect(loadTokenizer(join(tmp, 'nope'))).rejects.toThrow(/nope: not a directory/);
     const onlyVocab = makeDir({ 'vocab.json': { copy: 'vocab.json' } });
@@ -374,7 +375,8 @@ describe('chat template', () => {
 
   it('renders a conversation', () => {
     expect(applyChatTemplate(conversation)).toBe(
-      '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.<|endoftext|>\n<|user|>\nWhat is 2+2?\n<|assistant|>\n 4<|endoftext|>',
+      '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.<|endoftext|>\n<|user|>\nWhat is 2+2?\n<|assistant|>\n ' +
+        '4<|endoftext|>',
     );
     expect(applyChatTemplate(conversation.slice(0, 2), { addGenerationPrompt: true })).toBe(
       '<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\n',

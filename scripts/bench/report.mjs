@@ -48,7 +48,10 @@ export function machine(threads) {
   const v = torch.version();
   const blas = /Math Kernel Library Version ([\d.]+)/.exec(v.parallel)?.[1];
   const backend = /ATen parallel backend: (\w+)/.exec(v.parallel)?.[1];
-  return `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${py}; the addon on the same libtorch (build ${v.build}${blas ? `, MKL ${blas}` : ''}${backend ? `, ${backend}` : ''}); ${threads} thread(s) on both sides`;
+  return (
+    `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${py}; the addon on the same ` +
+    `libtorch (build ${v.build}${blas ? `, MKL ${blas}` : ''}${backend ? `, ${backend}` : ''}); ${threads} thread(s) on both sides`
+  );
 }
 
 export function writeSection(file, name, markdown) {
@@ -56,7 +59,8 @@ export function writeSection(file, name, markdown) {
   const end = `<!-- ${name}:end -->`;
   let doc = existsSync(file)
     ? readFileSync(file, 'utf8')
-    : '# Benchmarks\n\nFigures measured by the scripts in `scripts/`, torch-rlhf against the same work in PyTorch from Python, in one run.\n';
+    : '# Benchmarks\n\nFigures measured by the scripts in `scripts/`, torch-rlhf against the same work in PyTorch from Python, in one ' +
+      'run.\n';
   const block = `${begin}\n${markdown.trim()}\n${end}`;
   const i = doc.indexOf(begin);
   const j = doc.indexOf(end);

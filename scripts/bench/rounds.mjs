@@ -52,7 +52,8 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
         if (o.matmulTimes) efficiency[side].push(median(o.matmulTimes) / here[side]);
         acc[side].rss = Math.max(acc[side].rss, o.maxRssKiB);
         process.stderr.write(
-          `  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+          `  ${label.padEnd(40)} ${side === 'js' ? 'torch-rlhf' : 'PyTorch   '} ${here[side].toFixed(4)} s  (child ` +
+            `${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
         );
       }
       ratios.push(here.js / here.py);
