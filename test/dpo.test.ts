@@ -25,7 +25,7 @@ import {
   type StepOutput,
 } from '../src/index.js';
 import { gradcheck } from './gradcheck.js';
-import { expectClose, tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
+import { expectClose, tempDir, expectExactResume } from './helpers.js';
 
 const tmp = tempDir('dpo');
 const tok = new ByteTokenizer();
@@ -453,36 +453,28 @@ describe('DPOTrainer', () => {
       ...quiet,
       ...extra,
     });
-    const make = () => {
-      torch.manualSeed(7);
-      return tiny({ dropout: 0.1 });
-    };
-    const full = make();
-    const t1 = new DPOTrainer({ model: full, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'full')) });
-    await t1.train();
-    const partModel = make();
-    const t2 = new DPOTrainer({ model: partModel, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part')) });
-    cutPowerAt(t2, 'computeLoss', 6);
-    await expect(t2.train()).rejects.toThrow('power cut');
-    expect(existsSync(join(tmp, 'part', 'checkpoint-4'))).toBe(true);
-    torch.manualSeed(999); // a different process state: resume must restore it
-    const resumed = make();
-    const t3 = new DPOTrainer({
-      model: resumed,
-      tokenizer: tok,
-      trainDataset: data,
-      config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }),
-    });
-    await t3.train();
-    expectSameParameters(resumed, full);
     // The logged metrics after the checkpoint are the uninterrupted run's too.
     const tail = (dir: string) =>
       readLog(dir)
         .filter((l) => (l.step ?? 0) > 4 && 'loss' in l)
         .map((l) => [l.step, l.loss, l['rewards/margins']]);
-    expect(tail(join(tmp, 'part'))).toEqual(tail(join(tmp, 'full')));
-    for (const t of [t1, t2, t3]) t.dispose();
-    for (const m of [full, partModel, resumed]) m.dispose();
+    await expectExactResume({
+      make: (run) => {
+        torch.manualSeed(7);
+        const model = tiny({ dropout: 0.1 });
+        const dir = join(tmp, run === 'full' ? 'full' : 'part');
+        const trainer = new DPOTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: data,
+          config: config(dir, { resumeFromCheckpoint: run === 'resumed' }),
+        });
+        return { model, trainer };
+      },
+      cut: ['computeLoss', 6],
+      checkpoint: join(tmp, 'part', 'checkpoint-4'),
+      also: () => expect(tail(join(tmp, 'part'))).toEqual(tail(join(tmp, 'full'))),
+    });
   });
 
   it('trains the Llama fixture on conversations through its chat template (a couple of steps)', async () => {

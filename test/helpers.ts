@@ -1,5 +1,5 @@
 // Shared test helpers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, vi } from 'vitest';
@@ -83,6 +83,55 @@ export async function trainSFTPolicy(dir: string, tokenizer: Tokenizer, demos: S
   } finally {
     trainer.dispose();
     model.dispose();
+  }
+}
+
+/** One run of expectExactResume: its trainer, the model it trains, and what frees them (default: the two's dispose). */
+export interface ResumeRun<T extends { train(): Promise<unknown>; dispose(): void }> {
+  trainer: T;
+  model: { namedParameters(): [string, Tensor][]; dispose(): void };
+  done?: () => void;
+}
+
+/**
+ * The exact-resume check every trainer has: an uninterrupted run ('full'), a run killed at the
+ * `cut[1]`-th call of its trainer's `cut[0]` method ('part', which leaves `checkpoint`), and a
+ * fresh model and trainer in another RNG state resuming the killed run's output dir ('resumed',
+ * made with resumeFromCheckpoint). The resumed parameters must equal the uninterrupted ones bit
+ * for bit; `also` checks more (metrics, controller state) before everything is disposed.
+ */
+export async function expectExactResume<T extends { train(): Promise<unknown>; dispose(): void }>(options: {
+  make: (run: 'full' | 'part' | 'resumed') => ResumeRun<T> | Promise<ResumeRun<T>>;
+  cut: [method: string, call: number];
+  checkpoint?: string;
+  also?: (full: ResumeRun<T>, resumed: ResumeRun<T>) => void;
+}): Promise<void> {
+  const runs: ResumeRun<T>[] = [];
+  const start = async (run: 'full' | 'part' | 'resumed') => {
+    const r = await options.make(run);
+    runs.push(r);
+    return r;
+  };
+  try {
+    const full = await start('full');
+    await full.trainer.train();
+    const part = await start('part');
+    cutPowerAt(part.trainer, ...options.cut);
+    await expect(part.trainer.train()).rejects.toThrow('power cut');
+    if (options.checkpoint) expect(existsSync(options.checkpoint), options.checkpoint).toBe(true);
+    torch.manualSeed(999); // a different process state: resume must restore it
+    const resumed = await start('resumed');
+    await resumed.trainer.train();
+    expectSameParameters(resumed.model, full.model);
+    options.also?.(full, resumed);
+  } finally {
+    for (const r of runs) {
+      if (r.done) r.done();
+      else {
+        r.trainer.dispose();
+        r.model.dispose();
+      }
+    }
   }
 }
 

@@ -27,7 +27,7 @@ import {
   type OptimizerStateDict,
   type LoraConfigInput,
 } from '../src/index.js';
-import { tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
+import { tempDir, expectSameParameters, expectExactResume } from './helpers.js';
 
 const tmp = tempDir('lora-trainers');
 const tok = new ByteTokenizer();
@@ -177,41 +177,23 @@ describe('trainers with a LoRA adapter', () => {
       ...quiet,
       ...extra,
     });
-    const make = async () => {
-      torch.manualSeed(5);
-      return GPT.load(baseDir);
-    };
-    const full = await make();
-    const t1 = new SFTTrainer({
-      model: full,
-      tokenizer: tok,
-      trainDataset: sftRows,
-      peftConfig: lora,
-      config: config(join(tmp, 'resume-full')),
+    await expectExactResume({
+      make: async (run) => {
+        torch.manualSeed(5);
+        const model = await GPT.load(baseDir);
+        const outputDir = join(tmp, run === 'full' ? 'resume-full' : 'resume-part');
+        const trainer = new SFTTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: sftRows,
+          peftConfig: lora,
+          config: config(outputDir, { resumeFromCheckpoint: run === 'resumed' }),
+        });
+        return { model, trainer };
+      },
+      cut: ['computeLoss', 5],
+      checkpoint: join(tmp, 'resume-part', 'checkpoint-3'),
     });
-    await t1.train();
-    const part = await make();
-    const t2 = new SFTTrainer({
-      model: part,
-      tokenizer: tok,
-      trainDataset: sftRows,
-      peftConfig: lora,
-      config: config(join(tmp, 'resume-part')),
-    });
-    cutPowerAt(t2, 'computeLoss', 5);
-    await expect(t2.train()).rejects.toThrow('power cut');
-    torch.manualSeed(999);
-    const resumed = await make();
-    const t3 = new SFTTrainer({
-      model: resumed,
-      tokenizer: tok,
-      trainDataset: sftRows,
-      peftConfig: lora,
-      config: config(join(tmp, 'resume-part'), { resumeFromCheckpoint: true }),
-    });
-    await t3.train();
-    expectSameParameters(resumed, full);
-    for (const x of [t1, t2, t3, full, part, resumed]) x.dispose();
   });
 
   it('RewardTrainer: the adapter and the score head train; the saved adapter loads as a reward model', async () => {

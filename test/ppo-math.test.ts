@@ -302,8 +302,21 @@ describe('gae', () => {
     [2, 1e3, -1e3, 5],
   ];
 
-  function checkReturns(returns: number[][], A: number[][]): void {
-    for (let b = 0; b < 3; b++) for (let t = 0; t < LENGTHS[b]!; t++) expect(returns[b]![t]).toBeCloseTo(A[b]![t]! + V[b]![t]!, 10);
+  /**
+   * GAE at (γ, λ) against the hand values `expected`: the plain-JS recursion, then the op on both
+   * paddings (whatever sits past each row's length must not matter), its returns being A + V.
+   */
+  function expectGae(gamma: number, lambda: number, expected: number[][]): void {
+    expectRowsClose(gaeRef(R, V, LENGTHS, gamma, lambda), expected, 12);
+    for (const [r, v] of [
+      [R, V],
+      [R_PAD2, V_PAD2],
+    ]) {
+      const { advantages, returns } = gae(f64(r!), f64(v!), f64(MASK), gamma, lambda);
+      expectRowsClose(rows(advantages), expected, 10);
+      const ret = rows(returns);
+      for (let b = 0; b < 3; b++) for (let t = 0; t < LENGTHS[b]!; t++) expect(ret[b]![t]).toBeCloseTo(expected[b]![t]! + V[b]![t]!, 10);
+    }
   }
 
   it('γ = 1, λ = 0.95 by hand, padding advantages 0, padding values/rewards ignored', () => {
@@ -317,13 +330,7 @@ describe('gae', () => {
         [1.475, 0.5, 0, 0],
         [1, 0, 0, 0],
       ];
-      expectRowsClose(gaeRef(R, V, LENGTHS, 1, 0.95), expected, 12); // the JS reference agrees with the hand values
-      const { advantages, returns } = gae(f64(R), f64(V), f64(MASK), 1, 0.95);
-      expectRowsClose(rows(advantages), expected, 10);
-      checkReturns(rows(returns), expected);
-      const other = gae(f64(R_PAD2), f64(V_PAD2), f64(MASK), 1, 0.95);
-      expectRowsClose(rows(other.advantages), expected, 10);
-      checkReturns(rows(other.returns), expected);
+      expectGae(1, 0.95, expected);
     });
   });
 
@@ -338,11 +345,7 @@ describe('gae', () => {
         [1.21, 0.5, 0, 0],
         [1, 0, 0, 0],
       ];
-      expectRowsClose(gaeRef(R, V, LENGTHS, 0.9, 0.8), expected, 12);
-      const { advantages, returns } = gae(f64(R), f64(V), f64(MASK), 0.9, 0.8);
-      expectRowsClose(rows(advantages), expected, 10);
-      checkReturns(rows(returns), expected);
-      expectRowsClose(rows(gae(f64(R_PAD2), f64(V_PAD2), f64(MASK), 0.9, 0.8).advantages), expected, 10);
+      expectGae(0.9, 0.8, expected);
     });
   });
 

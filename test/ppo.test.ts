@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { torch, GPT, ByteTokenizer, ActorCritic, PPOTrainer, RewardModel, type PPOConfig } from '../src/index.js';
-import { abcDemos, cutPowerAt, tempDir, trainSFTPolicy } from './helpers.js';
+import { abcDemos, tempDir, trainSFTPolicy, expectExactResume } from './helpers.js';
 
 const tmp = tempDir('ppo');
 const tok = new ByteTokenizer();
@@ -64,44 +64,48 @@ async function makeTrainer(
 
 describe('PPOTrainer', () => {
   for (const separateCritic of [false, true]) {
-    it(`raises the mean reward clearly while KL stays bounded (${separateCritic ? 'separate critic from the reward model' : 'shared trunk + value head'})`, async () => {
-      const { trainer, model, done } = await makeTrainer(`learn-${separateCritic}`, {}, { separateCritic });
-      expect(model.separateCritic).toBe(separateCritic);
-      await trainer.train();
-      const h = trainer.history;
-      const first = h.slice(0, 3).reduce((a, r) => a + r['objective/scores']!, 0) / 3;
-      const last = h.slice(-3).reduce((a, r) => a + r['objective/scores']!, 0) / 3;
-      expect(last).toBeGreaterThan(first + 0.25);
-      expect(last).toBeGreaterThan(0.75);
-      for (const r of h) expect(r['objective/kl']!).toBeLessThan(8);
-      for (const k of [
-        'objective/kl',
-        'objective/entropy',
-        'objective/scores',
-        'objective/rlhf_reward',
-        'objective/non_score_reward',
-        'policy/approxkl_avg',
-        'policy/clipfrac_avg',
-        'policy/entropy_avg',
-        'loss/policy_avg',
-        'loss/value_avg',
-        'val/clipfrac_avg',
-        'val/ratio',
-        'val/explained_variance',
-        'val/response_length',
-        'lr',
-      ])
-        expect(h[0], k).toHaveProperty(k);
-      const dir = join(tmp, `learn-${separateCritic}`);
-      const logged = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
-      expect(logged.length).toBe(30);
-      expect(readFileSync(join(dir, 'samples.jsonl'), 'utf8')).toContain('"answer"');
-      // The output directory is a GPT checkpoint the next stage can load.
-      const policy = await GPT.load(dir);
-      policy.dispose();
-      expect(existsSync(join(dir, 'critic', 'model.safetensors'))).toBe(separateCritic);
-      done();
-    });
+    it(
+      'raises the mean reward clearly while KL stays bounded ' +
+        `(${separateCritic ? 'separate critic from the reward model' : 'shared trunk + value head'})`,
+      async () => {
+        const { trainer, model, done } = await makeTrainer(`learn-${separateCritic}`, {}, { separateCritic });
+        expect(model.separateCritic).toBe(separateCritic);
+        await trainer.train();
+        const h = trainer.history;
+        const first = h.slice(0, 3).reduce((a, r) => a + r['objective/scores']!, 0) / 3;
+        const last = h.slice(-3).reduce((a, r) => a + r['objective/scores']!, 0) / 3;
+        expect(last).toBeGreaterThan(first + 0.25);
+        expect(last).toBeGreaterThan(0.75);
+        for (const r of h) expect(r['objective/kl']!).toBeLessThan(8);
+        for (const k of [
+          'objective/kl',
+          'objective/entropy',
+          'objective/scores',
+          'objective/rlhf_reward',
+          'objective/non_score_reward',
+          'policy/approxkl_avg',
+          'policy/clipfrac_avg',
+          'policy/entropy_avg',
+          'loss/policy_avg',
+          'loss/value_avg',
+          'val/clipfrac_avg',
+          'val/ratio',
+          'val/explained_variance',
+          'val/response_length',
+          'lr',
+        ])
+          expect(h[0], k).toHaveProperty(k);
+        const dir = join(tmp, `learn-${separateCritic}`);
+        const logged = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+        expect(logged.length).toBe(30);
+        expect(readFileSync(join(dir, 'samples.jsonl'), 'utf8')).toContain('"answer"');
+        // The output directory is a GPT checkpoint the next stage can load.
+        const policy = await GPT.load(dir);
+        policy.dispose();
+        expect(existsSync(join(dir, 'critic', 'model.safetensors'))).toBe(separateCritic);
+        done();
+      },
+    );
   }
 
   it('with the same reward for every answer and β > 0, the policy stays near the reference', async () => {
@@ -177,22 +181,18 @@ describe('PPOTrainer', () => {
     const extra = { numIterations: 6, saveSteps: 3, adaptiveKl: true, targetKl: 0.5, klHorizon: 100 };
     // The value head starts from the global generator, as a script that seeds first builds it:
     // both runs seed before building (the test passed alone only by the luck of the order).
-    torch.manualSeed(7);
-    const a = await makeTrainer('resume-full', extra);
-    await a.trainer.train();
-    torch.manualSeed(7);
-    const b = await makeTrainer('resume-part', extra);
-    cutPowerAt(b.trainer, 'rollout', 5);
-    await expect(b.trainer.train()).rejects.toThrow('power cut');
-    b.done();
-    torch.manualSeed(12345);
-    const c = await makeTrainer('resume-part', { ...extra, resumeFromCheckpoint: true });
-    await c.trainer.train();
-    expect(c.trainer.klController.klCoef).toBe(a.trainer.klController.klCoef);
-    expect(a.trainer.klController.klCoef).not.toBe(0.02); // the adaptive controller moved it
-    a.model.namedParameters().forEach(([n, p], i) => expect(p.equal(c.model.namedParameters()[i]![1]), n).toBe(true));
-    a.done();
-    c.done();
+    await expectExactResume({
+      make: (run) => {
+        if (run !== 'resumed') torch.manualSeed(7);
+        return makeTrainer(run === 'full' ? 'resume-full' : 'resume-part', { ...extra, resumeFromCheckpoint: run === 'resumed' });
+      },
+      cut: ['rollout', 5],
+      checkpoint: join(tmp, 'resume-part', 'checkpoint-3'),
+      also: (a, c) => {
+        expect(c.trainer.klController.klCoef).toBe(a.trainer.klController.klCoef);
+        expect(a.trainer.klController.klCoef).not.toBe(0.02); // the adaptive controller moved it
+      },
+    });
   });
 
   it('penalises answers that never emit EOS', async () => {

@@ -23,7 +23,7 @@ import {
   type PreferenceExample,
   type Tensor,
 } from '../src/index.js';
-import { tempDir, cutPowerAt, expectSameParameters } from './helpers.js';
+import { tempDir, expectExactResume } from './helpers.js';
 
 const tmp = tempDir('trainers');
 const tok = new ByteTokenizer();
@@ -220,31 +220,23 @@ describe('SFTTrainer', () => {
       ...quiet,
       ...extra,
     });
-    const make = () => {
-      torch.manualSeed(7);
-      return GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0.1 });
-    };
-    const full = make();
-    const t1 = new SFTTrainer({ model: full, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'full')) });
-    await t1.train();
-    // Interrupted: a run that stops at step 5 (its checkpoint-5), then a fresh process resumes.
-    const partModel = make();
-    const t2 = new SFTTrainer({ model: partModel, tokenizer: tok, trainDataset: data, config: config(join(tmp, 'part')) });
-    cutPowerAt(t2, 'computeLoss', 7);
-    await expect(t2.train()).rejects.toThrow('power cut');
-    expect(existsSync(join(tmp, 'part', 'checkpoint-5'))).toBe(true);
-    torch.manualSeed(999); // a different process state: resume must restore it
-    const resumed = make();
-    const t3 = new SFTTrainer({
-      model: resumed,
-      tokenizer: tok,
-      trainDataset: data,
-      config: config(join(tmp, 'part'), { resumeFromCheckpoint: true }),
+    // Interrupted: a run that stops at step 7, after its checkpoint-5; then a fresh process resumes.
+    await expectExactResume({
+      make: (run) => {
+        torch.manualSeed(7);
+        const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0.1 });
+        const dir = join(tmp, run === 'full' ? 'full' : 'part');
+        const trainer = new SFTTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: data,
+          config: config(dir, { resumeFromCheckpoint: run === 'resumed' }),
+        });
+        return { model, trainer };
+      },
+      cut: ['computeLoss', 7],
+      checkpoint: join(tmp, 'part', 'checkpoint-5'),
     });
-    await t3.train();
-    expectSameParameters(resumed, full);
-    for (const t of [t1, t2, t3]) t.dispose();
-    for (const m of [full, partModel, resumed]) m.dispose();
   });
 
   it('the event loop gets a turn every step, with no saving or evaluating to wait for', async () => {
