@@ -158,10 +158,10 @@ const tasks = {
       const t0 = performance.now();
       const r = await trainer.rollout();
       const t1 = performance.now();
-      trainer['update'](r); // private in TypeScript; the step PPOTrainer.train() runs after rollout()
+      await trainer['update'](r); // private in TypeScript; the step PPOTrainer.train() runs after rollout()
       const t2 = performance.now();
       torch.dispose(r);
-      trainer.iteration++;
+      trainer.step++; // the run loop's count of iterations done, as train() advances it
       if (it >= cfg.warmup) {
         times.push((t2 - t0) / 1000);
         rolloutTimes.push((t1 - t0) / 1000);
