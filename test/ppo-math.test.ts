@@ -319,34 +319,36 @@ describe('gae', () => {
     }
   }
 
-  it('γ = 1, λ = 0.95 by hand, padding advantages 0, padding values/rewards ignored', () => {
-    checked(() => {
+  // The padding advantages must be 0 and whatever stands past each row's length ignored.
+  it.each([
+    {
+      gamma: 1,
+      lambda: 0.95,
       // Row 0: δ3 = 1 − 0.2 = 0.8; δ2 = δ1 = δ0 = −0.1;
       //   A3 = 0.8, A2 = −0.1 + 0.95·0.8 = 0.66, A1 = −0.1 + 0.95·0.66 = 0.527, A0 = −0.1 + 0.95·0.527 = 0.40065.
       // Row 1: δ1 = 2 − 1.5 = 0.5, δ0 = 0.5 + 1.5 − 1 = 1; A1 = 0.5, A0 = 1 + 0.95·0.5 = 1.475.
       // Row 2: δ0 = 3 − 2 = 1.
-      const expected = [
+      expected: [
         [0.40065, 0.527, 0.66, 0.8],
         [1.475, 0.5, 0, 0],
         [1, 0, 0, 0],
-      ];
-      expectGae(1, 0.95, expected);
-    });
-  });
-
-  it('γ = 0.9, λ = 0.8 by hand', () => {
-    checked(() => {
+      ],
+    },
+    {
+      gamma: 0.9,
+      lambda: 0.8,
       // Row 0: δ3 = 0.8, δ2 = 0.9·0.2 − 0.3 = −0.12, δ1 = 0.9·0.3 − 0.4 = −0.13, δ0 = 0.9·0.4 − 0.5 = −0.14; γλ = 0.72:
       //   A3 = 0.8, A2 = −0.12 + 0.576 = 0.456, A1 = −0.13 + 0.72·0.456 = 0.19832, A0 = −0.14 + 0.72·0.19832 = 0.0027904.
       // Row 1: δ1 = 0.5, δ0 = 0.5 + 0.9·1.5 − 1 = 0.85; A0 = 0.85 + 0.72·0.5 = 1.21.
       // Row 2: A0 = 1.
-      const expected = [
+      expected: [
         [0.0027904, 0.19832, 0.456, 0.8],
         [1.21, 0.5, 0, 0],
         [1, 0, 0, 0],
-      ];
-      expectGae(0.9, 0.8, expected);
-    });
+      ],
+    },
+  ])('γ = $gamma, λ = $lambda by hand, on both paddings', ({ gamma, lambda, expected }) => {
+    checked(() => expectGae(gamma, lambda, expected));
   });
 
   it('γ = 1, λ = 1: returns are the reward-to-go whatever the values', () => {
