@@ -146,6 +146,12 @@ export const maxLengthField = {
   flag: 'number',
 } as const satisfies Field<number>;
 
+/** What maxLengthField's check cannot see: the model. A sequence may not be longer than its blockSize. */
+export function checkMaxLength(configName: string, maxLength: number, blockSize: number): void {
+  if (maxLength > blockSize)
+    throw new Error(`${configName}: field 'maxLength' (${maxLength}) exceeds the model's blockSize (${blockSize})`);
+}
+
 /** The sampling filters of the online trainers (PPO, GRPO, RLOO); their temperatures' defaults differ. */
 export const samplingFields = {
   topK: { help: 'Sample from the k most likely tokens (0 = off).', check: checks.nonNegativeInt, default: 0 },

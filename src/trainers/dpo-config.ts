@@ -1,5 +1,5 @@
 // DPOConfig (TRL's DPOConfig): the loss and reference fields of Direct Preference Optimization.
-import { checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
+import { checkMaxLength, checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
 import { defaultsOf, rulesOf, type Fields } from './config-fields.js';
 import { DPO_LOSS_TYPES, type DPOLossType } from './dpo-math.js';
 
@@ -80,8 +80,7 @@ export function resolveDPOConfig(c: Partial<DPOConfig> & { outputDir: string }, 
       `DPOConfig: field 'lossWeights' has ${cfg.lossWeights.length} weights for ${types.length} loss type(s) ` +
         `(${types.join(', ')}); give one weight per type`,
     );
-  if (cfg.maxLength > blockSize)
-    throw new Error(`DPOConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  checkMaxLength('DPOConfig', cfg.maxLength, blockSize);
   // TRL ignores it elsewhere; a setting with no effect would be a silent surprise.
   if (cfg.labelSmoothing > 0 && !types.includes('robust'))
     throw new Error(`DPOConfig: field 'labelSmoothing' applies to lossType 'robust' only, not '${types.join(', ')}'`);

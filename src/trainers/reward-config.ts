@@ -1,5 +1,5 @@
 // RewardConfig (TRL's RewardConfig): the reward model's fields beyond the shared TrainingArguments.
-import { checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
+import { checkMaxLength, checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
 import { defaultsOf, rulesOf, type Fields } from './config-fields.js';
 
 export interface RewardConfig extends TrainingConfig {
@@ -28,7 +28,6 @@ export const defaultRewardConfig: Omit<RewardConfig, 'outputDir' | 'maxLength'> 
 
 export function resolveRewardConfig(c: Partial<RewardConfig> & { outputDir: string }, blockSize: number): RewardConfig {
   const cfg = resolveConfig<RewardConfig>('RewardConfig', { ...defaultRewardConfig, maxLength: blockSize }, rulesOf(rewardFields), c);
-  if (cfg.maxLength > blockSize)
-    throw new Error(`RewardConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  checkMaxLength('RewardConfig', cfg.maxLength, blockSize);
   return cfg;
 }

@@ -1,5 +1,5 @@
 // SFTConfig (TRL's SFTConfig): the fields of supervised fine-tuning beyond the shared TrainingArguments.
-import { checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
+import { checkMaxLength, checks, maxLengthField, resolveConfig, trainingFields, type TrainingConfig } from './config.js';
 import { defaultsOf, rulesOf, type Fields } from './config-fields.js';
 
 export interface SFTConfig extends TrainingConfig {
@@ -25,7 +25,6 @@ export const defaultSFTConfig: Omit<SFTConfig, 'outputDir' | 'maxLength'> = defa
 
 export function resolveSFTConfig(c: Partial<SFTConfig> & { outputDir: string }, blockSize: number): SFTConfig {
   const cfg = resolveConfig<SFTConfig>('SFTConfig', { ...defaultSFTConfig, maxLength: blockSize }, rulesOf(sftFields), c);
-  if (cfg.maxLength > blockSize)
-    throw new Error(`SFTConfig: field 'maxLength' (${cfg.maxLength}) exceeds the model's blockSize (${blockSize})`);
+  checkMaxLength('SFTConfig', cfg.maxLength, blockSize);
   return cfg;
 }
