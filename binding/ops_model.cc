@@ -21,9 +21,40 @@ namespace {
 
 using V = Napi::Value;
 
-// The GPT-2 model by name: {nHead, eps, wte, wpe, lnfW, lnfB?, blocks: [{ln1W, ln1B?, attnW, attnB?,
-// attnProjW, attnProjB?, ln2W, ln2B?, fcW, fcB?, mlpProjW, mlpProjB?}]} (src/native.ts: GPTNativeModel);
-// a bias is absent or null when the model has none.
+// A projection's LoRA adapter by name, `key` in the layer's object: {a (r, in), b (out, r), scaling,
+// dropout = 0}, in the adapter's own dtype (src/native.ts: NativeLoRA); absent or null: none.
+LoRA parseLoRA(const Fields& layer, const char* key) {
+  LoRA l;
+  if (!layer.has(key)) return l;
+  const Fields f = layer.object(key);
+  l.a = f.tensor("a");
+  l.b = f.tensor("b");
+  l.scaling = f.number("scaling");
+  l.dropout = f.number("dropout", 0.0);
+  TORCH_CHECK(l.a.dim() == 2 && l.b.dim() == 2 && l.b.size(1) == l.a.size(0), "lora ", key, ": a must be (r, in) and b (out, r), got ",
+              l.a.sizes(), " and ", l.b.sizes());
+  TORCH_CHECK(l.dropout >= 0 && l.dropout < 1, "lora ", key, ": dropout must be in [0, 1), got ", l.dropout);
+  return l;
+}
+
+// One GPT-2 block by name: {ln1W, ln1B?, attnW, attnB?, attnProjW, attnProjB?, ln2W, ln2B?, fcW, fcB?,
+// mlpProjW, mlpProjB?, and an adapter beside each product: attnLora?, attnProjLora?, fcLora?, mlpProjLora?}
+// (src/native.ts: GPTNativeBlock); a bias is absent or null when the model has none.
+GPTBlockWeights parseGPTBlock(const Fields& b) {
+  GPTBlockWeights blk;
+  blk.ln1_w = b.tensor("ln1W"), blk.ln1_b = b.optTensor("ln1B");
+  blk.attn_w = b.tensor("attnW"), blk.attn_b = b.optTensor("attnB");
+  blk.attn_proj_w = b.tensor("attnProjW"), blk.attn_proj_b = b.optTensor("attnProjB");
+  blk.ln2_w = b.tensor("ln2W"), blk.ln2_b = b.optTensor("ln2B");
+  blk.fc_w = b.tensor("fcW"), blk.fc_b = b.optTensor("fcB");
+  blk.mlp_proj_w = b.tensor("mlpProjW"), blk.mlp_proj_b = b.optTensor("mlpProjB");
+  blk.attn_lora = parseLoRA(b, "attnLora"), blk.attn_proj_lora = parseLoRA(b, "attnProjLora");
+  blk.fc_lora = parseLoRA(b, "fcLora"), blk.mlp_proj_lora = parseLoRA(b, "mlpProjLora");
+  return blk;
+}
+
+// The GPT-2 model by name: {nHead, eps, wte, wpe, lnfW, lnfB?, blocks: [block, as parseGPTBlock]}
+// (src/native.ts: GPTNativeModel).
 GPTWeights parseWeights(const Args& a, size_t i) {
   const Fields m(a, i, "gpt model");
   GPTWeights w;
@@ -31,16 +62,7 @@ GPTWeights parseWeights(const Args& a, size_t i) {
   w.wpe = m.tensor("wpe");
   w.lnf_w = m.tensor("lnfW");
   w.lnf_b = m.optTensor("lnfB");
-  for (const Fields& b : m.objects("blocks")) {
-    GPTBlockWeights blk;
-    blk.ln1_w = b.tensor("ln1W"), blk.ln1_b = b.optTensor("ln1B");
-    blk.attn_w = b.tensor("attnW"), blk.attn_b = b.optTensor("attnB");
-    blk.attn_proj_w = b.tensor("attnProjW"), blk.attn_proj_b = b.optTensor("attnProjB");
-    blk.ln2_w = b.tensor("ln2W"), blk.ln2_b = b.optTensor("ln2B");
-    blk.fc_w = b.tensor("fcW"), blk.fc_b = b.optTensor("fcB");
-    blk.mlp_proj_w = b.tensor("mlpProjW"), blk.mlp_proj_b = b.optTensor("mlpProjB");
-    w.blocks.push_back(std::move(blk));
-  }
+  for (const Fields& b : m.objects("blocks")) w.blocks.push_back(parseGPTBlock(b));
   w.n_head = m.int64("nHead");
   w.eps = m.number("eps", 1e-5);
   TORCH_CHECK(w.n_head > 0 && w.wte.size(1) % w.n_head == 0, "gpt: n_embd ", w.wte.size(1), " is not divisible by n_head ", w.n_head);
@@ -97,25 +119,31 @@ Napi::Value queueGeneration(Napi::Env env, std::function<GenerateOutput()> job) 
       });
 }
 
+// One Llama decoder layer by name: {inputLayernorm, qW, qB?, kW, kB?, vW, vB?, oW, oB?,
+// postAttentionLayernorm, gateW, gateB?, upW, upB?, downW, downB?, and an adapter beside each
+// projection: qLora?, kLora?, vLora?, oLora?, gateLora?, upLora?, downLora?} (src/native.ts: LlamaNativeLayer).
+LlamaLayerWeights parseLlamaLayer(const Fields& l) {
+  LlamaLayerWeights y;
+  y.ln1_w = l.tensor("inputLayernorm");
+  y.q_w = l.tensor("qW"), y.q_b = l.optTensor("qB"), y.k_w = l.tensor("kW"), y.k_b = l.optTensor("kB");
+  y.v_w = l.tensor("vW"), y.v_b = l.optTensor("vB"), y.o_w = l.tensor("oW"), y.o_b = l.optTensor("oB");
+  y.ln2_w = l.tensor("postAttentionLayernorm");
+  y.gate_w = l.tensor("gateW"), y.gate_b = l.optTensor("gateB"), y.up_w = l.tensor("upW"), y.up_b = l.optTensor("upB");
+  y.down_w = l.tensor("downW"), y.down_b = l.optTensor("downB");
+  y.q_lora = parseLoRA(l, "qLora"), y.k_lora = parseLoRA(l, "kLora"), y.v_lora = parseLoRA(l, "vLora"), y.o_lora = parseLoRA(l, "oLora");
+  y.gate_lora = parseLoRA(l, "gateLora"), y.up_lora = parseLoRA(l, "upLora"), y.down_lora = parseLoRA(l, "downLora");
+  return y;
+}
+
 // The Llama-family model by name: {nHead, nKvHead, headDim, eps, maxPositions, invFreq, embed, norm,
-// lmHead? (absent or null: tied to embed), layers: [{inputLayernorm, qW, qB?, kW, kB?, vW, vB?, oW, oB?,
-// postAttentionLayernorm, gateW, gateB?, upW, upB?, downW, downB?}]} (src/native.ts: LlamaNativeModel).
+// lmHead? (absent or null: tied to embed), layers: [layer, as parseLlamaLayer]} (src/native.ts: LlamaNativeModel).
 LlamaWeights parseLlamaWeights(const Args& a, size_t i) {
   const Fields m(a, i, "llama model");
   LlamaWeights w;
   w.embed = m.tensor("embed");
   w.norm_w = m.tensor("norm");
   w.head = m.has("lmHead") ? m.tensor("lmHead") : w.embed;
-  for (const Fields& l : m.objects("layers")) {
-    LlamaLayerWeights y;
-    y.ln1_w = l.tensor("inputLayernorm");
-    y.q_w = l.tensor("qW"), y.q_b = l.optTensor("qB"), y.k_w = l.tensor("kW"), y.k_b = l.optTensor("kB");
-    y.v_w = l.tensor("vW"), y.v_b = l.optTensor("vB"), y.o_w = l.tensor("oW"), y.o_b = l.optTensor("oB");
-    y.ln2_w = l.tensor("postAttentionLayernorm");
-    y.gate_w = l.tensor("gateW"), y.gate_b = l.optTensor("gateB"), y.up_w = l.tensor("upW"), y.up_b = l.optTensor("upB");
-    y.down_w = l.tensor("downW"), y.down_b = l.optTensor("downB");
-    w.layers.push_back(std::move(y));
-  }
+  for (const Fields& l : m.objects("layers")) w.layers.push_back(parseLlamaLayer(l));
   w.n_head = m.int64("nHead");
   w.n_kv_head = m.int64("nKvHead");
   w.head_dim = m.int64("headDim");
@@ -182,13 +210,55 @@ V llamaGenerate(Args& a) {
   return queueGeneration(a.env(), [w = std::move(w), p, o] { return torch_rlhf::llamaGenerate(w, p.ids, p.mask, o); });
 }
 
+// A layer's input by name, the same for both architectures: {x (B, L, C), mask? (B, 1, L, S) bool
+// (absent or null: plain causal), dropout = 0, training = false, checkpoint = false}.
+struct LayerInput {
+  at::Tensor x, mask;
+  double dropout = 0.0;
+  bool train = false, checkpoint = false;
+};
+LayerInput parseLayerInput(const Fields& f) {
+  LayerInput in;
+  in.x = f.tensor("x");
+  TORCH_CHECK(in.x.dim() == 3, "layer input x must be (batch, length, hidden), got ", in.x.sizes());
+  in.mask = f.optTensor("mask");
+  if (in.mask.defined()) in.mask = in.mask.to(in.x.device(), at::kBool);
+  in.dropout = f.number("dropout", 0.0);
+  TORCH_CHECK(in.dropout >= 0 && in.dropout < 1, "layer input dropout must be in [0, 1), got ", in.dropout);
+  in.train = f.boolean("training", false);
+  in.checkpoint = f.boolean("checkpoint", false);
+  return in;
+}
+
+// gptBlock(block, {…layer input, nHead, eps}) → the block's output; with checkpoint (and grad mode
+// on) only its input is kept for backward, which recomputes the block (native/layers.h).
+V gptBlock(Args& a) {
+  const GPTBlockWeights blk = parseGPTBlock(Fields(a, 0, "gpt block"));
+  const Fields f(a, 1, "gpt block input");
+  const LayerInput in = parseLayerInput(f);
+  const GPTBlockOptions o{.n_head = f.int64("nHead"), .eps = f.number("eps"), .mask = in.mask, .dropout = in.dropout, .train = in.train};
+  return wrap(a.env(), in.checkpoint ? gptBlockCheckpointed(blk, in.x, o) : torch_rlhf::gptBlock(blk, in.x, o));
+}
+
+// llamaLayer(layer, {…layer input, cos, sin (B, 1, L, headDim), nHead, nKvHead, headDim, eps}) → as gptBlock.
+V llamaLayer(Args& a) {
+  const LlamaLayerWeights l = parseLlamaLayer(Fields(a, 0, "llama layer"));
+  const Fields f(a, 1, "llama layer input");
+  const LayerInput in = parseLayerInput(f);
+  LlamaLayerOptions o{.n_head = f.int64("nHead"), .n_kv_head = f.int64("nKvHead"), .head_dim = f.int64("headDim"), .eps = f.number("eps")};
+  TORCH_CHECK(o.n_kv_head > 0 && o.n_head % o.n_kv_head == 0, "llama: nKvHead ", o.n_kv_head, " must divide nHead ", o.n_head);
+  o.cos = f.tensor("cos"), o.sin = f.tensor("sin"), o.mask = in.mask, o.dropout = in.dropout, o.train = in.train;
+  return wrap(a.env(), in.checkpoint ? llamaLayerCheckpointed(l, in.x, o) : torch_rlhf::llamaLayer(l, in.x, o));
+}
+
 // attentionMask(keyMask (B, S) bool, queries L) → (B, 1, L, S) bool: the one mask both forwards
 // use (native/attention.h says what it hides and why).
 V attentionMask(Args& a) { return wrap(a.env(), torch_rlhf::attentionMask(a.tensor(0), a.int64(1))); }
 
 const OpEntry kOps[] = {
     {"gptForward", gptForward},       {"generate", generate},           {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},
+    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask}, {"gptBlock", gptBlock},
+    {"llamaLayer", llamaLayer},
 };
 
 }  // namespace

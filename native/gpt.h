@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "decode_loop.h"
+#include "layers.h"
 #include "skinny_matmul.h"
 #include <optional>
 #include <vector>
@@ -18,7 +19,30 @@ struct GPTBlockWeights {
   at::Tensor ln2_w, ln2_b, fc_w, fc_b, mlp_proj_w, mlp_proj_b;  // biases undefined when bias=false
   // The four products' weights packed for decoding (generate() fills them; see skinny_matmul.h).
   PackedWeight attn_p, attn_proj_p, fc_p, mlp_proj_p;
+  // LoRA adapters beside the four products (undefined: none); the base weights stay (in, out).
+  LoRA attn_lora, attn_proj_lora, fc_lora, mlp_proj_lora;
+  // Every weight and adapter tensor (what a checkpointed block differentiates).
+  std::vector<at::Tensor> tensors() const;
 };
+
+// What a block needs besides its weights. mask (B, 1, L, S) bool, or undefined: built from
+// key_valid (B, S) when given, else plain causal attention (a batch padded only at the end).
+// Dropout (attention weights and both residual branches, as GPT-2's) applies when train.
+struct GPTBlockOptions {
+  int64_t n_head = 1;
+  double eps = 1e-5;
+  at::Tensor mask, key_valid;
+  double dropout = 0.0;
+  bool train = false;
+};
+
+// One pre-LayerNorm block: x (B, L, C) → x + attn(ln_1(x)), then + mlp(ln_2(·)). With a cache the
+// block's keys and values go into its layer `index` (decoding). The whole-model forward runs it
+// per block, and checkpointed training through gptBlockCheckpointed.
+at::Tensor gptBlock(const GPTBlockWeights& blk, const at::Tensor& x, const GPTBlockOptions& o, KVCache* cache = nullptr, size_t index = 0);
+
+// gptBlock with gradient checkpointing (layers.h: checkpointed).
+at::Tensor gptBlockCheckpointed(const GPTBlockWeights& blk, const at::Tensor& x, const GPTBlockOptions& o);
 
 // Hugging Face GPT-2 layout: Conv1D weights are (in, out); the LM head is tied to wte.
 struct GPTWeights {

@@ -8,13 +8,18 @@ namespace torch_rlhf {
 
 namespace {
 
-// x Wᵀ + b over the flattened batch; a decode step's few rows go to the packed kernel.
-at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const PackedWeight& packed) {
+// x Wᵀ + b over the flattened batch; a decode step's few rows go to the packed kernel. An adapter
+// adds its low-rank product beside it (layers.h: addLoRA).
+at::Tensor projectBase(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const PackedWeight& packed) {
   const auto x2 = x.reshape({-1, x.size(-1)});
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(0);
   if (packedMatmulApplies(x2, packed)) return packedMatmul(x2, packed).view(sizes);
   return at::linear(x, w, b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
+}
+at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const PackedWeight& packed, const LoRA& lora = {},
+                   bool train = false) {
+  return addLoRA(projectBase(x, w, b, packed), x, lora, train);
 }
 
 at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& w, double eps) { return at::rms_norm(x, {x.size(-1)}, w, eps); }
@@ -27,40 +32,62 @@ at::Tensor rotateHalf(const at::Tensor& x) {
 
 }  // namespace
 
+std::vector<at::Tensor> LlamaLayerWeights::tensors() const {
+  std::vector<at::Tensor> out;
+  for (const auto* t : {&ln1_w, &q_w, &q_b, &k_w, &k_b, &v_w, &v_b, &o_w, &o_b, &ln2_w, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b})
+    if (t->defined()) out.push_back(*t);
+  for (const auto* l : {&q_lora, &k_lora, &v_lora, &o_lora, &gate_lora, &up_lora, &down_lora}) appendTensors(out, *l);
+  return out;
+}
+
+at::Tensor llamaLayer(const LlamaLayerWeights& l, const at::Tensor& x, const LlamaLayerOptions& o, KVCache* cache, size_t index) {
+  const int64_t B = x.size(0), L = x.size(1), H = o.n_head, Hkv = o.n_kv_head, D = o.head_dim, rep = H / Hkv;
+  auto h = rmsNorm(x, l.ln1_w, o.eps);
+  auto q = project(h, l.q_w, l.q_b, l.q_p, l.q_lora, o.train).view({B, L, H, D}).transpose(1, 2);
+  auto k = project(h, l.k_w, l.k_b, l.k_p, l.k_lora, o.train).view({B, L, Hkv, D}).transpose(1, 2);
+  auto v = project(h, l.v_w, l.v_b, l.v_p, l.v_lora, o.train).view({B, L, Hkv, D}).transpose(1, 2);
+  q = q * o.cos + rotateHalf(q) * o.sin;
+  k = k * o.cos + rotateHalf(k) * o.sin;
+  if (cache) cache->append(index, k, v, "llama");
+  at::Tensor y;
+  if (o.grouped_mask.defined() && !(o.train && o.dropout > 0)) {
+    // Grouped-query attention without repeating keys and values: the rep query heads that share
+    // a key/value head become rep × L query rows of it, each row with its own position's mask.
+    auto qg = q.reshape({B, Hkv, rep * L, D});
+    y = at::scaled_dot_product_attention(qg, k, v, o.grouped_mask, 0.0, false).view({B, H, L, D});  // (B, Hkv, rep·L, D)
+  } else {
+    // The modules' call (src/models/llama.ts), so that dropout draws the same masks.
+    const auto m = o.mask.defined() ? std::optional<at::Tensor>(o.mask) : std::nullopt;
+    y = scaledDotProductAttention(q, k, v, m, o.dropout, !o.mask.defined(), std::nullopt, o.train, rep > 1);
+  }
+  y = y.transpose(1, 2).reshape({B, L, H * D});
+  auto out = x + project(y, l.o_w, l.o_b, l.o_p, l.o_lora, o.train);
+  h = rmsNorm(out, l.ln2_w, o.eps);
+  auto g = project(h, l.gate_w, l.gate_b, l.gate_p, l.gate_lora, o.train);
+  auto u = project(h, l.up_w, l.up_b, l.up_p, l.up_lora, o.train);
+  return out + project(at::silu(g) * u, l.down_w, l.down_b, l.down_p, l.down_lora, o.train);
+}
+
+at::Tensor llamaLayerCheckpointed(const LlamaLayerWeights& l, const at::Tensor& x, const LlamaLayerOptions& o) {
+  return checkpointed([l, o](const at::Tensor& input) { return llamaLayer(l, input, o); }, x, l.tensors());
+}
+
 ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
                            KVCache* cache, bool last_only, bool with_logits) {
   const int64_t past = cache ? cache->length : 0;
   checkForwardInputs("llama", input_ids, position_ids, key_valid, past, w.max_positions);
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
-  const int64_t C = w.embed.size(1), H = w.n_head, Hkv = w.n_kv_head, D = w.head_dim, rep = H / Hkv;
+  const int64_t C = w.embed.size(1), rep = w.n_head / w.n_kv_head;
   if (input_ids.numel() == 0) return emptyForwardOutput("llama", B, L, last_only, with_logits, w.head.size(0), C, w.embed.options());
   // RoPE's angles in float32 as transformers computes them, then in the activations' dtype.
   auto freqs = position_ids.to(at::kFloat).unsqueeze(-1) * w.inv_freq.view({1, 1, -1});
   auto emb = at::cat({freqs, freqs}, -1).unsqueeze(1);  // (B, 1, L, D)
-  const auto cos = emb.cos().to(w.embed.scalar_type()), sin = emb.sin().to(w.embed.scalar_type());
-  // Grouped-query attention without repeating keys and values: the rep query heads that share
-  // a key/value head become rep × L query rows of it, each row with its own position's mask.
-  auto mask = attentionMask(key_valid, L).unsqueeze(2).expand({B, 1, rep, L, past + L}).reshape({B, 1, rep * L, past + L});
+  LlamaLayerOptions o{.n_head = w.n_head, .n_kv_head = w.n_kv_head, .head_dim = w.head_dim, .eps = w.eps};
+  o.cos = emb.cos().to(w.embed.scalar_type()), o.sin = emb.sin().to(w.embed.scalar_type());
+  o.grouped_mask = attentionMask(key_valid, L).unsqueeze(2).expand({B, 1, rep, L, past + L}).reshape({B, 1, rep * L, past + L});
 
   at::Tensor x = at::embedding(w.embed, input_ids);
-  for (size_t i = 0; i < w.layers.size(); ++i) {
-    const auto& l = w.layers[i];
-    auto h = rmsNorm(x, l.ln1_w, w.eps);
-    auto q = project(h, l.q_w, l.q_b, l.q_p).view({B, L, H, D}).transpose(1, 2);
-    auto k = project(h, l.k_w, l.k_b, l.k_p).view({B, L, Hkv, D}).transpose(1, 2);
-    auto v = project(h, l.v_w, l.v_b, l.v_p).view({B, L, Hkv, D}).transpose(1, 2);
-    q = q * cos + rotateHalf(q) * sin;
-    k = k * cos + rotateHalf(k) * sin;
-    if (cache) cache->append(i, k, v, "llama");
-    auto qg = q.reshape({B, Hkv, rep * L, D});
-    auto y = at::scaled_dot_product_attention(qg, k, v, mask, 0.0, false);  // (B, Hkv, rep·L, D)
-    y = y.view({B, H, L, D}).transpose(1, 2).reshape({B, L, H * D});
-    x = x + project(y, l.o_w, l.o_b, l.o_p);
-    h = rmsNorm(x, l.ln2_w, w.eps);
-    auto g = project(h, l.gate_w, l.gate_b, l.gate_p);
-    auto u = project(h, l.up_w, l.up_b, l.up_p);
-    x = x + project(at::silu(g) * u, l.down_w, l.down_b, l.down_p);
-  }
+  for (size_t i = 0; i < w.layers.size(); ++i) x = llamaLayer(w.layers[i], x, o, cache, i);
   if (cache) cache->length = past + L;
   if (last_only) x = x.narrow(1, L - 1, 1);
   x = rmsNorm(x, w.norm_w, w.eps);

@@ -184,6 +184,10 @@ export interface NativeAddon {
   generate(model: GPTNativeModel, prompts: NativePrompts, options: NativeGenerateOptions): Promise<NativeGenerated>;
   llamaForward(model: LlamaNativeModel, input: NativeForwardInput): H[];
   llamaGenerate(model: LlamaNativeModel, prompts: NativePrompts, options: NativeGenerateOptions): Promise<NativeGenerated>;
+  /** One GPT-2 block (native/gpt.h gptBlock); with input.checkpoint, gradient-checkpointed. */
+  gptBlock(block: GPTNativeBlock, input: NativeGPTBlockInput): H;
+  /** One Llama decoder layer (native/llama.h llamaLayer); with input.checkpoint, gradient-checkpointed. */
+  llamaLayer(layer: LlamaNativeLayer, input: NativeLlamaLayerInput): H;
   /** (B, 1, L, S) bool from a (B, S) key mask for the last L queries: the one mask both forwards use (native/attention.h). */
   attentionMask(keyMask: H, queries: number): H;
   // runtime
@@ -251,8 +255,22 @@ export interface GPTNativeModel {
   lnfB: Handle | null;
   blocks: GPTNativeBlock[];
 }
-/** One GPT-2 block's weights; Conv1D weights are (in, out). */
+/**
+ * A LoRA adapter beside a projection (native/layers.h): A (r, in), B (out, r) in the adapter's own
+ * dtype; the base output gets s·B(A(dropout(x))), never a merged copy of the weight.
+ */
+export interface NativeLoRA {
+  a: Handle;
+  b: Handle;
+  scaling: number;
+  dropout: number;
+}
+/** One GPT-2 block's weights; Conv1D weights are (in, out); an adapter beside any of the four products. */
 export interface GPTNativeBlock {
+  attnLora?: NativeLoRA | null;
+  attnProjLora?: NativeLoRA | null;
+  fcLora?: NativeLoRA | null;
+  mlpProjLora?: NativeLoRA | null;
   ln1W: Handle;
   ln1B: Handle | null;
   attnW: Handle;
@@ -283,6 +301,13 @@ export interface LlamaNativeModel {
 }
 /** One Llama decoder layer's weights; projections are (out, in), biases null where the model has none. */
 export interface LlamaNativeLayer {
+  qLora?: NativeLoRA | null;
+  kLora?: NativeLoRA | null;
+  vLora?: NativeLoRA | null;
+  oLora?: NativeLoRA | null;
+  gateLora?: NativeLoRA | null;
+  upLora?: NativeLoRA | null;
+  downLora?: NativeLoRA | null;
   inputLayernorm: Handle;
   qW: Handle;
   qB: Handle | null;
@@ -307,6 +332,30 @@ export interface NativeForwardInput {
   positionIds?: Handle | null;
   /** false skips the LM head (default true). */
   withLogits?: boolean;
+}
+/** One layer's input by name (binding/ops_model.cc parseLayerInput). */
+export interface NativeLayerInput {
+  /** (B, L, C) */
+  x: Handle;
+  /** (B, 1, L, S) bool; null: plain causal attention. */
+  mask?: Handle | null;
+  dropout?: number;
+  training?: boolean;
+  /** Gradient checkpointing: keep only x for backward, which recomputes the layer. */
+  checkpoint?: boolean;
+}
+export interface NativeGPTBlockInput extends NativeLayerInput {
+  nHead: number;
+  eps: number;
+}
+export interface NativeLlamaLayerInput extends NativeLayerInput {
+  /** RoPE's (B, 1, L, headDim) at the layer's positions, in the activations' dtype. */
+  cos: Handle;
+  sin: Handle;
+  nHead: number;
+  nKvHead: number;
+  headDim: number;
+  eps: number;
 }
 /** Left-padded prompts (B, T) and their mask (true = real token). */
 export interface NativePrompts {

@@ -10,7 +10,7 @@ import * as F from '../nn/functional.js';
 import { Dropout, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/runtime.js';
-import { keep, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface LoRALayerSpec {
@@ -106,13 +106,22 @@ export class LoRALinear extends Module {
   }
 }
 
+/** An adapter's tensors and settings, as the native layers take them beside the base weight. */
+export interface LoRAAdapterTensors {
+  /** lora_A's weight (r, in) and lora_B's (out, r), in the adapter's dtype. */
+  a: Tensor;
+  b: Tensor;
+  scaling: number;
+  dropout: number;
+}
+
 /**
- * The weight the native forward and generation should use for a linear layer: its own, or for
- * an active adapter W + s·B·A in a new tensor, pushed onto `made` for the caller to free.
+ * The adapter the native forward, generation and checkpointed layers should add beside a
+ * linear layer's base weight (never merged into a copy of it), or null where none is in effect
+ * (a plain layer, a disabled or merged adapter).
  */
-export function nativeLinearWeight(layer: { weight: Tensor }, made: Tensor[]): Tensor {
-  if (!(layer instanceof LoRALinear) || !layer.active) return layer.weight;
-  const w = keep(layer.effectiveWeight());
-  made.push(w);
-  return w;
+export function activeAdapter(layer: { weight: Tensor }): LoRAAdapterTensors | null {
+  if (!(layer instanceof LoRALinear) || !layer.active) return null;
+  const { scaling, dropout } = layer.spec;
+  return { a: layer.lora_A.weight, b: layer.lora_B.weight, scaling, dropout };
 }

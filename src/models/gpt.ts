@@ -18,7 +18,7 @@ import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { Linear } from '../nn/layers.js';
 import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { LlamaModel } from './llama.js';
-import { nativeLinearWeight } from '../lora/lora-linear.js';
+import { gptNativeBlock, llamaNativeLayer } from './native-layers.js';
 import { hasLora, loraAdapter } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
@@ -306,6 +306,14 @@ export class GPT extends Module {
   readonly config: ModelConfig;
   /** Where the weights come from (see ModelOrigin); set by load, kept by save. */
   origin: ModelOrigin = 'random';
+  /**
+   * Gradient (activation) checkpointing, as transformers' gradient_checkpointing: with grad mode
+   * on, each block runs natively keeping only its input for backward, which recomputes the block
+   * (native/layers.h). Memory for activations drops from every layer's to about one layer's, for
+   * about one more forward pass of compute. Gradients equal those without it. Default off; the
+   * trainers turn it on per their `gradientCheckpointing` field.
+   */
+  gradientCheckpointing = false;
   /** GPT-2's trunk (`transformer.*`), or null for a Llama-family model. */
   readonly transformer: GPTTransformer | null;
   /** The Llama family's trunk (`model.*`), or null for GPT-2. */
@@ -337,6 +345,21 @@ export class GPT extends Module {
 
   static create(config: ModelConfigInput, placement: Placement = {}): GPT {
     return new GPT(config, placement);
+  }
+
+  /** Turns gradient checkpointing on (transformers' gradient_checkpointing_enable). */
+  gradientCheckpointingEnable(): void {
+    this.gradientCheckpointing = true;
+  }
+
+  /** Turns gradient checkpointing off (transformers' gradient_checkpointing_disable). */
+  gradientCheckpointingDisable(): void {
+    this.gradientCheckpointing = false;
+  }
+
+  /** Whether gradient checkpointing is on (transformers' is_gradient_checkpointing). */
+  get isGradientCheckpointing(): boolean {
+    return this.gradientCheckpointing;
   }
 
   /**
@@ -412,7 +435,7 @@ export class GPT extends Module {
   /**
    * Whether the native forward gives what the modules' would: no autograd wanted (grad mode
    * off), no KV cache in or out, and no dropout in effect (eval mode, or dropout 0 in the model
-   * and its LoRA adapter; an active adapter's layers pass W + s·B·A).
+   * and its LoRA adapter; an active adapter is added beside its base weight natively).
    */
   nativeApplies(options: GPTForwardOptions = {}): boolean {
     if (isGradEnabled() || options.pastKeyValues || options.useCache) return false;
@@ -460,15 +483,24 @@ export class GPT extends Module {
       // the mask, 10–20 % of attention's time.
       const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : new Tensor(N.attentionMask(keyMask.handle, T));
       const ids = inputIds.to({ dtype: 'int64', device });
-      if (this.model) return this.model.forward(ids, pos, mask, past, !!options.useCache);
+      // Checkpointing applies where backward will run; a KV cache keeps the modules' path.
+      const checkpoint = this.gradientCheckpointing && isGradEnabled() && !past && !options.useCache;
+      if (this.model) return this.model.forward(ids, pos, mask, past, !!options.useCache, checkpoint);
       const tr = this.transformer!;
       let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(pos)));
       const presents: LayerKV[] = [];
+      const { nHead, layerNormEpsilon: eps, dropout } = this.gpt2Config;
       let i = 0;
       for (const block of tr.h) {
+        const prev = x;
+        if (checkpoint) {
+          const input = { x: prev.handle, mask: mask?.handle ?? null, nHead, eps, dropout, training: block.training, checkpoint };
+          x = new Tensor(N.gptBlock(gptNativeBlock(block), input));
+          prev.dispose();
+          continue;
+        }
         // A scope per block frees its intermediates' handles as soon as it is done (autograd
         // keeps what backward needs), so peak memory stays near one block's worth.
-        const prev = x;
         const r = tidy(() => block.forward(prev, mask, past?.[i++]));
         prev.dispose();
         x = r.x;
@@ -481,35 +513,17 @@ export class GPT extends Module {
 
   /**
    * The model by name as the native forward and generation read it (src/native.ts: GPTNativeModel,
-   * LlamaNativeModel). A linear layer with an active LoRA adapter passes W + s·B·A, and a Llama
-   * model its RoPE frequencies, made here into `made` for the caller to free.
+   * LlamaNativeModel). A linear layer with an active LoRA adapter passes its base weight and the
+   * adapter (native-layers.ts), never a merged copy; a Llama model passes its RoPE frequencies,
+   * made here into `made` for the caller to free.
    */
   private nativeModel(made: Tensor[]): { gpt: GPTNativeModel } | { llama: LlamaNativeModel } {
-    const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
-    const w = (layer: { weight: Tensor }) => nativeLinearWeight(layer, made).handle;
     if (this.model) {
       const m = this.model;
       const c = this.config as LlamaConfig;
       const invFreq = keep(tensor(m.invFreq, { device: this.device }));
       made.push(invFreq);
-      const layers = [...m.layers].map(({ input_layernorm, self_attn: a, post_attention_layernorm, mlp: p }) => ({
-        inputLayernorm: input_layernorm.weight.handle,
-        postAttentionLayernorm: post_attention_layernorm.weight.handle,
-        qW: w(a.q_proj),
-        qB: h(a.q_proj.bias),
-        kW: w(a.k_proj),
-        kB: h(a.k_proj.bias),
-        vW: w(a.v_proj),
-        vB: h(a.v_proj.bias),
-        oW: w(a.o_proj),
-        oB: h(a.o_proj.bias),
-        gateW: w(p.gate_proj),
-        gateB: h(p.gate_proj.bias),
-        upW: w(p.up_proj),
-        upB: h(p.up_proj.bias),
-        downW: w(p.down_proj),
-        downB: h(p.down_proj.bias),
-      }));
+      const layers = [...m.layers].map(llamaNativeLayer);
       const lmHead = this.lm_head instanceof Linear ? this.lm_head.weight.handle : null;
       const sizes = { nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.headDim, eps: c.rmsNormEps, maxPositions: c.blockSize };
       const embed = m.embed_tokens.weight.handle;
@@ -517,21 +531,8 @@ export class GPT extends Module {
     }
     const tr = this.transformer!;
     const c = this.gpt2Config;
-    const blocks = [...tr.h].map(({ ln_1, attn, ln_2, mlp }) => ({
-      ln1W: ln_1.weight!.handle,
-      ln1B: h(ln_1.bias),
-      ln2W: ln_2.weight!.handle,
-      ln2B: h(ln_2.bias),
-      attnW: w(attn.c_attn),
-      attnB: h(attn.c_attn.bias),
-      attnProjW: w(attn.c_proj),
-      attnProjB: h(attn.c_proj.bias),
-      fcW: w(mlp.c_fc),
-      fcB: h(mlp.c_fc.bias),
-      mlpProjW: w(mlp.c_proj),
-      mlpProjB: h(mlp.c_proj.bias),
-    }));
-    const [wte, wpe, lnfW, lnfB] = [tr.wte.weight.handle, tr.wpe.weight.handle, tr.ln_f.weight!.handle, h(tr.ln_f.bias)];
+    const blocks = [...tr.h].map(gptNativeBlock);
+    const [wte, wpe, lnfW, lnfB] = [tr.wte.weight.handle, tr.wpe.weight.handle, tr.ln_f.weight!.handle, tr.ln_f.bias?.handle ?? null];
     return { gpt: { nHead: c.nHead, eps: c.layerNormEpsilon, wte, wpe, lnfW, lnfB, blocks } };
   }
 
@@ -597,7 +598,7 @@ export class GPT extends Module {
     const promptIds = keep(new Tensor(N.fromBuffer(ids, [prompts.length, T], null, 'int64', this.device)));
     const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
     let r: NativeGenerated;
-    // Adapters' effective weights are made once for the whole generation and freed after it.
+    // Tensors made for the native call (a Llama model's RoPE frequencies), freed after it.
     const made: Tensor[] = [];
     try {
       const { maxNewTokens, temperature, topK, topP, greedy, padTokenId, useCache } = o;
@@ -620,6 +621,15 @@ export class GPT extends Module {
     const sequences = tok.map((row, b) => row.filter((_, j) => msk[b]![j]));
     return { tokens, responseMask, logprobs, promptIds, promptMask, sequences };
   }
+}
+
+/**
+ * Turns gradient checkpointing on in every GPT trunk within `model`: itself, a reward model's or
+ * an actor-critic's, and a separate critic's. What a trainer does at setup when its config's
+ * gradientCheckpointing is on (as TRL's trainers call gradient_checkpointing_enable).
+ */
+export function enableGradientCheckpointing(model: Module): void {
+  for (const [, m] of model.namedModules()) if (m instanceof GPT) m.gradientCheckpointingEnable();
 }
 
 /** Whether every row of a (B, S) key mask is all true up to its last true. */

@@ -8,13 +8,15 @@
 import * as F from '../nn/functional.js';
 import { Embedding, Linear, RMSNorm } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
+import { N } from '../native.js';
 import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { DType, Device } from '../tensor/types.js';
 import { ropeInverseFrequencies, type LlamaConfig } from './llama-config.js';
+import { llamaNativeLayer } from './native-layers.js';
 
 interface Placement {
   dtype?: DType;
@@ -153,7 +155,8 @@ export class LlamaModel extends Module {
 
   /**
    * Final hidden states (after norm) of token ids (B, T) at `positions`, under `mask` (see
-   * LlamaAttention), after the cached keys/values `past`.
+   * LlamaAttention), after the cached keys/values `past`. With `checkpoint` each layer runs
+   * natively with gradient checkpointing (see GPT.gradientCheckpointing; no cache then).
    */
   forward(
     ids: Tensor,
@@ -161,7 +164,9 @@ export class LlamaModel extends Module {
     mask: Tensor | null,
     past: LlamaLayerKV[] | null,
     useCache: boolean,
+    checkpoint = false,
   ): { hiddenStates: Tensor; presentKeyValues?: LlamaLayerKV[] } {
+    if (checkpoint && (past || useCache)) throw new Error('LlamaModel.forward: gradient checkpointing takes no KV cache');
     return tidy(() => {
       let x = this.embed_tokens.forward(ids);
       const [cos0, sin0] = this.rotary(positions);
@@ -169,10 +174,17 @@ export class LlamaModel extends Module {
       const cos = cos0.to(dtype);
       const sin = sin0.to(dtype);
       const presents: LlamaLayerKV[] = [];
+      const { nHead, nKvHead, headDim, rmsNormEps: eps, dropout } = this.config;
       let i = 0;
       for (const layer of this.layers) {
-        // A scope per layer frees its intermediates as soon as it is done (see GPT's trunk).
         const prev = x;
+        if (checkpoint) {
+          const input = { x: prev.handle, mask: mask?.handle ?? null, cos: cos.handle, sin: sin.handle, nHead, nKvHead, headDim, eps };
+          x = new Tensor(N.llamaLayer(llamaNativeLayer(layer), { ...input, dropout, training: layer.training, checkpoint }));
+          prev.dispose();
+          continue;
+        }
+        // A scope per layer frees its intermediates as soon as it is done (see GPT's trunk).
         const r = tidy(() => layer.forward(prev, cos, sin, mask, past?.[i++]));
         prev.dispose();
         x = r.x;

@@ -48,6 +48,7 @@ export interface RunConfig {
   mixedPrecision: MixedPrecision;
   /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'. Default: "none". */
   reportTo: ReportTo;
+  gradientCheckpointing: boolean;
 }
 
 export interface TrainingConfig extends RunConfig {
@@ -119,6 +120,14 @@ export const runFields = {
     help: "Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'.",
     check: reportToRule,
     default: 'none',
+  },
+  gradientCheckpointing: {
+    help:
+      "Gradient (activation) checkpointing, TRL's gradient_checkpointing: each layer keeps only its input for backward and is " +
+      'recomputed there, for much less memory at about one more forward pass; the gradients are the same.',
+    check: checks.boolean,
+    default: true,
+    derived: "true for a pretrained checkpoint (TRL's), false for random weights or a checkpoint trained from scratch",
   },
 } as const satisfies Fields<RunConfig>;
 

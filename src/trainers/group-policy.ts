@@ -9,7 +9,7 @@
 import { parsePromptRecords, type PromptData } from '../data/records.js';
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import { frozenCopy } from '../models/frozen-copy.js';
-import { GPT } from '../models/gpt.js';
+import { enableGradientCheckpointing, GPT } from '../models/gpt.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
 import { resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
@@ -131,6 +131,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     this.tokenizer = o.tokenizer;
     this.device = pickDevice(config.device);
     const lora = prepareLora(o.model, o.peftConfig, name);
+    if (config.gradientCheckpointing) enableGradientCheckpointing(o.model);
     o.model.to(this.device);
     // Dropout off: the ratio and the KL assume deterministic forwards.
     o.model.eval();

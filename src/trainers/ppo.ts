@@ -6,7 +6,7 @@
 import { parsePromptRecords, parseSFTRecords, type PromptData, type SFTData } from '../data/records.js';
 import { mulberry32, shuffle } from '../data/random.js';
 import { ActorCritic } from '../models/actor-critic.js';
-import { GPT } from '../models/gpt.js';
+import { enableGradientCheckpointing, GPT } from '../models/gpt.js';
 import type { RewardModel } from '../models/reward-model.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
@@ -169,6 +169,8 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           : o.peftConfig
         : (o.criticPeftConfig ?? undefined);
     if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { modulesToSave: ['score'] });
+    // The policy's trunk and a separate critic's alike.
+    if (c.gradientCheckpointing) enableGradientCheckpointing(o.model);
     if (!o.refModel && !lora)
       throw new Error(
         'PPOTrainer: give refModel (the frozen SFT policy), or train a LoRA adapter (peftConfig), whose base is then the reference',

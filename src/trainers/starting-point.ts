@@ -6,7 +6,9 @@
 // random weights, 'pretrained' otherwise) and, for the first two, fills the fields the user did
 // not set with the settings measured on the bundled tasks (data/demo and data/arith, 2-core CPU):
 // the demo's and the arithmetic demo's budgets. A pretrained or outside checkpoint keeps TRL's.
-// Either way the trainer says, at its start, what it chose and why.
+// Either way the trainer says, at its start, what it chose and why. Gradient checkpointing follows
+// the same split: on for a pretrained checkpoint, as TRL's default, off for a model learning from
+// nothing (small enough to fit without it, and faster so).
 import type { ModelOrigin } from '../models/gpt.js';
 
 export type TrainerStage = 'sft' | 'reward' | 'dpo' | 'ppo' | 'grpo' | 'rloo';
@@ -54,6 +56,8 @@ export function defaultsForStart<C extends object>(
   trl: Readonly<Record<string, unknown>>,
   examples = 0,
 ): StartDefaults<C> {
+  const checkpointing = checkpointingForStart(origin, given);
+  given = checkpointing.config;
   const set = given as Record<string, unknown>;
   const isGiven = (k: string) => set[k] !== undefined;
   const lr = (v: unknown) => (typeof v === 'number' ? v.toExponential().replace(/\.?0*e\+?/, 'e') : String(v));
@@ -61,15 +65,13 @@ export function defaultsForStart<C extends object>(
     const chosen = ['learningRate', 'numTrainEpochs']
       .filter((k) => k in trl && !isGiven(k))
       .map((k) => `${k} ${k === 'learningRate' ? lr(trl[k]) : String(trl[k])}`);
-    return {
-      config: given,
-      notes: chosen.length
-        ? [
-            `${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the ` +
-              'from-scratch ones',
-          ]
-        : [],
-    };
+    const notes = chosen.length
+      ? [
+          `${describeOrigin[origin]}: TRL's defaults (${chosen.join(', ')}); a model trained from random weights would get the ` +
+            'from-scratch ones',
+        ]
+      : [];
+    return { config: given, notes: [...notes, ...checkpointing.notes] };
   }
   const fill: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(FROM_SCRATCH_DEFAULTS[stage])) if (!isGiven(k)) fill[k] = v;
@@ -94,7 +96,15 @@ export function defaultsForStart<C extends object>(
   const notes = Object.entries(fill).map(
     ([k, v]) => `${describeOrigin[origin]}: ${k} ${k === 'learningRate' ? lr(v) : JSON.stringify(v)} (${why(k)})`,
   );
-  return { config: { ...given, ...fill }, notes };
+  return { config: { ...given, ...fill }, notes: [...notes, ...checkpointing.notes] };
+}
+
+/** gradientCheckpointing by origin where not given: on for a pretrained checkpoint (TRL's default), else off. */
+function checkpointingForStart<C extends object>(origin: ModelOrigin, given: C): StartDefaults<C> {
+  if ((given as { gradientCheckpointing?: boolean }).gradientCheckpointing !== undefined) return { config: given, notes: [] };
+  const on = origin === 'pretrained';
+  const why = on ? "TRL's default: activations recomputed in backward, for less memory" : 'a small model fits without it, and runs faster';
+  return { config: { ...given, gradientCheckpointing: on }, notes: [`${describeOrigin[origin]}: gradientCheckpointing ${on} (${why})`] };
 }
 
 /** Prints a run's start notes (stderr, one line each, labelled by the stage). */

@@ -1,9 +1,11 @@
 // What the supervised trainers (SFT, reward model, DPO) share before their data is encoded: the
 // options every one of them takes, and the steps every one takes with them (the vocabulary
-// check, the device, a LoRA adapter when asked, the records parsed and split into train and
+// check, the device, a LoRA adapter when asked, gradient checkpointing when on, the records parsed and split into train and
 // held-out). Each trainer adds only its own options and how it encodes a record.
 import { splitDataset } from '../data/datasets.js';
 import type { LoraConfigInput } from '../lora/config.js';
+import { enableGradientCheckpointing } from '../models/gpt.js';
+import { Module } from '../nn/module.js';
 import { prepareLora } from '../lora/trainer-setup.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { TrainerCallback } from './callbacks.js';
@@ -61,6 +63,7 @@ export function prepareSupervised<Data, Parsed>(
   checkVocabulary(s.who, o.tokenizer, o.model);
   const device = pickDevice(s.config.device);
   const lora = prepareLora(o.model, o.peftConfig, s.who, s.modulesToSave ? { modulesToSave: s.modulesToSave } : {});
+  if (s.config.gradientCheckpointing && o.model instanceof Module) enableGradientCheckpointing(o.model);
   o.model.to(device);
   const train = s.parse(o.trainDataset, `${s.who} trainDataset`);
   const split = o.evalDataset

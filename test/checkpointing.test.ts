@@ -1,0 +1,203 @@
+// Gradient (activation) checkpointing and the native layers that take LoRA adapters beside their
+// base weights. Checkpointing must not change the numbers: loss and every gradient equal those of
+// the modules' path (float64, dropout on under a fixed seed, with padding), for GPT-2 and a Llama
+// with grouped-query attention and qkv biases, plain and with LoRA. The native forward and
+// generation with an adapter must equal the merged weights' and never make a merged copy.
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { torch, GPT, applyLora, mergeAdapter, SFTTrainer, ByteTokenizer, type Tensor, type TrainerCallback } from '../src/index.js';
+import { LoRALinear } from '../src/lora/lora-linear.js';
+import { tempDir } from './helpers.js';
+
+type Arch = 'gpt2' | 'llama';
+const configs: Record<Arch, Parameters<typeof GPT.create>[0]> = {
+  gpt2: { vocabSize: 40, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0.1 },
+  llama: {
+    arch: 'llama',
+    vocabSize: 40,
+    blockSize: 16,
+    nLayer: 2,
+    nHead: 4,
+    nKvHead: 2,
+    nEmbd: 32,
+    intermediateSize: 48,
+    qkvBias: true,
+    dropout: 0.1,
+    tieWordEmbeddings: false,
+  },
+};
+
+// Left padding (a mask for the attention kernel) and right padding only (plain causal attention).
+const ids = (): Tensor =>
+  torch.tensor(
+    [
+      [0, 0, 5, 6, 7, 8, 9],
+      [1, 2, 3, 4, 5, 0, 0],
+    ],
+    { dtype: 'int64' },
+  );
+const masks: Record<string, () => Tensor> = {
+  'left padding': () => torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]], { dtype: 'int64' }),
+  'right padding': () => torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]], { dtype: 'int64' }),
+};
+
+function makeModel(arch: Arch, lora: boolean): GPT {
+  torch.manualSeed(1);
+  const model = GPT.create(configs[arch], { dtype: 'float64' });
+  if (lora) {
+    applyLora(model, { r: 4, loraAlpha: 8, loraDropout: 0.2, targetModules: 'all-linear' });
+    // B starts at zero: give it values so that the adapter (and its gradient into A) counts.
+    torch.noGrad(() => {
+      for (const [name, p] of model.namedParameters()) if (name.endsWith('lora_B.weight')) p.normal_(0, 0.1);
+    });
+  }
+  model.train();
+  return model;
+}
+
+/** A loss over every position's logits (weights fixed per position) and each trainable parameter's gradient. */
+function lossAndGrads(model: GPT, checkpoint: boolean, mask: Tensor): { loss: number; grads: Map<string, Tensor> } {
+  model.gradientCheckpointing = checkpoint;
+  model.zeroGrad();
+  torch.manualSeed(7);
+  const loss = torch.tidy(() => {
+    const { logits } = model.forward(ids(), { attentionMask: mask });
+    const w = torch.noGrad(() => torch.arange(logits.numel(), { dtype: 'float64' }).view(...logits.shape).mul(0.37).sin());
+    const l = logits.logSoftmax(-1).mul(w).mul(mask.unsqueeze(-1)).sum();
+    l.backward();
+    return l.item();
+  });
+  const grads = new Map<string, Tensor>();
+  for (const [name, p] of model.namedParameters()) if (p.requiresGrad && p.grad) grads.set(name, torch.keep(p.grad.clone()));
+  return { loss, grads };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) => {
+  describe.each([false, true])('LoRA %s', (lora) => {
+    it.each(Object.keys(masks))('with dropout, under %s: loss and every gradient equal the modules path', (maskName) => {
+      const model = makeModel(arch, lora);
+      const mask = masks[maskName]!();
+      const before = torch.memory().tensors;
+      const plain = lossAndGrads(model, false, mask);
+      const ckpt = lossAndGrads(model, true, mask);
+      expect(Math.abs(ckpt.loss - plain.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(plain.loss)));
+      expect([...ckpt.grads.keys()].sort()).toEqual([...plain.grads.keys()].sort());
+      expect(plain.grads.size).toBeGreaterThan(lora ? 4 : 10);
+      for (const [name, g] of plain.grads) {
+        const diff = torch.tidy(() => g.sub(ckpt.grads.get(name)!).abs().max().item());
+        expect(diff, name).toBeLessThan(1e-10);
+      }
+      // Dropout was in effect: another seed gives another loss.
+      torch.dispose([...plain.grads.values(), ...ckpt.grads.values()]);
+      model.zeroGrad();
+      expect(torch.memory().tensors).toBe(before);
+      mask.dispose();
+      model.dispose();
+    });
+  });
+
+  it('HF-style switches: gradientCheckpointingEnable / Disable / isGradientCheckpointing; no-grad and eval forwards are unchanged', () => {
+    const model = makeModel(arch, false);
+    expect(model.isGradientCheckpointing).toBe(false);
+    model.gradientCheckpointingEnable();
+    expect(model.isGradientCheckpointing).toBe(true);
+    model.eval();
+    torch.tidy(() => {
+      const m = masks['left padding']!();
+      const withGrad = model.forward(ids(), { attentionMask: m });
+      expect(withGrad.logits.requiresGrad).toBe(true);
+      const modules = model.forward(ids(), { attentionMask: m, path: 'modules', useCache: true });
+      expect(withGrad.logits.sub(modules.logits).abs().max().item()).toBeLessThan(1e-12);
+    });
+    model.gradientCheckpointingDisable();
+    expect(model.isGradientCheckpointing).toBe(false);
+    model.dispose();
+  });
+
+  it('the native forward with adapters beside the base weights equals the merged weights', () => {
+    const model = makeModel(arch, true);
+    model.eval();
+    const spy = vi.spyOn(LoRALinear.prototype, 'effectiveWeight');
+    torch.tidy(() => {
+      const m = masks['left padding']!();
+      const adapters = torch.noGrad(() => model.forward(ids(), { attentionMask: m, path: 'native' }).logits);
+      const modules = torch.noGrad(() => model.forward(ids(), { attentionMask: m, path: 'modules' }).logits);
+      mergeAdapter(model);
+      const merged = torch.noGrad(() => model.forward(ids(), { attentionMask: m, path: 'native' }).logits);
+      expect(adapters.sub(merged).abs().max().item()).toBeLessThan(1e-12);
+      expect(adapters.sub(modules).abs().max().item()).toBeLessThan(1e-12);
+    });
+    expect(spy).not.toHaveBeenCalled();
+    model.dispose();
+  });
+
+  it('generation with an adapter equals the merged model, and makes no merged copy of any weight', async () => {
+    const model = makeModel(arch, true);
+    model.eval();
+    const spy = vi.spyOn(LoRALinear.prototype, 'effectiveWeight');
+    const before = torch.memory();
+    const prompts = [[1, 2, 3], [4, 5]];
+    const run = async () => {
+      const out = await model.generate(prompts, { maxNewTokens: 6, greedy: true });
+      const r = { sequences: out.sequences, logprobs: out.logprobs.tolist() as number[][] };
+      torch.dispose([out.tokens, out.responseMask, out.logprobs, out.promptIds, out.promptMask]);
+      return r;
+    };
+    const withAdapter = await run();
+    expect(spy).not.toHaveBeenCalled();
+    expect(torch.memory()).toEqual(before);
+    mergeAdapter(model);
+    const merged = await run();
+    expect(withAdapter.sequences).toEqual(merged.sequences);
+    withAdapter.logprobs.flat().forEach((lp, i) => expect(lp).toBeCloseTo(merged.logprobs.flat()[i]!, 6));
+    model.dispose();
+  });
+});
+
+describe('gradient checkpointing in a trainer', () => {
+  const tok = new ByteTokenizer();
+  const rows = Array.from({ length: 12 }, (_, i) => ({ prompt: `Q${i % 4}:`, completion: ` A${i % 4}` }));
+  const losses = async (arch: Arch, gradientCheckpointing: boolean | undefined, peft: boolean): Promise<{ loss: number[]; on: boolean }> => {
+    torch.manualSeed(0);
+    const base = { ...configs[arch], vocabSize: tok.vocabSize, blockSize: 32, dropout: 0 };
+    const model = GPT.create(base);
+    const loss: number[] = [];
+    const cb: TrainerCallback = { onStep: (_, m) => void loss.push(m.loss!) };
+    const t = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: rows,
+      callbacks: [cb],
+      ...(peft ? { peftConfig: { r: 4, targetModules: 'all-linear' } } : {}),
+      config: {
+        outputDir: tempDir('ckpt-trainer'),
+        batchSize: 4,
+        maxSteps: 3,
+        learningRate: 1e-2,
+        evalFraction: 0,
+        progressBar: false,
+        ...(gradientCheckpointing === undefined ? {} : { gradientCheckpointing }),
+      },
+    });
+    await t.train();
+    const on = model.isGradientCheckpointing;
+    t.dispose();
+    model.dispose();
+    return { loss, on };
+  };
+
+  it.each([
+    ['gpt2', false],
+    ['llama', true],
+  ] as const)('%s (LoRA %s): the same loss trajectory with gradientCheckpointing as without', async (arch, peft) => {
+    const off = await losses(arch, false, peft);
+    const on = await losses(arch, true, peft);
+    expect(off.on).toBe(false);
+    expect(on.on).toBe(true);
+    expect(on.loss).toHaveLength(3);
+    on.loss.forEach((l, i) => expect(Math.abs(l - off.loss[i]!)).toBeLessThan(1e-5));
+    // A model built here has random weights: checkpointing is off unless asked for.
+    expect((await losses(arch, undefined, peft)).on).toBe(false);
+  });
+});
