@@ -236,7 +236,8 @@ V gptBlock(Args& a) {
   const GPTBlockWeights blk = parseGPTBlock(Fields(a, 0, "gpt block"));
   const Fields f(a, 1, "gpt block input");
   const LayerInput in = parseLayerInput(f);
-  const GPTBlockOptions o{.n_head = f.int64("nHead"), .eps = f.number("eps"), .mask = in.mask, .dropout = in.dropout, .train = in.train};
+  GPTBlockOptions o;
+  o.n_head = f.int64("nHead"), o.eps = f.number("eps"), o.mask = in.mask, o.dropout = in.dropout, o.train = in.train;
   return wrap(a.env(), in.checkpoint ? gptBlockCheckpointed(blk, in.x, o) : torch_rlhf::gptBlock(blk, in.x, o));
 }
 
@@ -245,7 +246,8 @@ V llamaLayer(Args& a) {
   const LlamaLayerWeights l = parseLlamaLayer(Fields(a, 0, "llama layer"));
   const Fields f(a, 1, "llama layer input");
   const LayerInput in = parseLayerInput(f);
-  LlamaLayerOptions o{.n_head = f.int64("nHead"), .n_kv_head = f.int64("nKvHead"), .head_dim = f.int64("headDim"), .eps = f.number("eps")};
+  LlamaLayerOptions o;
+  o.n_head = f.int64("nHead"), o.n_kv_head = f.int64("nKvHead"), o.head_dim = f.int64("headDim"), o.eps = f.number("eps");
   TORCH_CHECK(o.n_kv_head > 0 && o.n_head % o.n_kv_head == 0, "llama: nKvHead ", o.n_kv_head, " must divide nHead ", o.n_head);
   o.cos = f.tensor("cos"), o.sin = f.tensor("sin"), o.mask = in.mask, o.dropout = in.dropout, o.train = in.train;
   return wrap(a.env(), in.checkpoint ? llamaLayerCheckpointed(l, in.x, o) : torch_rlhf::llamaLayer(l, in.x, o));
@@ -256,9 +258,8 @@ V llamaLayer(Args& a) {
 V attentionMask(Args& a) { return wrap(a.env(), torch_rlhf::attentionMask(a.tensor(0), a.int64(1))); }
 
 const OpEntry kOps[] = {
-    {"gptForward", gptForward},       {"generate", generate},           {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask}, {"gptBlock", gptBlock},
-    {"llamaLayer", llamaLayer},
+    {"gptForward", gptForward},       {"generate", generate}, {"llamaForward", llamaForward}, {"llamaGenerate", llamaGenerate},
+    {"attentionMask", attentionMask}, {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
 };
 
 }  // namespace

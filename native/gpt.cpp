@@ -48,7 +48,8 @@ at::Tensor layerNorm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
 
 std::vector<at::Tensor> GPTBlockWeights::tensors() const {
   std::vector<at::Tensor> out;
-  for (const auto* t : {&ln1_w, &ln1_b, &attn_w, &attn_b, &attn_proj_w, &attn_proj_b, &ln2_w, &ln2_b, &fc_w, &fc_b, &mlp_proj_w, &mlp_proj_b})
+  for (const auto* t :
+       {&ln1_w, &ln1_b, &attn_w, &attn_b, &attn_proj_w, &attn_proj_b, &ln2_w, &ln2_b, &fc_w, &fc_b, &mlp_proj_w, &mlp_proj_b})
     if (t->defined()) out.push_back(*t);
   for (const auto* l : {&attn_lora, &attn_proj_lora, &fc_lora, &mlp_proj_lora}) appendTensors(out, *l);
   return out;
@@ -92,7 +93,8 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
   if (input_ids.numel() == 0) return emptyForwardOutput("gpt", B, L, last_only, with_logits, w.wte.size(0), C, w.wte.options());
   // The mask is built once for all blocks, except when decoding one token over a cache, where
   // the decode kernel needs none (a block builds it from key_valid where it does).
-  GPTBlockOptions o{.n_head = H, .eps = w.eps, .key_valid = key_valid};
+  GPTBlockOptions o;
+  o.n_head = H, o.eps = w.eps, o.key_valid = key_valid;
   if (!(cache && L == 1)) o.mask = attentionMask(key_valid, L);
 
   at::Tensor x = at::embedding(w.wte, input_ids) + at::embedding(w.wpe, position_ids);

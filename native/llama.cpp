@@ -82,7 +82,8 @@ ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, c
   // RoPE's angles in float32 as transformers computes them, then in the activations' dtype.
   auto freqs = position_ids.to(at::kFloat).unsqueeze(-1) * w.inv_freq.view({1, 1, -1});
   auto emb = at::cat({freqs, freqs}, -1).unsqueeze(1);  // (B, 1, L, D)
-  LlamaLayerOptions o{.n_head = w.n_head, .n_kv_head = w.n_kv_head, .head_dim = w.head_dim, .eps = w.eps};
+  LlamaLayerOptions o;
+  o.n_head = w.n_head, o.n_kv_head = w.n_kv_head, o.head_dim = w.head_dim, o.eps = w.eps;
   o.cos = emb.cos().to(w.embed.scalar_type()), o.sin = emb.sin().to(w.embed.scalar_type());
   o.grouped_mask = attentionMask(key_valid, L).unsqueeze(2).expand({B, 1, rep, L, past + L}).reshape({B, 1, rep * L, past + L});
 

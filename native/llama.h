@@ -18,7 +18,7 @@ namespace torch_rlhf {
 struct LlamaLayerWeights {
   at::Tensor ln1_w, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
   at::Tensor ln2_w, gate_w, gate_b, up_w, up_b, down_w, down_b;
-  PackedWeight q_p, k_p, v_p, o_p, gate_p, up_p, down_p;  // filled for decoding (see gpt.h)
+  PackedWeight q_p, k_p, v_p, o_p, gate_p, up_p, down_p;               // filled for decoding (see gpt.h)
   LoRA q_lora, k_lora, v_lora, o_lora, gate_lora, up_lora, down_lora;  // adapters (undefined: none)
   // Every weight and adapter tensor (what a checkpointed layer differentiates).
   std::vector<at::Tensor> tensors() const;

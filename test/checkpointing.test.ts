@@ -6,6 +6,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { torch, GPT, applyLora, mergeAdapter, SFTTrainer, ByteTokenizer, type Tensor, type TrainerCallback } from '../src/index.js';
 import { LoRALinear } from '../src/lora/lora-linear.js';
+import { N } from '../src/native.js';
 import { tempDir } from './helpers.js';
 
 type Arch = 'gpt2' | 'llama';
@@ -36,8 +37,22 @@ const ids = (): Tensor =>
     { dtype: 'int64' },
   );
 const masks: Record<string, () => Tensor> = {
-  'left padding': () => torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]], { dtype: 'int64' }),
-  'right padding': () => torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]], { dtype: 'int64' }),
+  'left padding': () =>
+    torch.tensor(
+      [
+        [0, 0, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1],
+      ],
+      { dtype: 'int64' },
+    ),
+  'right padding': () =>
+    torch.tensor(
+      [
+        [1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 0, 0],
+      ],
+      { dtype: 'int64' },
+    ),
 };
 
 function makeModel(arch: Arch, lora: boolean): GPT {
@@ -55,13 +70,19 @@ function makeModel(arch: Arch, lora: boolean): GPT {
 }
 
 /** A loss over every position's logits (weights fixed per position) and each trainable parameter's gradient. */
-function lossAndGrads(model: GPT, checkpoint: boolean, mask: Tensor): { loss: number; grads: Map<string, Tensor> } {
+function lossAndGrads(model: GPT, checkpoint: boolean, mask: Tensor, seed = 7): { loss: number; grads: Map<string, Tensor> } {
   model.gradientCheckpointing = checkpoint;
   model.zeroGrad();
-  torch.manualSeed(7);
+  torch.manualSeed(seed);
   const loss = torch.tidy(() => {
     const { logits } = model.forward(ids(), { attentionMask: mask });
-    const w = torch.noGrad(() => torch.arange(logits.numel(), { dtype: 'float64' }).view(...logits.shape).mul(0.37).sin());
+    const w = torch.noGrad(() =>
+      torch
+        .arange(logits.numel(), { dtype: 'float64' })
+        .view(...logits.shape)
+        .mul(0.37)
+        .sin(),
+    );
     const l = logits.logSoftmax(-1).mul(w).mul(mask.unsqueeze(-1)).sum();
     l.backward();
     return l.item();
@@ -80,7 +101,11 @@ describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) =
       const mask = masks[maskName]!();
       const before = torch.memory().tensors;
       const plain = lossAndGrads(model, false, mask);
+      const layerCalls = vi.spyOn(N, arch === 'gpt2' ? 'gptBlock' : 'llamaLayer');
       const ckpt = lossAndGrads(model, true, mask);
+      // Every layer went through the native checkpointed one.
+      expect(layerCalls).toHaveBeenCalledTimes(2);
+      expect(layerCalls.mock.calls.every(([, input]) => input.checkpoint === true && input.training === true)).toBe(true);
       expect(Math.abs(ckpt.loss - plain.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(plain.loss)));
       expect([...ckpt.grads.keys()].sort()).toEqual([...plain.grads.keys()].sort());
       expect(plain.grads.size).toBeGreaterThan(lora ? 4 : 10);
@@ -88,8 +113,10 @@ describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) =
         const diff = torch.tidy(() => g.sub(ckpt.grads.get(name)!).abs().max().item());
         expect(diff, name).toBeLessThan(1e-10);
       }
-      // Dropout was in effect: another seed gives another loss.
-      torch.dispose([...plain.grads.values(), ...ckpt.grads.values()]);
+      // Dropout was in effect: another seed draws other masks, another loss.
+      const reseeded = lossAndGrads(model, true, mask, 8);
+      expect(Math.abs(reseeded.loss - plain.loss)).toBeGreaterThan(1e-6);
+      torch.dispose([...plain.grads.values(), ...ckpt.grads.values(), ...reseeded.grads.values()]);
       model.zeroGrad();
       expect(torch.memory().tensors).toBe(before);
       mask.dispose();
@@ -137,7 +164,10 @@ describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) =
     model.eval();
     const spy = vi.spyOn(LoRALinear.prototype, 'effectiveWeight');
     const before = torch.memory();
-    const prompts = [[1, 2, 3], [4, 5]];
+    const prompts = [
+      [1, 2, 3],
+      [4, 5],
+    ];
     const run = async () => {
       const out = await model.generate(prompts, { maxNewTokens: 6, greedy: true });
       const r = { sequences: out.sequences, logprobs: out.logprobs.tolist() as number[][] };
@@ -158,7 +188,11 @@ describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) =
 describe('gradient checkpointing in a trainer', () => {
   const tok = new ByteTokenizer();
   const rows = Array.from({ length: 12 }, (_, i) => ({ prompt: `Q${i % 4}:`, completion: ` A${i % 4}` }));
-  const losses = async (arch: Arch, gradientCheckpointing: boolean | undefined, peft: boolean): Promise<{ loss: number[]; on: boolean }> => {
+  const losses = async (
+    arch: Arch,
+    gradientCheckpointing: boolean | undefined,
+    peft: boolean,
+  ): Promise<{ loss: number[]; on: boolean }> => {
     torch.manualSeed(0);
     const base = { ...configs[arch], vocabSize: tok.vocabSize, blockSize: 32, dropout: 0 };
     const model = GPT.create(base);
