@@ -48,6 +48,12 @@ export interface RunConfig {
   mixedPrecision: MixedPrecision;
   /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'. Default: "none". */
   reportTo: ReportTo;
+  /**
+   * Gradient (activation) checkpointing, TRL's gradient_checkpointing: each layer keeps only its input
+   * for backward and is recomputed there, for much less memory at about one more forward pass; the
+   * gradients are the same. Default: true for a pretrained checkpoint (TRL's), false for random weights
+   * or a checkpoint trained from scratch.
+   */
   gradientCheckpointing: boolean;
 }
 
