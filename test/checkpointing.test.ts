@@ -159,6 +159,25 @@ describe.each(['gpt2', 'llama'] as const)('%s: gradient checkpointing', (arch) =
     model.dispose();
   });
 
+  it('a float32 adapter on a bfloat16 base (PEFT: x cast to the adapter, the sum back to the base dtype), natively', () => {
+    const model = makeModel(arch, true);
+    model.eval();
+    torch.tidy(() => {
+      const m = masks['left padding']!();
+      const reference = torch.noGrad(() => model.forward(ids(), { attentionMask: m, path: 'native' }).logits);
+      model.to('bfloat16');
+      const adapted = [...model.namedModules()].map(([, l]) => l).filter((l) => l instanceof LoRALinear);
+      for (const layer of adapted) [layer.lora_A, layer.lora_B].forEach((l) => l.to('float32'));
+      expect(adapted.every((l) => l.weight.dtype === 'bfloat16' && l.lora_B.weight.dtype === 'float32')).toBe(true);
+      const mixed = torch.noGrad(() => model.forward(ids(), { attentionMask: m, path: 'native' }).logits);
+      expect(mixed.dtype).toBe('bfloat16');
+      // bf16's precision (8 bits of mantissa) over two layers, against the float64 model.
+      const scale = reference.abs().max().item();
+      expect(mixed.double().sub(reference).abs().max().item()).toBeLessThan(0.05 * scale);
+    });
+    model.dispose();
+  });
+
   it('generation with an adapter equals the merged model, and makes no merged copy of any weight', async () => {
     const model = makeModel(arch, true);
     model.eval();
