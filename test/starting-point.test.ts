@@ -65,6 +65,7 @@ describe('defaultsForStart', () => {
       lrSchedulerType: 'cosine',
       warmupSteps: 20,
       numTrainEpochs: 30,
+      gradientCheckpointing: false,
     });
     expect(r.notes).toContain("from scratch (random weights): learningRate 2e-3 (TRL's 2e-5 is for pretrained checkpoints)");
     expect(r.notes.some((n) => n.includes('numTrainEpochs 30 (about 1500 steps over 800 examples, 3 to 30 epochs)'))).toBe(true);
@@ -77,25 +78,43 @@ describe('defaultsForStart', () => {
     expect(defaultsForStart('sft', 'from-scratch', { numTrainEpochs: 2 }, defaultSFTConfig, 100).config).toMatchObject({
       numTrainEpochs: 2,
     });
-    expect(defaultsForStart('grpo', 'from-scratch', {}, defaultGRPOConfig).notes).toEqual([
+    expect(defaultsForStart('grpo', 'from-scratch', { gradientCheckpointing: true }, defaultGRPOConfig).notes).toEqual([
       "from a checkpoint trained from scratch: learningRate 3e-4 (TRL's 1e-6 is for pretrained checkpoints)",
     ]);
   });
 
   it("keeps TRL's defaults for a pretrained checkpoint, and says so", () => {
     const r = defaultsForStart('sft', 'pretrained', { outputDir: 'x' }, defaultSFTConfig, 800);
-    expect(r.config).toEqual({ outputDir: 'x' });
+    expect(r.config).toEqual({ outputDir: 'x', gradientCheckpointing: true });
     expect(r.notes).toEqual([
       "from a pretrained checkpoint: TRL's defaults (learningRate 2e-5, numTrainEpochs 3); a model trained from random weights would " +
         'get the from-scratch ones',
+      "from a pretrained checkpoint: gradientCheckpointing true (TRL's default: activations recomputed in backward, for less memory)",
     ]);
-    expect(defaultsForStart('sft', 'pretrained', { learningRate: 1e-4, numTrainEpochs: 1 }, defaultSFTConfig).notes).toEqual([]);
+    const given = { learningRate: 1e-4, numTrainEpochs: 1, gradientCheckpointing: false };
+    expect(defaultsForStart('sft', 'pretrained', given, defaultSFTConfig).notes).toEqual([]);
+  });
+
+  it.each([
+    ['pretrained', true],
+    ['random', false],
+    ['from-scratch', false],
+  ] as const)('gradientCheckpointing for a %s model: %s unless given, and the start says so', (origin, on) => {
+    for (const stage of Object.keys(FROM_SCRATCH_DEFAULTS) as (keyof typeof FROM_SCRATCH_DEFAULTS)[]) {
+      const r = defaultsForStart(stage, origin, {}, {});
+      expect(r.config).toMatchObject({ gradientCheckpointing: on });
+      expect(r.notes.filter((n) => n.includes(`gradientCheckpointing ${on}`))).toHaveLength(1);
+      const given = defaultsForStart(stage, origin, { gradientCheckpointing: !on }, {});
+      expect(given.config).toMatchObject({ gradientCheckpointing: !on });
+      expect(given.notes.some((n) => n.includes('gradientCheckpointing'))).toBe(false);
+    }
   });
 
   it('--help describes both sets', () => {
     const h = startingPointHelp('reward', { learningRate: 1e-5, numTrainEpochs: 1 });
     expect(h).toContain('learningRate 0.0005');
-    expect(h).toContain("a pretrained checkpoint keeps TRL's (learningRate 0.00001, numTrainEpochs 1)");
+    expect(h).toContain("a pretrained checkpoint keeps TRL's (learningRate 0.00001, numTrainEpochs 1, gradientCheckpointing true)");
+    expect(h).toContain('gradientCheckpointing false; a pretrained');
     for (const stage of Object.keys(FROM_SCRATCH_DEFAULTS))
       expect(FROM_SCRATCH_DEFAULTS[stage as keyof typeof FROM_SCRATCH_DEFAULTS].learningRate).toBeGreaterThan(0);
   });

@@ -120,6 +120,8 @@ export function startingPointHelp(stage: TrainerStage, trl: Readonly<Record<stri
       `numTrainEpochs for about ${FROM_SCRATCH_SFT_STEPS} steps (${FROM_SCRATCH_SFT_EPOCHS.min}–${FROM_SCRATCH_SFT_EPOCHS.max})`,
     );
   const pretrained = ['learningRate', 'numTrainEpochs'].filter((k) => k in trl).map((k) => `${k} ${JSON.stringify(trl[k])}`);
+  scratch.push('gradientCheckpointing false');
+  pretrained.push('gradientCheckpointing true');
   return (
     `\nDefaults by starting point: a model with random weights (a preset, a config file) or a checkpoint trained from scratch by ` +
     'torch-rlhf ' +
