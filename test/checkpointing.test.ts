@@ -4,7 +4,23 @@
 // with grouped-query attention and qkv biases, plain and with LoRA. The native forward and
 // generation with an adapter must equal the merged weights' and never make a merged copy.
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { torch, GPT, applyLora, mergeAdapter, SFTTrainer, ByteTokenizer, type Tensor, type TrainerCallback } from '../src/index.js';
+import {
+  torch,
+  GPT,
+  RewardModel,
+  ActorCritic,
+  applyLora,
+  mergeAdapter,
+  SFTTrainer,
+  RewardTrainer,
+  DPOTrainer,
+  GRPOTrainer,
+  RLOOTrainer,
+  PPOTrainer,
+  ByteTokenizer,
+  type Tensor,
+  type TrainerCallback,
+} from '../src/index.js';
 import { LoRALinear } from '../src/lora/lora-linear.js';
 import { N } from '../src/native.js';
 import { tempDir } from './helpers.js';
@@ -252,5 +268,90 @@ describe('gradient checkpointing in a trainer', () => {
     on.loss.forEach((l, i) => expect(Math.abs(l - off.loss[i]!)).toBeLessThan(1e-5));
     // A model built here has random weights: checkpointing is off unless asked for.
     expect((await losses(arch, undefined, peft)).on).toBe(false);
+  });
+});
+
+describe('every trainer honours gradientCheckpointing', () => {
+  const tok = new ByteTokenizer();
+  const small = { vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
+  const prefs = Array.from({ length: 8 }, (_, i) => ({ prompt: `Q${i}:`, chosen: ' yes', rejected: ' no' }));
+  const prompts = Array.from({ length: 4 }, (_, i) => ({ prompt: `Q${i}:` }));
+  const base = { progressBar: false, maxSteps: 1 };
+  const online = { ...base, batchSize: 4, numGenerations: 2, maxCompletionLength: 4, sampleEvery: 0 };
+
+  it.each([true, false])('gradientCheckpointing %s: reward, DPO, GRPO, RLOO and PPO (policy and separate critic)', (on) => {
+    const config = (name: string) => ({ outputDir: tempDir(`ckpt-${name}`), gradientCheckpointing: on });
+    const rm = new RewardModel(small);
+    const rt = new RewardTrainer({ model: rm, tokenizer: tok, trainDataset: prefs, config: { ...config('rm'), ...base } });
+    const policy = GPT.create(small);
+    const dt = new DPOTrainer({ model: policy, refModel: GPT.create(small), tokenizer: tok, trainDataset: prefs, config: config('dpo') });
+    const g = GPT.create(small);
+    const gt = new GRPOTrainer({
+      model: g,
+      tokenizer: tok,
+      prompts,
+      rewards: ({ completions }) => completions.map(() => 1),
+      config: { ...config('grpo'), ...online },
+    });
+    const r = GPT.create(small);
+    const lt = new RLOOTrainer({
+      model: r,
+      tokenizer: tok,
+      prompts,
+      rewards: ({ completions }) => completions.map(() => 1),
+      config: { ...config('rloo'), ...online },
+    });
+    const critic = new RewardModel(small);
+    const ac = new ActorCritic(small, { critic });
+    const ref = GPT.create(small);
+    const pt = new PPOTrainer({
+      model: ac,
+      refModel: ref,
+      rewardFn: (ps) => ps.map(() => 1),
+      tokenizer: tok,
+      prompts,
+      config: { ...config('ppo'), numIterations: 1, batchSize: 2, miniBatchSize: 2, maxNewTokens: 4, sampleEvery: 0, progressBar: false },
+    });
+    for (const m of [rm, policy, g, r, ac, critic]) expect(m.isGradientCheckpointing).toBe(on);
+    for (const t of [rt, dt, gt, lt, pt]) t.dispose();
+    for (const m of [rm, policy, g, r, ac, ref]) m.dispose();
+  });
+
+  it('PPO with a separate critic: the same run with checkpointing as without', async () => {
+    const run = async (gradientCheckpointing: boolean) => {
+      torch.manualSeed(0);
+      const critic = new RewardModel(small);
+      const ac = new ActorCritic(small, { critic });
+      const ref = GPT.create(small);
+      const pt = new PPOTrainer({
+        model: ac,
+        refModel: ref,
+        rewardFn: (ps) => ps.map((p) => p.length / 10),
+        tokenizer: tok,
+        prompts,
+        config: {
+          outputDir: tempDir('ckpt-ppo-run'),
+          gradientCheckpointing,
+          numIterations: 2,
+          batchSize: 2,
+          miniBatchSize: 2,
+          maxNewTokens: 4,
+          sampleEvery: 0,
+          progressBar: false,
+        },
+      });
+      await pt.train();
+      const history = pt.history.map((h) => ({ ...h }));
+      pt.dispose();
+      ac.dispose();
+      ref.dispose();
+      return history;
+    };
+    const off = await run(false);
+    const on = await run(true);
+    expect(on).toHaveLength(2);
+    for (const [i, row] of off.entries())
+      for (const [k, v] of Object.entries(row))
+        if (typeof v === 'number' && !/time|per_second|tokens_per/.test(k)) expect(on[i]![k], k).toBeCloseTo(v, 5);
   });
 });
