@@ -195,14 +195,14 @@ V skinnyMatmul(Args& a) {
   const Fields f(a, 0, "skinnyMatmul arguments");
   const at::Tensor w = f.tensor("weight"), bias = f.optTensor("bias");
   const PackedWeight p = f.boolean("inOut", false) ? packInOut(w, bias) : packOutIn(w, bias);
-  TORCH_CHECK(p.defined(), "skinnyMatmul: the weight must be a contiguous float32 CPU matrix (and the bias a float32 vector of its outputs)");
+  TORCH_CHECK(p.defined(), "skinnyMatmul: the weight must be a contiguous float32 CPU matrix ",
+              "(and the bias a float32 vector of its outputs)");
   return wrap(a.env(), packedMatmul(f.tensor("x"), p));
 }
 
 const OpEntry kOps[] = {
-    {"skinnyMatmul", skinnyMatmul},
-    {"gptForward", gptForward},       {"generate", generate},           {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},
+    {"skinnyMatmul", skinnyMatmul}, {"gptForward", gptForward},       {"generate", generate},
+    {"llamaForward", llamaForward}, {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},
 };
 
 }  // namespace

@@ -106,7 +106,8 @@ TRL_INLINE void outInRows(int64_t rows, const float* x, int64_t K, const float* 
 }
 template <int NR>
 TRL_INLINE void outInColumns(const float* x, int64_t M, int64_t K, const float* w, float* y, int64_t ldy) {
-  for (int64_t r = 0; r < M; r += kOutInRows) outInRows<kOutInRows, NR>(std::min<int64_t>(kOutInRows, M - r), x + r * K, K, w, y + r * ldy, ldy);
+  for (int64_t r = 0; r < M; r += kOutInRows)
+    outInRows<kOutInRows, NR>(std::min<int64_t>(kOutInRows, M - r), x + r * K, K, w, y + r * ldy, ldy);
 }
 
 // Output columns (rows of W) [n0, n1), 4 at a time, then the rest.
@@ -126,8 +127,8 @@ PackedWeight prepare(const at::Tensor& w, const at::Tensor& bias, bool in_out) {
   PackedWeight p;
   if (!(w.dim() == 2 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.is_contiguous())) return p;
   const int64_t N = in_out ? w.size(1) : w.size(0);
-  if (bias.defined() && !(bias.dim() == 1 && bias.size(0) == N && bias.scalar_type() == at::kFloat && bias.device().is_cpu() &&
-                          bias.is_contiguous()))
+  if (bias.defined() &&
+      !(bias.dim() == 1 && bias.size(0) == N && bias.scalar_type() == at::kFloat && bias.device().is_cpu() && bias.is_contiguous()))
     return p;
   p.weight = w;
   p.bias = bias;
@@ -164,7 +165,8 @@ at::Tensor packedMatmul(const at::Tensor& x, const PackedWeight& w) {
     at::parallel_for(0, units, std::max<int64_t>(1, kTaskBytes / (rowBytes * 8)),
                      [&](int64_t u0, int64_t u1) { inOutRange(xp, M, K, wp, N, yp, 8 * u0, std::min(8 * u1, N)); });
   } else {
-    at::parallel_for(0, N, std::max<int64_t>(1, kTaskBytes / rowBytes), [&](int64_t n0, int64_t n1) { outInRange(xp, M, K, wp, N, yp, n0, n1); });
+    const int64_t grain = std::max<int64_t>(1, kTaskBytes / rowBytes);
+    at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) { outInRange(xp, M, K, wp, N, yp, n0, n1); });
   }
   if (w.bias.defined()) y.add_(w.bias);
   return y;

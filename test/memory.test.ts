@@ -154,7 +154,7 @@ describe('memory', () => {
     x.dispose();
   });
 
-  it('memory() reports the caching allocator\'s bytes beside the live ones; its cap fits the machine', () => {
+  it("memory() reports the caching allocator's bytes beside the live ones; its cap fits the machine", () => {
     torch.emptyCache();
     const before = torch.memory();
     expect(before.cachedBytes).toBe(0);
