@@ -165,7 +165,7 @@ V llamaForward(Args& a) {
 }
 
 // Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
-// padTokenId, seed?, useCache}.
+// padTokenId, seed?, useCache, numReturnSequences}.
 GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   const Fields f(a, i, "generate options");
   GenerateOptions o;
@@ -182,6 +182,7 @@ GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
     o.seed = static_cast<uint64_t>(s);
   }
   o.use_cache = f.boolean("useCache", true);
+  o.num_return_sequences = f.int64("numReturnSequences", 1);
   return o;
 }
 
@@ -257,9 +258,22 @@ V llamaLayer(Args& a) {
 // use (native/attention.h says what it hides and why).
 V attentionMask(Args& a) { return wrap(a.env(), torch_rlhf::attentionMask(a.tensor(0), a.int64(1))); }
 
+// skinnyMatmul({x (M, K), weight, bias?, inOut}) → x @ weight (+ bias) through the decode-step
+// kernel (native/skinny_matmul.h): weight (K, N) when inOut, else (N, K) as nn.Linear's. For the
+// tests that hold it to libtorch's product; errors where the kernel does not apply.
+V skinnyMatmul(Args& a) {
+  c10::NoGradGuard no_grad;
+  const Fields f(a, 0, "skinnyMatmul arguments");
+  const at::Tensor w = f.tensor("weight"), bias = f.optTensor("bias");
+  const PackedWeight p = f.boolean("inOut", false) ? packInOut(w, bias) : packOutIn(w, bias);
+  TORCH_CHECK(p.defined(), "skinnyMatmul: the weight must be a contiguous float32 CPU matrix ",
+              "(and the bias a float32 vector of its outputs)");
+  return wrap(a.env(), packedMatmul(f.tensor("x"), p));
+}
+
 const OpEntry kOps[] = {
-    {"gptForward", gptForward},       {"generate", generate}, {"llamaForward", llamaForward}, {"llamaGenerate", llamaGenerate},
-    {"attentionMask", attentionMask}, {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
+    {"skinnyMatmul", skinnyMatmul},   {"gptForward", gptForward},       {"generate", generate}, {"llamaForward", llamaForward},
+    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask}, {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
 };
 
 }  // namespace

@@ -47,6 +47,16 @@ void KVCache::append(size_t layer, at::Tensor& k_new, at::Tensor& v_new, const c
   v_new = v[layer].narrow(2, 0, length + L);
 }
 
+void KVCache::repeatRows(int64_t times) {
+  if (times == 1) return;
+  for (auto* layers : {&k, &v})
+    for (auto& t : *layers) {
+      auto repeated = at::empty({t.size(0) * times, t.size(1), t.size(2), t.size(3)}, t.options());
+      repeated.narrow(2, 0, length).copy_(t.narrow(2, 0, length).repeat_interleave(times, 0));
+      t = repeated;
+    }
+}
+
 void checkForwardInputs(const char* who, const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_valid,
                         int64_t past, int64_t max_positions) {
   TORCH_CHECK(input_ids.dim() == 2, who, ": input_ids must be (batch, length), got ", input_ids.sizes());
@@ -74,6 +84,7 @@ void checkGenerateInputs(const at::Tensor& prompt_ids, const at::Tensor& prompt_
   TORCH_CHECK(o.max_new_tokens >= 0, "generate: maxNewTokens must be >= 0");
   TORCH_CHECK(o.greedy || o.temperature > 0, "generate: temperature must be > 0");
   TORCH_CHECK(o.top_p > 0 && o.top_p <= 1, "generate: topP must be in (0, 1]");
+  TORCH_CHECK(o.num_return_sequences >= 1, "generate: numReturnSequences must be >= 1, got ", o.num_return_sequences);
   const int64_t T = prompt_ids.size(1);
   TORCH_CHECK(T > 0, "generate: empty prompts");
   TORCH_CHECK(T + o.max_new_tokens <= positions, "generate: prompt length ", T, " + maxNewTokens ", o.max_new_tokens,
@@ -86,24 +97,29 @@ GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const a
                           KVCache* cache) {
   c10::NoGradGuard no_grad;
   const auto device = ids.device();
-  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t G = o.num_return_sequences, B = ids.size(0) * G, T = ids.size(1);
   at::Generator gen;
   if (!o.greedy) {
     gen = at::globalContext().defaultGenerator(device).clone();
     if (o.seed.has_value()) gen.set_current_seed(*o.seed);
   }
 
-  auto positions = positionsFromMask(valid);
+  // The distinct prompts once, then each row's state repeated G times: B rows from here on.
+  const auto prompt_pos = positionsFromMask(valid);
+  at::Tensor logits = step(ids, prompt_pos, valid, cache);
+  const auto repeat = [G](const at::Tensor& t) { return G == 1 ? t : t.repeat_interleave(G, 0); };
+  logits = repeat(logits);
+  if (cache) cache->repeatRows(G);
+  const auto positions = repeat(prompt_pos);
   auto next_pos = positions.narrow(1, T - 1, 1) + 1;  // (B, 1)
-  auto all_ids = ids;
-  auto all_valid = valid;
+  auto all_ids = repeat(ids);
+  auto all_valid = repeat(valid);
   auto all_pos = positions;
   auto finished = at::zeros({B}, valid.options());
   const auto eos = at::tensor(o.eos_token_ids, ids.options());
   std::vector<at::Tensor> tokens, masks, logps;
 
-  // First pass over the whole prompt, then one token at a time.
-  at::Tensor logits = step(ids, positions, valid, cache);
+  // Then one token at a time.
   for (int64_t i = 0; i < o.max_new_tokens; ++i) {
     auto scaled = logits.to(at::kFloat) / (o.greedy ? 1.0 : o.temperature);
     auto logprobs_all = scaled.log_softmax(-1);

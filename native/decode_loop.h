@@ -22,6 +22,9 @@ struct KVCache {
   // Writes layer `layer`'s new keys and values (B, heads, L, D) after the `length` cached ones and
   // replaces k and v with all of that layer's keys and values so far; `who` names the model in errors.
   void append(size_t layer, at::Tensor& k_new, at::Tensor& v_new, const char* who);
+  // Repeats every row `times` times in place of it (rows b0, b0, …, b1, …), the cached positions
+  // only; the capacity stays.
+  void repeatRows(int64_t times);
 };
 
 struct ForwardOutput {
@@ -49,9 +52,13 @@ struct GenerateOptions {
   int64_t pad_token_id = 0;
   std::optional<uint64_t> seed;
   bool use_cache = true;
+  // Continuations per prompt (transformers' num_return_sequences): each prompt is prefilled once,
+  // then its KV cache and last logits are repeated; output rows b0, b0, …, b1, … as transformers'.
+  int64_t num_return_sequences = 1;
 };
 
 struct GenerateOutput {
+  // B · num_return_sequences rows each.
   at::Tensor tokens;         // (B, N) int64, pad after a sequence's EOS
   at::Tensor response_mask;  // (B, N) bool: true up to and including EOS
   at::Tensor logprobs;       // (B, N) float32: log p(token) under softmax(logits / temperature), 0 where masked

@@ -105,12 +105,12 @@ ForwardOutput gptForward(const GPTWeights& w, const at::Tensor& input_ids, const
   return {with_logits ? lmHead(x, w.wte, w.head_p) : at::Tensor(), x};
 }
 
-// The weights with their decode-step products packed (skinny_matmul.h), when decoding runs on
-// the CPU in float32 with a batch the kernel takes: packing reads and writes the weights once,
-// about one decode step's worth of memory traffic, and saves some 40 % of every step after it.
-GPTWeights withPackedWeights(const GPTWeights& w, int64_t batch, int64_t steps) {
+// The weights with their decode-step products handed to the skinny-product kernel (skinny_matmul.h),
+// when decoding runs on the CPU in float32 with a batch the kernel takes. The kernel reads each
+// weight where it is: nothing is copied.
+GPTWeights withPackedWeights(const GPTWeights& w, int64_t batch) {
   GPTWeights p = w;
-  const bool applies = w.wte.device().is_cpu() && w.wte.scalar_type() == at::kFloat && batch <= kSkinnyMaxRows && steps >= 4;
+  const bool applies = w.wte.device().is_cpu() && w.wte.scalar_type() == at::kFloat && batch <= kSkinnyMaxRows;
   if (!applies) return p;
   for (auto& b : p.blocks) {
     if (b.attn_w.scalar_type() != at::kFloat) return w;
@@ -127,7 +127,7 @@ GenerateOutput generate(const GPTWeights& weights, const at::Tensor& prompt_ids,
   c10::NoGradGuard no_grad;
   checkGenerateInputs(prompt_ids, prompt_mask, o, weights.wte.size(0), weights.wpe.size(0));
   const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);
-  const GPTWeights w = o.use_cache ? withPackedWeights(weights, B, o.max_new_tokens) : weights;
+  const GPTWeights w = o.use_cache ? withPackedWeights(weights, B * o.num_return_sequences) : weights;
   KVCache cache;
   if (o.use_cache) cache = KVCache::allocate(w.blocks.size(), B, w.n_head, T + o.max_new_tokens, w.wte.size(1) / w.n_head, w.wte.options());
   const DecodeStep step = [&](const at::Tensor& ids, const at::Tensor& pos, const at::Tensor& valid, KVCache* c) {

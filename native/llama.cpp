@@ -97,11 +97,11 @@ ForwardOutput llamaForward(const LlamaWeights& w, const at::Tensor& input_ids, c
 
 namespace {
 
-// The weights with every decode-step product packed, when decoding on the CPU in float32 with a
-// batch the kernel takes (see withPackedWeights in gpt.cpp).
-LlamaWeights withPackedWeights(const LlamaWeights& w, int64_t batch, int64_t steps) {
+// The weights with every decode-step product handed to the skinny-product kernel, when decoding on
+// the CPU in float32 with a batch the kernel takes (see withPackedWeights in gpt.cpp): no copies.
+LlamaWeights withPackedWeights(const LlamaWeights& w, int64_t batch) {
   LlamaWeights p = w;
-  if (!(w.embed.device().is_cpu() && w.embed.scalar_type() == at::kFloat && batch <= kSkinnyMaxRows && steps >= 4)) return p;
+  if (!(w.embed.device().is_cpu() && w.embed.scalar_type() == at::kFloat && batch <= kSkinnyMaxRows)) return p;
   for (auto& l : p.layers) {
     l.q_p = packOutIn(l.q_w, l.q_b);
     l.k_p = packOutIn(l.k_w, l.k_b);
@@ -122,7 +122,7 @@ GenerateOutput llamaGenerate(const LlamaWeights& weights, const at::Tensor& prom
   c10::NoGradGuard no_grad;
   checkGenerateInputs(prompt_ids, prompt_mask, o, weights.head.size(0), weights.max_positions);
   const int64_t B = prompt_ids.size(0), T = prompt_ids.size(1);
-  const LlamaWeights w = o.use_cache ? withPackedWeights(weights, B, o.max_new_tokens) : weights;
+  const LlamaWeights w = o.use_cache ? withPackedWeights(weights, B * o.num_return_sequences) : weights;
   KVCache cache;
   // One slot per key/value head, not per query head: GQA's memory saving kept.
   if (o.use_cache) cache = KVCache::allocate(w.layers.size(), B, w.n_kv_head, T + o.max_new_tokens, w.head_dim, w.embed.options());

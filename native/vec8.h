@@ -1,12 +1,11 @@
 // Eight floats as one GCC vector, for the few hand-written CPU kernels (decode attention, GELU,
-// the packed-weight products), and sixteen for the AVX-512 path of the products.
+// the skinny products).
 // Builds and prebuilds target the x86-64 baseline; TRL_VECTOR_CLONES compiles a kernel twice,
 // for x86-64-v3 (AVX2 + FMA: one register per Vec8) and the baseline (SSE pairs), and the
 // dynamic loader picks one by the CPU's features. (arch=haswell would dispatch on the CPU
 // *model*, so AMD processors got the baseline clone.)
 #pragma once
 #include <cstdint>
-#include <cstdlib>
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define TRL_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -14,14 +13,6 @@
 #define TRL_VECTOR_CLONES
 #endif
 #define TRL_INLINE inline __attribute__((always_inline))
-// A kernel for x86-64-v4 (AVX-512), called only where the CPU has it (cpuHasAvx512()).
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define TRL_AVX512 __attribute__((target("arch=x86-64-v4")))
-#define TRL_HAVE_AVX512_PATH 1
-#else
-#define TRL_AVX512
-#define TRL_HAVE_AVX512_PATH 0
-#endif
 
 // The helpers are always inlined into a kernel, so GCC's note that passing AVX vectors by
 // value changes the ABI (-Wpsabi) does not apply.
@@ -31,30 +22,6 @@ namespace torch_rlhf::vec {
 
 typedef float Vec8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
-// Sixteen floats: one AVX-512 register, for kernels compiled with TRL_AVX512 only.
-typedef float Vec16 __attribute__((vector_size(64)));
-
-#if TRL_HAVE_AVX512_PATH
-// TORCH_RLHF_DISABLE_AVX512=1 takes the AVX2 paths on an AVX-512 CPU (the tests use it).
-inline bool cpuHasAvx512() {
-  static const bool has = __builtin_cpu_supports("x86-64-v4") && !std::getenv("TORCH_RLHF_DISABLE_AVX512");
-  return has;
-}
-#else
-inline bool cpuHasAvx512() { return false; }
-#endif
-
-// Loads and stores of any vector type, through memcpy: no alignment assumed.
-template <typename V>
-TRL_INLINE V loadv(const float* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename V>
-TRL_INLINE void storev(float* p, V v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
 
 TRL_INLINE Vec8 load8(const float* p) {
   Vec8 v;

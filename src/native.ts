@@ -190,6 +190,8 @@ export interface NativeAddon {
   llamaLayer(layer: LlamaNativeLayer, input: NativeLlamaLayerInput): H;
   /** (B, 1, L, S) bool from a (B, S) key mask for the last L queries: the one mask both forwards use (native/attention.h). */
   attentionMask(keyMask: H, queries: number): H;
+  /** x @ weight (+ bias) through the decode-step kernel; weight (K, N) when inOut, else (N, K). Tests only. */
+  skinnyMatmul(args: { x: H; weight: H; bias?: H; inOut: boolean }): H;
   // runtime
   manualSeed(seed: number): void;
   emptyCache(): void;
@@ -390,6 +392,8 @@ export interface NativeGenerateOptions {
   padTokenId: number;
   seed: number | null;
   useCache: boolean;
+  /** Continuations per prompt: each prompt prefilled once, its rows repeated (b0, b0, …, b1, …). */
+  numReturnSequences: number;
 }
 
 /** An AdamW step's parameters and hyperparameters by name, as binding/ops_optim.cc reads them. */

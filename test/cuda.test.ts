@@ -1,6 +1,7 @@
 // CUDA paths: run where torch.cuda.isAvailable(), skipped with the reason printed elsewhere.
 import { describe, it, expect } from 'vitest';
 import { torch, F } from '../src/index.js';
+import { liveMemory } from './helpers.js';
 
 const cuda = torch.cuda.isAvailable();
 if (!cuda)
@@ -21,11 +22,11 @@ describe.skipIf(!cuda)('cuda', () => {
   });
 
   it('reports CUDA memory per device and frees it on dispose', () => {
-    const base = torch.memory();
+    const base = liveMemory();
     const t = torch.zeros([1024], { device: 'cuda' });
     expect(torch.memory().devices['cuda:0']!.bytes - (base.devices['cuda:0']?.bytes ?? 0)).toBe(4096);
     t.dispose();
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 
   it('runs autograd, attention and AdamW on the GPU', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { torch, GPT, RewardModel, saveSafetensors, type Tensor } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { liveMemory, tempDir } from './helpers.js';
 
 const tmp = tempDir('gpt-checkpoint');
 let counter = 0;
@@ -36,7 +36,7 @@ const count = (s: string, part: string): number => s.split(part).length - 1;
 
 describe('checkpoint config validation', () => {
   it('a big config beside weights that lack its tensors fails from the header, fast, listing a few', async () => {
-    const base = torch.memory();
+    const base = liveMemory();
     const rss = process.memoryUsage().rss;
     const dir = await checkpoint(LARGE);
     const { message, ms } = await timedError(() => GPT.load(dir));

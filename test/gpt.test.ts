@@ -3,9 +3,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { torch, F, GPT, loadSafetensors, saveSafetensors, loadTokenizer, type Tensor } from '../src/index.js';
+import { expectSharedPrefixMatchesRepeats, liveMemory } from './helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
 let golden: Map<string, Tensor>;
@@ -216,6 +216,15 @@ describe('generation', () => {
   });
 
   it.each([
+    { G: 4, options: { greedy: true, maxNewTokens: 10 } },
+    { G: 6, options: { greedy: true, maxNewTokens: 10, useCache: false } }, // 18 rows: libtorch's products
+    { G: 4, options: { temperature: 0.9, topK: 20, maxNewTokens: 10, seed: 7 } },
+    { G: 6, options: { temperature: 0.9, maxNewTokens: 10, seed: 8 } },
+  ])('numReturnSequences $G equals generating on the repeated prompts ($options)', async ({ G, options }) => {
+    await expectSharedPrefixMatchesRepeats(model, prompts, G, options);
+  });
+
+  it.each([
     { nEmbd: 36, nHead: 3 }, // head size 12: one 8-wide block and a scalar tail
     { nEmbd: 80, nHead: 2 }, // head size 40: a 32-wide block and an 8-wide one
   ])('the fused CPU decode attention agrees with recomputation (nEmbd $nEmbd, nHead $nHead)', async (dims) => {
@@ -232,47 +241,19 @@ describe('generation', () => {
     odd.dispose();
   });
 
-  it.each([1, 4, 7, 13, 16, 17])(
-    'decoding with packed weights (the skinny-product kernel) agrees with recomputation, batch %i',
-    async (batch) => {
-      // Batches up to 16 decode through the packed-panel kernel in blocks of 4 rows (then 3, 2 or 1);
-      // 17 falls back to libtorch. Widths 40/120/160 and a vocabulary of 50 end in partial panels of 24.
-      torch.manualSeed(5);
-      const odd = GPT.create({ vocabSize: 50, blockSize: 48, nLayer: 2, nEmbd: 40, nHead: 2 }).eval();
-      const rows = Array.from({ length: batch }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (7 * i + 3 * j) % 50));
-      const o = { maxNewTokens: 10, temperature: 0.9, seed: 11 };
-      const a = await odd.generate(rows, o);
-      const b = await odd.generate(rows, { ...o, useCache: false });
-      expect(a.tokens.tolist()).toEqual(b.tokens.tolist());
-      expect(maxDiff(a.logprobs, b.logprobs)).toBeLessThan(1e-5);
-      torch.dispose([a, b]);
-      odd.dispose();
-    },
-  );
-
-  it('the AVX2 path of the packed-weight kernel agrees too (TORCH_RLHF_DISABLE_AVX512, in a child process)', () => {
-    // On an AVX-512 CPU the kernel packs 48-wide panels; this child takes the 24-wide AVX2 path.
-    const script = `
-      const { torch, GPT } = await import(${JSON.stringify(join(fileURLToPath(new URL('..', import.meta.url)), 'dist', 'index.js'))});
-      torch.manualSeed(5);
-      const m = GPT.create({ vocabSize: 50, blockSize: 48, nLayer: 2, nEmbd: 40, nHead: 2 }).eval();
-      let worst = 0, same = true;
-      for (const batch of [1, 3, 5, 6, 11, 16]) {
-        const rows = Array.from({ length: batch }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (7 * i + 3 * j) % 50));
-        const o = { maxNewTokens: 10, temperature: 0.9, seed: 11 };
-        const a = await m.generate(rows, o), b = await m.generate(rows, { ...o, useCache: false });
-        same &&= JSON.stringify(a.tokens.tolist()) === JSON.stringify(b.tokens.tolist());
-        worst = Math.max(worst, a.logprobs.sub(b.logprobs).abs().max().item());
-      }
-      console.log(JSON.stringify({ same, worst }));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, TORCH_RLHF_DISABLE_AVX512: '1' },
-    });
-    expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout);
-    expect(out.same).toBe(true);
-    expect(out.worst).toBeLessThan(1e-5);
+  it.each([1, 4, 7, 13, 16, 17])('decoding through the skinny-product kernel agrees with recomputation, batch %i', async (batch) => {
+    // Batches up to 16 decode through the skinny-product kernel in blocks of rows (then smaller
+    // ones); 17 falls back to libtorch. Widths 40/120/160 and a vocabulary of 50 end in partial blocks.
+    torch.manualSeed(5);
+    const odd = GPT.create({ vocabSize: 50, blockSize: 48, nLayer: 2, nEmbd: 40, nHead: 2 }).eval();
+    const rows = Array.from({ length: batch }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (7 * i + 3 * j) % 50));
+    const o = { maxNewTokens: 10, temperature: 0.9, seed: 11 };
+    const a = await odd.generate(rows, o);
+    const b = await odd.generate(rows, { ...o, useCache: false });
+    expect(a.tokens.tolist()).toEqual(b.tokens.tolist());
+    expect(maxDiff(a.logprobs, b.logprobs)).toBeLessThan(1e-5);
+    torch.dispose([a, b]);
+    odd.dispose();
   });
 
   it('left padding does not change any sequence', async () => {
@@ -381,9 +362,9 @@ describe('generation', () => {
   it('memory stays flat across 1,000 generate calls', async () => {
     const run = async () => torch.dispose(await model.generate([[1, 2], [3]], { maxNewTokens: 3, seed: 1 }));
     await run();
-    const base = torch.memory();
+    const base = liveMemory();
     for (let i = 0; i < 1000; i++) await run();
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 });
 
@@ -405,10 +386,10 @@ describe('GPT training', () => {
         return loss.item();
       });
     const first = step();
-    const base = torch.memory();
+    const base = liveMemory();
     let last = first;
     for (let i = 0; i < 60; i++) last = step();
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
     expect(last).toBeLessThan(first * 0.5);
     m.eval();
     torch.tidy(() => expect(maxDiff(m.forward(x).logits, m.forward(x).logits)).toBe(0));

@@ -19,6 +19,7 @@ import {
   klToReference,
   aggregateLoss,
   scoreSamples,
+  generateText,
   type RewardFunction,
 } from '../src/index.js';
 import { abcDemos, expectClose, tempDir, trainSFTPolicy, expectExactResume } from './helpers.js';
@@ -259,6 +260,29 @@ describe.each([
     expect(mk({ maxCompletionLength: 40 })).toThrow(/exceed the model's blockSize/);
     expect(mk({ rewardWeights: [1, 2] })).toThrow(/rewardWeights must be 1 finite numbers/);
     if (name === 'GRPO') expect(mk({ lossType: 'ppo' })).toThrow(/field 'lossType' must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo'/);
+    model.dispose();
+  });
+});
+
+describe('a model whose embedding is larger than its tokenizer (as real checkpoints pad it)', () => {
+  it('samples ids the tokenizer does not have, and generateText and a GRPO step skip them instead of failing', async () => {
+    // 259 byte-tokenizer ids and 1,024 more rows: most samples of a random model land in the gap.
+    torch.manualSeed(11);
+    const model = GPT.create({ vocabSize: tok.vocabSize + 1024, blockSize: 32, nLayer: 1, nEmbd: 32, nHead: 2 });
+    const texts = await generateText(model, tok, ['ab', 'c'], { maxNewTokens: 12, seed: 3 });
+    expect(texts).toHaveLength(2);
+    const sampled: number[][] = [];
+    const t = new GRPOTrainer({
+      model,
+      tokenizer: tok,
+      prompts: [{ prompt: 'a' }, { prompt: 'b' }],
+      rewards: ({ completions, completionIds }) => (sampled.push(...completionIds), completions.map(share)),
+      config: { ...config('padded-embedding'), batchSize: 8, maxSteps: 1 },
+    });
+    await t.train();
+    expect(t.history).toHaveLength(1);
+    expect(sampled.flat().some((id) => id >= tok.vocabSize)).toBe(true);
+    t.dispose();
     model.dispose();
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, vi } from 'vitest';
-import { GPT, SFTTrainer, torch, type SFTExample, type Tensor, type Tokenizer } from '../src/index.js';
+import { GPT, SFTTrainer, torch, type GenerateOptions, type SFTExample, type Tensor, type Tokenizer } from '../src/index.js';
 
 /** Elementwise closeness of a tensor to nested arrays (or another tensor). */
 export function expectClose(actual: Tensor, expected: unknown, atol = 1e-5, rtol = 1e-5): void {
@@ -19,7 +19,46 @@ export function expectClose(actual: Tensor, expected: unknown, atol = 1e-5, rtol
   }
 }
 
+/**
+ * generate with numReturnSequences G (each prompt prefilled once, its KV cache repeated) against
+ * generate on each prompt repeated G times: the same rows in the same order (p0, p0, …, p1, …),
+ * identical tokens, and log-probs within 1e-6 relative (one float32 ulp of a log-prob near -10 is
+ * 9.5e-7: the prefill's products over B rows and over B·G rows may round apart by that). Sampling
+ * with a seed draws the same tokens too:
+ * both draw one multinomial over all B·G rows a step from the same generator.
+ */
+export async function expectSharedPrefixMatchesRepeats(
+  model: GPT,
+  prompts: number[][],
+  G: number,
+  options: GenerateOptions,
+): Promise<void> {
+  const shared = await model.generate(prompts, { ...options, numReturnSequences: G });
+  const repeated = await model.generate(
+    prompts.flatMap((p) => Array<number[]>(G).fill(p)),
+    options,
+  );
+  try {
+    expect(shared.tokens.shape).toEqual([prompts.length * G, repeated.tokens.shape[1]]);
+    expect(shared.tokens.tolist()).toEqual(repeated.tokens.tolist());
+    expect(shared.responseMask.tolist()).toEqual(repeated.responseMask.tolist());
+    expect(shared.promptIds.tolist()).toEqual(repeated.promptIds.tolist());
+    expect(shared.promptMask.tolist()).toEqual(repeated.promptMask.tolist());
+    expect(shared.sequences).toEqual(repeated.sequences);
+    const worst = torch.tidy(() => shared.logprobs.sub(repeated.logprobs).abs().div(repeated.logprobs.abs().add(1)).max().item());
+    expect(worst).toBeLessThan(1e-6);
+  } finally {
+    for (const out of [shared, repeated]) torch.dispose([out.tokens, out.responseMask, out.logprobs, out.promptIds, out.promptMask]);
+  }
+}
+
 /** A fresh directory `torch-rlhf-<name>-XXXXXX` under the system's temp dir, removed after the file's tests. */
+/** torch.memory() less the allocator's cache, which grows as tensors are freed: what baseline checks compare. */
+export function liveMemory(): Omit<ReturnType<typeof torch.memory>, 'cachedBytes'> {
+  const { cachedBytes: _cached, ...live } = torch.memory();
+  return live;
+}
+
 export function tempDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `torch-rlhf-${name}-`));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { torch, GPT, type Tensor } from '../src/index.js';
 import { llamaConfigFromHF } from '../src/models/llama-config.js';
-import { tempDir } from './helpers.js';
+import { expectSharedPrefixMatchesRepeats, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -102,6 +102,16 @@ describe.each(['llama-tiny', 'qwen2-tiny', 'llama-tiny-bf16-sharded'])('%s again
 });
 
 describe('Llama-family checkpoints', () => {
+  it.each([
+    { G: 4, options: { greedy: true, maxNewTokens: 10 } },
+    { G: 6, options: { greedy: true, maxNewTokens: 10 } }, // 18 rows: libtorch's products
+    { G: 4, options: { temperature: 0.9, topP: 0.9, maxNewTokens: 10, seed: 7 } },
+  ])('numReturnSequences $G equals generating on the repeated prompts, grouped-query attention ($options)', async ({ G, options }) => {
+    const model = await GPT.load(fixture('qwen2-tiny'));
+    await expectSharedPrefixMatchesRepeats(model, [[5, 6, 7], [1, 2, 3, 4, 5, 9, 10], [42]], G, options);
+    model.dispose();
+  });
+
   it('bf16 shards load into float32 by default, or compute in bf16 when asked', async () => {
     const dir = fixture('llama-tiny-bf16-sharded');
     const model = await GPT.load(dir);

@@ -4,12 +4,14 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { torch, F } from '../src/index.js';
+import { liveMemory } from './helpers.js';
+import { totalmem } from 'node:os';
 
 const live = () => torch.memory().tensors;
 
 describe('memory', () => {
   it('10,000 create/compute/dispose iterations return to the baseline', () => {
-    const base = torch.memory();
+    const base = liveMemory();
     for (let i = 0; i < 10_000; i++) {
       const a = torch.randn([8, 8]);
       const m = a.matmul(a);
@@ -20,19 +22,19 @@ describe('memory', () => {
       m.dispose();
       a.dispose();
     }
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 
   it('counts bytes per device and drops them on dispose', () => {
-    const base = torch.memory();
+    const base = liveMemory();
     const t = torch.zeros([100], { dtype: 'float64' });
-    const m = torch.memory();
+    const m = liveMemory();
     expect(m.tensors - base.tensors).toBe(1);
     expect(m.bytes - base.bytes).toBe(800);
     expect(m.devices.cpu!.bytes - (base.devices.cpu?.bytes ?? 0)).toBe(800);
     t.dispose();
     t.dispose(); // twice is a no-op
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 
   it('tidy disposes everything but what fn returns or keeps, also on throw', () => {
@@ -105,19 +107,19 @@ describe('memory', () => {
         return loss.item();
       });
     step(); // creates the optimizer state
-    const base = torch.memory();
+    const base = liveMemory();
     let first = 0,
       last = 0;
     for (let i = 0; i < 2000; i++) {
       const l = step();
       if (i === 0) first = l;
       last = l;
-      if (i % 500 === 0) expect(torch.memory()).toEqual(base);
+      if (i % 500 === 0) expect(liveMemory()).toEqual(base);
     }
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
     expect(last).toBeLessThan(first);
     for (let i = 0; i < 1000; i++) void w.grad;
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
     opt.dispose();
     torch.dispose([w, b, x, y]);
   });
@@ -150,6 +152,24 @@ describe('memory', () => {
     torch.emptyCache();
     expect(torch.cpuCache().cachedBytes).toBe(0);
     x.dispose();
+  });
+
+  it("memory() reports the caching allocator's bytes beside the live ones; its cap fits the machine", () => {
+    torch.emptyCache();
+    const before = torch.memory();
+    expect(before.cachedBytes).toBe(0);
+    const x = torch.zeros([1024, 1024]); // 4 MiB: cached when freed
+    expect(torch.memory().bytes - before.bytes).toBe(4 * 2 ** 20);
+    x.dispose();
+    const after = torch.memory();
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.cachedBytes).toBeGreaterThanOrEqual(4 * 2 ** 20);
+    expect(after.cachedBytes).toBe(torch.cpuCache().cachedBytes);
+    torch.emptyCache();
+    expect(torch.memory().cachedBytes).toBe(0);
+    // The default cap (no TORCH_RLHF_CPU_CACHE_MB): 1/32 of physical memory, at most 1 GiB.
+    if (process.env.TORCH_RLHF_CPU_CACHE_MB === undefined)
+      expect(Math.abs(torch.cpuCache().limitBytes - Math.min(totalmem() / 32, 2 ** 30))).toBeLessThan(2 ** 20);
   });
 
   it('RSS stays flat over a training loop that never yields to the event loop', () => {

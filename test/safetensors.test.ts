@@ -19,6 +19,7 @@ import {
 } from '../src/index.js';
 import { fromBytes, toBytes } from '../src/tensor/bytes.js';
 import { ITEM_SIZE } from '../src/tensor/types.js';
+import { liveMemory } from './helpers.js';
 
 // fromBytes, with a switch to make its n-th next call throw: tensor creation failing
 // midway through a file must dispose the tensors already created.
@@ -90,7 +91,7 @@ const disposeAll = (m: Map<string, Tensor>) => m.forEach((t) => t.dispose());
 
 describe('safetensors round trip', () => {
   it('keeps the exact bits of every dtype, in order, async and sync', async () => {
-    const base = torch.memory();
+    const base = liveMemory();
     const src = new Map<string, Tensor>();
     ALL_DTYPES.forEach((d, i) => src.set(`${d}.weight`, fromBytes(patternBytes(d, 12, i), d, [3, 4])));
     for (const sync of [false, true]) {
@@ -110,7 +111,7 @@ describe('safetensors round trip', () => {
       disposeAll(tensors);
     }
     disposeAll(src);
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 
   it('keeps readable values: specials, extremes, 0-d and empty tensors', async () => {
@@ -420,7 +421,7 @@ describe('safetensors rejects malformed files', () => {
   });
 
   it('leaks no tensors when rejecting, including when tensor creation fails', async () => {
-    const base = torch.memory();
+    const base = liveMemory();
     for (const cut of [8 + headerLen, good.length - 1]) {
       const path = writeRaw(good.subarray(0, cut));
       await expect(loadSafetensors(path)).rejects.toThrow(path);
@@ -436,7 +437,7 @@ describe('safetensors rejects malformed files', () => {
     // At most the starting count: a rejected load adds nothing, while a tensor an earlier test
     // left to the garbage collector may be finalized during these awaits (seen in CI: 1 → 0).
     const noMore = () => {
-      const now = torch.memory();
+      const now = liveMemory();
       expect(now.tensors).toBeLessThanOrEqual(base.tensors);
       expect(now.bytes).toBeLessThanOrEqual(base.bytes);
     };
@@ -588,12 +589,12 @@ describe('safetensors memory', () => {
     const src = { w: torch.randn([32, 32]), b: torch.zeros([32], { dtype: 'bfloat16' }), ids: torch.arange(10) };
     await saveSafetensors(path, src);
     torch.dispose(Object.values(src));
-    const base = torch.memory();
+    const base = liveMemory();
     for (let i = 0; i < 200; i++) {
       const { tensors } = i % 2 ? loadSafetensorsSync(path) : await loadSafetensors(path);
       expect(tensors.size).toBe(3);
       disposeAll(tensors);
     }
-    expect(torch.memory()).toEqual(base);
+    expect(liveMemory()).toEqual(base);
   });
 });

@@ -94,9 +94,12 @@ describe('ByteTokenizer', () => {
     expect(tok.decode(Uint8Array.from([0xe4, 0xb8, 0xad]))).toBe('中');
   });
 
-  it('rejects ids outside the vocabulary', () => {
-    expect(() => tok.decode([65, 259])).toThrow(/ids\[1\] = 259 .*\[0, 259\)/);
-    expect(() => tok.decode([-1])).toThrow(RangeError);
+  it('skips ids it does not have, as transformers does (a padded embedding samples them); rejects what is no id', () => {
+    expect(tok.decode([65, 259, 66, 1000])).toBe('AB');
+    // Skipped before decoding: the bytes around an unknown id still make one character.
+    expect(tok.decode([0xe4, 300, 0xb8, 0xad])).toBe('中');
+    expect(tok.decode([259], { skipSpecialTokens: true })).toBe('');
+    expect(() => tok.decode([-1])).toThrow(/ids\[0\] = -1 is not a token id/);
     expect(() => tok.decode([1.5])).toThrow(RangeError);
     expect(() => tok.encode(42 as unknown as string)).toThrow(TypeError);
   });
@@ -149,11 +152,14 @@ describe('GPT2Tokenizer', () => {
       expect(tok.encode('x<|pad|>', { allowSpecialTokens: true }).at(-1)).toBe(tok.padTokenId);
     });
 
-    it('decodes part of a multi-byte character to U+FFFD and rejects unknown ids', () => {
+    it('decodes part of a multi-byte character to U+FFFD and skips unknown ids as transformers does', () => {
       const ids = tok.encode('中');
       expect(ids.length).toBeGreaterThan(1);
       expect(tok.decode(ids.slice(0, 1))).toBe('\uFFFD');
-      expect(() => tok.decode([0, tok.vocabSize])).toThrow(RangeError);
+      // transformers: decode(ids[:1] + [len(tok) + 2] + ids[1:]) == '中' and decode([len(tok)]) == ''.
+      expect(tok.decode([...ids.slice(0, 1), tok.vocabSize + 2, ...ids.slice(1)])).toBe('中');
+      expect(tok.decode([tok.vocabSize])).toBe('');
+      expect(() => tok.decode([0, -3])).toThrow(RangeError);
     });
   });
 

@@ -278,6 +278,12 @@ export interface GenerateOptions {
   seed?: number;
   /** The KV cache (default true); false recomputes every step from scratch. */
   useCache?: boolean;
+  /**
+   * Continuations per prompt (transformers' num_return_sequences, default 1): each prompt is
+   * prefilled once and its KV cache repeated, so a group of G samples costs one prompt pass, not
+   * G. Every output has prompts × G rows, ordered p0, p0, …, p1, … as transformers orders them.
+   */
+  numReturnSequences?: number;
 }
 
 export interface GenerateOutput {
@@ -287,7 +293,7 @@ export interface GenerateOutput {
   responseMask: Tensor;
   /** (B, N) float32: log p(token) under softmax(logits / temperature), 0 outside the mask. */
   logprobs: Tensor;
-  /** (B, T) the left-padded prompts and their mask, as fed to the model. */
+  /** (B, T) the left-padded prompts and their mask, as fed to the model (each repeated numReturnSequences times). */
   promptIds: Tensor;
   promptMask: Tensor;
   /** The generated ids per sequence, up to and including EOS. */
@@ -566,8 +572,11 @@ export class GPT extends Module {
       eosTokenId: null,
       padTokenId: 0,
       useCache: true,
+      numReturnSequences: 1,
       ...options,
     };
+    const G = o.numReturnSequences;
+    if (!Number.isInteger(G) || G < 1) throw new RangeError(`generate: numReturnSequences must be a positive integer, got ${G}`);
     if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0)
       throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
     if (!o.greedy && !(o.temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${o.temperature}`);
@@ -585,33 +594,56 @@ export class GPT extends Module {
     // Left padding is masked out, but the model still embeds it: use a real token id, since
     // the pad id may lie outside the model's vocabulary (a pad added to GPT-2's tokenizer).
     const filler = o.padTokenId < this.config.vocabSize ? o.padTokenId : (eos[0] ?? 0);
-    const ids = new Float64Array(prompts.length * T).fill(filler);
-    const mask = new Uint8Array(prompts.length * T);
     prompts.forEach((p, b) => {
       p.forEach((id, j) => {
         if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize)
           throw new RangeError(`generate: prompt ${b} token ${j} (${id}) is not in [0, ${this.config.vocabSize})`);
-        ids[b * T + (T - p.length) + j] = id;
-        mask[b * T + (T - p.length) + j] = 1;
       });
     });
-    const promptIds = keep(new Tensor(N.fromBuffer(ids, [prompts.length, T], null, 'int64', this.device)));
-    const promptMask = keep(new Tensor(N.fromBuffer(mask, [prompts.length, T], 'bool', 'bool', this.device)));
+    // Left-padded (rows, T) ids and mask; the model reads the distinct prompts, the output
+    // carries each one per returned sequence.
+    const padded = (rows: number[][]): [Tensor, Tensor] => {
+      const ids = new Float64Array(rows.length * T).fill(filler);
+      const mask = new Uint8Array(rows.length * T);
+      rows.forEach((p, b) => {
+        ids.set(p, b * T + T - p.length);
+        mask.fill(1, b * T + T - p.length, (b + 1) * T);
+      });
+      return [
+        new Tensor(N.fromBuffer(ids, [rows.length, T], null, 'int64', this.device)),
+        new Tensor(N.fromBuffer(mask, [rows.length, T], 'bool', 'bool', this.device)),
+      ];
+    };
+    const [distinctIds, distinctMask] = padded(prompts);
+    const [promptIds, promptMask] = G === 1 ? [distinctIds, distinctMask] : padded(prompts.flatMap((p) => Array<number[]>(G).fill(p)));
+    keep(promptIds);
+    keep(promptMask);
     let r: NativeGenerated;
     // Tensors made for the native call (a Llama model's RoPE frequencies), freed after it.
     const made: Tensor[] = [];
     try {
       const { maxNewTokens, temperature, topK, topP, greedy, padTokenId, useCache } = o;
-      const named = { maxNewTokens, temperature, topK, topP, greedy, eosTokenIds: eos, padTokenId, seed: o.seed ?? null, useCache };
+      const named = {
+        maxNewTokens,
+        temperature,
+        topK,
+        topP,
+        greedy,
+        eosTokenIds: eos,
+        padTokenId,
+        seed: o.seed ?? null,
+        useCache,
+        numReturnSequences: G,
+      };
       const m = this.nativeModel(made);
-      const batch = { promptIds: promptIds.handle, promptMask: promptMask.handle };
+      const batch = { promptIds: distinctIds.handle, promptMask: distinctMask.handle };
       r = await ('llama' in m ? N.llamaGenerate(m.llama, batch, named) : N.generate(m.gpt, batch, named));
     } catch (err) {
-      promptIds.dispose();
-      promptMask.dispose();
+      torch_dispose([promptIds, promptMask]);
       throw err;
     } finally {
       torch_dispose(made);
+      if (G !== 1) torch_dispose([distinctIds, distinctMask]);
     }
     const tokens = keep(new Tensor(r.tokens));
     const responseMask = keep(new Tensor(r.responseMask));

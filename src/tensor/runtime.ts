@@ -62,10 +62,16 @@ export interface MemoryInfo {
   /** Bytes of storage those handles hold, all devices: a storage counts once, whole, however many views of it have handles. */
   bytes: number;
   devices: Record<string, { tensors: number; bytes: number }>;
+  /**
+   * Freed CPU tensor memory the caching allocator holds for reuse (not in `bytes`): the process
+   * holds bytes + cachedBytes of CPU tensor memory, as torch.cuda.memory_reserved counts beside
+   * memory_allocated. See cpuCache() for its cap.
+   */
+  cachedBytes: number;
 }
-/** Live tensors and bytes, per device. Tests compare it against a baseline. */
+/** Live tensors and bytes, per device, and the allocator's cache. Tests compare the live part against a baseline. */
 export function memory(): MemoryInfo {
-  const out: MemoryInfo = { tensors: 0, bytes: 0, devices: {} };
+  const out: MemoryInfo = { tensors: 0, bytes: 0, devices: {}, cachedBytes: N.cacheStats().cachedBytes };
   for (const d of N.memory()) {
     out.tensors += d.tensors;
     out.bytes += d.bytes;
@@ -77,7 +83,7 @@ export function memory(): MemoryInfo {
 /**
  * Returns the CPU memory that the caching allocator keeps for reuse to the system (PyTorch's
  * torch.cuda.empty_cache, for CPU tensors). The cache is capped by TORCH_RLHF_CPU_CACHE_MB
- * (default 2048; 0 turns the caching allocator off).
+ * (default: 1/32 of physical memory, at most 1024; 0 turns the caching allocator off).
  */
 export const emptyCache = (): void => N.emptyCache();
 

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.js';
 import { BYTE_TOKENIZER_JSON, MERGES_TXT, TOKENIZER_JSON, VOCAB_JSON, prepareSaveDir, readJsonFile, writeFileAtomic } from './files.js';
-import { SpecialTokenSplitter, checkTokenIds } from './special-tokens.js';
+import { SpecialTokenSplitter, knownTokenIds } from './special-tokens.js';
 
 const FILE_TYPE = 'torch-rlhf-byte-tokenizer';
 const FILE_VERSION = 1;
@@ -45,7 +45,7 @@ export class ByteTokenizer implements Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
-    checkTokenIds(ids, this.vocabSize, 'ByteTokenizer');
+    ids = knownTokenIds(ids, (id) => id < this.vocabSize, 'ByteTokenizer');
     let text = '';
     let bytes: number[] = [];
     const flush = (): void => {

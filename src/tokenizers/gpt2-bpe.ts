@@ -9,8 +9,8 @@
 //   (the library always turns added tokens into their ids, so we give it only the non-special
 //   ones and split specials out ourselves);
 // - a PAD distinct from EOS (GPT-2 has none, see below);
-// - decode checks its ids, and never applies "clean up tokenization spaces", which would change
-//   the text (" ," -> ",") and break round trips.
+// - decode skips ids without a token (as transformers does), and never applies "clean up
+//   tokenization spaces", which would change the text (" ," -> ",") and break round trips.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { join } from 'node:path';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.js';
@@ -38,7 +38,7 @@ import {
   readTextFile,
   writeFileAtomic,
 } from './files.js';
-import { SpecialTokenSplitter, checkTokenIds, choosePad } from './special-tokens.js';
+import { SpecialTokenSplitter, choosePad, knownTokenIds } from './special-tokens.js';
 
 export class GPT2Tokenizer implements Tokenizer {
   readonly kind = 'gpt2-bpe' as const;
@@ -176,7 +176,7 @@ export class GPT2Tokenizer implements Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
-    checkTokenIds(ids, this.vocabSize, 'GPT2Tokenizer');
+    ids = knownTokenIds(ids, (id) => this.literalText.has(id) || this.idToToken[id] !== undefined, 'GPT2Tokenizer');
     let text = '';
     let run: number[] = [];
     const flush = (): void => {
@@ -191,8 +191,6 @@ export class GPT2Tokenizer implements Tokenizer {
       if (literal !== undefined) {
         flush();
         if (!(options.skipSpecialTokens && this.specialIds.has(id))) text += literal;
-      } else if (this.idToToken[id] === undefined) {
-        throw new RangeError(`GPT2Tokenizer.decode: ids[${i}] = ${id} has no token in the vocabulary`);
       } else {
         run.push(id);
       }

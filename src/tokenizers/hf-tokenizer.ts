@@ -13,8 +13,8 @@
 // - BOS, EOS and PAD are special added tokens even where tokenizer.json lists them only in the
 //   vocabulary (transformers adds them so too), and a PAD distinct from every stop id is added
 //   when the files have none (see hf-config.ts);
-// - decode checks its ids and never cleans up tokenization spaces (" ," -> ","), which would
-//   change the text, as GPT2Tokenizer.
+// - decode skips ids without a token (as transformers does) and never cleans up tokenization
+//   spaces (" ," -> ","), which would change the text, as GPT2Tokenizer.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { join } from 'node:path';
 import {
@@ -40,7 +40,7 @@ import {
 } from './files.js';
 import { type HFConfigFiles, type SpecialToken, type SpecialTokens, readHFConfigFiles, resolveSpecialTokens } from './hf-config.js';
 import { type ChatTemplate, JinjaChatTemplate } from './jinja-template.js';
-import { SpecialTokenSplitter, checkTokenIds } from './special-tokens.js';
+import { SpecialTokenSplitter, knownTokenIds } from './special-tokens.js';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.js';
 
 const MODEL_TYPES = ['BPE', 'Unigram', 'WordPiece'];
@@ -209,9 +209,9 @@ export class HFTokenizer implements Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
-    checkTokenIds(ids, this.vocabSize, 'HFTokenizer');
-    if (ids.length === 0) return '';
-    return this.main.decode(Array.from(ids), {
+    const known = knownTokenIds(ids, (id) => id < this.vocabSize, 'HFTokenizer');
+    if (known.length === 0) return '';
+    return this.main.decode(known, {
       skip_special_tokens: options.skipSpecialTokens === true,
       clean_up_tokenization_spaces: false,
     });

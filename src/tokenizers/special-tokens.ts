@@ -41,17 +41,25 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-/** Checks that `ids` are integers in [0, vocabSize); a clear error beats a silent wrong decode. */
-export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number, who: string): void {
+/**
+ * The ids of `ids` that `has` a token, in order: ids the tokenizer does not have (a sampled id in
+ * the gap between the tokenizer's size and a padded embedding matrix) are skipped, as
+ * transformers' tokenizers skip them. Anything not a non-negative integer is an error (a clear
+ * one, where transformers raises OverflowError).
+ */
+export function knownTokenIds(ids: ArrayLike<number>, has: (id: number) => boolean, who: string): number[] {
   if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
     throw new TypeError(`${who}.decode: ids must be an array of token ids`);
   }
+  const known: number[] = [];
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new RangeError(`${who}.decode: ids[${i}] = ${String(id)} is not a token id (expected an integer in [0, ${vocabSize}))`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new RangeError(`${who}.decode: ids[${i}] = ${String(id)} is not a token id (expected a non-negative integer)`);
     }
+    if (has(id)) known.push(id);
   }
+  return known;
 }
 
 /** Names a pad token goes by; the first one the tokenizer defines (and that is not excluded) is PAD. */

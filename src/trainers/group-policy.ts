@@ -191,10 +191,14 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
   async generate(): Promise<{ batch: GroupBatch; metrics: Record<string, number> }> {
     const c = this.config;
     const G = c.numGenerations;
-    const rows = this.nextPrompts(c.batchSize / G).flatMap((p) => Array.from({ length: G }, () => p));
+    const groups = this.nextPrompts(c.batchSize / G);
+    const rows = groups.flatMap((p) => Array.from({ length: G }, () => p));
+    // Each prompt is prefilled once and its KV cache shared by the group's G samples; the
+    // output has one row per sample, in the order of `rows`.
     const gen = await this.sample(
-      rows.map((r) => r.ids),
+      groups.map((r) => r.ids),
       c.maxCompletionLength,
+      G,
     );
     const made: Tensor[] = []; // freed if scoring fails
     const own = <T extends Tensor>(t: T): T => (made.push(keep(t)), t);

@@ -84,13 +84,15 @@ export abstract class OnlineTrainer<C extends OnlineConfig> extends RunLoop<C> {
   /** Where `tokens` hold an id that ends an answer (EOS, or another of the tokenizer's stop ids). */
   /**
    * This step's completions of the prompts, sampled with the config's temperature and filters
-   * until a stop token or `maxNewTokens`. The seed is the step's on this rank, so a resumed run
+   * until a stop token or `maxNewTokens`, numReturnSequences per prompt (rows p0, p0, …, p1, …). The
+   * seed is the step's on this rank, so a resumed run
    * samples what the unbroken one did.
    */
-  protected sample(prompts: number[][], maxNewTokens: number): Promise<GenerateOutput> {
+  protected sample(prompts: number[][], maxNewTokens: number, numReturnSequences = 1): Promise<GenerateOutput> {
     const c = this.config;
     return this.model.generate(prompts, {
       maxNewTokens,
+      numReturnSequences,
       temperature: c.temperature,
       topK: c.topK,
       topP: c.topP,
