@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadTokenizer, torch } from '../dist/index.js';
+import { loadTokenizer } from '../dist/index.js';
 import { mulberry32 } from '../dist/data/random.js';
 import { dpoFields } from '../dist/trainers/dpo-config.js';
 import { grpoFields } from '../dist/trainers/grpo-config.js';
@@ -124,7 +124,8 @@ const ROWS = [
   { id: 'generate-b8', task: 'generate', label: `generation, batch 8, ${GEN.newTokens} new tokens`, batch: 8 },
   { id: 'generate-n8', task: 'generate', label: `generation, 1 prompt × 8 samples, ${GEN.newTokens} new tokens`, batch: 1, samples: 8 },
 ];
-if (only) for (const id of only) if (!ROWS.some((r) => r.id === id)) throw new Error(`--only: no row '${id}' (rows: ${ROWS.map((r) => r.id)})`);
+if (only)
+  for (const id of only) if (!ROWS.some((r) => r.id === id)) throw new Error(`--only: no row '${id}' (rows: ${ROWS.map((r) => r.id)})`);
 
 /** The settings of a row on both sides, and the words that say them in the table. */
 function settingsOf(row, precision) {
@@ -168,7 +169,13 @@ function taskOf(row, dir, made, set) {
       chosen: text(DPO.chosen, true),
       rejected: text(DPO.rejected, true),
     }));
-    return { task: 'dpo', ...plan.train, dpo: { batchSize: DPO.pairs, learningRate: 5e-6, beta: 0.1, maxLength: 256 }, data: { pairs }, ...common };
+    return {
+      task: 'dpo',
+      ...plan.train,
+      dpo: { batchSize: DPO.pairs, learningRate: 5e-6, beta: 0.1, maxLength: 256 },
+      data: { pairs },
+      ...common,
+    };
   }
   if (row.task === 'grpo') {
     const grpo = {
@@ -183,7 +190,13 @@ function taskOf(row, dir, made, set) {
       epsilon: 0.2,
       rewardByte: made.fillerId, // the reward: the share of this token among a completion's ids
     };
-    return { task: 'grpo', ...plan.train, grpo, data: { prompts: Array.from({ length: GRPO.prompts }, () => text(GRPO.prompt)) }, ...common };
+    return {
+      task: 'grpo',
+      ...plan.train,
+      grpo,
+      data: { prompts: Array.from({ length: GRPO.prompts }, () => text(GRPO.prompt)) },
+      ...common,
+    };
   }
   const prompts = Array.from({ length: row.batch }, () => made.tok.encode(text(GEN.prompt)));
   const gen = { prompts, newTokens: GEN.newTokens, ...(row.samples ? { numReturnSequences: row.samples } : {}) };
@@ -251,7 +264,9 @@ for (const { m, precision, row, set, r, error } of results) {
         : `time ${r.ratio.toFixed(2)}× ${r.ratio <= TARGET.time ? 'met' : 'missed'}`,
     );
     if (r.last.js.samples === 'repeated prompts')
-      notes.push(`${SHAPES[m].name} ${row.id}: GPT.generate has no numReturnSequences yet; torch-rlhf sampled the prompt repeated 8 times.`);
+      notes.push(
+        `${SHAPES[m].name} ${row.id}: GPT.generate has no numReturnSequences yet; torch-rlhf sampled the prompt repeated 8 times.`,
+      );
   } else {
     jsCell = secs(r.js);
     pyCell = secs(r.py);
@@ -299,7 +314,7 @@ const md = [
     `\`train()\`: ${plan.train.repeats} step(s) after the first${plan.train.warmup ? ` and ${plan.train.warmup} more of warm-up` : ''}, ` +
     "a step being the gap between two consecutive optimizer steps' ends (as bench-trl); generation rows time " +
     `${plan.gen.repeats} call(s) after ${plan.gen.warmup} untimed. Peak RSS is the child's maximum resident set (Node ` +
-    "`process.resourceUsage().maxRSS`, Python `ru_maxrss`): loading, the runtime and its imports included. Ratios are " +
+    '`process.resourceUsage().maxRSS`, Python `ru_maxrss`): loading, the runtime and its imports included. Ratios are ' +
     "torch-rlhf's over the other side's (time: the median of the rounds' ratios). The issue's targets: peak memory ≤ 0.8×, step " +
     "time ≤ 0.8×, generation ≥ 1.5× transformers' tokens/s at the 0.5B shape (at the 135M shape, time ≤ 0.8×)." +
     (quick ? ' A quick run: one round, one timed step; noisy.' : ''),
@@ -313,17 +328,17 @@ const md = [
     "checkpoints' shapes: SmolLM2-135M (LlamaConfig: 30 layers, 576 wide, 9 heads, 3 KV heads, MLP 1536, vocabulary 49,152, " +
     'RoPE θ 100,000, tied embeddings) and Qwen2.5-0.5B (Qwen2Config: 24 layers, 896 wide, 14 heads, 2 KV heads, MLP 4864, ' +
     'q/k/v biases, vocabulary 151,936, RoPE θ 1,000,000, tied embeddings); random weights from a fixed seed, saved as bf16 ' +
-    "safetensors in `.cache/realsize/` with a byte-level BPE tokenizer trained by `tokenizers` (16,384 tokens: the embedding " +
+    'safetensors in `.cache/realsize/` with a byte-level BPE tokenizer trained by `tokenizers` (16,384 tokens: the embedding ' +
     'matrix is padded beyond it, as real checkpoints are), ChatML special tokens and template. Both sides load those directories ' +
     "as they are (torch-rlhf: `GPT.load` and `loadTokenizer`; TRL: the path, `model_init_kwargs` dtype as the row's).",
   '',
-  "**Workloads, the same on both sides.** SFT: 4 prompt-completion rows of exactly 256 tokens (prompt 64, answer 191 + EOS), " +
+  '**Workloads, the same on both sides.** SFT: 4 prompt-completion rows of exactly 256 tokens (prompt 64, answer 191 + EOS), ' +
     'loss on the answers (both defaults), one batch per step. DPO: 2 pairs, prompt 64 tokens, answers of 191 and 171 + EOS, ' +
     'sigmoid loss, β 0.1; with LoRA the reference is the base with the adapter switched off on both sides. GRPO: one prompt ' +
     `of 32 tokens × ${GRPO.numGenerations} completions sampled for ${GRPO.completion} tokens at temperature 1 (transformers' ` +
     "`generate` on TRL's side), a reward of the share of one token id, β 0 (no reference), loss dapo, one update per " +
     `generation. LoRA: r ${LORA.r}, alpha ${LORA.loraAlpha}, dropout 0, every linear layer but the LM head (PEFT's ` +
-    "`all-linear`). Generation: prompts of 32 tokens, 64 new tokens sampled at temperature 1 without top-k/top-p, KV cache, " +
+    '`all-linear`). Generation: prompts of 32 tokens, 64 new tokens sampled at temperature 1 without top-k/top-p, KV cache, ' +
     "no EOS (every row runs 64 steps); transformers' `model.generate` (`num_return_sequences` for 1 prompt × 8 samples) " +
     'against `GPT.generate`. Texts are English-like words put together to exact token counts; the script checks nothing ' +
     'about the contents, only that both sides train the same parameter count in the same dtypes (listed above when not).',

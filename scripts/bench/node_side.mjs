@@ -314,7 +314,8 @@ const tasks = {
       w.prompts ??
       Array.from({ length: w.batch }, () => Array.from({ length: w.promptLen }, () => Math.floor(Math.random() * cfg.size.vocabSize)));
     const n = w.numReturnSequences ?? 1;
-    if (n > 1 && cfg.warmup < 1) throw new Error('generate: numReturnSequences needs a warm-up call (it tells whether GPT.generate takes it)');
+    if (n > 1 && cfg.warmup < 1)
+      throw new Error('generate: numReturnSequences needs a warm-up call (it tells whether GPT.generate takes it)');
     let samples = n > 1 ? 'numReturnSequences' : 'one per prompt';
     let r = 0;
     let shape;
