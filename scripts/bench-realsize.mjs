@@ -263,6 +263,8 @@ for (const { m, precision, row, set, r, error } of results) {
         ? `speed ${speed.toFixed(2)}× ${speed >= TARGET.generation ? 'met' : 'missed'}`
         : `time ${r.ratio.toFixed(2)}× ${r.ratio <= TARGET.time ? 'met' : 'missed'}`,
     );
+    const [a, b] = [r.last.js.outShape, r.last.py.outShape].map((x) => x.join('×'));
+    if (a !== b) notes.push(`${SHAPES[m].name} ${precision} ${row.id}: not alike — torch-rlhf generated ${a} tokens, transformers ${b}.`);
     if (r.last.js.samples === 'repeated prompts')
       notes.push(
         `${SHAPES[m].name} ${row.id}: GPT.generate has no numReturnSequences yet; torch-rlhf sampled the prompt repeated 8 times.`,
@@ -276,6 +278,17 @@ for (const { m, precision, row, set, r, error } of results) {
       notes.push(
         `${SHAPES[m].name} ${precision} ${row.id}: not alike — torch-rlhf trains ${a.trainable} ${a.trainableDtype} parameters on a ` +
           `${a.frozenDtype} base, TRL ${b.trainable} ${b.trainableDtype} on ${b.frozenDtype}.`,
+      );
+    // TRL's collated batch against the one torch-rlhf builds from the same rows (the tokenizers agree on the texts).
+    const expected = { sftTrainer: [SFT.batchSize, 256], dpo: [2 * DPO.pairs, 256] }[row.task];
+    if (expected && b.batchShape.join('×') !== expected.join('×'))
+      notes.push(
+        `${SHAPES[m].name} ${precision} ${row.id}: not alike — TRL's batch is ${b.batchShape.join('×')}, expected ${expected.join('×')}.`,
+      );
+    if (row.task === 'grpo')
+      notes.push(
+        `${SHAPES[m].name} ${precision} ${row.id}: mean completion length ${a.meanCompletionLength.toFixed(1)} (torch-rlhf), ` +
+          `${b.meanCompletionLength.toFixed(1)} (TRL) tokens.`,
       );
   }
   const range = plan.rounds > 1 ? ` (${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)})` : '';
