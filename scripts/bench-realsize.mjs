@@ -223,19 +223,21 @@ for (const m of models) {
         versions ??= r.last.py.versions;
         results.push({ m, precision, row, set, r, seconds: (performance.now() - started) / 1000 });
       } catch (err) {
-        process.stderr.write(`  ${label} failed: ${String(err.message).split('\n').slice(-4).join(' | ')}\n`);
-        results.push({ m, precision, row, set, error: lastLine(err.message), seconds: (performance.now() - started) / 1000 });
+        process.stderr.write(`  ${label} failed: ${errorLine(err.message)}\n`);
+        results.push({ m, precision, row, set, error: errorLine(err.message), seconds: (performance.now() - started) / 1000 });
       }
     }
 }
 const elapsed = (performance.now() - t0) / 1000;
 
-function lastLine(message) {
+/** The error's own line out of a failed child's stderr (not the stack or Node's version line). */
+function errorLine(message) {
   const lines = String(message)
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('at '));
-  return lines.slice(-1)[0]?.slice(0, 300) ?? 'failed';
+    .filter((l) => l && !l.startsWith('at ') && !l.startsWith('Node.js '));
+  const error = lines.find((l) => /^(\w+)?Error\b|Error: /.test(l) && !/failed \(\d+\)/.test(l));
+  return (error ?? lines.at(-1) ?? 'failed').slice(0, 300);
 }
 
 // ------------------------------------------------------------------ report
