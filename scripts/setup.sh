@@ -12,17 +12,22 @@
 # checks the C++ with, and Hugging Face transformers
 # into .venv (beside its torch), which the Llama-family parity checks run
 # (scripts/fixtures/make_llama_fixtures.py check).
+# --bench also installs what the benchmarks against TRL and transformers need (npm run bench:trl,
+# npm run bench:realsize): transformers, peft, trl, datasets, accelerate and tokenizers into .venv,
+# with pip (the wheels on disk where pip is configured for them, PyPI elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
-usage="usage: bash scripts/setup.sh [--test] [--cpu | --cuda]   (--test: also install what the tests and lint need)"
+usage="usage: bash scripts/setup.sh [--test] [--bench] [--cpu | --cuda]   (--test: also install what the tests and lint need; --bench: what the benchmarks against TRL need)"
 
 with_test=0
+with_bench=0
 variant=auto
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1 ;;
+    --bench) with_bench=1 ;;
     --cpu) variant=cpu ;;
     --cuda) variant=cuda ;;
     -h|--help) say "$usage"; exit 0 ;;
@@ -122,6 +127,20 @@ if [ "$with_test" -eq 1 ] && ! .venv/bin/python3 -c 'import tensorboard' 2>/dev/
   say "tensorboard into .venv (reading back the event files the trainers write)"
   .venv/bin/python3 -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-5}" \
     --disable-pip-version-check -q "tensorboard==2.21.0" || say "tensorboard could not be installed: its test will skip"
+fi
+
+# The benchmarks against TRL + PEFT and transformers (scripts/bench-trl.mjs, scripts/bench-realsize.mjs):
+# the releases their tables were measured with, beside .venv's torch (left as it is); wheels only.
+if [ "$with_bench" -eq 1 ]; then
+  if .venv/bin/python3 -c 'import torch' 2>/dev/null; then
+    if ! .venv/bin/python3 -c 'import trl, peft, datasets, accelerate, tokenizers, transformers' 2>/dev/null; then
+      say "trl, peft, transformers, datasets, accelerate and tokenizers into .venv (the benchmarks against TRL)"
+      .venv/bin/python3 -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-5}" \
+        --disable-pip-version-check -q "transformers==5.18.0" "peft==0.21.0" "trl==1.13.0" datasets accelerate tokenizers
+    fi
+  else
+    say "no PyTorch in .venv (libtorch came from elsewhere): the benchmarks against TRL need one; set PYTHON to a python3 with the same PyTorch"
+  fi
 fi
 
 say "building the native addon"

@@ -14,6 +14,12 @@ const PAD = 258; // ByteTokenizer's ids, as the benchmarks use them
 const size = { vocabSize: 259, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 };
 const llama = { arch: 'llama', vocabSize: 259, blockSize: 32, nLayer: 1, nHead: 2, nKvHead: 1, nEmbd: 16, intermediateSize: 32 };
 const ids = (n: number, from: number) => Array.from({ length: n }, (_, i) => (from + 7 * i) % 256);
+// bench-realsize's tasks at a tiny size: a Hugging Face checkpoint directory (Qwen2, ChatML tokenizer), LoRA on every linear layer.
+const QWEN2_TINY = fileURLToPath(new URL('./fixtures/qwen2-tiny', import.meta.url));
+const checkpoint = {
+  model: { dir: QWEN2_TINY, dtype: 'float32' },
+  peft: { r: 4, loraAlpha: 8, loraDropout: 0, targetModules: 'all-linear' },
+};
 
 /** One task in a fresh child, as scripts/bench/rounds.mjs runs it: the JSON on stdin, one JSON line out. */
 function side(task: Record<string, unknown>): Record<string, unknown> & { times: number[] } {
@@ -87,6 +93,28 @@ describe('the benchmarks, torch-rlhf side', () => {
     const out = side({ task: 'grpo', size, grpo, data: { prompts: ['abcd', 'efgh'] } });
     expect(out.rolloutTimes).toHaveLength(2);
     expect(out.meanCompletionLength).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('bench-realsize: SFT, DPO and GRPO with LoRA on a checkpoint directory, full SFT, generation of several samples', () => {
+    const settings = { mixedPrecision: 'no' }; // trainer fields pass through to the config
+    const examples = [
+      { prompt: 'the model', completion: ' learns from data' },
+      { prompt: 'a reward', completion: ' for the policy' },
+    ];
+    const sft = { batchSize: 2, learningRate: 2e-4, maxLength: 32 };
+    const lora = side({ task: 'sftTrainer', ...checkpoint, settings, sft, data: { examples } });
+    expect(lora.trainableDtype).toBe('float32');
+    const full = side({ task: 'sftTrainer', model: checkpoint.model, settings, sft, data: { examples } });
+    expect(full.trainable as number).toBeGreaterThan(lora.trainable as number);
+    const pairs = [{ prompt: 'the model', chosen: ' learns', rejected: ' forgets the data' }];
+    side({ task: 'dpo', ...checkpoint, settings, dpo: { batchSize: 1, learningRate: 1e-6, beta: 0.1, maxLength: 32 }, data: { pairs } });
+    const grpo = { batchSize: 2, numGenerations: 2, maxCompletionLength: 4, temperature: 1, beta: 0, learningRate: 1e-6 };
+    const scored = { lossType: 'dapo', scaleRewards: 'group', epsilon: 0.2, rewardByte: 97 };
+    const out = side({ task: 'grpo', ...checkpoint, settings, grpo: { ...grpo, ...scored }, data: { prompts: ['the model', 'a reward'] } });
+    expect(out.rolloutTimes).toHaveLength(2);
+    const gen = { prompts: [[1, 2, 3]], newTokens: 4, numReturnSequences: 3 };
+    const sampled = side({ task: 'generate', model: checkpoint.model, warmup: 1, gen });
+    expect(sampled.outShape).toEqual([3, 4]);
   }, 300_000);
 
   it('generation with and without the KV cache, GPT-2 and Llama', () => {

@@ -1,7 +1,11 @@
 // The torch-rlhf side of scripts/bench.mjs: one measurement in a fresh Node process (so its
 // peak RSS is that measurement's). Reads one JSON task from stdin, prints one JSON line:
 // {"times": [...], ..., "maxRssKiB": n}. Mirrors scripts/bench/train_reference.py, and for the
-// dpo and grpo tasks of scripts/bench-trl.mjs, TRL's trainers in scripts/bench/trl_reference.py.
+// sftTrainer, dpo, grpo and generate tasks of scripts/bench-trl.mjs and scripts/bench-realsize.mjs,
+// TRL's trainers and transformers' generate in scripts/bench/trl_reference.py. Those tasks run on
+// bench-trl's tiny GPT-2 (cfg.size) or on a Hugging Face checkpoint directory (cfg.model: {dir,
+// dtype}), with a LoRA adapter when cfg.peft is given and the trainer settings cfg.settings
+// (fields such as gradientCheckpointing or mixedPrecision, only those the library accepts).
 //   echo '{"task": "sft", ...}' | node scripts/bench/node_side.mjs
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +19,11 @@ import {
   GRPOTrainer,
   PPOTrainer,
   RewardModel,
+  SFTTrainer,
   collateRankings,
   collateSequences,
   languageModelLoss,
+  loadTokenizer,
   rankingLoss,
   torch,
 } from '../../dist/index.js';
@@ -91,6 +97,29 @@ async function trainerStepTimes(make, instrument = () => {}) {
   } finally {
     rmSync(outputDir, { recursive: true, force: true });
   }
+}
+
+// The task's model and tokenizer: a checkpoint directory loaded as users load one (in the task's
+// dtype), or bench-trl's tiny GPT-2 with the ByteTokenizer.
+async function modelAndTokenizer() {
+  if (!cfg.model) return { model: GPT.create(cfg.size), tokenizer: new ByteTokenizer() };
+  const model = await GPT.load(cfg.model.dir, { dtype: cfg.model.dtype });
+  return { model, tokenizer: await loadTokenizer(cfg.model.dir) };
+}
+
+// What a trainer's run actually held: the dtypes of its trained and frozen parameters and their sizes.
+function heldDtypes(model) {
+  const count = { trainable: 0, frozen: 0, trainableDtype: new Set(), frozenDtype: new Set() };
+  for (const [, p] of model.namedParameters()) {
+    const k = p.requiresGrad ? 'trainable' : 'frozen';
+    count[k] += p.numel();
+    count[`${k}Dtype`].add(p.dtype);
+  }
+  return {
+    trainable: count.trainable,
+    trainableDtype: [...count.trainableDtype].join('+'),
+    frozenDtype: [...count.frozenDtype].join('+') || 'none',
+  };
 }
 
 const tasks = {
@@ -170,26 +199,57 @@ const tasks = {
     return { times, rolloutTimes };
   },
 
+  // SFTTrainer on prompt-completion rows (completion-only loss), one batch of cfg.sft.batchSize rows per step.
+  async sftTrainer() {
+    torch.manualSeed(0);
+    const s = cfg.sft;
+    const { model, tokenizer } = await modelAndTokenizer();
+    const config = { batchSize: s.batchSize, learningRate: s.learningRate, maxLength: s.maxLength, maxGradNorm: 1 };
+    let held;
+    const times = await trainerStepTimes(
+      (run) =>
+        new SFTTrainer({
+          model,
+          tokenizer,
+          trainDataset: cfg.data.examples,
+          evalDataset: [],
+          peftConfig: cfg.peft,
+          config: { ...config, ...cfg.settings, ...run },
+        }),
+      () => (held = heldDtypes(model)),
+    );
+    return { times, ...held };
+  },
+
   // DPOTrainer on the pairs (a frozen copy of the policy as reference), one batch of all pairs per step.
   async dpo() {
     torch.manualSeed(0);
     const d = cfg.dpo;
-    const model = GPT.create(cfg.size);
+    const { model, tokenizer } = await modelAndTokenizer();
     const pairs = cfg.data.pairs.map((p) => ({ kind: 'text', ...p }));
     const config = { batchSize: d.batchSize, learningRate: d.learningRate, beta: d.beta, lossType: 'sigmoid', maxGradNorm: 1 };
-    return {
-      times: await trainerStepTimes(
-        (run) =>
-          new DPOTrainer({ model, tokenizer: new ByteTokenizer(), trainDataset: pairs, evalDataset: [], config: { ...config, ...run } }),
-      ),
-    };
+    if (d.maxLength) config.maxLength = d.maxLength;
+    let held;
+    const times = await trainerStepTimes(
+      (run) =>
+        new DPOTrainer({
+          model,
+          tokenizer,
+          trainDataset: pairs,
+          evalDataset: [],
+          peftConfig: cfg.peft,
+          config: { ...config, ...cfg.settings, ...run },
+        }),
+      () => (held = heldDtypes(model)),
+    );
+    return { times, ...held };
   },
 
   // GRPOTrainer: numGenerations completions of batchSize / numGenerations prompts, the byte-share reward, then the update.
   async grpo() {
     torch.manualSeed(0);
     const g = cfg.grpo;
-    const model = GPT.create(cfg.size);
+    const { model, tokenizer } = await modelAndTokenizer();
     const lengths = [];
     const byteShare = ({ completionIds }) => {
       lengths.push(...completionIds.map((ids) => ids.length));
@@ -211,7 +271,9 @@ const tasks = {
     };
     // Generation and scoring (the rollout) of each step, timed around the method train() calls for it.
     const rollouts = [];
+    let held;
     const timeRollouts = (trainer) => {
+      held = heldDtypes(model);
       const generate = trainer.generate.bind(trainer);
       trainer.generate = async () => {
         const t0 = performance.now();
@@ -224,33 +286,55 @@ const tasks = {
       new GRPOTrainer({
         model,
         rewards: byteShare,
-        tokenizer: new ByteTokenizer(),
+        tokenizer,
         prompts: cfg.data.prompts.map((prompt) => ({ prompt })),
-        config: { ...config, ...run },
+        peftConfig: cfg.peft,
+        config: { ...config, ...cfg.settings, ...run },
       });
     const times = await trainerStepTimes(make, timeRollouts);
     return {
       times,
+      ...held,
       rolloutTimes: rollouts.slice(1 + cfg.warmup),
       meanCompletionLength: lengths.reduce((a, b) => a + b, 0) / Math.max(lengths.length, 1),
     };
   },
 
-  // scripts/bench-generate.mjs's jsSide.
+  // scripts/bench-generate.mjs's jsSide, and bench-realsize's generation rows: the given prompts of a
+  // checkpoint (w.prompts), sampled at temperature 1 for exactly w.newTokens tokens (no EOS), with
+  // w.numReturnSequences samples of each prompt. Where GPT.generate does not take numReturnSequences
+  // (its first, untimed call returns one row per prompt), the prompts are repeated instead: the same
+  // sampling work, said in the output (`samples`).
   async generate() {
     const w = cfg.gen;
     torch.manualSeed(0);
-    const model = GPT.create(cfg.size).eval();
-    const prompts = Array.from({ length: w.batch }, () =>
-      Array.from({ length: w.promptLen }, () => Math.floor(Math.random() * cfg.size.vocabSize)),
-    );
+    const { model } = cfg.model ? await modelAndTokenizer() : { model: GPT.create(cfg.size) };
+    model.eval();
+    let prompts =
+      w.prompts ??
+      Array.from({ length: w.batch }, () => Array.from({ length: w.promptLen }, () => Math.floor(Math.random() * cfg.size.vocabSize)));
+    const n = w.numReturnSequences ?? 1;
+    if (n > 1 && cfg.warmup < 1)
+      throw new Error('generate: numReturnSequences needs a warm-up call (it tells whether GPT.generate takes it)');
+    let samples = n > 1 ? 'numReturnSequences' : 'one per prompt';
     let r = 0;
+    let shape;
     const times = await timed(
-      async () => torch.dispose(await model.generate(prompts, { maxNewTokens: w.newTokens, useCache: cfg.useCache, seed: r++ })),
+      async () => {
+        const options = { maxNewTokens: w.newTokens, useCache: cfg.useCache ?? true, seed: r++ };
+        const out = await model.generate(prompts, samples === 'numReturnSequences' ? { ...options, numReturnSequences: n } : options);
+        shape = out.tokens.shape;
+        torch.dispose(out);
+        if (samples === 'numReturnSequences' && shape[0] !== prompts.length * n) {
+          if (r > 1) throw new Error(`generate: ${shape[0]} rows for ${prompts.length} prompts × ${n}`);
+          prompts = prompts.flatMap((p) => Array.from({ length: n }, () => p));
+          samples = 'repeated prompts';
+        }
+      },
       cfg.warmup,
       cfg.repeats,
     );
-    return { times };
+    return { times, outShape: shape, samples };
   },
 };
 

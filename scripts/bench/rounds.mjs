@@ -40,12 +40,14 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
       py: { times: [], rolloutTimes: [], matmulTimes: [], rss: 0 },
     };
     const ratios = [];
+    const last = {}; // each side's last child's whole output (what it reports beside its times)
     const efficiency = { js: [], py: [] }; // per child: its step's FLOP rate over its own matmul's
     for (let round = 0; round < rounds; round++) {
       const here = {};
       for (const side of round % 2 ? ['py', 'js'] : ['js', 'py']) {
         const t0 = performance.now();
         const o = child(side, task);
+        last[side] = o;
         here[side] = median(o.times);
         acc[side].times.push(...o.times);
         acc[side].rolloutTimes.push(...(o.rolloutTimes ?? []));
@@ -69,6 +71,7 @@ export function benchRunner({ root, threads, rounds, pyScript }) {
       ratio: median(ratios),
       ratioRange: [Math.min(...ratios), Math.max(...ratios)],
       efficiency: { js: efficiency.js.length ? median(efficiency.js) : NaN, py: efficiency.py.length ? median(efficiency.py) : NaN },
+      last,
     };
   }
 
