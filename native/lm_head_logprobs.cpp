@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <tuple>
 
 namespace torch_rlhf {
 
@@ -49,13 +51,37 @@ at::Tensor spread(const at::Tensor& values, const at::Tensor& index, int64_t n, 
 
 int64_t chunkRows(const LMHeadLogprobsOptions& o, int64_t vocab) { return o.chunk_size > 0 ? o.chunk_size : lmHeadDefaultChunk(vocab); }
 
-// The forward over the kept rows, chunk by chunk: the outputs (M) and the logsumexp (M) that
-// backward reuses.
+// The tiles of rows × vocabulary that forward and backward go through: as many logits as
+// chunkSize positions' (the default: about 32 MB of float32), about √(that many) rows by the rest
+// in vocabulary columns. The logsumexp is accumulated over a row's column tiles (as flash
+// attention's softmax), so no tile needs a whole row; square-ish tiles keep every matmul's
+// dimensions large (a few dozen rows against the whole vocabulary ran twice as slow) and the
+// weight's gradient is read and written M / rows times, not once per few dozen positions.
+struct Tiles {
+  int64_t rows, cols;
+};
+Tiles tilesFor(const LMHeadLogprobsOptions& o, int64_t M, int64_t V) {
+  const int64_t elements = chunkRows(o, V) * V;
+  const int64_t rows = std::clamp<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(elements))), 1, std::max<int64_t>(M, 1));
+  return {rows, std::clamp<int64_t>(elements / rows, 1, V)};
+}
+
+// Where each row's target falls in the columns [v0, v0 + nv): its column there (clamped) and
+// whether it is inside.
+std::pair<at::Tensor, at::Tensor> targetColumn(const at::Tensor& targets, int64_t v0, int64_t nv) {
+  const at::Tensor local = targets - v0;
+  return {local.clamp(0, nv - 1), local.ge(0).logical_and_(local.lt(nv))};
+}
+
+// The forward over the kept rows, tile by tile: the outputs (M) and the logsumexp (M) that
+// backward reuses. Per row, over its column tiles: the running max m, s = Σ exp(z − m) and
+// u = Σ exp(z − m)·z, rescaled when m grows; then lse = m + log s and H = lse − u / s.
 struct KeptForward {
   at::Tensor logprobs, entropy, argmax, logit_sum, lse;
 };
 KeptForward forwardKept(const at::Tensor& h, const at::Tensor& w, const at::Tensor& t, const LMHeadLogprobsOptions& o, Dtypes d) {
-  const int64_t M = h.size(0), V = w.size(0), rows = chunkRows(o, V);
+  const int64_t M = h.size(0), V = w.size(0);
+  const Tiles tiles = tilesFor(o, M, V);
   const auto acc = h.options().dtype(d.acc);
   KeptForward out;
   out.logprobs = at::empty({M}, acc);
@@ -63,63 +89,97 @@ KeptForward forwardKept(const at::Tensor& h, const at::Tensor& w, const at::Tens
   if (o.entropy) out.entropy = at::empty({M}, acc);
   if (o.argmax) out.argmax = at::empty({M}, acc.dtype(at::kLong));
   if (o.logit_sum) out.logit_sum = at::empty({M}, acc);
-  const at::Tensor wc = w.to(d.compute);  // one cast for all chunks (none when it already is)
-  for (int64_t s = 0; s < M; s += rows) {
-    const int64_t n = std::min(rows, M - s);
-    const at::Tensor z = chunkLogits(h.narrow(0, s, n), wc, d.compute, d.acc, o.temperature);
-    const at::Tensor lse = at::logsumexp(z, {1});
-    out.lse.narrow(0, s, n).copy_(lse);
-    out.logprobs.narrow(0, s, n).copy_(z.gather(1, t.narrow(0, s, n).unsqueeze(1)).squeeze(1).sub_(lse));
-    if (o.argmax) out.argmax.narrow(0, s, n).copy_(z.argmax(1));
-    if (o.logit_sum) out.logit_sum.narrow(0, s, n).copy_(z.sum(1));
-    if (o.entropy) {
-      // H = lse − Σ softmax(z)·z
-      const at::Tensor p = z.sub(lse.unsqueeze(1)).exp_();
-      out.entropy.narrow(0, s, n).copy_(lse - p.mul_(z).sum(1));
+  const at::Tensor wc = w.to(d.compute);  // one cast for all tiles (none when it already is)
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t s = 0; s < M; s += tiles.rows) {
+    const int64_t n = std::min(tiles.rows, M - s);
+    const at::Tensor hc = h.narrow(0, s, n).to(d.compute);
+    const at::Tensor tn = t.narrow(0, s, n).unsqueeze(1);
+    at::Tensor m = at::full({n}, -inf, acc), sum = at::zeros({n}, acc), u, target = at::zeros({n}, acc), best, best_index, logit_sum;
+    if (o.entropy) u = at::zeros({n}, acc);
+    if (o.argmax) best = at::full({n}, -inf, acc), best_index = at::zeros({n}, acc.dtype(at::kLong));
+    if (o.logit_sum) logit_sum = at::zeros({n}, acc);
+    for (int64_t v0 = 0; v0 < V; v0 += tiles.cols) {
+      const int64_t nv = std::min(tiles.cols, V - v0);
+      const at::Tensor z = chunkLogits(hc, wc.narrow(0, v0, nv), d.compute, d.acc, o.temperature);
+      at::Tensor zmax, zarg;
+      if (o.argmax) std::tie(zmax, zarg) = z.max(1);
+      else zmax = z.amax(1);
+      const at::Tensor m_new = at::maximum(m, zmax);
+      const at::Tensor rescale = (m - m_new).exp_();
+      const at::Tensor e = z.sub(m_new.unsqueeze(1)).exp_();
+      sum.mul_(rescale).add_(e.sum(1));
+      if (o.entropy) u.mul_(rescale).add_(e.mul_(z).sum(1));
+      m = m_new;
+      const auto [column, inside] = targetColumn(tn, v0, nv);
+      target = at::where(inside.squeeze(1), z.gather(1, column).squeeze(1), target);
+      if (o.logit_sum) logit_sum.add_(z.sum(1));
+      if (o.argmax) {
+        // Strictly greater: the first of equal maxima wins, as argmax.
+        const at::Tensor better = zmax.gt(best);
+        best_index = at::where(better, zarg + v0, best_index);
+        best = at::where(better, zmax, best);
+      }
     }
+    const at::Tensor lse = m + sum.log();
+    out.lse.narrow(0, s, n).copy_(lse);
+    out.logprobs.narrow(0, s, n).copy_(target - lse);
+    if (o.entropy) out.entropy.narrow(0, s, n).copy_(lse - u / sum);
+    if (o.argmax) out.argmax.narrow(0, s, n).copy_(best_index);
+    if (o.logit_sum) out.logit_sum.narrow(0, s, n).copy_(logit_sum);
   }
   return out;
 }
 
+// acc += a·b, in place when the product's dtype is the accumulator's (float32, float64), else
+// through the product (bf16 matmuls accumulate in float32).
+void addProduct(at::Tensor acc, const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() == acc.scalar_type()) acc.addmm_(a, b);
+  else acc.add_(at::mm(a, b));
+}
+
 // The gradients of Σ g_logp·logp + Σ g_H·H with respect to hidden (M, C) and weight (V, C),
-// chunk by chunk, from recomputed logits: with p = softmax(z) and z the scaled logits,
-// d logp/dz = onehot − p and dH/dz = −p·(log p + H); each divided by the temperature.
+// from the logits recomputed tile by tile: with p = softmax(z) and z the scaled logits,
+// d logp/dz = onehot − p and dH/dz = −p·(log p + H), each divided by the temperature. A tile
+// needs only its rows' logsumexp and entropy, which the forward saved.
 std::pair<at::Tensor, at::Tensor> backwardKept(const at::Tensor& h, const at::Tensor& w, const at::Tensor& t, const at::Tensor& lse,
-                                               const at::Tensor& g_logp, const at::Tensor& g_entropy, const LMHeadLogprobsOptions& o,
-                                               Dtypes d, bool want_hidden, bool want_weight) {
-  const int64_t M = h.size(0), V = w.size(0), rows = chunkRows(o, V);
+                                               const at::Tensor& entropy, const at::Tensor& g_logp, const at::Tensor& g_entropy,
+                                               const LMHeadLogprobsOptions& o, Dtypes d, bool want_hidden, bool want_weight) {
+  const int64_t M = h.size(0), V = w.size(0);
+  const Tiles tiles = tilesFor(o, M, V);
   const at::Tensor wc = w.to(d.compute);
-  at::Tensor grad_h = want_hidden ? at::empty_like(h) : at::Tensor();
-  // The weight's gradient sums over chunks: in place when the matmuls' dtype is the statistics'
-  // (float32, float64), else accumulated in float32 from each chunk's product.
-  const bool in_place = d.compute == d.acc;
-  at::Tensor grad_w = want_weight ? at::zeros(w.sizes(), w.options().dtype(d.acc)) : at::Tensor();
-  for (int64_t s = 0; s < M; s += rows) {
-    const int64_t n = std::min(rows, M - s);
+  const auto acc = h.options().dtype(d.acc);
+  at::Tensor grad_h = want_hidden ? at::zeros(h.sizes(), acc) : at::Tensor();
+  at::Tensor grad_w = want_weight ? at::zeros(w.sizes(), acc) : at::Tensor();
+  const at::Tensor g_logp_all = g_logp.defined() ? g_logp : at::zeros({M}, acc);
+  for (int64_t s = 0; s < M; s += tiles.rows) {
+    const int64_t n = std::min(tiles.rows, M - s);
     const at::Tensor hc = h.narrow(0, s, n).to(d.compute);
-    at::Tensor z = chunkLogits(hc, wc, d.compute, d.acc, o.temperature);
     const at::Tensor l = lse.narrow(0, s, n).unsqueeze(1);
-    const at::Tensor p = z.sub(l).exp_();
-    const at::Tensor gl = g_logp.defined() ? g_logp.narrow(0, s, n).unsqueeze(1) : at::zeros({n, 1}, z.options());
-    at::Tensor gz;
+    const at::Tensor gl = g_logp_all.narrow(0, s, n).unsqueeze(1);
+    const at::Tensor tn = t.narrow(0, s, n).unsqueeze(1);
+    // With an entropy gradient: −p·(g_logp + g_H·(z − lse + H)) = −p·(z·g_H + c), c per row.
+    at::Tensor gh, c;
     if (g_entropy.defined()) {
-      const at::Tensor gh = g_entropy.narrow(0, s, n).unsqueeze(1);
-      const at::Tensor H = l - (p * z).sum(1, /*keepdim=*/true);
-      // −p·(g_logp + g_H·(z − lse + H)), then + g_logp at the target
-      gz = z.sub_(l).add_(H).mul_(gh).add_(gl).mul_(p).neg_();
-    } else {
-      gz = p.mul_(gl).neg_();
+      gh = g_entropy.narrow(0, s, n).unsqueeze(1);
+      c = gl + gh * (entropy.narrow(0, s, n).unsqueeze(1) - l);
     }
-    gz.scatter_add_(1, t.narrow(0, s, n).unsqueeze(1), gl);
-    if (o.temperature != 1.0) gz.div_(o.temperature);
-    const at::Tensor g = gz.to(d.compute);
-    if (want_hidden) grad_h.narrow(0, s, n).copy_(at::mm(g, wc));
-    if (want_weight) {
-      if (in_place) grad_w.addmm_(g.t(), hc);
-      else grad_w.add_(at::mm(g.t(), hc));
+    for (int64_t v0 = 0; v0 < V; v0 += tiles.cols) {
+      const int64_t nv = std::min(tiles.cols, V - v0);
+      const at::Tensor wv = wc.narrow(0, v0, nv);
+      at::Tensor z = chunkLogits(hc, wv, d.compute, d.acc, o.temperature);
+      const at::Tensor p = z.sub(l).exp_();
+      at::Tensor gz = gh.defined() ? z.mul_(gh).add_(c).mul_(p).neg_() : p.mul_(gl).neg_();
+      // + g_logp at the targets that fall in this tile's columns
+      const auto [column, inside] = targetColumn(tn, v0, nv);
+      gz.scatter_add_(1, column, gl * inside);
+      if (o.temperature != 1.0) gz.div_(o.temperature);
+      const at::Tensor g = gz.to(d.compute);
+      if (want_hidden) addProduct(grad_h.narrow(0, s, n), g, wv);
+      if (want_weight) addProduct(grad_w.narrow(0, v0, nv), g.t(), hc);
     }
   }
-  return {grad_h, want_weight ? grad_w.to(w.scalar_type()) : grad_w};
+  return {want_hidden ? grad_h.to(h.scalar_type()) : grad_h, want_weight ? grad_w.to(w.scalar_type()) : grad_w};
 }
 
 void checkInputs(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets, const LMHeadLogprobsOptions& o) {
@@ -172,7 +232,7 @@ struct LMHeadLogprobsFunction : public torch::autograd::Function<LMHeadLogprobsF
     const Kept k = keptRows(hidden, targets, o.ignore_index);
     checkTargets(k.targets, weight.size(0));
     const KeptForward f = forwardKept(k.hidden, weight, k.targets, o, d);
-    ctx->save_for_backward({k.hidden, weight, k.targets, f.lse, k.index});
+    ctx->save_for_backward({k.hidden, weight, k.targets, f.lse, f.entropy, k.index});
     ctx->saved_data["n"] = hidden.size(0);
     ctx->saved_data["temperature"] = o.temperature;
     ctx->saved_data["chunk"] = o.chunk_size;
@@ -191,7 +251,7 @@ struct LMHeadLogprobsFunction : public torch::autograd::Function<LMHeadLogprobsF
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &h = saved[0], &w = saved[1], &t = saved[2], &lse = saved[3], &index = saved[4];
+    const at::Tensor &h = saved[0], &w = saved[1], &t = saved[2], &lse = saved[3], &entropy = saved[4], &index = saved[5];
     const int64_t n = ctx->saved_data["n"].toInt();
     LMHeadLogprobsOptions o;
     o.temperature = ctx->saved_data["temperature"].toDouble();
@@ -212,7 +272,7 @@ struct LMHeadLogprobsFunction : public torch::autograd::Function<LMHeadLogprobsF
       return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     // Autocast must not recast the matmuls: backward casts to the dtype the forward used itself.
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-    auto [grad_h, grad_w] = backwardKept(h, w, t, lse, g_logp, g_entropy, o, d, want_hidden, want_weight);
+    auto [grad_h, grad_w] = backwardKept(h, w, t, lse, entropy, g_logp, g_entropy, o, d, want_hidden, want_weight);
     if (grad_h.defined() && index.defined()) grad_h = at::zeros({n, h.size(1)}, grad_h.options()).index_copy_(0, index, grad_h);
     return {grad_h, grad_w, at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -3,7 +3,7 @@
 // at once, nor kept for backward: at Qwen2.5's vocabulary (151,936) a position's logits weigh
 // 600 KB, and the plain logits → log_softmax → gather keeps two such tensors per position alive
 // until backward. Here only the hidden states, the head's weight, the targets and one
-// logsumexp per position are saved; backward recomputes each chunk's logits.
+// logsumexp (and entropy) per position are saved; backward recomputes the logits tile by tile.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -14,7 +14,8 @@ namespace torch_rlhf {
 struct LMHeadLogprobsOptions {
   // The logits are divided by it (PPO and GRPO score tokens at the sampling temperature).
   double temperature = 1.0;
-  // Positions per chunk; 0 picks lmHeadDefaultChunk(V).
+  // How many positions' logits a tile of rows × vocabulary holds (the memory of one step);
+  // 0 picks lmHeadDefaultChunk(V).
   int64_t chunk_size = 0;
   // Targets equal to it are skipped: log-prob 0, entropy 0, no gradient, no compute.
   int64_t ignore_index = -100;

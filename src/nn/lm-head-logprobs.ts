@@ -11,7 +11,10 @@ import { Tensor } from '../tensor/tensor.js';
 export interface LMHeadLogprobsOptions {
   /** The logits are divided by it (PPO and GRPO score tokens at the sampling temperature); default 1. */
   temperature?: number;
-  /** Positions per chunk; default: about 32 MB of float32 logits per chunk (2²³ / vocabulary positions). */
+  /**
+   * How many positions' logits are computed at a time (in tiles of rows × vocabulary columns);
+   * default: about 32 MB of float32 logits (2²³ / vocabulary positions).
+   */
   chunkSize?: number;
   /** Targets equal to it are skipped: log-prob 0, entropy 0, argmax -1, no gradient (default -100, PyTorch's). */
   ignoreIndex?: number;
