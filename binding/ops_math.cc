@@ -7,6 +7,7 @@
 #include "binding/ops.h"
 #include "native/attention.h"
 #include "native/gelu.h"
+#include "native/lm_head_logprobs.h"
 
 namespace torch_rlhf {
 
@@ -248,6 +249,20 @@ V crossEntropy(Args& a) {  // crossEntropy(input, target, {weight?, reduction?, 
   return wrap(a.env(), at::cross_entropy_loss(a.tensor(0), a.tensor(1), o.optTensor("weight"), reduction(o.str("reduction", "mean")),
                                               o.int64("ignoreIndex", -100), o.number("labelSmoothing", 0.0)));
 }
+// lmHeadLogprobs(hidden (N, C), weight (V, C), targets (N), {temperature?, chunkSize?, ignoreIndex?, entropy?, argmax?,
+// logitSum?}) → [logprobs, entropy | null, argmax | null, logitSum | null] (native/lm_head_logprobs.h)
+V lmHeadLogprobs(Args& a) {
+  const Fields f(a, 3, "lmHeadLogprobs options");
+  LMHeadLogprobsOptions o;
+  o.temperature = f.number("temperature", 1.0);
+  o.chunk_size = f.int64("chunkSize", 0);
+  o.ignore_index = f.int64("ignoreIndex", -100);
+  o.entropy = f.boolean("entropy", false);
+  o.argmax = f.boolean("argmax", false);
+  o.logit_sum = f.boolean("logitSum", false);
+  const LMHeadLogprobsOutput out = torch_rlhf::lmHeadLogprobs(a.tensor(0), a.tensor(1), a.tensor(2), o);
+  return wrapAll(a.env(), {out.logprobs, out.entropy, out.argmax, out.logit_sum});
+}
 V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1), reduction(a.missing(2) ? "mean" : a.str(2)))); }
 // scaledDotProductAttention(q, k, v, {attnMask?, dropoutP?, isCausal?, scale?, training?, reference?, enableGqa?})
 V scaledDotProductAttention(Args& a) {
@@ -318,6 +333,7 @@ const OpEntry kOps[] = {
     {"rmsNorm", rmsNorm},
     {"dropout", dropout},
     {"crossEntropy", crossEntropy},
+    {"lmHeadLogprobs", lmHeadLogprobs},
     {"mseLoss", mseLoss},
     {"scaledDotProductAttention", scaledDotProductAttention},
 };

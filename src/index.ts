@@ -4,6 +4,8 @@ export { Tensor, type TensorOrScalar, type BackwardOptions } from './tensor/tens
 export type { DType, Device, Scalar, TensorOptions, NestedArray } from './tensor/types.js';
 export type { MemoryInfo } from './tensor/runtime.js';
 export * as F from './nn/functional.js';
+export { lmHeadLogprobs, lmHeadCrossEntropy, type LMHeadLogprobs, type LMHeadLogprobsOptions } from './nn/lm-head-logprobs.js';
+export { tokenLogprobs, headLogprobs, type TokenLogprobsOptions } from './models/token-logprobs.js';
 export { AdamW, type AdamWOptions } from './optim/adamw.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Optimizer, type OptimizerStateDict } from './optim/optimizer.js';
@@ -85,6 +87,8 @@ export {
   answerLengths,
   meanAnswerLogits,
   answerTokenMetrics,
+  answerTokenStats,
+  type AnswerTokenStats,
   type DPOLossType,
   type DPOLossOptions,
   type DPOLossOutput,
@@ -103,7 +107,7 @@ export {
   type LabeledSequence,
 } from './trainers/tokenize.js';
 export { listCheckpoints } from './trainers/checkpoint.js';
-export { ActorCritic, ValueHead, type PolicyValueOutput } from './models/actor-critic.js';
+export { ActorCritic, ValueHead, type PolicyValueOutput, type PolicyHiddenValues } from './models/actor-critic.js';
 export { defaultPPOConfig, resolvePPOConfig, type PPOConfig } from './trainers/ppo-config.js';
 export { PPOTrainer, type PPOTrainerOptions, type Rollout } from './trainers/ppo.js';
 export * from './trainers/ppo-math.js';

@@ -177,6 +177,8 @@ export interface NativeAddon {
   dropout(x: H, p: number, train: boolean): H;
   crossEntropy(x: H, target: H, options: { weight?: Opt<H>; reduction?: string; ignoreIndex?: number; labelSmoothing?: number }): H;
   mseLoss(x: H, y: H, reduction: string): H;
+  /** [logprobs, entropy, argmax, logitSum] of a linear LM head, chunked over positions (native/lm_head_logprobs.h); null if not asked. */
+  lmHeadLogprobs(hidden: H, weight: H, targets: H, options: NativeLMHeadOptions): [H, H | null, H | null, H | null];
   scaledDotProductAttention(q: H, k: H, v: H, options: NativeAttentionOptions): H;
   // fused model entry points
   /** [logits, hidden], or [hidden] when input.withLogits is false. */
@@ -379,6 +381,16 @@ export interface NativeAttentionOptions {
   /** The plain-ATen reference implementation (tests). */
   reference?: boolean;
   enableGqa?: boolean;
+}
+/** lmHeadLogprobs' options by name (native/lm_head_logprobs.h: LMHeadLogprobsOptions). */
+export interface NativeLMHeadOptions {
+  temperature?: number;
+  /** Positions per chunk; 0 or absent: about 32 MB of float32 logits per chunk. */
+  chunkSize?: number;
+  ignoreIndex?: number;
+  entropy?: boolean;
+  argmax?: boolean;
+  logitSum?: boolean;
 }
 /** Generation options by name, as the native loop reads them. */
 export interface NativeGenerateOptions {

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
+import * as F from '../nn/functional.js';
 import { Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/runtime.js';
@@ -37,6 +38,13 @@ export interface PolicyValueOutput {
   /** (B, T, V) */
   logits: Tensor;
   /** (B, T): the value of the state at each position (before the next token). */
+  values: Tensor;
+}
+
+export interface PolicyHiddenValues {
+  /** (B, T, nEmbd): the policy trunk's final hidden states, what its LM head reads. */
+  hidden: Tensor;
+  /** (B, T) */
   values: Tensor;
 }
 
@@ -87,15 +95,25 @@ export class ActorCritic extends GPT {
   }
 
   /**
-   * Logits and per-position values in one call (two trunks with a separate critic).
-   * Differentiable in grad mode; without it the trunks run natively (GPT.forward says when).
+   * The policy's final hidden states and the per-position values in one call (two trunks with a
+   * separate critic), without the LM head: PPO applies it to the response positions only, chunked
+   * over the vocabulary (token-logprobs.ts). Differentiable in grad mode; without it the trunks
+   * run natively (GPT.forward says when).
    */
+  hiddenAndValues(inputIds: Tensor, attentionMask: Tensor, options: { path?: ForwardPath } = {}): PolicyHiddenValues {
+    return tidy(() => {
+      const hidden = this.hiddenStates(inputIds, { attentionMask, path: options.path });
+      if (this.v_head) return { hidden, values: this.v_head.forward(hidden) };
+      const h = this.#critic!.hiddenStates(inputIds, { attentionMask, path: options.path });
+      return { hidden, values: this.#critic!.score.forward(h).squeeze(-1) };
+    });
+  }
+
+  /** Logits and per-position values in one call: hiddenAndValues with the LM head on every position. */
   policyAndValues(inputIds: Tensor, attentionMask: Tensor, options: { path?: ForwardPath } = {}): PolicyValueOutput {
     return tidy(() => {
-      const out = this.forward(inputIds, { attentionMask, path: options.path });
-      if (this.v_head) return { logits: out.logits, values: this.v_head.forward(out.hiddenStates) };
-      const h = this.#critic!.hiddenStates(inputIds, { attentionMask, path: options.path });
-      return { logits: out.logits, values: this.#critic!.score.forward(h).squeeze(-1) };
+      const { hidden, values } = this.hiddenAndValues(inputIds, attentionMask, options);
+      return { logits: F.linear(hidden, this.lm_head.weight), values };
     });
   }
 

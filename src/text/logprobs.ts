@@ -2,6 +2,7 @@
 // prompt) under the model, summed over the completion's tokens (the quantity DPO compares), and
 // per token. Encoded as the trainers encode a prompt and its answer, without autograd.
 import type { GPT } from '../models/gpt.js';
+import { tokenLogprobs } from '../models/token-logprobs.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -36,9 +37,7 @@ export function textLogprobs(
       const batch = collateSequences(seqs.slice(i, i + batchSize), tokenizer.padTokenId, model.device);
       try {
         const [perToken, keep] = tidy(() => {
-          const logits = model.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits.float();
-          const labels = batch.labels.clamp(0);
-          const lp = logits.logSoftmax(-1).gather(2, labels.unsqueeze(-1)).squeeze(-1);
+          const lp = tokenLogprobs(model, batch.inputIds, batch.labels, { attentionMask: batch.attentionMask }).logprobs;
           return [lp.tolist() as number[][], batch.labels.ne(IGNORE_INDEX).tolist() as boolean[][]];
         });
         perToken.forEach((row, b) => {

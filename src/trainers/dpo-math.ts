@@ -117,14 +117,41 @@ export function dpoMetrics(policy: PairLogps, out: DPOLossOutput): Record<string
 }
 
 /**
- * TRL's logits/chosen and logits/rejected: the mean logit over the vocabulary and the labeled
- * positions of the first `B` rows (the chosen answers) and of the rest (the rejected ones).
+ * Per-position statistics of the next-token distributions, (N, T) each, from which TRL's DPO
+ * logs its logits/*, entropy and mean_token_accuracy: the sum of the logits over the vocabulary,
+ * the entropy and the most likely token. The trainer gets them from the chunked LM head
+ * (lmHeadLogprobs with logitSum, entropy, argmax); `answerTokenStats` from full logits.
  */
-export function meanAnswerLogits(logits: Tensor, labels: Tensor, B: number): { chosen: number; rejected: number } {
+export interface AnswerTokenStats {
+  logitSum: Tensor;
+  entropy: Tensor;
+  argmax: Tensor;
+}
+
+/** The statistics of logits (N, T, V), without gradient. */
+export function answerTokenStats(logits: Tensor): AnswerTokenStats {
   return tidy(() => {
-    const mask = labels.ne(IGNORE_INDEX).unsqueeze(-1);
-    const perRow = logits.detach().mul(mask).sum([1, 2]);
-    const counts = mask.sum([1, 2]).mul(logits.shape[2]!);
+    const z = logits.detach().float();
+    const logp = z.logSoftmax(-1);
+    return { logitSum: z.sum(-1), entropy: logp.exp().mul(logp).sum(-1).neg(), argmax: logp.argmax(-1) };
+  });
+}
+
+/**
+ * TRL's logits/chosen and logits/rejected: the mean logit over the vocabulary (of `vocabSize`
+ * ids) and the labeled positions of the first `B` rows (the chosen answers) and of the rest
+ * (the rejected ones).
+ */
+export function meanAnswerLogits(
+  stats: Pick<AnswerTokenStats, 'logitSum'>,
+  labels: Tensor,
+  B: number,
+  vocabSize: number,
+): { chosen: number; rejected: number } {
+  return tidy(() => {
+    const mask = labels.ne(IGNORE_INDEX);
+    const perRow = stats.logitSum.detach().mul(mask).sum(1);
+    const counts = mask.sum(1).mul(vocabSize);
     const mean = (start: number, n: number): number =>
       perRow
         .narrow(0, start, n)
@@ -140,15 +167,17 @@ export function meanAnswerLogits(logits: Tensor, labels: Tensor, B: number): { c
  * distribution over every labeled position (chosen and rejected answers), and the share of the
  * chosen answers' tokens (the first `B` rows) that are the distribution's argmax.
  */
-export function answerTokenMetrics(logits: Tensor, labels: Tensor, B: number): { entropy: number; meanTokenAccuracy: number } {
+export function answerTokenMetrics(
+  stats: Pick<AnswerTokenStats, 'entropy' | 'argmax'>,
+  labels: Tensor,
+  B: number,
+): { entropy: number; meanTokenAccuracy: number } {
   return tidy(() => {
     const mask = labels.ne(IGNORE_INDEX);
-    const logp = logits.detach().float().logSoftmax(-1);
-    const entropy = logp.exp().mul(logp).sum(-1).neg().mul(mask).sum().div(mask.sum().clamp(1)).item();
+    const entropy = stats.entropy.detach().mul(mask).sum().div(mask.sum().clamp(1)).item();
     const chosenMask = mask.narrow(0, 0, B);
-    const right = logp
+    const right = stats.argmax
       .narrow(0, 0, B)
-      .argmax(-1)
       .eq(labels.narrow(0, 0, B))
       .logicalAnd(chosenMask);
     return { entropy, meanTokenAccuracy: right.sum().float().div(chosenMask.sum().clamp(1)).item() };

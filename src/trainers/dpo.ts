@@ -17,7 +17,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { withMixedPrecision } from './config.js';
 import { defaultDPOConfig, resolveDPOConfig, type DPOConfig } from './dpo-config.js';
-import { answerLengths, answerTokenMetrics, dpoLoss, dpoMetrics, meanAnswerLogits, sequenceLogps, type PairLogps } from './dpo-math.js';
+import { answerLengths, answerTokenMetrics, dpoLoss, dpoMetrics, meanAnswerLogits, type PairLogps } from './dpo-math.js';
+import { tokenLogprobs } from '../models/token-logprobs.js';
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
 import { prepareSupervised, type SupervisedTrainerOptions } from './supervised-setup.js';
@@ -104,7 +105,7 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     if (model === null) return zeros([2 * batch.pairs], { device: this.device });
     const logps = (m: GPT) =>
       noGrad(() =>
-        tidy(() => sequenceLogps(m.forward(batch.inputIds, { attentionMask: batch.attentionMask, path: 'native' }).logits, batch.labels)),
+        tidy(() => tokenLogprobs(m, batch.inputIds, batch.labels, { attentionMask: batch.attentionMask, path: 'native' }).logprobs.sum(1)),
       );
     return onReference(this.gpt, this.refIsBase && model === this.gpt ? null : model, logps);
   }
@@ -130,11 +131,19 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
 
   protected computeLoss(batch: DPOBatch): StepOutput {
     const B = batch.pairs;
-    const logits = this.gpt.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits;
-    const policy = splitPairs(sequenceLogps(logits, batch.labels), B);
+    // The answers' tokens only, through the chunked LM head: sequenceLogps and the statistics
+    // TRL logs (answerTokenStats) without the (2B, T, V) logits.
+    const stats = tokenLogprobs(this.gpt, batch.inputIds, batch.labels, {
+      attentionMask: batch.attentionMask,
+      entropy: true,
+      argmax: true,
+      logitSum: true,
+    });
+    const policy = splitPairs(stats.logprobs.sum(1), B);
     const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config, splitPairs(answerLengths(batch.labels), B));
-    const meanLogits = meanAnswerLogits(logits, batch.labels, B);
-    const tokens = answerTokenMetrics(logits, batch.labels, B);
+    const answers = { logitSum: stats.logitSum!, entropy: stats.entropy!, argmax: stats.argmax! };
+    const meanLogits = meanAnswerLogits(answers, batch.labels, B, this.gpt.lm_head.weight.shape[0]!);
+    const tokens = answerTokenMetrics(answers, batch.labels, B);
     const metrics = {
       ...dpoMetrics(policy, out),
       'logits/chosen': meanLogits.chosen,

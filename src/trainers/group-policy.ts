@@ -9,7 +9,7 @@
 import { parsePromptRecords, type PromptData } from '../data/records.js';
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import { frozenCopy } from '../models/frozen-copy.js';
-import { enableGradientCheckpointing, GPT } from '../models/gpt.js';
+import { enableGradientCheckpointing, GPT, type ForwardPath } from '../models/gpt.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
 import { resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
@@ -23,7 +23,8 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { withMixedPrecision } from './config.js';
 import type { GroupPolicyConfig } from './group-policy-config.js';
 import { maskedTokenMean, nanMeanStd } from './grpo-math.js';
-import { entropyFromLogits } from './ppo-math.js';
+import { IGNORE_INDEX } from './tokenize.js';
+import { tokenLogprobs } from '../models/token-logprobs.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { defaultsForStart } from './starting-point.js';
 import { checkVocabulary } from './vocab.js';
@@ -75,17 +76,31 @@ export interface GroupBatch {
   rewards: number[];
 }
 
-/** Per-token log-probs of `tokens` (B, R) under logits (B, P + R, V) at `temperature`. */
-export function completionLogprobs(logits: Tensor, tokens: Tensor, promptLength: number, temperature: number): Tensor {
-  return tidy(() =>
-    logits
-      .narrow(1, promptLength - 1, tokens.shape[1]!)
-      .float()
-      .div(temperature)
-      .logSoftmax(-1)
-      .gather(2, tokens.unsqueeze(-1))
-      .squeeze(-1),
-  );
+/**
+ * Per-token log-probs (B, R) of the completions under `model` at `temperature`, from the
+ * sequences (B, P + R): the LM head on positions P-1 … P+R-2 only, chunked over the vocabulary
+ * (models/token-logprobs.ts). Tokens after a completion's end (responseMask false) are not
+ * scored: log-prob 0 and, with `entropy`, entropy 0; every use of them masks them out.
+ */
+export function completionLogprobs(
+  model: GPT,
+  b: { sequences: Tensor; attentionMask: Tensor; completions: Tensor; promptLength: number },
+  temperature: number,
+  options: { entropy?: boolean; path?: ForwardPath } = {},
+): { logprobs: Tensor; entropy: Tensor | null } {
+  return tidy(() => {
+    const P = b.promptLength;
+    const R = b.completions.shape[1]!;
+    const targets = b.completions.where(b.attentionMask.narrow(1, P, R), IGNORE_INDEX);
+    const { logprobs, entropy } = tokenLogprobs(model, b.sequences, targets, {
+      attentionMask: b.attentionMask,
+      path: options.path,
+      start: P - 1,
+      temperature,
+      entropy: options.entropy,
+    });
+    return { logprobs, entropy };
+  });
 }
 
 /** What GRPO or RLOO tells the shared trainer: its stage, its TRL defaults and how its config resolves. */
@@ -223,8 +238,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
         { sequences, attentionMask },
       );
       const logprobsOf = (m: GPT) =>
-        noGrad(() =>
-          tidy(() => completionLogprobs(m.forward(sequences, { attentionMask, path: 'native' }).logits, completions, P, c.temperature)),
+        noGrad(
+          () =>
+            completionLogprobs(m, { sequences, attentionMask, completions, promptLength: P }, c.temperature, { path: 'native' }).logprobs,
         );
       // With one update per batch the old policy is the current one: no forward needed for it.
       const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
@@ -290,12 +306,19 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
         tidy(() => {
           const pick = (t: Tensor) => t.narrow(0, start, c.microBatchSize);
           const mask = pick(b.completionMask);
-          const logits = withMixedPrecision(
-            c.mixedPrecision,
-            this.device,
-            () => this.model.forward(pick(b.sequences), { attentionMask: pick(b.attentionMask) }).logits,
+          const { logprobs, entropy } = withMixedPrecision(c.mixedPrecision, this.device, () =>
+            completionLogprobs(
+              this.model,
+              {
+                sequences: pick(b.sequences),
+                attentionMask: pick(b.attentionMask),
+                completions: pick(b.completions),
+                promptLength: b.promptLength,
+              },
+              c.temperature,
+              { entropy: true },
+            ),
           );
-          const logprobs = completionLogprobs(logits, pick(b.completions), b.promptLength, c.temperature);
           const { loss, metrics } = this.microBatchLoss(
             logprobs,
             {
@@ -311,11 +334,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
           loss.backward();
           lossValue += v;
           noGrad(() => {
-            const completionLogits = logits
-              .narrow(1, b.promptLength - 1, b.completions.shape[1]!)
-              .float()
-              .div(c.temperature);
-            add('entropy', maskedTokenMean(entropyFromLogits(completionLogits), mask.float()).item());
+            add('entropy', maskedTokenMean(entropy!, mask.float()).item());
             for (const [k, t] of Object.entries(metrics)) add(k, t.item());
           });
         });

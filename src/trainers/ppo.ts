@@ -21,7 +21,6 @@ import { defaultPPOConfig, resolvePPOConfig, type PPOConfig } from './ppo-config
 import {
   AdaptiveKLController,
   FixedKLController,
-  entropyFromLogits,
   explainedVariance,
   gae,
   klPerToken,
@@ -37,8 +36,9 @@ import type { RewardSource } from '../rewards/rewards.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
-import { collateSequences, lmLossFromLogits } from './sft.js';
-import { sftSequence, type LabeledSequence } from './tokenize.js';
+import { collateSequences, languageModelLoss } from './sft.js';
+import { IGNORE_INDEX, sftSequence, type LabeledSequence } from './tokenize.js';
+import { headLogprobs, tokenLogprobs } from '../models/token-logprobs.js';
 import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
 import { encodePrompts, OnlineTrainer } from './online-trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
@@ -229,19 +229,6 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     return c.numIterations * c.ppoEpochs * (c.batchSize / c.miniBatchSize);
   }
 
-  /** Log-probs of the response tokens under logits (B, P+R, V), temperature-scaled. */
-  private responseLogprobs(logits: Tensor, responses: Tensor, P: number): Tensor {
-    return tidy(() => {
-      const R = responses.shape[1]!;
-      return logits
-        .narrow(1, P - 1, R)
-        .div(this.config.temperature)
-        .logSoftmax(-1)
-        .gather(2, responses.unsqueeze(-1))
-        .squeeze(-1);
-    });
-  }
-
   /** Steps 1–3: generate, score, and compute advantages. */
   async rollout(): Promise<Rollout> {
     const c = this.config;
@@ -269,16 +256,17 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
             const n = Math.min(c.microBatchSize, batch.length - i);
             const ids = sequences.narrow(0, i, n);
             const mask = attentionMask.narrow(0, i, n);
-            const resp = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), this.fillId());
-            const pv = noGrad(() => this.model.policyAndValues(ids, mask, { path: 'native' }));
-            parts.logprobs.push(this.responseLogprobs(pv.logits, resp, P));
-            parts.values.push(pv.values.narrow(1, P - 1, resp.shape[1]!));
+            // The response tokens, scored at positions P-1 … P+R-2; after EOS nothing is scored.
+            const targets = gen.tokens.narrow(0, i, n).where(gen.responseMask.narrow(0, i, n), IGNORE_INDEX);
+            const R = targets.shape[1]!;
+            const temperature = c.temperature;
+            const hv = this.model.hiddenAndValues(ids, mask, { path: 'native' });
+            parts.logprobs.push(headLogprobs(this.model, hv.hidden.narrow(1, P - 1, R), targets, { temperature }).logprobs);
+            parts.values.push(hv.values.narrow(1, P - 1, R));
             parts.ref.push(
-              this.responseLogprobs(
-                onReference(this.model, this.refModel, (m) => noGrad(() => m.forward(ids, { attentionMask: mask, path: 'native' }))).logits,
-                resp,
-                P,
-              ),
+              onReference(this.model, this.refModel, (m) =>
+                tokenLogprobs(m, ids, targets, { attentionMask: mask, path: 'native', start: P - 1, temperature }),
+              ).logprobs,
             );
             if (this.rewardModel) parts.scores.push(noGrad(() => this.rewardModel!.rewards(ids, mask, { path: 'native' })));
           }
@@ -380,26 +368,26 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
             const idx = tensor(mb.slice(k, k + c.microBatchSize), { dtype: 'int64', device: this.device });
             const pick = (t: Tensor) => t.indexSelect(0, idx);
             const mask = pick(r.responseMask);
-            const out = withMixedPrecision(c.mixedPrecision, this.device, () =>
-              this.model.policyAndValues(pick(r.sequences), pick(r.attentionMask)),
-            );
             const R = r.responses.shape[1]!;
-            // Losses in float32 whatever the forward's precision (log-probs and ratios are sensitive).
-            const logits = out.logits
-              .narrow(1, P - 1, R)
-              .float()
-              .div(c.temperature);
-            const newLogprobs = logits.logSoftmax(-1).gather(2, pick(r.responses).unsqueeze(-1)).squeeze(-1);
-            const vpred = out.values.narrow(1, P - 1, R).float();
-            const pl = policyLoss(newLogprobs, pick(r.logprobs), pick(r.advantages), mask, c.cliprange);
+            const targets = pick(r.responses).where(mask, IGNORE_INDEX);
+            // The LM head on the response positions only, chunked over the vocabulary; its
+            // log-probs and entropy come in float32 whatever the forward's precision (log-probs
+            // and ratios are sensitive).
+            const { values, head } = withMixedPrecision(c.mixedPrecision, this.device, () => {
+              const out = this.model.hiddenAndValues(pick(r.sequences), pick(r.attentionMask));
+              const hidden = out.hidden.narrow(1, P - 1, R);
+              return { values: out.values, head: headLogprobs(this.model, hidden, targets, { temperature: c.temperature, entropy: true }) };
+            });
+            const vpred = values.narrow(1, P - 1, R).float();
+            const pl = policyLoss(head.logprobs, pick(r.logprobs), pick(r.advantages), mask, c.cliprange);
             const vl = valueLoss(vpred, pick(r.values), pick(r.returns), mask, c.cliprangeValue);
-            const entropy = maskedMean(entropyFromLogits(logits), mask);
+            const entropy = maskedMean(head.entropy!, mask);
             let loss = pl.loss.add(vl.loss.mul(c.vfCoef));
             if (c.entCoef > 0) loss = loss.sub(entropy.mul(c.entCoef));
             if (c.ptxCoef > 0) {
               const seqs = Array.from({ length: c.microBatchSize }, () => this.ptx[ptxCursor++ % this.ptx.length]!);
               const pb = collateSequences(seqs, this.tokenizer.padTokenId, this.device);
-              const ptxLoss = lmLossFromLogits(this.model.forward(pb.inputIds, { attentionMask: pb.attentionMask }).logits, pb.labels);
+              const ptxLoss = languageModelLoss(this.model, pb);
               add('loss/ptx_avg', ptxLoss.item());
               loss = loss.add(ptxLoss.mul(c.ptxCoef));
             }

@@ -6,6 +6,7 @@ import { sftFinding, unigramLoss } from './learning-check.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
+import { lmHeadCrossEntropy } from '../nn/lm-head-logprobs.js';
 import { fromBytes } from '../tensor/bytes.js';
 import { noGrad } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
@@ -60,10 +61,17 @@ export function lmLossFromLogits(logits: Tensor, labels: Tensor, reduction: 'mea
   });
 }
 
-/** Mean next-token cross entropy over the labeled tokens of a batch. */
+/**
+ * Mean (or summed) next-token cross entropy over the labeled tokens of a batch: lmLossFromLogits
+ * of the model's logits, computed from the hidden states with the LM head chunked over the
+ * vocabulary (nn/lm-head-logprobs.ts), so the (B, T, V) logits are never held.
+ */
 export function languageModelLoss(model: GPT, batch: SFTBatch, reduction: 'mean' | 'sum' = 'mean'): Tensor {
   return tidy(() =>
-    lmLossFromLogits(model.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits, batch.labels, reduction),
+    lmHeadCrossEntropy(model.hiddenStates(batch.inputIds, { attentionMask: batch.attentionMask }), model.lm_head.weight, batch.labels, {
+      ignoreIndex: IGNORE_INDEX,
+      reduction,
+    }),
   );
 }
 
