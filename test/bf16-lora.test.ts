@@ -8,7 +8,7 @@
 // on a bf16 base that learns and saves an adapter PEFT opens.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -25,7 +25,8 @@ import {
   type Tensor,
 } from '../src/index.js';
 import * as F from '../src/nn/functional.js';
-import { tempDir } from './helpers.js';
+import { tempDir, words } from './helpers.js';
+import { rlhfIn } from './cli-helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -105,7 +106,8 @@ describe.each([
     }
     // The frozen bf16 base gets no gradient at all.
     for (const [n, p] of frozen) expect(p.grad, n).toBeNull();
-    torch.dispose([ids, mask, positionIds, logits, real, ours, theirs, loss, model]);
+    torch.dispose([ids, mask, positionIds, logits, real, ours, theirs, loss]);
+    model.dispose();
   });
 
   it("merges into the bf16 base as PEFT's merge_and_unload does; the native path computes the merged weights too", async () => {
@@ -121,12 +123,12 @@ describe.each([
     // The native path runs W + s·B·A rounded to bf16: what the merged model computes.
     const native = run('native');
     expect(relErr(native, wantList)).toBeLessThan(0.02);
-    const before = new Map(model.namedParameters().map(([n, p]) => [n, torch.noGrad(() => p.clone())]));
     mergeAndUnload(model);
     for (const [n, p] of model.namedParameters()) expect(p.dtype, n).toBe('bfloat16');
     const merged = run('modules');
     expect(relErr(merged, wantList)).toBeLessThan(0.02);
-    torch.dispose([ids, mask, positionIds, real, want, native, merged, [...before.values()], model]);
+    torch.dispose([ids, mask, positionIds, real, want, native, merged]);
+    model.dispose();
   });
 });
 
@@ -140,6 +142,7 @@ describe('a bf16 base', () => {
       const used = torch.memory().bytes - before;
       const d = m.tokenEmbedding.dtype;
       m.dispose();
+      expect(torch.memory().bytes).toBe(before);
       return { used, d };
     };
     const f32 = await bytes('float32');
@@ -165,7 +168,9 @@ describe('a bf16 base', () => {
     loss.backward();
     expect(rm.score.weight.grad?.dtype).toBe('float32');
     expect(ac.v_head!.summary.weight.grad?.dtype).toBe('float32');
-    torch.dispose([ids, mask, r, out.logits, out.values, loss, rm, ac]);
+    torch.dispose([ids, mask, r, out.logits, out.values, loss]);
+    rm.dispose();
+    ac.dispose();
   });
 
   it('LoRA SFT on it learns, with float32 adapter and AdamW state, and saves an adapter PEFT opens on the bf16 base', async () => {
@@ -217,4 +222,27 @@ describe('a bf16 base', () => {
     t.dispose();
     model.dispose();
   }, 300_000);
+});
+
+describe('rlhf sft --dtype', () => {
+  const rlhf = rlhfIn(tmp, { timeoutMs: 300_000 });
+
+  it("by default ('auto') holds a bf16 checkpoint in bf16 under LoRA and trains a full fine-tune in float32", () => {
+    cpSync(fixture('llama-tiny-bf16-sharded'), join(tmp, 'base'), { recursive: true });
+    writeFileSync(
+      join(tmp, 'sft.jsonl'),
+      Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q${i % 4}:`, completion: ` answer ${i % 4}!` })).join('\n'),
+    );
+    const quick = words('--data sft.jsonl --max-steps 1 --batch-size 4 --progress-bar false');
+    const lora = rlhf(...words('sft --model base --out lora --use-peft'), ...quick);
+    expect(lora.code, lora.err).toBe(0);
+    expect(lora.err).toMatch(/rlhf sft: base \(bfloat16\)/);
+    expect(JSON.parse(readFileSync(join(tmp, 'lora', 'adapter_config.json'), 'utf8')).r).toBe(8);
+    const full = rlhf(...words('sft --model base --out full'), ...quick);
+    expect(full.code, full.err).toBe(0);
+    expect(full.err).toMatch(/rlhf sft: base \(float32\)/);
+    const bad = rlhf(...words('sft --model base --out bad --dtype int8'), ...quick);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got "int8"/);
+  }, 600_000);
 });

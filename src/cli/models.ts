@@ -49,7 +49,7 @@ export async function modelFromSpec(
       // Under an adapter the base stays frozen, the grown embedding too.
       if (hasLora(model)) model.tokenEmbedding.requiresGrad_(false);
     }
-    return { model, tokenizer, source: spec };
+    return { model, tokenizer, source: `${spec} (${model.tokenEmbedding.dtype})` };
   }
   // A config file: ours (camelCase, GPTConfig or LlamaConfig) or Hugging Face's (config.json keys).
   const cfg = readJsonFile(spec);
