@@ -17,6 +17,10 @@ import {
   RewardModel,
   ActorCritic,
   SFTTrainer,
+  RewardTrainer,
+  DPOTrainer,
+  GRPOTrainer,
+  PPOTrainer,
   applyLora,
   adapterParameters,
   loraAdapter,
@@ -222,6 +226,76 @@ describe('a bf16 base', () => {
     t.dispose();
     model.dispose();
   }, 300_000);
+});
+
+describe('every trainer with LoRA on a bf16 base', () => {
+  const base = fixture('llama-tiny-bf16-sharded');
+  const quiet = { progressBar: false, loggingSteps: 1, learningRate: 1e-2 } as const;
+  const lora = { r: 4, loraAlpha: 8 };
+  const pairs = Array.from({ length: 8 }, (_, i) => ({ prompt: `q${i % 4}:`, chosen: 'aaa', rejected: ['bbb', 'cc'][i % 2]! }));
+  const prompts = Array.from({ length: 4 }, (_, i) => ({ prompt: `p${i}:` }));
+  const shareOfA = (answers: string[]) => answers.map((s) => (s.length ? [...s].filter((c) => c === 'a').length / s.length : 0));
+
+  it.each(['reward', 'dpo', 'grpo', 'ppo'] as const)(
+    '%s trains: finite metrics, the base stays bf16 and untouched, everything that trains is float32',
+    async (kind) => {
+      const tokenizer = await loadTokenizer(base);
+      const outputDir = join(tmp, `trainer-${kind}`);
+      const model =
+        kind === 'reward'
+          ? await RewardModel.fromTrunk(base, { dtype: 'auto' })
+          : kind === 'ppo'
+            ? await ActorCritic.fromTrunk(base, { dtype: 'auto' })
+            : await GPT.load(base, { dtype: 'auto' });
+      const embed = torch.noGrad(() => model.tokenEmbedding.clone());
+      const trainer =
+        kind === 'reward'
+          ? new RewardTrainer({
+              model: model as RewardModel,
+              tokenizer,
+              trainDataset: pairs,
+              peftConfig: lora,
+              config: { outputDir, maxSteps: 2, batchSize: 4, ...quiet },
+            })
+          : kind === 'dpo'
+            ? new DPOTrainer({
+                model,
+                tokenizer,
+                trainDataset: pairs,
+                peftConfig: lora,
+                config: { outputDir, maxSteps: 2, batchSize: 4, ...quiet },
+              })
+            : kind === 'grpo'
+              ? new GRPOTrainer({
+                  model,
+                  tokenizer,
+                  prompts,
+                  rewards: (o: { completions: string[] }) => shareOfA(o.completions),
+                  peftConfig: lora,
+                  config: { outputDir, maxSteps: 2, batchSize: 4, numGenerations: 2, maxCompletionLength: 4, beta: 0.1, ...quiet },
+                })
+              : new PPOTrainer({
+                  model: model as ActorCritic,
+                  tokenizer,
+                  prompts,
+                  rewardFn: (_p: string[], answers: string[]) => shareOfA(answers),
+                  peftConfig: lora,
+                  config: { outputDir, numIterations: 2, batchSize: 4, miniBatchSize: 2, maxNewTokens: 4, klCoef: 0.1, ...quiet },
+                });
+      await trainer.train();
+      expect(trainer.history.length).toBeGreaterThan(0);
+      for (const row of trainer.history) for (const [k, v] of Object.entries(row)) expect(Number.isFinite(v), `${k} = ${v}`).toBe(true);
+      const trained = model.namedParameters().filter(([, p]) => p.requiresGrad);
+      expect(trained.length).toBeGreaterThan(0);
+      for (const [n, p] of trained) expect(p.dtype, n).toBe('float32');
+      expect(model.tokenEmbedding.dtype).toBe('bfloat16');
+      expect(torch.noGrad(() => model.tokenEmbedding.equal(embed))).toBe(true);
+      embed.dispose();
+      trainer.dispose();
+      model.dispose();
+    },
+    300_000,
+  );
 });
 
 describe('rlhf sft --dtype', () => {
