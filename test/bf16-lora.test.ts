@@ -91,13 +91,13 @@ describe.each([
     const ids = torch.tensor(g.inputIds, { dtype: 'int64' });
     const mask = torch.tensor(g.attentionMask, { dtype: 'bool' });
     const positionIds = torch.tensor(g.positionIds, { dtype: 'int64' });
-    const logits = model.forward(ids, { attentionMask: mask, positionIds }).logits;
+    const logits = torch.tidy(() => model.forward(ids, { attentionMask: mask, positionIds }).logits);
     // Losses are float32: the logits of a bf16 model come out upcast, as transformers' losses do.
     expect(logits.dtype).toBe('float32');
     // The padded row's pad positions are nobody's business (their keys are masked for real queries).
-    const real = torch.tensor(g.attentionMask, { dtype: 'bool' }).unsqueeze(-1);
-    const ours = torch.noGrad(() => logits.maskedFill(real.logicalNot(), 0));
-    const theirs = torch.tensor(g.logits).maskedFill(real.logicalNot(), 0);
+    const real = mask.unsqueeze(-1);
+    const ours = torch.noGrad(() => torch.tidy(() => logits.maskedFill(real.logicalNot(), 0)));
+    const theirs = torch.tidy(() => torch.tensor(g.logits).maskedFill(real.logicalNot(), 0));
     expect(relErr(ours, theirs.tolist() as number[][][])).toBeLessThan(0.02);
     const loss = causalLoss(logits, ids, mask);
     expect(Math.abs((loss.item() as number) - g.loss) / g.loss).toBeLessThan(2e-3);
@@ -121,8 +121,10 @@ describe.each([
     const positionIds = torch.tensor(g.positionIds, { dtype: 'int64' });
     const real = mask.unsqueeze(-1);
     const run = (path: 'modules' | 'native') =>
-      torch.noGrad(() => model.forward(ids, { attentionMask: mask, positionIds, path }).logits.maskedFill(real.logicalNot(), 0));
-    const want = torch.noGrad(() => torch.tensor(g.mergedLogits).maskedFill(real.logicalNot(), 0));
+      torch.noGrad(() =>
+        torch.tidy(() => model.forward(ids, { attentionMask: mask, positionIds, path }).logits.maskedFill(real.logicalNot(), 0)),
+      );
+    const want = torch.tidy(() => torch.tensor(g.mergedLogits).maskedFill(real.logicalNot(), 0));
     const wantList = want.tolist() as number[][][];
     // The native path runs W + s·B·A rounded to bf16: what the merged model computes.
     const native = run('native');
@@ -205,7 +207,7 @@ describe('a bf16 base', () => {
     model.eval();
     const inputIds = [[5, 17, 42, 7, 99]];
     const ids = torch.tensor(inputIds, { dtype: 'int64' });
-    const logits = torch.noGrad(() => model.forward(ids, { path: 'modules' }).logits);
+    const logits = torch.noGrad(() => torch.tidy(() => model.forward(ids, { path: 'modules' }).logits));
     const probe = existsSync(python) ? spawnSync(python, ['-c', 'import peft, transformers'], { encoding: 'utf8' }) : null;
     if (probe?.status === 0) {
       const goldenPath = join(tmp, 'sft-golden.json');
