@@ -2,6 +2,7 @@
 export { torch } from './torch.js';
 export { Tensor, type TensorOrScalar, type BackwardOptions } from './tensor/tensor.js';
 export type { DType, Device, Scalar, TensorOptions, NestedArray } from './tensor/types.js';
+export { isHalfDtype, trainingDtype } from './tensor/types.js';
 export type { MemoryInfo } from './tensor/runtime.js';
 export * as F from './nn/functional.js';
 export { lmHeadLogprobs, lmHeadCrossEntropy, type LMHeadLogprobs, type LMHeadLogprobsOptions } from './nn/lm-head-logprobs.js';
@@ -43,7 +44,14 @@ export {
 export * from './tokenizers/index.js';
 export * from './data/index.js';
 export { RewardModel, lastTokenIndex, type RewardNormalization } from './models/reward-model.js';
-export { loadGPTFamily, modelConfigFromHF, modelConfigToHF, type GPTFamily, type LoadGPTOptions } from './models/gpt-checkpoint.js';
+export {
+  loadGPTFamily,
+  modelConfigFromHF,
+  modelConfigToHF,
+  type GPTFamily,
+  type LoadGPTOptions,
+  type LoadDType,
+} from './models/gpt-checkpoint.js';
 export {
   resolveLlamaConfig,
   llamaConfigFromHF,
@@ -55,7 +63,7 @@ export {
 } from './models/llama-config.js';
 export { LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './models/llama.js';
 export { Trainer, NonFiniteLossError, pickDevice, type StepOutput, type TrainResult } from './trainers/trainer.js';
-export { defaultTrainingConfig, type TrainingConfig } from './trainers/config.js';
+export { defaultTrainingConfig, loadDtype, type TrainingConfig, type RunDtype } from './trainers/config.js';
 export { CallbackList, type TrainerCallback, type TrainerControl, type CallbackState, type CallbackResult } from './trainers/callbacks.js';
 export { TensorBoardWriter, type ReportTo } from './trainers/tensorboard.js';
 export { plainProgress } from './trainers/progress.js';

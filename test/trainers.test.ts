@@ -324,11 +324,18 @@ describe('SFTTrainer', () => {
     const seen: string[] = [];
     const orig = (t as unknown as { computeLoss: (b: never) => { loss: Tensor } }).computeLoss.bind(t);
     (t as unknown as { computeLoss: unknown }).computeLoss = (b: never) => {
-      seen.push(torch.tidy(() => model.forward((b as { inputIds: Tensor }).inputIds).logits.dtype));
+      // The LM head runs in bf16 under autocast; its logits come out upcast to float32 (as transformers' losses
+      // take them), so they are float32 holding bf16 values.
+      seen.push(
+        torch.tidy(() => {
+          const { logits } = model.forward((b as { inputIds: Tensor }).inputIds);
+          return `${logits.dtype} ${logits.equal(logits.bfloat16().float()) ? 'bf16 values' : 'float32 values'}`;
+        }),
+      );
       return orig(b);
     };
     await t.train();
-    expect(new Set(seen)).toEqual(new Set(['bfloat16']));
+    expect(new Set(seen)).toEqual(new Set(['float32 bf16 values']));
     expect(model.parameters().every((p) => p.dtype === 'float32')).toBe(true);
     const log = readFileSync(join(tmp, 'bf16', 'metrics.jsonl'), 'utf8')
       .trim()

@@ -91,7 +91,13 @@ export function buildProgram(): Command {
       .command('merge')
       .description('merge a LoRA adapter into its base: a full model directory (with the tokenizer) that transformers loads')
       .requiredOption('--model <adapter-dir>', 'a directory holding a PEFT adapter (adapter_config.json + adapter_model.safetensors)')
-      .requiredOption('--out <dir>', 'where the merged model goes'),
+      .requiredOption('--out <dir>', 'where the merged model goes')
+      .option(
+        '--dtype <dtype>',
+        "the dtype the base is loaded, merged and saved in: 'auto' (the base's own, e.g. bf16, as PEFT on transformers' default " +
+          "load; the float32 delta is added in float32 and rounded once), 'float32', 'bfloat16' or 'float16'",
+        'auto',
+      ),
   ).action(mergeCommand);
 
   program

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { GPT } from '../models/gpt.js';
+import type { LoadDType } from '../models/gpt-checkpoint.js';
 import { RewardModel } from '../models/reward-model.js';
 import { hasLora, loraAdapter, modelDir } from '../lora/adapter.js';
 import type { Module } from '../nn/module.js';
@@ -100,6 +101,11 @@ export function loraFromFlags(o: Opts, model?: Module): LoraConfigInput | undefi
   }
 }
 
+/** Whether the run trains a LoRA adapter: a LoRA flag is given, or the model directory holds an adapter (which keeps training). */
+export function trainsAnAdapter(o: Opts, modelDir?: string): boolean {
+  return loraFromFlags(o) !== undefined || (modelDir !== undefined && existsSync(modelDir) && isAdapterDir(modelDir));
+}
+
 /** The tokenizer of a model directory; an adapter directory without tokenizer files uses its base's. */
 export async function tokenizerOf(dir: string, model: GPT): Promise<Tokenizer> {
   try {
@@ -117,7 +123,10 @@ export async function mergeCommand(o: Opts): Promise<void> {
   const out = o.out as string;
   if (!existsSync(dir)) throw new Error(`--model: ${dir}: no such file or directory`);
   if (!isAdapterDir(dir)) throw new Error(`--model: ${dir} holds no adapter_config.json (not a PEFT adapter directory; nothing to merge)`);
-  const options = { device: 'cpu' as Device, baseModel: o.baseModel as string | undefined };
+  const dtype = (o.dtype as string | undefined) ?? 'auto';
+  if (!MERGE_DTYPES.includes(dtype as LoadDType))
+    throw new Error(`--dtype must be ${MERGE_DTYPES.map((d) => `'${d}'`).join(', ')}, got '${dtype}'`);
+  const options = { device: 'cpu' as Device, baseModel: o.baseModel as string | undefined, dtype: dtype as LoadDType };
   const rewardModel = readAdapterConfig(dir).taskType === 'SEQ_CLS';
   const model = rewardModel ? await RewardModel.load(dir, options) : await GPT.load(dir, options);
   try {
@@ -132,6 +141,9 @@ export async function mergeCommand(o: Opts): Promise<void> {
     model.dispose();
   }
 }
+
+/** rlhf merge --dtype: the base's own ('auto', as PEFT on transformers' default load) or a dtype by name. */
+export const MERGE_DTYPES: readonly LoadDType[] = ['auto', 'float32', 'bfloat16', 'float16'];
 
 const loraAdapterBase = (dir: string, o: Opts): string =>
   (o.baseModel as string | undefined) ?? readAdapterConfig(dir).baseModelNameOrPath ?? '?';

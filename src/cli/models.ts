@@ -4,7 +4,7 @@ import type { Device } from '../tensor/types.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, type ModelConfigInput } from '../models/gpt.js';
-import { modelConfigFromHF, readJsonFile } from '../models/gpt-checkpoint.js';
+import { modelConfigFromHF, readJsonFile, type LoadDType } from '../models/gpt-checkpoint.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { hasLora } from '../lora/adapter.js';
@@ -19,11 +19,15 @@ export const MODEL_PRESETS: Record<string, Preset> = {
   'llama-tiny': { arch: 'llama', blockSize: 128, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 64, intermediateSize: 172 },
 };
 
-/** `baseModel`: the base of a directory that holds a PEFT adapter (--base-model). */
+/**
+ * `baseModel`: the base of a directory that holds a PEFT adapter (--base-model); `dtype`: what a
+ * model directory loads in (a preset or a config file starts from random float32 weights).
+ */
 export async function modelFromSpec(
   spec: string,
   device: Device,
   baseModel?: string,
+  dtype: LoadDType = 'float32',
 ): Promise<{ model: GPT; tokenizer: Tokenizer; source: string }> {
   const preset = MODEL_PRESETS[spec];
   if (preset) {
@@ -37,7 +41,7 @@ export async function modelFromSpec(
   if (!existsSync(spec))
     throw new Error(`--model: '${spec}' is not a preset (${Object.keys(MODEL_PRESETS).join(', ')}), a config.json or a model directory`);
   if (statSync(spec).isDirectory()) {
-    const model = await GPT.load(spec, { device, baseModel });
+    const model = await GPT.load(spec, { device, baseModel, dtype });
     const tokenizer = await tokenizerOf(spec, model);
     // GPT-2's tokenizer has no pad token; ours adds one after the vocabulary (PAD ≠ EOS).
     if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -45,7 +49,7 @@ export async function modelFromSpec(
       // Under an adapter the base stays frozen, the grown embedding too.
       if (hasLora(model)) model.tokenEmbedding.requiresGrad_(false);
     }
-    return { model, tokenizer, source: spec };
+    return { model, tokenizer, source: `${spec} (${model.tokenEmbedding.dtype})` };
   }
   // A config file: ours (camelCase, GPTConfig or LlamaConfig) or Hugging Face's (config.json keys).
   const cfg = readJsonFile(spec);

@@ -11,6 +11,7 @@ import { builtinReward } from '../rewards/builtin-spec.js';
 import type { RewardSource } from '../rewards/rewards.js';
 import type { RewardFunction } from '../rewards/types.js';
 import type { Device } from '../tensor/types.js';
+import type { LoadDType } from '../models/gpt-checkpoint.js';
 
 /** Collects a repeatable flag's values (commander's option argument parser). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -39,14 +40,18 @@ async function importRewardFunction(spec: string): Promise<RewardFunction> {
   return rf.rewardName || rf.name ? rf : Object.assign((inputs: Parameters<RewardFunction>[0]) => rf(inputs), { rewardName: name });
 }
 
-/** The reward sources the flags name, in weight order; at least one is required. */
-export async function rewardSourcesFromFlags(o: Record<string, unknown>, device: Device): Promise<RewardSource[]> {
+/** The reward sources the flags name, in weight order; at least one is required. Reward models load in `dtype` (frozen: default 'auto'). */
+export async function rewardSourcesFromFlags(
+  o: Record<string, unknown>,
+  device: Device,
+  dtype: LoadDType = 'auto',
+): Promise<RewardSource[]> {
   const list = (k: string): string[] => (Array.isArray(o[k]) ? (o[k] as string[]) : []);
   const sources: RewardSource[] = [];
   try {
     for (const dir of list('rewardModel')) {
       if (!existsSync(dir)) throw new Error(`--reward-model: ${dir}: no such file or directory`);
-      sources.push(await RewardModel.load(dir, { device }));
+      sources.push(await RewardModel.load(dir, { device, dtype }));
     }
     for (const spec of list('rewardFn')) sources.push(await importRewardFunction(spec));
     for (const spec of list('reward')) sources.push(builtinReward(spec));

@@ -12,6 +12,7 @@ import { builtinReward } from '../rewards/builtin-spec.js';
 import type { RewardFunction } from '../rewards/types.js';
 import { parseDevice, type Device } from '../tensor/types.js';
 import type { Field } from '../trainers/config-fields.js';
+import { loadDtype, runFields, type RunDtype } from '../trainers/config.js';
 import { DPOTrainer } from '../trainers/dpo.js';
 import { defaultDPOConfig, dpoFields, type DPOConfig } from '../trainers/dpo-config.js';
 import { GRPOTrainer } from '../trainers/grpo.js';
@@ -27,7 +28,7 @@ import { defaultSFTConfig, sftFields, type SFTConfig } from '../trainers/sft-con
 import { startingPointHelp, type TrainerStage } from '../trainers/starting-point.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { emptyNote, loadData, requireFile, runSummary, str, type Opts } from './inputs.js';
-import { addBaseModelFlag, addLoraFlags, loraFromFlags, tokenizerOf } from './lora.js';
+import { addBaseModelFlag, addLoraFlags, loraFromFlags, tokenizerOf, trainsAnAdapter } from './lora.js';
 import { modelFromSpec } from './models.js';
 import { addConfigFlags, addSkipInvalidFlag, configFromFlags } from './options.js';
 import { presetsHelpText } from './presets-help.js';
@@ -60,11 +61,22 @@ const STAGES = {
  * A training command's config from its flags (and --config), with --out as outputDir, the device
  * it names, and the run seeded (before any model is made, so a seed gives the same run).
  */
-function stageConfig(o: Opts, stage: Stage): { config: Record<string, unknown>; device: Device } {
+function stageConfig(o: Opts, stage: Stage): { config: Record<string, unknown>; device: Device; dtype: RunDtype } {
   const config: Record<string, unknown> = { ...configFromFlags(o, stage.fields, stage.name), outputDir: str(o, 'out') };
   const device = pickDevice(parseDevice(config.device ?? 'auto', '--device', true));
+  const dtype = config.dtype ?? runFields.dtype.default;
+  const [ok, what] = runFields.dtype.check;
+  if (!ok(dtype)) throw new Error(`--dtype must be ${what}, got ${JSON.stringify(dtype)}`);
   seedRun(config, stage.defaults.seed as number, stage.name);
-  return { config, device };
+  return { config, device, dtype: dtype as RunDtype };
+}
+
+/**
+ * The dtypes of a run's models (see RunConfig.dtype): `trained`, of the model that trains (its
+ * frozen base under LoRA, else float32 unless named), and `frozen`, of the reference and reward models.
+ */
+function runDtypes(dtype: RunDtype, o: Opts, modelDir?: string): { trained: RunDtype; frozen: RunDtype } {
+  return { trained: loadDtype(dtype, !trainsAnAdapter(o, modelDir)), frozen: loadDtype(dtype, false) };
 }
 
 /** The held-out prompts and extra judges that --eval-prompts and --eval-reward name. */
@@ -75,10 +87,12 @@ async function evalPromptsFromFlags(o: Opts): Promise<{ evalDataset: PromptExamp
 }
 
 async function sft(o: Opts): Promise<void> {
-  const { config, device } = stageConfig(o, STAGES.sft);
+  const { config, device, dtype } = stageConfig(o, STAGES.sft);
   const data = await loadData(loadSFTDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
+  const spec = str(o, 'model');
+  const { trained } = runDtypes(dtype, o, spec);
+  const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const t = new SFTTrainer({
     model,
     tokenizer,
@@ -96,12 +110,13 @@ async function sft(o: Opts): Promise<void> {
 }
 
 async function rm(o: Opts): Promise<void> {
-  const { config, device } = stageConfig(o, STAGES.rm);
+  const { config, device, dtype } = stageConfig(o, STAGES.rm);
   const data = await loadData(loadPreferenceDataset, o, '--data');
   const norm = o.normalizationData ? await loadData(loadSFTDataset, o, '--normalization-data') : undefined;
   const dir = str(o, 'model');
   requireFile(dir, '--model');
-  const model = await RewardModel.fromTrunk(dir, { device, baseModel: o.baseModel as string | undefined });
+  const { trained } = runDtypes(dtype, o, dir);
+  const model = await RewardModel.fromTrunk(dir, { device, baseModel: o.baseModel as string | undefined, dtype: trained });
   const tokenizer = await tokenizerOf(dir, model);
   const t = new RewardTrainer({
     model,
@@ -119,7 +134,7 @@ async function rm(o: Opts): Promise<void> {
 }
 
 async function ppo(o: Opts): Promise<void> {
-  const { config, device } = stageConfig(o, STAGES.ppo);
+  const { config, device, dtype } = stageConfig(o, STAGES.ppo);
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const { evalDataset, evalRewards } = await evalPromptsFromFlags(o);
   const policyDir = requireFile(str(o, 'policy'), '--policy');
@@ -127,15 +142,17 @@ async function ppo(o: Opts): Promise<void> {
   const ptx = o.ptxData ? await loadData(loadSFTDataset, o, '--ptx-data') : undefined;
   const baseModel = o.baseModel as string | undefined;
   const peftConfig = loraFromFlags(o);
+  const { trained, frozen } = runDtypes(dtype, o, policyDir);
   const model = await ActorCritic.fromTrunk(policyDir, {
     device,
     separateCritic: !!o.separateCritic,
     rewardModelDir: rmDir,
     baseModel,
+    dtype: trained,
   });
   // With a new LoRA adapter the reference is the policy with its adapter off: no second copy.
-  const refModel = peftConfig ? undefined : await GPT.load(policyDir, { device, baseModel });
-  const rewardModel = await RewardModel.load(rmDir, { device });
+  const refModel = peftConfig ? undefined : await GPT.load(policyDir, { device, baseModel, dtype: frozen });
+  const rewardModel = await RewardModel.load(rmDir, { device, dtype: frozen });
   const tokenizer = await tokenizerOf(policyDir, model);
   const t = new PPOTrainer({
     model,
@@ -155,13 +172,15 @@ async function ppo(o: Opts): Promise<void> {
 }
 
 async function dpo(o: Opts): Promise<void> {
-  const { config: flags, device } = stageConfig(o, STAGES.dpo);
+  const { config: flags, device, dtype } = stageConfig(o, STAGES.dpo);
   const config = handOver<DPOConfig>(flags);
   const data = await loadData(loadPreferencePairDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadPreferencePairDataset, o, '--eval-data') : undefined;
   const refDir = o.refModel ? requireFile(str(o, 'refModel'), '--ref-model') : undefined;
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
-  const refModel = refDir ? await GPT.load(refDir, { device }) : undefined;
+  const spec = str(o, 'model');
+  const { trained, frozen } = runDtypes(dtype, o, spec);
+  const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
+  const refModel = refDir ? await GPT.load(refDir, { device, dtype: frozen }) : undefined;
   const peftConfig = loraFromFlags(o, model);
   const t = new DPOTrainer({ model, refModel, tokenizer, config, trainDataset: data, evalDataset: evalData, peftConfig });
   const reference = refDir ?? (t.refModel ? 'a frozen copy' : peftConfig && !config.referenceFree ? 'the base (adapter off)' : 'none kept');
@@ -175,7 +194,7 @@ async function dpo(o: Opts): Promise<void> {
 
 /** rlhf grpo / rlhf rloo: the group-sampled online trainers, on the prompts and the rewards the flags name. */
 async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
-  const { config: flags, device } = stageConfig(o, STAGES[kind]);
+  const { config: flags, device, dtype } = stageConfig(o, STAGES[kind]);
   const weights = parseRewardWeights(flags.rewardWeights);
   if (weights) flags.rewardWeights = weights;
   // A null default takes no type from itself: epsilonHigh's flag is a number.
@@ -183,8 +202,10 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const config = handOver<GRPOConfig & RLOOConfig>(flags);
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const { evalDataset, evalRewards } = await evalPromptsFromFlags(o);
-  const rewards = await rewardSourcesFromFlags(o, device);
-  const { model, tokenizer, source } = await modelFromSpec(str(o, 'model'), device, o.baseModel as string | undefined);
+  const spec = str(o, 'model');
+  const { trained, frozen } = runDtypes(dtype, o, spec);
+  const rewards = await rewardSourcesFromFlags(o, device, frozen);
+  const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const peftConfig = loraFromFlags(o, model);
   const args = { model, tokenizer, prompts, evalDataset, evalRewards, rewards, config, peftConfig };
   const t = kind === 'grpo' ? new GRPOTrainer(args) : new RLOOTrainer(args);

@@ -39,6 +39,7 @@ export async function loadAdapterModel<T extends GPT>(
   family: GPTFamily<T>,
 ): Promise<T> {
   const peft = readAdapterConfig(dir);
+  // dtype 'auto' is the base's own (the adapter file's float32 tensors say nothing of it).
   const baseDir = resolveBaseModelDir(dir, peft.baseModelNameOrPath, options.baseModel);
   // The heads an adapter trains in full (a reward model's score, a value head) come from the adapter.
   const model = await loadGPTFamily(baseDir, { device: options.device, dtype: options.dtype }, { ...family, headsOptional: true });

@@ -1,6 +1,8 @@
 // The PPO actor-critic: one GPT trunk with two heads — the LM head (the policy) and a value
 // head (a scalar per position) — or, with `separateCritic`, the policy plus a critic with its
-// own trunk initialised from the reward model (what OpenRLHF and DeepSpeed-Chat do).
+// own trunk initialised from the reward model (what OpenRLHF and DeepSpeed-Chat do). On a
+// half-precision trunk the value head, which trains in full, is float32 and reads the hidden
+// states cast to float32.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -11,9 +13,9 @@ import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Device } from '../tensor/types.js';
+import { trainingDtype, type DType, type Device } from '../tensor/types.js';
 import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
-import { loadGPTFamily, modelConfigToHF, originMark, type GPTFamily } from './gpt-checkpoint.js';
+import { dtypeMark, loadGPTFamily, modelConfigToHF, originMark, type GPTFamily, type LoadDType } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
 import { hasLora } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
@@ -21,7 +23,7 @@ import { saveAdapter } from '../lora/peft-files.js';
 /** TRL's ValueHead: v_head.summary is a Linear(nEmbd, 1). */
 export class ValueHead extends Module {
   readonly summary: Linear;
-  constructor(nEmbd: number, placement: { device?: Device } = {}) {
+  constructor(nEmbd: number, placement: { device?: Device; dtype?: DType } = {}) {
     super();
     this.summary = this.registerModule('summary', new Linear(nEmbd, 1, placement));
     noGrad(() => {
@@ -29,8 +31,10 @@ export class ValueHead extends Module {
       this.summary.bias!.zero_();
     });
   }
+  /** Values of hidden states (…, nEmbd), cast to the head's dtype (float32 on a bf16 trunk). */
   forward(hidden: Tensor): Tensor {
-    return tidy(() => this.summary.forward(hidden).squeeze(-1));
+    const w = this.summary.weight.dtype;
+    return tidy(() => this.summary.forward(hidden.dtype === w ? hidden : hidden.to(w)).squeeze(-1));
   }
 }
 
@@ -53,10 +57,14 @@ export class ActorCritic extends GPT {
   readonly v_head: ValueHead | null;
   #critic: RewardModel | null = null;
 
-  /** With `critic`, the values come from that model (its own trunk); else from v_head on the policy's trunk. */
-  constructor(config: ModelConfigInput, options: { device?: Device; critic?: RewardModel | 'later' } = {}) {
-    super(config, { device: options.device });
-    this.v_head = options.critic ? null : this.registerModule('v_head', new ValueHead(this.config.nEmbd, { device: options.device }));
+  /**
+   * With `critic`, the values come from that model (its own trunk); else from v_head on the policy's
+   * trunk. `dtype` is the trunk's; the value head is made in trainingDtype(dtype).
+   */
+  constructor(config: ModelConfigInput, options: { device?: Device; dtype?: DType; critic?: RewardModel | 'later' } = {}) {
+    super(config, { device: options.device, dtype: options.dtype });
+    const head = { device: options.device, dtype: trainingDtype(options.dtype ?? 'float32') };
+    this.v_head = options.critic ? null : this.registerModule('v_head', new ValueHead(this.config.nEmbd, head));
     if (options.critic && options.critic !== 'later') this.#critic = this.registerModule('critic', options.critic);
   }
 
@@ -76,16 +84,17 @@ export class ActorCritic extends GPT {
    */
   static async fromTrunk(
     policyDir: string,
-    options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string } = {},
+    options: { separateCritic?: boolean; rewardModelDir?: string; device?: Device; baseModel?: string; dtype?: LoadDType } = {},
   ): Promise<ActorCritic> {
     let critic: RewardModel | undefined;
     if (options.separateCritic) {
       if (!options.rewardModelDir)
         throw new Error('ActorCritic: separateCritic needs rewardModelDir (the critic starts from the reward model)');
-      critic = await RewardModel.load(options.rewardModelDir, { device: options.device });
+      critic = await RewardModel.load(options.rewardModelDir, { device: options.device, dtype: options.dtype });
     }
     try {
-      const model = await loadGPTFamily(policyDir, { device: options.device, baseModel: options.baseModel }, actorCriticFamily(!!critic));
+      const { device, baseModel, dtype } = options;
+      const model = await loadGPTFamily(policyDir, { device, baseModel, dtype }, actorCriticFamily(!!critic));
       if (critic) model.#critic = model.registerModule('critic', critic);
       return model;
     } catch (err) {
@@ -105,7 +114,7 @@ export class ActorCritic extends GPT {
       const hidden = this.hiddenStates(inputIds, { attentionMask, path: options.path });
       if (this.v_head) return { hidden, values: this.v_head.forward(hidden) };
       const h = this.#critic!.hiddenStates(inputIds, { attentionMask, path: options.path });
-      return { hidden, values: this.#critic!.score.forward(h).squeeze(-1) };
+      return { hidden, values: this.#critic!.scoreOf(h).squeeze(-1) };
     });
   }
 
@@ -113,7 +122,7 @@ export class ActorCritic extends GPT {
   policyAndValues(inputIds: Tensor, attentionMask: Tensor, options: { path?: ForwardPath } = {}): PolicyValueOutput {
     return tidy(() => {
       const { hidden, values } = this.hiddenAndValues(inputIds, attentionMask, options);
-      return { logits: F.linear(hidden, this.lm_head.weight), values };
+      return { logits: F.linear(hidden, this.lm_head.weight).float(), values };
     });
   }
 
@@ -130,7 +139,7 @@ export class ActorCritic extends GPT {
       await saveSafetensors(join(dir, 'model.safetensors'), new Map(own), { format: 'pt' });
       await writeJsonAtomic(
         join(dir, 'config.json'),
-        modelConfigToHF(this.config, {}, { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }),
+        modelConfigToHF(this.config, dtypeMark(this), { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }),
       );
     }
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
@@ -139,7 +148,7 @@ export class ActorCritic extends GPT {
 
 function actorCriticFamily(separateCritic: boolean): GPTFamily<ActorCritic> {
   return {
-    create: (c, _hf, device) => new ActorCritic(c, { device, critic: separateCritic ? 'later' : undefined }),
+    create: (c, _hf, placement) => new ActorCritic(c, { ...placement, critic: separateCritic ? 'later' : undefined }),
     heads: (c) =>
       separateCritic
         ? new Map()

@@ -2,8 +2,12 @@
 // GPT-2 (Conv1D weights stored (in, out), LM head tied to wte and not stored; with or without
 // the `transformer.` prefix and the legacy attention-mask buffers) and the Llama family (llama,
 // qwen2, mistral: `model.*` and `lm_head`, tied or not). A single model.safetensors or shards
-// with model.safetensors.index.json; any float dtype on disk (bf16, f16) loads into the
-// model's. Names and shapes are checked from the headers before anything is allocated.
+// with model.safetensors.index.json; any float dtype on disk (bf16, f16) loads into the dtype
+// asked for: float32 by default (TRL's create_model_from_path default), or 'auto', the
+// checkpoint's own (config.json's dtype / torch_dtype, else its weights'), as transformers'
+// from_pretrained(dtype="auto"); the model is made in that dtype, so a bf16 checkpoint never
+// exists in float32 on the way. Names and shapes are checked from the headers before anything
+// is allocated.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -127,8 +131,17 @@ export async function saveGPT(model: GPT, dir: string, extraConfig: Record<strin
   // namedParameters lists a tied parameter once: a tied lm_head.weight is left out, as HF does.
   const tensors = new Map(model.namedParameters());
   await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  await writeJsonAtomic(join(dir, 'config.json'), modelConfigToHF(model.config, extraConfig, originMark(model)));
+  await writeJsonAtomic(
+    join(dir, 'config.json'),
+    modelConfigToHF(model.config, { ...dtypeMark(model), ...extraConfig }, originMark(model)),
+  );
 }
+
+/** config.json's dtype keys (transformers v5 writes `dtype`, older versions read `torch_dtype`): the trunk's weights' dtype. */
+export const dtypeMark = (model: GPT): Record<string, string> => {
+  const d = model.tokenEmbedding.dtype;
+  return { torch_dtype: d, dtype: d };
+};
 
 /** config.json's torch_rlhf mark of a model trained here from random weights (what load reads back as origin 'from-scratch'). */
 export const originMark = (model: GPT): Record<string, unknown> => (model.origin === 'pretrained' ? {} : { from_scratch: true });
@@ -241,23 +254,56 @@ function expectedShapes(config: ModelConfig): Map<string, number[]> {
   return m;
 }
 
+/**
+ * The dtype a checkpoint's floating weights are held in: one of these, or 'auto', the
+ * checkpoint's own (transformers' from_pretrained(dtype="auto")).
+ */
+export type LoadDType = 'auto' | 'float32' | 'bfloat16' | 'float16' | 'float64';
+const LOAD_DTYPES: readonly LoadDType[] = ['auto', 'float32', 'bfloat16', 'float16', 'float64'];
+
 export interface LoadGPTOptions {
   device?: Device;
-  dtype?: DType;
+  /**
+   * The trunk's dtype (default 'float32', as TRL's create_model_from_path; 'auto': the checkpoint's
+   * own, e.g. bf16, as transformers' from_pretrained). Heads that train (a reward model's score, the
+   * value head) are float32 on a half-precision trunk, as are LoRA adapters put on it.
+   */
+  dtype?: LoadDType;
   /** For a directory holding a PEFT adapter: the base model's directory (default: adapter_config.json's base_model_name_or_path). */
   baseModel?: string;
 }
 
 /** A model built on the GPT trunk: how to make it from a config, and its heads' tensors. */
 export interface GPTFamily<T extends GPT> {
-  create(config: ModelConfig, hfConfig: Record<string, unknown>, device?: Device): T;
+  /** The model with its trunk in `dtype` (its heads in trainingDtype(dtype)). */
+  create(config: ModelConfig, hfConfig: Record<string, unknown>, placement: { device?: Device; dtype: DType }): T;
   /** Head tensors beyond the trunk, by name, with their shapes. */
   heads?(config: ModelConfig): Map<string, number[]>;
   /** Heads may be absent (a fresh head on a pretrained trunk keeps its initialisation). */
   headsOptional?: boolean;
 }
 
-const plainGPT: GPTFamily<GPT> = { create: (c, _hf, device) => GPT.create(c, { device }) };
+const plainGPT: GPTFamily<GPT> = { create: (c, _hf, placement) => GPT.create(c, placement) };
+
+const FLOAT_DTYPES = new Set<string>(['float32', 'bfloat16', 'float16', 'float64']);
+
+/**
+ * What dtype: 'auto' resolves to, as transformers does it: config.json's `dtype` (or the older
+ * `torch_dtype`), else the dtype of the checkpoint's first floating tensor, else float32.
+ */
+function autoDtype(hf: Record<string, unknown>, firstFloat: DType | undefined): DType {
+  const declared = hf.dtype ?? hf.torch_dtype;
+  if (typeof declared === 'string' && FLOAT_DTYPES.has(declared)) return declared as DType;
+  return firstFloat ?? 'float32';
+}
+
+/** options.dtype checked, with an error that names it. */
+function requestedDtype(options: LoadGPTOptions): LoadDType {
+  const d = options.dtype ?? 'float32';
+  if (!LOAD_DTYPES.includes(d))
+    throw new TypeError(`LoadGPTOptions.dtype must be one of ${LOAD_DTYPES.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(d)}`);
+  return d;
+}
 
 /** Loads a GPT from an HF GPT-2 directory (ours or the hub's). Nothing leaks on failure. */
 export async function loadGPT(dir: string, options: LoadGPTOptions = {}): Promise<GPT> {
@@ -271,6 +317,7 @@ function someOf(names: string[], max = 5): string {
 
 /** Loads any model of the GPT family (GPT, RewardModel, ActorCritic) from a checkpoint directory. */
 export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
+  const requested = requestedDtype(options);
   // A PEFT adapter directory loads as its base model plus the adapter.
   if (isAdapterDir(dir)) return loadAdapterModel(dir, options, family);
   const configPath = join(dir, 'config.json');
@@ -291,11 +338,13 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   // Names and shapes from the headers, all of them, before any data is read or the model
   // allocated: a config that does not match its weights fails at once, whatever size it implies.
   const present = new Set<string>();
+  let firstFloat: DType | undefined;
   for (const f of files) {
     const header = await readSafetensorsHeader(f);
     for (const [raw, info] of header.tensors) {
       const name = canonicalName(raw, config);
       if (name === null) continue;
+      if (firstFloat === undefined && FLOAT_DTYPES.has(info.dtype)) firstFloat = info.dtype;
       const shape = expected.get(name);
       if (!shape) {
         // A model's weights may carry heads of a richer model (an RM's score): not ours to load.
@@ -309,7 +358,8 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     }
   }
   checkComplete([...expected.keys()].filter((k) => !present.has(k)));
-  const model = family.create(config, hf, options.device);
+  const dtype = requested === 'auto' ? autoDtype(hf, firstFloat) : requested;
+  const model = family.create(config, hf, { device: options.device, dtype });
   const loaded = new Map<string, Tensor>();
   try {
     for (const f of files) {
@@ -333,7 +383,6 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     }
     // Again on what was read: a file replaced since its header was checked must not load half.
     checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
-    if (options.dtype) model.to(options.dtype);
     model.origin = originOf(hf);
     rememberModelDir(model, resolve(dir));
     return model;

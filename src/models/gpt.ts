@@ -3,7 +3,9 @@
 // MLP, learned positions, LM head tied to the token embedding), or a Llama-family trunk
 // (llama.ts) chosen by the config's `arch`. Parameter names are Hugging Face's for either, so
 // their checkpoints load as they are; the reward model and the actor-critic build on this class
-// and so take either architecture.
+// and so take either architecture. A model may be held in bf16 (a frozen LoRA base): its
+// activations are then bf16, as transformers computes them (norms and RoPE in float32 inside),
+// and its logits come out float32, as transformers' losses upcast them.
 import * as F from '../nn/functional.js';
 import { Dropout, Embedding, LayerNorm } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
@@ -13,7 +15,7 @@ import { cat } from '../tensor/join.js';
 import { isGradEnabled, noGrad } from '../tensor/runtime.js';
 import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { DType, Device } from '../tensor/types.js';
+import { isHalfDtype, type DType, type Device } from '../tensor/types.js';
 import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { Linear } from '../nn/layers.js';
 import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
@@ -420,11 +422,11 @@ export class GPT extends Module {
   forward(inputIds: Tensor, options: GPTForwardOptions = {}): GPTOutput {
     if (this.pickPath(inputIds, options) === 'native') {
       const [logits, hiddenStates] = this.nativeForward(inputIds, options, true);
-      return { logits: logits!, hiddenStates: hiddenStates! };
+      return { logits: float32Logits(logits!), hiddenStates: hiddenStates! };
     }
     return tidy(() => {
       const { hiddenStates, presentKeyValues } = this.trunk(inputIds, options);
-      return { logits: F.linear(hiddenStates, this.lm_head.weight), hiddenStates, presentKeyValues };
+      return { logits: float32Logits(F.linear(hiddenStates, this.lm_head.weight)), hiddenStates, presentKeyValues };
     });
   }
 
@@ -662,6 +664,17 @@ export class GPT extends Module {
  */
 export function enableGradientCheckpointing(model: Module): void {
   for (const [, m] of model.namedModules()) if (m instanceof GPT) m.gradientCheckpointingEnable();
+}
+
+/**
+ * The logits of a half-precision model in float32 (what transformers' losses do first:
+ * `logits.float()`), so every log-prob and loss is float32; the half-precision ones are freed.
+ */
+function float32Logits(logits: Tensor): Tensor {
+  if (!isHalfDtype(logits.dtype)) return logits;
+  const f = logits.float();
+  logits.dispose();
+  return f;
 }
 
 /** Whether every row of a (B, S) key mask is all true up to its last true. */

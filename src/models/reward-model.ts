@@ -1,6 +1,8 @@
 // The reward model: the GPT trunk with a scalar head (InstructGPT). The score of a sequence
 // is the head's output at its last real token. Saved as HF's GPT2ForSequenceClassification
-// (transformer.* + score.weight) plus score.bias, which carries the normalisation.
+// (transformer.* + score.weight) plus score.bias, which carries the normalisation. On a
+// half-precision trunk (a bf16 checkpoint loaded as stored) the head, which trains in full, is
+// float32 and reads the hidden states cast to float32.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -10,9 +12,10 @@ import { arange } from '../tensor/creation.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Device } from '../tensor/types.js';
+import { trainingDtype, type DType, type Device } from '../tensor/types.js';
 import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
 import {
+  dtypeMark,
   loadGPTFamily,
   modelConfigToHF,
   originMark,
@@ -43,9 +46,11 @@ export class RewardModel extends GPT {
   readonly score: Linear;
   normalization: RewardNormalization | null = null;
 
-  constructor(config: ModelConfigInput, placement: { device?: Device } = {}) {
+  /** `dtype` is the trunk's; the head is made in trainingDtype(dtype) (float32 on a bf16 trunk). */
+  constructor(config: ModelConfigInput, placement: { device?: Device; dtype?: DType } = {}) {
     super(config, placement);
-    this.score = this.registerModule('score', new Linear(this.config.nEmbd, 1, placement));
+    const head = { device: placement.device, dtype: trainingDtype(placement.dtype ?? 'float32') };
+    this.score = this.registerModule('score', new Linear(this.config.nEmbd, 1, head));
     // InstructGPT / the N-implementation-details study: head ~ N(0, 1/√(d+1)), bias 0.
     noGrad(() => {
       this.score.weight.normal_(0, 1 / Math.sqrt(this.config.nEmbd + 1));
@@ -77,8 +82,14 @@ export class RewardModel extends GPT {
       const hiddenStates = this.hiddenStates(inputIds, { attentionMask: mask, path: options.path });
       const last = lastTokenIndex(mask);
       const h = hiddenStates.gather(1, last.view(-1, 1, 1).expand(-1, 1, this.config.nEmbd)).squeeze(1);
-      return this.score.forward(h).squeeze(-1);
+      return this.scoreOf(h).squeeze(-1);
     });
+  }
+
+  /** The score head on hidden states (…, nEmbd), cast to the head's dtype (float32 on a bf16 trunk): (…, 1). */
+  scoreOf(hidden: Tensor): Tensor {
+    const w = this.score.weight.dtype;
+    return this.score.forward(hidden.dtype === w ? hidden : hidden.to(w));
   }
 
   /** Shifts the bias so that these reference scores (raw) have mean 0. */
@@ -98,7 +109,7 @@ export class RewardModel extends GPT {
       join(dir, 'config.json'),
       modelConfigToHF(
         this.config,
-        { architectures: [sequenceClassificationArchitecture(this.config)], num_labels: 1 },
+        { architectures: [sequenceClassificationArchitecture(this.config)], num_labels: 1, ...dtypeMark(this) },
         { kind: 'reward-model', rewardNormalization: this.normalization, ...originMark(this) },
       ),
     );
@@ -106,8 +117,8 @@ export class RewardModel extends GPT {
 }
 
 const rewardFamily: GPTFamily<RewardModel> = {
-  create: (c, hf, device) => {
-    const m = new RewardModel(c, { device });
+  create: (c, hf, placement) => {
+    const m = new RewardModel(c, placement);
     const n = (hf.torch_rlhf as { rewardNormalization?: RewardNormalization } | undefined)?.rewardNormalization;
     if (n) m.normalization = n;
     return m;

@@ -6,7 +6,7 @@ import { tidy } from '../tensor/scope.js';
 import { cat } from '../tensor/join.js';
 import { empty, ones, zeros } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { DType, Device } from '../tensor/types.js';
+import { isHalfDtype, type DType, type Device } from '../tensor/types.js';
 
 interface Placement {
   dtype?: DType;
@@ -138,8 +138,14 @@ export class RMSNorm extends Module {
   get weight(): Tensor {
     return this.param('weight');
   }
+  /**
+   * In half precision, transformers' LlamaRMSNorm step by step: normalised in float32, rounded to
+   * the input's dtype, then scaled by the weight in it (torch's fused rms_norm scales before
+   * rounding, which differs in the last bit); in float32 the two are the same, and fused is faster.
+   */
   forward(x: Tensor): Tensor {
-    return F.rmsNorm(x, [this.size], this.weight, this.eps);
+    if (!isHalfDtype(x.dtype)) return F.rmsNorm(x, [this.size], this.weight, this.eps);
+    return tidy(() => F.rmsNorm(x.float(), [this.size], null, this.eps).to(x.dtype).mul(this.weight));
   }
 }
 

@@ -17,6 +17,16 @@ export const ITEM_SIZE: Readonly<Record<DType, number>> = {
   uint8: 1,
   bool: 1,
 };
+/** bfloat16 and float16: a frozen base may be held in them, weights that train are not (see trainingDtype). */
+export const isHalfDtype = (d: DType): boolean => d === 'bfloat16' || d === 'float16';
+
+/**
+ * The dtype of weights that train beside a frozen base held in `base`: float32 on a half-precision
+ * base (PEFT's autocast_adapter_dtype; AdamW here keeps no float32 master copy of bf16 weights),
+ * else the base's own. LoRA adapters and the reward and value heads are made in it.
+ */
+export const trainingDtype = (base: DType): DType => (isHalfDtype(base) ? 'float32' : base);
+
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
 /** A device name as the type says ('cpu', 'cuda', 'cuda:N'), or 'auto' where `auto` allows; anything else is an error naming `what`. */

@@ -46,6 +46,15 @@ export interface RunConfig {
    * stay float32 (master weights). Default: "no".
    */
   mixedPrecision: MixedPrecision;
+  /**
+   * The dtype a model directory's weights are loaded in (transformers' from_pretrained dtype). 'auto':
+   * weights that stay frozen keep the checkpoint's own (config.json's dtype, bf16 for most pretrained
+   * models): the base under LoRA, whose adapter and its AdamW state are float32 (PEFT's
+   * autocast_adapter_dtype), a reference or reward model; a model trained in full is float32, because
+   * AdamW here keeps no float32 master copy of bf16 weights. A dtype by name holds every loaded model
+   * in it. A model object given to a trainer in code is used as it is. Default: "auto".
+   */
+  dtype: RunDtype;
   /** Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'. Default: "none". */
   reportTo: ReportTo;
   /**
@@ -79,6 +88,18 @@ export interface TrainingConfig extends RunConfig {
 }
 
 export type MixedPrecision = 'no' | 'bf16';
+
+/** What a model directory's weights are held in for a run (transformers' `dtype`): see runFields.dtype. */
+export type RunDtype = 'auto' | 'float32' | 'bfloat16' | 'float16';
+
+/**
+ * The dtype to load a model directory in for a run: `dtype` as given, except that 'auto' keeps a
+ * model that trains in full in float32 (AdamW here keeps no float32 master copy of bf16 weights).
+ * Frozen weights (the base under LoRA, a reference or reward model) stay in the checkpoint's own.
+ */
+export function loadDtype(dtype: RunDtype, trainsInFull: boolean): RunDtype {
+  return dtype === 'auto' && trainsInFull ? 'float32' : dtype;
+}
 
 /** Runs fn under the config's mixed precision on the device's type. */
 export function withMixedPrecision<T>(mode: MixedPrecision, device: string, fn: () => T): T {
@@ -121,6 +142,16 @@ export const runFields = {
     help: "'bf16': forward passes under autocast in bfloat16 (CUDA, or CPU), parameters and optimizer state stay float32 (master weights).",
     check: oneOf(['no', 'bf16']),
     default: 'no',
+  },
+  dtype: {
+    help:
+      "The dtype a model directory's weights are loaded in (transformers' from_pretrained dtype). 'auto': weights that stay frozen " +
+      "keep the checkpoint's own (config.json's dtype, bf16 for most pretrained models): the base under LoRA, whose adapter and " +
+      "its AdamW state are float32 (PEFT's autocast_adapter_dtype), a reference or reward model; a model trained in full is " +
+      'float32, because AdamW here keeps no float32 master copy of bf16 weights. A dtype by name holds every loaded model in it. ' +
+      'A model object given to a trainer in code is used as it is.',
+    check: oneOf(['auto', 'float32', 'bfloat16', 'float16']),
+    default: 'auto',
   },
   reportTo: {
     help: "Also send every metrics.jsonl line to: 'tensorboard' (event files in outputDir/runs/), 'all', or 'none'.",
