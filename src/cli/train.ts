@@ -75,8 +75,8 @@ function stageConfig(o: Opts, stage: Stage): { config: Record<string, unknown>; 
  * The dtypes of a run's models (see RunConfig.dtype): `trained`, of the model that trains (its
  * frozen base under LoRA, else float32 unless named), and `frozen`, of the reference and reward models.
  */
-function runDtypes(dtype: RunDtype, o: Opts, modelDir?: string): { trained: RunDtype; frozen: RunDtype } {
-  return { trained: loadDtype(dtype, !trainsAnAdapter(o, modelDir)), frozen: loadDtype(dtype, false) };
+function runDtypes(dtype: RunDtype, device: Device, o: Opts, modelDir?: string): { trained: RunDtype; frozen: RunDtype } {
+  return { trained: loadDtype(dtype, !trainsAnAdapter(o, modelDir), device), frozen: loadDtype(dtype, false, device) };
 }
 
 /** The held-out prompts and extra judges that --eval-prompts and --eval-reward name. */
@@ -91,7 +91,7 @@ async function sft(o: Opts): Promise<void> {
   const data = await loadData(loadSFTDataset, o, '--data');
   const evalData = o.evalData ? await loadData(loadSFTDataset, o, '--eval-data') : undefined;
   const spec = str(o, 'model');
-  const { trained } = runDtypes(dtype, o, spec);
+  const { trained } = runDtypes(dtype, device, o, spec);
   const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const t = new SFTTrainer({
     model,
@@ -115,7 +115,7 @@ async function rm(o: Opts): Promise<void> {
   const norm = o.normalizationData ? await loadData(loadSFTDataset, o, '--normalization-data') : undefined;
   const dir = str(o, 'model');
   requireFile(dir, '--model');
-  const { trained } = runDtypes(dtype, o, dir);
+  const { trained } = runDtypes(dtype, device, o, dir);
   const model = await RewardModel.fromTrunk(dir, { device, baseModel: o.baseModel as string | undefined, dtype: trained });
   const tokenizer = await tokenizerOf(dir, model);
   const t = new RewardTrainer({
@@ -142,7 +142,7 @@ async function ppo(o: Opts): Promise<void> {
   const ptx = o.ptxData ? await loadData(loadSFTDataset, o, '--ptx-data') : undefined;
   const baseModel = o.baseModel as string | undefined;
   const peftConfig = loraFromFlags(o);
-  const { trained, frozen } = runDtypes(dtype, o, policyDir);
+  const { trained, frozen } = runDtypes(dtype, device, o, policyDir);
   const model = await ActorCritic.fromTrunk(policyDir, {
     device,
     separateCritic: !!o.separateCritic,
@@ -178,7 +178,7 @@ async function dpo(o: Opts): Promise<void> {
   const evalData = o.evalData ? await loadData(loadPreferencePairDataset, o, '--eval-data') : undefined;
   const refDir = o.refModel ? requireFile(str(o, 'refModel'), '--ref-model') : undefined;
   const spec = str(o, 'model');
-  const { trained, frozen } = runDtypes(dtype, o, spec);
+  const { trained, frozen } = runDtypes(dtype, device, o, spec);
   const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const refModel = refDir ? await GPT.load(refDir, { device, dtype: frozen }) : undefined;
   const peftConfig = loraFromFlags(o, model);
@@ -203,7 +203,7 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const prompts = await loadData(loadPromptDataset, o, '--prompts');
   const { evalDataset, evalRewards } = await evalPromptsFromFlags(o);
   const spec = str(o, 'model');
-  const { trained, frozen } = runDtypes(dtype, o, spec);
+  const { trained, frozen } = runDtypes(dtype, device, o, spec);
   const rewards = await rewardSourcesFromFlags(o, device, frozen);
   const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const peftConfig = loraFromFlags(o, model);
