@@ -115,7 +115,7 @@ describe.each([
     model.dispose();
   });
 
-  it("merges into the bf16 base as PEFT's merge_and_unload does; the native path adds the adapter unmerged, as PEFT's forward", async () => {
+  it("merges into the bf16 base as PEFT's merge_and_unload does; natively the adapter is added unmerged, as PEFT's forward", async () => {
     const model = (await GPT.load(dir, { dtype })).eval();
     const ids = torch.tensor(g.inputIds, { dtype: 'int64' });
     const mask = torch.tensor(g.attentionMask, { dtype: 'bool' });

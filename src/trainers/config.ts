@@ -156,7 +156,8 @@ export const runFields = {
       "keep the checkpoint's own (config.json's dtype, bf16 for most pretrained models): the base under LoRA, whose adapter and " +
       "its AdamW state are float32 (PEFT's autocast_adapter_dtype), a reference or reward model; a model trained in full is " +
       'float32, because AdamW here keeps no float32 master copy of bf16 weights; and on a CPU without bf16 arithmetic ' +
-      '(AVX512-BF16 or AMX) every model is float32, where bf16 runs 5 to 40 times slower. A dtype by name holds every loaded model in it. ' +
+      '(AVX512-BF16 or AMX) every model is float32, where bf16 runs 5 to 40 times slower. ' +
+      'A dtype by name holds every loaded model in it. ' +
       'A model object given to a trainer in code is used as it is.',
     check: oneOf(['auto', 'float32', 'bfloat16', 'float16']),
     default: 'auto',
