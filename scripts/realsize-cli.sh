@@ -15,8 +15,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# 16 SFT examples, 8 preference pairs, 8 GRPO prompts with an answer column: small enough for a
-# few optimizer steps at TRL's defaults (SFT: 3 epochs of batch 8; GRPO: 8 completions a step).
+# 16 SFT examples, 8 preference pairs, 2 GRPO prompts with an answer column: small enough for a
+# few optimizer steps at TRL's defaults (SFT: 3 epochs of batch 8; DPO: 1 epoch of batch 8; GRPO:
+# one prompt's 8 completions of up to 256 tokens a step, 2 steps).
 node --input-type=module - "$work" <<'EOF'
 import { writeFileSync } from 'node:fs';
 const dir = process.argv[2];
@@ -29,7 +30,7 @@ writeFileSync(
   `${dir}/pairs.jsonl`,
   jsonl(Array.from({ length: 8 }, (_, i) => ({ prompt: `Describe ${subjects[i]}:`, chosen: ` ${line(i)}`, rejected: ` ${line(i + 3)}` }))),
 );
-writeFileSync(`${dir}/prompts.jsonl`, jsonl(Array.from({ length: 8 }, (_, i) => ({ prompt: `Where does ${subjects[i]} go?`, answer: 'the sea' }))));
+writeFileSync(`${dir}/prompts.jsonl`, jsonl(Array.from({ length: 2 }, (_, i) => ({ prompt: `Where does ${subjects[i]} go?`, answer: 'the sea' }))));
 EOF
 
 run() {
