@@ -2,6 +2,7 @@
 
 #include <c10/core/CPUAllocator.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -44,7 +45,13 @@ class CachingCpuAllocator final : public c10::Allocator {
         --blocks_;
       }
     }
+    if (size >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_ += size;
+      peak_live_ = std::max(peak_live_, live_);
+    }
     if (!base) {
+      if (size >= kMinCached) makeRoomFor(size);
       base = std::aligned_alloc(kAlign, size + kHeader);
       if (!base) {
         emptyCache();  // give the cache back and try once more before failing
@@ -67,6 +74,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     std::memcpy(&size, base, sizeof(size));
     if (size >= kMinCached) {
       std::lock_guard<std::mutex> lock(mutex_);
+      live_ -= size;
       if (cached_ + size <= limit_) {
         free_[size].push_back(base);
         cached_ += size;
@@ -86,9 +94,35 @@ class CachingCpuAllocator final : public c10::Allocator {
     blocks_ = 0;
   }
 
+  // Before a fresh block of `size` is allocated: gives cached blocks back (largest first) until
+  // the live blocks, the new one and the cache fit under the live high-water mark. The cache
+  // then never raises the process's peak above what its live tensors needed at some point:
+  // the peak RSS stays that of an allocator without a cache (PyTorch's), while a loop that
+  // repeats its allocations still finds its blocks (they are freed below that mark).
+  void makeRoomFor(size_t size) const {
+    std::vector<void*> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const size_t room = std::max(peak_live_, live_ + size);
+      if (live_ + size + cached_ <= room) return;
+      while (live_ + size + cached_ > room && !free_.empty()) {
+        auto largest = std::max_element(free_.begin(), free_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        auto& list = largest->second;
+        while (!list.empty() && live_ + size + cached_ > room) {
+          dropped.push_back(list.back());
+          list.pop_back();
+          cached_ -= largest->first;
+          --blocks_;
+        }
+        if (list.empty()) free_.erase(largest);
+      }
+    }
+    for (void* p : dropped) std::free(p);  // outside the lock: munmap can take a while
+  }
+
   CpuCacheStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {cached_, blocks_, limit_};
+    return {cached_, blocks_, limit_, live_, peak_live_};
   }
 
   static void Deleter(void* data);
@@ -99,6 +133,8 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable std::unordered_map<size_t, std::vector<void*>> free_;
   mutable size_t cached_ = 0;
   mutable size_t blocks_ = 0;
+  mutable size_t live_ = 0;       // bytes of live cached-size blocks (≥ 64 KiB)
+  mutable size_t peak_live_ = 0;  // their high-water mark
 };
 
 CachingCpuAllocator* g_allocator = nullptr;

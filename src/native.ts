@@ -38,6 +38,18 @@ export interface TensorInfo {
   gradFn: string | null;
 }
 
+/** The CPU caching allocator's counters (native/cpu_allocator.h); torch.cpuCache() returns them. */
+export interface CpuCacheInfo {
+  /** Freed blocks held for reuse, and how many. */
+  cachedBytes: number;
+  cachedBlocks: number;
+  /** The cache's cap (TORCH_RLHF_CPU_CACHE_MB). */
+  limitBytes: number;
+  /** Live blocks of the sizes it caches (≥ 64 KiB, rounded up), and their high-water mark: live + cached stays under it. */
+  liveBytes: number;
+  peakLiveBytes: number;
+}
+
 export interface NativeAddon {
   // creation and reading
   fromBuffer(data: ArrayBufferView, shape: number[], srcDtype?: Opt<string>, dtype?: Opt<string>, device?: Opt<string>): H;
@@ -197,7 +209,7 @@ export interface NativeAddon {
   // runtime
   manualSeed(seed: number): void;
   emptyCache(): void;
-  cacheStats(): { cachedBytes: number; cachedBlocks: number; limitBytes: number };
+  cacheStats(): CpuCacheInfo;
   setAutocast(device: string, enabled: boolean, dtype?: Opt<string>): [boolean, string];
   getRngState(): H;
   setRngState(state: H): void;

@@ -172,6 +172,27 @@ describe('memory', () => {
       expect(Math.abs(torch.cpuCache().limitBytes - Math.min(totalmem() / 32, 2 ** 30))).toBeLessThan(2 ** 20);
   });
 
+  it('the cache never raises the peak: a fresh block first gives back what would go above the live high-water mark', () => {
+    const mib = 2 ** 20;
+    const { peakLiveBytes, limitBytes } = torch.cpuCache();
+    // Sizes above every earlier peak, so that caching the first block while the second is live would set a new high.
+    const a = Math.ceil(peakLiveBytes / mib) + 8;
+    if (a * mib > limitBytes) return; // the first block would not be cached at all
+    torch.zeros([a, mib / 4]).dispose();
+    expect(torch.cpuCache().cachedBytes).toBeGreaterThanOrEqual(a * mib);
+    const b = torch.zeros([a + 8, mib / 4]);
+    const s = torch.cpuCache();
+    expect(s.liveBytes + s.cachedBytes).toBeLessThanOrEqual(s.peakLiveBytes);
+    expect(s.cachedBytes).toBeLessThan(a * mib); // the first block went back to the system
+    b.dispose();
+    // Freed below the mark, it stays cached, and the same size is served again without a new block.
+    expect(torch.cpuCache().cachedBytes).toBeGreaterThanOrEqual((a + 8) * mib);
+    const c = torch.zeros([a + 8, mib / 4]);
+    expect(torch.cpuCache().peakLiveBytes).toBe(s.peakLiveBytes);
+    c.dispose();
+    torch.emptyCache();
+  });
+
   it('RSS stays flat over a training loop that never yields to the event loop', () => {
     // Node runs Node-API finalizers only when the event loop turns: a disposed handle's native
     // record used to wait for that, about 400 bytes each, so a loop that never awaited grew

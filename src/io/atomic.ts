@@ -23,20 +23,26 @@ export function tempFileOwner(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function toChunks(data: Uint8Array | Uint8Array[]): Uint8Array[] {
-  const chunks = Array.isArray(data) ? data : [data];
-  chunks.forEach((c, i) => {
+/**
+ * The chunks of `data`, checked one by one as they are written. An iterable is read lazily, so a
+ * writer can make each chunk only when it is due (a checkpoint's tensors one at a time, instead
+ * of every tensor's bytes at once beside the tensors themselves).
+ */
+function* toChunks(data: Uint8Array | Iterable<Uint8Array>): Generator<Uint8Array> {
+  let i = 0;
+  for (const c of data instanceof Uint8Array ? [data] : data) {
     if (!(c instanceof Uint8Array))
       throw new TypeError(`writeFileAtomic: chunk ${i} must be a Uint8Array, got ${c === null ? 'null' : typeof c}`);
-  });
-  return chunks;
+    yield c;
+    i++;
+  }
 }
 
 /**
- * Replaces `path` with `data` (one buffer, or chunks written back to back) atomically.
+ * Replaces `path` with `data` (one buffer, or chunks written back to back, made as they are due) atomically.
  * On failure the temporary file is removed and an existing `path` is left untouched.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | Iterable<Uint8Array>): Promise<void> {
   const chunks = toChunks(data);
   const tmp = tempPathFor(path);
   // 'wx' fails rather than reuse a file someone else is writing.
@@ -62,7 +68,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
 }
 
 /** Synchronous twin of {@link writeFileAtomic}. */
-export function writeFileAtomicSync(path: string, data: Uint8Array | Uint8Array[]): void {
+export function writeFileAtomicSync(path: string, data: Uint8Array | Iterable<Uint8Array>): void {
   const chunks = toChunks(data);
   const tmp = tempPathFor(path);
   const fd = openSync(tmp, 'wx');

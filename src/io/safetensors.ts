@@ -371,8 +371,13 @@ function validateForSave(path: string, tensors: TensorDict, metadata: Record<str
   return entries;
 }
 
-/** The file as chunks: length, header (space-padded to 8 bytes, as the reference writer), data. */
-function serialize(path: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Uint8Array[] {
+/**
+ * The file as chunks: length, header (space-padded to 8 bytes, as the reference writer), then each
+ * tensor's data, made only when the writer reaches it. The header needs only shapes and dtypes, so
+ * saving holds one tensor's bytes at a time beside the tensors: a checkpoint of weights and AdamW
+ * state no longer doubles the process's memory while it is written.
+ */
+function serialize(path: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Iterable<Uint8Array> {
   const entries = validateForSave(path, tensors, metadata);
   const fields: string[] = [];
   // Written only when given, like the reference writer (which writes an empty {} too).
@@ -382,17 +387,11 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
         .map(([k, v]) => `${q(k)}:${q(v)}`)
         .join(',')}}`,
     );
-  const data: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of entries) {
-    const shape = t.shape;
-    const bytes = toBytes(t); // C order on the CPU, whatever the layout and device
-    const expected = shape.reduce((n, d) => n * d, ITEM_SIZE[t.dtype]);
-    if (bytes.byteLength !== expected)
-      fail(path, `tensor ${q(name)}: got ${bytes.byteLength} bytes for shape [${shape.join(', ')}] of ${t.dtype}, expected ${expected}`);
-    fields.push(`${q(name)}:{"dtype":"${FILE_DTYPE[t.dtype]}","shape":${q(shape)},"data_offsets":[${offset},${offset + expected}]}`);
-    offset += expected;
-    data.push(bytes);
+    const size = t.shape.reduce((n, d) => n * d, ITEM_SIZE[t.dtype]);
+    fields.push(`${q(name)}:{"dtype":"${FILE_DTYPE[t.dtype]}","shape":${q(t.shape)},"data_offsets":[${offset},${offset + size}]}`);
+    offset += size;
   }
   const json = Buffer.from(`{${fields.join(',')}}`, 'utf8');
   const padded = Buffer.alloc(Math.ceil(json.byteLength / 8) * 8, 0x20); // spaces
@@ -401,7 +400,23 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
     fail(path, `header would be ${padded.byteLength} bytes, over the ${MAX_HEADER_LENGTH}-byte limit readers accept`);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(padded.byteLength));
-  return [prefix, padded, ...data];
+  return (function* (): Generator<Uint8Array> {
+    yield prefix;
+    yield padded;
+    for (const [name, t] of entries) {
+      // A tensor disposed between the header and its turn would tear the file; the atomic
+      // writer then removes the temporary file, and an old file at the path stays as it was.
+      if (t.isDisposed) fail(path, `tensor ${q(name)} was disposed while the file was written`);
+      const bytes = toBytes(t); // C order on the CPU, whatever the layout and device
+      const expected = t.shape.reduce((n, d) => n * d, ITEM_SIZE[t.dtype]);
+      if (bytes.byteLength !== expected)
+        fail(
+          path,
+          `tensor ${q(name)}: got ${bytes.byteLength} bytes for shape [${t.shape.join(', ')}] of ${t.dtype}, ` + `expected ${expected}`,
+        );
+      yield bytes;
+    }
+  })();
 }
 
 /**

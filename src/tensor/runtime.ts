@@ -1,5 +1,5 @@
 // Process-wide settings: autograd mode, seeds, threads, CUDA presence, live memory.
-import { N, addonFile, libtorch } from '../native.js';
+import { N, addonFile, libtorch, type CpuCacheInfo } from '../native.js';
 import { Tensor } from './tensor.js';
 
 /** Runs fn with autograd recording off and returns its result (PyTorch's `with torch.no_grad()`). */
@@ -87,8 +87,8 @@ export function memory(): MemoryInfo {
  */
 export const emptyCache = (): void => N.emptyCache();
 
-/** Freed CPU tensor memory the caching allocator holds for reuse, and its cap. */
-export const cpuCache = (): { cachedBytes: number; cachedBlocks: number; limitBytes: number } => N.cacheStats();
+/** Freed CPU tensor memory the caching allocator holds for reuse, its cap, and the live blocks it counts. */
+export const cpuCache = (): CpuCacheInfo => N.cacheStats();
 
 export interface VersionInfo {
   /** The libtorch release the addon was compiled against ('2.13.0'). */
