@@ -7,9 +7,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
 #include <mutex>
+#include <stdexcept>
 #include <sstream>
 #include <thread>
 
@@ -44,6 +47,37 @@ c10::intrusive_ptr<c10d::TCPStore> connectStore(const GroupOptions& o, bool serv
 }
 
 const std::string kHeartbeat = "heartbeat/";
+
+// c10d's TCPStore client sets no receive timeout on its socket; only wait() polls with one, and
+// even it then blocks on the server's reply to its cancel. Against a store whose host is frozen
+// (rank 0 stopped with SIGSTOP: its kernel still accepts connections and buffers requests, but
+// nothing answers) every call would block in recv for ever. So each store call runs on a thread of
+// its own, waited for at most `limit`; past it the caller gets StoreTimeout and the thread is left
+// behind, owning what it uses: its captures must be copies and shared pointers, never references.
+struct StoreTimeout : std::runtime_error {
+  explicit StoreTimeout(std::chrono::milliseconds waited) : std::runtime_error("no answer"), waited(waited) {}
+  std::chrono::milliseconds waited;
+};
+template <typename F>
+auto within(std::chrono::milliseconds limit, F f) -> decltype(f()) {
+  std::packaged_task<decltype(f())()> task(std::move(f));
+  auto result = task.get_future();
+  std::thread(std::move(task)).detach();
+  if (result.wait_for(limit) != std::future_status::ready) throw StoreTimeout(limit);
+  return result.get();
+}
+// What a store call may take beyond its own timeout (the reply to wait()'s cancel), and a
+// diagnosis's calls to a live store.
+constexpr std::chrono::milliseconds kStoreSlack{3000};
+
+std::string silentStore(const GroupOptions& o, std::chrono::milliseconds waited) {
+  std::ostringstream m;
+  if (o.host_store)
+    m << "rank 0 is frozen or unreachable: the TCPStore it hosts at " << o.master_addr << ":" << o.master_port
+      << " answered nothing within " << seconds(waited);
+  else m << "the TCPStore at " << o.master_addr << ":" << o.master_port << " answered nothing within " << seconds(waited);
+  return m.str();
+}
 
 // c10d logs every failed connection attempt and timeout to stderr, with a C++ backtrace, before
 // it throws the error we turn into a message of our own: while joining and while diagnosing a
@@ -92,35 +126,39 @@ class Group {
   }
 
   void startHeartbeat() {
-    heartbeat_ = std::thread([this] {
+    heartbeat_ = std::thread([beat = beat_, o = options] {
       // Its own connection: TCPStore clients are not shared between threads.
       c10::intrusive_ptr<c10d::Store> s;
       try {
-        s = c10::make_intrusive<c10d::PrefixStore>(options.prefix, connectStore(options, false, options.join_timeout));
+        s = c10::make_intrusive<c10d::PrefixStore>(o.prefix, connectStore(o, false, o.join_timeout));
       } catch (const std::exception&) {
-        return;
       }
-      const std::string key = kHeartbeat + std::to_string(options.rank);
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!stop_) {
+      const std::string key = kHeartbeat + std::to_string(o.rank);
+      std::unique_lock<std::mutex> lock(beat->mutex);
+      while (s && !beat->stop) {
         lock.unlock();
         try {
           s->add(key, 1);
         } catch (const std::exception&) {
-          return;  // the store is gone (rank 0 ended): nothing left to tell
+          s.reset();  // the store is gone (rank 0 ended): nothing left to tell
         }
         lock.lock();
-        wake_.wait_for(lock, options.heartbeat, [this] { return stop_; });
+        beat->wake.wait_for(lock, o.heartbeat, [&] { return beat->stop; });
       }
+      beat->ended = true;
+      beat->wake.notify_all();
     });
   }
+  // A beat blocked on a frozen store never returns: after a short wait the thread is left behind.
   void stopHeartbeat() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    if (heartbeat_.joinable()) heartbeat_.join();
+    if (!heartbeat_.joinable()) return;
+    std::unique_lock<std::mutex> lock(beat_->mutex);
+    beat_->stop = true;
+    beat_->wake.notify_all();
+    const bool ended = beat_->wake.wait_for(lock, std::chrono::seconds(1), [this] { return beat_->ended; });
+    lock.unlock();
+    if (ended) heartbeat_.join();
+    else heartbeat_.detach();
   }
 
   // Which other ranks stopped beating: two reads of every counter, three beats apart. A rank
@@ -129,15 +167,17 @@ class Group {
     QuietC10d quiet;
     std::ostringstream why;
     try {
-      auto s = c10::make_intrusive<c10d::PrefixStore>(options.prefix, connectStore(options, false, std::chrono::milliseconds(3000)));
-      auto read = [&] {
-        std::vector<int64_t> v;
-        for (int64_t r = 0; r < options.world_size; ++r) v.push_back(s->add(kHeartbeat + std::to_string(r), 0));
-        return v;
-      };
-      const auto before = read();
-      std::this_thread::sleep_for(options.heartbeat * 3);
-      const auto after = read();
+      const auto [before, after] = within(options.heartbeat * 3 + kStoreSlack, [o = options] {
+        auto s = c10::make_intrusive<c10d::PrefixStore>(o.prefix, connectStore(o, false, kStoreSlack));
+        auto read = [&] {
+          std::vector<int64_t> v;
+          for (int64_t r = 0; r < o.world_size; ++r) v.push_back(s->add(kHeartbeat + std::to_string(r), 0));
+          return v;
+        };
+        auto first = read();
+        std::this_thread::sleep_for(o.heartbeat * 3);
+        return std::make_pair(std::move(first), read());
+      });
       std::vector<int64_t> dead;
       for (int64_t r = 0; r < options.world_size; ++r)
         if (r != options.rank && before[r] == after[r]) dead.push_back(r);
@@ -147,6 +187,8 @@ class Group {
       else
         why << (dead.size() == 1 ? "rank " : "ranks ") << rankList(dead) << (dead.size() == 1 ? " has" : " have")
             << " stopped (no heartbeat for " << seconds(options.heartbeat * 3) << ")";
+    } catch (const StoreTimeout& t) {
+      why << silentStore(options, t.waited);
     } catch (const std::exception&) {
       if (options.host_store)
         why << "rank 0 has stopped (it hosted the TCPStore at " << options.master_addr << ":" << options.master_port
@@ -192,10 +234,15 @@ class Group {
  private:
   mutable std::mutex failure_mutex_;
   std::string failure_;
+  // Shared with the heartbeat thread, which may outlive the group (stopHeartbeat).
+  struct Beat {
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool stop = false;
+    bool ended = false;
+  };
+  std::shared_ptr<Beat> beat_ = std::make_shared<Beat>();
   std::thread heartbeat_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
 };
 
 class Work {
@@ -226,7 +273,9 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
   const std::string at = o.master_addr + ":" + std::to_string(o.master_port);
   const bool server = o.host_store && o.rank == 0;
   try {
-    g->store = connectStore(o, server, o.join_timeout);
+    g->store = within(o.join_timeout + kStoreSlack, [o, server] { return connectStore(o, server, o.join_timeout); });
+  } catch (const StoreTimeout& t) {
+    TORCH_CHECK(false, g->where(), ": ", silentStore(o, t.waited));
   } catch (const std::exception& e) {
     const std::string m = message(e);
     if (server && (contains(m, "EADDRINUSE") || contains(m, "address already in use") || contains(m, "Address already in use")))
@@ -238,51 +287,76 @@ std::shared_ptr<Group> initGroup(const GroupOptions& o) {
   }
   g->prefixed = c10::make_intrusive<c10d::PrefixStore>(o.prefix, g->store);
 
-  // The join: every rank leaves its key and world size, then waits for all the others'.
-  auto& s = *g->prefixed;
+  // The join: every rank leaves its key and world size, then waits for all the others'. Each
+  // store call is bounded (within): a frozen rank 0 answers none. A live store answers all but
+  // wait() at once, so those get the collective timeout (the user's ddp timeout).
+  const auto s = g->prefixed;
+  const auto quick = std::min(o.timeout, o.join_timeout);
   const std::string ws = std::to_string(o.world_size);
-  s.set("joined/" + std::to_string(o.rank), std::vector<uint8_t>(ws.begin(), ws.end()));
-  const int64_t arrivals = s.add("joined/count", 1);
   std::vector<std::string> keys;
   for (int64_t r = 0; r < o.world_size; ++r) keys.push_back("joined/" + std::to_string(r));
+  std::vector<std::vector<uint8_t>> sizes;
+  int64_t arrivals = 0;
   try {
-    s.wait(keys, o.join_timeout);
-  } catch (const std::exception& e) {
-    std::vector<int64_t> missing;
-    for (int64_t r = 0; r < o.world_size; ++r)
-      if (!s.check({keys[r]})) missing.push_back(r);
-    if (missing.empty()) TORCH_CHECK(false, g->where(), ": the join failed: ", message(e));
-    TORCH_CHECK(false, g->where(), ": ", (missing.size() == 1 ? "rank " : "ranks "), rankList(missing),
-                (missing.size() == 1 ? " has" : " have"), " not joined within ", seconds(o.join_timeout), " (TCPStore at ", at,
-                "); start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE");
+    arrivals = within(quick, [s, ws, key = keys[o.rank]] {
+      s->set(key, std::vector<uint8_t>(ws.begin(), ws.end()));
+      return s->add("joined/count", 1);
+    });
+    try {
+      within(o.join_timeout + kStoreSlack, [s, keys, limit = o.join_timeout] { s->wait(keys, limit); });
+    } catch (const StoreTimeout&) {
+      throw;
+    } catch (const std::exception& e) {
+      const auto missing = within(quick, [s, keys] {
+        std::vector<int64_t> out;
+        for (size_t r = 0; r < keys.size(); ++r)
+          if (!s->check({keys[r]})) out.push_back(static_cast<int64_t>(r));
+        return out;
+      });
+      if (missing.empty()) TORCH_CHECK(false, g->where(), ": the join failed: ", message(e));
+      TORCH_CHECK(false, g->where(), ": ", (missing.size() == 1 ? "rank " : "ranks "), rankList(missing),
+                  (missing.size() == 1 ? " has" : " have"), " not joined within ", seconds(o.join_timeout), " (TCPStore at ", at,
+                  "); start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE");
+    }
+    sizes = within(quick, [s, keys] {
+      std::vector<std::vector<uint8_t>> out;
+      for (const auto& k : keys) out.push_back(s->get(k));
+      return out;
+    });
+  } catch (const StoreTimeout& t) {
+    TORCH_CHECK(false, g->where(), ": ", silentStore(o, t.waited));
   }
   TORCH_CHECK(arrivals <= o.world_size, g->where(), ": more processes joined than WORLD_SIZE ", o.world_size,
               " (two of them with the same RANK?)");
   for (int64_t r = 0; r < o.world_size; ++r) {
-    const auto v = s.get(keys[r]);
-    const std::string theirs(v.begin(), v.end());
+    const std::string theirs(sizes[r].begin(), sizes[r].end());
     TORCH_CHECK(theirs == ws, g->where(), ": rank ", r, " was started with WORLD_SIZE ", theirs, ", this one with ", ws);
   }
   g->startHeartbeat();
 
+  // The backend's own rendezvous goes through the store (its waits bounded by the store's and
+  // the backend's timeouts, its replies not): bounded as a whole.
   auto backend_store = c10::make_intrusive<c10d::PrefixStore>(o.backend + "/", g->prefixed);
   try {
-    if (o.backend == "gloo") {
-      auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
-      const bool loopback = o.master_addr == "localhost" || o.master_addr.rfind("127.", 0) == 0 || o.master_addr == "::1";
-      if (!o.gloo_interface.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(o.gloo_interface));
-      else if (loopback) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      g->backend =
-          c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
-    } else {
+    g->backend = within(std::max(o.timeout, o.join_timeout) + kStoreSlack, [o, backend_store]() -> c10::intrusive_ptr<c10d::Backend> {
+      if (o.backend == "gloo") {
+        auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
+        const bool loopback = o.master_addr == "localhost" || o.master_addr.rfind("127.", 0) == 0 || o.master_addr == "::1";
+        if (!o.gloo_interface.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(o.gloo_interface));
+        else if (loopback) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        return c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
+      }
 #ifdef TORCH_RLHF_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = o.timeout;
-      g->backend =
-          c10::make_intrusive<c10d::ProcessGroupNCCL>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
+      return c10::make_intrusive<c10d::ProcessGroupNCCL>(backend_store, static_cast<int>(o.rank), static_cast<int>(o.world_size), opts);
+#else
+      TORCH_CHECK(false, "no NCCL in this build");
 #endif
-    }
+    });
+  } catch (const StoreTimeout& t) {
+    TORCH_CHECK(false, g->where(), ": could not connect the ", o.backend, " backend: ", silentStore(o, t.waited));
   } catch (const std::exception& e) {
     TORCH_CHECK(false, g->where(), ": could not connect the ", o.backend, " backend: ", message(e));
   }

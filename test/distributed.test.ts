@@ -1,15 +1,17 @@
 // Data-parallel training on c10d (src/distributed/): 2 processes on loopback with Gloo, 1 thread
 // each, started by hand with torchrun's environment, by `rlhf launch` and by torchrun itself.
 // After N steps 2 processes hold the same parameters as 1 process with the combined batch (SFT
-// and GRPO, to 1e-5); a dead or stuck rank makes the other fail within the timeout, naming it;
-// a port in use, a rank that never joins and a resume at another world size are clear errors;
-// resuming at world size 2 is exact.
+// and GRPO, to 1e-5); a dead or frozen rank (rank 0, which hosts the TCPStore, included) makes
+// the other fail within the timeout, naming it; `rlhf launch` then stops a frozen rank with
+// SIGKILL and exits; a port in use, a rank that never joins and a resume at another world size
+// are clear errors; resuming at world size 2 is exact. Every multi-process run has a hard
+// timeout: nothing here can hang.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadSafetensors, ProcessGroup, launchEnv, shardBatch, bucketsOf, torch } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -74,6 +76,56 @@ async function ranks(script: string, args: string[], world: number, env: NodeJS.
   );
 }
 const single = (script: string, args: string[]) => run(process.execPath, [script, ...args], noLaunchEnv);
+/** Runs an ES module's text with node, importing `imports` from dist/ (e.g. {ProcessGroup: 'index.js'}). */
+const script = (imports: Record<string, string>, body: string, timeoutMs: number) =>
+  run(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      Object.entries(imports)
+        .map(([name, file]) => `import { ${name} } from ${JSON.stringify(pathToFileURL(join(root, 'dist', file)).href)};\n`)
+        .join('') + body,
+    ],
+    noLaunchEnv,
+    timeoutMs,
+  );
+/**
+ * A 2-rank SFT run whose rank `frozen` stops itself (SIGSTOP) at its 2nd step: its connections stay
+ * open, but no collective and no heartbeat come. Resolves with the other rank's failed run.
+ */
+async function frozenRank(frozen: number, timeoutS: number, out: string): Promise<Run> {
+  const port = await freePort();
+  const env = (r: number) => ({
+    RANK: String(r),
+    WORLD_SIZE: '2',
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+    TORCH_RLHF_DDP_TIMEOUT: String(timeoutS),
+  });
+  const args = job({ task: 'sft', out, batchSize: 2, steps: 6, stopAtStep: 2, failRank: frozen });
+  const stopped = spawn(process.execPath, [worker, ...args], {
+    env: { ...process.env, OMP_NUM_THREADS: '1', ...env(frozen) },
+    stdio: 'ignore',
+  });
+  try {
+    const r = await run(process.execPath, [worker, ...args], env(1 - frozen), 60_000);
+    expect(r.code, `killed by the test's hard timeout after ${r.ms} ms:\n${r.err}`).not.toBeNull();
+    expect(r.code).not.toBe(0);
+    return r;
+  } finally {
+    stopped.kill('SIGKILL');
+  }
+}
+/** Kills the process whose id a frozen rank wrote (SIGKILL ends a stopped process too). */
+function killFrozen(pidFile: string): void {
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 const result = (r: Run): { rank: number; checksum: number } => {
   const line = r.out.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line || r.code !== 0) throw new Error(`no result (exit ${r.code}):\n${r.out}\n${r.err}`);
@@ -162,6 +214,26 @@ describe('process group (unit)', () => {
     );
     await expect(ProcessGroup.init({ rank: 2, worldSize: 2 }, {})).rejects.toThrow(/RANK must be in \[0, 2\), got 2/);
     await expect(ProcessGroup.init({ backend: 'nccl' }, {})).rejects.toThrow(/nccl/);
+  });
+
+  it('a store that answers nothing (a frozen rank 0) fails the join within its timeout', { timeout: 60_000 }, async () => {
+    const silent = createServer(() => {}); // what a rank 0 stopped with SIGSTOP looks like: its kernel accepts, nothing answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = await script(
+        { ProcessGroup: 'index.js' },
+        `await ProcessGroup.init({ rank: 1, worldSize: 2, masterPort: ${port}, joinTimeoutMs: 1500 }, {});`,
+        40_000,
+      );
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(
+        /rank 1 of 2\): rank 0 is frozen or unreachable: the TCPStore it hosts at 127\.0\.0\.1:\d+ answered nothing within [\d.]+ s/,
+      );
+      expect(r.ms).toBeLessThan(20_000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('a group of one runs every collective', async () => {
@@ -291,26 +363,17 @@ describe('2 ranks on loopback (Gloo, 1 thread each)', () => {
     expect(existsSync(join(tmp, 'dies', 'model.safetensors'))).toBe(false); // nothing half-written
   });
 
-  it('a frozen rank makes the other fail after the timeout the user set, naming it', async () => {
-    const port = await freePort();
-    const env = (r: number) => ({
-      RANK: String(r),
-      WORLD_SIZE: '2',
-      MASTER_ADDR: '127.0.0.1',
-      MASTER_PORT: String(port),
-      TORCH_RLHF_DDP_TIMEOUT: '4',
-    });
-    // Rank 1 stops itself (SIGSTOP) at its 2nd step: its connections stay open, but no collective and no heartbeat come.
-    const args = job({ task: 'sft', out: join(tmp, 'stuck'), batchSize: 2, steps: 6, stopAtStep: 2, failRank: 1 });
-    const rank1 = spawn(process.execPath, [worker, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env(1) }, stdio: 'ignore' });
-    try {
-      const r0 = await run(process.execPath, [worker, ...args], env(0));
-      expect(r0.code).not.toBe(0);
-      expect(r0.err).toMatch(/rank 0 of 2\): allReduce failed after the timeout of 4 s: rank 1 has stopped/);
-      expect(r0.ms).toBeLessThan(30_000);
-    } finally {
-      rank1.kill('SIGKILL');
-    }
+  it('a frozen rank makes the other fail after the timeout the user set, naming it', { timeout: 90_000 }, async () => {
+    const r0 = await frozenRank(1, 4, join(tmp, 'stuck'));
+    expect(r0.err).toMatch(/rank 0 of 2\): allReduce failed after the timeout of 4 s: rank 1 has stopped/);
+    expect(r0.ms).toBeLessThan(30_000);
+  });
+
+  it('a frozen rank 0 (the TCPStore host) makes rank 1 fail after the timeout, naming it', { timeout: 90_000 }, async () => {
+    const r1 = await frozenRank(0, 3, join(tmp, 'stuck0'));
+    expect(r1.err).toMatch(/rank 1 of 2\): \w+ failed after the timeout of 3 s: rank 0 is frozen or unreachable: /);
+    expect(r1.err).toMatch(/the TCPStore it hosts at 127\.0\.0\.1:\d+ answered nothing within 4\.5 s/);
+    expect(r1.ms).toBeLessThan(30_000);
   });
 });
 
@@ -368,6 +431,54 @@ describe('launchers', () => {
     );
     expect(r.code, r.err).toBe(0);
     trained(out);
+  });
+
+  it('rlhf launch fails at once, naming the port, when --master-port is in use', { timeout: 90_000 }, async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, () => r()));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const out = join(tmp, 'busy-port');
+      const r = await run(
+        process.execPath,
+        [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(port), '--', ...sftArgs(out)],
+        noLaunchEnv,
+        60_000,
+      );
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(new RegExp(`rlhf launch: --master-port ${port} is already in use on this machine`));
+      expect(r.ms).toBeLessThan(15_000); // not the 30 s grace period of a rank talking to whatever holds the port
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('after a failure rlhf launch stops a frozen rank (SIGTERM, then SIGKILL) and exits', { timeout: 90_000 }, async () => {
+    const pidFile = join(tmp, 'frozen-rank.pid');
+    const o = {
+      nprocPerNode: 2,
+      nnodes: 1,
+      nodeRank: 0,
+      masterAddr: '127.0.0.1',
+      masterPort: await freePort(),
+      ddpTimeout: 3,
+      gracePeriod: 1,
+    };
+    // Rank 1 stops itself (SIGSTOP) at its 2nd step: rank 0 fails after 3 s, and a SIGTERM alone would never end rank 1.
+    const args = job({ task: 'sft', out: join(tmp, 'launch-frozen'), batchSize: 2, steps: 6, stopAtStep: 2, failRank: 1, pidFile });
+    try {
+      const r = await script(
+        { launch: 'distributed/launch.js' },
+        `process.exitCode = await launch(${JSON.stringify(o)}, ${JSON.stringify(args)}, ${JSON.stringify(worker)});`,
+        60_000,
+      );
+      expect(r.code, `killed by the test's hard timeout after ${r.ms} ms:\n${r.err}`).not.toBeNull();
+      expect(r.err).toMatch(/rlhf launch: rank 0 failed \(exit code 1\); the other ranks get 1 s to stop/);
+      expect(r.code).toBe(1);
+      expect(r.ms).toBeLessThan(45_000);
+    } finally {
+      killFrozen(pidFile);
+    }
   });
 
   it('rlhf launch names the rank that failed and exits non-zero', async () => {

@@ -17,7 +17,11 @@ export function addLaunchCommand(program: Command, cli: string): void {
     .option('--master-addr <host>', "where rank 0 hosts the TCPStore (node 0's address)", '127.0.0.1')
     .option('--master-port <port>', 'its port', '29500')
     .option('--ddp-timeout <seconds>', 'how long a collective may take before every rank fails, naming the one that stopped (default 1800)')
-    .option('--grace-period <seconds>', 'after a rank fails, how long the others get before they are stopped', '30')
+    .option(
+      '--grace-period <seconds>',
+      'after a rank fails, how long the others get before they are stopped (SIGTERM, then SIGKILL 5 s later)',
+      '30',
+    )
     .action(async (command: string[], o: Record<string, string | undefined>) => {
       const num = (v: string | undefined, flag: string): number => {
         const n = Number(v);

@@ -3,9 +3,15 @@
 // MASTER_ADDR, MASTER_PORT), each running an `rlhf` command. The ranks find one another through
 // the TCPStore that rank 0 hosts at MASTER_ADDR:MASTER_PORT; for several nodes, run the same
 // launch on each with its --node-rank. When a rank fails, the launcher names it, gives the others
-// a grace period to fail on their own (they notice a dead rank within seconds), then stops them.
+// a grace period to fail on their own (they notice a dead rank within seconds), then stops them:
+// SIGTERM, and SIGKILL a few seconds later for a rank that did not end (a frozen one: a process
+// stopped with SIGSTOP does not act on SIGTERM until it is continued), as torchrun does.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
+
+/** Seconds between the SIGTERM that stops the ranks and the SIGKILL for those still running. */
+export const KILL_AFTER_S = 5;
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -50,6 +56,23 @@ export function checkLaunchOptions(o: LaunchOptions): void {
     throw new Error(`rlhf launch: --master-port must be in [1, 65535], got ${o.masterPort}`);
   if (o.ddpTimeout !== undefined && !(o.ddpTimeout > 0))
     throw new Error(`rlhf launch: --ddp-timeout must be a positive number of seconds, got ${o.ddpTimeout}`);
+  if (o.gracePeriod !== undefined && !(o.gracePeriod >= 0))
+    throw new Error(`rlhf launch: --grace-period must be a number of seconds ≥ 0, got ${o.gracePeriod}`);
+}
+
+/**
+ * Fails at once, naming the port, when MASTER_PORT is taken on this machine: rank 0 could not host
+ * the TCPStore there, and the other ranks would talk to whatever holds it until the join timeout.
+ */
+export async function checkPortFree(port: number): Promise<void> {
+  const server = createServer();
+  const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('error', resolve);
+    server.listen({ port, exclusive: true }, () => resolve(null)); // every interface, as the TCPStore listens
+  });
+  if (!error) return new Promise((resolve) => server.close(() => resolve()));
+  const why = error.code === 'EADDRINUSE' ? 'is already in use on this machine' : `cannot be listened on (${error.code ?? error.message})`;
+  throw new Error(`rlhf launch: --master-port ${port} ${why}, so rank 0 cannot host the TCPStore there; choose a free port`);
 }
 
 /**
@@ -61,10 +84,16 @@ export async function launch(o: LaunchOptions, command: string[], cli: string): 
   if (command.length === 0)
     throw new Error('rlhf launch: no command to run: rlhf launch --nproc-per-node N -- sft --model … --data … --out …');
   if (command[0] === 'launch') throw new Error('rlhf launch: the command to run cannot be launch itself');
+  if (o.nodeRank === 0) await checkPortFree(o.masterPort);
   const children: ChildProcess[] = [];
   let firstFailure: { rank: number; code: number } | null = null;
-  let stopTimer: NodeJS.Timeout | null = null;
-  const stopAll = (signal: NodeJS.Signals) => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill(signal));
+  const timers: NodeJS.Timeout[] = [];
+  const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
+  // The signal now, SIGKILL later for any rank it did not end.
+  const stopAll = (signal: NodeJS.Signals) => {
+    running().forEach((c) => c.kill(signal));
+    timers.push(setTimeout(() => running().forEach((c) => c.kill('SIGKILL')), KILL_AFTER_S * 1000));
+  };
   const forward = (signal: NodeJS.Signals) => () => stopAll(signal);
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
@@ -89,7 +118,7 @@ export async function launch(o: LaunchOptions, command: string[], cli: string): 
               `rlhf launch: rank ${rank} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the other ranks get ` +
                 `${o.gracePeriod ?? 30} s to stop`,
             );
-            stopTimer = setTimeout(() => stopAll('SIGTERM'), (o.gracePeriod ?? 30) * 1000);
+            timers.push(setTimeout(() => stopAll('SIGTERM'), (o.gracePeriod ?? 30) * 1000));
           }
           resolve();
         });
@@ -97,7 +126,7 @@ export async function launch(o: LaunchOptions, command: string[], cli: string): 
     });
     await Promise.all(exits);
   } finally {
-    if (stopTimer) clearTimeout(stopTimer);
+    timers.forEach(clearTimeout);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
