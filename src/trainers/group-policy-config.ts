@@ -53,8 +53,8 @@ export interface GroupPolicyConfig extends RunConfig {
    */
   evalSteps: number;
   /**
-   * Seconds a reward function may take to score one batch before the run fails with an error naming it, as requests to a
-   * vLLM-style reward server time out (0 = no limit). Default: 300.
+   * Seconds a reward function may take to score one batch before the run fails with an error naming it,
+   * as requests to a vLLM-style reward server time out (0 = no limit). Default: 300.
    */
   rewardTimeout: number;
 }
