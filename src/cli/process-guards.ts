@@ -26,10 +26,13 @@ const fail = (line: string, err?: unknown): never => {
 
 const isClosedPipe = (err: unknown): boolean => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
 
+/** The exit code set so far (a failure keeps its code when the output is cut short), else 0. */
+const exitCodeSoFar = (): number => (typeof process.exitCode === 'number' ? process.exitCode : 0);
+
 /** The end of a command whose stdout was closed by its reader. */
 export function stdoutClosed(): never {
   if (undelivered) fail(undelivered);
-  process.exit(0);
+  process.exit(exitCodeSoFar());
 }
 
 /** The first line of an error's message. */
@@ -62,7 +65,7 @@ export function guardProcess<T>(run: () => Promise<T>): Promise<T> {
     stream.on('error', (err) => {
       if (!isClosedPipe(err)) throw err;
       if (stream === process.stdout) stdoutClosed();
-      process.exit(process.exitCode ?? 0); // stderr is gone: nothing is left to say anything on
+      process.exit(exitCodeSoFar()); // stderr is gone: nothing is left to say anything on
     });
   process.on('uncaughtException', escaped);
   process.on('unhandledRejection', escaped);
