@@ -141,6 +141,7 @@ export {
   type ScaleRewards,
 } from './trainers/grpo-math.js';
 export { scoreSamples, resolveRewardWeights, type RewardSource, type ScoredBatch } from './rewards/rewards.js';
+export { RewardTimeoutError, rewardInContext } from './rewards/reward-call.js';
 export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types.js';
 export { exactMatch, formatMatch, lengthPenalty, type SyncRewardFunction } from './rewards/builtin.js';
 export { builtinReward, BUILTIN_REWARDS } from './rewards/builtin-spec.js';

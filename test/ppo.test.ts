@@ -230,6 +230,13 @@ describe('PPOTrainer', () => {
       /reward function 'brokenReward': answer 2 \(prompt "p\d+:"\) scored NaN, expected a finite number/,
     );
     b.done();
+    // One that never settles fails the rollout after rewardTimeout seconds, naming it.
+    const stuck = function stuckJudge(): Promise<number[]> {
+      return new Promise(() => {});
+    };
+    const c = await makeTrainer('stuck-reward', { numIterations: 1, rewardTimeout: 0.5 }, { rewardFn: stuck });
+    await expect(c.trainer.rollout()).rejects.toThrow(/reward function 'stuckJudge' did not return its scores within 0.5 s/);
+    c.done();
   });
 
   it('rejects bad configs naming the field', async () => {

@@ -11,10 +11,14 @@ import { pickDevice } from '../trainers/trainer.js';
 import { loadData, requireFile, str, type Opts } from './inputs.js';
 import { tokenizerOf } from './lora.js';
 import { kebab } from './options.js';
+import { setUndeliveredOutput, stdoutIsClosed } from './process-guards.js';
 import { promptLoop } from './repl.js';
 
 export async function generate(args: string[], o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'model'), '--model');
+  const outFile = o.out ? str(o, 'out') : null;
+  if (!outFile && stdoutIsClosed())
+    throw new Error('stdout is closed, so the answers would be lost: give --out answers.jsonl, or redirect stdout to a file');
   // Bad data fails before the model is loaded.
   const prompts = o.prompts ? [...args, ...(await loadData(loadPromptDataset, o, '--prompts')).map((e) => e.prompt)] : args;
   const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
@@ -37,7 +41,6 @@ export async function generate(args: string[], o: Opts): Promise<void> {
     throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
   }
   const answer = (batch: string[]): Promise<string[]> => generateText(model, tok, batch, sampling);
-  const outFile = o.out ? str(o, 'out') : null;
   if (outFile) {
     mkdirSync(dirname(outFile), { recursive: true });
     rmSync(outFile, { force: true });
@@ -49,6 +52,10 @@ export async function generate(args: string[], o: Opts): Promise<void> {
     return;
   }
   const batchSize = Number(o.batchSize ?? 16);
+  // A reader that closes the pipe after some answers (`| head`) ends the command quietly; one
+  // gone before the first answer reached it loses them all, which is an error.
+  if (!outFile)
+    setUndeliveredOutput('generate: stdout was closed before any answer was written, so the answers are lost (give --out answers.jsonl)');
   let empty = 0;
   for (let i = 0; i < prompts.length; i += batchSize) {
     const batch = prompts.slice(i, i + batchSize);
@@ -57,8 +64,15 @@ export async function generate(args: string[], o: Opts): Promise<void> {
     const lines = batch.map((p, j) => JSON.stringify({ prompt: p, completion: answers[j] }));
     empty += answers.filter((a) => a.trim() === '').length;
     if (outFile) appendFileSync(outFile, `${lines.join('\n')}\n`);
-    else console.log(lines.join('\n'));
+    else {
+      await writeStdout(`${lines.join('\n')}\n`);
+      setUndeliveredOutput(null);
+    }
   }
   if (outFile) console.error(`rlhf generate: ${prompts.length} answers${empty ? ` (${empty} empty)` : ''} → ${outFile}`);
   model.dispose();
 }
+
+/** Writes to stdout and waits until the text is handed over, or the stream fails (a closed pipe: process-guards.ts). */
+const writeStdout = (text: string): Promise<void> =>
+  new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));

@@ -14,6 +14,7 @@ import type { Opts } from './inputs.js';
 import { addLaunchCommand } from './launch.js';
 import { addBaseModelFlag, mergeCommand } from './lora.js';
 import { addSkipInvalidFlag } from './options.js';
+import { firstLine, guardProcess, stdoutClosed } from './process-guards.js';
 import { score } from './score.js';
 import { addTrainingCommands } from './train.js';
 
@@ -123,8 +124,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed its one line
-    const msg = err instanceof Error ? err.message : String(err);
-    console.error(`rlhf: ${msg.split('\n')[0]}`);
+    if ((err as NodeJS.ErrnoException | null)?.code === 'EPIPE') stdoutClosed();
+    console.error(`rlhf: ${firstLine(err)}`);
     if (process.env.RLHF_DEBUG && err instanceof Error) console.error(err.stack);
     return 1;
   }
@@ -133,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
 // Run when executed as the `rlhf` binary (not when imported by tests).
 const invoked = process.argv[1] ?? '';
 if (/(^|[\\/])(rlhf|index\.js)$/.test(invoked) && import.meta.url.endsWith('/cli/index.js')) {
-  main(process.argv.slice(2)).then((code) => {
+  guardProcess(() => main(process.argv.slice(2))).then((code) => {
     process.exitCode = code;
   });
 }

@@ -2,9 +2,10 @@
 // --use-rslora (any of them, or --use-peft for PEFT's defaults, turns LoRA on) as the trainers'
 // peftConfig; --base-model for a model directory that holds a PEFT adapter; the tokenizer of
 // such a directory (its own files, else its base's); and `rlhf merge`, which writes the adapted
-// model as a full one that transformers loads.
+// model as a full one that transformers loads, into a new or empty directory.
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { GPT } from '../models/gpt.js';
 import type { LoadDType } from '../models/gpt-checkpoint.js';
 import { RewardModel } from '../models/reward-model.js';
@@ -13,6 +14,7 @@ import type { Module } from '../nn/module.js';
 import { loraFields, resolveLoraConfig, type LoraConfig, type LoraConfigInput } from '../lora/config.js';
 import { describeDefault } from '../trainers/config-fields.js';
 import { mergeAndUnload } from '../lora/inject.js';
+import { resolveBaseModelDir } from '../lora/load-adapter.js';
 import { isAdapterDir, readAdapterConfig } from '../lora/peft-files.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
 import type { Device } from '../tensor/types.js';
@@ -127,6 +129,7 @@ export async function mergeCommand(o: Opts): Promise<void> {
   if (!MERGE_DTYPES.includes(dtype as LoadDType))
     throw new Error(`--dtype must be ${MERGE_DTYPES.map((d) => `'${d}'`).join(', ')}, got '${dtype}'`);
   const options = { device: 'cpu' as Device, baseModel: o.baseModel as string | undefined, dtype: dtype as LoadDType };
+  refuseMergeOut(out, dir, resolveBaseModelDir(dir, readAdapterConfig(dir).baseModelNameOrPath, options.baseModel));
   const rewardModel = readAdapterConfig(dir).taskType === 'SEQ_CLS';
   const model = rewardModel ? await RewardModel.load(dir, options) : await GPT.load(dir, options);
   try {
@@ -140,6 +143,30 @@ export async function mergeCommand(o: Opts): Promise<void> {
   } finally {
     model.dispose();
   }
+}
+
+/** A path with its symlinks resolved, the part that does not exist yet appended as given. */
+function canonical(path: string): string {
+  const abs = resolve(path);
+  const parent = dirname(abs);
+  if (existsSync(abs)) return realpathSync(abs);
+  return parent === abs ? abs : join(canonical(parent), basename(abs));
+}
+
+/**
+ * rlhf merge --out must be a new or empty folder: the base's folder would be overwritten (and the
+ * adapter, which names it, then applied twice), the adapter's would hold a full model among its files.
+ */
+function refuseMergeOut(out: string, adapterDir: string, baseDir: string): void {
+  const target = canonical(out);
+  if (target === canonical(baseDir))
+    throw new Error(`--out ${out} is the base model's directory: merging there would overwrite the base; give a new directory`);
+  if (target === canonical(adapterDir))
+    throw new Error(`--out ${out} is the adapter's directory: the merged model would be mixed into it; give a new directory`);
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw new Error(`--out ${out} is a file, not a directory; give a new directory`);
+  if (readdirSync(target).length > 0)
+    throw new Error(`--out ${out} is not empty: the merged model goes to a new or empty directory, so nothing is overwritten`);
 }
 
 /** rlhf merge --dtype: the base's own ('auto', as PEFT on transformers' default load) or a dtype by name. */

@@ -9,6 +9,7 @@ import { ActorCritic } from '../models/actor-critic.js';
 import { GPT } from '../models/gpt.js';
 import { RewardModel } from '../models/reward-model.js';
 import { builtinReward } from '../rewards/builtin-spec.js';
+import { checkRewardColumns } from '../rewards/rewards.js';
 import type { RewardFunction } from '../rewards/types.js';
 import { parseDevice, type Device } from '../tensor/types.js';
 import type { Field } from '../trainers/config-fields.js';
@@ -205,6 +206,9 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
   const spec = str(o, 'model');
   const { trained, frozen } = runDtypes(dtype, device, o, spec);
   const rewards = await rewardSourcesFromFlags(o, device, frozen);
+  // A reward's missing column fails here, before the policy loads (the trainer checks again).
+  checkRewardColumns(rewards, prompts, '--prompts');
+  if (evalDataset) checkRewardColumns([...rewards, ...evalRewards], evalDataset, '--eval-prompts');
   const { model, tokenizer, source } = await modelFromSpec(spec, device, o.baseModel as string | undefined, trained);
   const peftConfig = loraFromFlags(o, model);
   const args = { model, tokenizer, prompts, evalDataset, evalRewards, rewards, config, peftConfig };

@@ -8,7 +8,7 @@
 import type { RewardFunction, RewardInputs, RewardScores } from './types.js';
 
 /** A reward whose scores come back synchronously (all the built-in ones); a RewardFunction. */
-export type SyncRewardFunction = ((inputs: RewardInputs) => RewardScores) & Pick<RewardFunction, 'rewardName'>;
+export type SyncRewardFunction = ((inputs: RewardInputs) => RewardScores) & Pick<RewardFunction, 'rewardName' | 'requiredColumns'>;
 
 export interface ExactMatchOptions {
   /** The prompt rows' column holding the reference answer. Default 'answer'. */
@@ -86,7 +86,7 @@ export function exactMatch(options: ExactMatchOptions = {}): SyncRewardFunction 
     return typeof extract === 'function' ? extract(text) : text;
   };
 
-  return named((inputs) => {
+  const fn = named((inputs) => {
     const refs = inputs[column];
     if (!Array.isArray(refs)) {
       const columns = Object.keys(inputs).filter((k) => !['prompts', 'completions', 'completionIds'].includes(k));
@@ -105,6 +105,7 @@ export function exactMatch(options: ExactMatchOptions = {}): SyncRewardFunction 
       return sameAnswer(normalize(found.trim()), normalize(String(ref).trim())) ? 1 : 0;
     });
   }, 'exact_match');
+  return Object.assign(fn, { requiredColumns: [column] });
 }
 
 /**

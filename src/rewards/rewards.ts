@@ -2,10 +2,12 @@
 // reward functions (sync or async, see types.ts) and reward models side by side, combined by
 // `rewardWeights` into one reward per sample. A null score means "not applicable": it drops
 // out of that sample's weighted sum (TRL's nansum), and a sample no reward applies to is NaN.
-// A reward function's failure or bad output names the function and the sample.
+// A reward function's failure or bad output names the function and the sample; a call that does not
+// settle within `rewardTimeout` seconds fails (reward-call.ts).
 import { RewardModel } from '../models/reward-model.js';
 import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { callReward, DEFAULT_REWARD_TIMEOUT, RewardTimeoutError } from './reward-call.js';
 import { rewardName, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
 
 export type RewardSource = RewardFunction | RewardModel;
@@ -35,11 +37,34 @@ export function resolveRewardWeights(
   return [...weights];
 }
 
-async function callRewardFunction(fn: RewardFunction, name: string, inputs: RewardInputs): Promise<RewardScores> {
+/**
+ * Checks that every column a reward reads (its `requiredColumns`) is in some prompt row, so that a
+ * misspelt column fails before any model is loaded or run, not after the first generation.
+ */
+export function checkRewardColumns(
+  sources: readonly RewardSource[],
+  rows: readonly { columns?: Record<string, unknown> }[],
+  what: string,
+): void {
+  const present = new Set(rows.flatMap((r) => Object.keys(r.columns ?? {})));
+  const names = rewardSourceNames(sources);
+  sources.forEach((s, i) => {
+    if (s instanceof RewardModel) return;
+    for (const column of s.requiredColumns ?? [])
+      if (!present.has(column))
+        throw new Error(
+          `reward '${names[i]}' reads the column '${column}', which no row of ${what} has ` +
+            `(columns: ${present.size > 0 ? [...present].join(', ') : 'none besides prompt'})`,
+        );
+  });
+}
+
+async function callRewardFunction(fn: RewardFunction, name: string, inputs: RewardInputs, timeout: number): Promise<RewardScores> {
   let out: unknown;
   try {
-    out = await fn(inputs);
+    out = await callReward(name, timeout, () => fn(inputs));
   } catch (err) {
+    if (err instanceof RewardTimeoutError) throw err;
     throw new Error(`reward function '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
   const n = inputs.prompts.length;
@@ -60,13 +85,15 @@ async function callRewardFunction(fn: RewardFunction, name: string, inputs: Rewa
 
 /**
  * Scores the samples with every source. Reward models read `sequences` (prompt + completion
- * ids) under `attentionMask`; functions get `inputs`.
+ * ids) under `attentionMask`; functions get `inputs`, and each call has `rewardTimeout` seconds
+ * (0: no limit).
  */
 export async function scoreSamples(
   sources: readonly RewardSource[],
   weights: readonly number[],
   inputs: RewardInputs,
   tokens: { sequences: Tensor; attentionMask: Tensor },
+  { rewardTimeout = DEFAULT_REWARD_TIMEOUT }: { rewardTimeout?: number } = {},
 ): Promise<ScoredBatch> {
   const names = rewardSourceNames(sources);
   const perSource: ScoredBatch['perSource'] = [];
@@ -78,7 +105,7 @@ export async function scoreSamples(
       scores = r.tolist() as number[];
       r.dispose();
     } else {
-      scores = await callRewardFunction(s, names[i]!, inputs);
+      scores = await callRewardFunction(s, names[i]!, inputs, rewardTimeout);
     }
     perSource.push({ name: names[i]!, scores });
   }

@@ -16,8 +16,14 @@ export interface RewardInputs {
 
 export type RewardScores = (number | null)[];
 
-/** A programmatic (verifiable) reward. `name` (or the function's own name) labels its metrics and errors. */
-export type RewardFunction = ((inputs: RewardInputs) => RewardScores | Promise<RewardScores>) & { rewardName?: string };
+/**
+ * A programmatic (verifiable) reward. `rewardName` (or the function's own name) labels its metrics and errors;
+ * `requiredColumns`, the prompt-row columns it reads, are checked against the prompts before any model runs.
+ */
+export type RewardFunction = ((inputs: RewardInputs) => RewardScores | Promise<RewardScores>) & {
+  rewardName?: string;
+  requiredColumns?: readonly string[];
+};
 
 /** The label of a reward function in metrics (`rewards/<name>/mean`) and error messages. */
 export const rewardName = (fn: RewardFunction, index: number): string => fn.rewardName ?? (fn.name || `reward_${index}`);

@@ -7,6 +7,7 @@ import type { LrSchedulerType } from './schedule.js';
 import { autocast } from '../tensor/runtime.js';
 import { cpuHasBf16Arithmetic } from '../tensor/cpu-features.js';
 import { didYouMean } from './did-you-mean.js';
+import { DEFAULT_REWARD_TIMEOUT } from '../rewards/reward-call.js';
 import { reportToRule, type ReportTo } from './tensorboard.js';
 import { checks, defaultsOf, oneOf, rulesOf, type Field, type Fields, type Rule } from './config-fields.js';
 
@@ -229,7 +230,14 @@ export function onlineRunFields(unit: 'iterations' | 'steps', samples: 'answers'
       check: checks.nonNegativeInt,
       default: 0,
     },
-  } as const satisfies Fields<{ sampleEvery: number; numSamples: number; evalSteps: number }>;
+    rewardTimeout: {
+      help:
+        'Seconds a reward function may take to score one batch before the run fails with an error naming it, as requests to a ' +
+        'vLLM-style reward server time out (0 = no limit).',
+      check: checks.nonNegative,
+      default: DEFAULT_REWARD_TIMEOUT,
+    },
+  } as const satisfies Fields<{ sampleEvery: number; numSamples: number; evalSteps: number; rewardTimeout: number }>;
 }
 
 export const defaultTrainingConfig: Omit<TrainingConfig, 'outputDir' | 'learningRate'> = defaultsOf(trainingFields);

@@ -52,6 +52,11 @@ export interface GroupPolicyConfig extends RunConfig {
    * one at the end (0: those two only). Default: 0.
    */
   evalSteps: number;
+  /**
+   * Seconds a reward function may take to score one batch before the run fails with an error naming it,
+   * as requests to a vLLM-style reward server time out (0 = no limit). Default: 300.
+   */
+  rewardTimeout: number;
 }
 
 /** The fields GRPOConfig and RLOOConfig share: the run fields with the group trainers' defaults, then their own. */

@@ -12,7 +12,7 @@ import { frozenCopy } from '../models/frozen-copy.js';
 import { enableGradientCheckpointing, GPT, type ForwardPath } from '../models/gpt.js';
 import { clipGradNorm } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
-import { resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
+import { checkRewardColumns, resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
 import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
 import { noGrad } from '../tensor/runtime.js';
@@ -142,6 +142,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     checkVocabulary(name, o.tokenizer, o.model, 'policy');
     this.sources = Array.isArray(o.rewards) ? [...o.rewards] : [o.rewards];
     this.weights = resolveRewardWeights(this.sources, config.rewardWeights, name);
+    checkRewardColumns(this.sources, prompts, `${name} prompts`);
     this.model = o.model;
     this.tokenizer = o.tokenizer;
     this.device = pickDevice(config.device);
@@ -163,8 +164,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
           o.tokenizer,
           config.maxCompletionLength,
           config.batchSize,
-          async (inputs, tokens) => (await scoreSamples(this.sources, this.weights, inputs, tokens)).total,
+          async (inputs, tokens) => (await scoreSamples(this.sources, this.weights, inputs, tokens, config)).total,
           judges(o.evalRewards, this.device),
+          config.rewardTimeout,
         )
       : null;
     this.optimizer = new AdamW(trainableParameters(o.model), {
@@ -236,6 +238,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
         this.weights,
         { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences },
         { sequences, attentionMask },
+        { rewardTimeout: c.rewardTimeout },
       );
       const logprobsOf = (m: GPT) =>
         noGrad(

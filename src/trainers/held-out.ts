@@ -47,6 +47,8 @@ export class HeldOutEvaluation {
     private readonly score: HeldOutScorer,
     /** Other rewards to judge the answers by, each reported as eval/<name> (a verifiable check beside the reward model, say). */
     private readonly judges: readonly RewardSource[] = [],
+    /** Seconds each judge may take per batch (the config's rewardTimeout). */
+    private readonly rewardTimeout?: number,
   ) {
     if (prompts.length === 0) throw new Error('evalDataset: no prompts');
   }
@@ -87,6 +89,7 @@ export class HeldOutEvaluation {
               this.judges.map(() => 1),
               inputs,
               { sequences, attentionMask },
+              { rewardTimeout: this.rewardTimeout },
             )
           ).perSource)
             judged.set(name, [...(judged.get(name) ?? []), ...js.map((v) => (typeof v === 'number' ? v : Number.NaN))]);

@@ -68,6 +68,11 @@ export interface PPOConfig extends RunConfig {
    * the one at the end (0: those two only). Default: 0.
    */
   evalSteps: number;
+  /**
+   * Seconds a reward function may take to score one batch before the run fails with an error naming it,
+   * as requests to a vLLM-style reward server time out (0 = no limit). Default: 300.
+   */
+  rewardTimeout: number;
 }
 
 /** PPOConfig's fields: the shared run fields with PPO's defaults, then PPO's own (TRL's names and defaults). */

@@ -33,6 +33,7 @@ import {
 } from './ppo-math.js';
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import type { RewardSource } from '../rewards/rewards.js';
+import { callReward, RewardTimeoutError } from '../rewards/reward-call.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
@@ -203,9 +204,11 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
                 () =>
                   noGrad(() => this.rewardModel!.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' })).tolist() as number[],
               );
-            return (await this.rewardFn!(inputs.prompts, inputs.completions)).map((v) => (typeof v === 'number' ? v : Number.NaN));
+            const scores = await callReward(this.rewardFnName, c.rewardTimeout, () => this.rewardFn!(inputs.prompts, inputs.completions));
+            return scores.map((v) => (typeof v === 'number' ? v : Number.NaN));
           },
           judges(o.evalRewards, this.device),
+          c.rewardTimeout,
         )
       : null;
     this.ptx = parseSFTRecords(o.ptxDataset ?? [], 'PPOTrainer ptxDataset').map((x) =>
@@ -310,6 +313,11 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     }
   }
 
+  /** The programmatic reward's name in errors. */
+  private get rewardFnName(): string {
+    return this.rewardFn?.name || 'rewardFn';
+  }
+
   private async programmaticScores(prompts: string[], tokens: Tensor, mask: Tensor): Promise<number[]> {
     const rows = tokens.tolist() as number[][];
     const masks = mask.tolist() as boolean[][];
@@ -319,11 +327,12 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
         { skipSpecialTokens: true },
       ),
     );
-    const name = this.rewardFn!.name || 'rewardFn';
+    const name = this.rewardFnName;
     let scores: unknown;
     try {
-      scores = await this.rewardFn!(prompts, answers);
+      scores = await callReward(name, this.config.rewardTimeout, () => this.rewardFn!(prompts, answers));
     } catch (err) {
+      if (err instanceof RewardTimeoutError) throw err;
       throw new Error(`PPOTrainer: reward function '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
     if (!Array.isArray(scores) || scores.length !== prompts.length)
