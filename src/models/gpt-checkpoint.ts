@@ -6,8 +6,10 @@
 // asked for: float32 by default (TRL's create_model_from_path default), or 'auto', the
 // checkpoint's own (config.json's dtype / torch_dtype, else its weights'), as transformers'
 // from_pretrained(dtype="auto"); the model is made in that dtype, so a bf16 checkpoint never
-// exists in float32 on the way. Names and shapes are checked from the headers before anything
-// is allocated.
+// exists in float32 on the way. Names, shapes and dtypes (float only: quantized checkpoints are
+// refused) are checked from the headers before anything is allocated, each shard must hold what
+// its index's weight_map says, and the weights are streamed from the files into the model, so a
+// load holds the model plus a few MiB, never a file's bytes.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
