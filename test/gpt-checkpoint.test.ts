@@ -195,23 +195,29 @@ describe('streaming load', () => {
     const other = Object.values(index.weight_map).find((f) => f !== home)!;
     // A stale, different copy of the tensor in another shard.
     const shard = (await loadSafetensors(join(dir, other))).tensors;
-    const home1 = (await loadSafetensors(join(dir, home))).tensors;
-    const stale = home1.get(name)!.add(1);
+    const homeShard = (await loadSafetensors(join(dir, home))).tensors;
+    const stale = homeShard.get(name)!.add(1);
     await saveSafetensors(join(dir, other), new Map([...shard, [name, stale]]));
-    torch.dispose([...shard.values(), ...home1.values(), stale]);
     const { message } = await timedError(() => GPT.load(dir));
     expect(message).toBe(
       `${join(dir, other)}: holds tensor '${name}', but ${join(dir, 'model.safetensors.index.json')}'s weight_map puts it in ` +
         `${join(dir, home)} (the index and the shards disagree)`,
     );
-    // The index pointing at the shard that lacks it: missing, and the copy elsewhere is refused too.
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...index.weight_map, [name]: other } }));
-    const model = await GPT.load(dir); // now the index and the shards agree (the stale copy is the one named)
+    // Moved for good (the index names the other shard, the home shard no longer holds it): that copy loads.
+    await saveSafetensors(join(dir, home), new Map([...homeShard].filter(([k]) => k !== name)));
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    writeFileSync(indexPath, JSON.stringify({ weight_map: { ...index.weight_map, [name]: other } }));
+    const model = await GPT.load(dir);
+    expect(torch.noGrad(() => model.stateDict().get(name)!.equal(stale.to('float32')))).toBe(true);
     model.dispose();
-    const moved = { ...index.weight_map };
-    delete moved[name];
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: moved }));
-    expect((await timedError(() => GPT.load(dir))).message).toMatch(/weight_map does not list it/);
+    // A tensor the index does not list at all.
+    const unlisted = { ...index.weight_map };
+    delete unlisted[name];
+    writeFileSync(indexPath, JSON.stringify({ weight_map: unlisted }));
+    expect((await timedError(() => GPT.load(dir))).message).toBe(
+      `${join(dir, other)}: holds tensor '${name}', but ${indexPath}'s weight_map does not list it (the index and the shards disagree)`,
+    );
+    torch.dispose([...shard.values(), ...homeShard.values(), stale]);
   });
 
   it('refuses an integer or bool weight (a quantized checkpoint) naming the tensor, the file and the dtype', async () => {

@@ -357,7 +357,7 @@ function tensorsToLoad(f: string, header: SafetensorsHeader, plan: LoadPlan): [s
       const what = isLlamaConfig(config) ? `${config.modelType} model` : 'GPT-2';
       throw new Error(`${f}: unexpected tensor '${raw}' for a ${what} with ${config.nLayer} layers`);
     }
-    const shard = shards.weightMap?.get(raw) ?? f;
+    const shard = shards.weightMap ? shards.weightMap.get(raw) : f;
     if (shard !== f)
       throw new Error(
         `${f}: holds tensor '${raw}', but ${shards.index}'s weight_map ` +
