@@ -218,11 +218,10 @@ function checkBools(path: string, name: string, bytes: Uint8Array, firstElement:
 /** The most bytes read at once, and so what loading holds above the tensors it makes (twice: the read and its tensor). */
 export const READ_CHUNK_BYTES = 8 << 20;
 
-/** One read: `length` bytes at `position` in the file, holding the elements from `element` on. */
+/** One read: `length` bytes at `position` in the file. */
 interface Piece {
   position: number;
   length: number;
-  element: number;
 }
 
 /**
@@ -242,7 +241,7 @@ function* streamTensor(path: string, header: SafetensorsHeader, name: string, ds
   for (let at = begin; at < end; at += step) {
     const length = Math.min(step, end - at);
     const element = (at - begin) / size;
-    const bytes = yield { position: header.dataStart + at, length, element };
+    const bytes = yield { position: header.dataStart + at, length };
     if (dtype === 'bool') checkBools(path, name, bytes, element);
     noGrad(() =>
       tidy(() => {
@@ -257,7 +256,7 @@ function* streamTensor(path: string, header: SafetensorsHeader, name: string, ds
 
 /** The largest read a stream of this file makes: the size of its one reused buffer. */
 const bufferSize = (header: SafetensorsHeader): number =>
-  Math.min(READ_CHUNK_BYTES, Math.max(0, ...[...header.tensors.values()].map((t) => t.dataOffsets[1] - t.dataOffsets[0])));
+  [...header.tensors.values()].reduce((n, t) => Math.max(n, Math.min(READ_CHUNK_BYTES, t.dataOffsets[1] - t.dataOffsets[0])), 0);
 
 /** A new tensor of the file's dtype and shape for `name`, on `device`. */
 function emptyFor(path: string, header: SafetensorsHeader, name: string, device: Device | undefined): Tensor {
