@@ -17,6 +17,7 @@ import {
   writeFileAtomicSync,
   writeJsonAtomic,
 } from '../src/index.js';
+import { READ_CHUNK_BYTES, SafetensorsReader } from '../src/io/safetensors.js';
 import { fromBytes, toBytes } from '../src/tensor/bytes.js';
 import { ITEM_SIZE } from '../src/tensor/types.js';
 import { liveMemory } from './helpers.js';
@@ -596,5 +597,86 @@ describe('safetensors memory', () => {
       disposeAll(tensors);
     }
     expect(liveMemory()).toEqual(base);
+  });
+});
+
+// Reading streams each tensor in pieces of READ_CHUNK_BYTES into its destination (issue 31).
+describe('safetensors streaming', () => {
+  it('reads tensors larger than a piece exactly, and casts into any dtype as copy_ does', async () => {
+    const n = READ_CHUNK_BYTES / 4 + 12345; // f32: two pieces, the second partial
+    const tensors = new Map<string, Tensor>([
+      // Finite values (a cast's NaN payload is not the point), spread over many exponents.
+      ['f32', torch.tidy(() => torch.randn([n]).mul(torch.randn([n]).mul(8).exp()))],
+      [
+        'bf16',
+        torch.tidy(() =>
+          torch
+            .randn([2 * n + 3])
+            .mul(1e3)
+            .to('bfloat16'),
+        ),
+      ],
+      ['f16', torch.tidy(() => torch.randn([3, 7, 1001]).mul(100).to('float16'))],
+      ['i64', fromBytes(patternBytes('int64', n, 4), 'int64', [n])],
+      ['mask', fromBytes(patternBytes('bool', n, 5), 'bool', [n])],
+    ]);
+    const path = fileIn();
+    await saveSafetensors(path, tensors);
+    const file = readFileSync(path);
+    const header = await readSafetensorsHeader(path);
+    // The old loader's values: each tensor made from its whole slice of the file.
+    const whole = (name: string): Tensor => {
+      const { dtype, shape, dataOffsets } = header.tensors.get(name)!;
+      return fromBytes(file.subarray(header.dataStart + dataOffsets[0], header.dataStart + dataOffsets[1]), dtype, shape);
+    };
+    for (const loaded of [(await loadSafetensors(path)).tensors, loadSafetensorsSync(path).tensors]) {
+      for (const [name, t] of loaded) {
+        const want = whole(name);
+        expect(Buffer.compare(toBytes(t), toBytes(want)), name).toBe(0);
+        torch.dispose([t, want]);
+      }
+    }
+    const reader = await SafetensorsReader.open(path);
+    try {
+      for (const [name, dtype] of [
+        ['bf16', 'float32'],
+        ['bf16', 'bfloat16'],
+        ['f16', 'float32'],
+        ['f32', 'bfloat16'],
+        ['f32', 'float16'],
+      ] as const) {
+        const want = torch.tidy(() => whole(name).to(dtype));
+        const got = torch.empty(want.shape, { dtype });
+        await reader.readInto(name, got);
+        expect(Buffer.compare(toBytes(got), toBytes(want)), `${name} → ${dtype}`).toBe(0);
+        torch.dispose([got, want]);
+      }
+      const wrong = torch.empty([3]);
+      await expect(reader.readInto('f32', wrong)).rejects.toThrow(
+        `${path}: tensor "f32" has ${n} elements (shape [${n}]), the destination 3`,
+      );
+      await expect(reader.readInto('nope', wrong)).rejects.toThrow(`${path}: no tensor "nope" in the file`);
+      wrong.dispose();
+    } finally {
+      await reader.close();
+    }
+    torch.dispose([...tensors.values()]);
+  });
+
+  it('a file cut short after its header was read fails with the path, and leaks nothing', async () => {
+    const n = READ_CHUNK_BYTES / 4 + 1;
+    const a = torch.ones([n]);
+    const path = fileIn();
+    await saveSafetensors(path, { a, b: a });
+    a.dispose();
+    const base = liveMemory();
+    const reader = await SafetensorsReader.open(path);
+    const size = readFileSync(path).length;
+    writeFileSync(path, readFileSync(path).subarray(0, size - 10)); // truncated in place, under the open reader
+    const dst = torch.empty([n]);
+    await expect(reader.readInto('b', dst)).rejects.toThrow(new RegExp(`^${escapeRe(path)}: file ended after \\d+ bytes while reading`));
+    await reader.close();
+    dst.dispose();
+    expect(liveMemory().tensors).toBe(base.tensors);
   });
 });

@@ -8,6 +8,9 @@
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { fromBytes, toBytes } from '../tensor/bytes.js';
+import { empty } from '../tensor/creation.js';
+import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { ITEM_SIZE, type DType, type Device } from '../tensor/types.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
@@ -202,50 +205,72 @@ function checkLayout(path: string, entries: [string, SafetensorsTensorInfo][], b
 }
 
 /** libtorch's bool must be 0 or 1; any other byte would be undefined behaviour, not `true`. */
-function checkBools(path: string, header: SafetensorsHeader, data: Uint8Array): void {
-  for (const [
-    name,
-    {
-      dtype,
-      dataOffsets: [begin, end],
-    },
-  ] of header.tensors) {
-    if (dtype !== 'bool') continue;
-    for (let i = begin; i < end; i++)
-      if (data[i]! > 1) fail(path, `tensor ${q(name)}: BOOL element ${i - begin} holds byte ${data[i]} (must be 0 or 1)`);
+function checkBools(path: string, name: string, bytes: Uint8Array, firstElement: number): void {
+  for (let i = 0; i < bytes.length; i++)
+    if (bytes[i]! > 1) fail(path, `tensor ${q(name)}: BOOL element ${firstElement + i} holds byte ${bytes[i]} (must be 0 or 1)`);
+}
+
+// ---- reading: streaming ----
+// A tensor's bytes are read in pieces of at most READ_CHUNK_BYTES into one reused buffer, and
+// each piece is converted straight into its destination (any dtype, any device). So a load holds
+// at most one piece above the tensors it makes: never the file, nor a copy in the file's dtype.
+
+/** The most bytes read at once, and so what loading holds above the tensors it makes (twice: the read and its tensor). */
+export const READ_CHUNK_BYTES = 8 << 20;
+
+/** One read: `length` bytes at `position` in the file. */
+interface Piece {
+  position: number;
+  length: number;
+}
+
+/**
+ * Streams one tensor of the file into `dst` (same number of elements, contiguous, any dtype or
+ * device: each piece is cast on the way, as copy_ does): yields the reads it needs and copies
+ * each buffer it is given.
+ */
+function* streamTensor(path: string, header: SafetensorsHeader, name: string, dst: Tensor): Generator<Piece, void, Uint8Array> {
+  const info = header.tensors.get(name);
+  if (info === undefined) fail(path, `no tensor ${q(name)} in the file`);
+  const { dtype, shape } = info;
+  const [begin, end] = info.dataOffsets;
+  const size = ITEM_SIZE[dtype];
+  if (dst.numel() !== (end - begin) / size)
+    fail(path, `tensor ${q(name)} has ${(end - begin) / size} elements (shape [${shape.join(', ')}]), the destination ${dst.numel()}`);
+  const step = Math.max(size, READ_CHUNK_BYTES - (READ_CHUNK_BYTES % size));
+  for (let at = begin; at < end; at += step) {
+    const length = Math.min(step, end - at);
+    const element = (at - begin) / size;
+    const bytes = yield { position: header.dataStart + at, length };
+    if (dtype === 'bool') checkBools(path, name, bytes, element);
+    noGrad(() =>
+      tidy(() => {
+        dst
+          .view(-1)
+          .narrow(0, element, length / size)
+          .copy_(fromBytes(bytes, dtype, [length / size]));
+      }),
+    );
   }
 }
 
-/** Tensors over slices of `data` (fromBytes copies each slice once); all or none. */
-function createTensors(path: string, header: SafetensorsHeader, data: Uint8Array, device: Device | undefined): Map<string, Tensor> {
-  checkBools(path, header, data);
-  const out = new Map<string, Tensor>();
-  let current = '';
-  try {
-    for (const [
-      name,
-      {
-        dtype,
-        shape,
-        dataOffsets: [begin, end],
-      },
-    ] of header.tensors) {
-      current = name;
-      out.set(name, fromBytes(data.subarray(begin, end), dtype, shape, device));
-    }
-  } catch (err) {
-    for (const t of out.values()) t.dispose();
-    throw new Error(`${path}: could not create tensor ${q(current)}: ${(err as Error).message}`, { cause: err });
-  }
-  return out;
+/** The largest read a stream of this file makes: the size of its one reused buffer. */
+const bufferSize = (header: SafetensorsHeader): number =>
+  [...header.tensors.values()].reduce((n, t) => Math.max(n, Math.min(READ_CHUNK_BYTES, t.dataOffsets[1] - t.dataOffsets[0])), 0);
+
+/** A new tensor of the file's dtype and shape for `name`, on `device`. */
+function emptyFor(path: string, header: SafetensorsHeader, name: string, device: Device | undefined): Tensor {
+  const info = header.tensors.get(name);
+  if (info === undefined) fail(path, `no tensor ${q(name)} in the file`);
+  return empty(info.shape, { dtype: info.dtype, device });
 }
 
 // ---- reading: file access ----
-// The file is read piecewise: the length, then the header, then (to load) the data buffer,
-// so a bad header fails before a multi-gigabyte buffer is read.
+// The file is read piecewise: the length, then the header, then (to load) each tensor in pieces,
+// so a bad header fails before any data is read. `into` is a reused buffer of at least `length`.
 
-async function readAt(path: string, fh: fsp.FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+async function readAt(path: string, fh: fsp.FileHandle, length: number, position: number, into?: Buffer): Promise<Buffer> {
+  const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   for (let off = 0; off < length; ) {
     const { bytesRead } = await fh.read(buf, off, Math.min(length - off, 1 << 30), position + off);
     if (bytesRead === 0) fail(path, `file ended after ${position + off} bytes while reading: it was truncated while being read`);
@@ -253,8 +278,8 @@ async function readAt(path: string, fh: fsp.FileHandle, length: number, position
   }
   return buf;
 }
-function readAtSync(path: string, fd: number, length: number, position: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
+function readAtSync(path: string, fd: number, length: number, position: number, into?: Buffer): Buffer {
+  const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   for (let off = 0; off < length; ) {
     const bytesRead = readSync(fd, buf, off, Math.min(length - off, 1 << 30), position + off);
     if (bytesRead === 0) fail(path, `file ended after ${position + off} bytes while reading: it was truncated while being read`);
@@ -303,24 +328,131 @@ export function readSafetensorsHeaderSync(path: string): SafetensorsHeader {
 }
 
 /**
+ * An open safetensors file with a validated header, read one tensor at a time, each straight into
+ * its destination: what a model loader uses so that no more than a piece of the file is held
+ * beside the model. The file stays open (a file replaced meanwhile is not read); close it.
+ */
+export class SafetensorsReader {
+  readonly header: SafetensorsHeader;
+  #fh: fsp.FileHandle | null;
+  #buffer: Buffer;
+
+  private constructor(
+    readonly path: string,
+    fh: fsp.FileHandle,
+    header: SafetensorsHeader,
+  ) {
+    this.#fh = fh;
+    this.header = header;
+    this.#buffer = Buffer.allocUnsafe(bufferSize(header));
+  }
+
+  /** Opens `path` and validates its header (errors name the file). */
+  static async open(path: string): Promise<SafetensorsReader> {
+    try {
+      assertLittleEndian(path);
+      const fh = await fsp.open(path, 'r');
+      try {
+        return new SafetensorsReader(path, fh, (await readHeaderFrom(path, fh)).header);
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
+    } catch (err) {
+      throw withPath(path, err);
+    }
+  }
+
+  /** Reads tensor `name` into `dst` (the same number of elements, contiguous), cast to dst's dtype and device. */
+  async readInto(name: string, dst: Tensor): Promise<void> {
+    const fh = this.#fh;
+    if (fh === null) fail(this.path, 'the reader is closed');
+    try {
+      const steps = streamTensor(this.path, this.header, name, dst);
+      for (let r = steps.next(); !r.done; ) r = steps.next(await readAt(this.path, fh, r.value.length, r.value.position, this.#buffer));
+    } catch (err) {
+      throw withPath(this.path, err);
+    }
+  }
+
+  /** Tensor `name` as stored (its dtype and shape), on `device`. The caller owns it. */
+  async read(name: string, device?: Device): Promise<Tensor> {
+    const t = emptyFor(this.path, this.header, name, device);
+    try {
+      await this.readInto(name, t);
+      return t;
+    } catch (err) {
+      t.dispose();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = null;
+    await fh?.close();
+  }
+}
+
+/** Every tensor of the header, read by `readInto` into new tensors; all or none. */
+function createAll(
+  path: string,
+  header: SafetensorsHeader,
+  device: Device | undefined,
+  readInto: (name: string, t: Tensor) => void,
+): Map<string, Tensor>;
+function createAll(
+  path: string,
+  header: SafetensorsHeader,
+  device: Device | undefined,
+  readInto: (name: string, t: Tensor) => Promise<void>,
+): Promise<Map<string, Tensor>>;
+function createAll(
+  path: string,
+  header: SafetensorsHeader,
+  device: Device | undefined,
+  readInto: (name: string, t: Tensor) => void | Promise<void>,
+): Map<string, Tensor> | Promise<Map<string, Tensor>> {
+  const out = new Map<string, Tensor>();
+  const names = [...header.tensors.keys()];
+  let current = '';
+  const failed = (err: unknown): never => {
+    for (const t of out.values()) t.dispose();
+    const msg = (err as Error).message;
+    if (msg.startsWith(`${path}: tensor `)) throw err; // already names the tensor (a bad BOOL byte)
+    const reason = msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
+    throw new Error(`${path}: could not create tensor ${q(current)}: ${reason}`, { cause: err });
+  };
+  const next = (i: number): Map<string, Tensor> | Promise<Map<string, Tensor>> => {
+    for (; i < names.length; i++) {
+      let r: void | Promise<void>;
+      try {
+        current = names[i]!;
+        const t = emptyFor(path, header, current, device);
+        out.set(current, t);
+        r = readInto(current, t);
+      } catch (err) {
+        return failed(err);
+      }
+      if (r instanceof Promise) return r.then(() => next(i + 1), failed);
+    }
+    return out;
+  };
+  return next(0);
+}
+
+/**
  * Loads every tensor of a safetensors file (onto `options.device`, default CPU), in the
- * order of their data. The caller owns the tensors. File I/O runs on libuv's thread pool.
+ * order of their data. The caller owns the tensors. File I/O runs on libuv's thread pool, and
+ * the file is streamed: loading holds one piece of it beside the tensors, not the whole file.
  */
 export async function loadSafetensors(path: string, options: LoadSafetensorsOptions = {}): Promise<LoadedSafetensors> {
+  const reader = await SafetensorsReader.open(path);
   try {
-    assertLittleEndian(path);
-    const fh = await fsp.open(path, 'r');
-    let header: SafetensorsHeader, data: Buffer;
-    try {
-      const r = await readHeaderFrom(path, fh);
-      header = r.header;
-      data = await readAt(path, fh, r.size - header.dataStart, header.dataStart);
-    } finally {
-      await fh.close();
-    }
-    return { tensors: createTensors(path, header, data, options.device), metadata: header.metadata };
-  } catch (err) {
-    throw withPath(path, err);
+    const tensors = await createAll(path, reader.header, options.device, (name, t) => reader.readInto(name, t));
+    return { tensors, metadata: reader.header.metadata };
+  } finally {
+    await reader.close();
   }
 }
 
@@ -329,15 +461,17 @@ export function loadSafetensorsSync(path: string, options: LoadSafetensorsOption
   try {
     assertLittleEndian(path);
     const fd = openSync(path, 'r');
-    let header: SafetensorsHeader, data: Buffer;
     try {
-      const r = readHeaderFromSync(path, fd);
-      header = r.header;
-      data = readAtSync(path, fd, r.size - header.dataStart, header.dataStart);
+      const { header } = readHeaderFromSync(path, fd);
+      const buffer = Buffer.allocUnsafe(bufferSize(header));
+      const tensors = createAll(path, header, options.device, (name, t) => {
+        const steps = streamTensor(path, header, name, t);
+        for (let r = steps.next(); !r.done; ) r = steps.next(readAtSync(path, fd, r.value.length, r.value.position, buffer));
+      });
+      return { tensors, metadata: header.metadata };
     } finally {
       closeSync(fd);
     }
-    return { tensors: createTensors(path, header, data, options.device), metadata: header.metadata };
   } catch (err) {
     throw withPath(path, err);
   }

@@ -6,14 +6,16 @@
 // asked for: float32 by default (TRL's create_model_from_path default), or 'auto', the
 // checkpoint's own (config.json's dtype / torch_dtype, else its weights'), as transformers'
 // from_pretrained(dtype="auto"); the model is made in that dtype, so a bf16 checkpoint never
-// exists in float32 on the way. Names and shapes are checked from the headers before anything
-// is allocated.
+// exists in float32 on the way. Names, shapes and dtypes (float only: quantized checkpoints are
+// refused) are checked from the headers before anything is allocated, each shard must hold what
+// its index's weight_map says, and the weights are streamed from the files into the model, so a
+// load holds the model plus a few MiB, never a file's bytes.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/safetensors.js';
-import { noGrad } from '../tensor/runtime.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { readSafetensorsHeader, saveSafetensors, SafetensorsReader, type SafetensorsHeader } from '../io/safetensors.js';
+import { empty } from '../tensor/creation.js';
+import { emptyCache, noGrad } from '../tensor/runtime.js';
 import type { DType, Device } from '../tensor/types.js';
 import { GPT, isLlamaConfig, resolveGPTConfig, type GPTConfig, type ModelConfig, type ModelOrigin } from './gpt.js';
 import { llamaConfigFromHF, llamaConfigToHF, type LlamaConfig } from './llama-config.js';
@@ -162,15 +164,29 @@ export function readJsonFile(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** A checkpoint's weight files and, when sharded, the shard its index's weight_map names for each tensor. */
+interface WeightFiles {
+  files: string[];
+  /** Raw tensor name → the path of its shard; null for a single model.safetensors. */
+  weightMap: Map<string, string> | null;
+  index: string;
+}
+
 /** The weight files of a checkpoint directory: one model.safetensors, or the shards of its index. */
-function weightFiles(dir: string): string[] {
+function weightFiles(dir: string): WeightFiles {
   const single = join(dir, 'model.safetensors');
-  if (existsSync(single)) return [single];
   const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(single)) return { files: [single], weightMap: null, index };
   if (existsSync(index)) {
     const map = readJsonFile(index).weight_map;
-    if (typeof map !== 'object' || map === null) throw new Error(`${index}: missing field 'weight_map'`);
-    return [...new Set(Object.values(map as Record<string, string>))].map((f) => join(dir, f));
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`${index}: missing field 'weight_map'`);
+    const weightMap = new Map<string, string>();
+    for (const [name, file] of Object.entries(map)) {
+      if (typeof file !== 'string' || file === '')
+        throw new Error(`${index}: weight_map[${JSON.stringify(name)}] must be a shard's file name, got ${JSON.stringify(file)}`);
+      weightMap.set(name, join(dir, file));
+    }
+    return { files: [...new Set(weightMap.values())], weightMap, index };
   }
   if (existsSync(join(dir, 'pytorch_model.bin')))
     throw new Error(`${dir}: only safetensors checkpoints are read (pytorch_model.bin is a pickle); convert it with safetensors first`);
@@ -315,6 +331,50 @@ function someOf(names: string[], max = 5): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
+/** What a loader checks a file's header against. */
+interface LoadPlan {
+  config: ModelConfig;
+  expected: Map<string, number[]>;
+  shards: WeightFiles;
+}
+
+/**
+ * The tensors of file `f` that the model takes, as [its name, the file's name], each checked
+ * from the header alone: a name the model has, the shape the config implies, a float dtype, and
+ * (sharded) the shard the index's weight_map names for it. Runs before anything is allocated and
+ * again on the header of the file that is then read, which may have been replaced meanwhile.
+ */
+function tensorsToLoad(f: string, header: SafetensorsHeader, plan: LoadPlan): [string, string][] {
+  const { config, expected, shards } = plan;
+  const out: [string, string][] = [];
+  for (const [raw, info] of header.tensors) {
+    const name = canonicalName(raw, config);
+    if (name === null) continue;
+    const shape = expected.get(name);
+    if (!shape) {
+      // A model's weights may carry heads of a richer model (an RM's score): not ours to load.
+      if (!name.startsWith(trunkPrefix(config)) && name !== 'lm_head.weight') continue;
+      const what = isLlamaConfig(config) ? `${config.modelType} model` : 'GPT-2';
+      throw new Error(`${f}: unexpected tensor '${raw}' for a ${what} with ${config.nLayer} layers`);
+    }
+    const shard = shards.weightMap ? shards.weightMap.get(raw) : f;
+    if (shard !== f)
+      throw new Error(
+        `${f}: holds tensor '${raw}', but ${shards.index}'s weight_map ` +
+          `${shards.weightMap!.has(raw) ? `puts it in ${shard}` : 'does not list it'} (the index and the shards disagree)`,
+      );
+    if (shape.join(',') !== info.shape.join(','))
+      throw new Error(`${f}: tensor '${raw}' has shape [${info.shape}], the config implies [${shape}]`);
+    if (!FLOAT_DTYPES.has(info.dtype))
+      throw new Error(
+        `${f}: tensor '${raw}' is stored as ${info.dtype}, which the model's floating-point weight cannot take as is ` +
+          '(quantized checkpoints are not supported; load the unquantized weights)',
+      );
+    out.push([name, raw]);
+  }
+  return out;
+}
+
 /** Loads any model of the GPT family (GPT, RewardModel, ActorCritic) from a checkpoint directory. */
 export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPTOptions, family: GPTFamily<T>): Promise<T> {
   const requested = requestedDtype(options);
@@ -323,9 +383,9 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
   const configPath = join(dir, 'config.json');
   const hf = readJsonFile(configPath);
   const config = modelConfigFromHF(hf, configPath);
-  const files = weightFiles(dir);
+  const shards = weightFiles(dir);
   const heads = family.heads?.(config) ?? new Map<string, number[]>();
-  const expected = new Map([...expectedShapes(config), ...heads]);
+  const plan: LoadPlan = { config, expected: new Map([...expectedShapes(config), ...heads]), shards };
   // A tied LM head is the embedding (and HF leaves it out); optional heads keep their initialisation.
   const optional = (name: string): boolean =>
     (name === 'lm_head.weight' && tiedHead(config)) || (!!family.headsOptional && heads.has(name));
@@ -333,56 +393,26 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     const missing = absent.filter((k) => !optional(k));
     if (missing.length === 0) return;
     if (missing.every((k) => heads.has(k))) throw new Error(`${dir}: missing ${someOf(missing)} (is this the right kind of checkpoint?)`);
-    throw new Error(`${dir}: missing keys: ${someOf(missing)} (${missing.length} of the ${expected.size} tensors the config implies)`);
+    throw new Error(`${dir}: missing keys: ${someOf(missing)} (${missing.length} of the ${plan.expected.size} tensors the config implies)`);
   };
-  // Names and shapes from the headers, all of them, before any data is read or the model
+  // Names, shapes and dtypes from the headers, all of them, before any data is read or the model
   // allocated: a config that does not match its weights fails at once, whatever size it implies.
   const present = new Set<string>();
   let firstFloat: DType | undefined;
-  for (const f of files) {
+  for (const f of shards.files) {
     const header = await readSafetensorsHeader(f);
-    for (const [raw, info] of header.tensors) {
-      const name = canonicalName(raw, config);
-      if (name === null) continue;
-      if (firstFloat === undefined && FLOAT_DTYPES.has(info.dtype)) firstFloat = info.dtype;
-      const shape = expected.get(name);
-      if (!shape) {
-        // A model's weights may carry heads of a richer model (an RM's score): not ours to load.
-        if (!name.startsWith(trunkPrefix(config)) && name !== 'lm_head.weight') continue;
-        const what = isLlamaConfig(config) ? `${config.modelType} model` : 'GPT-2';
-        throw new Error(`${f}: unexpected tensor '${raw}' for a ${what} with ${config.nLayer} layers`);
-      }
-      if (shape.join(',') !== info.shape.join(','))
-        throw new Error(`${f}: tensor '${raw}' has shape [${info.shape}], the config implies [${shape}]`);
+    for (const [name, raw] of tensorsToLoad(f, header, plan)) {
+      firstFloat ??= header.tensors.get(raw)!.dtype;
       present.add(name);
     }
   }
-  checkComplete([...expected.keys()].filter((k) => !present.has(k)));
+  checkComplete([...plan.expected.keys()].filter((k) => !present.has(k)));
   const dtype = requested === 'auto' ? autoDtype(hf, firstFloat) : requested;
   const model = family.create(config, hf, { device: options.device, dtype });
-  const loaded = new Map<string, Tensor>();
   try {
-    for (const f of files) {
-      const { tensors } = await loadSafetensors(f);
-      for (const [raw, t] of tensors) {
-        const name = canonicalName(raw, config);
-        if (name === null || loaded.has(name) || !expected.has(name)) t.dispose();
-        else loaded.set(name, t);
-      }
-    }
-    if (tiedHead(config)) {
-      const embedName = isLlamaConfig(config) ? 'model.embed_tokens.weight' : 'transformer.wte.weight';
-      const head = loaded.get('lm_head.weight');
-      const wte = loaded.get(embedName);
-      if (head && wte && !noGrad(() => head.to(wte.dtype).equal(wte)))
-        throw new Error(
-          `${dir}: lm_head.weight differs from ${embedName}, but the config ties ` +
-            `them${isLlamaConfig(config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`,
-        );
-      if (!head && wte) loaded.set('lm_head.weight', wte);
-    }
+    const loaded = await streamWeights(dir, model, plan);
     // Again on what was read: a file replaced since its header was checked must not load half.
-    checkComplete(model.loadStateDict(loaded, { strict: false }).missingKeys);
+    checkComplete([...plan.expected.keys()].filter((k) => !loaded.has(k)));
     model.origin = originOf(hf);
     rememberModelDir(model, resolve(dir));
     return model;
@@ -390,6 +420,62 @@ export async function loadGPTFamily<T extends GPT>(dir: string, options: LoadGPT
     model.dispose();
     throw err instanceof Error && !err.message.startsWith(dir) ? new Error(`${dir}: ${err.message}`, { cause: err }) : err;
   } finally {
-    for (const t of new Set(loaded.values())) t.dispose();
+    emptyCache(); // what loading cached (its read pieces) is not kept as a high-water mark
+  }
+}
+
+/**
+ * Reads every weight straight from its file into the model's parameter, in pieces, cast to the
+ * parameter's dtype and device: loading holds the model plus one piece of a file, never a file or
+ * a copy of the weights in the file's dtype. A tied LM head stored anyway must equal the embedding.
+ */
+async function streamWeights(dir: string, model: GPT, plan: LoadPlan): Promise<Set<string>> {
+  const { config } = plan;
+  const own = model.stateDict();
+  const loaded = new Set<string>();
+  let storedTiedHead: { file: string; raw: string } | undefined;
+  for (const f of plan.shards.files) {
+    const reader = await SafetensorsReader.open(f);
+    try {
+      for (const [name, raw] of tensorsToLoad(f, reader.header, plan)) {
+        if (loaded.has(name)) continue;
+        loaded.add(name);
+        if (name === 'lm_head.weight' && tiedHead(config)) storedTiedHead = { file: f, raw };
+        else {
+          const dst = own.get(name);
+          if (!dst) throw new Error(`the model has no parameter '${name}' for ${f}'s tensor '${raw}'`);
+          await reader.readInto(raw, dst);
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+  if (storedTiedHead) await checkTiedHead(dir, model, storedTiedHead);
+  return loaded;
+}
+
+/** A tied LM head that the checkpoint stores anyway must be the embedding (read once more, in the embedding's dtype). */
+async function checkTiedHead(dir: string, model: GPT, { file, raw }: { file: string; raw: string }): Promise<void> {
+  const wte = model.tokenEmbedding;
+  const reader = await SafetensorsReader.open(file);
+  try {
+    const head = empty(wte.shape, { dtype: wte.dtype, device: wte.device });
+    let same: boolean;
+    try {
+      await reader.readInto(raw, head);
+      same = noGrad(() => head.equal(wte));
+    } finally {
+      head.dispose();
+    }
+    if (!same) {
+      const embedName = isLlamaConfig(model.config) ? 'model.embed_tokens.weight' : 'transformer.wte.weight';
+      throw new Error(
+        `${dir}: lm_head.weight differs from ${embedName}, but the config ties ` +
+          `them${isLlamaConfig(model.config) ? ' (tie_word_embeddings)' : '; untied LM heads are not supported for GPT-2'}`,
+      );
+    }
+  } finally {
+    await reader.close();
   }
 }
