@@ -43,7 +43,8 @@ const trainer = new GRPOTrainer({
 });
 const result = await trainer.train();
 console.log(
-  `GRPO: ${result.steps} steps, mean reward ${result.metrics.reward?.toFixed(3)}; TensorBoard: tensorboard --logdir ${join(out, 'runs')}`,
+  `GRPO: ${result.globalStep} steps, mean reward ${result.metrics.reward?.toFixed(3)}; ` +
+    `TensorBoard: tensorboard --logdir ${join(out, 'runs')}`,
 );
 trainer.dispose();
 model.dispose();

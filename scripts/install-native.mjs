@@ -6,9 +6,12 @@
 // In a checkout (no dist/ yet) the addon is built with cmake-js, incrementally (fast when
 // nothing changed); CMakeLists.txt finds libtorch in the same order as the loader.
 // TORCH_RLHF_BUILD_FROM_SOURCE=1 skips the prebuilds.
+// The build tools (cmake-js, node-addon-api, node-api-headers) are optional peer dependencies: an
+// install that a prebuild fits needs none of them, so npm does not install them; a build from
+// source says how to add them when they are missing.
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,12 +38,38 @@ function tryLoader() {
   return { status: /No libtorch was found|older than/.test(message) ? 'no-libtorch' : 'no-binary', message };
 }
 
+/** cmake-js's package.json, after checking that every build tool resolves from here; exits with what to install when one does not. */
+function buildTools() {
+  const { peerDependencies: tools } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const missing = Object.keys(tools).filter((name) => {
+    try {
+      require.resolve(`${name}/package.json`);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return require.resolve('cmake-js/package.json');
+  console.error(
+    `torch-rlhf: building the native addon from source needs ${missing.join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not ` +
+      'installed\n' +
+      '  (optional peer dependencies: an install that a prebuilt binary fits needs none of them). Install the build tools beside\n' +
+      '  torch-rlhf, then rebuild it:\n' +
+      `    npm install --save-dev ${Object.entries(tools)
+        .map(([name, range]) => `${name}@${range.replace(/^\^/, '')}`)
+        .join(' ')}\n` +
+      '    npm rebuild torch-rlhf\n' +
+      "  The build also needs CMake, a C++20 compiler and PyTorch's libtorch (see the README: Finding libtorch).",
+  );
+  process.exit(1);
+}
+
 async function build() {
   if (!existsSync(join(root, 'CMakeLists.txt'))) {
     console.error('torch-rlhf: no prebuilt addon fits this libtorch and the sources to build one are missing.');
     process.exit(1);
   }
-  const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+  const cmakeJs = join(dirname(buildTools()), 'bin', 'cmake-js');
   const jobs = String(Math.max(1, Math.min(16, availableParallelism())));
   // With dist/ here, build for exactly the libtorch the loader will find (CMake's own search,
   // used otherwise, follows the same order).

@@ -5,7 +5,8 @@
 // a machine other than the one that built it, wherever its libtorch lives.
 //
 // Search order (the first hit wins; the build in CMakeLists.txt uses the same one):
-//   1. LIBTORCH: a libtorch folder (PyTorch's zip, or a wheel's torch/ folder) or its lib/;
+//   1. LIBTORCH: a libtorch folder (PyTorch's zip, or a wheel's torch/ folder) or its lib/, or
+//      the root of a virtual environment that holds PyTorch's wheel;
 //   2. the project's environment: .venv in this package's folder (what scripts/setup.sh makes),
 //      or in the folder of the app whose node_modules hold this package;
 //   3. a Python PyTorch: the active VIRTUAL_ENV / CONDA_PREFIX, then `python3` on the PATH;
@@ -187,23 +188,52 @@ export interface FindOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The steps of the search, lazily: a later (slower) step runs only when the earlier ones found nothing. */
-function* candidates({ packageRoot, env = process.env }: FindOptions): Generator<Libtorch | undefined> {
-  if (env.LIBTORCH)
-    yield fromFolder(resolve(env.LIBTORCH), 'LIBTORCH') ?? notFound(`LIBTORCH=${env.LIBTORCH} holds no libtorch (no lib/libtorch${SO})`);
-  yield inEnvironment(join(packageRoot, '.venv'), 'project environment');
+/** One step of the search: where it looks (for messages), and the look itself. */
+interface SearchStep {
+  place: string;
+  find: () => Libtorch | undefined;
+}
+
+/** The steps of the search, in order (each look runs only when asked, so a slower step runs only when the earlier ones found nothing). */
+function searchSteps({ packageRoot, env = process.env }: FindOptions): SearchStep[] {
+  const steps: SearchStep[] = [];
+  const { LIBTORCH } = env;
+  if (LIBTORCH) {
+    // A libtorch folder, a wheel's torch/ or lib/ folder, or the root of a virtual environment that holds the wheel.
+    const dir = resolve(LIBTORCH);
+    const find = () =>
+      fromFolder(dir, 'LIBTORCH') ??
+      inEnvironment(dir, 'LIBTORCH') ??
+      notFound(`LIBTORCH=${LIBTORCH} holds no libtorch (no lib/libtorch${SO}, and no lib/python3.*/site-packages/torch)`);
+    steps.push({ place: `LIBTORCH=${LIBTORCH}`, find });
+  } else steps.push({ place: 'LIBTORCH (not set)', find: () => undefined });
   const app = appFolder(packageRoot);
-  if (app) yield inEnvironment(join(app, '.venv'), 'project environment');
-  if (env.VIRTUAL_ENV) yield inEnvironment(env.VIRTUAL_ENV, 'Python PyTorch');
-  if (env.CONDA_PREFIX) yield inEnvironment(env.CONDA_PREFIX, 'Python PyTorch');
-  for (const python of [env.TORCH_RLHF_PYTHON, 'python3'].filter((p): p is string => !!p)) {
-    const dir = pythonTorch(python);
-    if (dir) yield fromFolder(dir, 'Python PyTorch');
-  }
+  for (const venv of [join(packageRoot, '.venv'), ...(app ? [join(app, '.venv')] : [])])
+    steps.push({ place: venv, find: () => inEnvironment(venv, 'project environment') });
+  const { VIRTUAL_ENV, CONDA_PREFIX } = env;
+  if (VIRTUAL_ENV)
+    steps.push({ place: `the active virtual environment ${VIRTUAL_ENV}`, find: () => inEnvironment(VIRTUAL_ENV, 'Python PyTorch') });
+  else steps.push({ place: 'the active virtual environment (none)', find: () => undefined });
+  if (CONDA_PREFIX)
+    steps.push({ place: `the conda environment ${CONDA_PREFIX}`, find: () => inEnvironment(CONDA_PREFIX, 'Python PyTorch') });
+  for (const python of [env.TORCH_RLHF_PYTHON, 'python3'].filter((p): p is string => !!p))
+    steps.push({
+      place: `${python}'s torch`,
+      find: () => {
+        const dir = pythonTorch(python);
+        return dir ? fromFolder(dir, 'Python PyTorch') : undefined;
+      },
+    });
+  for (const dir of ['/usr/local/libtorch', '/opt/libtorch']) steps.push({ place: dir, find: () => fromFolder(dir, 'system') });
   const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch as string];
-  for (const dir of ['/usr/local/libtorch', '/opt/libtorch']) yield fromFolder(dir, 'system');
-  for (const dir of ['/usr/local/lib', multiarch && `/usr/lib/${multiarch}`, '/usr/lib64', '/usr/lib'])
-    if (dir) yield identify(dir, 'system');
+  const libDirs = ['/usr/local/lib', multiarch && `/usr/lib/${multiarch}`, '/usr/lib64', '/usr/lib'].filter((d): d is string => !!d);
+  steps.push({ place: 'the system library folders', find: () => libDirs.map((d) => identify(d, 'system')).find((lt) => lt) });
+  return steps;
+}
+
+/** Where the search looks, in order, for a "not found" message: the app's own .venv among them. */
+export function searchedPlaces(options: FindOptions): string[] {
+  return searchSteps(options).map((s) => s.place);
 }
 
 function notFound(message: string): never {
@@ -212,7 +242,10 @@ function notFound(message: string): never {
 
 /** The libtorch to run on (see the search order above), or undefined when there is none. */
 export function findLibtorch(options: FindOptions): Libtorch | undefined {
-  for (const found of candidates(options)) if (found) return found;
+  for (const step of searchSteps(options)) {
+    const found = step.find();
+    if (found) return found;
+  }
   return undefined;
 }
 

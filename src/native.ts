@@ -18,6 +18,7 @@ import {
   libtorchLibraries,
   prebuildName,
   prebuildTag,
+  searchedPlaces,
   tooOld,
   type Libtorch,
 } from './libtorch.js';
@@ -523,7 +524,7 @@ function preloaderFor(addon: string, root: string): string | undefined {
 const SETUP_HINT =
   "  In a checkout: bash scripts/setup.sh   (installs PyTorch's CPU libtorch into .venv with pip, then builds)\n" +
   "  As a dependency: pip install torch --index-url https://download.pytorch.org/whl/cpu in your project's\n" +
-  '  .venv or an active virtual environment, or set LIBTORCH=/path/to/libtorch.';
+  '  .venv or an active virtual environment, or set LIBTORCH to a libtorch folder or a virtual environment with torch.';
 
 function loadError(message: string, cause?: unknown): Error {
   const why = cause === undefined ? '' : `\n  Cause: ${cause instanceof Error ? cause.message : String(cause)}`;
@@ -564,11 +565,7 @@ export function loadAddon(root = packageRoot, env = process.env): LoadedAddon {
   } catch (err) {
     throw loadError((err as Error).message.replace(/^torch-rlhf: /, '  '));
   }
-  if (!lt)
-    throw loadError(
-      `No libtorch was found (searched: LIBTORCH, ${join(root, '.venv')}, the active virtual environment, python3's torch, ` +
-        `/usr/local/libtorch, /opt/libtorch and the system library folders).\n${SETUP_HINT}`,
-    );
+  if (!lt) throw loadError(`No libtorch was found (searched: ${searchedPlaces({ packageRoot: root, env }).join(', ')}).\n${SETUP_HINT}`);
   if (tooOld(lt)) throw loadError(`Found ${describeLibtorch(lt)}, older than ${MIN_LIBTORCH}, the oldest supported.\n${SETUP_HINT}`);
   const candidates = addonCandidates(lt, root, env);
   if (candidates.length === 0) throw noMatchingAddon(lt, root);

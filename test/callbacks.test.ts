@@ -39,27 +39,27 @@ function recorder(stopAt?: { step: number; how: 'return' | 'control' }) {
   const saves: string[] = [];
   const cb: TrainerCallback = {
     onStep(state, metrics, control) {
-      events.push(`step@${state.step}`);
+      events.push(`step@${state.globalStep}`);
       expect(typeof metrics).toBe('object');
-      if (stopAt && state.step === stopAt.step) {
+      if (stopAt && state.globalStep === stopAt.step) {
         if (stopAt.how === 'control') control.shouldTrainingStop = true;
         else return { shouldTrainingStop: true };
       }
     },
     onLog(state, l) {
-      events.push(`log@${state.step}`);
+      events.push(`log@${state.globalStep}`);
       logs.push({ ...l });
     },
     async onEvaluate(state, m) {
-      events.push(`evaluate@${state.step}`);
+      events.push(`evaluate@${state.globalStep}`);
       evals.push({ ...m });
     },
     onSave(state, dir) {
-      events.push(`save@${state.step}`);
+      events.push(`save@${state.globalStep}`);
       saves.push(dir);
     },
     onTrainEnd(state) {
-      events.push(`end@${state.step}`);
+      events.push(`end@${state.globalStep}`);
     },
   };
   return { cb, events, logs, evals, saves };
@@ -130,7 +130,10 @@ describe('callbacks', () => {
         progressBar: false,
       },
     });
-    expect((await gt.train()).steps).toBe(2);
+    // One name for the step count in every trainer's result and callback state (TRL's global_step).
+    const gr = await gt.train();
+    expect(gr.globalStep).toBe(2);
+    expect(gr).not.toHaveProperty('steps');
     expect(g.events).toEqual(['step@1', 'log@1', 'step@2', 'log@2', 'save@2', 'end@2']);
     expect(g.logs).toEqual(metricsLines(join(tmp, 'grpo')));
     gt.dispose();
@@ -154,7 +157,9 @@ describe('callbacks', () => {
       },
     });
     pt.addCallback(p.cb);
-    expect((await pt.train()).iterations).toBe(2);
+    const pr = await pt.train();
+    expect(pr.globalStep).toBe(2);
+    expect(pr).not.toHaveProperty('iterations');
     expect(p.events).toEqual(['step@1', 'log@1', 'step@2', 'log@2', 'save@2', 'end@2']);
     expect(p.logs).toEqual(metricsLines(join(tmp, 'ppo')));
     pt.dispose();

@@ -286,7 +286,7 @@ async function ppoRun(
   };
   try {
     const r = await t.train();
-    return { iterations: r.iterations, rollouts: calls };
+    return { iterations: r.globalStep, rollouts: calls };
   } finally {
     t.dispose();
     model.dispose();

@@ -332,7 +332,7 @@ describe('rlhf grpo and rlhf rloo', () => {
     );
     expect(r.code, r.err).toBe(0);
     const last = JSON.parse(r.out.trim().split('\n').pop()!);
-    expect(last).toMatchObject({ stage: 'grpo', steps: 2 });
+    expect(last).toMatchObject({ stage: 'grpo', globalStep: 2 });
     for (const k of [
       'reward',
       'rewards/answerLength/mean',
@@ -350,7 +350,7 @@ describe('rlhf grpo and rlhf rloo', () => {
     });
     r = rlhf('rloo', ...common, '--out', 'rloo', '--reward', 'exact-match:answer');
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'rloo', steps: 2 });
+    expect(JSON.parse(r.out.trim().split('\n').pop()!)).toMatchObject({ stage: 'rloo', globalStep: 2 });
     r = rlhf('report', 'grpo');
     expect(r.code, r.err).toBe(0);
     expect(readFileSync(join(tmp, 'grpo', 'report.html'), 'utf8')).toContain('GRPO');
@@ -596,7 +596,7 @@ describe('rlhf dpo', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/rlhf dpo: .*gpt2-tiny.*12 pairs, reference a frozen copy/);
     const out = JSON.parse(r.out.trim().split('\n').pop()!);
-    expect(out).toMatchObject({ stage: 'dpo', steps: 3 });
+    expect(out).toMatchObject({ stage: 'dpo', globalStep: 3 });
     expect(Number.isFinite(out['eval/rewards/margins'])).toBe(true);
     const config = JSON.parse(readFileSync(join(tmp, 'dpo-run', 'dpo_config.json'), 'utf8'));
     expect(config).toMatchObject({ beta: 0.2, lossType: 'robust', labelSmoothing: 0.1, seed: 3, maxLength: 64 });

@@ -50,7 +50,7 @@ describe('held-out evaluation of the online trainers', () => {
       rewards: length,
       evalDataset,
       evalRewards: nonEmpty,
-      callbacks: [{ onEvaluate: (s, m) => void evaluations.push(s.step, m['eval/win_rate']!) }],
+      callbacks: [{ onEvaluate: (s, m) => void evaluations.push(s.globalStep, m['eval/win_rate']!) }],
       config: {
         outputDir: dir,
         batchSize: 4,

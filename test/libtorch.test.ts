@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTag, findLibtorch, identify, installHint, prebuildName, prebuildTag, tooOld } from '../src/libtorch.js';
+import { buildTag, findLibtorch, identify, installHint, prebuildName, prebuildTag, searchedPlaces, tooOld } from '../src/libtorch.js';
 import { N, addonCandidates, libtorch, loadAddon } from '../src/native.js';
 import { tempDir } from './helpers.js';
 
@@ -74,6 +74,33 @@ describe('findLibtorch', () => {
     expect(() => findLibtorch({ packageRoot: pkg, env: { ...env, LIBTORCH: join(tmp, 'missing') } })).toThrow(
       /LIBTORCH=.*holds no libtorch/,
     );
+  });
+
+  it("LIBTORCH takes a virtual environment's root; the not-found message names the app's own .venv", () => {
+    const venv = join(tmp, 'venv-root');
+    fakeWheel(venv, '2.12.1+cpu', null);
+    expect(findLibtorch({ packageRoot: join(tmp, 'pkg-x'), env: { PATH: '', LIBTORCH: venv } })).toMatchObject({
+      source: 'LIBTORCH',
+      version: '2.12.1',
+      libDir: join(venv, 'lib', 'python3.11', 'site-packages', 'torch', 'lib'),
+    });
+    expect(() => findLibtorch({ packageRoot: join(tmp, 'pkg-x'), env: { PATH: '', LIBTORCH: join(tmp, 'pkg-x') } })).toThrow(
+      /holds no libtorch \(no lib\/libtorch\.so, and no lib\/python3\.\*\/site-packages\/torch\)/,
+    );
+    // As a dependency of an app without PyTorch anywhere: the message lists the app's .venv, where the README says to put it.
+    const pkg = join(tmp, 'bare-app', 'node_modules', 'torch-rlhf');
+    mkdirSync(pkg, { recursive: true });
+    expect(searchedPlaces({ packageRoot: pkg, env: { PATH: '' } })).toEqual([
+      'LIBTORCH (not set)',
+      join(pkg, '.venv'),
+      join(tmp, 'bare-app', '.venv'),
+      'the active virtual environment (none)',
+      "python3's torch",
+      '/usr/local/libtorch',
+      '/opt/libtorch',
+      'the system library folders',
+    ]);
+    expect(() => loadAddon(pkg, { PATH: '' })).toThrow(`${join(tmp, 'bare-app', '.venv')}, the active virtual environment (none)`);
   });
 });
 

@@ -4,7 +4,7 @@
 // files, and an adapter checkpoint resumes exactly.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   torch,
@@ -21,6 +21,9 @@ import {
   hasLora,
   loraAdapter,
   adapterParameters,
+  applyLora,
+  mergeAndUnload,
+  readAdapterConfig,
   loadTokenizer,
   type Tensor,
   type Module,
@@ -347,4 +350,161 @@ describe('trainers with a LoRA adapter', () => {
       plain.dispose();
     },
   );
+});
+
+describe('adapter bases and initialisation', () => {
+  const grpoOn = (model: GPT, outputDir: string, seed?: number) =>
+    new GRPOTrainer({
+      model,
+      tokenizer: tok,
+      prompts,
+      rewards: (o: { completions: string[] }) => o.completions.map(firstCharCode),
+      peftConfig: lora,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 2, batchSize: 8, numGenerations: 4, maxCompletionLength: 6, ...quiet, seed },
+    });
+  const logitsOf = (m: GPT) => {
+    m.eval();
+    return torch.noGrad(() => m.forward(torch.tensor([[3, 5, 7, 9]], { dtype: 'int64' })).logits);
+  };
+
+  it('SFT → mergeAndUnload → GRPO → reload: the new adapter names a base that holds the SFT changes, never the old one', async () => {
+    const model = await GPT.load(baseDir);
+    const sft = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      peftConfig: lora,
+      config: { outputDir: join(tmp, 'chain-sft'), learningRate: 1e-2, maxSteps: 2, batchSize: 4, ...quiet },
+    });
+    await sft.train();
+    sft.dispose();
+    mergeAndUnload(model);
+    // Its weights are no directory's now: an adapter on it would name baseDir and load without the SFT changes.
+    expect(() => grpoOn(model, join(tmp, 'chain-grpo'))).toThrow(
+      /GRPOTrainer: the GPT was changed in memory \(mergeAndUnload\) since it was loaded from .*base.*Save the model first/,
+    );
+    expect(() => applyLora(model, lora)).toThrow(/changed in memory \(mergeAndUnload\)/);
+    expect(hasLora(model)).toBe(false); // nothing was put on
+    const merged = join(tmp, 'chain-merged');
+    await model.save(merged);
+    const outputDir = join(tmp, 'chain-grpo');
+    const grpo = grpoOn(model, outputDir);
+    await grpo.train();
+    expect(readAdapterConfig(outputDir).baseModelNameOrPath).toBe(resolve(merged));
+    const back = await GPT.load(outputDir);
+    const onOldBase = await GPT.load(outputDir, { baseModel: baseDir });
+    const [a, b, c] = [logitsOf(model), logitsOf(back), logitsOf(onOldBase)];
+    expect(a.equal(b)).toBe(true);
+    expect(a.sub(c).abs().max().item()).toBeGreaterThan(1e-4); // the base matters: the SFT changes are in it
+    torch.dispose([a, b, c]);
+    for (const x of [grpo, model, back, onOldBase]) x.dispose();
+  });
+
+  it('a model trained in full is its run directory afterwards: a later adapter names that; none goes on before the save', async () => {
+    const model = await GPT.load(baseDir);
+    const outputDir = join(tmp, 'full-sft');
+    const sft = new SFTTrainer({
+      model,
+      tokenizer: tok,
+      trainDataset: sftRows,
+      config: { outputDir, learningRate: 1e-2, maxSteps: 2, saveSteps: 1, batchSize: 4, ...quiet },
+    });
+    expect(() => grpoOn(model, join(tmp, 'full-grpo'))).toThrow(/changed in memory \(trained in full by SFTTrainer\)/);
+    await sft.train(); // its checkpoints are not the model's directory; the final save is
+    sft.dispose();
+    expect(applyLora(model, lora).baseModelNameOrPath).toBe(resolve(outputDir));
+    model.dispose();
+  });
+
+  it("every trainer seeds its adapter's initialisation from config.seed: identical runs, identical step-1 grad_norm", async () => {
+    /** lora_A of the first adapted layer after a trainer put the adapter on, under another global seed each time. */
+    const initialA = async (make: (seed: number | undefined) => { dispose(): void; model: Module }, globalSeed: number, seed?: number) => {
+      torch.manualSeed(globalSeed);
+      const t = make(seed);
+      const a = torch.noGrad(() =>
+        adapterParameters(t.model)
+          .find(([n]) => n.endsWith('lora_A.weight'))![1]
+          .clone(),
+      );
+      t.dispose();
+      t.model.dispose();
+      return a;
+    };
+    const cfg = (name: string, seed: number | undefined) => ({
+      outputDir: join(tmp, `seeded-${name}`),
+      maxSteps: 1,
+      batchSize: 4,
+      ...quiet,
+      seed,
+    });
+    const gpt = () => GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 });
+    const makers: [string, (seed: number | undefined) => { dispose(): void; model: Module }][] = [
+      [
+        'sft',
+        (seed) => new SFTTrainer({ model: gpt(), tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: cfg('sft', seed) }),
+      ],
+      [
+        'dpo',
+        (seed) => new DPOTrainer({ model: gpt(), tokenizer: tok, trainDataset: pairRows, peftConfig: lora, config: cfg('dpo', seed) }),
+      ],
+      [
+        'reward',
+        (seed) => {
+          torch.manualSeed(7); // the score head is the model's own, made before the trainer
+          const model = new RewardModel({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 });
+          return new RewardTrainer({ model, tokenizer: tok, trainDataset: pairRows, peftConfig: lora, config: cfg('rm', seed) });
+        },
+      ],
+      ['grpo', (seed) => grpoOn(gpt(), join(tmp, 'seeded-grpo'), seed)],
+      [
+        'rloo',
+        (seed) =>
+          new RLOOTrainer({
+            model: gpt(),
+            tokenizer: tok,
+            prompts,
+            rewards: (o: { completions: string[] }) => o.completions.map(firstCharCode),
+            peftConfig: lora,
+            config: { ...cfg('rloo', seed), batchSize: 8, numGenerations: 4 },
+          }),
+      ],
+      [
+        'ppo',
+        (seed) =>
+          new PPOTrainer({
+            model: new ActorCritic({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 }),
+            tokenizer: tok,
+            prompts,
+            rewardFn: (_p, answers) => shareOfA(answers),
+            peftConfig: lora,
+            config: {
+              outputDir: join(tmp, 'seeded-ppo'),
+              numIterations: 1,
+              batchSize: 8,
+              miniBatchSize: 4,
+              ...quiet,
+              ...(seed === undefined ? {} : { seed }),
+            },
+          }),
+      ],
+    ];
+    for (const [name, make] of makers) {
+      const [a, b, c] = [await initialA(make, 1), await initialA(make, 2), await initialA(make, 2, 7)];
+      expect(a.equal(b), `${name}: the same config.seed, the same adapter`).toBe(true);
+      expect(a.equal(c), `${name}: another config.seed, another adapter`).toBe(false);
+      torch.dispose([a, b, c]);
+    }
+    // The whole first step then matches too (the run seeds its data order and sampling from the same seed).
+    const gradNorms: number[] = [];
+    for (const globalSeed of [1, 2]) {
+      torch.manualSeed(globalSeed);
+      const model = await GPT.load(baseDir);
+      const t = new SFTTrainer({ model, tokenizer: tok, trainDataset: sftRows, peftConfig: lora, config: cfg('sft-run', undefined) });
+      await t.train();
+      gradNorms.push(t.history[0]!.grad_norm!);
+      t.dispose();
+      model.dispose();
+    }
+    expect(gradNorms[0]).toBe(gradNorms[1]);
+  });
 });

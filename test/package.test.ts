@@ -10,7 +10,7 @@
 // runs npm and pip; both are in the integration tier.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,37 @@ describe('package: as a dependency', () => {
     expect(bad.status).not.toBe(0);
     expect(bad.stdout).toMatch(/complex128/);
     expect(bad.stdout).toMatch(/not assignable to type 'string'/);
+  });
+
+  it('runs without build tools (cmake-js, node-addon-api, node-api-headers: optional peers); a build without them says so', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    const tools = ['cmake-js', 'node-addon-api', 'node-api-headers'];
+    for (const t of tools) {
+      expect(pkg.dependencies, `${t} is no runtime dependency`).not.toHaveProperty(t);
+      expect(pkg.devDependencies, `a checkout builds with ${t}`).toHaveProperty(t);
+      expect(pkg.peerDependencies[t]).toBe(`^${pkg.devDependencies[t]}`);
+      expect(pkg.peerDependenciesMeta[t]).toEqual({ optional: true });
+    }
+    // A build from source where none of them is installed: a clear message and a failed install, no stack trace.
+    const bare = mkdtempSync(join(tmpdir(), 'torch-rlhf-no-tools-'));
+    try {
+      for (const f of ['package.json', 'CMakeLists.txt', 'scripts/install-native.mjs']) cpSync(join(root, f), join(bare, f));
+      const r = spawnSync(process.execPath, [join(bare, 'scripts', 'install-native.mjs')], {
+        cwd: bare,
+        encoding: 'utf8',
+        env: { PATH: '/usr/bin:/bin', TORCH_RLHF_BUILD_FROM_SOURCE: '1' },
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(
+        /building the native addon from source needs cmake-js, node-addon-api, node-api-headers, which are not installed/,
+      );
+      const pins = tools.map((t) => `${t}@${pkg.devDependencies[t]}`).join(' ');
+      expect(r.stderr).toContain(`npm install --save-dev ${pins}`);
+      expect(r.stderr).toContain('npm rebuild torch-rlhf');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   it('explains what to do when there is no libtorch, or no binary for the libtorch found', () => {
@@ -202,6 +233,7 @@ describe('package: as published', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/using the prebuilt addon/);
     expect(existsSync(join(app, 'node_modules', 'torch-rlhf', 'build'))).toBe(false); // nothing was compiled
+    for (const t of ['cmake-js', 'node-addon-api', 'node-api-headers']) expect(existsSync(join(app, 'node_modules', t)), t).toBe(false);
     writeFileSync(
       join(app, 'step.mjs'),
       `import { readFileSync } from 'node:fs';

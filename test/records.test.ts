@@ -160,6 +160,15 @@ describe('records in code', () => {
     expect(mk({ output_dir: 'x' })).toThrow("SFTConfig: unknown field 'output_dir' (did you mean 'outputDir'?)");
     expect(mk({ learningRat: 1e-3 })).toThrow("SFTConfig: unknown field 'learningRat' (did you mean 'learningRate'?)");
     expect(mk({ klCoef: 1 })).toThrow(/^SFTConfig: unknown field 'klCoef'$/);
+    // TRL's names for what is spelt otherwise here point to our field.
+    expect(mk({ bf16: true })).toThrow(
+      /^SFTConfig: unknown field 'bf16' \(TRL's bf16: write mixedPrecision: 'bf16' \(autocast in bfloat16/,
+    );
+    for (const name of ['assistantOnlyLoss', 'assistant_only_loss'])
+      expect(mk({ [name]: true })).toThrow(
+        new RegExp(`^SFTConfig: unknown field '${name}' \\(TRL's ${name}: write completionOnlyLoss: true \\(the default\\)`),
+      );
+    expect(mk({ per_device_train_batch_size: 8 })).toThrow(/TRL's per_device_train_batch_size: write batchSize/);
     model.dispose();
   });
 

@@ -139,6 +139,10 @@ describe('the findings', () => {
       ),
     );
     expect(sftFinding(undefined, 2.5, 259)).toBeNull();
+    // Without a held-out set (evalFraction 0) the evidence is the training loss, and the finding says so.
+    const noHeldOut = sftFinding(2.49, 2.5, 259, false)!;
+    expect(noHeldOut).toMatch(/its training loss \(there is no held-out set\) 2.490 is no better/);
+    expect(noHeldOut).not.toMatch(/held-out loss/);
     expect(chanceBand(100)).toBeCloseTo(0.1, 12);
     expect(accuracyFinding('accuracy', 0.61, 100)).toBeNull();
     expect(accuracyFinding('accuracy', 0.59, 100)).toMatch(/accuracy 59.0 % on 100 held-out examples is at chance \(50 % ± 10.0\)/);
@@ -201,6 +205,24 @@ describe('training with the defaults', () => {
     expect(stderr).toMatch(/warning: sft the model learned nothing beyond token frequencies/);
     expect(JSON.parse(readFileSync(join(dir, 'warnings.json'), 'utf8'))).toEqual({ stage: 'sft', warnings: r.warnings });
     expect(await buildReport(dir)).toContain('Warning: this sft run learned nothing.');
+    model.dispose();
+  }, 60_000);
+
+  it('with evalFraction 0 the finding speaks of the training loss, not of a held-out loss that does not exist', async () => {
+    torch.manualSeed(4);
+    const model = GPT.create({ vocabSize: tok.vocabSize, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 32 });
+    const { result: r } = await trainCapturingStderr(
+      () =>
+        new SFTTrainer({
+          model,
+          tokenizer: tok,
+          trainDataset: reverseTask(80, 5),
+          config: { outputDir: join(tmp, 'useless-no-eval'), learningRate: 0, maxSteps: 4, evalFraction: 0, ...quiet },
+        }),
+    );
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(/its training loss \(there is no held-out set\)/);
+    expect(r.warnings[0]).not.toMatch(/held-out loss/);
     model.dispose();
   }, 60_000);
 

@@ -107,7 +107,7 @@ async function sft(o: Opts): Promise<void> {
       `${data.length} examples${emptyNote(data)} → ${config.outputDir}`,
   );
   const r = await t.train();
-  console.log(JSON.stringify({ stage: 'sft', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
+  console.log(JSON.stringify({ stage: 'sft', globalStep: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
 
 async function rm(o: Opts): Promise<void> {
@@ -130,7 +130,7 @@ async function rm(o: Opts): Promise<void> {
   runSummary(`rlhf rm: trunk of ${dir}, ${data.length} rankings${emptyNote(data)} → ${config.outputDir}`);
   const r = await t.train();
   console.log(
-    JSON.stringify({ stage: 'rm', steps: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }),
+    JSON.stringify({ stage: 'rm', globalStep: r.globalStep, ...r.metrics, normalization: model.normalization, outputDir: r.outputDir }),
   );
 }
 
@@ -169,7 +169,7 @@ async function ppo(o: Opts): Promise<void> {
   });
   runSummary(`rlhf ppo: policy ${policyDir}, reward model ${rmDir}, ${prompts.length} prompts → ${config.outputDir}`);
   const r = await t.train();
-  console.log(JSON.stringify({ stage: 'ppo', iterations: r.iterations, ...r.metrics, outputDir: r.outputDir }));
+  console.log(JSON.stringify({ stage: 'ppo', globalStep: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
 
 async function dpo(o: Opts): Promise<void> {
@@ -190,7 +190,7 @@ async function dpo(o: Opts): Promise<void> {
       `${data.length} pairs${emptyNote(data)}, reference ${reference} → ${config.outputDir}`,
   );
   const r = await t.train();
-  console.log(JSON.stringify({ stage: 'dpo', steps: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
+  console.log(JSON.stringify({ stage: 'dpo', globalStep: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
 
 /** rlhf grpo / rlhf rloo: the group-sampled online trainers, on the prompts and the rewards the flags name. */
@@ -218,7 +218,7 @@ async function groupPolicy(kind: 'grpo' | 'rloo', o: Opts): Promise<void> {
       `${t.config.numGenerations} completions per prompt → ${config.outputDir}`,
   );
   const r = await t.train();
-  console.log(JSON.stringify({ stage: kind, steps: r.steps, ...r.metrics, outputDir: r.outputDir }));
+  console.log(JSON.stringify({ stage: kind, globalStep: r.globalStep, ...r.metrics, outputDir: r.outputDir }));
 }
 
 /** A flag: its commander spelling, its help, and whether it may be given more than once. */

@@ -22,15 +22,52 @@ export interface LoraAdapter {
 }
 
 const adapters = new WeakMap<Module, LoraAdapter>();
-const modelDirs = new WeakMap<Module, string>();
+/** Where a model's weights are on disk: the directory it was loaded from or last saved to as a full model, unless changed since. */
+const modelDirs = new WeakMap<Module, { dir: string; changedBy: string | null }>();
 
-/** @internal Records the directory a model was loaded from: base_model_name_or_path of an adapter made on it. */
+/** @internal Records the directory a model was loaded from or saved to: base_model_name_or_path of an adapter made on it. */
 export function rememberModelDir(model: Module, dir: string): void {
-  modelDirs.set(model, dir);
+  modelDirs.set(model, { dir, changedBy: null });
 }
-/** The directory the model was loaded from, when it was. */
+/**
+ * @internal Records that the model's weights no longer are its directory's (`by`: what changed them,
+ * mergeAndUnload or a trainer that trains it in full), until it is saved again.
+ */
+export function markChangedInMemory(model: Module, by: string): void {
+  const known = modelDirs.get(model);
+  if (known) known.changedBy = by;
+}
+/** The directory the model was loaded from (or saved to), when it was and its weights are still that directory's. */
 export function modelDir(model: Module): string | null {
-  return modelDirs.get(model) ?? null;
+  const known = modelDirs.get(model);
+  return known && known.changedBy === null ? known.dir : null;
+}
+
+/** @internal Runs `save` (a save into a temporary directory, as a checkpoint's) without it becoming the model's directory. */
+export async function keepingModelDir<T>(model: Module, save: () => Promise<T>): Promise<T> {
+  const before = modelDirs.get(model);
+  try {
+    return await save();
+  } finally {
+    if (before) modelDirs.set(model, before);
+    else modelDirs.delete(model);
+  }
+}
+
+/**
+ * base_model_name_or_path for an adapter put on `model` now: its directory, or null for a model
+ * that never had one. A model changed in memory since it was loaded (merged, or trained in full)
+ * and not saved since has no directory that holds its weights: an adapter saved against the old
+ * one would load without the changes, so this is an error that says to save the model first.
+ */
+export function adapterBaseDir(model: Module, who: string): string | null {
+  const known = modelDirs.get(model);
+  if (!known?.changedBy) return known?.dir ?? null;
+  throw new Error(
+    `${who}: the ${model.constructor.name} was changed in memory (${known.changedBy}) since it was loaded from ${known.dir}, and ` +
+      `not saved since. An adapter trained on it would name ${known.dir} as its base and load without those changes. Save the ` +
+      "model first (await model.save(dir)): the adapter's base_model_name_or_path is then that directory.",
+  );
 }
 
 /** @internal Records (or, with null, forgets) the adapter of a model. */

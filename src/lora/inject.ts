@@ -7,7 +7,15 @@ import { Conv1D } from '../models/gpt.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { hasLora, loraAdapter, matchesModuleName, modelDir, setLoraAdapter, type LoraAdapter } from './adapter.js';
+import {
+  adapterBaseDir,
+  hasLora,
+  loraAdapter,
+  markChangedInMemory,
+  matchesModuleName,
+  setLoraAdapter,
+  type LoraAdapter,
+} from './adapter.js';
 import { loraScaling, resolveLoraConfig, type LoraConfigInput } from './config.js';
 import { LoRALinear, type UnwrapLayer } from './lora-linear.js';
 
@@ -17,7 +25,11 @@ const OUTPUT_HEADS = ['lm_head', 'score', 'v_head.summary'];
 export interface ApplyLoraOptions {
   /** Submodules left out entirely (e.g. a critic with its own trunk and its own adapter). */
   exclude?: string[];
-  /** base_model_name_or_path for the saved adapter_config.json. */
+  /**
+   * base_model_name_or_path for the saved adapter_config.json. Default: the directory the model
+   * was loaded from or last saved to (an error when it was changed in memory since, by a merge or
+   * a full training run: save it first).
+   */
   baseModelNameOrPath?: string | null;
 }
 
@@ -54,6 +66,7 @@ function unwrapper(layer: Layer): UnwrapLayer {
 export function applyLora(model: Module, configInput: LoraConfigInput, options: ApplyLoraOptions = {}): LoraAdapter {
   const config = resolveLoraConfig(configInput);
   if (hasLora(model)) throw new Error(`applyLora: the ${model.constructor.name} already has a LoRA adapter (merge and unload it first)`);
+  const baseModelNameOrPath = options.baseModelNameOrPath !== undefined ? options.baseModelNameOrPath : adapterBaseDir(model, 'applyLora');
   const exclude = options.exclude ?? [];
   const skipped = (path: string) => exclude.some((e) => path === e || path.startsWith(`${e}.`));
   // Modules inside an adapted layer (its lora_A and lora_B) are never targets.
@@ -107,7 +120,7 @@ export function applyLora(model: Module, configInput: LoraConfigInput, options: 
     layers,
     targetModules: t === 'all-linear' ? leafNames : t,
     fanInFanOut: [...layers.values()].some((l) => l.spec.fanInFanOut),
-    baseModelNameOrPath: options.baseModelNameOrPath ?? modelDir(model),
+    baseModelNameOrPath,
   };
   setLoraAdapter(model, adapter);
   return adapter;
@@ -131,7 +144,9 @@ export function trainInFull(model: Module, names: readonly string[]): void {
 
 /**
  * Merges the adapter into the base weights and puts plain layers back (PEFT's
- * merge_and_unload): the model is the base architecture again, saved as a full model.
+ * merge_and_unload): the model is the base architecture again, saved as a full model. Its
+ * weights are then no longer its directory's: save it (model.save) before a new adapter goes on,
+ * so that the adapter names a base that holds them.
  */
 export function mergeAndUnload<M extends Module>(model: M): M {
   const a = loraAdapter(model);
@@ -145,5 +160,6 @@ export function mergeAndUnload<M extends Module>(model: M): M {
     l.dispose();
   }
   setLoraAdapter(model, null);
+  markChangedInMemory(model, 'mergeAndUnload');
   return model;
 }

@@ -4,7 +4,7 @@
 // half-precision trunk the value head, which trains in full, is float32 and reads the hidden
 // states cast to float32.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import * as F from '../nn/functional.js';
@@ -17,7 +17,7 @@ import { trainingDtype, type DType, type Device } from '../tensor/types.js';
 import { GPT, type ForwardPath, type ModelConfigInput } from './gpt.js';
 import { dtypeMark, loadGPTFamily, modelConfigToHF, originMark, type GPTFamily, type LoadDType } from './gpt-checkpoint.js';
 import { RewardModel } from './reward-model.js';
-import { hasLora } from '../lora/adapter.js';
+import { hasLora, rememberModelDir } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
 /** TRL's ValueHead: v_head.summary is a Linear(nEmbd, 1). */
@@ -141,6 +141,7 @@ export class ActorCritic extends GPT {
         join(dir, 'config.json'),
         modelConfigToHF(this.config, dtypeMark(this), { kind: 'policy', separateCritic: this.separateCritic, ...originMark(this) }),
       );
+      rememberModelDir(this, resolve(dir));
     }
     if (this.#critic) await this.#critic.save(join(dir, 'critic'));
   }

@@ -137,6 +137,7 @@ export async function saveGPT(model: GPT, dir: string, extraConfig: Record<strin
     join(dir, 'config.json'),
     modelConfigToHF(model.config, { ...dtypeMark(model), ...extraConfig }, originMark(model)),
   );
+  rememberModelDir(model, resolve(dir)); // it now holds the model's weights: the base of an adapter put on it later
 }
 
 /** config.json's dtype keys (transformers v5 writes `dtype`, older versions read `torch_dtype`): the trunk's weights' dtype. */

@@ -4,7 +4,7 @@
 // half-precision trunk (a bf16 checkpoint loaded as stored) the head, which trains in full, is
 // float32 and reads the hidden states cast to float32.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { Linear } from '../nn/layers.js';
@@ -23,7 +23,7 @@ import {
   type GPTFamily,
   type LoadGPTOptions,
 } from './gpt-checkpoint.js';
-import { hasLora } from '../lora/adapter.js';
+import { hasLora, rememberModelDir } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
 
 /** How the reward was centred after training (stored in config.json). */
@@ -113,6 +113,7 @@ export class RewardModel extends GPT {
         { kind: 'reward-model', rewardNormalization: this.normalization, ...originMark(this) },
       ),
     );
+    rememberModelDir(this, resolve(dir));
   }
 }
 

@@ -11,8 +11,8 @@ import { reportCallbacks, type ReportTo } from './tensorboard.js';
 export interface CallbackState {
   /** 'sft', 'reward', 'dpo', 'ppo', 'grpo' or 'rloo'. */
   readonly trainer: string;
-  /** Optimizer steps done (PPO, GRPO, RLOO: iterations done). */
-  readonly step: number;
+  /** Optimizer steps done (PPO, GRPO, RLOO: iterations done): TrainerState.global_step. */
+  readonly globalStep: number;
   /** The step the run will end at. */
   readonly maxSteps: number;
   readonly outputDir: string;

@@ -4,6 +4,7 @@
 // half-written checkpoint that resume would pick up (the folder handling is in run-dir.ts).
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { keepingModelDir } from '../lora/adapter.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
@@ -63,7 +64,7 @@ export async function saveCheckpoint<H extends object>(
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
-    await model.save(tmp);
+    await keepingModelDir(model, () => model.save(tmp)); // a folder about to be renamed is no model's directory
     const sd = optimizer.stateDict() as OptimizerStateDict;
     const tensors = new Map<string, Tensor>();
     const steps: Record<string, number> = {};

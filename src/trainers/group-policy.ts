@@ -28,7 +28,7 @@ import { tokenLogprobs } from '../models/token-logprobs.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { defaultsForStart } from './starting-point.js';
 import { checkVocabulary } from './vocab.js';
-import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
+import { NonFiniteLossError, pickDevice } from './run-loop.js';
 import { encodePrompts, OnlineTrainer } from './online-trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
@@ -146,7 +146,7 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     this.model = o.model;
     this.tokenizer = o.tokenizer;
     this.device = pickDevice(config.device);
-    const lora = prepareLora(o.model, o.peftConfig, name);
+    const lora = prepareLora(o.model, o.peftConfig, name, { seed: config.seed });
     if (config.gradientCheckpointing) enableGradientCheckpointing(o.model);
     o.model.to(this.device);
     // Dropout off: the ratio and the KL assume deterministic forwards.
@@ -370,12 +370,6 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
 
   protected override progressMetrics(stats: Record<string, number>): Record<string, number> {
     return { reward: stats.reward! };
-  }
-
-  /** Runs the steps; the final policy and tokenizer are written to outputDir. */
-  override async train(): Promise<TrainResult & { steps: number }> {
-    const result = await super.train();
-    return { ...result, steps: result.globalStep };
   }
 
   override dispose(): void {

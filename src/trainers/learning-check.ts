@@ -2,7 +2,8 @@
 // nothing (a learning rate far too low for a model trained from scratch, too few steps, data the
 // model cannot fit), and its rising-looking logs will not say so. Each stage checks its own
 // evidence against what chance gives, at its end:
-// - SFT: the held-out loss against a unigram model of the answer tokens (and a uniform one);
+// - SFT: the held-out loss (the training loss without a held-out set) against a unigram model of
+//   the answer tokens (and a uniform one);
 // - RM: held-out accuracy against 50 %, within the noise of the eval set's size;
 // - DPO: held-out reward accuracy against 50 %, the same way;
 // - PPO, GRPO and RLOO: the reward over the run, flat or falling (while the KL rises, where one
@@ -39,12 +40,18 @@ export function unigramLoss(trainSeqs: readonly LabeledSequence[], evalSeqs: rea
   return n === 0 ? Number.NaN : nll / n;
 }
 
-/** SFT: a held-out loss no better than the unigram model's (by 1 %) learned nothing beyond token frequencies. */
-export function sftFinding(evalLoss: number | undefined, unigram: number, vocabSize: number): string | null {
-  if (evalLoss === undefined || !Number.isFinite(evalLoss) || !Number.isFinite(unigram)) return null;
-  if (evalLoss < unigram * 0.99) return null;
+/**
+ * SFT: a loss no better than the unigram model's (by 1 %) learned nothing beyond token
+ * frequencies. The held-out loss where there is a held-out set; without one (evalFraction 0, no
+ * evalDataset) the training loss, against the unigram model of the same answers, and the finding
+ * says which it is.
+ */
+export function sftFinding(loss: number | undefined, unigram: number, vocabSize: number, heldOut = true): string | null {
+  if (loss === undefined || !Number.isFinite(loss) || !Number.isFinite(unigram)) return null;
+  if (loss < unigram * 0.99) return null;
+  const which = heldOut ? 'held-out loss' : 'training loss (there is no held-out set)';
   return (
-    `the model learned nothing beyond token frequencies: its held-out loss ${evalLoss.toFixed(3)} is no better than a unigram ` +
+    `the model learned nothing beyond token frequencies: its ${which} ${loss.toFixed(3)} is no better than a unigram ` +
     `model's ${unigram.toFixed(3)} (uniform over the vocabulary: ${Math.log(vocabSize).toFixed(3)}). ${TRY}`
   );
 }

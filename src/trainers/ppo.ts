@@ -40,7 +40,7 @@ import { defaultsForStart } from './starting-point.js';
 import { collateSequences, languageModelLoss } from './sft.js';
 import { IGNORE_INDEX, sftSequence, type LabeledSequence } from './tokenize.js';
 import { headLogprobs, tokenLogprobs } from '../models/token-logprobs.js';
-import { NonFiniteLossError, pickDevice, type TrainResult } from './run-loop.js';
+import { NonFiniteLossError, pickDevice } from './run-loop.js';
 import { encodePrompts, OnlineTrainer } from './online-trainer.js';
 import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
@@ -161,7 +161,11 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           `PPOTrainer: the ${name} has a vocabulary of ${m.config.vocabSize}, the policy ${o.model.config.vocabSize}; they must ` +
             'share the tokenizer',
         );
-    const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', { modulesToSave: o.model.v_head ? ['v_head'] : [], exclude: ['critic'] });
+    const lora = prepareLora(o.model, o.peftConfig, 'PPOTrainer', {
+      seed: c.seed,
+      modulesToSave: o.model.v_head ? ['v_head'] : [],
+      exclude: ['critic'],
+    });
     // A critic loaded from a reward model's adapter directory keeps training that adapter.
     const criticConfig =
       o.criticPeftConfig === undefined
@@ -169,7 +173,7 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           ? undefined
           : o.peftConfig
         : (o.criticPeftConfig ?? undefined);
-    if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { modulesToSave: ['score'] });
+    if (o.model.critic) prepareLora(o.model.critic, criticConfig, 'PPOTrainer (critic)', { seed: c.seed, modulesToSave: ['score'] });
     // The policy's trunk and a separate critic's alike.
     if (c.gradientCheckpointing) enableGradientCheckpointing(o.model);
     if (!o.refModel && !lora)
@@ -506,11 +510,5 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   protected override onResume(extra: Record<string, unknown>): void {
     this.klController.klCoef = extra.klCoef as number;
     super.onResume(extra);
-  }
-
-  /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
-  override async train(): Promise<TrainResult & { iterations: number }> {
-    const result = await super.train();
-    return { ...result, iterations: result.globalStep };
   }
 }

@@ -168,7 +168,7 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
 
   /** What the callbacks are told of the run. */
   protected get callbackState(): CallbackState {
-    return { trainer: this.label, step: this.step, maxSteps: this.totalSteps, outputDir: this.config.outputDir };
+    return { trainer: this.label, globalStep: this.step, maxSteps: this.totalSteps, outputDir: this.config.outputDir };
   }
 
   /** The learning rate of optimizer step number `step` of `totalSteps` (warmup, then the schedule). */

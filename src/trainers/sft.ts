@@ -146,6 +146,7 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
       metrics[held ? 'eval/loss' : 'loss'],
       unigramLoss(this.trainData, held ? this.evalData : this.trainData, this.gpt.config.vocabSize),
       this.gpt.config.vocabSize,
+      held,
     );
   }
 

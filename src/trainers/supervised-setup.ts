@@ -62,7 +62,10 @@ export function prepareSupervised<Data, Parsed>(
   const o = s.options;
   checkVocabulary(s.who, o.tokenizer, o.model);
   const device = pickDevice(s.config.device);
-  const lora = prepareLora(o.model, o.peftConfig, s.who, s.modulesToSave ? { modulesToSave: s.modulesToSave } : {});
+  const lora = prepareLora(o.model, o.peftConfig, s.who, {
+    seed: s.config.seed,
+    ...(s.modulesToSave ? { modulesToSave: s.modulesToSave } : {}),
+  });
   if (s.config.gradientCheckpointing && o.model instanceof Module) enableGradientCheckpointing(o.model);
   o.model.to(device);
   const train = s.parse(o.trainDataset, `${s.who} trainDataset`);

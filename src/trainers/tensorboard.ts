@@ -104,7 +104,7 @@ export function reportCallbacks(reportTo: ReportTo, outputDir: string): TrainerC
     {
       onLog(state, logs) {
         writer ??= new TensorBoardWriter(join(outputDir, 'runs'));
-        const { step = state.step, time, epoch, ...rest } = logs;
+        const { step = state.globalStep, time, epoch, ...rest } = logs;
         writer.addScalars(step, epoch === undefined ? rest : { ...rest, epoch }, time);
       },
     },

@@ -79,7 +79,7 @@ export async function usage(dir: string, maybeEval: SFTRecord[] | undefined): Pr
   const length: RewardFunction = ({ completions }) => completions.map((c) => -c.length);
   const stopAtOne: TrainerCallback = {
     onStep: (_state, m) => ((m.reward ?? 0) > 1 ? { shouldTrainingStop: true } : undefined),
-    onLog: (state, logs) => void console.log(state.step, logs.loss),
+    onLog: (state, logs) => void console.log(state.globalStep, logs.loss),
   };
   await new GRPOTrainer({
     model,
