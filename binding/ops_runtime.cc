@@ -128,6 +128,8 @@ V cacheStats(Args& a) {
   o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
   o.Set("cachedBlocks", static_cast<double>(s.cachedBlocks));
   o.Set("limitBytes", static_cast<double>(s.limitBytes));
+  o.Set("liveBytes", static_cast<double>(s.liveBytes));
+  o.Set("peakLiveBytes", static_cast<double>(s.peakLiveBytes));
   return o;
 }
 
