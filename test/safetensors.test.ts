@@ -2,6 +2,7 @@
 // rejection of malformed files with the path and the reason, atomic saves, and no leaks.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -679,4 +680,31 @@ describe('safetensors streaming', () => {
     dst.dispose();
     expect(liveMemory().tensors).toBe(base.tensors);
   });
+});
+
+// Saving makes each tensor's bytes only when the writer reaches it (issue 31): a checkpoint of
+// weights and optimizer state must not hold every tensor's bytes at once beside the tensors.
+describe('safetensors streaming save', () => {
+  it('holds about one tensor of bytes at a time while it writes', () => {
+    const dist = new URL('../dist/index.js', import.meta.url);
+    const dir = mkdtempSync(join(tmpdir(), 'st-save-'));
+    // 48 tensors of 8 MiB: 384 MiB in all.
+    const script = `
+      const { torch, saveSafetensors } = await import(${JSON.stringify(dist.href)});
+      const tensors = new Map(Array.from({ length: 48 }, (_, i) => ['t' + i, torch.full([2 ** 21], i)]));
+      const before = process.resourceUsage().maxRSS * 1024;
+      await saveSafetensors(${JSON.stringify(join(dir, 'big.safetensors'))}, tensors);
+      console.log(JSON.stringify({ over: process.resourceUsage().maxRSS * 1024 - before }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { over } = JSON.parse(r.stdout.trim()) as { over: number };
+    // Before: every tensor's bytes at once, 384 MiB above the tensors. Now pieces, which the
+    // garbage collector takes back at its own pace: a bound independent of the checkpoint's size.
+    expect(over).toBeLessThan(160 * 2 ** 20);
+    const back = loadSafetensorsSync(join(dir, 'big.safetensors')).tensors;
+    expect(back.size).toBe(48);
+    expect(back.get('t47')!.max().item()).toBe(47);
+    torch.dispose([...back.values()]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 });

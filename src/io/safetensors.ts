@@ -541,14 +541,25 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
       // A tensor disposed between the header and its turn would tear the file; the atomic
       // writer then removes the temporary file, and an old file at the path stays as it was.
       if (t.isDisposed) fail(path, `tensor ${q(name)} was disposed while the file was written`);
-      const bytes = toBytes(t); // C order on the CPU, whatever the layout and device
-      const expected = t.shape.reduce((n, d) => n * d, ITEM_SIZE[t.dtype]);
-      if (bytes.byteLength !== expected)
-        fail(
-          path,
-          `tensor ${q(name)}: got ${bytes.byteLength} bytes for shape [${t.shape.join(', ')}] of ${t.dtype}, ` + `expected ${expected}`,
-        );
-      yield bytes;
+      // In pieces of READ_CHUNK_BYTES, C order on the CPU whatever the layout and device: not
+      // even the largest tensor (a 150k-token embedding) is held whole as bytes.
+      const size = ITEM_SIZE[t.dtype];
+      const step = Math.max(1, Math.floor(READ_CHUNK_BYTES / size));
+      const dense = t.contiguous(); // the same storage when it already is
+      const flat = dense.view(-1);
+      dense.dispose();
+      try {
+        for (let at = 0; at < flat.numel(); at += step) {
+          const piece = flat.narrow(0, at, Math.min(step, flat.numel() - at));
+          const bytes = toBytes(piece);
+          piece.dispose();
+          if (bytes.byteLength !== Math.min(step, flat.numel() - at) * size)
+            fail(path, `tensor ${q(name)}: got ${bytes.byteLength} bytes for a piece of ${Math.min(step, flat.numel() - at)} elements`);
+          yield bytes;
+        }
+      } finally {
+        flat.dispose();
+      }
     }
   })();
 }
