@@ -141,7 +141,14 @@ export {
   type ScaleRewards,
 } from './trainers/grpo-math.js';
 export { scoreSamples, resolveRewardWeights, type RewardSource, type ScoredBatch } from './rewards/rewards.js';
-export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types.js';
+export {
+  completionText,
+  type AnyRewardFunction,
+  type Conversational,
+  type RewardFunction,
+  type RewardInputs,
+  type RewardScores,
+} from './rewards/types.js';
 export { exactMatch, formatMatch, lengthPenalty, type SyncRewardFunction } from './rewards/builtin.js';
 export { builtinReward, BUILTIN_REWARDS } from './rewards/builtin-spec.js';
 export {

@@ -6,9 +6,9 @@
 import { RewardModel } from '../models/reward-model.js';
 import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { rewardName, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
+import { completionText, rewardName, type AnyRewardFunction, type RewardInputs, type RewardScores } from './types.js';
 
-export type RewardSource = RewardFunction | RewardModel;
+export type RewardSource = AnyRewardFunction | RewardModel;
 
 export interface ScoredBatch {
   /** The weighted sum per sample over the rewards that apply to it; NaN where none does. */
@@ -35,7 +35,7 @@ export function resolveRewardWeights(
   return [...weights];
 }
 
-async function callRewardFunction(fn: RewardFunction, name: string, inputs: RewardInputs): Promise<RewardScores> {
+async function callRewardFunction(fn: AnyRewardFunction, name: string, inputs: RewardInputs): Promise<RewardScores> {
   let out: unknown;
   try {
     out = await fn(inputs);
@@ -51,7 +51,7 @@ async function callRewardFunction(fn: RewardFunction, name: string, inputs: Rewa
   out.forEach((v, i) => {
     if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
       throw new Error(
-        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, ` +
+        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(completionText(inputs.prompts[i]!).slice(0, 60))}) scored ${String(v)}, ` +
           'expected a finite number or null',
       );
   });
