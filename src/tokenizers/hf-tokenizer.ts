@@ -24,6 +24,7 @@ import {
   largestId,
   malformed,
   parseAddedTokens,
+  parseMerges,
   parseVocabObject,
   specialAddedToken,
 } from './bpe-files.js';
@@ -114,6 +115,7 @@ export class HFTokenizer implements Tokenizer {
     if (!isObject(json)) throw malformed(file, 'expected a JSON object');
     if (!isObject(json.model)) throw malformed(file, '"model" must be an object');
     const vocab = parseModelVocab(json.model, file);
+    if (json.model.type === 'BPE' || json.model.merges !== undefined) parseMerges(json.model.merges, file);
     const fileTokens = parseAddedTokens(json.added_tokens, vocab, file);
     checkIdsDense(file, vocab, 'model.vocab', fileTokens);
     const maxId = largestId(vocab, fileTokens);
@@ -157,16 +159,48 @@ export class HFTokenizer implements Tokenizer {
       );
   }
 
+  /** The library's tokenizer of tokenizer.json with `addedTokens`, and `parts` replaced. */
+  private construct(addedTokens: AddedTokenJson[], parts: Record<string, null> = {}): HfTokenizer {
+    return new HfTokenizer(
+      {
+        normalizer: null,
+        pre_tokenizer: null,
+        post_processor: null,
+        decoder: null,
+        ...this.tokenizerJson,
+        added_tokens: addedTokens,
+        ...parts,
+      },
+      { clean_up_tokenization_spaces: false, eos_token: this.eosToken }, // a Unigram model reads its EOS here
+    );
+  }
+
   private library(addedTokens: AddedTokenJson[]): HfTokenizer {
-    const json = this.tokenizerJson;
     try {
-      return new HfTokenizer(
-        { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json, added_tokens: addedTokens },
-        { clean_up_tokenization_spaces: false, eos_token: this.eosToken }, // a Unigram model reads its EOS here
-      );
+      return this.construct(addedTokens);
     } catch (e) {
-      throw new Error(`Unsupported tokenizer file ${this.file}: ${(e as Error).message}`);
+      throw new Error(`Unsupported tokenizer file ${this.file}: ${this.culprit(addedTokens)}${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Which part of tokenizer.json the library failed on ("pre_tokenizer (Split): "), found by
+   * building it again without each part in turn: the library's own messages ("x.split is not a
+   * function") name none. Empty when no single part is to blame.
+   */
+  private culprit(addedTokens: AddedTokenJson[]): string {
+    for (const part of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const) {
+      const value = this.tokenizerJson[part];
+      if (value === null || value === undefined) continue;
+      try {
+        this.construct(addedTokens, { [part]: null });
+      } catch {
+        continue;
+      }
+      const type = isObject(value) && typeof value.type === 'string' ? ` (${value.type})` : '';
+      return `its "${part}"${type} holds a value of the wrong type or shape (compare it with what Hugging Face tokenizers writes): `;
+    }
+    return '';
   }
 
   /** The ids the post-processor adds before and after a text, found by encoding "a" with and without them. */
