@@ -4,7 +4,7 @@
 // its special tokens; reward functions get TRL's conversational inputs; a text prompt holding a
 // special token's text is warned about; streamed answers join to the generated ones.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -25,7 +25,8 @@ import {
   type RewardFunction,
   type Tokenizer,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, words } from './helpers.js';
+import { rlhfIn } from './cli-helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
 const qwenDir = join(fixtures, 'qwen2-tiny');
@@ -168,6 +169,30 @@ describe('conversational prompts', () => {
       })}\n`,
     );
     await expect(loadPromptDataset(bad)).rejects.toThrow(/bad\.jsonl:1: field 'prompt' must end with the user's turn/);
+  });
+});
+
+describe('rlhf grpo on a JSONL file of conversational prompts', () => {
+  it("trains, the reward function gets TRL's conversational inputs, and samples.jsonl shows the rendered prompt", () => {
+    const dir = join(tmp, 'cli');
+    cpSync(qwenDir, join(dir, 'model'), { recursive: true });
+    writeFileSync(join(dir, 'chat.jsonl'), `${chatRows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    writeFileSync(
+      join(dir, 'reward.mjs'),
+      `export default function chatShape({ prompts, completions }) {
+        if (!prompts.every((p) => Array.isArray(p) && p.at(-1).role === 'user')) throw new Error('prompts are not messages');
+        if (!completions.every((c) => c.length === 1 && c[0].role === 'assistant')) throw new Error('completions are not messages');
+        return completions.map((c) => c[0].content.length);
+      }\n`,
+    );
+    const r = rlhfIn(dir)(
+      ...words(`grpo --model model --prompts chat.jsonl --reward-fn ./reward.mjs --out run --max-steps 1 --batch-size 2
+      --num-generations 2 --max-completion-length 4 --sample-every 1 --num-samples 2`),
+    );
+    expect(r.code, r.err).toBe(0);
+    const sample = JSON.parse(readFileSync(join(dir, 'run', 'samples.jsonl'), 'utf8').split('\n')[0]!) as { prompt: string };
+    expect(sample.prompt).toMatch(/^<\|im_start\|>system\n/);
+    expect(sample.prompt.endsWith('<|im_start|>assistant\n')).toBe(true);
   });
 });
 
