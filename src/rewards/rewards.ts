@@ -49,11 +49,10 @@ async function callRewardFunction(fn: AnyRewardFunction, name: string, inputs: R
         `${Array.isArray(out) ? `${out.length} values` : typeof out}`,
     );
   out.forEach((v, i) => {
-    if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
-      throw new Error(
-        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(completionText(inputs.prompts[i]!).slice(0, 60))}) scored ${String(v)}, ` +
-          'expected a finite number or null',
-      );
+    if (v !== null && !(typeof v === 'number' && Number.isFinite(v))) {
+      const prompt = JSON.stringify(completionText(inputs.prompts[i]!).slice(0, 60));
+      throw new Error(`reward function '${name}': sample ${i} (prompt ${prompt}) scored ${String(v)}, expected a finite number or null`);
+    }
   });
   return out as RewardScores;
 }

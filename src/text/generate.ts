@@ -1,7 +1,8 @@
 // Text in, text out: generation from prompt strings or conversations. Encodes each prompt (a
 // text with the tokenizer's BOS, a conversation with its chat template), keeps its last tokens
 // so that the answer fits the model's positions, stops at any of the tokenizer's stop ids with
-// its pad id, decodes without special tokens and frees the native outputs, so that the caller never handles ids or tensors. The CLI's `rlhf generate` uses it.
+// its pad id, decodes without special tokens and frees the native outputs, so that the caller
+// never handles ids or tensors. The CLI's `rlhf generate` uses it; stream.ts streams one answer.
 import type { GenerateOptions, GPT } from '../models/gpt.js';
 import { dispose } from '../tensor/scope.js';
 import { encodePromptBatch, type Prompt } from '../tokenizers/prompt.js';

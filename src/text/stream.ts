@@ -69,7 +69,7 @@ export async function* generateTextStream(
           if (!text.startsWith(yielded))
             throw new Error(
               'generateTextStream: the tokenizer decoded the whole answer to a text that does not extend the pieces yielded ' +
-                `(${JSON.stringify(yielded.slice(-20))} vs ${JSON.stringify(text.slice(Math.max(0, yielded.length - 20), yielded.length))})`,
+                `(${JSON.stringify(yielded.slice(-20))} vs ${JSON.stringify(text.slice(0, yielded.length).slice(-20))})`,
             );
           emit(text);
         }

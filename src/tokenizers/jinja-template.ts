@@ -161,11 +161,12 @@ export class JinjaChatTemplate implements ChatTemplate {
     if (this.text.trim() === '')
       throw new Error(`${who} is empty, so it renders nothing; give the model's template, or remove it to use the simple template`);
     const read = [...undefinedAttributes].filter((a) => a !== 'content');
-    throw new Error(
-      `${who} rendered none of the messages' contents (${text.trim() === '' ? 'it rendered nothing' : `it rendered ${JSON.stringify(text.slice(0, 80))}`})` +
-        (read.length > 0
-          ? `: it reads ${read.map((a) => `'${a}'`).join(', ')}, which the messages do not have (they have 'role' and 'content'; an undefined attribute renders as nothing)`
-          : '; does it read the messages under other names than role and content?'),
-    );
+    const rendered = text.trim() === '' ? 'it rendered nothing' : `it rendered ${JSON.stringify(text.slice(0, 80))}`;
+    const why =
+      read.length > 0
+        ? `: it reads ${read.map((a) => `'${a}'`).join(', ')}, which the messages do not have (they have 'role' and 'content'; ` +
+          'an undefined attribute renders as nothing)'
+        : '; does it read the messages under other names than role and content?';
+    throw new Error(`${who} rendered none of the messages' contents (${rendered})${why}`);
   }
 }
