@@ -216,17 +216,20 @@ describe('a text prompt holding special-token text', () => {
 });
 
 describe('generateTextStream', () => {
-  it('yields pieces as tokens come that join to exactly the answer of generateText (same seed)', async () => {
-    const model = await GPT.load(qwenDir);
-    for (const seed of [1, 2, 3]) {
-      const options = { maxNewTokens: 24, seed, temperature: 1.5 };
-      const [expected] = await generateText(model, tok, [conversation], options);
-      const pieces: string[] = [];
-      for await (const piece of generateTextStream(model, tok, conversation, options)) pieces.push(piece);
-      expect(pieces.join('')).toBe(expected);
-      if (expected!.length > 4) expect(pieces.length).toBeGreaterThan(1);
+  it('yields pieces as tokens come that join to exactly the answer of generateText (same seed; byte-level BPE and Metaspace)', async () => {
+    for (const dir of [qwenDir, join(fixtures, 'llama-tiny')]) {
+      const model = await GPT.load(dir);
+      const t = await loadTokenizer(dir);
+      for (const seed of [1, 2, 3]) {
+        const options = { maxNewTokens: 24, seed, temperature: 1.5 };
+        const [expected] = await generateText(model, t, [conversation], options);
+        const pieces: string[] = [];
+        for await (const piece of generateTextStream(model, t, conversation, options)) pieces.push(piece);
+        expect(pieces.join('')).toBe(expected);
+        if (expected!.length > 4) expect(pieces.length).toBeGreaterThan(1);
+      }
+      model.dispose();
     }
-    model.dispose();
   });
 
   it('holds back a character split across tokens (random bytes of a byte-level model)', async () => {
