@@ -90,6 +90,20 @@ describe('tokenizer errors a user can act on', () => {
     expect(String(err)).toMatch(/tokenizer\.json: its "pre_tokenizer" \(Split\) holds a value of the wrong type or shape/);
   });
 
+  it('says which field of a message is wrong, and what type was expected', async () => {
+    const tok = await tokenizerWith({});
+    const parts = [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }] as unknown as ChatMessage[];
+    expect(() => renderChat(tok, parts)).toThrow(
+      /messages\[0\]\.content must be a string, got an array \(content parts .* join their text\)/,
+    );
+    expect(() => renderChat(tok, [{ content: 'Hi' }] as unknown as ChatMessage[])).toThrow(
+      /messages\[0\]\.role must be a string, got undefined/,
+    );
+    expect(() => renderChat(tok, [null] as unknown as ChatMessage[])).toThrow(
+      /messages\[0\] must be an object \{role: string, content: string\}, got null/,
+    );
+  });
+
   it('says which argument is wrong when messages are not an array', async () => {
     const tok = await tokenizerWith({});
     expect(() => renderChat(tok, 'Hi' as unknown as ChatMessage[])).toThrow(

@@ -98,6 +98,9 @@ function globals(env: JinjaEnvironment): void {
   env.set('strftime_now', strftimeNow);
 }
 
+/** What a value is, for errors: null, an array, or its typeof. */
+const kindOf = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x);
+
 export class JinjaChatTemplate implements ChatTemplate {
   private readonly template: Template;
 
@@ -121,11 +124,17 @@ export class JinjaChatTemplate implements ChatTemplate {
 
   render(messages: readonly ChatMessage[], options: ChatRenderOptions = {}): string {
     const who = `chat template of ${this.file}`;
-    if (!Array.isArray(messages)) throw new TypeError(`${who}: messages must be an array of {role, content}`);
+    if (!Array.isArray(messages)) throw new TypeError(`${who}: messages must be an array of {role, content}, got ${kindOf(messages)}`);
     messages.forEach((m: unknown, i) => {
-      const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
-      if (typeof role !== 'string' || typeof content !== 'string')
-        throw new TypeError(`${who}: messages[${i}] must be an object {role: string, content: string}`);
+      if (m === null || typeof m !== 'object' || Array.isArray(m))
+        throw new TypeError(`${who}: messages[${i}] must be an object {role: string, content: string}, got ${kindOf(m)}`);
+      const { role, content } = m as { role?: unknown; content?: unknown };
+      if (typeof role !== 'string') throw new TypeError(`${who}: messages[${i}].role must be a string, got ${kindOf(role)}`);
+      if (typeof content !== 'string')
+        throw new TypeError(
+          `${who}: messages[${i}].content must be a string, got ${kindOf(content)}` +
+            (Array.isArray(content) ? " (content parts such as [{type: 'text', text}] are not supported: join their text)" : ''),
+        );
       const token = this.reserved.find((t) => content.includes(t));
       if (token !== undefined)
         throw new Error(
