@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace torch_rlhf {
 
@@ -165,7 +166,7 @@ V llamaForward(Args& a) {
 }
 
 // Generation options by name: {maxNewTokens, temperature, topK, topP, greedy, eosTokenIds,
-// padTokenId, seed?, useCache, numReturnSequences}.
+// padTokenId, seed?, useCache, numReturnSequences} (onToken: parseOnToken).
 GenerateOptions parseGenerateOptions(const Args& a, size_t i) {
   const Fields f(a, i, "generate options");
   GenerateOptions o;
@@ -195,20 +196,50 @@ Prompts parsePrompts(const Args& a, size_t i) {
   return {f.tensor("promptIds"), f.tensor("promptMask")};
 }
 
+// The options' onToken, a function or absent, for streaming: called on the JS thread with each
+// step's ids (an array, one per row) through a thread-safe function while the loop runs. The
+// stream is released when the job that holds it is dropped; calls still queued then are
+// delivered, possibly after the Promise settles (the JS side reads the final output anyway).
+struct TokenStream {
+  Napi::ThreadSafeFunction fn;
+  ~TokenStream() { fn.Release(); }
+};
+std::shared_ptr<TokenStream> parseOnToken(const Args& a, size_t i, GenerateOptions& o) {
+  const Napi::Value v = a[i].As<Napi::Object>().Get("onToken");
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  if (!v.IsFunction()) a.fail(i, "generate options whose onToken is a function");
+  auto stream = std::make_shared<TokenStream>();
+  stream->fn = Napi::ThreadSafeFunction::New(a.env(), v.As<Napi::Function>(), "torch-rlhf:generate-token", 0, 1);
+  o.on_token = [fn = stream->fn](const at::Tensor& next) mutable {
+    const at::Tensor ids = next.contiguous();
+    auto* copy = new std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+    const napi_status status = fn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function cb, std::vector<int64_t>* row) {
+      Napi::Array out = Napi::Array::New(env, row->size());
+      for (size_t k = 0; k < row->size(); ++k) out.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>((*row)[k])));
+      delete row;
+      cb.Call({out});
+    });
+    if (status != napi_ok) delete copy;
+  };
+  return stream;
+}
+
 // generate(model, prompts, options) → Promise<{tokens, responseMask, logprobs}>
 V generate(Args& a) {
   GPTWeights w = parseWeights(a, 0);
   const Prompts p = parsePrompts(a, 1);
-  const GenerateOptions o = parseGenerateOptions(a, 2);
-  return queueGeneration(a.env(), [w = std::move(w), p, o] { return torch_rlhf::generate(w, p.ids, p.mask, o); });
+  GenerateOptions o = parseGenerateOptions(a, 2);
+  auto stream = parseOnToken(a, 2, o);
+  return queueGeneration(a.env(), [w = std::move(w), p, o, stream] { return torch_rlhf::generate(w, p.ids, p.mask, o); });
 }
 
 // llamaGenerate(model, prompts, options) → Promise<{tokens, responseMask, logprobs}>
 V llamaGenerate(Args& a) {
   LlamaWeights w = parseLlamaWeights(a, 0);
   const Prompts p = parsePrompts(a, 1);
-  const GenerateOptions o = parseGenerateOptions(a, 2);
-  return queueGeneration(a.env(), [w = std::move(w), p, o] { return torch_rlhf::llamaGenerate(w, p.ids, p.mask, o); });
+  GenerateOptions o = parseGenerateOptions(a, 2);
+  auto stream = parseOnToken(a, 2, o);
+  return queueGeneration(a.env(), [w = std::move(w), p, o, stream] { return torch_rlhf::llamaGenerate(w, p.ids, p.mask, o); });
 }
 
 // A layer's input by name, the same for both architectures: {x (B, L, C), mask? (B, 1, L, S) bool

@@ -136,6 +136,7 @@ GenerateOutput decodeLoop(const DecodeStep& step, const at::Tensor& ids, const a
     tokens.push_back(next);
     masks.push_back(alive);
     logps.push_back(lp.masked_fill(finished, 0.0));
+    if (o.on_token) o.on_token(next.to(at::kCPU));
     if (!o.eos_token_ids.empty()) finished = finished | at::isin(next, eos);
     if (i + 1 == o.max_new_tokens || finished.all().item<bool>()) break;
 

@@ -55,6 +55,9 @@ struct GenerateOptions {
   // Continuations per prompt (transformers' num_return_sequences): each prompt is prefilled once,
   // then its KV cache and last logits are repeated; output rows b0, b0, …, b1, … as transformers'.
   int64_t num_return_sequences = 1;
+  // Streaming: called after each step with that step's tokens (B,) int64 on the CPU, the pad id
+  // for rows already finished. Empty (the default): no copy, no call.
+  std::function<void(const at::Tensor& next)> on_token;
 };
 
 struct GenerateOutput {

@@ -142,7 +142,14 @@ export {
 } from './trainers/grpo-math.js';
 export { scoreSamples, resolveRewardWeights, type RewardSource, type ScoredBatch } from './rewards/rewards.js';
 export { RewardTimeoutError, rewardInContext } from './rewards/reward-call.js';
-export type { RewardFunction, RewardInputs, RewardScores } from './rewards/types.js';
+export {
+  completionText,
+  type AnyRewardFunction,
+  type Conversational,
+  type RewardFunction,
+  type RewardInputs,
+  type RewardScores,
+} from './rewards/types.js';
 export { exactMatch, formatMatch, lengthPenalty, type SyncRewardFunction } from './rewards/builtin.js';
 export { builtinReward, BUILTIN_REWARDS } from './rewards/builtin-spec.js';
 export {

@@ -419,6 +419,8 @@ export interface NativeGenerateOptions {
   useCache: boolean;
   /** Continuations per prompt: each prompt prefilled once, its rows repeated (b0, b0, …, b1, …). */
   numReturnSequences: number;
+  /** Streaming: each step's ids (one per row, pad for finished rows), on the JS thread while the loop runs; may come after it resolves. */
+  onToken?: ((ids: number[]) => void) | null;
 }
 
 /** An AdamW step's parameters and hyperparameters by name, as binding/ops_optim.cc reads them. */

@@ -186,8 +186,8 @@ describe('SFT', () => {
     [
       'a conversational prompt list',
       [{ prompt: [user('Hi')], completion: [assistant('Yo')] }],
-      ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are only supported in SFT's 'messages' and " +
-        "DPO's pairs)",
+      ":1: field 'prompt' must be a non-empty string (got an array; conversational lists are supported in SFT's 'messages', DPO's " +
+        "pairs and the online trainers' 'prompt')",
     ],
     ['neither format', [{ text: 'hello' }], ":1: expected an object with 'prompt' and 'completion' or 'messages' (got neither)"],
     ['a non-object line', [good, '', '[1, 2]'], ":3: expected an object with 'prompt' and 'completion' or 'messages' (got an array)"],

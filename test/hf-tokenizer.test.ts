@@ -304,10 +304,10 @@ describe('chat templates', () => {
       'tokenizer_config.json': (j) =>
         (j.chat_template = [
           { name: 'tool_use', template: 'T' },
-          { name: 'default', template: 'D{{ messages | length }}' },
+          { name: 'default', template: 'D{{ messages | length }}{{ messages[0].content }}' },
         ]),
     });
-    expect(renderChat(await loadTokenizer(dir), conversation)).toBe('D4');
+    expect(renderChat(await loadTokenizer(dir), conversation)).toBe('D4Hi');
   });
 
   it('says which file holds a template that does not parse, and why', async () => {

@@ -69,7 +69,7 @@ describe('text-level helpers', () => {
       "maxNewTokens 24 leaves no room for a prompt in the model's 24 positions (use at most 23)",
     );
     await expect(generateText(model, tok, ['x', 3 as unknown as string])).rejects.toThrow(
-      'generateText: prompt 1 must be a string (got number)',
+      'generateText: prompt 1 must be a string or a conversation (an array of {role, content}), got number',
     );
     model.dispose();
   });

@@ -20,6 +20,8 @@ import { GPT } from '../models/gpt.js';
 import { packageRoot } from '../native.js';
 import { manualSeed } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
+import type { PromptExample } from '../data/formats.js';
+import { completionText } from '../rewards/types.js';
 import { generateText } from '../text/generate.js';
 import { DPOTrainer } from '../trainers/dpo.js';
 import type { DPOConfig } from '../trainers/dpo-config.js';
@@ -84,8 +86,8 @@ export function arithmeticDemoPlan(quick: boolean) {
   return { model: ARITHMETIC_SFT_PLAN.model, sft, grpo, dpo, maxNewTokens: ARITHMETIC_SFT_PLAN.maxNewTokens };
 }
 
-const asRow = (r: { prompt: string; columns?: Record<string, unknown> }): ArithmeticRow => ({
-  prompt: r.prompt,
+const asRow = (r: PromptExample): ArithmeticRow => ({
+  prompt: completionText(r.prompt),
   answer: String(r.columns?.answer ?? ''),
   format: String(r.columns?.format ?? 'plain') as AnswerFormat,
 });

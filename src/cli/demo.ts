@@ -12,6 +12,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import { cat } from '../tensor/join.js';
 import { getNumThreads, manualSeed, noGrad } from '../tensor/runtime.js';
 import { ByteTokenizer } from '../tokenizers/byte-tokenizer.js';
+import { promptText } from '../tokenizers/prompt.js';
 import { PPOTrainer } from '../trainers/ppo.js';
 import type { PPOConfig } from '../trainers/ppo-config.js';
 import { RewardTrainer } from '../trainers/reward.js';
@@ -237,7 +238,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   );
 
   // Before/after on held-out prompts, judged by the labeler.
-  const texts = evalPrompts.examples.map((p) => p.prompt);
+  const texts = evalPrompts.examples.map((p) => promptText(tok, p.prompt));
   policy.eval();
   const before = await judge(ref, reward, tok, texts, plan.evalSamples);
   const after = await judge(policy, reward, tok, texts, plan.evalSamples);

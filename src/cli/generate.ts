@@ -7,6 +7,7 @@ import { loadPromptDataset } from '../data/datasets.js';
 import { GPT } from '../models/gpt.js';
 import { parseDevice } from '../tensor/types.js';
 import { generateText, generationLengths } from '../text/generate.js';
+import type { Prompt } from '../tokenizers/prompt.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { loadData, requireFile, str, type Opts } from './inputs.js';
 import { tokenizerOf } from './lora.js';
@@ -40,7 +41,7 @@ export async function generate(args: string[], o: Opts): Promise<void> {
   } catch (e) {
     throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
   }
-  const answer = (batch: string[]): Promise<string[]> => generateText(model, tok, batch, sampling);
+  const answer = (batch: Prompt[]): Promise<string[]> => generateText(model, tok, batch, sampling);
   if (outFile) {
     mkdirSync(dirname(outFile), { recursive: true });
     rmSync(outFile, { force: true });

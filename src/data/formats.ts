@@ -25,9 +25,12 @@ export type PreferencePair =
   | { kind: 'text'; prompt: string; chosen: string; rejected: string }
   | { kind: 'messages'; prompt: ChatMessage[]; chosen: ChatMessage; rejected: ChatMessage };
 
-/** A prompt for PPO rollouts. */
+/**
+ * A prompt for the online trainers: a text, or a conversation (TRL's conversational prompt, its
+ * last message the user's), which is rendered with the model's chat template.
+ */
 export interface PromptExample {
-  prompt: string;
+  prompt: string | ChatMessage[];
   /** The row's other fields (an `answer` to check against, say): reward functions get them as columns. */
   columns?: Record<string, unknown>;
 }
@@ -54,7 +57,9 @@ function text(value: unknown, field: string, answer = false): string {
   if (value === undefined) throw new Error(`${base} (missing)`);
   if (typeof value !== 'string') {
     // TRL's conversational prompt/completion and preference formats hold lists of messages.
-    const hint = Array.isArray(value) ? "; conversational lists are only supported in SFT's 'messages' and DPO's pairs" : '';
+    const hint = Array.isArray(value)
+      ? "; conversational lists are supported in SFT's 'messages', DPO's pairs and the online trainers' 'prompt'"
+      : '';
     throw new Error(`${base} (got ${kindOf(value)}${hint})`);
   }
   if (answer) return value;
@@ -147,6 +152,13 @@ export function parsePreferenceExample(value: unknown): PreferenceExample {
   return { prompt, completions };
 }
 
+/** A conversational prompt, checked to end with the user's turn (the model writes the reply). */
+function userTurnLast(prompt: ChatMessage[]): ChatMessage[] {
+  if (prompt[prompt.length - 1]!.role === 'assistant')
+    throw new Error("field 'prompt' must end with the user's turn, not an assistant message");
+  return prompt;
+}
+
 const sameMessage = (a: ChatMessage, b: ChatMessage): boolean => a.role === b.role && a.content === b.content;
 
 /** The one assistant message a conversational answer must be after its prompt. */
@@ -185,16 +197,16 @@ export function parsePreferencePair(value: unknown): PreferencePair {
   }
   const chosen = reply(chosenAll.slice(shared), 'chosen');
   const rejected = reply(rejectedAll.slice(shared), 'rejected');
-  if (prompt[prompt.length - 1]!.role === 'assistant')
-    throw new Error("field 'prompt' must end with the user's turn, not an assistant message");
+  userTurnLast(prompt);
   if (sameMessage(chosen, rejected)) throw new Error("field 'rejected' is the same as 'chosen' (a tie says nothing)");
   return { kind: 'messages', prompt, chosen, rejected };
 }
 
-/** Validates a PPO prompt record {prompt}. */
+/** Validates a prompt record of the online trainers: {prompt} as a text or a conversation, and other columns. */
 export function parsePromptExample(value: unknown): PromptExample {
   if (!isObject(value)) throw new Error(`expected an object with 'prompt' (got ${kindOf(value)})`);
-  const prompt = text(get(value, 'prompt'), 'prompt');
+  const raw = get(value, 'prompt');
+  const prompt = Array.isArray(raw) ? userTurnLast(parseMessages(raw, 'prompt', false)) : text(raw, 'prompt');
   const columns = Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'prompt'));
   return Object.keys(columns).length ? { prompt, columns } : { prompt };
 }

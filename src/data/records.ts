@@ -23,8 +23,12 @@ export type PreferencePairRecord =
   | { prompt: readonly ChatMessage[]; chosen: readonly ChatMessage[]; rejected: readonly ChatMessage[] }
   | { chosen: readonly ChatMessage[]; rejected: readonly ChatMessage[] };
 
-/** A prompt row: `{prompt}` and any other fields, which reward functions get as columns (an `answer` to check, say). */
-export type PromptRecord = { prompt: string; [column: string]: unknown };
+/**
+ * A prompt row: `{prompt}` as a text or a conversation (TRL's conversational prompt, a list of
+ * {role, content} ending with the user's turn), and any other fields, which reward functions get
+ * as columns (an `answer` to check, say).
+ */
+export type PromptRecord = { prompt: string | readonly ChatMessage[]; [column: string]: unknown };
 
 /** What the trainers take as SFT data: TRL rows or loaded examples. */
 export type SFTData = readonly (SFTRecord | SFTExample)[];

@@ -23,7 +23,7 @@
 import { mulberry32, type Rng } from '../data/random.js';
 import type { GPTConfig } from '../models/gpt.js';
 import { exactMatch, type SyncRewardFunction } from '../rewards/builtin.js';
-import type { RewardInputs, RewardScores } from '../rewards/types.js';
+import { completionText, type RewardInputs, type RewardScores } from '../rewards/types.js';
 import type { SFTConfig } from '../trainers/sft-config.js';
 
 export type AnswerFormat = 'plain' | 'bang' | 'query';
@@ -95,7 +95,7 @@ export const arithmeticFormatReward: SyncRewardFunction = Object.assign(
         throw new TypeError(
           `arithmeticFormatReward: sample ${i}: column 'format' must be one of ${FORMAT_NAMES.join(', ')}, got ${JSON.stringify(f)}`,
         );
-      return shape.test(c.trim()) ? 1 : 0;
+      return shape.test(completionText(c).trim()) ? 1 : 0;
     });
   },
   { rewardName: 'format' },

@@ -286,6 +286,12 @@ export interface GenerateOptions {
    * G. Every output has prompts × G rows, ordered p0, p0, …, p1, … as transformers orders them.
    */
   numReturnSequences?: number;
+  /**
+   * Streaming: called once per generated step, in order, with that step's token of every row (the
+   * pad id for rows already finished), while generation runs and before it resolves. An error it
+   * throws rejects generate (after the loop ends). generateTextStream builds on it.
+   */
+  onToken?: ((ids: number[]) => void) | undefined;
 }
 
 export interface GenerateOutput {
@@ -623,6 +629,7 @@ export class GPT extends Module {
     let r: NativeGenerated;
     // Tensors made for the native call (a Llama model's RoPE frequencies), freed after it.
     const made: Tensor[] = [];
+    const stream = new StepStream(o.onToken);
     try {
       const { maxNewTokens, temperature, topK, topP, greedy, padTokenId, useCache } = o;
       const named = {
@@ -636,11 +643,13 @@ export class GPT extends Module {
         seed: o.seed ?? null,
         useCache,
         numReturnSequences: G,
+        onToken: stream.native(),
       };
       const m = this.nativeModel(made);
       const batch = { promptIds: distinctIds.handle, promptMask: distinctMask.handle };
       r = await ('llama' in m ? N.llamaGenerate(m.llama, batch, named) : N.generate(m.gpt, batch, named));
     } catch (err) {
+      stream.close();
       torch_dispose([promptIds, promptMask]);
       throw err;
     } finally {
@@ -653,7 +662,63 @@ export class GPT extends Module {
     const tok = tokens.tolist() as number[][];
     const msk = responseMask.tolist() as boolean[][];
     const sequences = tok.map((row, b) => row.filter((_, j) => msk[b]![j]));
-    return { tokens, responseMask, logprobs, promptIds, promptMask, sequences };
+    const out = { tokens, responseMask, logprobs, promptIds, promptMask, sequences };
+    try {
+      stream.finish(tok);
+    } catch (err) {
+      torch_dispose(out);
+      throw err;
+    }
+    return out;
+  }
+}
+
+/**
+ * generate's onToken, made exact: the native loop's calls come through a thread-safe function and
+ * the last ones may arrive after the Promise resolves, so the steps not yet delivered then are
+ * delivered from the output itself, and later native calls are ignored. The user's callback thus
+ * sees every step once, in order, before generate resolves; its first error is rethrown then.
+ */
+class StepStream {
+  private delivered = 0;
+  private closed = false;
+  private error: { value: unknown } | null = null;
+
+  constructor(private readonly onToken: ((ids: number[]) => void) | undefined) {
+    if (onToken !== undefined && typeof onToken !== 'function')
+      throw new TypeError(`generate: onToken must be a function, got ${onToken === null ? 'null' : typeof onToken}`);
+  }
+
+  /** The callback for the native loop, or null when nobody listens (then the loop copies nothing). */
+  native(): ((ids: number[]) => void) | null {
+    return this.onToken ? (ids) => !this.closed && this.deliver(ids) : null;
+  }
+
+  private deliver(ids: number[]): void {
+    this.delivered++;
+    if (this.error !== null) return;
+    try {
+      this.onToken!(ids);
+    } catch (err) {
+      this.error = { value: err };
+    }
+  }
+
+  /** Ignores native calls from now on (generation failed, or finish took over). */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Delivers the steps of `tokens` (rows × steps) not yet delivered, then rethrows the callback's error. */
+  finish(tokens: number[][]): void {
+    this.close();
+    if (!this.onToken) return;
+    const steps = tokens[0]?.length ?? 0;
+    while (this.delivered < steps) {
+      const step = this.delivered;
+      this.deliver(tokens.map((row) => row[step]!));
+    }
+    if (this.error !== null) throw this.error.value;
   }
 }
 

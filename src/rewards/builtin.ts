@@ -5,7 +5,7 @@
 // and the option, and returns a RewardFunction labelled by `rewardName`. builtinReward picks
 // one by a short spec string, for the command line (`exact-match:answer`, `format:^\d+$`,
 // `length:32`).
-import type { RewardFunction, RewardInputs, RewardScores } from './types.js';
+import { completionText, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
 
 /** A reward whose scores come back synchronously (all the built-in ones); a RewardFunction. */
 export type SyncRewardFunction = ((inputs: RewardInputs) => RewardScores) & Pick<RewardFunction, 'rewardName' | 'requiredColumns'>;
@@ -100,7 +100,7 @@ export function exactMatch(options: ExactMatchOptions = {}): SyncRewardFunction 
       if (typeof ref !== 'string' && !(typeof ref === 'number' && Number.isFinite(ref))) {
         throw new TypeError(`${reward}: sample ${i}: column '${column}' must hold a string or a finite number, got ${JSON.stringify(ref)}`);
       }
-      const found = find(completion);
+      const found = find(completionText(completion));
       if (found === null) return 0;
       return sameAnswer(normalize(found.trim()), normalize(String(ref).trim())) ? 1 : 0;
     });
@@ -128,7 +128,14 @@ export function formatMatch(pattern: RegExp | string, options: FormatMatchOption
       throw new SyntaxError(`${reward}: pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(e as Error).message})`);
     }
   } else throw new TypeError(`${reward}: pattern must be a RegExp or a non-empty string, got ${JSON.stringify(pattern)}`);
-  return named((inputs) => inputs.completions.map((c) => (re.test(trim ? c.trim() : c) ? 1 : 0)), 'format');
+  return named(
+    (inputs) =>
+      inputs.completions.map((completion) => {
+        const c = completionText(completion);
+        return re.test(trim ? c.trim() : c) ? 1 : 0;
+      }),
+    'format',
+  );
 }
 
 /**

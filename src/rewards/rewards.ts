@@ -8,9 +8,9 @@ import { RewardModel } from '../models/reward-model.js';
 import { noGrad } from '../tensor/runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { callReward, DEFAULT_REWARD_TIMEOUT, RewardTimeoutError } from './reward-call.js';
-import { rewardName, type RewardFunction, type RewardInputs, type RewardScores } from './types.js';
+import { completionText, rewardName, type AnyRewardFunction, type RewardInputs, type RewardScores } from './types.js';
 
-export type RewardSource = RewardFunction | RewardModel;
+export type RewardSource = AnyRewardFunction | RewardModel;
 
 export interface ScoredBatch {
   /** The weighted sum per sample over the rewards that apply to it; NaN where none does. */
@@ -59,7 +59,7 @@ export function checkRewardColumns(
   });
 }
 
-async function callRewardFunction(fn: RewardFunction, name: string, inputs: RewardInputs, timeout: number): Promise<RewardScores> {
+async function callRewardFunction(fn: AnyRewardFunction, name: string, inputs: RewardInputs, timeout: number): Promise<RewardScores> {
   let out: unknown;
   try {
     out = await callReward(name, timeout, () => fn(inputs));
@@ -74,11 +74,10 @@ async function callRewardFunction(fn: RewardFunction, name: string, inputs: Rewa
         `${Array.isArray(out) ? `${out.length} values` : typeof out}`,
     );
   out.forEach((v, i) => {
-    if (v !== null && !(typeof v === 'number' && Number.isFinite(v)))
-      throw new Error(
-        `reward function '${name}': sample ${i} (prompt ${JSON.stringify(inputs.prompts[i]!.slice(0, 60))}) scored ${String(v)}, ` +
-          'expected a finite number or null',
-      );
+    if (v !== null && !(typeof v === 'number' && Number.isFinite(v))) {
+      const prompt = JSON.stringify(completionText(inputs.prompts[i]!).slice(0, 60));
+      throw new Error(`reward function '${name}': sample ${i} (prompt ${prompt}) scored ${String(v)}, expected a finite number or null`);
+    }
   });
   return out as RewardScores;
 }

@@ -1,9 +1,11 @@
-// Text in, text out: generation from prompt strings. Encodes each prompt with the tokenizer's
-// BOS, keeps its last tokens so that the answer fits the model's positions, stops at any of the
-// tokenizer's stop ids with its pad id, decodes without special tokens and frees the native
-// outputs, so that the caller never handles ids or tensors. The CLI's `rlhf generate` uses it.
+// Text in, text out: generation from prompt strings or conversations. Encodes each prompt (a
+// text with the tokenizer's BOS, a conversation with its chat template), keeps its last tokens
+// so that the answer fits the model's positions, stops at any of the tokenizer's stop ids with
+// its pad id, decodes without special tokens and frees the native outputs, so that the caller
+// never handles ids or tensors. The CLI's `rlhf generate` uses it; stream.ts streams one answer.
 import type { GenerateOptions, GPT } from '../models/gpt.js';
 import { dispose } from '../tensor/scope.js';
+import { encodePromptBatch, type Prompt } from '../tokenizers/prompt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { newTokensFor } from '../trainers/lengths.js';
 
@@ -29,28 +31,33 @@ export function generationLengths(model: GPT, maxNewTokens: number | undefined):
   return { maxNewTokens: n, maxPromptLength: blockSize - n };
 }
 
-/** Prompt ids as generation feeds them: with BOS where the tokenizer has one, the last `maxPromptLength` tokens. */
-export function encodePrompts(tokenizer: Tokenizer, prompts: readonly string[], maxPromptLength: number, who: string): number[][] {
-  return prompts.map((p, i) => {
-    if (typeof p !== 'string') throw new TypeError(`${who}: prompt ${i} must be a string (got ${p === null ? 'null' : typeof p})`);
-    const ids = tokenizer.encode(p, { addSpecialTokens: true }).slice(-maxPromptLength);
+/**
+ * Prompt ids as generation feeds them, the last `maxPromptLength` tokens: a text with BOS where the
+ * tokenizer has one, a conversation rendered with the chat template (src/tokenizers/prompt.ts).
+ */
+export function encodePrompts(tokenizer: Tokenizer, prompts: readonly Prompt[], maxPromptLength: number, who: string): number[][] {
+  return encodePromptBatch(tokenizer, prompts, who).map(({ ids }, i) => {
     if (ids.length === 0) throw new Error(`${who}: prompt ${i} is empty, and the tokenizer has no BOS token to start from`);
-    return ids;
+    return ids.slice(-maxPromptLength);
   });
 }
 
 /** The options that are set (an explicit `undefined` must not override generate's defaults). */
-const defined = <T extends object>(o: T): Partial<T> =>
+export const defined = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-/** Answers to `prompts`, one string each (decoded without special tokens), in order. */
+/**
+ * Answers to `prompts`, one string each (decoded without special tokens), in order. A prompt is a
+ * text, or a conversation (`[{role, content}, …]`, the user's turn last) rendered with the
+ * tokenizer's chat template and its generation prompt.
+ */
 export async function generateText(
   model: GPT,
   tokenizer: Tokenizer,
-  prompts: readonly string[],
+  prompts: readonly Prompt[],
   options: GenerateTextOptions = {},
 ): Promise<string[]> {
-  if (!Array.isArray(prompts)) throw new TypeError('generateText: prompts must be an array of strings');
+  if (!Array.isArray(prompts)) throw new TypeError('generateText: prompts must be an array of strings or conversations');
   const { batchSize = 16, ...sampling } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`generateText: batchSize must be a positive integer, got ${batchSize}`);

@@ -111,6 +111,20 @@ function checkMerge(vocab: Map<string, number>, a: string, b: string, file: stri
   }
 }
 
+/** tokenizer.json's model.merges: each entry "left right" or ["left", "right"], checked before the tokenizers library reads it. */
+export function parseMerges(merges: unknown, file: string): [string, string][] {
+  if (!Array.isArray(merges)) throw malformed(file, `model.merges must be an array, got ${merges === null ? 'null' : typeof merges}`);
+  return merges.map((m: unknown, i): [string, string] => {
+    let pair: unknown[] | undefined;
+    if (typeof m === 'string') pair = m.split(' ');
+    else if (Array.isArray(m)) pair = m;
+    const ok = pair?.length === 2 && pair.every((p) => typeof p === 'string' && p !== '' && !p.includes(' '));
+    if (!ok)
+      throw malformed(file, `model.merges[${i}] is ${JSON.stringify(m)}, expected a string "left right" or a pair ["left", "right"]`);
+    return pair as [string, string];
+  });
+}
+
 /** Parses merges.txt: an optional "#version" line, then one "left right" pair per line. */
 export function parseMergesTxt(text: string, vocab: Map<string, number>, file: string): [string, string][] {
   const merges: [string, string][] = [];
@@ -236,16 +250,8 @@ export function parseTokenizerJson(json: unknown, file: string): BpeData {
   checkComponent(json, 'post_processor', [null, 'ByteLevel'], file);
 
   const vocab = parseVocab(model.vocab, file, 'model.vocab');
-  if (!Array.isArray(model.merges)) throw malformed(file, 'model.merges must be an array');
-  const merges = model.merges.map((m: unknown, i): [string, string] => {
-    const where = `model.merges[${i}]`;
-    let pair: unknown[] | undefined;
-    if (typeof m === 'string') pair = m.split(' ');
-    else if (Array.isArray(m)) pair = m;
-    const ok = pair?.length === 2 && pair.every((p) => typeof p === 'string' && p !== '' && !p.includes(' '));
-    if (!ok) throw malformed(file, `${where} is ${JSON.stringify(m)}, expected "left right" or ["left", "right"]`);
-    const [a, b] = pair as [string, string];
-    checkMerge(vocab, a, b, file, where);
+  const merges = parseMerges(model.merges, file).map(([a, b], i): [string, string] => {
+    checkMerge(vocab, a, b, file, `model.merges[${i}]`);
     return [a, b];
   });
   const addedTokens = parseAddedTokens(json.added_tokens, vocab, file);

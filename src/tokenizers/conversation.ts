@@ -20,6 +20,8 @@ import type { Tokenizer } from './tokenizer.js';
 
 /** The conversation as text: the tokenizer's chat template, or the simple one with its EOS. */
 export function renderChat(tok: Tokenizer, messages: readonly ChatMessage[], addGenerationPrompt = false): string {
+  if (!Array.isArray(messages))
+    throw new TypeError(`renderChat: messages must be an array of {role, content}, got ${messages === null ? 'null' : typeof messages}`);
   if (tok.chatTemplate) return tok.chatTemplate.render(messages, { addGenerationPrompt });
   return applyChatTemplate([...messages], { addGenerationPrompt, eosToken: tok.eosToken });
 }

@@ -24,6 +24,7 @@ import {
   largestId,
   malformed,
   parseAddedTokens,
+  parseMerges,
   parseVocabObject,
   specialAddedToken,
 } from './bpe-files.js';
@@ -114,6 +115,7 @@ export class HFTokenizer implements Tokenizer {
     if (!isObject(json)) throw malformed(file, 'expected a JSON object');
     if (!isObject(json.model)) throw malformed(file, '"model" must be an object');
     const vocab = parseModelVocab(json.model, file);
+    if (json.model.type === 'BPE' || json.model.merges !== undefined) parseMerges(json.model.merges, file);
     const fileTokens = parseAddedTokens(json.added_tokens, vocab, file);
     checkIdsDense(file, vocab, 'model.vocab', fileTokens);
     const maxId = largestId(vocab, fileTokens);
@@ -157,22 +159,71 @@ export class HFTokenizer implements Tokenizer {
       );
   }
 
+  /** The library's tokenizer of tokenizer.json with `addedTokens`, and `parts` replaced. */
+  private construct(addedTokens: AddedTokenJson[], parts: Record<string, null> = {}): HfTokenizer {
+    return new HfTokenizer(
+      {
+        normalizer: null,
+        pre_tokenizer: null,
+        post_processor: null,
+        decoder: null,
+        ...this.tokenizerJson,
+        added_tokens: addedTokens,
+        ...parts,
+      },
+      { clean_up_tokenization_spaces: false, eos_token: this.eosToken }, // a Unigram model reads its EOS here
+    );
+  }
+
   private library(addedTokens: AddedTokenJson[]): HfTokenizer {
-    const json = this.tokenizerJson;
     try {
-      return new HfTokenizer(
-        { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json, added_tokens: addedTokens },
-        { clean_up_tokenization_spaces: false, eos_token: this.eosToken }, // a Unigram model reads its EOS here
-      );
+      return this.construct(addedTokens);
     } catch (e) {
-      throw new Error(`Unsupported tokenizer file ${this.file}: ${(e as Error).message}`);
+      throw new Error(`Unsupported tokenizer file ${this.file}: ${this.culprit(addedTokens)}${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Which part of tokenizer.json the library failed on ("pre_tokenizer (Split): "), found by
+   * building it again without each part in turn: the library's own messages ("x.split is not a
+   * function") name none. Empty when no single part is to blame.
+   */
+  private culprit(addedTokens: AddedTokenJson[], probe: (t: HfTokenizer) => unknown = () => {}): string {
+    for (const part of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const) {
+      const value = this.tokenizerJson[part];
+      if (value === null || value === undefined) continue;
+      try {
+        probe(this.construct(addedTokens, { [part]: null }));
+      } catch {
+        continue;
+      }
+      const type = isObject(value) && typeof value.type === 'string' ? ` (${value.type})` : '';
+      return `its "${part}"${type} holds a value of the wrong type or shape (compare it with what Hugging Face tokenizers writes): `;
+    }
+    return '';
+  }
+
+  /**
+   * `use(tokenizer)` on the library's tokenizer (`plain`: the one without special tokens), with a
+   * failure of the library (a TypeError from a value of the wrong type in the file, met only now)
+   * reported as `who`'s, naming the file and the part of it to blame.
+   */
+  private withLibrary<T>(who: string, use: (t: HfTokenizer) => T, plain = false): T {
+    const t = plain ? this.plainLibrary() : this.main;
+    try {
+      return use(t);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      const added = plain ? this.addedTokens.filter((a) => a.special !== true) : this.addedTokens;
+      throw new Error(`${who}: the tokenizers library failed on ${this.file}: ${this.culprit(added, use)}${e.message}`, { cause: e });
     }
   }
 
   /** The ids the post-processor adds before and after a text, found by encoding "a" with and without them. */
   private postProcessorTokens(): [number[], number[]] {
-    const bare: number[] = this.main.encode('a', { add_special_tokens: false }).ids;
-    const full: number[] = this.main.encode('a', { add_special_tokens: true }).ids;
+    const [bare, full] = this.withLibrary('HFTokenizer', (t) =>
+      [false, true].map((add_special_tokens): number[] => t.encode('a', { add_special_tokens }).ids),
+    ) as [number[], number[]];
     for (let i = 0; i + bare.length <= full.length; i++) {
       if (bare.every((id, j) => full[i + j] === id)) return [full.slice(0, i), full.slice(i + bare.length)];
     }
@@ -193,7 +244,11 @@ export class HFTokenizer implements Tokenizer {
     const mayForge =
       !options.allowSpecialTokens &&
       (this.splitter.has(text) || (this.normalizedSpecials && this.splitter.has(this.main.normalizer!(text) as string)));
-    const encoded: (number | undefined)[] = (mayForge ? this.plainLibrary() : this.main).encode(text, { add_special_tokens: false }).ids;
+    const encoded: (number | undefined)[] = this.withLibrary(
+      'HFTokenizer.encode',
+      (t) => t.encode(text, { add_special_tokens: false }).ids,
+      mayForge,
+    );
     // undefined: the model has no token for some piece of the text, and no unknown token to stand for it.
     if (encoded.some((id) => typeof id !== 'number'))
       throw new Error(
@@ -211,10 +266,9 @@ export class HFTokenizer implements Tokenizer {
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     const known = knownTokenIds(ids, (id) => id < this.vocabSize, 'HFTokenizer');
     if (known.length === 0) return '';
-    return this.main.decode(known, {
-      skip_special_tokens: options.skipSpecialTokens === true,
-      clean_up_tokenization_spaces: false,
-    });
+    return this.withLibrary('HFTokenizer.decode', (t) =>
+      t.decode(known, { skip_special_tokens: options.skipSpecialTokens === true, clean_up_tokenization_spaces: false }),
+    );
   }
 
   /**

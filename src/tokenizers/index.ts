@@ -15,3 +15,4 @@ export {
   type PromptCompletion,
 } from './chat-template.js';
 export { type ConversationIds, encodeChat, encodeChatSplit, encodeConversation, renderChat, splitConversation } from './conversation.js';
+export { type Prompt, type EncodedPrompt, encodePrompt, encodePromptBatch, promptText, specialTokenIn } from './prompt.js';

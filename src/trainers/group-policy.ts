@@ -7,7 +7,7 @@
 // evaluation) is the shared loop's (run-loop.ts, online-trainer.ts). No critic: the group is
 // the baseline. A reference model is kept only when beta > 0.
 import { parsePromptRecords, type PromptData } from '../data/records.js';
-import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
+import { HeldOutEvaluation, judges, rewardInputs, type HeldOutPrompt } from './held-out.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import { enableGradientCheckpointing, GPT, type ForwardPath } from '../models/gpt.js';
 import { clipGradNorm } from '../nn/utils.js';
@@ -157,10 +157,15 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
     this.refModel?.to(this.device);
     this.refModel?.requiresGrad_(false);
     for (const s of this.sources) if (s instanceof GPT) s.to(this.device).eval();
-    this.prompts = encodePrompts(prompts, o.tokenizer, config.maxPromptLength);
+    this.prompts = encodePrompts(prompts, o.tokenizer, config.maxPromptLength, `${name} prompts`);
     this.heldOut = o.evalDataset
       ? new HeldOutEvaluation(
-          encodePrompts(parsePromptRecords(o.evalDataset, `${name} evalDataset`), o.tokenizer, config.maxPromptLength),
+          encodePrompts(
+            parsePromptRecords(o.evalDataset, `${name} evalDataset`),
+            o.tokenizer,
+            config.maxPromptLength,
+            `${name} evalDataset`,
+          ),
           o.tokenizer,
           config.maxCompletionLength,
           config.batchSize,
@@ -231,15 +236,9 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       );
       ended.dispose();
       const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
-      const columns: Record<string, unknown[]> = {};
-      for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
-      const scored = await scoreSamples(
-        this.sources,
-        this.weights,
-        { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences },
-        { sequences, attentionMask },
-        { rewardTimeout: c.rewardTimeout },
-      );
+      const scored = await scoreSamples(this.sources, this.weights, rewardInputs(rows, texts, gen.sequences), { sequences, attentionMask }, {
+        rewardTimeout: c.rewardTimeout,
+      });
       const logprobsOf = (m: GPT) =>
         noGrad(
           () =>

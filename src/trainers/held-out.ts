@@ -15,13 +15,34 @@ import type { RewardInputs } from '../rewards/types.js';
 import { cat } from '../tensor/join.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Prompt } from '../tokenizers/prompt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
-/** An evaluation prompt as the trainers hold prompts: its text, its ids and its other columns. */
+/**
+ * A prompt as the online trainers hold them: as given (a text or a conversation), its text (the
+ * conversation rendered, for samples), its ids and its other columns.
+ */
 export interface HeldOutPrompt {
+  prompt: Prompt;
   text: string;
   ids: number[];
   columns: Record<string, unknown>;
+}
+
+/**
+ * What reward functions get for `rows` answered by `texts`: the prompts as given and the
+ * completions, in TRL's conversational form where a prompt is a conversation (the completion as
+ * one assistant message), with the prompt rows' other columns.
+ */
+export function rewardInputs(rows: readonly HeldOutPrompt[], texts: readonly string[], completionIds: number[][]): RewardInputs {
+  const columns: Record<string, unknown[]> = {};
+  for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
+  return {
+    ...columns,
+    prompts: rows.map((r) => (typeof r.prompt === 'string' ? r.prompt : r.prompt.map((m) => ({ ...m })))),
+    completions: texts.map((t, i) => (typeof rows[i]!.prompt === 'string' ? t : [{ role: 'assistant' as const, content: t }])),
+    completionIds,
+  };
 }
 
 /** Scores of one batch of answers (NaN where no reward applies), from the run's rewards. */
@@ -73,16 +94,9 @@ export class HeldOutEvaluation {
         const attentionMask = cat([gen.promptMask, gen.responseMask], 1);
         made.push(attentionMask);
         const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
-        const columns: Record<string, unknown[]> = {};
-        for (const key of new Set(rows.flatMap((r) => Object.keys(r.columns)))) columns[key] = rows.map((r) => r.columns[key] ?? null);
-        scores.push(
-          ...(await this.score(
-            { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences },
-            { sequences, attentionMask },
-          )),
-        );
+        scores.push(...(await this.score(rewardInputs(rows, texts, gen.sequences), { sequences, attentionMask })));
         if (this.judges.length) {
-          const inputs = { ...columns, prompts: rows.map((r) => r.text), completions: texts, completionIds: gen.sequences };
+          const inputs = rewardInputs(rows, texts, gen.sequences);
           for (const { name, scores: js } of (
             await scoreSamples(
               this.judges,

@@ -15,6 +15,7 @@ import type { GenerateOutput, GPT } from '../models/gpt.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
+import { encodePromptBatch } from '../tokenizers/prompt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { nextAcrossPasses } from './data-order.js';
 import { writeEvalSamples, type HeldOutEvaluation, type HeldOutPrompt } from './held-out.js';
@@ -41,11 +42,26 @@ export interface SampleRow {
   score: number;
 }
 
-/** Prompts as the online trainers hold them: text, ids (the last maxPromptLength tokens) and other columns. */
-export function encodePrompts(prompts: readonly PromptExample[], tokenizer: Tokenizer, maxPromptLength: number): HeldOutPrompt[] {
-  return prompts.map((p) => ({
-    text: p.prompt,
-    ids: tokenizer.encode(p.prompt, { addSpecialTokens: true }).slice(-maxPromptLength),
+/**
+ * Prompts as the online trainers hold them: as given, their text, their ids (the last
+ * maxPromptLength tokens; a conversation rendered with the chat template and its special tokens)
+ * and other columns. `who` names the dataset in errors and in the warning about special-token text.
+ */
+export function encodePrompts(
+  prompts: readonly PromptExample[],
+  tokenizer: Tokenizer,
+  maxPromptLength: number,
+  who: string,
+): HeldOutPrompt[] {
+  const encoded = encodePromptBatch(
+    tokenizer,
+    prompts.map((p) => p.prompt),
+    who,
+  );
+  return prompts.map((p, i) => ({
+    prompt: p.prompt,
+    text: encoded[i]!.text,
+    ids: encoded[i]!.ids.slice(-maxPromptLength),
     columns: p.columns ?? {},
   }));
 }

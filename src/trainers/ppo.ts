@@ -34,6 +34,8 @@ import {
 import { HeldOutEvaluation, judges, type HeldOutPrompt } from './held-out.js';
 import type { RewardSource } from '../rewards/rewards.js';
 import { callReward, RewardTimeoutError } from '../rewards/reward-call.js';
+import { completionText } from '../rewards/types.js';
+import { promptText } from '../tokenizers/prompt.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
@@ -47,7 +49,10 @@ import { onReference, prepareLora, trainableParameters } from '../lora/trainer-s
 import { hasLora } from '../lora/adapter.js';
 import type { Device } from '../tensor/types.js';
 
-/** PPO's programmatic reward: one finite score per (prompt, answer), sync or async. */
+/**
+ * PPO's programmatic reward: one finite score per (prompt, answer), sync or async. Both are texts:
+ * a conversational prompt comes rendered with the chat template.
+ */
 export type PPORewardFn = (prompts: string[], answers: string[]) => number[] | Promise<number[]>;
 
 export interface PPOTrainerOptions {
@@ -194,11 +199,11 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
     for (const m of models) m.eval();
     o.refModel?.requiresGrad_(false);
     o.rewardModel?.requiresGrad_(false);
-    this.prompts = encodePrompts(prompts, o.tokenizer, c.maxPromptLength);
+    this.prompts = encodePrompts(prompts, o.tokenizer, c.maxPromptLength, 'PPOTrainer prompts');
     const evalPrompts = o.evalDataset ? parsePromptRecords(o.evalDataset, 'PPOTrainer evalDataset') : null;
     this.heldOut = evalPrompts
       ? new HeldOutEvaluation(
-          encodePrompts(evalPrompts, o.tokenizer, c.maxPromptLength),
+          encodePrompts(evalPrompts, o.tokenizer, c.maxPromptLength, 'PPOTrainer evalDataset'),
           o.tokenizer,
           c.maxNewTokens,
           c.batchSize,
@@ -208,7 +213,9 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
                 () =>
                   noGrad(() => this.rewardModel!.rewards(tokens.sequences, tokens.attentionMask, { path: 'native' })).tolist() as number[],
               );
-            const scores = await callReward(this.rewardFnName, c.rewardTimeout, () => this.rewardFn!(inputs.prompts, inputs.completions));
+            const prompts = inputs.prompts.map((p) => promptText(this.tokenizer, p));
+            const answers = inputs.completions.map(completionText);
+            const scores = await callReward(this.rewardFnName, c.rewardTimeout, () => this.rewardFn!(prompts, answers));
             return scores.map((v) => (typeof v === 'number' ? v : Number.NaN));
           },
           judges(o.evalRewards, this.device),
