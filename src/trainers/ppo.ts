@@ -45,6 +45,7 @@ import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import { hasLora } from '../lora/adapter.js';
 import type { Device } from '../tensor/types.js';
+import type { TrainOptions } from './abort.js';
 
 /** PPO's programmatic reward: one finite score per (prompt, answer), sync or async. */
 export type PPORewardFn = (prompts: string[], answers: string[]) => number[] | Promise<number[]>;
@@ -500,8 +501,8 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
   }
 
   /** Runs numIterations PPO iterations; the final policy is written to outputDir. */
-  override async train(): Promise<TrainResult & { iterations: number }> {
-    const result = await super.train();
+  override async train(options?: TrainOptions): Promise<TrainResult & { iterations: number }> {
+    const result = await super.train(options);
     return { ...result, iterations: result.globalStep };
   }
 }
