@@ -265,7 +265,9 @@ V lmHeadLogprobsOp(Args& a, bool later) {
   return computeNowOrLater<LMHeadLogprobsOutput>(
       a.env(), later, "lmHeadLogprobs",
       [h = a.tensor(0), w = a.tensor(1), t = a.tensor(2), o] { return torch_rlhf::lmHeadLogprobs(h, w, t, o); },
-      [](Napi::Env env, const LMHeadLogprobsOutput& out) { return wrapAll(env, {out.logprobs, out.entropy, out.argmax, out.logit_sum}); });
+      [](Napi::Env env, const LMHeadLogprobsOutput& out) {
+        return wrapAll(env, {out.logprobs, out.entropy, out.argmax, out.logit_sum});
+      });
 }
 V lmHeadLogprobs(Args& a) { return lmHeadLogprobsOp(a, false); }
 V lmHeadLogprobsAsync(Args& a) { return lmHeadLogprobsOp(a, true); }

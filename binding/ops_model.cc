@@ -284,8 +284,8 @@ V skinnyMatmul(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"skinnyMatmul", skinnyMatmul},   {"gptForward", gptForward},       {"generate", generate}, {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask}, {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
+    {"skinnyMatmul", skinnyMatmul},   {"gptForward", gptForward},           {"generate", generate}, {"llamaForward", llamaForward},
+    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},     {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
     {"gptBlockAsync", gptBlockAsync}, {"llamaLayerAsync", llamaLayerAsync},
 };
 
