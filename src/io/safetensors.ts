@@ -12,6 +12,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { ITEM_SIZE, type DType, type Device } from '../tensor/types.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 import { findDuplicateKey } from './json-duplicate-keys.js';
+import { eventLoopTurns } from '../tensor/event-loop-turns.js';
 
 /** One tensor's entry in a safetensors header. */
 export interface SafetensorsTensorInfo {
@@ -373,6 +374,26 @@ function validateForSave(path: string, tensors: TensorDict, metadata: Record<str
 
 /** The file as chunks: length, header (space-padded to 8 bytes, as the reference writer), data. */
 function serialize(path: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Uint8Array[] {
+  const steps = serializing(path, tensors, metadata);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** serialize, with a turn of the event loop every few megabytes copied (tensor/event-loop-turns.ts). */
+async function serializeAsync(path: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Promise<Uint8Array[]> {
+  const steps = serializing(path, tensors, metadata);
+  const turns = eventLoopTurns();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await turns.after(r.value);
+  }
+}
+
+/** serialize's work, one tensor at a time: yields each tensor's byte count, returns the file's pieces. */
+function* serializing(path: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Generator<number, Uint8Array[]> {
   const entries = validateForSave(path, tensors, metadata);
   const fields: string[] = [];
   // Written only when given, like the reference writer (which writes an empty {} too).
@@ -393,6 +414,7 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
     fields.push(`${q(name)}:{"dtype":"${FILE_DTYPE[t.dtype]}","shape":${q(shape)},"data_offsets":[${offset},${offset + expected}]}`);
     offset += expected;
     data.push(bytes);
+    yield expected;
   }
   const json = Buffer.from(`{${fields.join(',')}}`, 'utf8');
   const padded = Buffer.alloc(Math.ceil(json.byteLength / 8) * 8, 0x20); // spaces
@@ -411,7 +433,7 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
 export async function saveSafetensors(path: string, tensors: TensorDict, metadata?: Record<string, string>): Promise<void> {
   try {
     assertLittleEndian(path);
-    await writeFileAtomic(path, serialize(path, tensors, metadata));
+    await writeFileAtomic(path, await serializeAsync(path, tensors, metadata));
   } catch (err) {
     throw withPath(path, err);
   }
