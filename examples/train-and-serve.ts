@@ -7,7 +7,7 @@
 //
 //   npx tsc -p examples && node examples/dist/train-and-serve.js   (TINY=1: a seconds-long run that
 //   also plays the client: it polls /health during training and prints the slowest answer)
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, get as httpGet, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ByteTokenizer, GPT, SFTTrainer, generateText, type SFTExample } from 'torch-rlhf';
 
@@ -55,6 +55,14 @@ const base = `http://localhost:${(server.address() as AddressInfo).port}`;
 console.log(`serving on ${base} (/health, /generate?prompt=…, POST /stop) while training`);
 
 // With TINY=1 this process is its own client: /health every 20 ms and one /generate mid-run.
+const get = (path: string) =>
+  new Promise<string>((resolve, reject) =>
+    httpGet(`${base}${path}`, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', reject),
+  );
 const latencies: number[] = [];
 let generated = '';
 let done = false;
@@ -62,10 +70,9 @@ const client = tiny
   ? (async () => {
       while (!done) {
         const t0 = performance.now();
-        await (await fetch(`${base}/health`)).json();
+        await get('/health');
         latencies.push(performance.now() - t0);
-        if (latencies.length === 10)
-          generated = ((await (await fetch(`${base}/generate?prompt=3%2B4%3D`)).json()) as { text: string }).text;
+        if (latencies.length === 10) generated = (JSON.parse(await get('/generate?prompt=3%2B4%3D')) as { text: string }).text;
         await new Promise((r) => setTimeout(r, 20));
       }
     })()
