@@ -548,7 +548,10 @@ export class Tensor {
   backward(gradient?: Tensor | null, options: BackwardOptions = {}): void {
     N.backward(this.handle, gradient ? tensorArg('backward', gradient) : null, options.retainGraph ?? null, options.createGraph ?? false);
   }
-  /** backward on the compute thread: the JS thread (a server's requests) stays free meanwhile. Do not touch the graph's leaves until it resolves. */
+  /**
+   * backward on the compute thread: the JS thread (a server's requests) stays free meanwhile.
+   * Do not touch the graph's leaves until it resolves.
+   */
   backwardAsync(gradient?: Tensor | null, options: BackwardOptions = {}): Promise<void> {
     const g = gradient ? tensorArg('backward', gradient) : null;
     return N.backwardAsync(this.handle, g, options.retainGraph ?? null, options.createGraph ?? false);
