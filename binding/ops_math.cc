@@ -5,6 +5,7 @@
 #include "binding/fields.h"
 #include "binding/integer_division.h"
 #include "binding/ops.h"
+#include "binding/promise_worker.h"
 #include "native/attention.h"
 #include "native/gelu.h"
 #include "native/lm_head_logprobs.h"
@@ -250,8 +251,9 @@ V crossEntropy(Args& a) {  // crossEntropy(input, target, {weight?, reduction?, 
                                               o.int64("ignoreIndex", -100), o.number("labelSmoothing", 0.0)));
 }
 // lmHeadLogprobs(hidden (N, C), weight (V, C), targets (N), {temperature?, chunkSize?, ignoreIndex?, entropy?, argmax?,
-// logitSum?}) → [logprobs, entropy | null, argmax | null, logitSum | null] (native/lm_head_logprobs.h)
-V lmHeadLogprobs(Args& a) {
+// logitSum?}) → [logprobs, entropy | null, argmax | null, logitSum | null] (native/lm_head_logprobs.h);
+// lmHeadLogprobsAsync: the same on the compute thread → Promise (binding/promise_worker.h).
+V lmHeadLogprobsOp(Args& a, bool later) {
   const Fields f(a, 3, "lmHeadLogprobs options");
   LMHeadLogprobsOptions o;
   o.temperature = f.number("temperature", 1.0);
@@ -260,9 +262,15 @@ V lmHeadLogprobs(Args& a) {
   o.entropy = f.boolean("entropy", false);
   o.argmax = f.boolean("argmax", false);
   o.logit_sum = f.boolean("logitSum", false);
-  const LMHeadLogprobsOutput out = torch_rlhf::lmHeadLogprobs(a.tensor(0), a.tensor(1), a.tensor(2), o);
-  return wrapAll(a.env(), {out.logprobs, out.entropy, out.argmax, out.logit_sum});
+  return computeNowOrLater<LMHeadLogprobsOutput>(
+      a.env(), later, "lmHeadLogprobs",
+      [h = a.tensor(0), w = a.tensor(1), t = a.tensor(2), o] { return torch_rlhf::lmHeadLogprobs(h, w, t, o); },
+      [](Napi::Env env, const LMHeadLogprobsOutput& out) {
+        return wrapAll(env, {out.logprobs, out.entropy, out.argmax, out.logit_sum});
+      });
 }
+V lmHeadLogprobs(Args& a) { return lmHeadLogprobsOp(a, false); }
+V lmHeadLogprobsAsync(Args& a) { return lmHeadLogprobsOp(a, true); }
 V mseLoss(Args& a) { return wrap(a.env(), at::mse_loss(a.tensor(0), a.tensor(1), reduction(a.missing(2) ? "mean" : a.str(2)))); }
 // scaledDotProductAttention(q, k, v, {attnMask?, dropoutP?, isCausal?, scale?, training?, reference?, enableGqa?})
 V scaledDotProductAttention(Args& a) {
@@ -334,6 +342,7 @@ const OpEntry kOps[] = {
     {"dropout", dropout},
     {"crossEntropy", crossEntropy},
     {"lmHeadLogprobs", lmHeadLogprobs},
+    {"lmHeadLogprobsAsync", lmHeadLogprobsAsync},
     {"mseLoss", mseLoss},
     {"scaledDotProductAttention", scaledDotProductAttention},
 };

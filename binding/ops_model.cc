@@ -262,19 +262,27 @@ LayerInput parseLayerInput(const Fields& f) {
   return in;
 }
 
+V wrapOne(Napi::Env env, const at::Tensor& t) { return wrap(env, t); }
+
 // gptBlock(block, {…layer input, nHead, eps}) → the block's output; with checkpoint (and grad mode
 // on) only its input is kept for backward, which recomputes the block (native/layers.h).
-V gptBlock(Args& a) {
+// gptBlockAsync: the same on the compute thread → Promise (the training forward, binding/promise_worker.h).
+V gptBlockOp(Args& a, bool later) {
   const GPTBlockWeights blk = parseGPTBlock(Fields(a, 0, "gpt block"));
   const Fields f(a, 1, "gpt block input");
   const LayerInput in = parseLayerInput(f);
   GPTBlockOptions o;
   o.n_head = f.int64("nHead"), o.eps = f.number("eps"), o.mask = in.mask, o.dropout = in.dropout, o.train = in.train;
-  return wrap(a.env(), in.checkpoint ? gptBlockCheckpointed(blk, in.x, o) : torch_rlhf::gptBlock(blk, in.x, o));
+  return computeNowOrLater<at::Tensor>(
+      a.env(), later, "gptBlock",
+      [blk, in, o] { return in.checkpoint ? gptBlockCheckpointed(blk, in.x, o) : torch_rlhf::gptBlock(blk, in.x, o); }, wrapOne);
 }
+V gptBlock(Args& a) { return gptBlockOp(a, false); }
+V gptBlockAsync(Args& a) { return gptBlockOp(a, true); }
 
-// llamaLayer(layer, {…layer input, cos, sin (B, 1, L, headDim), nHead, nKvHead, headDim, eps}) → as gptBlock.
-V llamaLayer(Args& a) {
+// llamaLayer(layer, {…layer input, cos, sin (B, 1, L, headDim), nHead, nKvHead, headDim, eps}) → as gptBlock;
+// llamaLayerAsync → Promise, as gptBlockAsync.
+V llamaLayerOp(Args& a, bool later) {
   const LlamaLayerWeights l = parseLlamaLayer(Fields(a, 0, "llama layer"));
   const Fields f(a, 1, "llama layer input");
   const LayerInput in = parseLayerInput(f);
@@ -282,8 +290,12 @@ V llamaLayer(Args& a) {
   o.n_head = f.int64("nHead"), o.n_kv_head = f.int64("nKvHead"), o.head_dim = f.int64("headDim"), o.eps = f.number("eps");
   TORCH_CHECK(o.n_kv_head > 0 && o.n_head % o.n_kv_head == 0, "llama: nKvHead ", o.n_kv_head, " must divide nHead ", o.n_head);
   o.cos = f.tensor("cos"), o.sin = f.tensor("sin"), o.mask = in.mask, o.dropout = in.dropout, o.train = in.train;
-  return wrap(a.env(), in.checkpoint ? llamaLayerCheckpointed(l, in.x, o) : torch_rlhf::llamaLayer(l, in.x, o));
+  return computeNowOrLater<at::Tensor>(
+      a.env(), later, "llamaLayer",
+      [l, in, o] { return in.checkpoint ? llamaLayerCheckpointed(l, in.x, o) : torch_rlhf::llamaLayer(l, in.x, o); }, wrapOne);
 }
+V llamaLayer(Args& a) { return llamaLayerOp(a, false); }
+V llamaLayerAsync(Args& a) { return llamaLayerOp(a, true); }
 
 // attentionMask(keyMask (B, S) bool, queries L) → (B, 1, L, S) bool: the one mask both forwards
 // use (native/attention.h says what it hides and why).
@@ -303,8 +315,9 @@ V skinnyMatmul(Args& a) {
 }
 
 const OpEntry kOps[] = {
-    {"skinnyMatmul", skinnyMatmul},   {"gptForward", gptForward},       {"generate", generate}, {"llamaForward", llamaForward},
-    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask}, {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
+    {"skinnyMatmul", skinnyMatmul},   {"gptForward", gptForward},           {"generate", generate}, {"llamaForward", llamaForward},
+    {"llamaGenerate", llamaGenerate}, {"attentionMask", attentionMask},     {"gptBlock", gptBlock}, {"llamaLayer", llamaLayer},
+    {"gptBlockAsync", gptBlockAsync}, {"llamaLayerAsync", llamaLayerAsync},
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "binding/args.h"
 #include "binding/fields.h"
 #include "binding/ops.h"
+#include "binding/promise_worker.h"
 #include "native/optim.h"
 
 namespace torch_rlhf {
@@ -13,8 +14,9 @@ using V = Napi::Value;
 
 // adamwStep({params: [{param, expAvg, expAvgSq, maxExpAvgSq?, step}], lr, beta1, beta2, eps, weightDecay,
 //             amsgrad = false, maximize = false}) → each parameter's updated step count
-// (src/native.ts: NativeAdamWStep); maxExpAvgSq is read only under amsgrad.
-V adamwStep(Args& a) {
+// (src/native.ts: NativeAdamWStep); maxExpAvgSq is read only under amsgrad. adamwStepAsync: the
+// same on the compute thread → Promise (binding/promise_worker.h).
+V adamwStepOp(Args& a, bool later) {
   const Fields f(a, 0, "adamwStep options");
   AdamWOptions o;
   o.lr = f.number("lr");
@@ -33,11 +35,20 @@ V adamwStep(Args& a) {
     if (o.amsgrad) vmax.push_back(p.tensor("maxExpAvgSq"));
     steps.push_back(p.number("step"));
   }
-  adamwStep(params, m, v, vmax, steps, o);
-  Napi::Array out = Napi::Array::New(a.env(), steps.size());
-  for (size_t k = 0; k < steps.size(); ++k) out.Set(k, steps[k]);
-  return out;
+  return computeNowOrLater<std::vector<double>>(
+      a.env(), later, "adamwStep",
+      [params, m, v, vmax, steps, o]() mutable {
+        adamwStep(params, m, v, vmax, steps, o);
+        return steps;
+      },
+      [](Napi::Env env, const std::vector<double>& steps) -> V {
+        Napi::Array out = Napi::Array::New(env, steps.size());
+        for (size_t k = 0; k < steps.size(); ++k) out.Set(k, steps[k]);
+        return out;
+      });
 }
+V adamwStep(Args& a) { return adamwStepOp(a, false); }
+V adamwStepAsync(Args& a) { return adamwStepOp(a, true); }
 
 // sgdStep({params: [{param, momentumBuffer (Tensor|null)}], lr, momentum = 0, dampening = 0, weightDecay = 0,
 //          nesterov = false, maximize = false}) → for each parameter, its new momentum buffer or null (unchanged)
@@ -64,17 +75,28 @@ V sgdStep(Args& a) {
   return out;
 }
 
-// clipGradNorm(params, {maxNorm, normType = 2, errorIfNonfinite = false}) → total norm before clipping
-V clipGradNorm(Args& a) {
+// clipGradNorm(params, {maxNorm, normType = 2, errorIfNonfinite = false}) → total norm before clipping;
+// clipGradNormAsync → Promise, as adamwStepAsync.
+V clipGradNormOp(Args& a, bool later) {
   const Fields o(a, 1, "clipGradNorm options");
-  return Napi::Number::New(a.env(), torch_rlhf::clipGradNorm(a.tensors(0), o.number("maxNorm"), o.number("normType", 2.0),
-                                                             o.boolean("errorIfNonfinite", false)));
+  const double max_norm = o.number("maxNorm"), norm_type = o.number("normType", 2.0);
+  const bool error_if_nonfinite = o.boolean("errorIfNonfinite", false);
+  return computeNowOrLater<double>(
+      a.env(), later, "clipGradNorm",
+      [params = a.tensors(0), max_norm, norm_type, error_if_nonfinite] {
+        return torch_rlhf::clipGradNorm(params, max_norm, norm_type, error_if_nonfinite);
+      },
+      [](Napi::Env env, const double& norm) -> V { return Napi::Number::New(env, norm); });
 }
+V clipGradNorm(Args& a) { return clipGradNormOp(a, false); }
+V clipGradNormAsync(Args& a) { return clipGradNormOp(a, true); }
 
 const OpEntry kOps[] = {
     {"adamwStep", adamwStep},
     {"sgdStep", sgdStep},
     {"clipGradNorm", clipGradNorm},
+    {"adamwStepAsync", adamwStepAsync},
+    {"clipGradNormAsync", clipGradNormAsync},
 };
 
 }  // namespace

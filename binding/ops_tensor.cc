@@ -5,6 +5,7 @@
 
 #include "binding/args.h"
 #include "binding/ops.h"
+#include "binding/promise_worker.h"
 
 namespace torch_rlhf {
 
@@ -272,14 +273,25 @@ V normal_(Args& a) {
 }
 
 // ---- autograd ----
-V backward(Args& a) {  // backward(t, grad?, retainGraph?, createGraph?)
-  const at::Tensor& t = a.tensor(0);
+// backward(t, grad?, retainGraph?, createGraph?); backwardAsync: the same on the compute thread →
+// Promise (binding/promise_worker.h). The graph's saved tensors are libtorch's, so JS may drop
+// its handles of intermediates meanwhile.
+V backwardOp(Args& a, bool later) {
+  const at::Tensor t = a.tensor(0);
   at::Tensor grad = a.missing(1) ? at::Tensor() : a.tensor(1);
   std::optional<bool> retain;
   if (!a.missing(2)) retain = a.boolean(2);
-  t.backward(grad, retain, a.boolean(3, false));
-  return a.env().Undefined();
+  const bool create = a.boolean(3, false);
+  return computeNowOrLater<bool>(
+      a.env(), later, "backward",
+      [t, grad, retain, create] {
+        t.backward(grad, retain, create);
+        return true;
+      },
+      [](Napi::Env env, const bool&) { return env.Undefined(); });
 }
+V backward(Args& a) { return backwardOp(a, false); }
+V backwardAsync(Args& a) { return backwardOp(a, true); }
 V grad(Args& a) { return wrap(a.env(), a.tensor(0).grad()); }
 // The grad as a new handle, unless `cached` already refers to it (→ undefined). Lets the JS
 // Tensor keep one owned handle for .grad instead of a new one per access.
@@ -389,6 +401,7 @@ const OpEntry kOps[] = {
     {"uniform_", uniform_},
     {"normal_", normal_},
     {"backward", backward},
+    {"backwardAsync", backwardAsync},
     {"grad", grad},
     {"gradIfChanged", gradIfChanged},
     {"setGrad", setGrad},

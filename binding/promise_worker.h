@@ -5,13 +5,18 @@
 // they captured (weights, prompts, outputs, groups), are dropped on the JS thread as soon as the
 // Promise settles, not whenever the worker object happens to be deleted.
 #pragma once
-#include <napi.h>
+#include <ATen/ThreadLocalState.h>
 #include <c10/util/Exception.h>
+#include <napi.h>
+
+#include <memory>
 
 #include <exception>
 #include <functional>
 #include <string>
 #include <utility>
+
+#include "native/compute_thread.h"
 
 namespace torch_rlhf {
 
@@ -63,6 +68,31 @@ inline Napi::Value queuePromise(Napi::Env env, const char* name, const char* wha
   Napi::Promise p = w->promise();
   w->Queue();  // the worker deletes itself after OnOK/OnError
   return p;
+}
+
+// One entry point, two ways to run it (the training step's ops: "gptBlock" and "gptBlockAsync"):
+// `compute` runs here and `settle` makes its value, or, with `later`, `compute` runs as a job on the
+// compute thread with its whole team (native/compute_thread.h) and a Promise settles. The job carries
+// the calling thread's libtorch state (grad mode, autocast, inference mode), as autograd's own
+// threads do, so that it records the graph that the same call made here would. Arguments are read
+// before: `compute` touches no JS value.
+template <class R>
+Napi::Value computeNowOrLater(Napi::Env env, bool later, const char* what, std::function<R()> compute,
+                              std::function<Napi::Value(Napi::Env, const R&)> settle) {
+  if (!later) return settle(env, compute());
+  auto out = std::make_shared<R>();
+  auto state = std::make_shared<at::ThreadLocalState>();
+  return queuePromise(
+      env, "torch-rlhf:train", what,
+      [compute = std::move(compute), out, state] {
+        runOnComputeThread(
+            [&] {
+              at::ThreadLocalStateGuard guard(*state);
+              *out = compute();
+            },
+            ComputeTeam::kFull);
+      },
+      [out, settle = std::move(settle)](Napi::Env e) { return settle(e, *out); });
 }
 
 }  // namespace torch_rlhf

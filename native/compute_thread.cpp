@@ -33,15 +33,17 @@ int usableCpus() {
 namespace {
 
 // This thread's OpenMP team and MKL threads: the cores the JS thread's team (of `js` threads)
-// leaves free, at least one, so that libgomp never manages more threads than there are cores.
-void applyThreadCount(int js) {
-  const int n = std::max(1, std::min(js, usableCpus() - js + 1));
+// leaves free, at least one, so that libgomp never manages more threads than there are cores;
+// or, for work the JS thread waits for, the JS thread's count.
+int teamSize(int js, ComputeTeam team) { return team == ComputeTeam::kFull ? js : std::max(1, std::min(js, usableCpus() - js + 1)); }
+void applyThreadCount(int n) {
   if (omp_set_num_threads) omp_set_num_threads(n);
   if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(n);
 }
 
 struct Job {
   const std::function<void()>* work;
+  ComputeTeam team;
   std::exception_ptr error;
   bool done = false;
 };
@@ -76,9 +78,10 @@ struct ComputeThread {
         queue.pop_front();
       }
       const int want = wanted_threads.load();
-      if (want > 0 && want != applied) {
-        applyThreadCount(want);
-        applied = want;
+      const int n = want > 0 ? teamSize(want, job->team) : 0;
+      if (n > 0 && n != applied) {
+        applyThreadCount(n);
+        applied = n;
       }
       try {
         (*job->work)();
@@ -101,9 +104,9 @@ ComputeThread& computeThread() {
 
 }  // namespace
 
-void runOnComputeThread(const std::function<void()>& work) {
+void runOnComputeThread(const std::function<void()>& work, ComputeTeam team) {
   ComputeThread& t = computeThread();
-  Job job{&work, nullptr, false};
+  Job job{&work, team, nullptr, false};
   {
     std::lock_guard<std::mutex> lock(t.mutex);
     t.queue.push_back(&job);

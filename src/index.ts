@@ -5,8 +5,15 @@ export type { DType, Device, Scalar, TensorOptions, NestedArray } from './tensor
 export { isHalfDtype, trainingDtype } from './tensor/types.js';
 export type { MemoryInfo } from './tensor/runtime.js';
 export * as F from './nn/functional.js';
-export { lmHeadLogprobs, lmHeadCrossEntropy, type LMHeadLogprobs, type LMHeadLogprobsOptions } from './nn/lm-head-logprobs.js';
-export { tokenLogprobs, headLogprobs, type TokenLogprobsOptions } from './models/token-logprobs.js';
+export {
+  lmHeadLogprobs,
+  lmHeadLogprobsAsync,
+  lmHeadCrossEntropy,
+  lmHeadCrossEntropyAsync,
+  type LMHeadLogprobs,
+  type LMHeadLogprobsOptions,
+} from './nn/lm-head-logprobs.js';
+export { tokenLogprobs, tokenLogprobsAsync, headLogprobs, type TokenLogprobsOptions } from './models/token-logprobs.js';
 export { AdamW, type AdamWOptions } from './optim/adamw.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Optimizer, type OptimizerStateDict } from './optim/optimizer.js';
@@ -63,6 +70,7 @@ export {
 } from './models/llama-config.js';
 export { LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './models/llama.js';
 export { Trainer, NonFiniteLossError, pickDevice, type StepOutput, type TrainResult } from './trainers/trainer.js';
+export type { TrainOptions } from './trainers/abort.js';
 export { defaultTrainingConfig, loadDtype, type TrainingConfig, type RunDtype } from './trainers/config.js';
 export { CallbackList, type TrainerCallback, type TrainerControl, type CallbackState, type CallbackResult } from './trainers/callbacks.js';
 export { TensorBoardWriter, type ReportTo } from './trainers/tensorboard.js';
@@ -73,6 +81,7 @@ export {
   SFTTrainer,
   collateSequences,
   languageModelLoss,
+  languageModelLossAsync,
   lmLossFromLogits,
   type SFTBatch,
   type SFTTrainerOptions,

@@ -126,6 +126,8 @@ export interface NativeAddon {
   normal_(t: H, mean: number, std: number): H;
   // autograd
   backward(t: H, grad: Opt<H>, retainGraph: Opt<boolean>, createGraph: boolean): void;
+  /** backward on the compute thread (the training step; binding/promise_worker.h: computeNowOrLater). */
+  backwardAsync(t: H, grad: Opt<H>, retainGraph: Opt<boolean>, createGraph: boolean): Promise<void>;
   grad(t: H): H | null;
   gradIfChanged(t: H, cached: Opt<H>): H | null | undefined;
   setGrad(t: H, g: Opt<H>): void;
@@ -192,6 +194,7 @@ export interface NativeAddon {
   mseLoss(x: H, y: H, reduction: string): H;
   /** [logprobs, entropy, argmax, logitSum] of a linear LM head, chunked over positions (native/lm_head_logprobs.h); null if not asked. */
   lmHeadLogprobs(hidden: H, weight: H, targets: H, options: NativeLMHeadOptions): [H, H | null, H | null, H | null];
+  lmHeadLogprobsAsync(hidden: H, weight: H, targets: H, options: NativeLMHeadOptions): Promise<[H, H | null, H | null, H | null]>;
   scaledDotProductAttention(q: H, k: H, v: H, options: NativeAttentionOptions): H;
   // fused model entry points
   /** [logits, hidden], or [hidden] when input.withLogits is false. */
@@ -203,6 +206,9 @@ export interface NativeAddon {
   gptBlock(block: GPTNativeBlock, input: NativeGPTBlockInput): H;
   /** One Llama decoder layer (native/llama.h llamaLayer); with input.checkpoint, gradient-checkpointed. */
   llamaLayer(layer: LlamaNativeLayer, input: NativeLlamaLayerInput): H;
+  /** gptBlock and llamaLayer on the compute thread, with the caller's grad mode and autocast: the training forward. */
+  gptBlockAsync(block: GPTNativeBlock, input: NativeGPTBlockInput): Promise<H>;
+  llamaLayerAsync(layer: LlamaNativeLayer, input: NativeLlamaLayerInput): Promise<H>;
   /** (B, 1, L, S) bool from a (B, S) key mask for the last L queries: the one mask both forwards use (native/attention.h). */
   attentionMask(keyMask: H, queries: number): H;
   /** x @ weight (+ bias) through the decode-step kernel; weight (K, N) when inOut, else (N, K). Tests only. */
@@ -225,6 +231,8 @@ export interface NativeAddon {
   /** One SGD step over a group's parameters → for each, its new momentum buffer, or null where it had one or uses none. */
   sgdStep(options: NativeSGDStep): (H | null)[];
   clipGradNorm(params: H[], options: { maxNorm: number; normType?: number; errorIfNonfinite?: boolean }): number;
+  adamwStepAsync(options: NativeAdamWStep): Promise<number[]>;
+  clipGradNormAsync(params: H[], options: { maxNorm: number; normType?: number; errorIfNonfinite?: boolean }): Promise<number>;
   // process groups over c10d (src/distributed/)
   distInit(options: NativeGroupOptions): Promise<GroupHandle>;
   distAllReduce(group: GroupHandle, t: H, options: { op: string }): WorkHandle;

@@ -6,7 +6,7 @@ import { Tensor, type TensorOrScalar } from './tensor/tensor.js';
 import { N } from './native.js';
 import { cat, einsum, stack } from './tensor/join.js';
 import * as functional from './nn/functional.js';
-import { clipGradNorm } from './nn/utils.js';
+import { clipGradNorm, clipGradNormAsync } from './nn/utils.js';
 import { AdamW } from './optim/adamw.js';
 import { SGD } from './optim/sgd.js';
 import { Optimizer } from './optim/optimizer.js';
@@ -45,6 +45,7 @@ export const torch = {
   cpuCache: runtime.cpuCache,
   // autograd and runtime
   noGrad: runtime.noGrad,
+  noGradAsync: runtime.noGradAsync,
   autocast: runtime.autocast,
   enableGrad: runtime.enableGrad,
   isGradEnabled: runtime.isGradEnabled,
@@ -166,7 +167,7 @@ export const torch = {
   detach: fn('detach'),
   nn: {
     functional,
-    utils: { clipGradNorm },
+    utils: { clipGradNorm, clipGradNormAsync },
   },
   optim: { AdamW, SGD, Optimizer },
   /** dtype names, for `torch.float32` style code. */

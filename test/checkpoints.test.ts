@@ -231,7 +231,7 @@ describe('a checkpoint of the older format (globalStep, epoch, epochOffset)', ()
     toOldTrainerState(join(part, 'checkpoint-5'));
     torch.manualSeed(999); // a different process state: resume must restore it
     const r = await ppoRun(part, policy, { ...options, resume: true });
-    expect(r.iterations).toBe(6);
+    expect(r.globalStep).toBe(6);
     expect(r.rollouts).toBe(1); // iteration 6 alone: resumed, not started again
     expect(linesOf(part)).toEqual(linesOf(full));
     expect(weightsOf(part)).toEqual(weightsOf(full));
@@ -255,7 +255,7 @@ async function ppoRun(
   dir: string,
   policy: string,
   options: { numIterations: number; saveSteps: number; kill?: number; resume?: boolean },
-): Promise<{ iterations: number; rollouts: number }> {
+): Promise<{ globalStep: number; rollouts: number }> {
   const model = await ActorCritic.fromTrunk(policy);
   const refModel = await GPT.load(policy);
   const t = new PPOTrainer({
@@ -286,7 +286,7 @@ async function ppoRun(
   };
   try {
     const r = await t.train();
-    return { iterations: r.globalStep, rollouts: calls };
+    return { globalStep: r.globalStep, rollouts: calls };
   } finally {
     t.dispose();
     model.dispose();

@@ -596,9 +596,9 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
       trainDataset: [pair('P', ' a', ' b')],
       config: { outputDir: join(tmp, 'trl-parity'), ...mc.config, ...quiet },
     });
-    const step = (t as unknown as { computeLoss: (b: DPOBatch) => StepOutput }).computeLoss.bind(t);
+    const step = (t as unknown as { computeLoss: (b: DPOBatch) => Promise<StepOutput> }).computeLoss.bind(t);
+    const o = await step(batch);
     torch.tidy(() => {
-      const o = step(batch);
       expect(o.loss.item()).toBeCloseTo(mc.loss, 5);
       for (const k of [
         'rewards/chosen',
@@ -615,6 +615,7 @@ describe('parity with TRL (test/fixtures/trl/dpo.json)', () => {
         expect(o.metrics[k], k).toBeCloseTo(mc.metrics[k], 4);
       o.loss.backward();
     });
+    o.loss.dispose();
     torch.tidy(() => {
       const logits = (m: GPT) => m.forward(batch.inputIds, { attentionMask: batch.attentionMask }).logits;
       expectClose(sequenceLogps(logits(model), batch.labels).narrow(0, 0, 3), mc.policyChosenLogps, 1e-4);

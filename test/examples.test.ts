@@ -51,6 +51,17 @@ describe('examples/', () => {
     expect(run('dpo')).toMatch(/^DPO: 2 steps, reward accuracy [\d.]+, log p\(" 4"\) -[\d.]+ → -[\d.]+$/m);
   });
 
+  it('train-and-serve: /health stays fast and /generate answers while the same process trains', () => {
+    const out = run('train-and-serve');
+    expect(out).toMatch(/^trained 12 steps, loss [\d.]+$/m);
+    expect(out).toMatch(/^\/generate during training: ".*"$/m);
+    const m = /^\/health: (\d+) requests during training, slowest ([\d.]+) ms$/m.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    // Loose: a loaded CI machine; a step on the JS thread would hold /health for the whole step.
+    expect(Number(m![2])).toBeLessThan(250);
+  });
+
   it('hf-model: a Hugging Face directory loaded, fine-tuned and saved', () => {
     const out = run('hf-model');
     expect(out).toMatch(/^before: \[/m);

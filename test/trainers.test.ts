@@ -266,10 +266,10 @@ describe('SFTTrainer', () => {
     };
     setImmediate(turn);
     const seen: number[] = [];
-    const step = t.optimizer.step.bind(t.optimizer);
-    t.optimizer.step = () => {
+    const step = t.optimizer.stepAsync.bind(t.optimizer);
+    t.optimizer.stepAsync = () => {
       seen.push(turns);
-      step();
+      return step();
     };
     await t.train();
     stop = true;
@@ -291,11 +291,13 @@ describe('SFTTrainer', () => {
       config: { outputDir: dir, learningRate: 1e-3, maxSteps: 10, batchSize: 4, saveSteps: 3, ...quiet },
     });
     let calls = 0;
-    const orig = (t as unknown as { computeLoss: (b: unknown) => { loss: Tensor } }).computeLoss.bind(t);
-    (t as unknown as { computeLoss: unknown }).computeLoss = (b: unknown) => {
-      const out = orig(b);
-      if (++calls === 5) return { ...out, loss: out.loss.mul(NaN) };
-      return out;
+    const orig = (t as unknown as { computeLoss: (b: unknown) => Promise<{ loss: Tensor }> }).computeLoss.bind(t);
+    (t as unknown as { computeLoss: unknown }).computeLoss = async (b: unknown) => {
+      const out = await orig(b);
+      if (++calls !== 5) return out;
+      const loss = out.loss.mul(NaN);
+      out.loss.dispose();
+      return { ...out, loss };
     };
     await expect(t.train()).rejects.toThrow(/the loss became NaN at step 5\. The last good checkpoint is .*checkpoint-3/);
     expect(readdirSync(dir).filter((d) => d.startsWith('checkpoint-'))).toEqual(['checkpoint-3']);
@@ -369,10 +371,10 @@ describe('SFTTrainer', () => {
       }
       // Compare the gradients of the first step (Adam would magnify float noise in ~0 gradients).
       let grads: Tensor[] = [];
-      const step = t.optimizer.step.bind(t.optimizer);
-      t.optimizer.step = () => {
+      const step = t.optimizer.stepAsync.bind(t.optimizer);
+      t.optimizer.stepAsync = () => {
         if (grads.length === 0) grads = torch.keep(model.parameters().map((p) => (p.grad ? p.grad.clone() : torch.zerosLike(p))));
-        step();
+        return step();
       };
       await t.train();
       const retries = t.oomRetries;

@@ -571,7 +571,7 @@ function serialize(path: string, tensors: TensorDict, metadata: Record<string, s
 export async function saveSafetensors(path: string, tensors: TensorDict, metadata?: Record<string, string>): Promise<void> {
   try {
     assertLittleEndian(path);
-    await writeFileAtomic(path, serialize(path, tensors, metadata));
+    await writeFileAtomic(path, serialize(path, tensors, metadata)); // a turn of the event loop between pieces: each is an awaited write
   } catch (err) {
     throw withPath(path, err);
   }

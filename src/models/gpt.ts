@@ -12,14 +12,14 @@ import { Module, ModuleList } from '../nn/module.js';
 import { N, type GPTNativeModel, type LlamaNativeModel, type NativeGenerated } from '../native.js';
 import { empty, ones, tensor, zeros } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
-import { isGradEnabled, noGrad } from '../tensor/runtime.js';
+import { currentModes, isGradEnabled, noGrad, withModes } from '../tensor/runtime.js';
 import { dispose as torch_dispose, keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { isHalfDtype, type DType, type Device } from '../tensor/types.js';
 import { loadGPT, saveGPT, type LoadGPTOptions } from './gpt-checkpoint.js';
 import { Linear } from '../nn/layers.js';
 import { resolveLlamaConfig, type LlamaConfig } from './llama-config.js';
-import { LlamaModel } from './llama.js';
+import { LlamaModel, type LlamaDecoderLayer } from './llama.js';
 import { gptNativeBlock, llamaNativeLayer } from './native-layers.js';
 import { hasLora, loraAdapter } from '../lora/adapter.js';
 import { saveAdapter } from '../lora/peft-files.js';
@@ -474,42 +474,100 @@ export class GPT extends Module {
       throw new RangeError(`GPT.forward: sequence length ${pastLen + T} exceeds blockSize ${this.config.blockSize}`);
   }
 
+  /**
+   * What every layer of the trunk reads, made once per forward (in the caller's scope): the ids
+   * and positions on the model's device, the attention mask (null: plain causal) and whether the
+   * layers checkpoint.
+   */
+  private layerInputs(inputIds: Tensor, options: GPTForwardOptions, pastLen: number) {
+    const [B, T] = inputIds.shape as [number, number];
+    const device = this.device;
+    const keyMask = options.attentionMask
+      ? options.attentionMask.to({ dtype: 'bool', device })
+      : ones([B, pastLen + T], { dtype: 'bool', device });
+    if (keyMask.shape[0] !== B || keyMask.shape[1] !== pastLen + T)
+      throw new Error(`GPT.forward: attentionMask must be (${B}, ${pastLen + T}), got [${keyMask.shape}]`);
+    const pos = options.positionIds
+      ? options.positionIds.to({ dtype: 'int64', device })
+      : keyMask.long().cumsum(1).sub(1).clamp(0).slice(1, pastLen);
+    // Keys padded only at the end (SFT and reward batches) are hidden from every real query by
+    // causality alone, so plain causal attention gives the same outputs at every real position
+    // (pad positions, whose outputs nothing reads, see other keys): libtorch's kernel then skips
+    // the mask, 10–20 % of attention's time.
+    const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : new Tensor(N.attentionMask(keyMask.handle, T));
+    const ids = inputIds.to({ dtype: 'int64', device });
+    // Checkpointing applies where backward will run; a KV cache keeps the modules' path.
+    const checkpoint = this.gradientCheckpointing && isGradEnabled() && !options.pastKeyValues && !options.useCache;
+    return { ids, pos, mask, checkpoint };
+  }
+
+  /** A GPT-2 block's input for the native layer (N.gptBlock, N.gptBlockAsync). */
+  private gptLayerInput(block: Block, x: Tensor, mask: Tensor | null, checkpoint: boolean, noDropout = false) {
+    const { nHead, layerNormEpsilon: eps, dropout } = this.gpt2Config;
+    const training = block.training && !noDropout;
+    return { x: x.handle, mask: mask?.handle ?? null, nHead, eps, dropout: noDropout ? 0 : dropout, training, checkpoint };
+  }
+
+  /**
+   * hiddenStates with each layer run natively on the compute thread and awaited (N.gptBlockAsync,
+   * N.llamaLayerAsync): the training forward, which leaves the JS thread — a server's requests,
+   * timers — free meanwhile. The layers are ATen ops, so autograd records them as it records the
+   * modules' forward; grad mode and autocast are those in effect when it is called (ThreadModes),
+   * and path 'native' turns dropout off, as hiddenStates' native path. No KV cache.
+   */
+  async hiddenStatesAsync(inputIds: Tensor, options: Omit<GPTForwardOptions, 'useCache' | 'pastKeyValues'> = {}): Promise<Tensor> {
+    const modes = currentModes();
+    this.checkInput(inputIds, 0);
+    const noDropout = options.path === 'native';
+    const start = withModes(modes, () =>
+      tidy(() => {
+        const { ids, pos, mask, checkpoint } = this.layerInputs(inputIds, { ...options, useCache: false }, 0);
+        if (this.model) return { ...this.model.embed(ids, pos), mask, checkpoint };
+        const tr = this.transformer!;
+        const x = tr.wte.forward(ids).add(tr.wpe.forward(pos));
+        return { x: noDropout ? x : tr.drop.forward(x), cos: null, sin: null, mask, checkpoint };
+      }),
+    );
+    let x = start.x;
+    try {
+      const { mask, checkpoint } = start;
+      const layers = this.model ? [...this.model.layers] : [...this.transformer!.h];
+      for (const layer of layers) {
+        const next = await withModes(modes, () =>
+          this.model
+            ? N.llamaLayerAsync(
+                llamaNativeLayer(layer as LlamaDecoderLayer),
+                this.model.layerInput(layer as LlamaDecoderLayer, x, start as { cos: Tensor; sin: Tensor }, mask, checkpoint, noDropout),
+              )
+            : N.gptBlockAsync(gptNativeBlock(layer as Block), this.gptLayerInput(layer as Block, x, mask, checkpoint, noDropout)),
+        );
+        x.dispose();
+        x = new Tensor(next);
+      }
+      return withModes(modes, () => (this.model ? this.model.norm : this.transformer!.ln_f).forward(x));
+    } finally {
+      x.dispose();
+      torch_dispose([start.mask, start.cos, start.sin]);
+    }
+  }
+
   private trunk(inputIds: Tensor, options: GPTForwardOptions): Omit<GPTOutput, 'logits'> {
     const past = options.pastKeyValues ?? null;
     const pastLen = past?.[0]?.[0].shape[2] ?? 0;
     this.checkInput(inputIds, pastLen);
-    const [B, T] = inputIds.shape as [number, number];
     if (past && past.length !== this.config.nLayer)
       throw new Error(`GPT.forward: pastKeyValues has ${past.length} layers, the model ${this.config.nLayer}`);
-    const device = this.device;
     return tidy(() => {
-      const keyMask = options.attentionMask
-        ? options.attentionMask.to({ dtype: 'bool', device })
-        : ones([B, pastLen + T], { dtype: 'bool', device });
-      if (keyMask.shape[0] !== B || keyMask.shape[1] !== pastLen + T)
-        throw new Error(`GPT.forward: attentionMask must be (${B}, ${pastLen + T}), got [${keyMask.shape}]`);
-      const pos = options.positionIds
-        ? options.positionIds.to({ dtype: 'int64', device })
-        : keyMask.long().cumsum(1).sub(1).clamp(0).slice(1, pastLen);
-      // Keys padded only at the end (SFT and reward batches) are hidden from every real query by
-      // causality alone, so plain causal attention gives the same outputs at every real position
-      // (pad positions, whose outputs nothing reads, see other keys): libtorch's kernel then skips
-      // the mask, 10–20 % of attention's time.
-      const mask = pastLen === 0 && paddedOnlyAtTheEnd(keyMask) ? null : new Tensor(N.attentionMask(keyMask.handle, T));
-      const ids = inputIds.to({ dtype: 'int64', device });
-      // Checkpointing applies where backward will run; a KV cache keeps the modules' path.
-      const checkpoint = this.gradientCheckpointing && isGradEnabled() && !past && !options.useCache;
+      const { ids, pos, mask, checkpoint } = this.layerInputs(inputIds, options, pastLen);
       if (this.model) return this.model.forward(ids, pos, mask, past, !!options.useCache, checkpoint);
       const tr = this.transformer!;
       let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(pos)));
       const presents: LayerKV[] = [];
-      const { nHead, layerNormEpsilon: eps, dropout } = this.gpt2Config;
       let i = 0;
       for (const block of tr.h) {
         const prev = x;
         if (checkpoint) {
-          const input = { x: prev.handle, mask: mask?.handle ?? null, nHead, eps, dropout, training: block.training, checkpoint };
-          x = new Tensor(N.gptBlock(gptNativeBlock(block), input));
+          x = new Tensor(N.gptBlock(gptNativeBlock(block), this.gptLayerInput(block, prev, mask, checkpoint)));
           prev.dispose();
           continue;
         }

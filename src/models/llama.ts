@@ -153,6 +153,42 @@ export class LlamaModel extends Module {
     });
   }
 
+  /** The first layer's input (the embeddings) and the rotary cos and sin (B, 1, T, headDim) in its dtype. */
+  embed(ids: Tensor, positions: Tensor): { x: Tensor; cos: Tensor; sin: Tensor } {
+    return tidy(() => {
+      const x = this.embed_tokens.forward(ids);
+      const [cos, sin] = this.rotary(positions);
+      return { x, cos: cos.to(x.dtype), sin: sin.to(x.dtype) };
+    });
+  }
+
+  /** A layer's input for the native layer (N.llamaLayer, N.llamaLayerAsync); noDropout: as in eval mode. */
+  layerInput(
+    layer: LlamaDecoderLayer,
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    mask: Tensor | null,
+    checkpoint: boolean,
+    noDropout = false,
+  ) {
+    const { nHead, nKvHead, headDim, rmsNormEps: eps, dropout } = this.config;
+    const [cos, sin] = [rope.cos.handle, rope.sin.handle];
+    const training = layer.training && !noDropout;
+    return {
+      x: x.handle,
+      mask: mask?.handle ?? null,
+      cos,
+      sin,
+      nHead,
+      nKvHead,
+      headDim,
+      eps,
+      dropout: noDropout ? 0 : dropout,
+      training,
+      checkpoint,
+    };
+  }
+
   /**
    * Final hidden states (after norm) of token ids (B, T) at `positions`, under `mask` (see
    * LlamaAttention), after the cached keys/values `past`. With `checkpoint` each layer runs
@@ -168,19 +204,15 @@ export class LlamaModel extends Module {
   ): { hiddenStates: Tensor; presentKeyValues?: LlamaLayerKV[] } {
     if (checkpoint && (past || useCache)) throw new Error('LlamaModel.forward: gradient checkpointing takes no KV cache');
     return tidy(() => {
-      let x = this.embed_tokens.forward(ids);
-      const [cos0, sin0] = this.rotary(positions);
-      const dtype = x.dtype;
-      const cos = cos0.to(dtype);
-      const sin = sin0.to(dtype);
+      const start = this.embed(ids, positions);
+      const { cos, sin } = start;
+      let x = start.x;
       const presents: LlamaLayerKV[] = [];
-      const { nHead, nKvHead, headDim, rmsNormEps: eps, dropout } = this.config;
       let i = 0;
       for (const layer of this.layers) {
         const prev = x;
         if (checkpoint) {
-          const input = { x: prev.handle, mask: mask?.handle ?? null, cos: cos.handle, sin: sin.handle, nHead, nKvHead, headDim, eps };
-          x = new Tensor(N.llamaLayer(llamaNativeLayer(layer), { ...input, dropout, training: layer.training, checkpoint }));
+          x = new Tensor(N.llamaLayer(llamaNativeLayer(layer), this.layerInput(layer, prev, start, mask, checkpoint)));
           prev.dispose();
           continue;
         }

@@ -3,7 +3,8 @@
 // positions (nn/lm-head-logprobs.ts). What every trainer needs from the LM head (SFT's cross
 // entropy, DPO's sequence log-probs, PPO's and GRPO's per-token log-probs and entropy); GPT.forward
 // still returns the logits for whoever wants them.
-import { lmHeadLogprobs, type LMHeadLogprobs, type LMHeadLogprobsOptions } from '../nn/lm-head-logprobs.js';
+import { lmHeadLogprobs, lmHeadLogprobsAsync, type LMHeadLogprobs, type LMHeadLogprobsOptions } from '../nn/lm-head-logprobs.js';
+import { currentModes, withModes } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ForwardPath, GPT } from './gpt.js';
@@ -34,4 +35,31 @@ export function tokenLogprobs(model: GPT, inputIds: Tensor, targets: Tensor, opt
     const L = targets.shape[1]!;
     return headLogprobs(model, start === 0 && L === hidden.shape[1] ? hidden : hidden.narrow(1, start, L), targets, head);
   });
+}
+
+/**
+ * tokenLogprobs with the trunk and the LM head on the compute thread (GPT.hiddenStatesAsync,
+ * lmHeadLogprobsAsync): what the trainers' steps call, so that the event loop stays free. Grad
+ * mode and autocast are those in effect when it is called.
+ */
+export async function tokenLogprobsAsync(
+  model: GPT,
+  inputIds: Tensor,
+  targets: Tensor,
+  options: TokenLogprobsOptions = {},
+): Promise<LMHeadLogprobs> {
+  const modes = currentModes();
+  const { attentionMask, path, start = 0, ...head } = options;
+  const hidden = await model.hiddenStatesAsync(inputIds, { attentionMask, path });
+  try {
+    const L = targets.shape[1]!;
+    const scored = start === 0 && L === hidden.shape[1] ? hidden : withModes(modes, () => hidden.narrow(1, start, L));
+    try {
+      return await withModes(modes, () => lmHeadLogprobsAsync(scored, model.lm_head.weight, targets, head));
+    } finally {
+      scored.dispose();
+    }
+  } finally {
+    hidden.dispose();
+  }
 }

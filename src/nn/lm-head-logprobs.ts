@@ -4,7 +4,7 @@
 // autograd keeps them, and logSoftmax's copy, for backward: 600 KB a position each at Qwen2.5's
 // vocabulary of 151,936, gigabytes for one batch. Here one chunk of logits (about 32 MB) exists
 // at a time, backward recomputes it, and positions whose target is ignored cost nothing.
-import { N } from '../native.js';
+import { N, type Handle as NativeHandle, type NativeLMHeadOptions } from '../native.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -42,6 +42,33 @@ export interface LMHeadLogprobs {
  * Under autocast the matmuls run in its dtype, otherwise in the weight's; the softmax in float32.
  */
 export function lmHeadLogprobs(hidden: Tensor, weight: Tensor, targets: Tensor, options: LMHeadLogprobsOptions = {}): LMHeadLogprobs {
+  const native = headOptions(hidden, weight, targets, options);
+  return tidy(() => {
+    const [h, t] = flatten(hidden, targets);
+    return shapedAs(targets, N.lmHeadLogprobs(h.handle, weight.handle, t.handle, native));
+  });
+}
+
+/** lmHeadLogprobs on the compute thread (the training step), under the modes it is called in: the JS thread stays free meanwhile. */
+export async function lmHeadLogprobsAsync(
+  hidden: Tensor,
+  weight: Tensor,
+  targets: Tensor,
+  options: LMHeadLogprobsOptions = {},
+): Promise<LMHeadLogprobs> {
+  const native = headOptions(hidden, weight, targets, options);
+  const [h, t] = tidy(() => flatten(hidden, targets));
+  try {
+    const out = await N.lmHeadLogprobsAsync(h.handle, weight.handle, t.handle, native);
+    return tidy(() => shapedAs(targets, out));
+  } finally {
+    h.dispose();
+    t.dispose();
+  }
+}
+
+/** The arguments checked, and the native options. */
+function headOptions(hidden: Tensor, weight: Tensor, targets: Tensor, options: LMHeadLogprobsOptions): NativeLMHeadOptions {
   for (const [name, t] of [
     ['hidden', hidden],
     ['weight', weight],
@@ -53,15 +80,19 @@ export function lmHeadLogprobs(hidden: Tensor, weight: Tensor, targets: Tensor, 
   const { temperature, chunkSize, ignoreIndex, entropy, argmax, logitSum } = options;
   if (chunkSize !== undefined && !(Number.isInteger(chunkSize) && chunkSize > 0))
     throw new RangeError(`lmHeadLogprobs: chunkSize must be a positive integer, got ${chunkSize}`);
-  const shape = targets.shape;
-  return tidy(() => {
-    const flatHidden = hidden.reshape(-1, hidden.shape[hidden.ndim - 1]!);
-    const flatTargets = targets.reshape(-1);
-    const native = { temperature, chunkSize, ignoreIndex, entropy, argmax, logitSum };
-    const [lp, h, am, ls] = N.lmHeadLogprobs(flatHidden.handle, weight.handle, flatTargets.handle, native);
-    const shaped = (x: typeof lp | null) => (x === null ? null : new Tensor(x).view(...shape));
-    return { logprobs: shaped(lp)!, entropy: shaped(h), argmax: shaped(am), logitSum: shaped(ls) };
-  });
+  return { temperature, chunkSize, ignoreIndex, entropy, argmax, logitSum };
+}
+
+/** hidden as (positions, C) and targets as (positions). */
+const flatten = (hidden: Tensor, targets: Tensor): [Tensor, Tensor] => [
+  hidden.reshape(-1, hidden.shape[hidden.ndim - 1]!),
+  targets.reshape(-1),
+];
+
+/** The native outputs in the targets' shape. */
+function shapedAs(targets: Tensor, [lp, h, am, ls]: [NativeHandle, NativeHandle | null, NativeHandle | null, NativeHandle | null]) {
+  const shaped = (x: NativeHandle | null) => (x === null ? null : new Tensor(x).view(...targets.shape));
+  return { logprobs: shaped(lp)!, entropy: shaped(h), argmax: shaped(am), logitSum: shaped(ls) };
 }
 
 /**
@@ -76,11 +107,28 @@ export function lmHeadCrossEntropy(
   targets: Tensor,
   options: { reduction?: 'mean' | 'sum' | 'none'; ignoreIndex?: number; chunkSize?: number } = {},
 ): Tensor {
-  const { reduction = 'mean', ignoreIndex = -100, chunkSize } = options;
-  return tidy(() => {
-    const nll = lmHeadLogprobs(hidden, weight, targets, { ignoreIndex, chunkSize }).logprobs.neg();
-    if (reduction === 'none') return nll;
-    if (reduction === 'sum') return nll.sum();
-    return nll.sum().div(targets.ne(ignoreIndex).sum());
-  });
+  const { ignoreIndex = -100, chunkSize } = options;
+  return tidy(() => reduceNll(lmHeadLogprobs(hidden, weight, targets, { ignoreIndex, chunkSize }).logprobs, targets, options));
+}
+
+/** lmHeadCrossEntropy on the compute thread (see lmHeadLogprobsAsync). */
+export async function lmHeadCrossEntropyAsync(
+  hidden: Tensor,
+  weight: Tensor,
+  targets: Tensor,
+  options: { reduction?: 'mean' | 'sum' | 'none'; ignoreIndex?: number; chunkSize?: number } = {},
+): Promise<Tensor> {
+  const { ignoreIndex = -100, chunkSize } = options;
+  const { logprobs } = await lmHeadLogprobsAsync(hidden, weight, targets, { ignoreIndex, chunkSize });
+  return tidy(() => reduceNll(logprobs, targets, options));
+}
+
+/** The cross entropy from the targets' log-probs, reduced as asked (the log-probs are consumed). */
+function reduceNll(logprobs: Tensor, targets: Tensor, options: { reduction?: 'mean' | 'sum' | 'none'; ignoreIndex?: number }): Tensor {
+  const { reduction = 'mean', ignoreIndex = -100 } = options;
+  const nll = logprobs.neg();
+  logprobs.dispose();
+  if (reduction === 'none') return nll;
+  if (reduction === 'sum') return nll.sum();
+  return nll.sum().div(targets.ne(ignoreIndex).sum());
 }

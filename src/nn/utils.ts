@@ -15,3 +15,14 @@ export function clipGradNorm(
   const hs = [...parameters].map((p) => p.handle);
   return N.clipGradNorm(hs, { maxNorm, normType, errorIfNonfinite: options.errorIfNonfinite });
 }
+
+/** clipGradNorm on the compute thread (the training step): the JS thread stays free meanwhile. */
+export function clipGradNormAsync(
+  parameters: Iterable<Tensor>,
+  maxNorm: number,
+  normType = 2,
+  options: { errorIfNonfinite?: boolean } = {},
+): Promise<number> {
+  const hs = [...parameters].map((p) => p.handle);
+  return N.clipGradNormAsync(hs, { maxNorm, normType, errorIfNonfinite: options.errorIfNonfinite });
+}

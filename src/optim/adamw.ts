@@ -1,9 +1,10 @@
 // torch.optim.AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's exact
 // update, all parameters of a group in one native call.
-import { N } from '../native.js';
+import { N, type NativeAdamWStep } from '../native.js';
 import { zerosLike } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer, type ParamGroup } from './optimizer.js';
+import { eventLoopTurns } from '../tensor/event-loop-turns.js';
 
 export interface AdamWOptions {
   lr: number;
@@ -26,11 +27,32 @@ export class AdamW extends Optimizer<AdamWOptions> {
   }
 
   protected stepGroup(group: ParamGroup<AdamWOptions>): void {
+    const { states, args } = this.stepArgs(group);
+    N.adamwStep(args).forEach((step, i) => (states[i]!.step = step));
+  }
+
+  protected override async stepGroupAsync(group: ParamGroup<AdamWOptions>): Promise<void> {
+    // The first step makes the moments (twice the parameters' bytes): in pieces, letting the event loop in.
+    const turns = eventLoopTurns();
+    for (const p of group.params) {
+      if (this.state.has(p)) continue;
+      this.momentsOf(p, group.options);
+      await turns.after(p.numel() * 8);
+    }
+    const { states, args } = this.stepArgs(group);
+    (await N.adamwStepAsync(args)).forEach((step, i) => (states[i]!.step = step));
+  }
+
+  /** A parameter's state, its moments made on first use. */
+  private momentsOf(p: Tensor, o: AdamWOptions) {
+    return this.stateOf(p, () => ({ step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), maxExpAvgSq: o.amsgrad ? zerosLike(p) : null }));
+  }
+
+  /** A group's native step arguments, its parameters' states created on first use. */
+  private stepArgs(group: ParamGroup<AdamWOptions>) {
     const o = group.options;
-    const states = group.params.map((p) =>
-      this.stateOf(p, () => ({ step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), maxExpAvgSq: o.amsgrad ? zerosLike(p) : null })),
-    );
-    const steps = N.adamwStep({
+    const states = group.params.map((p) => this.momentsOf(p, o));
+    const args: NativeAdamWStep = {
       params: group.params.map((p, i) => {
         const s = states[i]!;
         return {
@@ -48,7 +70,7 @@ export class AdamW extends Optimizer<AdamWOptions> {
       weightDecay: o.weightDecay,
       amsgrad: o.amsgrad,
       maximize: o.maximize,
-    });
-    states.forEach((s, i) => (s.step = steps[i]!));
+    };
+    return { states, args };
   }
 }

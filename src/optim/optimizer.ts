@@ -53,7 +53,16 @@ export abstract class Optimizer<H extends object> {
     for (const g of this.paramGroups) this.stepGroup(g);
   }
 
+  /** step on the compute thread where the optimizer has a native async step (AdamW): the JS thread stays free meanwhile. */
+  async stepAsync(): Promise<void> {
+    for (const g of this.paramGroups) await this.stepGroupAsync(g);
+  }
+
   protected abstract stepGroup(group: ParamGroup<H>): void;
+  /** One group's update off the JS thread; by default the synchronous one. */
+  protected async stepGroupAsync(group: ParamGroup<H>): Promise<void> {
+    this.stepGroup(group);
+  }
 
   /** The state of a parameter, created on first use and kept out of every tidy scope. */
   protected stateOf(p: Tensor, init: () => ParamState): ParamState {

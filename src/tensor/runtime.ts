@@ -25,6 +25,49 @@ export const isGradEnabled = (): boolean => N.isGradEnabled();
 export const setGradEnabled = (enabled: boolean): void => void N.setGradEnabled(enabled);
 
 /**
+ * The per-thread modes that decide what an op records: grad mode and autocast (per device type).
+ * An async computation (the training forward and backward, which await the compute thread)
+ * captures them at its start and runs each of its synchronous parts, and each native call it
+ * starts, under them (`withModes`): between its awaits other code runs on the JS thread under
+ * its own modes. The native async calls carry the modes they were started under to the compute
+ * thread (binding/promise_worker.h).
+ */
+export interface ThreadModes {
+  grad: boolean;
+  /** Per device type: [enabled, dtype]. */
+  autocast: { cpu: [boolean, string]; cuda: [boolean, string] | null };
+}
+
+/** The modes in effect now. */
+export function currentModes(): ThreadModes {
+  const read = (d: 'cpu' | 'cuda'): [boolean, string] => {
+    const was = N.setAutocast(d, false);
+    N.setAutocast(d, was[0], was[1]);
+    return was;
+  };
+  return { grad: N.isGradEnabled(), autocast: { cpu: read('cpu'), cuda: N.cudaIsAvailable() ? read('cuda') : null } };
+}
+
+/**
+ * Runs fn's synchronous part under `modes` and restores the current ones: the part of an async
+ * function before its first await, or a native call that returns a Promise (the call captured
+ * them). Unlike noGrad and autocast, a Promise result is allowed for that reason.
+ */
+export function withModes<T>(modes: ThreadModes, fn: () => T): T {
+  const grad = N.setGradEnabled(modes.grad);
+  const cpu = N.setAutocast('cpu', ...modes.autocast.cpu);
+  const cudaModes = modes.autocast.cuda;
+  const cudaPrev = cudaModes ? N.setAutocast('cuda', ...cudaModes) : null;
+  try {
+    return fn();
+  } finally {
+    if (cudaPrev) N.setAutocast('cuda', ...cudaPrev);
+    N.setAutocast('cpu', ...cpu);
+    N.setGradEnabled(grad);
+  }
+}
+
+/**
  * Runs fn under automatic mixed precision on a device type ('cuda' or 'cpu'), as
  * torch.autocast: matmuls and linear layers compute in `dtype` (bfloat16 by default) while the
  * parameters stay float32 (master weights). Synchronous, like noGrad.
@@ -38,6 +81,11 @@ export function autocast<T>(device: 'cpu' | 'cuda', fn: () => T, dtype: 'bfloat1
   } finally {
     N.setAutocast(device, was, prev);
   }
+}
+
+/** Starts async fn without autograd (as noGrad, which takes synchronous code only): it captures the mode at its start (see ThreadModes). */
+export function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
+  return withModes({ ...currentModes(), grad: false }, fn);
 }
 
 /** Seeds every generator (CPU and CUDA), as torch.manual_seed. */

@@ -549,6 +549,14 @@ export class Tensor {
     N.backward(this.handle, gradient ? tensorArg('backward', gradient) : null, options.retainGraph ?? null, options.createGraph ?? false);
   }
   /**
+   * backward on the compute thread: the JS thread (a server's requests) stays free meanwhile.
+   * Do not touch the graph's leaves until it resolves.
+   */
+  backwardAsync(gradient?: Tensor | null, options: BackwardOptions = {}): Promise<void> {
+    const g = gradient ? tensorArg('backward', gradient) : null;
+    return N.backwardAsync(this.handle, g, options.retainGraph ?? null, options.createGraph ?? false);
+  }
+  /**
    * The accumulated gradient, or null. The returned tensor is owned by this one (disposed
    * with it); it is not tracked by `tidy`, so reading `.grad` never leaks.
    */

@@ -4,7 +4,7 @@
 // config-fields.ts), and resolveConfig, which fills the defaults and validates naming the field.
 import type { Device } from '../tensor/types.js';
 import type { LrSchedulerType } from './schedule.js';
-import { autocast } from '../tensor/runtime.js';
+import { autocast, currentModes, withModes } from '../tensor/runtime.js';
 import { cpuHasBf16Arithmetic } from '../tensor/cpu-features.js';
 import { didYouMean } from './did-you-mean.js';
 import { DEFAULT_REWARD_TIMEOUT } from '../rewards/reward-call.js';
@@ -112,6 +112,14 @@ export function loadDtype(dtype: RunDtype, trainsInFull: boolean, device: Device
 /** Runs fn under the config's mixed precision on the device's type. */
 export function withMixedPrecision<T>(mode: MixedPrecision, device: string, fn: () => T): T {
   return mode === 'bf16' ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', fn, 'bfloat16') : fn();
+}
+
+/** Starts async fn under the mixed precision of withMixedPrecision, which it keeps across its awaits (see ThreadModes). */
+export function mixedPrecisionAsync<T>(mode: MixedPrecision, device: string, fn: () => Promise<T>): Promise<T> {
+  if (mode !== 'bf16') return fn();
+  const modes = currentModes();
+  const autocast = { ...modes.autocast, [device.startsWith('cuda') ? 'cuda' : 'cpu']: [true, 'bfloat16'] as [boolean, string] };
+  return withModes({ ...modes, autocast }, fn);
 }
 
 /** The fields every run has, declared once (help, check, default); the trainers' tables reuse them. */

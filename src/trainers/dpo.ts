@@ -11,14 +11,15 @@ import type { PreferencePair } from '../data/formats.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import type { GPT } from '../models/gpt.js';
 import { tensor, zeros } from '../tensor/creation.js';
-import { noGrad } from '../tensor/runtime.js';
-import { tidy } from '../tensor/scope.js';
+import { currentModes, noGrad, noGradAsync, withModes } from '../tensor/runtime.js';
+import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import { withMixedPrecision } from './config.js';
 import { defaultDPOConfig, resolveDPOConfig, type DPOConfig } from './dpo-config.js';
 import { answerLengths, answerTokenMetrics, dpoLoss, dpoMetrics, meanAnswerLogits, type PairLogps } from './dpo-math.js';
-import { tokenLogprobs } from '../models/token-logprobs.js';
+import { tokenLogprobs, tokenLogprobsAsync } from '../models/token-logprobs.js';
+import type { LMHeadLogprobs } from '../nn/lm-head-logprobs.js';
 import { collateSequences, type SFTBatch } from './sft.js';
 import { pairSequences, type LabeledSequence } from './tokenize.js';
 import { prepareSupervised, type SupervisedTrainerOptions } from './supervised-setup.js';
@@ -98,15 +99,34 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     return this.model as GPT;
   }
 
-  /** The reference's log-probs of a batch's sequences (2B,), without gradient. */
+  /** The reference's log-probs of a batch's sequences (2B,), without gradient (precomputed before training). */
   private referenceLogps(batch: DPOBatch, ref: GPT | null = this.refModel): Tensor {
-    if (batch.refLogps) return batch.refLogps;
-    const model = ref ?? (this.refIsBase ? this.gpt : null);
-    if (model === null) return zeros([2 * batch.pairs], { device: this.device });
     const logps = (m: GPT) =>
       noGrad(() =>
         tidy(() => tokenLogprobs(m, batch.inputIds, batch.labels, { attentionMask: batch.attentionMask, path: 'native' }).logprobs.sum(1)),
       );
+    return this.onReferenceOf(batch, ref, logps);
+  }
+
+  /** referenceLogps with the forward on the compute thread (the training step's). */
+  private referenceLogpsAsync(batch: DPOBatch): Promise<Tensor> {
+    const logps = async (m: GPT) => {
+      const input = { attentionMask: batch.attentionMask, path: 'native' as const };
+      const { logprobs } = await noGradAsync(() => tokenLogprobsAsync(m, batch.inputIds, batch.labels, input));
+      try {
+        return noGrad(() => logprobs.sum(1));
+      } finally {
+        logprobs.dispose();
+      }
+    };
+    return Promise.resolve(this.onReferenceOf(batch, this.refModel, logps));
+  }
+
+  /** `logps` of the reference (the batch's precomputed ones, zeros when reference-free). */
+  private onReferenceOf<T extends Tensor | Promise<Tensor>>(batch: DPOBatch, ref: GPT | null, logps: (m: GPT) => T): Tensor | T {
+    if (batch.refLogps) return batch.refLogps;
+    const model = ref ?? (this.refIsBase ? this.gpt : null);
+    if (model === null) return zeros([2 * batch.pairs], { device: this.device });
     return onReference(this.gpt, this.refIsBase && model === this.gpt ? null : model, logps);
   }
 
@@ -129,18 +149,32 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     return collatePairs(examples, this.tokenizer.padTokenId, this.device);
   }
 
-  protected computeLoss(batch: DPOBatch): StepOutput {
-    const B = batch.pairs;
+  protected async computeLoss(batch: DPOBatch): Promise<StepOutput> {
+    const modes = currentModes();
     // The answers' tokens only, through the chunked LM head: sequenceLogps and the statistics
     // TRL logs (answerTokenStats) without the (2B, T, V) logits.
-    const stats = tokenLogprobs(this.gpt, batch.inputIds, batch.labels, {
+    const stats = await tokenLogprobsAsync(this.gpt, batch.inputIds, batch.labels, {
       attentionMask: batch.attentionMask,
       entropy: true,
       argmax: true,
       logitSum: true,
     });
+    let refLogps: Tensor | null = null;
+    try {
+      refLogps = await withModes(modes, () => this.referenceLogpsAsync(batch));
+      const ref = refLogps;
+      return withModes(modes, () => tidy(() => this.lossOf(batch, stats, ref)));
+    } finally {
+      dispose(stats);
+      if (refLogps !== batch.refLogps) refLogps?.dispose();
+    }
+  }
+
+  /** The DPO loss and TRL's metrics from the policy's answer statistics and the reference's log-probs. */
+  private lossOf(batch: DPOBatch, stats: LMHeadLogprobs, refLogps: Tensor): StepOutput {
+    const B = batch.pairs;
     const policy = splitPairs(stats.logprobs.sum(1), B);
-    const out = dpoLoss(policy, splitPairs(this.referenceLogps(batch), B), this.config, splitPairs(answerLengths(batch.labels), B));
+    const out = dpoLoss(policy, splitPairs(refLogps, B), this.config, splitPairs(answerLengths(batch.labels), B));
     const answers = { logitSum: stats.logitSum!, entropy: stats.entropy!, argmax: stats.argmax! };
     const meanLogits = meanAnswerLogits(answers, batch.labels, B, this.gpt.lm_head.weight.shape[0]!);
     const tokens = answerTokenMetrics(answers, batch.labels, B);
@@ -154,23 +188,20 @@ export class DPOTrainer extends Trainer<DPOExample, DPOBatch> {
     return { loss: out.losses.mean(), weight: B, metrics };
   }
 
-  protected evaluate(): Record<string, number> {
+  protected async evaluate(): Promise<Record<string, number>> {
     const sums: Record<string, number> = {};
     let n = 0;
-    noGrad(() => {
-      for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
-        const batch = this.collate(this.evalData.slice(i, i + this.config.batchSize));
-        try {
-          tidy(() => {
-            const o = this.computeLoss(batch);
-            for (const [k, v] of Object.entries({ loss: o.loss.item(), ...o.metrics })) sums[k] = (sums[k] ?? 0) + v * o.weight;
-          });
-          n += batch.pairs;
-        } finally {
-          this.disposeBatch(batch);
-        }
+    for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
+      const batch = this.collate(this.evalData.slice(i, i + this.config.batchSize));
+      try {
+        const o = await noGradAsync(() => this.computeLoss(batch));
+        for (const [k, v] of Object.entries({ loss: o.loss.item(), ...o.metrics })) sums[k] = (sums[k] ?? 0) + v * o.weight;
+        o.loss.dispose();
+        n += batch.pairs;
+      } finally {
+        this.disposeBatch(batch);
       }
-    });
+    }
     return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
   }
 

@@ -10,21 +10,22 @@ import { parsePromptRecords, type PromptData } from '../data/records.js';
 import { HeldOutEvaluation, judges, rewardInputs, type HeldOutPrompt } from './held-out.js';
 import { frozenCopy } from '../models/frozen-copy.js';
 import { enableGradientCheckpointing, GPT, type ForwardPath } from '../models/gpt.js';
-import { clipGradNorm } from '../nn/utils.js';
+import { clipGradNormAsync } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
 import { checkRewardColumns, resolveRewardWeights, perSourceMetrics, scoreSamples, type RewardSource } from '../rewards/rewards.js';
 import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
-import { noGrad } from '../tensor/runtime.js';
+import { noGrad, noGradAsync } from '../tensor/runtime.js';
 import { dispose, keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { withMixedPrecision } from './config.js';
+import { mixedPrecisionAsync } from './config.js';
+import { throwIfAborted, type TrainOptions } from './abort.js';
 import type { GroupPolicyConfig } from './group-policy-config.js';
 import { maskedTokenMean, nanMeanStd } from './grpo-math.js';
 import { IGNORE_INDEX } from './tokenize.js';
-import { tokenLogprobs } from '../models/token-logprobs.js';
+import { tokenLogprobs, tokenLogprobsAsync } from '../models/token-logprobs.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { defaultsForStart } from './starting-point.js';
 import { checkVocabulary } from './vocab.js';
@@ -89,19 +90,37 @@ export function completionLogprobs(
   options: { entropy?: boolean; path?: ForwardPath } = {},
 ): { logprobs: Tensor; entropy: Tensor | null } {
   return tidy(() => {
-    const P = b.promptLength;
-    const R = b.completions.shape[1]!;
-    const targets = b.completions.where(b.attentionMask.narrow(1, P, R), IGNORE_INDEX);
-    const { logprobs, entropy } = tokenLogprobs(model, b.sequences, targets, {
-      attentionMask: b.attentionMask,
-      path: options.path,
-      start: P - 1,
-      temperature,
-      entropy: options.entropy,
-    });
+    const { logprobs, entropy } = tokenLogprobs(model, b.sequences, completionTargets(b), completionOptions(b, temperature, options));
     return { logprobs, entropy };
   });
 }
+
+/** completionLogprobs with the forward on the compute thread (tokenLogprobsAsync): the updates' and the old policy's. */
+export async function completionLogprobsAsync(
+  model: GPT,
+  b: { sequences: Tensor; attentionMask: Tensor; completions: Tensor; promptLength: number },
+  temperature: number,
+  options: { entropy?: boolean; path?: ForwardPath } = {},
+): Promise<{ logprobs: Tensor; entropy: Tensor | null }> {
+  const targets = completionTargets(b);
+  try {
+    const { logprobs, entropy } = await tokenLogprobsAsync(model, b.sequences, targets, completionOptions(b, temperature, options));
+    return { logprobs, entropy };
+  } finally {
+    targets.dispose();
+  }
+}
+
+/** The completion tokens as targets, ignored after a completion's end. */
+const completionTargets = (b: { attentionMask: Tensor; completions: Tensor; promptLength: number }): Tensor =>
+  tidy(() => b.completions.where(b.attentionMask.narrow(1, b.promptLength, b.completions.shape[1]!), IGNORE_INDEX));
+
+/** tokenLogprobs' options for the completions: positions P-1 … P+R-2. */
+const completionOptions = (
+  b: { attentionMask: Tensor; promptLength: number },
+  temperature: number,
+  options: { entropy?: boolean; path?: ForwardPath },
+) => ({ attentionMask: b.attentionMask, path: options.path, start: b.promptLength - 1, temperature, entropy: options.entropy });
 
 /** What GRPO or RLOO tells the shared trainer: its stage, its TRL defaults and how its config resolves. */
 export interface GroupStage<C> {
@@ -239,14 +258,13 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       const scored = await scoreSamples(this.sources, this.weights, rewardInputs(rows, texts, gen.sequences), { sequences, attentionMask }, {
         rewardTimeout: c.rewardTimeout,
       });
-      const logprobsOf = (m: GPT) =>
-        noGrad(
-          () =>
-            completionLogprobs(m, { sequences, attentionMask, completions, promptLength: P }, c.temperature, { path: 'native' }).logprobs,
-        );
+      const logprobsOf = async (m: GPT) => {
+        const b = { sequences, attentionMask, completions, promptLength: P };
+        return (await noGradAsync(() => completionLogprobsAsync(m, b, c.temperature, { path: 'native' }))).logprobs;
+      };
       // With one update per batch the old policy is the current one: no forward needed for it.
-      const oldLogprobs = this.needsOldLogprobs() ? own(logprobsOf(this.model)) : null;
-      const refLogprobs = this.refModel || this.refIsBase ? own(onReference(this.model, this.refModel, logprobsOf)) : null;
+      const oldLogprobs = this.needsOldLogprobs() ? own(await logprobsOf(this.model)) : null;
+      const refLogprobs = this.refModel || this.refIsBase ? own(await onReference(this.model, this.refModel, logprobsOf)) : null;
       const rewards = tensor(scored.total, { dtype: 'float32', device: this.device });
       const adv = noGrad(() => this.advantages(rewards, { oldLogprobs, refLogprobs, completionMask }));
       rewards.dispose();
@@ -305,46 +323,56 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       const microBatches = B / c.microBatchSize;
       let lossValue = 0;
       for (let start = 0; start < B; start += c.microBatchSize) {
-        tidy(() => {
-          const pick = (t: Tensor) => t.narrow(0, start, c.microBatchSize);
-          const mask = pick(b.completionMask);
-          const { logprobs, entropy } = withMixedPrecision(c.mixedPrecision, this.device, () =>
-            completionLogprobs(
-              this.model,
+        const pick = (t: Tensor) => t.narrow(0, start, c.microBatchSize);
+        const part = tidy(() => ({
+          sequences: pick(b.sequences),
+          attentionMask: pick(b.attentionMask),
+          completions: pick(b.completions),
+          promptLength: b.promptLength,
+        }));
+        // The forward and backward run on the compute thread (the event loop stays free); the loss
+        // math on (micro-batch, R) tensors runs here.
+        const out = await mixedPrecisionAsync(c.mixedPrecision, this.device, () =>
+          completionLogprobsAsync(this.model, part, c.temperature, { entropy: true }),
+        ).finally(() => dispose(part));
+        let loss: Tensor;
+        try {
+          loss = tidy(() => {
+            const { logprobs, entropy } = out;
+            const mask = pick(b.completionMask);
+            const { loss, metrics } = this.microBatchLoss(
+              logprobs,
               {
-                sequences: pick(b.sequences),
-                attentionMask: pick(b.attentionMask),
-                completions: pick(b.completions),
-                promptLength: b.promptLength,
+                oldLogprobs: b.oldLogprobs ? pick(b.oldLogprobs) : null,
+                refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null,
+                advantages: pick(b.advantages),
+                mask,
               },
-              c.temperature,
-              { entropy: true },
-            ),
-          );
-          const { loss, metrics } = this.microBatchLoss(
-            logprobs,
-            {
-              oldLogprobs: b.oldLogprobs ? pick(b.oldLogprobs) : null,
-              refLogprobs: b.refLogprobs ? pick(b.refLogprobs) : null,
-              advantages: pick(b.advantages),
-              mask,
-            },
-            { tokens, sequences: B, microBatches },
-          );
-          const v = loss.item();
-          if (!Number.isFinite(v)) throw new NonFiniteLossError(this.step + 1, v, this.lastCheckpoint);
-          loss.backward();
-          lossValue += v;
-          noGrad(() => {
-            add('entropy', maskedTokenMean(entropy!, mask.float()).item());
-            for (const [k, t] of Object.entries(metrics)) add(k, t.item());
+              { tokens, sequences: B, microBatches },
+            );
+            const v = loss.item();
+            if (!Number.isFinite(v)) throw new NonFiniteLossError(this.step + 1, v, this.lastCheckpoint);
+            lossValue += v;
+            noGrad(() => {
+              add('entropy', maskedTokenMean(entropy!, mask.float()).item());
+              for (const [k, t] of Object.entries(metrics)) add(k, t.item());
+            });
+            return loss;
           });
-        });
+        } finally {
+          dispose(out);
+        }
+        try {
+          await loss.backwardAsync();
+        } finally {
+          loss.dispose();
+        }
+        throwIfAborted(this.signal);
       }
       add('loss', lossValue);
       await this.dp?.allReduceGradients(this.model.parameters());
-      if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
-      this.optimizer.step();
+      if (c.maxGradNorm > 0) add('grad_norm', await clipGradNormAsync(this.model.parameters(), c.maxGradNorm));
+      await this.optimizer.stepAsync();
       this.optimizerSteps++;
       add('lr', lr);
     }

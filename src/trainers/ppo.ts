@@ -48,6 +48,7 @@ import type { LoraConfigInput } from '../lora/config.js';
 import { onReference, prepareLora, trainableParameters } from '../lora/trainer-setup.js';
 import { hasLora } from '../lora/adapter.js';
 import type { Device } from '../tensor/types.js';
+import type { TrainOptions } from './abort.js';
 
 /**
  * PPO's programmatic reward: one finite score per (prompt, answer), sync or async. Both are texts:

@@ -150,10 +150,13 @@ export class RewardTrainer extends Trainer<RankedExample, RewardBatch> {
     return collateRankings(examples, this.tokenizer.padTokenId, this.device);
   }
 
-  protected computeLoss(batch: RewardBatch) {
-    const rewards = this.rewardModel.rewards(batch.inputIds, batch.attentionMask);
-    const { loss, accuracy, meanMargin } = rankingLoss(rewards, batch, this.config.margin);
-    return { loss, weight: batch.examples, metrics: { accuracy: accuracy.item(), margin: meanMargin.item() } };
+  // Synchronous (the reward model's forward runs on the JS thread); async only to fit the trainer's step.
+  protected async computeLoss(batch: RewardBatch) {
+    return tidy(() => {
+      const rewards = this.rewardModel.rewards(batch.inputIds, batch.attentionMask);
+      const { loss, accuracy, meanMargin } = rankingLoss(rewards, batch, this.config.margin);
+      return { loss, weight: batch.examples, metrics: { accuracy: accuracy.item(), margin: meanMargin.item() } };
+    });
   }
 
   /** Raw scores of sequences, in batches, without autograd. */

@@ -17,6 +17,7 @@ import type { Device } from '../tensor/types.js';
 import { DataParallel } from '../distributed/ddp.js';
 import { launchEnv } from '../distributed/process-group.js';
 import { distributedCheckpointState, rankSeed, restoreDistributedRng, writesFiles } from '../distributed/run-state.js';
+import { throwIfAborted, trainSignal, type TrainOptions } from './abort.js';
 import { CallbackList, checkCallback, runCallbacks, type CallbackState, type TrainerCallback } from './callbacks.js';
 import { captureRng, loadCheckpoint, resumeDir, saveCheckpoint, type SavableModel } from './checkpoint.js';
 import type { RunConfig } from './config.js';
@@ -109,6 +110,8 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
   protected events = new CallbackList();
   /** The data-parallel run this trainer is part of (set by train()), or null for one process. */
   protected dp: DataParallel | null = null;
+  /** The running train()'s AbortSignal (abort.ts): the steps check it after every micro-batch. */
+  protected signal: AbortSignal | null = null;
 
   /** One step of the stage on its next data; returns the step's metrics (over every rank). */
   protected abstract trainStep(): Promise<Record<string, number>>;
@@ -226,8 +229,25 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
     return metrics;
   }
 
-  /** Runs the training to totalSteps (continuing a checkpoint when asked); the final model is written to outputDir. */
-  async train(): Promise<TrainResult> {
+  /**
+   * Runs the training to totalSteps (continuing a checkpoint when asked); the final model is
+   * written to outputDir. The forward, backward and optimizer steps run on the compute thread, so
+   * the event loop (a server's requests) stays free. With `signal`, an abort stops the run within
+   * one micro-batch and the Promise rejects with an AbortError (abort.ts); the last complete
+   * checkpoint stays.
+   */
+  async train(options?: TrainOptions): Promise<TrainResult> {
+    const signal = trainSignal(options, this.constructor.name);
+    throwIfAborted(signal);
+    this.signal = signal;
+    try {
+      return await this.run();
+    } finally {
+      this.signal = null;
+    }
+  }
+
+  private async run(): Promise<TrainResult> {
     const c = this.config;
     this.dp = await DataParallel.fromEnvironment(this.deviceName);
     const main = writesFiles(this.dp);
@@ -255,6 +275,7 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
     let lastRow: Record<string, number> = {};
     try {
       while (this.step < total) {
+        throwIfAborted(this.signal);
         const metrics = await this.trainStep();
         this.step++;
         window.push(metrics);

@@ -6,9 +6,9 @@ import { sftFinding, unigramLoss } from './learning-check.js';
 import type { SFTExample } from '../data/formats.js';
 import type { GPT } from '../models/gpt.js';
 import * as F from '../nn/functional.js';
-import { lmHeadCrossEntropy } from '../nn/lm-head-logprobs.js';
+import { lmHeadCrossEntropy, lmHeadCrossEntropyAsync } from '../nn/lm-head-logprobs.js';
 import { fromBytes } from '../tensor/bytes.js';
-import { noGrad } from '../tensor/runtime.js';
+import { currentModes, noGradAsync, withModes } from '../tensor/runtime.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { defaultSFTConfig, resolveSFTConfig, type SFTConfig } from './sft-config.js';
@@ -75,6 +75,18 @@ export function languageModelLoss(model: GPT, batch: SFTBatch, reduction: 'mean'
   );
 }
 
+/** languageModelLoss with the forward and the LM head on the compute thread (the training step's); the event loop stays free. */
+export async function languageModelLossAsync(model: GPT, batch: SFTBatch, reduction: 'mean' | 'sum' = 'mean'): Promise<Tensor> {
+  const modes = currentModes();
+  const hidden = await model.hiddenStatesAsync(batch.inputIds, { attentionMask: batch.attentionMask });
+  try {
+    const head = { ignoreIndex: IGNORE_INDEX, reduction };
+    return await withModes(modes, () => lmHeadCrossEntropyAsync(hidden, model.lm_head.weight, batch.labels, head));
+  } finally {
+    hidden.dispose();
+  }
+}
+
 /** SFTTrainer's options: a GPT (or Llama) and demonstrations ({prompt, completion} or {messages} rows). */
 export type SFTTrainerOptions = SupervisedTrainerOptions<GPT, SFTConfig, SFTData>;
 
@@ -117,24 +129,26 @@ export class SFTTrainer extends Trainer<LabeledSequence, SFTBatch> {
     return examples.reduce((n, s) => n + s.labels.slice(1).filter((l) => l !== IGNORE_INDEX).length, 0);
   }
 
-  protected computeLoss(batch: SFTBatch) {
-    return { loss: languageModelLoss(this.gpt, batch), weight: batch.count, metrics: {} };
+  protected async computeLoss(batch: SFTBatch) {
+    return { loss: await languageModelLossAsync(this.gpt, batch), weight: batch.count, metrics: {} };
   }
 
-  protected evaluate(): Record<string, number> {
+  protected async evaluate(): Promise<Record<string, number>> {
     let sum = 0;
     let count = 0;
-    noGrad(() => {
-      for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
-        const batch = this.collate(this.evalData.slice(i, i + this.config.batchSize));
-        try {
-          if (batch.count > 0) sum += tidy(() => languageModelLoss(this.gpt, batch, 'sum').item());
-          count += batch.count;
-        } finally {
-          dispose(batch);
+    for (let i = 0; i < this.evalData.length; i += this.config.batchSize) {
+      const batch = this.collate(this.evalData.slice(i, i + this.config.batchSize));
+      try {
+        if (batch.count > 0) {
+          const loss = await noGradAsync(() => languageModelLossAsync(this.gpt, batch, 'sum'));
+          sum += loss.item();
+          loss.dispose();
         }
+        count += batch.count;
+      } finally {
+        dispose(batch);
       }
-    });
+    }
     const loss = sum / Math.max(count, 1);
     return { loss, perplexity: Math.exp(loss), tokens: count };
   }

@@ -3,14 +3,15 @@
 // warmup and decay, clipping, a micro-batch split in two when the device runs out of memory,
 // and held-out evaluation in eval mode. Stages supply how a batch is made and what its loss is.
 import { AdamW } from '../optim/adamw.js';
-import { clipGradNorm } from '../nn/utils.js';
-import { tidy, dispose } from '../tensor/scope.js';
+import { clipGradNormAsync } from '../nn/utils.js';
+import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/types.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { writesFiles } from '../distributed/run-state.js';
 import type { SavableModel } from './checkpoint.js';
-import { withMixedPrecision, type TrainingConfig } from './config.js';
+import { mixedPrecisionAsync, type TrainingConfig } from './config.js';
+import { throwIfAborted } from './abort.js';
 import { nextInPass } from './data-order.js';
 import { NonFiniteLossError, RunLoop } from './run-loop.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
@@ -93,8 +94,13 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
 
   /** Tensors for one micro-batch of examples. */
   protected abstract collate(examples: Example[]): Batch;
-  /** The loss of a micro-batch (the model is in train mode). */
-  protected abstract computeLoss(batch: Batch): StepOutput;
+  /**
+   * The loss of a micro-batch (the model is in train mode), with its forward awaited on the
+   * compute thread (GPT.hiddenStatesAsync, tokenLogprobsAsync) so that the event loop stays free.
+   * It frees its own intermediates; the loss is the caller's. Grad mode and autocast are those in
+   * effect when it is called: an implementation captures them (currentModes) before its first await.
+   */
+  protected abstract computeLoss(batch: Batch): Promise<StepOutput>;
   /** Held-out metrics (called in eval mode, without autograd); names get an `eval/` prefix. */
   protected abstract evaluate(): Promise<Record<string, number>> | Record<string, number>;
   /** What a micro-batch's mean loss averages over (examples by default; SFT: answer tokens). */
@@ -162,7 +168,11 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
     this.optimizer.zeroGrad();
     // Losses are means within a micro-batch; each is scaled by 1/accum, and the logged
     // metrics are re-weighted by the micro-batches' weights (e.g. their token counts).
-    const outs = micro.flatMap((examples) => this.accumulate(examples, 1 / c.gradientAccumulationSteps));
+    const outs: { weight: number; metrics: Record<string, number> }[] = [];
+    for (const examples of micro) {
+      outs.push(...(await this.accumulate(examples, 1 / c.gradientAccumulationSteps)));
+      throwIfAborted(this.signal);
+    }
     const totalWeight = outs.reduce((a, o) => a + o.weight, 0);
     for (const o of outs)
       for (const [k, v] of Object.entries(o.metrics))
@@ -171,8 +181,8 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
       await this.dp.allReduceGradients(this.sharedParameters());
       stepMetrics = await this.dp.reduceMetrics(stepMetrics, totalWeight);
     }
-    if (c.maxGradNorm > 0) stepMetrics.grad_norm = clipGradNorm(this.model.parameters(), c.maxGradNorm);
-    this.optimizer.step();
+    if (c.maxGradNorm > 0) stepMetrics.grad_norm = await clipGradNormAsync(this.model.parameters(), c.maxGradNorm);
+    await this.optimizer.stepAsync();
     return { ...stepMetrics, lr };
   }
 
@@ -181,19 +191,24 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
    * out of memory, the micro-batch is split in two and each half's loss weighted by its share,
    * which gives the same gradient (as smaller micro-batches with more accumulation would).
    */
-  private accumulate(examples: Example[], scale: number): { weight: number; metrics: Record<string, number> }[] {
+  private async accumulate(examples: Example[], scale: number): Promise<{ weight: number; metrics: Record<string, number> }[]> {
     const c = this.config;
     const batch = this.collate(examples);
     try {
-      return [
-        tidy(() => {
-          const o = withMixedPrecision(c.mixedPrecision, this.deviceName, () => this.computeLoss(batch));
-          const value = o.loss.item();
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(this.step + 1, value, this.lastCheckpoint);
-          o.loss.mul(scale).backward();
-          return { weight: o.weight, metrics: { loss: value, ...o.metrics } };
-        }),
-      ];
+      const o = await mixedPrecisionAsync(c.mixedPrecision, this.deviceName, () => this.computeLoss(batch));
+      try {
+        const value = o.loss.item();
+        if (!Number.isFinite(value)) throw new NonFiniteLossError(this.step + 1, value, this.lastCheckpoint);
+        const scaled = o.loss.mul(scale);
+        try {
+          await scaled.backwardAsync();
+        } finally {
+          scaled.dispose();
+        }
+        return [{ weight: o.weight, metrics: { loss: value, ...o.metrics } }];
+      } finally {
+        o.loss.dispose();
+      }
     } catch (err) {
       if (!isOutOfMemory(err) || examples.length < 2) throw err;
       const half = Math.ceil(examples.length / 2);
@@ -205,7 +220,7 @@ export abstract class Trainer<Example, Batch> extends RunLoop<TrainingConfig> {
           `${this.label}: out of memory on a micro-batch of ${examples.length}; retrying in halves ` +
             `(${String((err as Error).message).split('\n')[0]})`,
         );
-      return [...this.accumulate(a, (scale * wa) / (wa + wb)), ...this.accumulate(b, (scale * wb) / (wa + wb))];
+      return [...(await this.accumulate(a, (scale * wa) / (wa + wb))), ...(await this.accumulate(b, (scale * wb) / (wa + wb)))];
     } finally {
       this.disposeBatch(batch);
     }
