@@ -255,9 +255,14 @@ export abstract class GroupPolicyTrainer<C extends GroupPolicyConfig> extends On
       );
       ended.dispose();
       const texts = gen.sequences.map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }));
-      const scored = await scoreSamples(this.sources, this.weights, rewardInputs(rows, texts, gen.sequences), { sequences, attentionMask }, {
-        rewardTimeout: c.rewardTimeout,
-      });
+      const inputs = rewardInputs(rows, texts, gen.sequences);
+      const scored = await scoreSamples(
+        this.sources,
+        this.weights,
+        inputs,
+        { sequences, attentionMask },
+        { rewardTimeout: c.rewardTimeout },
+      );
       const logprobsOf = async (m: GPT) => {
         const b = { sequences, attentionMask, completions, promptLength: P };
         return (await noGradAsync(() => completionLogprobsAsync(m, b, c.temperature, { path: 'native' }))).logprobs;
