@@ -28,7 +28,7 @@ const trainer = new SFTTrainer({
   config: { outputDir: out, maxSteps: tiny ? 12 : 400, batchSize: 16, learningRate: 3e-3, saveSteps: tiny ? 4 : 100, progressBar: false },
 });
 let step = 0;
-trainer.addCallback({ onStep: (s) => void (step = s.step) });
+trainer.addCallback({ onStep: (s) => void (step = s.globalStep) });
 const controller = new AbortController();
 
 const json = (res: ServerResponse, status: number, body: unknown) => {

@@ -191,10 +191,18 @@ for (let i = 0; i < total; i++) {
   const live0 = torch.memory().tensors;
   counts.calls++;
   try {
+    // The async twins (backwardAsync, stepAsync …) return a Promise: it must settle, and a bad
+    // argument must reject it with the same clear error, not escape as an unhandled rejection.
+    let pending = null;
     torch.tidy(() => {
       const out = call();
-      if (out instanceof Tensor && !out.isDisposed) String(out); // printing must be safe too
+      if (out instanceof Promise) pending = out;
+      else if (out instanceof Tensor && !out.isDisposed) String(out); // printing must be safe too
     });
+    if (pending) {
+      const out = await pending;
+      if (out instanceof Tensor) out.dispose();
+    }
     counts.returned++;
   } catch (e) {
     counts.threw++;
