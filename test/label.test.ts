@@ -6,11 +6,13 @@
 // holding <script> and <img onerror> are judged in pairs mode and stay inert, and writes without
 // the session token are refused. The lease queue and the statistics are checked without a browser.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPreferenceDataset } from '../src/data/datasets.js';
+import { appendLineDurable, dropTornTail } from '../src/io/append.js';
 import { LabelQueue } from '../src/label/queue.js';
 import { kendallTau, labelStats } from '../src/label/stats.js';
 import { CLI, expectOneLineError, rlhfIn } from './cli-helpers.js';
@@ -203,6 +205,42 @@ describe('rlhf label', () => {
     }
   });
 
+  it('records unacceptable answers and ties given by keyboard, in fields rlhf rm ignores, and thumbs in binary mode', async () => {
+    jsonl(
+      'three.jsonl',
+      ['best', 'tied', 'awful'].map((completion) => ({ prompt: 'P', completion })),
+    );
+    let server = await startLabel(words('--answers three.jsonl --out marked.jsonl'));
+    let page = await open(server.url, 'cy');
+    const key = async (text: string): Promise<string> => (await shown(page)).find((a) => a.text === text)!.key;
+    await page.keyboard.press((await key('best')) as '1');
+    await page.keyboard.press((await key('tied')) as '1'); // the last one follows
+    await page.focus(`#answers li[data-key="${await key('tied')}"]`);
+    await page.keyboard.press('=');
+    await page.focus(`#answers li[data-key="${await key('awful')}"]`);
+    await page.keyboard.press('x');
+    await submitAndWait(page, 1);
+    await stopped(server.proc, 'SIGTERM');
+    const [row] = readJsonlRows('marked.jsonl');
+    expect(row).toMatchObject({ prompt: 'P', completions: ['best', 'tied', 'awful'], ties: [[0, 1]], unacceptable: [2], annotator: 'cy' });
+    expect((await loadPreferenceDataset(join(tmp, 'marked.jsonl'))).examples).toEqual([
+      { prompt: 'P', completions: ['best', 'tied', 'awful'] },
+    ]);
+
+    server = await startLabel(words('--answers three.jsonl --mode binary --out thumbs.jsonl'));
+    page = await open(server.url, 'cy');
+    await page.keyboard.press('Enter'); // not every answer is labelled yet: nothing is written
+    expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/Label every answer/);
+    for (const a of await shown(page)) {
+      await page.focus(`#answers li[data-key="${a.key}"]`);
+      await page.keyboard.press(a.text === 'awful' ? 'n' : 'y');
+    }
+    await submitAndWait(page, 1);
+    await stopped(server.proc, 'SIGTERM');
+    const labels = Object.fromEntries(readJsonlRows('thumbs.jsonl').map((x) => [x.completion, x.label]));
+    expect(labels).toEqual({ best: true, tied: true, awful: false });
+  });
+
   it('names the file, line and field of a malformed prompts file', () => {
     writeFileSync(join(tmp, 'bad-prompts.jsonl'), '{"prompt":"ok"}\n{"promt":"typo"}\n');
     expectOneLineError(
@@ -231,6 +269,15 @@ describe('label queue and statistics', () => {
     q.skip(q.next('di')!.id, 'di'); // di gives b back and is not offered it again
     expect(q.next('di')).toBeNull();
     expect(items[q.next('cy')!.item]!.prompt).toBe('b');
+  });
+
+  it('cuts off a line torn by a crash mid-write, keeping the complete ones', () => {
+    const path = join(tmp, 'torn.jsonl');
+    appendLineDurable(path, '{"a":1}');
+    appendFileSync(path, '{"a":2, "b"');
+    expect(dropTornTail(path)).toEqual({ lines: ['{"a":1}'], cut: 11 });
+    expect(readFileSync(path, 'utf8')).toBe('{"a":1}\n');
+    expect(() => appendLineDurable(path, 'two\nlines')).toThrow(/newline/);
   });
 
   it("computes Kendall's tau and agreement between annotators", () => {
