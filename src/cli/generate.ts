@@ -6,14 +6,14 @@ import { dirname } from 'node:path';
 import { loadPromptDataset } from '../data/datasets.js';
 import { GPT } from '../models/gpt.js';
 import { parseDevice } from '../tensor/types.js';
-import { generateText, generationLengths } from '../text/generate.js';
+import { generateText } from '../text/generate.js';
 import type { Prompt } from '../tokenizers/prompt.js';
 import { pickDevice } from '../trainers/trainer.js';
 import { loadData, requireFile, str, type Opts } from './inputs.js';
 import { tokenizerOf } from './lora.js';
-import { kebab } from './options.js';
 import { setUndeliveredOutput, stdoutIsClosed } from './process-guards.js';
 import { promptLoop } from './repl.js';
+import { samplingFromFlags } from './sampling.js';
 
 export async function generate(args: string[], o: Opts): Promise<void> {
   const dir = requireFile(str(o, 'model'), '--model');
@@ -25,22 +25,7 @@ export async function generate(args: string[], o: Opts): Promise<void> {
   const device = pickDevice(parseDevice(o.device ?? 'auto', '--device', true));
   const model = await GPT.load(dir, { device, baseModel: o.baseModel as string | undefined });
   const tok = await tokenizerOf(dir, model);
-  const sampling = {
-    maxNewTokens: o.maxNewTokens === undefined ? undefined : Number(o.maxNewTokens),
-    temperature: Number(o.temperature ?? 0.7),
-    topK: Number(o.topK ?? 0),
-    topP: Number(o.topP ?? 1),
-    greedy: !!o.greedy,
-    seed: o.seed === undefined ? undefined : Number(o.seed),
-  };
-  for (const [k, v] of Object.entries(sampling))
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`--${kebab(k)} expects a number`);
-  // Checked before any prompt is read: the default fits the model, a given length must.
-  try {
-    generationLengths(model, sampling.maxNewTokens);
-  } catch (e) {
-    throw new Error(`--${(e as Error).message.replace('maxNewTokens', 'max-new-tokens')}`);
-  }
+  const sampling = samplingFromFlags(o, model);
   const answer = (batch: Prompt[]): Promise<string[]> => generateText(model, tok, batch, sampling);
   if (outFile) {
     mkdirSync(dirname(outFile), { recursive: true });

@@ -11,10 +11,12 @@ import { DEMO_METHODS, parseDemoMethods, runArithmeticDemo } from './arithmetic-
 import { runDemo } from './demo.js';
 import { generate } from './generate.js';
 import type { Opts } from './inputs.js';
+import { addLabelCommand } from './label.js';
 import { addLaunchCommand } from './launch.js';
 import { addBaseModelFlag, mergeCommand } from './lora.js';
 import { addSkipInvalidFlag } from './options.js';
 import { firstLine, guardProcess, stdoutClosed } from './process-guards.js';
+import { addSamplingFlags } from './sampling.js';
 import { score } from './score.js';
 import { addTrainingCommands } from './train.js';
 
@@ -69,15 +71,9 @@ export function buildProgram(): Command {
       '--out <answers.jsonl>',
       'write {"prompt", "completion"} lines here, as `rlhf score` and `rlhf sft` read them (default: stdout)',
     )
-    .option('--max-new-tokens <n>', "new tokens per answer (default 64, at most half the model's positions)")
-    .option('--temperature <t>', 'sampling temperature', '0.7')
-    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', '0')
-    .option('--top-p <p>', 'nucleus sampling (1 = off)', '1')
-    .option('--greedy', 'pick the most likely token')
-    .option('--seed <n>', 'seed for reproducible sampling')
     .option('--batch-size <n>', 'prompts per generation call', '16')
     .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto');
-  addSkipInvalidFlag(addBaseModelFlag(generateCmd)).action(generate);
+  addSkipInvalidFlag(addBaseModelFlag(addSamplingFlags(generateCmd))).action(generate);
 
   const scoreCmd = program
     .command('score')
@@ -112,6 +108,7 @@ export function buildProgram(): Command {
     .action(async (runDirs: string[], o: Opts) => {
       console.log(await writeReport(runDirs, o.out as string | undefined));
     });
+  addLabelCommand(program);
   addLaunchCommand(program, fileURLToPath(import.meta.url));
   return program;
 }
