@@ -31,26 +31,57 @@ class PromiseWorker : public Napi::AsyncWorker {
         settle_(std::move(settle)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
+  // The same error classes and wording as a synchronous call (binding/dispatch.cc): an index
+  // error is a RangeError, a type error a TypeError, and running out of memory says so (the
+  // trainers retry a batch in halves on that message). Nothing escapes as std::terminate.
   void Execute() override {
     try {
       job_();
+    } catch (const c10::IndexError& e) {
+      fail(Kind::Range, e.what_without_backtrace());
+    } catch (const c10::TypeError& e) {
+      fail(Kind::Type, e.what_without_backtrace());
     } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
+      fail(Kind::Plain, e.what_without_backtrace());
+    } catch (const std::bad_alloc&) {
+      fail(Kind::Plain, what_ + ": out of memory");
     } catch (const std::exception& e) {
-      SetError(what_ + ": " + e.what());
+      fail(Kind::Plain, what_ + ": " + e.what());
+    } catch (...) {
+      fail(Kind::Plain, what_ + ": an unknown native error");
     }
   }
   void OnOK() override {
-    Napi::Value v = settle_(Env());
+    Napi::Value v;
+    try {
+      v = settle_(Env());
+    } catch (const Napi::Error& e) {  // making the result failed: the Promise still settles
+      release();
+      deferred_.Reject(e.Value());
+      return;
+    } catch (const std::exception& e) {
+      release();
+      deferred_.Reject(Napi::Error::New(Env(), what_ + ": " + e.what()).Value());
+      return;
+    }
     release();
     deferred_.Resolve(v);
   }
   void OnError(const Napi::Error& e) override {
     release();
+    const std::string message = e.Message();
+    if (kind_ == Kind::Range) return deferred_.Reject(Napi::RangeError::New(Env(), message).Value());
+    if (kind_ == Kind::Type) return deferred_.Reject(Napi::TypeError::New(Env(), message).Value());
     deferred_.Reject(e.Value());
   }
 
  private:
+  enum class Kind { Plain, Range, Type };
+  void fail(Kind kind, const std::string& message) {
+    kind_ = kind;
+    SetError(message);
+  }
+  Kind kind_ = Kind::Plain;
   void release() {
     job_ = nullptr;
     settle_ = nullptr;

@@ -43,12 +43,8 @@ class CachingCpuAllocator final : public c10::Allocator {
         it->second.pop_back();
         cached_ -= size;
         --blocks_;
+        countLive(size);
       }
-    }
-    if (size >= kMinCached) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      live_ += size;
-      peak_live_ = std::max(peak_live_, live_);
     }
     if (!base) {
       if (size >= kMinCached) makeRoomFor(size);
@@ -58,6 +54,10 @@ class CachingCpuAllocator final : public c10::Allocator {
         base = std::aligned_alloc(kAlign, size + kHeader);
       }
       TORCH_CHECK(base, "DefaultCPUAllocator: can't allocate memory: you tried to allocate ", n, " bytes.");
+      if (size >= kMinCached) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        countLive(size);  // only once the block exists: a failed allocation leaves the counts as they were
+      }
     }
     std::memcpy(base, &size, sizeof(size));
     void* data = static_cast<char*>(base) + kHeader;
@@ -118,6 +118,12 @@ class CachingCpuAllocator final : public c10::Allocator {
       }
     }
     for (void* p : dropped) std::free(p);  // outside the lock: munmap can take a while
+  }
+
+  // A block of `size` handed out (the caller holds the lock).
+  void countLive(size_t size) const {
+    live_ += size;
+    peak_live_ = std::max(peak_live_, live_);
   }
 
   CpuCacheStats stats() const {

@@ -5,7 +5,7 @@
 // Each method runs in a fresh child process; --dist DIR measures another build (e.g. the code
 // before the change: a checkout's dist/, with its own build/Release beside it).
 //   node scripts/bench-event-loop.mjs [--threads N] [--steps N] [--dist DIR]   (npm run build:ts first)
-// Prints a Markdown table (and writes docs/benchmarks.md's "bench-event-loop" section with --write).
+// Prints a Markdown table (docs/benchmarks.md, section "bench-event-loop", holds the figures).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join, resolve } from 'node:path';

@@ -153,6 +153,16 @@ describe('train({ signal }) cancels a run', () => {
     expect(torch.memory()).toEqual(before);
   });
 
+  it('refuses a second train() while the first runs (their steps would interleave on one optimizer)', async () => {
+    const m = tiny();
+    const t = sft(join(tmp, 'twice'), m, { maxSteps: 2 });
+    const first = t.train();
+    await expect(t.train()).rejects.toThrow(/already training/);
+    expect((await first).globalStep).toBe(2);
+    t.dispose();
+    m.dispose();
+  });
+
   it('rejects at once when the signal is already aborted, and refuses what is not an AbortSignal', async () => {
     const m = tiny();
     const dir = join(tmp, 'aborted');

@@ -217,6 +217,20 @@ describe('LoRA operations', () => {
     const ref = await withAdapterDisabled(model, () => model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true }));
     expect(ref.sequences).toEqual(baseGen.sequences);
     const on = await model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true });
+    // The adapter is off only inside the call and what it awaits: a generation started meanwhile
+    // (a server's, while a trainer runs its reference forward) still gets the adapter.
+    const inside = await withAdapterDisabled(model, async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true });
+    });
+    const pending = withAdapterDisabled(model, async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true });
+    });
+    const meanwhile = model.generate([[1, 5, 9]], { maxNewTokens: 6, greedy: true });
+    expect((await meanwhile).sequences).toEqual(on.sequences);
+    expect((await pending).sequences).toEqual(baseGen.sequences);
+    expect(inside.sequences).toEqual(baseGen.sequences);
     const before = model.parameters().map((p) => p.clone());
     mergeAdapter(model);
     expect(isMerged(model)).toBe(true);

@@ -7,7 +7,7 @@
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { LoraConfig } from './config.js';
-import type { LoRALinear } from './lora-linear.js';
+import { withLayersOff, type LoRALinear } from './lora-linear.js';
 
 export interface LoraAdapter {
   config: LoraConfig;
@@ -116,20 +116,14 @@ export function setAdapterEnabled(model: Module, enabled: boolean): void {
 
 /**
  * Runs `fn` on the base model (the adapter off), then turns the adapter back on: PEFT's
- * `with model.disable_adapter():`. A Promise is waited for before the adapter comes back.
+ * `with model.disable_adapter():`. The adapter is off only for `fn` and what it awaits (an async
+ * context, lora-linear.ts), so other work running meanwhile on the same model, such as a server's
+ * generate() while a trainer runs its reference forward, still sees the adapter.
  */
 export function withAdapterDisabled<T>(model: Module, fn: () => T): T {
-  setAdapterEnabled(model, false);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    setAdapterEnabled(model, true);
-    throw err;
-  }
-  if (result instanceof Promise) return result.finally(() => setAdapterEnabled(model, true)) as T;
-  setAdapterEnabled(model, true);
-  return result;
+  const layers = [...need(model, 'disableAdapter').layers.values()];
+  for (const l of layers) l.unmerge(); // a merged adapter is in the weights themselves
+  return withLayersOff(layers, fn);
 }
 
 /**

@@ -13,6 +13,7 @@
 // then does what PEFT's lora.Linear does: the base layer in its dtype, the input cast to the
 // adapter's dtype for B·A, the sum taken in float32 and the result cast back to the base's
 // output dtype. Merging adds the float32 delta into the bf16 weight (one rounding).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as F from '../nn/functional.js';
 import { Dropout, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -32,6 +33,19 @@ export interface LoRALayerSpec {
 
 /** The plain layer a LoRALinear replaced, rebuilt from weights (for mergeAndUnload). */
 export type UnwrapLayer = (weight: Tensor, bias: Tensor | null) => Module;
+
+/**
+ * Layers whose adapter is off in the current async context. withAdapterDisabled (adapter.ts) turns
+ * an adapter off for one call and everything it awaits, not for the whole process: a reference
+ * forward awaits the compute thread layer by layer, and a server's generate() running meanwhile
+ * must still see the adapter.
+ */
+const offHere = new AsyncLocalStorage<ReadonlySet<LoRALinear>>();
+
+/** Runs `fn` (and what it awaits) with these layers' adapters off. */
+export function withLayersOff<T>(layers: Iterable<LoRALinear>, fn: () => T): T {
+  return offHere.run(new Set([...(offHere.getStore() ?? []), ...layers]), fn);
+}
 
 export class LoRALinear extends Module {
   readonly lora_A: Linear;
@@ -67,9 +81,9 @@ export class LoRALinear extends Module {
   get bias(): Tensor | null {
     return this.optParam('bias');
   }
-  /** Whether forward adds the adapter (enabled and not merged into the weight). */
+  /** Whether forward adds the adapter (enabled, not merged into the weight, not turned off in this async context). */
   get active(): boolean {
-    return this.enabled && !this.merged;
+    return this.enabled && !this.merged && !offHere.getStore()?.has(this);
   }
 
   forward(x: Tensor): Tensor {

@@ -8,7 +8,7 @@ import { mulberry32, shuffle } from '../data/random.js';
 import { ActorCritic } from '../models/actor-critic.js';
 import { enableGradientCheckpointing, GPT } from '../models/gpt.js';
 import type { RewardModel } from '../models/reward-model.js';
-import { clipGradNorm } from '../nn/utils.js';
+import { clipGradNormAsync } from '../nn/utils.js';
 import { AdamW } from '../optim/adamw.js';
 import { tensor } from '../tensor/creation.js';
 import { cat } from '../tensor/join.js';
@@ -36,6 +36,7 @@ import type { RewardSource } from '../rewards/rewards.js';
 import { callReward, RewardTimeoutError } from '../rewards/reward-call.js';
 import { completionText } from '../rewards/types.js';
 import { promptText } from '../tokenizers/prompt.js';
+import { throwIfAborted } from './abort.js';
 import { userCallbacks, type TrainerCallback } from './callbacks.js';
 import { checkVocabulary } from './vocab.js';
 import { defaultsForStart } from './starting-point.js';
@@ -385,6 +386,7 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
         const micro = mb.length / c.microBatchSize;
         let approxKl = 0;
         for (let k = 0; k < mb.length; k += c.microBatchSize) {
+          throwIfAborted(this.signal); // within one micro-batch, as the other stages
           tidy(() => {
             const idx = tensor(mb.slice(k, k + c.microBatchSize), { dtype: 'int64', device: this.device });
             const pick = (t: Tensor) => t.indexSelect(0, idx);
@@ -430,8 +432,10 @@ export class PPOTrainer extends OnlineTrainer<PPOConfig> {
           await this.dp.allReduceGradients(this.model.parameters());
           approxKl = (await this.dp.sum([approxKl]))[0]! / this.dp.worldSize;
         }
-        if (c.maxGradNorm > 0) add('grad_norm', clipGradNorm(this.model.parameters(), c.maxGradNorm));
-        this.optimizer.step();
+        // On the compute thread, as the other stages: a generation queued there (a server's) never
+        // reads the weights while AdamW writes them.
+        if (c.maxGradNorm > 0) add('grad_norm', await clipGradNormAsync(this.model.parameters(), c.maxGradNorm));
+        await this.optimizer.stepAsync();
         this.optimizerSteps++;
         add('lr', lr);
         if (c.earlyStopKl > 0 && approxKl > c.earlyStopKl) {

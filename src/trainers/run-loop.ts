@@ -112,6 +112,8 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
   protected dp: DataParallel | null = null;
   /** The running train()'s AbortSignal (abort.ts): the steps check it after every micro-batch. */
   protected signal: AbortSignal | null = null;
+  /** Whether a train() is under way. */
+  private running = false;
 
   /** One step of the stage on its next data; returns the step's metrics (over every rank). */
   protected abstract trainStep(): Promise<Record<string, number>>;
@@ -239,11 +241,16 @@ export abstract class RunLoop<C extends RunLoopConfig = RunLoopConfig> {
   async train(options?: TrainOptions): Promise<TrainResult> {
     const signal = trainSignal(options, this.constructor.name);
     throwIfAborted(signal);
+    // The run spends most of its time awaiting: a second call (a double-clicked trigger) would
+    // interleave its steps with this one's on one optimizer.
+    if (this.running) throw new Error(`${this.constructor.name}.train(): this trainer is already training; await the first train() first`);
+    this.running = true;
     this.signal = signal;
     try {
       return await this.run();
     } finally {
       this.signal = null;
+      this.running = false;
     }
   }
 
